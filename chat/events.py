@@ -1,0 +1,253 @@
+# -*- test-case-name: tests.test_render -*-
+"""
+Events: the immutable values the chat domain emits, one per thing that happened.
+
+Each maps to one event type of PROTOCOL.md section 5. Times are timezone-aware
+UTC C{datetime}s; idle times are whole seconds; text is C{str} already cleaned
+of control characters. Renderers in L{chat.render} turn each into bytes.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+
+
+@dataclass(frozen=True, slots=True)
+class Limits:
+    """
+    The limits announced in C{welcome}: C{line} in bytes, C{nick} in
+    characters, C{file} in bytes.
+    """
+
+    line: int
+    nick: int
+    file: int
+
+
+@dataclass(frozen=True, slots=True)
+class Welcome:
+    """
+    Sent on connect and after C{/format}.
+    """
+
+    server: str
+    version: str
+    motd: str
+    limits: Limits
+    registered: bool = field(default=False, compare=False)
+    """Whether the connection has a nick already: the text format then skips its nickname prompt."""
+
+
+@dataclass(frozen=True, slots=True)
+class Registered:
+    """
+    The connection now has a nick; C{account} is true when logged in.
+    """
+
+    nick: str
+    account: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class Message:
+    """
+    A room message, stored in history. C{id} is server-wide and increasing.
+    """
+
+    id: int
+    ts: datetime
+    room: str
+    sender: str
+    text: str
+    action: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class Private:
+    """
+    A private message, sent to the recipient and echoed to the sender.
+    """
+
+    id: int
+    ts: datetime
+    sender: str
+    to: str
+    text: str
+    action: bool = False
+    offline: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class Joined:
+    """
+    C{nick} joined C{room}; sent to everyone in it, the newcomer included.
+    """
+
+    ts: datetime
+    room: str
+    nick: str
+
+
+@dataclass(frozen=True, slots=True)
+class Parted:
+    """
+    C{nick} left C{room}; sent to everyone in it, the leaver included.
+    """
+
+    ts: datetime
+    room: str
+    nick: str
+    reason: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class Quit:
+    """
+    C{nick} disconnected; sent to everyone who shared a room with them.
+    """
+
+    ts: datetime
+    nick: str
+    reason: str
+
+
+@dataclass(frozen=True, slots=True)
+class NickChanged:
+    """
+    C{old} is now known as C{new}; sent to the user and everyone sharing a room.
+    """
+
+    ts: datetime
+    old: str
+    new: str
+
+
+@dataclass(frozen=True, slots=True)
+class StatusChanged:
+    """
+    C{nick} set a status; C{text} is empty when cleared.
+    """
+
+    nick: str
+    text: str
+
+
+@dataclass(frozen=True, slots=True)
+class Topic:
+    """
+    The topic of C{room}, as shown or newly set by C{by} (empty if never set).
+    """
+
+    room: str
+    text: str
+    by: str
+
+
+@dataclass(frozen=True, slots=True)
+class UserInfo:
+    """
+    One entry of a C{users} list; C{idle} in whole seconds.
+    """
+
+    nick: str
+    status: str
+    idle: int
+
+
+@dataclass(frozen=True, slots=True)
+class Users:
+    """
+    The members of C{room}, sorted by nick ignoring case.
+    """
+
+    room: str
+    users: tuple[UserInfo, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class RoomInfo:
+    """
+    One entry of a C{rooms} list.
+    """
+
+    room: str
+    topic: str
+    count: int
+
+
+@dataclass(frozen=True, slots=True)
+class Rooms:
+    """
+    Every room with members, sorted by name ignoring case.
+    """
+
+    rooms: tuple[RoomInfo, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class Whois:
+    """
+    What is known of a connected user; C{idle} in whole seconds.
+    """
+
+    nick: str
+    status: str
+    rooms: tuple[str, ...]
+    since: datetime
+    idle: int
+    account: bool
+    secure: bool
+
+
+@dataclass(frozen=True, slots=True)
+class History:
+    """
+    The last messages of C{room}, oldest first.
+    """
+
+    room: str
+    messages: tuple[Message, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class Info:
+    """
+    Text meant to be read: help, acknowledgements. May hold several lines.
+    """
+
+    text: str
+
+
+@dataclass(frozen=True, slots=True)
+class Error:
+    """
+    A refused request or bad input; C{code} is one of PROTOCOL.md section 5.
+    """
+
+    code: str
+    message: str
+
+
+@dataclass(frozen=True, slots=True)
+class Pong:
+    """
+    The answer to C{/ping}, echoing its token (empty if none).
+    """
+
+    token: str
+
+
+@dataclass(frozen=True, slots=True)
+class Bye:
+    """
+    Sent just before the daemon closes the connection.
+    """
+
+    reason: str
+
+
+Event = (
+    Welcome | Registered | Message | Private | Joined | Parted | Quit | NickChanged
+    | StatusChanged | Topic | Users | Rooms | Whois | History | Info | Error | Pong | Bye
+)

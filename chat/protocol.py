@@ -1,0 +1,494 @@
+# -*- test-case-name: tests.test_protocol -*-
+"""
+The chat protocol of PROTOCOL.md: L{ChatProtocol}, one per connection, and
+L{ChatFactory}, which builds them over one L{ChatDomain}. The only place where
+bytes meet the domain.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+from twisted.internet.defer import Deferred, succeed
+from twisted.internet.interfaces import IAddress, IDelayedCall, IReactorTime
+from twisted.internet.protocol import ServerFactory
+from twisted.logger import Logger
+from twisted.protocols.basic import LineReceiver
+from twisted.python.failure import Failure
+from zope.interface import implementer
+
+import chat
+from chat import errors, events, wire
+from chat.compat import override
+from chat.domain import NICK_MAX, ChatDomain, IEventSink, IParticipant, TokenBucket, User
+from chat.outbox import Outbox
+from chat.render import RENDERERS, Renderer, render_text
+from chat.settings import Settings
+from chat.storage import IStore, MemoryStore
+from chat.telnet import TelnetFilter
+
+ERROR_CODES: dict[type[errors.ChatError], str] = {
+    errors.BadArguments: "bad-arguments",
+    errors.NickInvalid: "nick-invalid",
+    errors.NickTaken: "nick-taken",
+    errors.NoSuchNick: "no-such-nick",
+    errors.NoSuchRoom: "no-such-room",
+    errors.NotInRoom: "not-in-room",
+}
+"""Domain exceptions to wire error codes (PROTOCOL.md section 5)."""
+
+# Commands: name -> (usage, what it does). The order is the order /help lists them.
+COMMANDS: dict[str, tuple[str, str]] = {
+    "help": ("/help [COMMAND]", "lists the commands, or explains one"),
+    "nick": ("/nick NEW", "picks your nick, or changes it"),
+    "msg": ("/msg NICK TEXT", "sends a private message"),
+    "me": ("/me TEXT", "sends an action to the current room"),
+    "join": ("/join #ROOM", "joins a room (creating it if new) and makes it current"),
+    "part": ("/part [#ROOM] [REASON]", "leaves a room (default: the current one)"),
+    "rooms": ("/rooms", "lists the rooms with topic and user count"),
+    "list": ("/list [#ROOM]", "lists a room's users with status and idle time (alias /users)"),
+    "whois": ("/whois NICK", "tells about a user"),
+    "status": ("/status [TEXT]", "sets your status, or clears it without TEXT (alias /away)"),
+    "topic": ("/topic [#ROOM] [TEXT]", "shows or sets a room's topic"),
+    "history": ("/history [N] [#ROOM]", "shows the last N messages (default 20, at most 500)"),
+    "register": ("/register PASSWORD", "creates an account for your nick"),
+    "login": ("/login NICK PASSWORD", "logs in to an account"),
+    "upload": ("/upload TARGET NAME SIZE [SHA256]", "offers a file to a nick or #room"),
+    "download": ("/download ID [OFFSET]", "fetches an offered file"),
+    "files": ("/files", "lists the files offered to you"),
+    "format": ("/format text|json", "switches the output format"),
+    "starttls": ("/starttls", "upgrades the connection to TLS"),
+    "ping": ("/ping [TOKEN]", "answers pong"),
+    "quit": ("/quit [REASON]", "says goodbye and closes the connection (alias /exit)"),
+}
+ALIASES = {"users": "list", "away": "status", "exit": "quit"}
+UNREGISTERED = frozenset({"help", "format", "starttls", "ping", "nick", "login", "quit"})
+"""Commands that work before registration (PROTOCOL.md section 3.2)."""
+NOT_YET = {
+    "register": "accounts are not available on this server yet",
+    "login": "accounts are not available on this server yet",
+    "upload": "file sharing is not available on this server yet",
+    "download": "file sharing is not available on this server yet",
+    "files": "file sharing is not available on this server yet",
+}
+
+
+def _usage(name: str) -> errors.BadArguments:
+    return errors.BadArguments(f"usage: {COMMANDS[name][0]}")
+
+
+@implementer(IEventSink)
+class Broadcaster:
+    """
+    Publishes domain events: renders each once per output format, then
+    writes the same bytes to every recipient's outbox.
+    """
+
+    def publish(self, event: events.Event, recipients: Iterable[IParticipant]) -> None:
+        rendered: dict[Renderer, bytes] = {}
+        for recipient in recipients:
+            assert isinstance(recipient, ChatProtocol)
+            renderer = recipient.renderer
+            data = rendered.get(renderer)
+            if data is None:
+                data = rendered[renderer] = renderer(event)
+            recipient.outbox.write(data)
+
+
+@implementer(IParticipant)
+class ChatProtocol(LineReceiver):
+    """
+    One connection: frames, decodes and limits its input (PROTOCOL.md
+    sections 1 and 8), turns each line into one domain call, and renders
+    what it is sent in its own format.
+
+    @ivar renderer: the output format's renderer, L{render_text} by default.
+    @ivar user: the domain's user once registered, else C{None}.
+    @ivar secure: whether the connection is encrypted.
+    """
+
+    delimiter = b"\n"
+    _log = Logger()
+
+    def __init__(self, factory: ChatFactory) -> None:
+        self.factory = factory
+        self.settings = factory.settings
+        self.clock = factory.clock
+        self.MAX_LENGTH = self.settings.max_line + 1  # room for a CR before the LF
+        self.renderer: Renderer = render_text
+        self.user: User | None = None
+        self.secure = False
+        self.outbox: Outbox
+        self.peer = ""
+        self._telnet = TelnetFilter()
+        self._bucket = TokenBucket(self.settings.flood_rate, self.settings.flood_burst, self.clock.seconds())
+        self._throttle: IDelayedCall | None = None
+        self._flood_warned = False
+        self._refeed: bytes | None = None
+        self._discarding = False
+        self._quit_reason = "connection lost"
+        self._commands: dict[str, Callable[[wire.Command], None]] = {
+            name: getattr(self, f"_cmd_{name}") for name in COMMANDS
+        }
+
+    # Connection lifecycle
+
+    @override
+    def connectionMade(self) -> None:
+        peer = self.transport.getPeer()
+        self.peer = f"{getattr(peer, 'host', peer)}:{getattr(peer, 'port', '')}"
+        set_nodelay = getattr(self.transport, "setTcpNoDelay", None)
+        if set_nodelay is not None:
+            set_nodelay(True)
+        self.outbox = Outbox(self.transport, self.settings.max_output, self._slow_reader)
+        if not self.factory.connection_made(self):
+            self._log.info("refused {peer}: too many connections from its address", peer=self.peer)
+            self.send(events.Bye("too many connections from your address"))
+            self.transport.loseConnection()
+            return
+        self._log.info("connection from {peer}", peer=self.peer)
+        self.send(self.factory.welcome(registered=False))
+
+    @override
+    def connectionLost(self, reason: Failure = Failure(ConnectionError())) -> None:
+        if self._throttle is not None and self._throttle.active():
+            self._throttle.cancel()
+        if self.user is not None:
+            self.factory.domain.quit(self.user, self._quit_reason, self.clock.seconds())
+            self._log.info("{nick} quit from {peer}", nick=self.user.nick, peer=self.peer)
+            self.user = None
+        self.factory.connection_lost(self)
+
+    def send(self, event: events.Event) -> None:
+        """
+        Render C{event} in this connection's format and queue it for writing.
+        """
+        self.outbox.write(self.renderer(event))
+
+    def close(self, reason: str) -> None:
+        """
+        Say C{bye} with C{reason}, then close once the output has drained.
+        """
+        self.send(events.Bye(reason))
+        self.transport.loseConnection()
+
+    def _slow_reader(self) -> None:
+        self._log.warn("disconnecting {peer}: it does not read its output", peer=self.peer)
+        self._quit_reason = "too slow reading"
+        self.transport.write(self.renderer(events.Bye("you are not reading fast enough")))
+        self.transport.abortConnection()  # type: ignore[attr-defined]
+
+    # Input: bytes to lines
+
+    @override
+    def dataReceived(self, data: bytes) -> None:
+        """
+        Called by the transport with raw bytes: removes telnet sequences (and
+        answers them), discards the rest of an over-long line, then frames.
+        """
+        if self.line_mode:
+            data, reply = self._telnet.feed(data)
+            if reply:
+                self.outbox.write(reply)
+            if self._discarding:
+                end = data.find(self.delimiter)
+                if end < 0:
+                    return
+                self._discarding = False
+                data = data[end + 1:]
+        super().dataReceived(data)
+        while self._refeed is not None and not self.transport.disconnecting:
+            rest, self._refeed = self._refeed, None
+            super().dataReceived(rest)
+
+    @override
+    def lineLengthExceeded(self, line: bytes) -> None:
+        """
+        Called by L{LineReceiver} with an over-long line and everything it
+        had buffered after it: the line is refused with C{line-too-long}, the
+        lines after it are read again, and an unfinished line is discarded up
+        to its line end, so its tail never runs as a command.
+        """
+        self._spend_token()
+        self.send(events.Error("line-too-long", f"a line is at most {self.settings.max_line} bytes"))
+        _, found, rest = line.partition(self.delimiter)
+        if found:
+            self._refeed = rest
+        else:
+            self._discarding = True
+
+    @override
+    def lineReceived(self, line: bytes) -> None:
+        """
+        Called by L{LineReceiver} for each complete line, without its LF.
+        """
+        self._spend_token()
+        if line.endswith(b"\r"):
+            line = line[:-1]
+        if len(line) > self.settings.max_line:
+            self.send(events.Error("line-too-long", f"a line is at most {self.settings.max_line} bytes"))
+            return
+        try:
+            text = line.decode("utf-8")
+        except UnicodeDecodeError:
+            self.send(events.Error("bad-encoding", "lines must be UTF-8"))
+            return
+        command = wire.parse(text)
+        try:
+            self._dispatch(command)
+        except errors.ChatError as e:
+            self.send(events.Error(ERROR_CODES[type(e)], str(e)))
+
+    def _spend_token(self) -> None:
+        """
+        Count one line against the flood limit; when the bucket is empty, stop
+        reading until it allows the next line (PROTOCOL.md section 8).
+        """
+        now = self.clock.seconds()
+        if self._flood_warned and self._bucket.full(now):
+            self._flood_warned = False
+        delay = self._bucket.take(now)
+        if delay <= 0 or self.transport.disconnecting:
+            return
+        if not self._flood_warned:
+            self._flood_warned = True
+            self.send(events.Error("flood", "you are sending too fast: your lines are being delayed"))
+        self.pauseProducing()
+        self._throttle = self.clock.callLater(delay, self._unthrottle)
+
+    def _unthrottle(self) -> None:
+        self._throttle = None
+        if not self.transport.disconnecting:
+            self.resumeProducing()
+
+    # Lines to domain calls
+
+    def _dispatch(self, command: wire.Command) -> None:
+        name = command.name
+        if name is None:
+            if self.user is not None:
+                self.factory.domain.say(self.user, command.args, self.clock.seconds())
+            elif self.renderer is render_text and command.args.strip():
+                self._register(command.args.strip())
+            elif command.args.strip():
+                self.send(events.Error("not-registered", "choose a nick first: /nick NAME"))
+            return
+        name = ALIASES.get(name, name)
+        handler = self._commands.get(name)
+        if handler is None:
+            self.send(events.Error("unknown-command", f"unknown command /{command.name}: try /help"))
+        elif self.user is None and name not in UNREGISTERED:
+            self.send(events.Error("not-registered", f"choose a nick before /{name}: /nick NAME"))
+        else:
+            handler(command)
+
+    def _registered(self) -> User:
+        assert self.user is not None
+        return self.user
+
+    def _register(self, nick: str) -> None:
+        self.user = self.factory.domain.register(self, nick, self.clock.seconds())
+        self._log.info("{peer} registered as {nick}", peer=self.peer, nick=nick)
+
+    def _cmd_help(self, command: wire.Command) -> None:
+        topic = command.args.lstrip("/").lower()
+        if topic:
+            name = ALIASES.get(topic, topic)
+            if name not in COMMANDS:
+                raise errors.BadArguments(f"no command /{topic}: /help lists them")
+            usage, what = COMMANDS[name]
+            self.send(events.Info(f"{usage}: {what}"))
+            return
+        width = max(len(usage) for usage, _ in COMMANDS.values())
+        lines = ["Commands (a line not starting with / is said to your current room; // sends a literal /):"]
+        lines += [f"  {usage:<{width}}  {what}" for usage, what in COMMANDS.values()]
+        self.send(events.Info("\n".join(lines)))
+
+    def _cmd_nick(self, command: wire.Command) -> None:
+        words = command.split(2)
+        if len(words) != 1:
+            raise _usage("nick")
+        if self.user is None:
+            self._register(words[0])
+        else:
+            old = self.user.nick
+            self.factory.domain.change_nick(self.user, words[0], self.clock.seconds())
+            self._log.info("{old} is now {new}", old=old, new=self.user.nick)
+
+    def _cmd_msg(self, command: wire.Command) -> None:
+        words = command.split(2)
+        if len(words) != 2:
+            raise _usage("msg")
+        self.factory.domain.private(self._registered(), words[0], words[1], self.clock.seconds())
+
+    def _cmd_me(self, command: wire.Command) -> None:
+        if not command.args:
+            raise _usage("me")
+        self.factory.domain.say(self._registered(), command.args, self.clock.seconds(), action=True)
+
+    def _cmd_join(self, command: wire.Command) -> None:
+        words = command.split(2)
+        if len(words) != 1:
+            raise _usage("join")
+        self.factory.domain.join(self._registered(), words[0], self.clock.seconds())
+
+    def _cmd_part(self, command: wire.Command) -> None:
+        room, rest = _optional_room(command)
+        self.factory.domain.part(self._registered(), room, rest, self.clock.seconds())
+
+    def _cmd_rooms(self, command: wire.Command) -> None:
+        self.factory.domain.list_rooms(self._registered())
+
+    def _cmd_list(self, command: wire.Command) -> None:
+        words = command.split(2)
+        if len(words) > 1:
+            raise _usage("list")
+        self.factory.domain.list_users(self._registered(), words[0] if words else None, self.clock.seconds())
+
+    def _cmd_whois(self, command: wire.Command) -> None:
+        words = command.split(2)
+        if len(words) != 1:
+            raise _usage("whois")
+        self.factory.domain.whois(self._registered(), words[0], self.clock.seconds())
+
+    def _cmd_status(self, command: wire.Command) -> None:
+        self.factory.domain.set_status(self._registered(), command.args)
+
+    def _cmd_topic(self, command: wire.Command) -> None:
+        room, text = _optional_room(command)
+        self.factory.domain.topic(self._registered(), room, text or None)
+
+    def _cmd_history(self, command: wire.Command) -> None:
+        count, room = 20, None
+        for word in command.split(3):
+            if word.startswith("#") and room is None:
+                room = word
+            elif word.isdigit() and word.isascii():
+                count = int(word)
+            else:
+                raise _usage("history")
+        self.factory.domain.history(self._registered(), count, room)
+
+    def _cmd_format(self, command: wire.Command) -> None:
+        renderer = RENDERERS.get(command.args.lower())
+        if renderer is None:
+            raise _usage("format")
+        self.renderer = renderer
+        self.send(self.factory.welcome(registered=self.user is not None))
+
+    def _cmd_starttls(self, command: wire.Command) -> None:
+        self.send(events.Error("tls-unavailable", "this server has no TLS certificate configured"))
+
+    def _cmd_ping(self, command: wire.Command) -> None:
+        self.send(events.Pong(command.args))
+
+    def _cmd_quit(self, command: wire.Command) -> None:
+        self._quit_reason = command.args or "quit"
+        self.close(command.args or "goodbye")
+
+    def _not_yet(self, command: wire.Command) -> None:
+        assert command.name is not None
+        self.send(events.Error("unknown-command", f"/{command.name}: {NOT_YET[command.name]}"))
+
+    _cmd_register = _cmd_login = _cmd_upload = _cmd_download = _cmd_files = _not_yet
+
+
+def _optional_room(command: wire.Command) -> tuple[str | None, str]:
+    """
+    Split C{[#ROOM] [TEXT]} arguments into the room (or C{None}) and the text.
+    """
+    first, _, rest = command.args.partition(" ")
+    if first.startswith("#"):
+        return first, rest.strip()
+    return None, command.args
+
+
+class ChatFactory(ServerFactory):
+    """
+    Builds a L{ChatProtocol} per connection over one L{ChatDomain}; counts
+    connections per address and says goodbye to all of them on shutdown.
+
+    @ivar clock: the reactor's clock, for flood buckets and times.
+    """
+
+    _log = Logger()
+
+    def __init__(
+        self,
+        settings: Settings,
+        clock: IReactorTime,
+        store: IStore | None = None,
+    ) -> None:
+        self.settings = settings
+        self.clock = clock
+        self.domain = ChatDomain(Broadcaster(), store or MemoryStore(), settings.history_on_join)
+        self.connections: set[ChatProtocol] = set()
+        self._per_host: dict[str, int] = {}
+        self._drained: Deferred[None] | None = None
+
+    @override
+    def buildProtocol(self, addr: IAddress) -> ChatProtocol:
+        return ChatProtocol(self)
+
+    def welcome(self, registered: bool) -> events.Welcome:
+        """
+        The C{welcome} event for this server.
+        """
+        return events.Welcome(
+            self.settings.server_name,
+            chat.__version__,
+            self.settings.motd,
+            events.Limits(self.settings.max_line, NICK_MAX, self.settings.max_file),
+            registered,
+        )
+
+    def _host(self, protocol: ChatProtocol) -> str:
+        peer = protocol.transport.getPeer()
+        return str(getattr(peer, "host", peer))
+
+    def connection_made(self, protocol: ChatProtocol) -> bool:
+        """
+        Count a new connection.
+
+        @return: C{False} when its address is over the per-address limit.
+        """
+        host = self._host(protocol)
+        count = self._per_host.get(host, 0) + 1
+        self._per_host[host] = count
+        self.connections.add(protocol)
+        return count <= self.settings.max_per_ip
+
+    def connection_lost(self, protocol: ChatProtocol) -> None:
+        """
+        Forget a closed connection.
+        """
+        host = self._host(protocol)
+        count = self._per_host.pop(host, 1) - 1
+        if count:
+            self._per_host[host] = count
+        self.connections.discard(protocol)
+        if not self.connections and self._drained is not None:
+            drained, self._drained = self._drained, None
+            drained.callback(None)
+
+    def shutdown(self, reactor: IReactorTime, reason: str = "server shutting down") -> Deferred[None]:
+        """
+        Send C{bye} to every connection and close it.
+
+        @return: a L{Deferred} that fires once all are closed; connections
+            still open after C{settings.shutdown_timeout} seconds are aborted.
+        """
+        if not self.connections:
+            return succeed(None)
+        self._log.info("saying goodbye to {count} connections", count=len(self.connections))
+        drained: Deferred[None] = Deferred()
+        self._drained = drained
+        for protocol in list(self.connections):
+            protocol.close(reason)
+
+        def abort(result: object, timeout: float) -> None:
+            self._drained = None
+            for protocol in list(self.connections):
+                protocol.transport.abortConnection()  # type: ignore[attr-defined]
+
+        drained.addTimeout(self.settings.shutdown_timeout, reactor, onTimeoutCancel=abort)
+        return drained

@@ -1,0 +1,219 @@
+# -*- test-case-name: tests.test_render -*-
+"""
+The two output formats of PROTOCOL.md section 2: each renderer turns one
+L{chat.events} value into the complete bytes to send, CR LF line ends
+included. Pure: called once per event and format, however many recipients.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from datetime import datetime
+from typing import Any
+
+from chat import events
+
+Renderer = Callable[[events.Event], bytes]
+"""Turns an event into UTF-8 bytes ending in CR LF (possibly several lines, or none)."""
+
+CRLF = "\r\n"
+
+
+def rfc3339(ts: datetime) -> str:
+    """
+    Format an aware UTC time as RFC 3339 with milliseconds, e.g.
+    C{2026-11-21T14:02:03.120Z} (PROTOCOL.md section 5).
+    """
+    return ts.strftime("%Y-%m-%dT%H:%M:%S.") + f"{ts.microsecond // 1000:03d}Z"
+
+
+# JSON
+
+
+def _message(m: events.Message) -> dict[str, Any]:
+    return {
+        "type": "message", "id": m.id, "ts": rfc3339(m.ts), "room": m.room,
+        "from": m.sender, "text": m.text, "action": m.action,
+    }
+
+
+def _to_json(event: events.Event) -> dict[str, Any]:
+    match event:
+        case events.Message():
+            return _message(event)
+        case events.Private():
+            return {
+                "type": "private", "id": event.id, "ts": rfc3339(event.ts),
+                "from": event.sender, "to": event.to, "text": event.text,
+                "action": event.action, "offline": event.offline,
+            }
+        case events.Joined():
+            return {"type": "join", "ts": rfc3339(event.ts), "room": event.room, "nick": event.nick}
+        case events.Parted():
+            part = {"type": "part", "ts": rfc3339(event.ts), "room": event.room, "nick": event.nick}
+            if event.reason:
+                part["reason"] = event.reason
+            return part
+        case events.Quit():
+            return {"type": "quit", "ts": rfc3339(event.ts), "nick": event.nick, "reason": event.reason}
+        case events.NickChanged():
+            return {"type": "nick", "ts": rfc3339(event.ts), "old": event.old, "new": event.new}
+        case events.StatusChanged():
+            return {"type": "status", "nick": event.nick, "text": event.text}
+        case events.Topic():
+            return {"type": "topic", "room": event.room, "text": event.text, "by": event.by}
+        case events.Users():
+            return {
+                "type": "users", "room": event.room, "count": len(event.users),
+                "users": [{"nick": u.nick, "status": u.status, "idle": u.idle} for u in event.users],
+            }
+        case events.Rooms():
+            return {
+                "type": "rooms",
+                "rooms": [{"room": r.room, "topic": r.topic, "count": r.count} for r in event.rooms],
+            }
+        case events.Whois():
+            return {
+                "type": "whois", "nick": event.nick, "status": event.status,
+                "rooms": list(event.rooms), "since": rfc3339(event.since), "idle": event.idle,
+                "account": event.account, "secure": event.secure,
+            }
+        case events.History():
+            return {"type": "history", "room": event.room, "messages": [_message(m) for m in event.messages]}
+        case events.Welcome():
+            limits = event.limits
+            return {
+                "type": "welcome", "server": event.server, "version": event.version, "motd": event.motd,
+                "limits": {"line": limits.line, "nick": limits.nick, "file": limits.file},
+            }
+        case events.Registered():
+            return {"type": "registered", "nick": event.nick, "account": event.account}
+        case events.Info():
+            return {"type": "info", "text": event.text}
+        case events.Error():
+            return {"type": "error", "code": event.code, "message": event.message}
+        case events.Pong():
+            return {"type": "pong", "token": event.token}
+        case events.Bye():
+            return {"type": "bye", "reason": event.reason}
+    raise TypeError(f"not an event: {event!r}")
+
+
+_encoder = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"))
+
+
+def render_json(event: events.Event) -> bytes:
+    """
+    Render an event as one JSON object with a C{type} member, then CR LF.
+    """
+    return (_encoder.encode(_to_json(event)) + CRLF).encode("utf-8")
+
+
+# Text
+
+
+def _clock(ts: datetime) -> str:
+    return ts.strftime("[%H:%M]")
+
+
+def _message_text(m: events.Message, stamp: str) -> str:
+    if m.action:
+        return f"{stamp} {m.room} * {m.sender} {m.text}"
+    return f"{stamp} {m.room} <{m.sender}> {m.text}"
+
+
+def _idle(seconds: int) -> str:
+    if seconds < 60:
+        return f"{seconds}s"
+    if seconds < 3600:
+        return f"{seconds // 60}m"
+    return f"{seconds // 3600}h{seconds % 3600 // 60:02d}m"
+
+
+def _to_text(event: events.Event) -> list[str]:
+    match event:
+        case events.Message():
+            return [_message_text(event, _clock(event.ts))]
+        case events.Private():
+            note = " (sent while you were away)" if event.offline else ""
+            if event.action:
+                return [f"{_clock(event.ts)} [private {event.sender} -> {event.to}] * {event.sender} {event.text}{note}"]
+            return [f"{_clock(event.ts)} [private {event.sender} -> {event.to}] {event.text}{note}"]
+        case events.Joined():
+            return [f"{_clock(event.ts)} * {event.nick} joined {event.room}"]
+        case events.Parted():
+            reason = f" ({event.reason})" if event.reason else ""
+            return [f"{_clock(event.ts)} * {event.nick} left {event.room}{reason}"]
+        case events.Quit():
+            reason = f" ({event.reason})" if event.reason else ""
+            return [f"{_clock(event.ts)} * {event.nick} quit{reason}"]
+        case events.NickChanged():
+            return [f"{_clock(event.ts)} * {event.old} is now known as {event.new}"]
+        case events.StatusChanged():
+            if event.text:
+                return [f"* {event.nick} set status: {event.text}"]
+            return [f"* {event.nick} cleared their status"]
+        case events.Topic():
+            if event.text:
+                return [f"* Topic of {event.room}: {event.text} (set by {event.by})"]
+            return [f"* {event.room} has no topic"]
+        case events.Users():
+            lines = [f"* {len(event.users)} in {event.room}:"]
+            for u in event.users:
+                status = f" - {u.status}" if u.status else ""
+                lines.append(f"*   {u.nick} (idle {_idle(u.idle)}){status}")
+            return lines
+        case events.Rooms():
+            lines = [f"* {len(event.rooms)} rooms:"]
+            for r in event.rooms:
+                topic = f" - {r.topic}" if r.topic else ""
+                lines.append(f"*   {r.room} ({r.count}){topic}")
+            return lines
+        case events.Whois():
+            return [
+                f"* {event.nick}" + (f" - {event.status}" if event.status else ""),
+                f"*   rooms: {' '.join(event.rooms) or '(none)'}",
+                f"*   connected since {event.since.strftime('%Y-%m-%d %H:%M')} UTC, idle {_idle(event.idle)}",
+                f"*   {'logged in' if event.account else 'guest'}, {'TLS' if event.secure else 'not encrypted'}",
+            ]
+        case events.History():
+            if not event.messages:
+                return []
+            return (
+                [f"--- last {len(event.messages)} messages in {event.room} ---"]
+                + [_message_text(m, m.ts.strftime("[%Y-%m-%d %H:%M]")) for m in event.messages]
+                + ["--- end of history ---"]
+            )
+        case events.Welcome():
+            lines = [f"*** Welcome to {event.server} (chat {event.version}). Times are UTC."]
+            lines += [f"*** {line}" for line in event.motd.splitlines()]
+            if not event.registered:
+                lines.append("*** Choose a nickname (letters, digits, _ or -), or /help:")
+            return lines
+        case events.Registered():
+            return [f"*** You are {event.nick}. Type to talk, /help for commands."]
+        case events.Info():
+            return [f"*** {line}" for line in event.text.splitlines()]
+        case events.Error():
+            return [f"*** Error: {event.message} ({event.code})"]
+        case events.Pong():
+            return [f"*** pong {event.token}".rstrip()]
+        case events.Bye():
+            return [f"*** Bye: {event.reason}"]
+    raise TypeError(f"not an event: {event!r}")
+
+
+def render_text(event: events.Event) -> bytes:
+    """
+    Render an event for people: zero or more readable lines, each ending in
+    CR LF, times in UTC.
+    """
+    lines = _to_text(event)
+    if not lines:
+        return b""
+    return (CRLF.join(lines) + CRLF).encode("utf-8")
+
+
+RENDERERS: dict[str, Renderer] = {"text": render_text, "json": render_json}
+"""The output formats by the name C{/format} takes."""

@@ -1,0 +1,127 @@
+# -*- test-case-name: tests.test_tap -*-
+"""
+The composition root of C{twistd chat}: L{Options} and L{makeService}.
+"""
+
+from __future__ import annotations
+
+import os
+from typing import Any
+
+from twisted.application import strports
+from twisted.application.service import IService, MultiService
+from twisted.internet.interfaces import IReactorTime
+from twisted.python import usage
+
+from chat.compat import override
+from chat.protocol import ChatFactory
+from chat.service import ChatService
+from chat.settings import Settings
+
+DEFAULT_LISTEN = "tcp:8888:interface=127.0.0.1"
+_DEFAULTS = Settings()
+
+
+def _positive(kind: type[int] | type[float]) -> Any:
+    def coerce(value: str) -> int | float:
+        number = kind(value)
+        if number <= 0:
+            raise ValueError(f"must be above 0, not {value}")
+        return number
+
+    coerce.coerceDoc = f"A positive {'integer' if kind is int else 'number'}."  # type: ignore[attr-defined]
+    return coerce
+
+
+class Options(usage.Options):
+    """
+    The command line of C{twistd chat}; C{twistd chat --help} prints it.
+    """
+
+    synopsis = "[options]"
+    longdesc = (
+        "Serves chat to telnet, nc and JSON clients (see docs/protocol.md). "
+        "Listens on " + DEFAULT_LISTEN + " unless --listen is given; to serve "
+        "every interface use --listen tcp:8888 (IPv4) or --listen tcp6:8888 "
+        "(IPv6 and usually IPv4). Sizes are in bytes."
+    )
+    optParameters = [
+        ["data-dir", "d", "chat-data",
+         "Directory for the daemon's data, created if missing (unused for now: "
+         "history is kept in memory until durable storage lands)."],
+        ["server-name", None, _DEFAULTS.server_name, "Server name sent in welcome."],
+        ["motd", None, "", "Message of the day, sent in welcome."],
+        ["max-line", None, _DEFAULTS.max_line, "Longest input line in bytes.", _positive(int)],
+        ["flood-burst", None, _DEFAULTS.flood_burst,
+         "Lines a connection may send at once before being slowed.", _positive(int)],
+        ["flood-rate", None, _DEFAULTS.flood_rate,
+         "Lines per second a connection may send after its burst.", _positive(float)],
+        ["max-connections-per-ip", None, _DEFAULTS.max_per_ip,
+         "Connections allowed from one address.", _positive(int)],
+        ["max-output", None, _DEFAULTS.max_output,
+         "Output queued for a slow reader before it is disconnected, in bytes.", _positive(int)],
+        ["max-file-size", None, _DEFAULTS.max_file,
+         "Largest file offered, in bytes.", _positive(int)],
+        ["spool-quota", None, _DEFAULTS.spool_quota,
+         "Total size of stored files, in bytes.", _positive(int)],
+        ["history-on-join", None, _DEFAULTS.history_on_join,
+         "Messages replayed to a user joining a room (0 for none).", int],
+    ]
+
+    def __init__(self) -> None:
+        super().__init__()
+        self["listen"] = []
+
+    def opt_listen(self, description: str) -> None:
+        """Listen on this Twisted endpoint (repeatable), e.g. tcp:8888, tcp6:8888, unix:/run/chat.sock. [default: tcp:8888:interface=127.0.0.1]"""
+        self["listen"].append(description)
+
+    opt_l = opt_listen
+
+    @override
+    def postOptions(self) -> None:
+        if not self["listen"]:
+            self["listen"] = [DEFAULT_LISTEN]
+        if self["history-on-join"] < 0:
+            raise usage.UsageError("--history-on-join must be 0 or more")
+
+    def settings(self) -> Settings:
+        """
+        The L{Settings} these options describe.
+        """
+        return Settings(
+            server_name=self["server-name"],
+            motd=self["motd"],
+            max_line=self["max-line"],
+            flood_burst=self["flood-burst"],
+            flood_rate=self["flood-rate"],
+            max_per_ip=self["max-connections-per-ip"],
+            max_output=self["max-output"],
+            max_file=self["max-file-size"],
+            spool_quota=self["spool-quota"],
+            history_on_join=self["history-on-join"],
+        )
+
+
+def makeService(options: Options, reactor: IReactorTime | None = None) -> IService:
+    """
+    Build the daemon: a L{ChatService} and one listener per C{--listen}.
+
+    Called by twistd with parsed L{Options}. Listeners are strports services,
+    so a busy port makes startup fail instead of running with no listener.
+
+    @raise ValueError: an endpoint description is malformed.
+    """
+    if reactor is None:
+        from twisted.internet import reactor as global_reactor
+
+        reactor = global_reactor  # type: ignore[assignment]
+    assert reactor is not None
+    os.makedirs(options["data-dir"], exist_ok=True)
+    factory = ChatFactory(options.settings(), reactor)
+    top = MultiService()
+    listeners = [strports.service(description, factory, reactor) for description in options["listen"]]
+    ChatService(factory, reactor, listeners).setServiceParent(top)
+    for listener in listeners:
+        listener.setServiceParent(top)
+    return top
