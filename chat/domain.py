@@ -48,7 +48,7 @@ class IEventSink(Interface):
     which renders each event once per output format.
     """
 
-    def publish(event: events.Event, recipients: Iterable[IParticipant]) -> None:
+    def publish(event: events.Event, recipients: Iterable[IParticipant]) -> None:  # noqa: N805
         """
         Deliver C{event} to each of C{recipients}, in order, without raising.
         """

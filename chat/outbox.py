@@ -13,7 +13,6 @@ from twisted.internet.interfaces import IPushProducer, ITransport
 from zope.interface import implementer
 
 
-
 @implementer(IPushProducer)
 class Outbox:
     """

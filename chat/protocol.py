@@ -8,17 +8,18 @@ bytes meet the domain.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable
+
 from twisted.internet.defer import Deferred, succeed
-from twisted.internet.interfaces import IAddress, IDelayedCall, IReactorTime
+from twisted.internet.interfaces import IAddress, IDelayedCall, IReactorTime, ITCPTransport
 from twisted.internet.protocol import ServerFactory
 from twisted.logger import Logger
 from twisted.protocols.basic import LineReceiver
 from twisted.python.failure import Failure
+from typing_extensions import override
 from zope.interface import implementer
 
 import chat
 from chat import errors, events, wire
-from chat.compat import override
 from chat.domain import NICK_MAX, ChatDomain, IEventSink, IParticipant, TokenBucket, User
 from chat.outbox import Outbox
 from chat.render import RENDERERS, Renderer, render_text
@@ -107,6 +108,7 @@ class ChatProtocol(LineReceiver):
     """
 
     delimiter = b"\n"
+    transport: ITCPTransport
     _log = Logger()
 
     def __init__(self, factory: ChatFactory) -> None:
@@ -126,6 +128,7 @@ class ChatProtocol(LineReceiver):
         self._refeed: bytes | None = None
         self._discarding = False
         self._quit_reason = "connection lost"
+        self._closing = False
         self._commands: dict[str, Callable[[wire.Command], None]] = {
             name: getattr(self, f"_cmd_{name}") for name in COMMANDS
         }
@@ -142,14 +145,14 @@ class ChatProtocol(LineReceiver):
         self.outbox = Outbox(self.transport, self.settings.max_output, self._slow_reader)
         if not self.factory.connection_made(self):
             self._log.info("refused {peer}: too many connections from its address", peer=self.peer)
-            self.send(events.Bye("too many connections from your address"))
-            self.transport.loseConnection()
+            self.close("too many connections from your address")
             return
         self._log.info("connection from {peer}", peer=self.peer)
         self.send(self.factory.welcome(registered=False))
 
     @override
-    def connectionLost(self, reason: Failure = Failure(ConnectionError())) -> None:
+    def connectionLost(self, reason: Failure | None = None) -> None:
+        self._closing = True
         if self._throttle is not None and self._throttle.active():
             self._throttle.cancel()
         if self.user is not None:
@@ -168,14 +171,16 @@ class ChatProtocol(LineReceiver):
         """
         Say C{bye} with C{reason}, then close once the output has drained.
         """
+        self._closing = True
         self.send(events.Bye(reason))
         self.transport.loseConnection()
 
     def _slow_reader(self) -> None:
         self._log.warn("disconnecting {peer}: it does not read its output", peer=self.peer)
         self._quit_reason = "too slow reading"
+        self._closing = True
         self.transport.write(self.renderer(events.Bye("you are not reading fast enough")))
-        self.transport.abortConnection()  # type: ignore[attr-defined]
+        self.transport.abortConnection()
 
     # Input: bytes to lines
 
@@ -196,7 +201,7 @@ class ChatProtocol(LineReceiver):
                 self._discarding = False
                 data = data[end + 1:]
         super().dataReceived(data)
-        while self._refeed is not None and not self.transport.disconnecting:
+        while self._refeed is not None and not self._closing:
             rest, self._refeed = self._refeed, None
             super().dataReceived(rest)
 
@@ -247,7 +252,7 @@ class ChatProtocol(LineReceiver):
         if self._flood_warned and self._bucket.full(now):
             self._flood_warned = False
         delay = self._bucket.take(now)
-        if delay <= 0 or self.transport.disconnecting:
+        if delay <= 0 or self._closing:
             return
         if not self._flood_warned:
             self._flood_warned = True
@@ -257,7 +262,7 @@ class ChatProtocol(LineReceiver):
 
     def _unthrottle(self) -> None:
         self._throttle = None
-        if not self.transport.disconnecting:
+        if not self._closing:
             self.resumeProducing()
 
     # Lines to domain calls
@@ -426,7 +431,7 @@ class ChatFactory(ServerFactory):
         self._drained: Deferred[None] | None = None
 
     @override
-    def buildProtocol(self, addr: IAddress) -> ChatProtocol:
+    def buildProtocol(self, addr: IAddress | None) -> ChatProtocol:
         return ChatProtocol(self)
 
     def welcome(self, registered: bool) -> events.Welcome:
@@ -488,7 +493,7 @@ class ChatFactory(ServerFactory):
         def abort(result: object, timeout: float) -> None:
             self._drained = None
             for protocol in list(self.connections):
-                protocol.transport.abortConnection()  # type: ignore[attr-defined]
+                protocol.transport.abortConnection()
 
         drained.addTimeout(self.settings.shutdown_timeout, reactor, onTimeoutCancel=abort)
         return drained

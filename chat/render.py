@@ -137,9 +137,10 @@ def _to_text(event: events.Event) -> list[str]:
             return [_message_text(event, _clock(event.ts))]
         case events.Private():
             note = " (sent while you were away)" if event.offline else ""
+            head = f"{_clock(event.ts)} [private {event.sender} -> {event.to}]"
             if event.action:
-                return [f"{_clock(event.ts)} [private {event.sender} -> {event.to}] * {event.sender} {event.text}{note}"]
-            return [f"{_clock(event.ts)} [private {event.sender} -> {event.to}] {event.text}{note}"]
+                return [f"{head} * {event.sender} {event.text}{note}"]
+            return [f"{head} {event.text}{note}"]
         case events.Joined():
             return [f"{_clock(event.ts)} * {event.nick} joined {event.room}"]
         case events.Parted():

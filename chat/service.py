@@ -12,8 +12,8 @@ from twisted.application.service import Service
 from twisted.internet.defer import Deferred
 from twisted.internet.interfaces import IListeningPort, IReactorTime
 from twisted.logger import Logger
+from typing_extensions import override
 
-from chat.compat import override
 from chat.protocol import ChatFactory
 
 

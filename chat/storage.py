@@ -23,12 +23,12 @@ class IStore(Interface):
         Allocate a message id, unique and increasing across the server.
         """
 
-    def add(message: Message) -> None:
+    def add(message: Message) -> None:  # noqa: N805
         """
         Keep a room message in its room's history.
         """
 
-    def recent(room: str, count: int) -> Sequence[Message]:
+    def recent(room: str, count: int) -> Sequence[Message]:  # noqa: N805
         """
         The last C{count} messages of C{room} (ignoring case), oldest first;
         empty for an unknown room.

@@ -10,10 +10,9 @@ from typing import Any
 
 from twisted.application import strports
 from twisted.application.service import IService, MultiService
-from twisted.internet.interfaces import IReactorTime
 from twisted.python import usage
+from typing_extensions import override
 
-from chat.compat import override
 from chat.protocol import ChatFactory
 from chat.service import ChatService
 from chat.settings import Settings
@@ -73,7 +72,8 @@ class Options(usage.Options):
         self["listen"] = []
 
     def opt_listen(self, description: str) -> None:
-        """Listen on this Twisted endpoint (repeatable), e.g. tcp:8888, tcp6:8888, unix:/run/chat.sock. [default: tcp:8888:interface=127.0.0.1]"""
+        """Listen on this Twisted endpoint (repeatable), e.g. tcp:8888, tcp6:8888, unix:/run/chat.sock. \
+[default: tcp:8888:interface=127.0.0.1]"""
         self["listen"].append(description)
 
     opt_l = opt_listen
@@ -103,20 +103,22 @@ class Options(usage.Options):
         )
 
 
-def makeService(options: Options, reactor: IReactorTime | None = None) -> IService:
+def makeService(options: Options, reactor: Any = None) -> IService:
     """
     Build the daemon: a L{ChatService} and one listener per C{--listen}.
 
     Called by twistd with parsed L{Options}. Listeners are strports services,
     so a busy port makes startup fail instead of running with no listener.
 
+    @param reactor: provides C{IReactorCore} and C{IReactorTime}; the global
+        reactor when C{None}.
+
     @raise ValueError: an endpoint description is malformed.
     """
     if reactor is None:
         from twisted.internet import reactor as global_reactor
 
-        reactor = global_reactor  # type: ignore[assignment]
-    assert reactor is not None
+        reactor = global_reactor
     os.makedirs(options["data-dir"], exist_ok=True)
     factory = ChatFactory(options.settings(), reactor)
     top = MultiService()
