@@ -8,6 +8,7 @@ bytes meet the domain.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable
+from typing import cast
 
 from twisted.internet.defer import Deferred, succeed
 from twisted.internet.interfaces import IAddress, IDelayedCall, IReactorTime, ITCPTransport
@@ -86,8 +87,7 @@ class Broadcaster:
 
     def publish(self, event: events.Event, recipients: Iterable[IParticipant]) -> None:
         rendered: dict[Renderer, bytes] = {}
-        for recipient in recipients:
-            assert isinstance(recipient, ChatProtocol)
+        for recipient in cast(Iterable[ChatProtocol], recipients):
             renderer = recipient.renderer
             data = rendered.get(renderer)
             if data is None:
@@ -157,8 +157,10 @@ class ChatProtocol(LineReceiver):
             self._throttle.cancel()
         if self.user is not None:
             self.factory.domain.quit(self.user, self._quit_reason, self.clock.seconds())
-            self._log.info("{nick} quit from {peer}", nick=self.user.nick, peer=self.peer)
+            self._log.info("{nick} at {peer} quit", nick=self.user.nick, peer=self.peer)
             self.user = None
+        else:
+            self._log.info("{peer} disconnected", peer=self.peer)
         self.factory.connection_lost(self)
 
     def send(self, event: events.Event) -> None:
@@ -172,6 +174,7 @@ class ChatProtocol(LineReceiver):
         Say C{bye} with C{reason}, then close once the output has drained.
         """
         self._closing = True
+        self._quit_reason = reason
         self.send(events.Bye(reason))
         self.transport.loseConnection()
 
@@ -387,7 +390,6 @@ class ChatProtocol(LineReceiver):
         self.send(events.Pong(command.args))
 
     def _cmd_quit(self, command: wire.Command) -> None:
-        self._quit_reason = command.args or "quit"
         self.close(command.args or "goodbye")
 
     def _not_yet(self, command: wire.Command) -> None:

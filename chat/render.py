@@ -123,6 +123,10 @@ def _message_text(m: events.Message, stamp: str) -> str:
     return f"{stamp} {m.room} <{m.sender}> {m.text}"
 
 
+def _plural(count: int, noun: str) -> str:
+    return f"{count} {noun}" if count == 1 else f"{count} {noun}s"
+
+
 def _idle(seconds: int) -> str:
     if seconds < 60:
         return f"{seconds}s"
@@ -160,13 +164,13 @@ def _to_text(event: events.Event) -> list[str]:
                 return [f"* Topic of {event.room}: {event.text} (set by {event.by})"]
             return [f"* {event.room} has no topic"]
         case events.Users():
-            lines = [f"* {len(event.users)} in {event.room}:"]
+            lines = [f"* {_plural(len(event.users), 'user')} in {event.room}:"]
             for u in event.users:
                 status = f" - {u.status}" if u.status else ""
                 lines.append(f"*   {u.nick} (idle {_idle(u.idle)}){status}")
             return lines
         case events.Rooms():
-            lines = [f"* {len(event.rooms)} rooms:"]
+            lines = [f"* {_plural(len(event.rooms), 'room')}:"]
             for r in event.rooms:
                 topic = f" - {r.topic}" if r.topic else ""
                 lines.append(f"*   {r.room} ({r.count}){topic}")
@@ -182,7 +186,7 @@ def _to_text(event: events.Event) -> list[str]:
             if not event.messages:
                 return []
             return (
-                [f"--- last {len(event.messages)} messages in {event.room} ---"]
+                [f"--- last {_plural(len(event.messages), 'message')} in {event.room} ---"]
                 + [_message_text(m, m.ts.strftime("[%Y-%m-%d %H:%M]")) for m in event.messages]
                 + ["--- end of history ---"]
             )
