@@ -59,6 +59,6 @@ class MemoryStore:
 
     def recent(self, room: str, count: int) -> Sequence[Message]:
         history = self._rooms.get(room.lower())
-        if not history:
+        if not history or count <= 0:
             return ()
         return list(history)[-count:]

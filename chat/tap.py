@@ -24,8 +24,8 @@ _DEFAULTS = Settings()
 def _positive(kind: type[int] | type[float]) -> Any:
     def coerce(value: str) -> int | float:
         number = kind(value)
-        if number <= 0:
-            raise ValueError(f"must be above 0, not {value}")
+        if not 0 < number < float("inf"):
+            raise ValueError(f"must be a finite number above 0, not {value}")
         return number
 
     coerce.coerceDoc = f"A positive {'integer' if kind is int else 'number'}."  # type: ignore[attr-defined]

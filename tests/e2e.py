@@ -1,0 +1,493 @@
+"""
+End-to-end helpers: a real C{twistd -n chat} process on a free loopback port
+(L{Daemon}) and blocking socket clients that speak to it (L{Client}).
+
+Every wait here is bounded: a helper that does not get what it waits for
+within its timeout raises C{AssertionError} with what it did get, so a hung
+daemon fails a test instead of hanging the suite.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import IO, Any
+
+TIMEOUT = 5.0
+"""Default bound, in seconds, on any single wait for the daemon."""
+
+LISTENING = re.compile(r"chat listening on 127\.0\.0\.1:(\d+)")
+"""The log line the daemon writes once its listener is up."""
+
+UNHANDLED = re.compile(r"Unhandled|Traceback|CRITICAL|#critical\]|#error\]")
+"""Log lines that betray an unhandled error (C{Unhandled Error},
+C{Unhandled error in Deferred}, a traceback, a critical or error log event)."""
+
+TS = re.compile(r"\A\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z\Z")
+"""An RFC 3339 UTC time with milliseconds (PROTOCOL.md section 5)."""
+
+IAC = b"\xff"
+WILL, WONT, DO, DONT = b"\xfb", b"\xfc", b"\xfd", b"\xfe"
+SB, SE, IP = b"\xfa", b"\xf0", b"\xf4"
+TIMING_MARK = b"\x06"
+
+
+def twistd_command() -> list[str]:
+    """
+    The C{twistd} next to the running interpreter, as an argument list.
+
+    @raise AssertionError: no C{twistd} script is installed there or on PATH.
+    """
+    beside = Path(sys.executable).parent / "twistd"
+    if beside.exists():
+        return [str(beside)]
+    found = shutil.which("twistd")
+    if found is None:
+        raise AssertionError(f"no twistd next to {sys.executable} nor on PATH")
+    return [found]
+
+
+class LineCollector:
+    """
+    Reads a text stream (a child's stdout) line by line in a daemon thread,
+    so the test can wait for a line with a bound.
+
+    @ivar lines: every line read so far, without line ends.
+    """
+
+    def __init__(self, stream: IO[bytes]) -> None:
+        self.lines: list[str] = []
+        self.done = False
+        self._stream = stream
+        self._changed = threading.Condition()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+        self._thread.start()
+
+    def _run(self) -> None:
+        for raw in iter(self._stream.readline, b""):
+            with self._changed:
+                self.lines.append(raw.decode("utf-8", "replace").rstrip("\r\n"))
+                self._changed.notify_all()
+        with self._changed:
+            self.done = True
+            self._changed.notify_all()
+
+    def text(self) -> str:
+        """
+        Everything read so far, one line per line.
+        """
+        with self._changed:
+            return "\n".join(self.lines)
+
+    def wait_for(self, predicate: Callable[[str], bool], timeout: float = TIMEOUT) -> str:
+        """
+        Wait for a line matching C{predicate}, among those read so far or to come.
+
+        @return: the first matching line.
+        @raise AssertionError: none within C{timeout} seconds, or the stream ended.
+        """
+        deadline = time.monotonic() + timeout
+        seen = 0
+        with self._changed:
+            while True:
+                for line in self.lines[seen:]:
+                    if predicate(line):
+                        return line
+                seen = len(self.lines)
+                left = deadline - time.monotonic()
+                if self.done or left <= 0:
+                    raise AssertionError(
+                        f"no expected line within {timeout}s (ended: {self.done}); got:\n"
+                        + "\n".join(self.lines)
+                    )
+                self._changed.wait(left)
+
+    def join(self, timeout: float = TIMEOUT) -> None:
+        """
+        Wait for the stream to end.
+        """
+        self._thread.join(timeout)
+
+
+class Daemon:
+    """
+    One C{twistd -n chat} child on C{127.0.0.1} and a free port, in its own
+    temporary directory (cwd and C{--data-dir}), without a pid file, so
+    several can run at once.
+
+    @ivar port: the TCP port it listens on, once L{start} returned.
+    """
+
+    def __init__(self, *options: str) -> None:
+        self.options: Sequence[str] = options
+        self.port = 0
+        self.process: subprocess.Popen[bytes] | None = None
+        self.output: LineCollector | None = None
+        self._tmp: tempfile.TemporaryDirectory[str] | None = None
+
+    def start(self, timeout: float = 15.0) -> Daemon:
+        """
+        Spawn the daemon and wait for its C{chat listening on} log line.
+
+        @raise AssertionError: it did not listen within C{timeout} seconds
+            (the child is then killed).
+        """
+        self._tmp = tempfile.TemporaryDirectory(prefix="chat-e2e-")
+        data = os.path.join(self._tmp.name, "data")
+        argv = twistd_command() + [
+            "-n", "--pidfile", "", "chat",
+            "--listen", "tcp:0:interface=127.0.0.1",
+            "--data-dir", data,
+            *self.options,
+        ]
+        env = dict(os.environ, PYTHONUNBUFFERED="1")
+        self.process = subprocess.Popen(
+            argv,
+            cwd=self._tmp.name,
+            env=env,
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+        assert self.process.stdout is not None
+        self.output = LineCollector(self.process.stdout)
+        try:
+            line = self.output.wait_for(lambda text: LISTENING.search(text) is not None, timeout)
+        except AssertionError:
+            self._kill()
+            raise
+        match = LISTENING.search(line)
+        assert match is not None
+        self.port = int(match.group(1))
+        return self
+
+    def log(self) -> str:
+        """
+        The daemon's log so far.
+        """
+        return self.output.text() if self.output is not None else ""
+
+    def unhandled_errors(self) -> list[str]:
+        """
+        The log lines so far that show an unhandled error.
+        """
+        return [line for line in self.log().splitlines() if UNHANDLED.search(line)]
+
+    def assert_clean(self) -> None:
+        """
+        @raise AssertionError: the log shows an unhandled error.
+        """
+        bad = self.unhandled_errors()
+        if bad:
+            raise AssertionError("the daemon logged unhandled errors:\n" + self.log())
+
+    def terminate(self) -> None:
+        """
+        Send SIGTERM, without waiting.
+        """
+        if self.process is not None and self.process.poll() is None:
+            self.process.send_signal(signal.SIGTERM)
+
+    def wait(self, timeout: float = 10.0) -> int:
+        """
+        Wait for the daemon to exit.
+
+        @return: its exit status.
+        @raise AssertionError: it is still running after C{timeout} seconds
+            (it is then killed).
+        """
+        assert self.process is not None
+        try:
+            status = self.process.wait(timeout)
+        except subprocess.TimeoutExpired:
+            self._kill()
+            raise AssertionError(f"the daemon ignored SIGTERM for {timeout}s:\n{self.log()}") from None
+        assert self.output is not None
+        self.output.join()
+        return status
+
+    def stop(self) -> None:
+        """
+        SIGTERM the daemon, wait for it (bounded), remove its directory, and
+        check its whole log.
+
+        @raise AssertionError: it did not stop in time, or logged an unhandled error.
+        """
+        try:
+            if self.process is not None:
+                self.terminate()
+                self.wait()
+                assert self.process.stdout is not None
+                self.process.stdout.close()
+        finally:
+            if self._tmp is not None:
+                self._tmp.cleanup()
+                self._tmp = None
+        self.assert_clean()
+
+    def _kill(self) -> None:
+        assert self.process is not None
+        if self.process.poll() is None:
+            self.process.kill()
+        self.process.wait(5)
+
+
+class Closed(Exception):
+    """
+    The server closed the connection while a client waited for more.
+    """
+
+
+class Client:
+    """
+    A blocking TCP client of the daemon, with C{TCP_NODELAY} so each send
+    leaves at once.
+
+    @ivar buffer: bytes received and not yet consumed.
+    @ivar received: every byte received, for checks on the raw stream.
+    @ivar eof: whether the server closed the connection.
+    """
+
+    def __init__(self, port: int, *, timeout: float = TIMEOUT, rcvbuf: int | None = None) -> None:
+        self.timeout = timeout
+        self.sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        if rcvbuf is not None:
+            self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, rcvbuf)
+        self.sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        self.sock.settimeout(timeout)
+        self.sock.connect(("127.0.0.1", port))
+        self.buffer = b""
+        self.received = b""
+        self.eof = False
+        self.registration: list[dict[str, Any]] = []
+
+    # Sending
+
+    def send(self, data: bytes) -> None:
+        """
+        Send raw bytes.
+        """
+        self.sock.sendall(data)
+
+    def send_line(self, text: str, end: bytes = b"\n") -> None:
+        """
+        Send C{text} as UTF-8 followed by the line end C{end}.
+        """
+        self.send(text.encode("utf-8") + end)
+
+    # Receiving
+
+    def _fill(self, deadline: float, waiting_for: str) -> None:
+        """
+        Receive one chunk into L{buffer}.
+
+        @raise Closed: the server closed the connection.
+        @raise AssertionError: nothing arrived before C{deadline}.
+        """
+        if self.eof:
+            raise Closed(f"closed while waiting for {waiting_for}; left: {self.buffer!r}")
+        left = deadline - time.monotonic()
+        if left <= 0:
+            raise AssertionError(f"timed out waiting for {waiting_for}; unread: {self.buffer[-2000:]!r}")
+        self.sock.settimeout(left)
+        try:
+            chunk = self.sock.recv(65536)
+        except socket.timeout:
+            raise AssertionError(
+                f"timed out waiting for {waiting_for}; unread: {self.buffer[-2000:]!r}"
+            ) from None
+        except ConnectionResetError:
+            chunk = b""
+        if not chunk:
+            self.eof = True
+            raise Closed(f"closed while waiting for {waiting_for}; left: {self.buffer!r}")
+        self.buffer += chunk
+        self.received += chunk
+
+    def read_raw_until(self, needle: bytes, timeout: float | None = None) -> bytes:
+        """
+        Read until C{needle} arrives.
+
+        @return: the bytes up to and including C{needle}, consumed.
+        """
+        deadline = time.monotonic() + (timeout or self.timeout)
+        while needle not in self.buffer:
+            self._fill(deadline, repr(needle))
+        end = self.buffer.index(needle) + len(needle)
+        data, self.buffer = self.buffer[:end], self.buffer[end:]
+        return data
+
+    def read_line(self, timeout: float | None = None) -> str:
+        """
+        Read one line.
+
+        @return: the line decoded from UTF-8, without its CR LF.
+        """
+        raw = self.read_raw_until(b"\n", timeout)
+        return raw.decode("utf-8").removesuffix("\n").removesuffix("\r")
+
+    def read_lines_until(self, predicate: Callable[[str], bool], timeout: float | None = None) -> list[str]:
+        """
+        Read lines until one matches C{predicate}.
+
+        @return: every line read, the matching one last.
+        """
+        deadline = time.monotonic() + (timeout or self.timeout)
+        lines: list[str] = []
+        while True:
+            try:
+                line = self.read_line(max(deadline - time.monotonic(), 0.001))
+            except AssertionError as e:
+                raise AssertionError(f"{e}\nlines read: {lines!r}") from None
+            lines.append(line)
+            if predicate(line):
+                return lines
+
+    def read_event(self, timeout: float | None = None) -> dict[str, Any]:
+        """
+        Read one line and decode it as a JSON object.
+        """
+        line = self.read_line(timeout)
+        try:
+            event = json.loads(line)
+        except ValueError:
+            raise AssertionError(f"not a JSON line: {line!r}") from None
+        if not isinstance(event, dict) or "type" not in event:
+            raise AssertionError(f"not an event: {line!r}")
+        return event
+
+    def read_events_until(
+        self, predicate: str | Callable[[dict[str, Any]], bool], timeout: float | None = None
+    ) -> list[dict[str, Any]]:
+        """
+        Read JSON events until one matches C{predicate} (a function, or an
+        event type).
+
+        @return: every event read, the matching one last.
+        """
+        if isinstance(predicate, str):
+            wanted = predicate
+
+            def predicate(event: dict[str, Any]) -> bool:
+                return event["type"] == wanted
+
+        deadline = time.monotonic() + (timeout or self.timeout)
+        events: list[dict[str, Any]] = []
+        while True:
+            try:
+                event = self.read_event(max(deadline - time.monotonic(), 0.001))
+            except AssertionError as e:
+                raise AssertionError(f"{e}\nevents read: {events!r}") from None
+            events.append(event)
+            if predicate(event):
+                return events
+
+    def expect_event(self, kind: str, timeout: float | None = None, **members: Any) -> dict[str, Any]:
+        """
+        Read events until one of type C{kind} whose members include C{members}.
+
+        @return: that event.
+        """
+        def matches(event: dict[str, Any]) -> bool:
+            return event["type"] == kind and all(event.get(k) == v for k, v in members.items())
+
+        return self.read_events_until(matches, timeout)[-1]
+
+    def ping(self, token: str, json_mode: bool = True, end: bytes = b"\n") -> list[Any]:
+        """
+        A barrier: send C{/ping TOKEN} and read up to its C{pong}.
+
+        @return: the events (JSON mode) or lines (text mode) read before the pong.
+        """
+        self.send_line(f"/ping {token}", end)
+        if json_mode:
+            events = self.read_events_until(lambda e: e["type"] == "pong" and e["token"] == token)
+            return events[:-1]
+        lines = self.read_lines_until(lambda line: line == f"*** pong {token}")
+        return lines[:-1]
+
+    def read_until_closed(self, timeout: float | None = None) -> bytes:
+        """
+        Read until the server closes the connection (EOF or reset).
+
+        @return: everything unread before the close.
+        @raise AssertionError: still open after C{timeout} seconds.
+        """
+        deadline = time.monotonic() + (timeout or self.timeout)
+        try:
+            while True:
+                self._fill(deadline, "the server to close the connection")
+        except Closed:
+            pass
+        data, self.buffer = self.buffer, b""
+        return data
+
+    def drain(self) -> bytes:
+        """
+        Consume whatever has arrived, without waiting.
+        """
+        self.sock.setblocking(False)
+        try:
+            while True:
+                try:
+                    chunk = self.sock.recv(65536)
+                except (BlockingIOError, ConnectionResetError):
+                    break
+                if not chunk:
+                    self.eof = True
+                    break
+                self.buffer += chunk
+                self.received += chunk
+        finally:
+            self.sock.setblocking(True)
+        data, self.buffer = self.buffer, b""
+        return data
+
+    def close(self) -> None:
+        """
+        Close the socket.
+        """
+        self.sock.close()
+
+    # Sessions
+
+    @classmethod
+    def text(cls, port: int, nick: str, end: bytes = b"\n") -> Client:
+        """
+        Connect in the text format and register C{nick} with a bare first
+        line ending in C{end}; returns once registration is complete.
+        """
+        client = cls(port)
+        client.read_lines_until(lambda line: "Choose a nickname" in line)
+        client.send_line(nick, end)
+        client.read_lines_until(lambda line: line.startswith(f"*** You are {nick}."))
+        client.ping("registered", json_mode=False, end=end)
+        return client
+
+    @classmethod
+    def json(cls, port: int, nick: str) -> Client:
+        """
+        Connect, switch to JSON, and register C{nick}; returns once the
+        C{history} of C{#lobby} arrived. L{registration} holds the events
+        from C{welcome} to that C{history}.
+        """
+        client = cls(port)
+        client.read_lines_until(lambda line: "Choose a nickname" in line)
+        client.send_line("/format json")
+        welcome = client.read_events_until("welcome")[-1:]
+        client.send_line(f"/nick {nick}")
+        rest = client.read_events_until(lambda e: e["type"] == "history" and e["room"] == "#lobby")
+        client.registration = welcome + rest
+        return client

@@ -1,0 +1,285 @@
+"""
+Tests for L{chat.tap}: the command line and the service tree of C{twistd chat}.
+"""
+
+from __future__ import annotations
+
+import errno
+import os
+import tempfile
+
+from twisted.application.internet import StreamServerEndpointService
+from twisted.application.service import IService, MultiService
+from twisted.internet.error import CannotListenError
+from twisted.internet.testing import MemoryReactor, RaisingMemoryReactor
+from twisted.logger import capturedLogs, formatEvent
+from twisted.python.usage import UsageError
+from twisted.trial.unittest import SynchronousTestCase
+
+from chat.protocol import ChatFactory
+from chat.service import ChatService
+from chat.settings import Settings
+from chat.tap import DEFAULT_LISTEN, Options, makeService
+
+DEFAULTS = {
+    "data-dir": "chat-data",
+    "server-name": "chat",
+    "motd": "",
+    "max-line": 4096,
+    "flood-burst": 20,
+    "flood-rate": 5.0,
+    "max-connections-per-ip": 32,
+    "max-output": 4 * 1024 * 1024,
+    "max-file-size": 100 * 1024 * 1024,
+    "spool-quota": 2048 * 1024 * 1024,
+    "history-on-join": 50,
+    "listen": ["tcp:8888:interface=127.0.0.1"],
+}
+
+POSITIVE = [
+    "max-line", "flood-burst", "flood-rate", "max-connections-per-ip",
+    "max-output", "max-file-size", "spool-quota",
+]
+"""The options that take only values above 0."""
+
+
+def parse(*argv: str) -> Options:
+    """
+    Parse C{argv} with a new L{Options}.
+    """
+    options = Options()
+    options.parseOptions(list(argv))
+    return options
+
+
+class OptionsTests(SynchronousTestCase):
+    """
+    L{Options}: C{twistd chat}'s command line.
+    """
+
+    def test_defaults(self) -> None:
+        """
+        With no arguments every option has its PROTOCOL.md section 8 default.
+        """
+        self.assertEqual(dict(parse()), DEFAULTS)
+        self.assertEqual(DEFAULT_LISTEN, "tcp:8888:interface=127.0.0.1")
+
+    def test_listen_repeatable_replaces_default(self) -> None:
+        """
+        Each --listen (or -l) adds an endpoint, in order, instead of the default.
+        """
+        self.assertEqual(
+            parse("--listen", "tcp:6667", "-l", "tcp6:6668", "--listen=unix:/tmp/c.sock")["listen"],
+            ["tcp:6667", "tcp6:6668", "unix:/tmp/c.sock"],
+        )
+
+    def test_listen_fresh_per_instance(self) -> None:
+        """
+        Endpoints given to one Options do not leak into another.
+        """
+        parse("--listen", "tcp:6667")
+        self.assertEqual(parse()["listen"], [DEFAULT_LISTEN])
+
+    def test_coercion(self) -> None:
+        """
+        Every option given is coerced to its type.
+        """
+        options = parse(
+            "--data-dir", "/srv/chat", "--server-name", "example", "--motd", "hi all",
+            "--max-line", "512", "--flood-burst", "3", "--flood-rate", "2.5",
+            "--max-connections-per-ip", "4", "--max-output", "65536",
+            "--max-file-size", "1000", "--spool-quota", "5000", "--history-on-join", "0",
+        )
+        self.assertEqual(dict(options), {
+            "data-dir": "/srv/chat", "server-name": "example", "motd": "hi all",
+            "max-line": 512, "flood-burst": 3, "flood-rate": 2.5,
+            "max-connections-per-ip": 4, "max-output": 65536, "max-file-size": 1000,
+            "spool-quota": 5000, "history-on-join": 0, "listen": [DEFAULT_LISTEN],
+        })
+        self.assertEqual(options.settings(), Settings(
+            server_name="example", motd="hi all", max_line=512, flood_burst=3, flood_rate=2.5,
+            max_per_ip=4, max_output=65536, max_file=1000, spool_quota=5000, history_on_join=0,
+        ))
+
+    def test_default_settings(self) -> None:
+        """
+        The default options describe the default Settings.
+        """
+        self.assertEqual(parse().settings(), Settings())
+
+    def test_positive_only(self) -> None:
+        """
+        Zero, negative and non-numeric values of the positive options are refused with UsageError.
+        """
+        for name in POSITIVE:
+            for value in ["0", "-1", "abc", ""]:
+                with self.subTest(option=name, value=value):
+                    self.assertRaises(UsageError, parse, f"--{name}", value)
+        self.assertRaises(UsageError, parse, "--max-line", "1.5")
+        self.assertEqual(parse("--flood-rate", "0.5")["flood-rate"], 0.5)
+
+    def test_flood_rate_nan_refused(self) -> None:
+        """
+        A flood rate of nan, which is not a positive number, is refused with UsageError.
+        """
+        self.assertRaises(UsageError, parse, "--flood-rate", "nan")
+
+    def test_history_on_join_not_negative(self) -> None:
+        """
+        A negative --history-on-join is refused with UsageError; 0 is accepted.
+        """
+        self.assertRaises(UsageError, parse, "--history-on-join", "-1")
+        self.assertRaises(UsageError, parse, "--history-on-join=-5")
+        self.assertRaises(UsageError, parse, "--history-on-join", "x")
+        self.assertEqual(parse("--history-on-join", "0")["history-on-join"], 0)
+
+    def test_unknown_option(self) -> None:
+        """
+        An unknown option or a stray argument is refused with UsageError.
+        """
+        self.assertRaises(UsageError, parse, "--port", "8888")
+        self.assertRaises(UsageError, parse, "extra")
+
+    def test_help_documents_every_option(self) -> None:
+        """
+        The help text names every option and how to listen on all interfaces.
+        """
+        text = " ".join(str(Options()).split())
+        for name in list(DEFAULTS) + ["listen"]:
+            self.assertIn(f"--{name}", text)
+        self.assertIn("--listen tcp:8888", text)
+
+
+class MakeServiceTests(SynchronousTestCase):
+    """
+    L{makeService}: a L{ChatService} and one strports listener per C{--listen}.
+    """
+
+    def setUp(self) -> None:
+        self.data = tempfile.mkdtemp()
+        self.addCleanup(os.rmdir, self.data)
+
+    def make(self, *argv: str, reactor: object | None = None) -> tuple[IService, MemoryReactor]:
+        """
+        Build the service for C{argv} over a memory reactor, data in a temporary directory.
+        """
+        memory = MemoryReactor() if reactor is None else reactor
+        options = parse("--data-dir", self.data, *argv)
+        return makeService(options, reactor=memory), memory  # type: ignore[return-value]
+
+    def test_service_tree(self) -> None:
+        """
+        The service is a MultiService of one ChatService, then one strports listener per --listen.
+        """
+        top, memory = self.make("--listen", "tcp:6667:interface=127.0.0.1", "--listen", "tcp:6668")
+        self.assertIsInstance(top, MultiService)
+        children = list(top)  # type: ignore[call-overload]
+        self.assertEqual(len(children), 3)
+        chat, first, second = children
+        self.assertIsInstance(chat, ChatService)
+        self.assertIsInstance(chat.factory, ChatFactory)
+        for listener in (first, second):
+            self.assertIsInstance(listener, StreamServerEndpointService)
+            self.assertIs(listener.factory, chat.factory)
+            self.assertTrue(listener._raiseSynchronously)
+        self.assertIs(chat.factory.clock, memory)
+
+    def test_default_listener(self) -> None:
+        """
+        Without --listen the daemon listens on 127.0.0.1 port 8888.
+        """
+        top, memory = self.make()
+        top.privilegedStartService()
+        top.startService()
+        [(port, factory, _, interface)] = memory.tcpServers
+        self.assertEqual((port, interface), (8888, "127.0.0.1"))
+        self.successResultOf(top.stopService())
+
+    def test_start_listens(self) -> None:
+        """
+        Starting the service listens on every --listen endpoint with the one chat factory.
+        """
+        socket = os.path.join(self.data, "chat.sock")
+        top, memory = self.make(
+            "--listen", "tcp:6667:interface=127.0.0.1", "--listen", "tcp:6668", "--listen", f"unix:{socket}"
+        )
+        chat = list(top)[0]  # type: ignore[call-overload]
+        self.assertEqual(memory.tcpServers, [])
+        top.privilegedStartService()
+        self.assertEqual(
+            [(port, interface) for port, _, _, interface in memory.tcpServers],
+            [(6667, "127.0.0.1"), (6668, "")],
+        )
+        self.assertEqual([address for address, *_ in memory.unixServers], [socket])
+        factories = [f for _, f, _, _ in memory.tcpServers] + [f for _, f, *_ in memory.unixServers]
+        self.assertEqual(factories, [chat.factory] * 3)
+        top.startService()
+        self.assertTrue(top.running)
+        self.assertEqual(len(memory.tcpServers), 2)
+        self.successResultOf(top.stopService())
+        self.assertFalse(chat.running)
+
+    def test_start_without_privileged_start(self) -> None:
+        """
+        startService alone also makes every listener listen.
+        """
+        top, memory = self.make("--listen", "tcp:6667", "--listen", "tcp:6668")
+        top.startService()
+        self.assertEqual([port for port, *_ in memory.tcpServers], [6667, 6668])
+        self.successResultOf(top.stopService())
+
+    def test_listening_logged(self) -> None:
+        """
+        Once a listener is up the service logs "chat listening on HOST:PORT" for it.
+        """
+        top, _ = self.make("--listen", "tcp:6667", "--listen", "tcp:6668")
+        with capturedLogs() as logged:
+            top.privilegedStartService()
+            top.startService()
+        messages = [formatEvent(e) for e in logged]
+        # MemoryReactor reports 0.0.0.0 as the host of any IPv4 port.
+        self.assertEqual(
+            [m for m in messages if m.startswith("chat listening")],
+            ["chat listening on 0.0.0.0:6667", "chat listening on 0.0.0.0:6668"],
+        )
+        self.successResultOf(top.stopService())
+
+    def test_settings_reach_factory(self) -> None:
+        """
+        The factory gets the Settings the options describe.
+        """
+        top, _ = self.make("--max-line", "100", "--server-name", "here")
+        chat = list(top)[0]  # type: ignore[call-overload]
+        self.assertEqual(chat.factory.settings, Settings(server_name="here", max_line=100))
+        self.assertEqual(chat.factory.domain.history_on_join, 50)
+
+    def test_data_dir_created(self) -> None:
+        """
+        A missing data directory is created, and an existing one is fine.
+        """
+        path = os.path.join(self.data, "sub")
+        self.addCleanup(os.rmdir, path)
+        makeService(parse("--data-dir", path), reactor=MemoryReactor())
+        self.assertTrue(os.path.isdir(path))
+        makeService(parse("--data-dir", path), reactor=MemoryReactor())
+
+    def test_malformed_endpoint(self) -> None:
+        """
+        A malformed endpoint description raises ValueError when building the service.
+        """
+        self.assertRaises(ValueError, self.make, "--listen", "nonsense:1")
+        self.assertRaises(ValueError, self.make, "--listen", "tcp:notaport")
+
+    def test_busy_port_fails_startup(self) -> None:
+        """
+        A listener that cannot listen makes starting the service raise, rather than run without it.
+        """
+        # The real reactor's listenTCP raises CannotListenError synchronously
+        # when the port is busy; RaisingMemoryReactor does the same without a
+        # socket. A real busy port is left to the end-to-end tests.
+        busy = CannotListenError("127.0.0.1", 8888, OSError(errno.EADDRINUSE, "Address already in use"))
+        top, _ = self.make(reactor=RaisingMemoryReactor(listenException=busy))
+        error = self.assertRaises(CannotListenError, top.privilegedStartService)
+        self.assertIs(error, busy)
+        top2, _ = self.make(reactor=RaisingMemoryReactor(listenException=busy))
+        self.assertRaises(CannotListenError, top2.startService)

@@ -1,0 +1,201 @@
+"""
+Tests for L{chat.telnet.TelnetFilter}: telnet sequences removed from input,
+option requests answered, CR NUL and CR LF line ends (PROTOCOL.md section 1).
+"""
+
+from __future__ import annotations
+
+from twisted.trial.unittest import SynchronousTestCase
+
+from chat.telnet import TelnetFilter
+
+IAC = b"\xff"
+DONT = b"\xfe"
+DO = b"\xfd"
+WONT = b"\xfc"
+WILL = b"\xfb"
+SB = b"\xfa"
+AYT = b"\xf6"
+IP = b"\xf4"
+NOP = b"\xf1"
+SE = b"\xf0"
+ECHO = b"\x01"
+TIMING_MARK = b"\x06"
+TTYPE = b"\x18"
+NAWS = b"\x1f"
+
+SAMPLES: list[tuple[bytes, bytes, bytes]] = [
+    # (input, expected text, expected reply)
+    (b"hello\n", b"hello\n", b""),
+    (b"a\r\nb\r\0c\rd\n", b"a\nb\nc\rd\n", b""),
+    (b"x" + IAC + IAC + b"y\n", b"x\xffy\n", b""),
+    (IAC + DO + TIMING_MARK + b"after\r\n", b"after\n", IAC + WILL + TIMING_MARK),
+    (b"a" + IAC + IP + IAC + DO + TIMING_MARK + b"b" + IAC + AYT + b"c\r\n",
+     b"abc\n", IAC + WILL + TIMING_MARK),
+    (IAC + WILL + TTYPE + IAC + WILL + NAWS + IAC + DO + ECHO + b"hi\n",
+     b"hi\n", IAC + DONT + TTYPE + IAC + DONT + NAWS + IAC + WONT + ECHO),
+    (b"s" + IAC + SB + NAWS + b"\x00\x50\x00\x18\r\n" + IAC + IAC + b"z" + IAC + SE + b"e\r\0",
+     b"se\n", b""),
+    (b"q\r" + IAC + NOP + b"r\r\r\n", b"q\rr\r\n", b""),
+    (IAC + WONT + ECHO + IAC + DONT + ECHO + b"\xc3\xa9\r\n", b"\xc3\xa9\n", b""),
+]
+
+
+def feed_all(chunks: list[bytes]) -> tuple[bytes, bytes]:
+    """
+    Feed C{chunks} in order to one new filter; return all text and all replies.
+    """
+    telnet = TelnetFilter()
+    text = reply = b""
+    for chunk in chunks:
+        t, r = telnet.feed(chunk)
+        text += t
+        reply += r
+    return text, reply
+
+
+class FeedTests(SynchronousTestCase):
+    """
+    L{TelnetFilter.feed} on whole chunks.
+    """
+
+    def test_passthrough(self) -> None:
+        """
+        A chunk without IAC or CR comes back as the very same bytes, with no reply.
+        """
+        telnet = TelnetFilter()
+        data = b"plain text\nwith \x00 and \xc3\xa9\n"
+        text, reply = telnet.feed(data)
+        self.assertIs(text, data)
+        self.assertEqual(reply, b"")
+        self.assertTrue(telnet.idle)
+
+    def test_escaped_iac(self) -> None:
+        """
+        IAC IAC is one 0xFF data byte.
+        """
+        self.assertEqual(TelnetFilter().feed(b"a" + IAC + IAC + b"b"), (b"a\xffb", b""))
+
+    def test_do_refused(self) -> None:
+        """
+        DO of an option other than TIMING-MARK is answered WONT.
+        """
+        self.assertEqual(TelnetFilter().feed(IAC + DO + ECHO), (b"", IAC + WONT + ECHO))
+
+    def test_will_refused(self) -> None:
+        """
+        WILL of any option is answered DONT.
+        """
+        self.assertEqual(TelnetFilter().feed(IAC + WILL + NAWS), (b"", IAC + DONT + NAWS))
+
+    def test_wont_dont_unanswered(self) -> None:
+        """
+        WONT and DONT need no answer and are removed.
+        """
+        self.assertEqual(TelnetFilter().feed(b"a" + IAC + WONT + ECHO + IAC + DONT + ECHO + b"b"), (b"ab", b""))
+
+    def test_timing_mark_acknowledged_each_time(self) -> None:
+        """
+        DO TIMING-MARK is answered WILL TIMING-MARK every time it is asked.
+        """
+        telnet = TelnetFilter()
+        for _ in range(3):
+            self.assertEqual(telnet.feed(IAC + DO + TIMING_MARK), (b"", IAC + WILL + TIMING_MARK))
+        self.assertEqual(
+            telnet.feed(IAC + DO + TIMING_MARK + IAC + DO + TIMING_MARK),
+            (b"", (IAC + WILL + TIMING_MARK) * 2),
+        )
+
+    def test_ctrl_c_sequence(self) -> None:
+        """
+        Telnet's Ctrl-C (IAC IP, then DO TIMING-MARK) leaves no text and gets WILL TIMING-MARK.
+        """
+        self.assertEqual(
+            TelnetFilter().feed(IAC + IP + IAC + DO + TIMING_MARK),
+            (b"", IAC + WILL + TIMING_MARK),
+        )
+
+    def test_commands_dropped(self) -> None:
+        """
+        IP, AYT and NOP are removed without reply.
+        """
+        self.assertEqual(TelnetFilter().feed(b"a" + IAC + IP + b"b" + IAC + AYT + b"c" + IAC + NOP), (b"abc", b""))
+
+    def test_subnegotiation_dropped(self) -> None:
+        """
+        IAC SB ... IAC SE is removed entirely, IAC IAC inside it included.
+        """
+        self.assertEqual(
+            TelnetFilter().feed(b"a" + IAC + SB + TTYPE + b"\x00xterm" + IAC + IAC + b"\n" + IAC + SE + b"b"),
+            (b"ab", b""),
+        )
+
+    def test_line_ends(self) -> None:
+        """
+        CR LF and CR NUL become LF; LF stays LF.
+        """
+        self.assertEqual(TelnetFilter().feed(b"a\r\nb\r\0c\n"), (b"a\nb\nc\n", b""))
+
+    def test_lone_cr_kept(self) -> None:
+        """
+        A CR followed by anything but LF or NUL is kept as a CR.
+        """
+        self.assertEqual(TelnetFilter().feed(b"a\rb"), (b"a\rb", b""))
+        self.assertEqual(TelnetFilter().feed(b"a\r\r\n"), (b"a\r\n", b""))
+
+    def test_trailing_cr_waits(self) -> None:
+        """
+        A CR at the end of a chunk is held until the next byte says what it is.
+        """
+        telnet = TelnetFilter()
+        self.assertEqual(telnet.feed(b"a\r"), (b"a", b""))
+        self.assertFalse(telnet.idle)
+        self.assertEqual(telnet.feed(b"\0"), (b"\n", b""))
+        self.assertTrue(telnet.idle)
+        self.assertEqual(telnet.feed(b"b\r"), (b"b", b""))
+        self.assertEqual(telnet.feed(b"c"), (b"\rc", b""))
+
+    def test_samples_whole(self) -> None:
+        """
+        Each sample fed whole gives its expected text and reply.
+        """
+        for data, text, reply in SAMPLES:
+            with self.subTest(data=data):
+                self.assertEqual(feed_all([data]), (text, reply))
+
+
+class SplitTests(SynchronousTestCase):
+    """
+    Sequences split across chunks give the same result as whole chunks.
+    """
+
+    def test_split_at_every_position(self) -> None:
+        """
+        Feeding a sample in two pieces, split at any position, equals feeding it whole.
+        """
+        for data, text, reply in SAMPLES:
+            for i in range(len(data) + 1):
+                with self.subTest(data=data, split=i):
+                    self.assertEqual(feed_all([data[:i], data[i:]]), (text, reply))
+
+    def test_byte_at_a_time(self) -> None:
+        """
+        Feeding a sample one byte at a time equals feeding it whole.
+        """
+        for data, text, reply in SAMPLES:
+            with self.subTest(data=data):
+                self.assertEqual(feed_all([data[i:i + 1] for i in range(len(data))]), (text, reply))
+
+    def test_split_sequences_leave_filter_busy(self) -> None:
+        """
+        A chunk ending inside a sequence leaves the filter not idle until it completes.
+        """
+        for prefix in [IAC, IAC + DO, IAC + SB, IAC + SB + b"x", IAC + SB + IAC, b"\r"]:
+            with self.subTest(prefix=prefix):
+                telnet = TelnetFilter()
+                telnet.feed(prefix)
+                self.assertFalse(telnet.idle)
+        telnet = TelnetFilter()
+        telnet.feed(IAC + SB + b"x" + IAC)
+        self.assertEqual(telnet.feed(SE + b"text"), (b"text", b""))
+        self.assertTrue(telnet.idle)
