@@ -34,7 +34,7 @@ class Outbox:
         self._queue: deque[bytes] = deque()
         self._queued = 0
         self._paused = False
-        self._stopped = False
+        self._closed = False
         transport.registerProducer(self, True)  # type: ignore[attr-defined]
 
     @property
@@ -47,22 +47,34 @@ class Outbox:
     def write(self, data: bytes) -> None:
         """
         Send C{data} (complete lines, CR LF included), or queue it while the
-        transport is paused. Does nothing once stopped or overflowed.
+        transport is paused. Does nothing once finished or overflowed.
         """
+        if not self._closed:
+            self._write(data)
+
+    def finish(self, data: bytes) -> None:
+        """
+        Write C{data} (the C{bye}) as the last bytes: later writes are dropped,
+        while what is queued still drains.
+        """
+        self.write(data)
+        self._closed = True
+
+    def _write(self, data: bytes) -> None:
         if self._paused or self._queue:
-            if self._stopped or not data:
+            if not data:
                 return
             self._queue.append(data)
             self._queued += len(data)
             if self._queued > self._limit:
                 self._overflow()
-        elif not self._stopped:
+        else:
             self._transport.write(data)
 
     def _overflow(self) -> None:
         self._queue.clear()
         self._queued = 0
-        self._stopped = True
+        self._closed = True
         self._on_overflow()
 
     def pauseProducing(self) -> None:
@@ -78,7 +90,7 @@ class Outbox:
         """
         self._paused = False
         queue = self._queue
-        while queue and not self._paused and not self._stopped:
+        while queue and not self._paused:
             data = queue.popleft()
             self._queued -= len(data)
             self._transport.write(data)
@@ -87,6 +99,6 @@ class Outbox:
         """
         Called by the transport when the connection is gone: drop the queue.
         """
-        self._stopped = True
+        self._closed = True
         self._queue.clear()
         self._queued = 0

@@ -175,7 +175,7 @@ class ChatProtocol(LineReceiver):
         """
         self._closing = True
         self._quit_reason = reason
-        self.send(events.Bye(reason))
+        self.outbox.finish(self.renderer(events.Bye(reason)))
         self.transport.loseConnection()
 
     def _slow_reader(self) -> None:
