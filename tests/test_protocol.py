@@ -8,16 +8,17 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterator
-from typing import Any
+from typing import Any, cast
 
-from chat.compat import override
 from twisted.internet.address import IPv4Address
 from twisted.internet.error import ConnectionDone
+from twisted.internet.interfaces import IPushProducer
 from twisted.internet.task import Clock
 from twisted.internet.testing import StringTransport
 from twisted.logger import capturedLogs
 from twisted.python.failure import Failure
 from twisted.trial.unittest import SynchronousTestCase
+from typing_extensions import override
 
 import chat
 from chat import events
@@ -101,7 +102,7 @@ class RecordingTransport(StringTransport):
         self.writes.append(data)
         super().write(data)
 
-    def setTcpNoDelay(self, enabled: bool) -> None:  # the ITCPTransport method
+    def setTcpNoDelay(self, enabled: bool) -> None:  # noqa: N802 - ITCPTransport's name
         self.no_delay.append(enabled)
 
 
@@ -133,12 +134,21 @@ class Client:
         """
         Everything written since the last call, then clear it.
         """
-        value = self.transport.value()
+        value: bytes = self.transport.value()
         self.transport.clear()
         return value
 
     def take_json(self) -> list[dict[str, Any]]:
         return decode_json(self.take())
+
+    @property
+    def producer(self) -> IPushProducer:
+        """
+        The producer the protocol registered on its transport (its outbox).
+        """
+        producer = self.transport.producer
+        assert producer is not None
+        return cast(IPushProducer, producer)
 
     def lose(self) -> None:
         """
@@ -725,7 +735,7 @@ class LineLengthTests(ProtocolTestCase):
         A line a hundred times the limit gets one error, the lines around it work.
         """
         data = b"/ping a\n" + b"/quit " * 300 + b"\n/ping b\n"
-        for size in CHUNK_SIZES + (1000, len(data)):
+        for size in (*CHUNK_SIZES, 1000, len(data)):
             alice = self.fresh_user()
             for chunk in chunked(data, size):
                 alice.send(chunk)
@@ -987,13 +997,13 @@ class SlowReaderTests(ProtocolTestCase):
         """
         While the transport pauses the outbox nothing is written; resuming writes the queue in order.
         """
-        self.alice.transport.producer.pauseProducing()
+        self.alice.producer.pauseProducing()
         for text in ["one", "two", "three"]:
             self.bob.line(text)
         self.alice.line("/ping p")
         self.bob.line("four")
         self.assertEqual(self.alice.take(), b"")
-        self.alice.transport.producer.resumeProducing()
+        self.alice.producer.resumeProducing()
         self.assertEqual(
             self.alice.take(),
             b"[14:02] #lobby <bob> one\r\n[14:02] #lobby <bob> two\r\n"
@@ -1007,7 +1017,7 @@ class SlowReaderTests(ProtocolTestCase):
         Past C{max_output} bytes queued the reader gets C{bye} and is aborted;
         up to it, nothing happens.
         """
-        self.alice.transport.producer.pauseProducing()
+        self.alice.producer.pauseProducing()
         for _ in range(10):
             self.bob.line(self.TEXT)
         self.assertEqual(self.alice.take(), b"")
@@ -1026,7 +1036,7 @@ class SlowReaderTests(ProtocolTestCase):
         A reader that floods its own paused output is cut off, and the rest of its chunk is not run.
         """
         self.bob.take()
-        self.alice.transport.producer.pauseProducing()
+        self.alice.producer.pauseProducing()
         self.alice.send(b"/help\n" * 50 + b"not said\n")
         self.assertEqual(self.alice.take(), b"*** Bye: you are not reading fast enough\r\n")
         self.assertTrue(self.alice.transport.disconnected)
@@ -1037,7 +1047,7 @@ class SlowReaderTests(ProtocolTestCase):
         A json slow reader gets a JSON C{bye}.
         """
         carol = self.json_user("carol")
-        carol.transport.producer.pauseProducing()
+        carol.producer.pauseProducing()
         for _ in range(20):
             self.bob.line(self.TEXT)
         self.assertEqual(carol.take_json(), [{"type": "bye", "reason": "you are not reading fast enough"}])
@@ -1048,7 +1058,7 @@ class SlowReaderTests(ProtocolTestCase):
         Disconnecting a slow reader does not disturb the sender or others.
         """
         carol = self.text_user("carol")
-        self.alice.transport.producer.pauseProducing()
+        self.alice.producer.pauseProducing()
         self.bob.take()
         for _ in range(12):
             self.bob.line(self.TEXT)
@@ -1249,7 +1259,8 @@ class CommandTests(ProtocolTestCase):
         self.assertEqual(self.alice.take(), error_text("bad-arguments", "usage: /join #ROOM"))
         self.alice.line("/join #bad!name")
         self.assertEqual(
-            self.alice.take(), error_text("bad-arguments", "a room name is # and 1 to 32 letters, digits, _ or -")
+            self.alice.take(),
+            error_text("bad-arguments", "a room name is # and 1 to 32 letters, digits, _ or -"),
         )
 
     def test_part(self) -> None:
@@ -1279,7 +1290,9 @@ class CommandTests(ProtocolTestCase):
         self.alice.line("/part")
         self.alice.take()
         self.alice.line("alone")
-        self.assertEqual(self.alice.take(), error_text("not-in-room", "you are in no room: /join #ROOM first"))
+        self.assertEqual(
+            self.alice.take(), error_text("not-in-room", "you are in no room: /join #ROOM first")
+        )
 
     def test_topic(self) -> None:
         """
@@ -1319,7 +1332,8 @@ class CommandTests(ProtocolTestCase):
         self.assertEqual(self.bob.take(), b"* alice set status: brb\r\n")
         self.assertEqual(
             self.alice.take(),
-            b"* alice set status: out for lunch\r\n* alice cleared their status\r\n* alice set status: brb\r\n",
+            b"* alice set status: out for lunch\r\n* alice cleared their status\r\n"
+            b"* alice set status: brb\r\n",
         )
         self.bob.line("/list")
         self.assertEqual(
@@ -1515,7 +1529,9 @@ class CommandTests(ProtocolTestCase):
         An unknown command is C{unknown-command}.
         """
         self.alice.line("/frobnicate now")
-        self.assertEqual(self.alice.take(), error_text("unknown-command", "unknown command /frobnicate: try /help"))
+        self.assertEqual(
+            self.alice.take(), error_text("unknown-command", "unknown command /frobnicate: try /help")
+        )
         self.assertEqual(self.bob.take(), b"")
 
     def test_not_yet_commands(self) -> None:
@@ -1652,12 +1668,8 @@ class ShutdownTests(ProtocolTestCase):
         self.factory.shutdown(self.clock)
         self.assertEqual(bob.take(), b"*** Bye: server shutting down\r\n")
         alice.lose()
-        # BUG: after close() has sent bye the connection still gets events
-        # until connectionLost: here "[14:02] * alice quit (server shutting
-        # down)" is written to bob after his bye (PROTOCOL.md: bye is the last
-        # thing sent). Fix: stop fanning out to a closing connection, e.g. skip
-        # recipients with _closing in Broadcaster.publish and ChatProtocol.send,
-        # writing the bye itself straight to the outbox in close().
+        # Regression: bob used to get "[14:02] * alice quit (server shutting
+        # down)" after his bye.
         self.assertEqual(bob.take(), b"")
 
     def test_nothing_after_quit_bye(self) -> None:
@@ -1670,9 +1682,26 @@ class ShutdownTests(ProtocolTestCase):
         alice.line("/quit")
         self.assertEqual(alice.take(), b"*** Bye: goodbye\r\n")
         bob.line("are you there?")
-        # BUG: same as test_nothing_after_bye: bob's line is written to alice
-        # after her bye, while her connection drains.
         self.assertEqual(alice.take(), b"")
+
+    def test_bye_queued_behind_paused_output(self) -> None:
+        """
+        A connection whose output is paused at shutdown gets its queued lines,
+        then C{bye}, then nothing, once the transport resumes it.
+        """
+        alice = self.text_user("alice")
+        bob = self.text_user("bob")
+        alice.take()
+        alice.producer.pauseProducing()
+        bob.line("before")
+        self.factory.shutdown(self.clock)
+        bob.lose()
+        self.assertEqual(alice.take(), b"")
+        self.assertTrue(alice.transport.disconnecting)
+        alice.producer.resumeProducing()
+        self.assertEqual(
+            alice.take(), b"[14:02] #lobby <bob> before\r\n*** Bye: server shutting down\r\n"
+        )
 
     def test_abort_after_timeout(self) -> None:
         """
