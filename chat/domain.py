@@ -92,24 +92,29 @@ class TokenBucket:
         self._tokens = float(burst)
         self._stamp = now
 
-    def take(self, now: float) -> float:
-        """
-        Spend one token for a line being processed.
+    def _level(self, now: float) -> float:
+        return min(self.burst, self._tokens + (now - self._stamp) * self.rate)
 
-        @param now: POSIX seconds.
-        @return: seconds to wait before the next line may be read; 0 when a
-            token is left.
+    def wait(self, now: float) -> float:
         """
-        tokens = min(self.burst, self._tokens + (now - self._stamp) * self.rate)
-        self._stamp = now
-        self._tokens = tokens = tokens - 1
+        Seconds until a token is available; 0 when one is available now.
+        """
+        tokens = self._level(now)
         return 0.0 if tokens >= 1 else (1 - tokens) / self.rate
+
+    def take(self, now: float) -> None:
+        """
+        Spend one token for a line being processed. Taken from an empty
+        bucket (for a line that cannot be held back) it goes into debt.
+        """
+        self._tokens = self._level(now) - 1
+        self._stamp = now
 
     def full(self, now: float) -> bool:
         """
         Whether the bucket has refilled to its burst at C{now}.
         """
-        return self._tokens + (now - self._stamp) * self.rate >= self.burst
+        return self._level(now) >= self.burst
 
 
 class User:
@@ -360,11 +365,11 @@ class ChatDomain:
         Send a message to the user's current room: stored, then published as
         C{message} to every member, the sender included.
 
-        @param text: cleaned text; an empty one is ignored.
+        @param text: cleaned text; an empty or blank one is ignored.
         @raise errors.NotInRoom: the user is in no room.
         """
         room = self._room(user, None)
-        if not text:
+        if not text.strip():
             return
         user.active = now
         message = events.Message(self._store.next_id(), utc(now), room.name, user.nick, text, action)
@@ -380,7 +385,7 @@ class ChatDomain:
         @raise errors.BadArguments: C{text} is empty.
         """
         target = self._user(nick)
-        if not text:
+        if not text.strip():
             raise errors.BadArguments("usage: /msg NICK TEXT")
         user.active = now
         message = events.Private(self._store.next_id(), utc(now), user.nick, target.nick, text, action)
@@ -479,7 +484,9 @@ class ChatDomain:
             if known is not None:
                 room_display = known.name
         messages = tuple(self._store.recent(room_display, count))
-        if not messages and room_display.lower() not in self.rooms:
-            raise errors.NoSuchRoom(f"{room_display} does not exist")
+        if room_display.lower() not in self.rooms:
+            if not messages:
+                raise errors.NoSuchRoom(f"{room_display} does not exist")
+            room_display = messages[-1].room  # the spelling it was created with
         self._sink.publish(events.History(room_display, messages), (user.participant,))
 

@@ -11,7 +11,7 @@ from collections.abc import Callable, Iterable
 from typing import cast
 
 from twisted.internet.defer import Deferred, succeed
-from twisted.internet.interfaces import IAddress, IDelayedCall, IReactorTime, ITCPTransport
+from twisted.internet.interfaces import IAddress, IDelayedCall, IReactorTime, ISSLTransport, ITCPTransport
 from twisted.internet.protocol import ServerFactory
 from twisted.logger import Logger
 from twisted.protocols.basic import LineReceiver
@@ -139,6 +139,7 @@ class ChatProtocol(LineReceiver):
     def connectionMade(self) -> None:
         peer = self.transport.getPeer()
         self.peer = f"{getattr(peer, 'host', peer)}:{getattr(peer, 'port', '')}"
+        self.secure = ISSLTransport.providedBy(self.transport)
         set_nodelay = getattr(self.transport, "setTcpNoDelay", None)
         if set_nodelay is not None:
             set_nodelay(True)
@@ -216,7 +217,7 @@ class ChatProtocol(LineReceiver):
         lines after it are read again, and an unfinished line is discarded up
         to its line end, so its tail never runs as a command.
         """
-        self._spend_token()
+        self._bucket.take(self.clock.seconds())
         self.send(events.Error("line-too-long", f"a line is at most {self.settings.max_line} bytes"))
         _, found, rest = line.partition(self.delimiter)
         if found:
@@ -229,7 +230,8 @@ class ChatProtocol(LineReceiver):
         """
         Called by L{LineReceiver} for each complete line, without its LF.
         """
-        self._spend_token()
+        if self._throttled(line):
+            return
         if line.endswith(b"\r"):
             line = line[:-1]
         if len(line) > self.settings.max_line:
@@ -246,22 +248,31 @@ class ChatProtocol(LineReceiver):
         except errors.ChatError as e:
             self.send(events.Error(ERROR_CODES[type(e)], str(e)))
 
-    def _spend_token(self) -> None:
+    def _throttled(self, line: bytes) -> bool:
         """
-        Count one line against the flood limit; when the bucket is empty, stop
-        reading until it allows the next line (PROTOCOL.md section 8).
+        Apply the flood limit (PROTOCOL.md section 8) to a line about to be
+        processed. With no token left the line is put back in front of the
+        buffer and reading stops until the bucket allows it: lines are
+        delayed, never dropped. The first delay of an episode is announced
+        with error C{flood}.
+
+        @return: whether the line was held back.
         """
         now = self.clock.seconds()
         if self._flood_warned and self._bucket.full(now):
             self._flood_warned = False
-        delay = self._bucket.take(now)
-        if delay <= 0 or self._closing:
-            return
+        delay = self._bucket.wait(now)
+        if delay <= 0:
+            self._bucket.take(now)
+            return False
+        # LineReceiver reads its buffer again on resumeProducing.
+        self._buffer = line + self.delimiter + self._buffer
         if not self._flood_warned:
             self._flood_warned = True
             self.send(events.Error("flood", "you are sending too fast: your lines are being delayed"))
         self.pauseProducing()
         self._throttle = self.clock.callLater(delay, self._unthrottle)
+        return True
 
     def _unthrottle(self) -> None:
         self._throttle = None
@@ -366,14 +377,17 @@ class ChatProtocol(LineReceiver):
         self.factory.domain.topic(self._registered(), room, text or None)
 
     def _cmd_history(self, command: wire.Command) -> None:
-        count, room = 20, None
+        count: int | None = None
+        room: str | None = None
         for word in command.split(3):
             if word.startswith("#") and room is None:
                 room = word
-            elif word.isdigit() and word.isascii():
+            elif word.isdigit() and word.isascii() and count is None:
                 count = int(word)
             else:
                 raise _usage("history")
+        if count is None:
+            count = 20
         self.factory.domain.history(self._registered(), count, room)
 
     def _cmd_format(self, command: wire.Command) -> None:

@@ -304,7 +304,7 @@ class Client:
         self.sock.settimeout(left)
         try:
             chunk = self.sock.recv(65536)
-        except socket.timeout:
+        except TimeoutError:
             raise AssertionError(
                 f"timed out waiting for {waiting_for}; unread: {self.buffer[-2000:]!r}"
             ) from None
@@ -381,7 +381,7 @@ class Client:
             wanted = predicate
 
             def predicate(event: dict[str, Any]) -> bool:
-                return event["type"] == wanted
+                return bool(event["type"] == wanted)
 
         deadline = time.monotonic() + (timeout or self.timeout)
         events: list[dict[str, Any]] = []
@@ -394,14 +394,24 @@ class Client:
             if predicate(event):
                 return events
 
-    def expect_event(self, kind: str, timeout: float | None = None, **members: Any) -> dict[str, Any]:
+    def expect_event(
+        self,
+        kind: str,
+        match: dict[str, Any] | None = None,
+        *,
+        timeout: float | None = None,
+        **members: Any,
+    ) -> dict[str, Any]:
         """
-        Read events until one of type C{kind} whose members include C{members}.
+        Read events until one of type C{kind} whose members include those of
+        C{match} and C{members} (C{match} is for names like C{from}).
 
         @return: that event.
         """
+        wanted = {**(match or {}), **members}
+
         def matches(event: dict[str, Any]) -> bool:
-            return event["type"] == kind and all(event.get(k) == v for k, v in members.items())
+            return event["type"] == kind and all(event.get(k) == v for k, v in wanted.items())
 
         return self.read_events_until(matches, timeout)[-1]
 

@@ -985,29 +985,48 @@ class TokenBucketTests(SynchronousTestCase):
 
     def test_burst(self) -> None:
         """
-        A burst of lines needs no wait until the last token is spent.
+        A burst of lines needs no wait; the line after it waits 1/rate seconds.
         """
         bucket = TokenBucket(rate=2.0, burst=3, now=0.0)
-        self.assertEqual([bucket.take(0.0) for _ in range(3)], [0.0, 0.0, 0.5])
+        waits = []
+        for _ in range(3):
+            waits.append(bucket.wait(0.0))
+            bucket.take(0.0)
+        self.assertEqual(waits, [0.0, 0.0, 0.0])
+        self.assertEqual(bucket.wait(0.0), 0.5)
 
     def test_rate(self) -> None:
         """
-        After the burst, waiting exactly the returned delay allows one line per 1/rate seconds.
+        After the burst, one line per 1/rate seconds needs no wait.
         """
         bucket = TokenBucket(rate=2.0, burst=3, now=0.0)
         for _ in range(3):
             bucket.take(0.0)
-        self.assertEqual([bucket.take(t) for t in (0.5, 1.0, 1.5)], [0.5, 0.5, 0.5])
+        waits = []
+        for t in (0.5, 1.0, 1.5):
+            waits.append(bucket.wait(t))
+            bucket.take(t)
+        self.assertEqual(waits, [0.0, 0.0, 0.0])
+        self.assertEqual(bucket.wait(1.5), 0.5)
 
     def test_partial_refill(self) -> None:
         """
-        A line read early waits for the rest of its token, and a debt adds up.
+        A line read early waits for the rest of its token.
         """
         bucket = TokenBucket(rate=2.0, burst=3, now=0.0)
         for _ in range(3):
             bucket.take(0.0)
-        self.assertEqual(bucket.take(0.25), 0.75)
-        self.assertEqual(bucket.take(0.25), 1.25)
+        self.assertEqual(bucket.wait(0.25), 0.25)
+
+    def test_debt(self) -> None:
+        """
+        A token taken from an empty bucket (a line that cannot be held) is a
+        debt the following lines wait for.
+        """
+        bucket = TokenBucket(rate=2.0, burst=1, now=0.0)
+        bucket.take(0.0)
+        bucket.take(0.0)
+        self.assertEqual(bucket.wait(0.0), 1.0)
 
     def test_refill_capped_at_burst(self) -> None:
         """
@@ -1016,7 +1035,10 @@ class TokenBucketTests(SynchronousTestCase):
         bucket = TokenBucket(rate=2.0, burst=3, now=0.0)
         for _ in range(3):
             bucket.take(0.0)
-        self.assertEqual([bucket.take(100.0) for _ in range(3)], [0.0, 0.0, 0.5])
+        for _ in range(3):
+            self.assertEqual(bucket.wait(100.0), 0.0)
+            bucket.take(100.0)
+        self.assertEqual(bucket.wait(100.0), 0.5)
 
     def test_full(self) -> None:
         """
