@@ -8,14 +8,22 @@ For each N it starts a real C{twistd -n chat} on a free port of 127.0.0.1
 raised), connects the clients (all C{/format json}, all in C{#bench}), then
 runs these phases, each for C{--seconds}:
 
-  - C{max}: a closed loop. Each sender sends flat out but keeps at most
-    C{--window} messages in flight, counting its own echoes (the daemon
-    echoes a room message to its sender, who is last in the room's fan-out
-    order). Queues stay bounded, so the throughput is the daemon's and the
-    latency is still meaningful.
-  - C{load NN%}: an open loop at a fixed total rate, a fraction of the
-    measured maximum (C{--load}) or given per sender (C{--rate}). A phase
-    that falls more than two seconds behind stops early, marked overloaded.
+  - C{max K=...}: a closed loop, once per C{--window} K (default 8 and
+    32). Each sender sends flat out but keeps at most K messages in flight,
+    counting its own echoes (the daemon echoes a room message to its
+    sender, who joined last). Queues stay bounded, so the throughput is the
+    daemon's and the latency still means something (by Little's law about
+    K * S * N / throughput). Pure flat-out sending would only grow queues.
+  - C{load NN%}: an open loop at a fixed total rate, a fraction of the best
+    C{max} rate (C{--load}, default 10%, 25% and 50%), or given in messages
+    per second per sender (C{--rate}). A phase that falls more than two
+    seconds behind stops early, marked overloaded.
+
+The daemon batches: a message fanned out alone costs each receiver a
+C{send} system call, while messages that arrive together share it. So
+the daemon's CPU per delivery (column C{us/del}) is lowest in the C{max}
+phases, and a low fixed rate can keep the daemon busier than its share of
+the maximum suggests.
 
 Each message text carries its phase, its send time (C{time.monotonic_ns},
 comparable across processes) and a sequence number. Most receivers run in
@@ -27,15 +35,17 @@ the probes only. Deliveries are messages received, summed over the N
 receivers (the senders' echoes are not counted).
 
 The machine may have few cores: the clients compete with the single-threaded
-daemon for CPU, and the output says how busy the daemon, the clients and
-the machine were, so a reader can tell whether the daemon was the
-bottleneck (daemon CPU near 100%).
+daemon for CPU, and the output says how busy the daemon, the clients, the
+other processes of the machine and the kernel's interrupt handling were, so
+a reader can tell whether the daemon was the bottleneck (daemon CPU near
+100%) and whether other work disturbed the run.
 
 C{--profile py-spy} or C{--profile cprofile} adds a profiled C{max} phase
-at the end (the reported phases are never profiled) and prints the hot
-spots. C{py-spy} samples the daemon from outside; C{cprofile} runs the
-daemon under a small launcher that switches C{cProfile} on and off with
-SIGUSR1 and SIGUSR2.
+(or, with C{--profile-load}, an open-loop one) at the end, after the
+reported phases, which are never profiled, and prints the hot spots.
+C{py-spy} samples the daemon from outside; C{cprofile} runs the daemon
+under a small launcher that switches C{cProfile} on and off with SIGUSR1
+and SIGUSR2.
 
 Everything is bounded: phases by C{--seconds}, draining by C{--drain}, the
 daemon is stopped with SIGTERM (SIGKILL after C{--drain} seconds) and the
@@ -318,8 +328,11 @@ class PhaseResult:
     elapsed: float
     latencies_ms: list[float]
     daemon_cpu: float
+    daemon_cpu_seconds: float
     client_cpu: float
-    machine_busy: float
+    other_cpu: float
+    interrupt_cpu: float
+    steal_cpu: float
     overloaded: bool = False
     notes: list[str] = field(default_factory=list)
 
@@ -356,14 +369,40 @@ def memory_kib(pid: int) -> dict[str, int]:
     return found
 
 
-def machine_ticks() -> tuple[int, int]:
+def machine_ticks() -> tuple[int, int, int]:
     """
-    (busy, total) CPU ticks of the whole machine since boot, from /proc/stat.
+    (interrupt, steal, total) CPU ticks of the whole machine since boot, from
+    /proc/stat: interrupt is irq plus softirq (where loopback TCP is mostly
+    processed), steal is time the hypervisor gave to other machines.
     """
     with open("/proc/stat") as stat:
         numbers = [int(x) for x in stat.readline().split()[1:]]
-    idle = numbers[3] + numbers[4]
-    return sum(numbers) - idle, sum(numbers)
+    return numbers[5] + numbers[6], numbers[7], sum(numbers)
+
+
+def process_ticks(exclude: set[int]) -> dict[int, int]:
+    """
+    CPU ticks (user plus system) of every process but C{exclude}, by pid.
+    """
+    ticks = {}
+    for entry in os.scandir("/proc"):
+        if not entry.name.isdigit() or int(entry.name) in exclude:
+            continue
+        try:
+            with open(f"/proc/{entry.name}/stat") as stat:
+                fields = stat.read().rpartition(")")[2].split()
+        except OSError:
+            continue
+        ticks[int(entry.name)] = int(fields[11]) + int(fields[12])
+    return ticks
+
+
+def other_cpu(before: dict[int, int], after: dict[int, int]) -> int:
+    """
+    Ticks used between two L{process_ticks} snapshots (a process new in
+    C{after} counts from zero; one gone from it is missed).
+    """
+    return sum(ticks - before.get(pid, 0) for pid, ticks in after.items())
 
 
 class Daemon:
@@ -551,7 +590,11 @@ class Bench:
         worker_cpu = sum(answer[2] for answer in self._ask(("report",)))
         client_cpu = time.process_time()
         daemon_cpu = cpu_seconds(self.daemon.pid)
-        busy, total = machine_ticks()
+        ours = {os.getpid(), self.daemon.pid, *(process.pid or 0 for process, _, _ in self.workers)}
+        if spy is not None:
+            ours.add(spy.pid)
+        others = process_ticks(ours)
+        interrupt, steal, total = machine_ticks()
         started_ns = time.monotonic_ns()
         start = time.monotonic()
         end = start + seconds
@@ -595,7 +638,10 @@ class Bench:
         last_ns = max([r[1] for r in reports] + [p.last_ns for p in self.probes])
         elapsed = (last_ns - started_ns) / 1e9 if last_ns else time.monotonic() - start
         wall = time.monotonic() - start
-        busy2, total2 = machine_ticks()
+        others_after = process_ticks(ours)
+        interrupt2, steal2, total2 = machine_ticks()
+        cores = os.cpu_count() or 1
+        tick = os.sysconf("SC_CLK_TCK")
         latencies = sorted(lat / 1e6 for p in self.probes for lat in p.latencies)
         result = PhaseResult(
             name=name,
@@ -605,9 +651,12 @@ class Bench:
             elapsed=elapsed,
             latencies_ms=latencies,
             daemon_cpu=(cpu_seconds(self.daemon.pid) - daemon_cpu) / wall,
+            daemon_cpu_seconds=cpu_seconds(self.daemon.pid) - daemon_cpu,
             client_cpu=(time.process_time() - client_cpu
                         + sum(r[2] for r in reports) - worker_cpu) / wall,
-            machine_busy=(busy2 - busy) / max(1, total2 - total) * (os.cpu_count() or 1),
+            other_cpu=other_cpu(others, others_after) / tick / wall,
+            interrupt_cpu=(interrupt2 - interrupt) / max(1, total2 - total) * cores,
+            steal_cpu=(steal2 - steal) / max(1, total2 - total) * cores,
             overloaded=overloaded,
         )
         if counts < expected:
@@ -692,14 +741,15 @@ class Bench:
 
 def print_table(results: Sequence[PhaseResult]) -> None:
     header = (f"{'phase':<14}{'msgs sent':>10}{'deliveries':>12}{'deliv/s':>11}{'p50 ms':>9}{'p99 ms':>9}"
-              f"{'max ms':>9}{'daemon':>8}{'clients':>8}{'machine':>8}")
+              f"{'max ms':>9}{'us/del':>7}{'daemon':>8}{'clients':>8}{'others':>8}{'irq':>6}{'steal':>6}")
     print(header)
     for r in results:
         flag = " OVERLOADED" if r.overloaded else ""
         worst = r.latencies_ms[-1] if r.latencies_ms else float("nan")
+        per_delivery = r.daemon_cpu_seconds / r.deliveries * 1e6 if r.deliveries else float("nan")
         print(f"{r.name:<14}{r.sent:>10}{r.deliveries:>12}{r.rate:>11,.0f}{r.percentile(0.5):>9.2f}"
-              f"{r.percentile(0.99):>9.2f}{worst:>9.2f}{r.daemon_cpu:>8.0%}{r.client_cpu:>8.0%}"
-              f"{r.machine_busy:>8.0%}{flag}")
+              f"{r.percentile(0.99):>9.2f}{worst:>9.2f}{per_delivery:>7.2f}{r.daemon_cpu:>8.0%}{r.client_cpu:>8.0%}"
+              f"{r.other_cpu:>8.0%}{r.interrupt_cpu:>6.0%}{r.steal_cpu:>6.0%}{flag}")
         for note in r.notes:
             print(f"{'':<14}({note})")
 
@@ -789,15 +839,21 @@ def run_one(args: argparse.Namespace, receivers: int) -> None:
                   f"set up in {took:.1f} s")
             results = []
             if not args.no_max:
-                results.append(bench.run_phase(f"max (K={args.window})", window=args.window))
-            best = results[0].sent / results[0].elapsed if results else 0.0
+                for window in args.window:
+                    results.append(bench.run_phase(f"max K={window}", window=window))
+            best = max((r.sent / r.elapsed for r in results), default=0.0)
             for name, rate in loads(args, best):
                 if rate > 0:
                     results.append(bench.run_phase(name, rate=rate))
             print_table(results)
             profiled = None
-            if args.profile:
-                profiled = bench.run_phase(f"profiled {args.profile}", window=args.window, profile=True)
+            if args.profile and args.profile_load:
+                name, rate = loads(args, best)[0] if args.rate else (
+                    f"load {args.profile_load:.0%}", best / args.senders * args.profile_load)
+                profiled = bench.run_phase(f"profiled {name}", rate=rate, profile=True)
+            elif args.profile:
+                window = max(args.window)
+                profiled = bench.run_phase(f"profiled max K={window}", window=window, profile=True)
                 if args.profile == "cprofile":
                     bench.stop_cprofile()
             stop_took, memory, log_errors = bench.close()
@@ -806,7 +862,7 @@ def run_one(args: argparse.Namespace, receivers: int) -> None:
             for line in log_errors[:5]:
                 print(f"  {line}")
             if profiled is not None:
-                print(f"\nprofiled phase (not in the table): {profiled.rate:,.0f} deliveries/s, "
+                print(f"\n{profiled.name} (not in the table): {profiled.rate:,.0f} deliveries/s, "
                       f"p50 {profiled.percentile(0.5):.2f} ms, daemon CPU {profiled.daemon_cpu:.0%}")
                 if args.profile == "py-spy":
                     print_pyspy(bench.daemon.workdir / "daemon.pyspy", args.top)
@@ -830,10 +886,11 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
                         help="receivers in the room (repeatable; default: 100 and 1000)")
     parser.add_argument("-s", "--senders", type=int, default=4, help="senders (default 4)")
     parser.add_argument("--seconds", type=float, default=3.0, help="length of each phase (default 3)")
-    parser.add_argument("--window", type=int, default=8,
-                        help="closed loop: messages in flight per sender in the max phase (default 8)")
+    parser.add_argument("--window", type=int, action="append",
+                        help="closed loop: messages in flight per sender in a max phase "
+                             "(repeatable; default 8 and 32)")
     parser.add_argument("--load", type=float, action="append",
-                        help="open loop: fraction of the measured max rate (repeatable; default 0.25, 0.5, 0.75)")
+                        help="open loop: fraction of the best max rate (repeatable; default 0.1, 0.25, 0.5)")
     parser.add_argument("--rate", type=float, action="append",
                         help="open loop: messages per second per sender (repeatable; replaces --load)")
     parser.add_argument("--no-max", action="store_true", help="skip the closed-loop max phase (needs --rate)")
@@ -849,6 +906,8 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--setup-timeout", type=float, default=120.0, help="seconds allowed to register everyone")
     parser.add_argument("--profile", choices=("py-spy", "cprofile"),
                         help="add a profiled max phase and print the daemon's hot spots")
+    parser.add_argument("--profile-load", type=float, metavar="FRACTION",
+                        help="profile an open-loop phase at this fraction of the max rate instead of the max phase")
     parser.add_argument("--py-spy", default=shutil.which("py-spy") or "py-spy", help="the py-spy executable")
     parser.add_argument("--top", type=int, default=25, help="hot spots to print (default 25)")
     parser.add_argument("--keep-profile", metavar="PATH", help="copy the raw profile to PATH")
@@ -856,10 +915,11 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
                         help="the twistd executable (default: next to this Python)")
     args = parser.parse_args(argv)
     args.receivers = args.receivers or [100, 1000]
-    args.load = args.load or [0.25, 0.5, 0.75]
+    args.window = args.window or [8, 32]
+    args.load = args.load or [0.1, 0.25, 0.5]
     if args.no_max and not args.rate:
         parser.error("--no-max needs --rate")
-    if min(args.receivers) < 1 or args.senders < 1 or args.window < 1 or args.seconds <= 0:
+    if min(args.receivers) < 1 or args.senders < 1 or min(args.window) < 1 or args.seconds <= 0:
         parser.error("receivers, senders and window must be at least 1, seconds above 0")
     return args
 
@@ -871,8 +931,10 @@ def main(argv: Sequence[str] | None = None) -> None:
           f"{' (daemon pinned to CPU 0, clients to CPU 1)' if args.pin else ''}.")
     print("Clients are kept cheap: counting receivers only count a marker per read; probes parse every line.")
     print("Deliveries are messages received summed over the N receivers; latency is send -> probe read.")
-    print("CPU columns are shares of one core over the phase (machine: all cores, up to "
-          f"{cores or 1:d}00%).")
+    print("us/del is the daemon's CPU microseconds per delivery.")
+    print("CPU columns are shares of one core over the phase: daemon, clients (this script's processes),")
+    print("others (every other process on the machine: other work competing for the cores) and irq")
+    print("(kernel interrupt time, where loopback TCP is mostly processed), steal (taken by the hypervisor).")
     for receivers in args.receivers:
         run_one(args, receivers)
 
