@@ -15,7 +15,7 @@ runs these phases, each for C{--seconds}:
     daemon's and the latency still means something (by Little's law about
     K * S * N / throughput). Pure flat-out sending would only grow queues.
   - C{load NN%}: an open loop at a fixed total rate, a fraction of the best
-    C{max} rate (C{--load}, default 10%, 25% and 50%), or given in messages
+    C{max} rate (C{--load}, default 2%, 10%, 25%, 50%), or given in messages
     per second per sender (C{--rate}). A phase that falls more than two
     seconds behind stops early, marked overloaded.
 
@@ -136,7 +136,7 @@ def connect(port: int) -> socket.socket:
 # The bulk receivers: a child process that counts.
 
 
-def receive_bulk(port: int, nicks: Sequence[str], control: Connection) -> None:
+def receive_bulk(port: int, nicks: Sequence[str], control: Connection, lazy: float) -> None:
     """
     Child process: connects and registers one receiver per nick, then counts
     the current phase's messages until told to quit.
@@ -145,7 +145,10 @@ def receive_bulk(port: int, nicks: Sequence[str], control: Connection) -> None:
     zeroes the count (answered C{"ok"}); C{("report",)} is answered with
     C{(count, last_ns, cpu_seconds, bytes)}, C{last_ns} being the
     C{monotonic_ns} of the last read that held a counted message;
-    C{("quit",)} closes everything. Sends C{"ready"} once all are registered.
+    C{("quit",)} closes everything. Sends C{("ready", connected)} once all
+    have registered.
+    With C{lazy} seconds above 0 it sleeps that long after each round of
+    reads, so it is not woken for every single write of the daemon.
     """
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # the coordinator cleans up
     poller = select.epoll()
@@ -170,8 +173,10 @@ def receive_bulk(port: int, nicks: Sequence[str], control: Connection) -> None:
             waiting.add(fd)
             poller.register(fd, select.EPOLLIN)
         if not announced and not todo and not waiting:
-            control.send("ready")
+            control.send(("ready", len(socks)))
             announced = True
+        if lazy and announced:
+            time.sleep(lazy)
         for fd, _ in poller.poll(1.0):
             if fd == control_fd:
                 command = control.recv()
@@ -518,17 +523,22 @@ class Bench:
         for index in range(procs if self.bulk_count else 0):
             mine, theirs = context.Pipe()
             share = nicks[index::procs]
-            process = context.Process(target=receive_bulk, args=(port, share, theirs), daemon=True)
+            process = context.Process(target=receive_bulk, args=(port, share, theirs, self.args.lazy / 1000),
+                                      daemon=True)
             process.start()
             theirs.close()
             self.workers.append((process, mine, len(share)))
-        for _, control, _ in self.workers:
+        for process, control, _ in self.workers:
             while not control.poll(0):
                 self._pump(0.02)
+                if not process.is_alive():
+                    raise RuntimeError("a receiver process died")
                 if time.monotonic() - started > self.args.setup_timeout:
                     raise RuntimeError("the receivers did not all register in time")
-            if control.recv() != "ready":
-                raise RuntimeError("a receiver process failed")
+        for _, control, expected in self.workers:
+            _, connected = control.recv()
+            if connected != expected:
+                raise RuntimeError(f"only {connected} of {expected} receivers stayed connected: see the daemon's log")
         late = [self._add(Client(port, f"p{i}", self.padding)) for i in range(early, self.probe_count)]
         self.probes += late
         self._settle(late)
@@ -890,13 +900,16 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
                         help="closed loop: messages in flight per sender in a max phase "
                              "(repeatable; default 8 and 32)")
     parser.add_argument("--load", type=float, action="append",
-                        help="open loop: fraction of the best max rate (repeatable; default 0.1, 0.25, 0.5)")
+                        help="open loop: fraction of the best max rate (repeatable; default 0.02, 0.1, 0.25, 0.5)")
     parser.add_argument("--rate", type=float, action="append",
                         help="open loop: messages per second per sender (repeatable; replaces --load)")
     parser.add_argument("--no-max", action="store_true", help="skip the closed-loop max phase (needs --rate)")
     parser.add_argument("--text-size", type=int, default=64, help="bytes of message text (default 64)")
     parser.add_argument("--probes", type=int, default=8, help="receivers that time every message (default 8)")
     parser.add_argument("--procs", type=int, default=1, help="processes for the counting receivers (default 1)")
+    parser.add_argument("--lazy", type=float, default=0.0, metavar="MS",
+                        help="counting receivers sleep MS milliseconds between reads, so the kernel does not wake "
+                             "them for every write (default 0; the probes always read at once)")
     parser.add_argument("--pin", action="store_true",
                         help="pin the daemon to CPU 0 and the clients to CPU 1")
     parser.add_argument("--max-output", type=int, default=64 << 20,
@@ -916,7 +929,7 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     args = parser.parse_args(argv)
     args.receivers = args.receivers or [100, 1000]
     args.window = args.window or [8, 32]
-    args.load = args.load or [0.1, 0.25, 0.5]
+    args.load = args.load or [0.02, 0.1, 0.25, 0.5]
     if args.no_max and not args.rate:
         parser.error("--no-max needs --rate")
     if min(args.receivers) < 1 or args.senders < 1 or min(args.window) < 1 or args.seconds <= 0:

@@ -22,7 +22,7 @@ from zope.interface import implementer
 import chat
 from chat import errors, events, wire
 from chat.domain import NICK_MAX, ChatDomain, IEventSink, IParticipant, TokenBucket, User
-from chat.outbox import Outbox
+from chat.outbox import Batch, Outbox
 from chat.render import RENDERERS, Renderer, render_text
 from chat.settings import Settings
 from chat.storage import IStore, MemoryStore
@@ -143,13 +143,14 @@ class ChatProtocol(LineReceiver):
         set_nodelay = getattr(self.transport, "setTcpNoDelay", None)
         if set_nodelay is not None:
             set_nodelay(True)
-        self.outbox = Outbox(self.transport, self.settings.max_output, self._slow_reader)
+        self.outbox = Outbox(self.transport, self.factory.batch, self.settings.max_output, self._slow_reader)
         if not self.factory.connection_made(self):
             self._log.info("refused {peer}: too many connections from its address", peer=self.peer)
             self.close("too many connections from your address")
             return
         self._log.info("connection from {peer}", peer=self.peer)
         self.send(self.factory.welcome(registered=False))
+        self.outbox.flush()
 
     @override
     def connectionLost(self, reason: Failure | None = None) -> None:
@@ -163,6 +164,7 @@ class ChatProtocol(LineReceiver):
         else:
             self._log.info("{peer} disconnected", peer=self.peer)
         self.factory.connection_lost(self)
+        self.factory.batch.flush()
 
     def send(self, event: events.Event) -> None:
         """
@@ -177,6 +179,7 @@ class ChatProtocol(LineReceiver):
         self._closing = True
         self._quit_reason = reason
         self.outbox.finish(self.renderer(events.Bye(reason)))
+        self.outbox.flush()
         self.transport.loseConnection()
 
     def _slow_reader(self) -> None:
@@ -194,6 +197,12 @@ class ChatProtocol(LineReceiver):
         Called by the transport with raw bytes: removes telnet sequences (and
         answers them), discards the rest of an over-long line, then frames.
         """
+        try:
+            self._receive(data)
+        finally:
+            self.factory.batch.flush()
+
+    def _receive(self, data: bytes) -> None:
         if self.line_mode:
             data, reply = self._telnet.feed(data)
             if reply:
@@ -442,6 +451,8 @@ class ChatFactory(ServerFactory):
         self.settings = settings
         self.clock = clock
         self.domain = ChatDomain(Broadcaster(), store or MemoryStore(), settings.history_on_join)
+        self.batch = Batch(clock)
+        """Lines written during this reactor turn, flushed at the end of each entry point."""
         self.connections: set[ChatProtocol] = set()
         self._per_host: dict[str, int] = {}
         self._drained: Deferred[None] | None = None

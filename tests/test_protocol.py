@@ -1619,6 +1619,21 @@ class FanOutTests(ProtocolTestCase):
         self.assertEqual(text_bytes, b"[14:02] #lobby <j1> hello everyone\r\n")
         self.assertEqual(decode_json(json_bytes)[0]["text"], "hello everyone")
 
+    def test_one_write_per_chunk(self) -> None:
+        """
+        The events one chunk of input causes reach each receiver in a single
+        transport write, in order.
+        """
+        alice = self.text_user("alice")
+        bob = self.text_user("bob")
+        bob.transport.writes.clear()
+        alice.send(b"one\ntwo\n/me three\n")
+        self.assertEqual(
+            bob.transport.writes,
+            [b"[14:02] #lobby <alice> one\r\n[14:02] #lobby <alice> two\r\n[14:02] #lobby * alice three\r\n"],
+        )
+        self.assertEqual(self.clock.getDelayedCalls(), [])
+
 
 class ShutdownTests(ProtocolTestCase):
     """
