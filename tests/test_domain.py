@@ -82,6 +82,20 @@ class DomainTestCase(SynchronousTestCase):
         published, self.sink.published = self.sink.published, []
         return published
 
+    def alice_bob_apart_from_carol(self) -> list[tuple[User, FakeParticipant]]:
+        """
+        Register alice, bob and carol: alice and bob share #lobby and #x,
+        carol is only in #c. Their events are taken.
+        """
+        users = [self.register(nick) for nick in ("alice", "bob", "carol")]
+        (alice, _), (bob, _), (carol, _) = users
+        self.domain.join(alice, "#x", T0)
+        self.domain.join(bob, "#x", T0)
+        self.domain.join(carol, "#c", T0)
+        self.domain.part(carol, LOBBY, "", T0)
+        self.take()
+        return users
+
     def register(self, nick: str, now: float = T0, secure: bool = False) -> tuple[User, FakeParticipant]:
         """
         Register a new participant as C{nick}, forgetting what was published.
@@ -287,14 +301,7 @@ class NickTests(DomainTestCase):
         """
         A nick change reaches the user and everyone sharing a room, each once, and no one else.
         """
-        alice, pa = self.register("alice")
-        bob, pb = self.register("bob")
-        carol, pc = self.register("carol")
-        self.domain.join(alice, "#x", T0)
-        self.domain.join(bob, "#x", T0)
-        self.domain.join(carol, "#c", T0)
-        self.domain.part(carol, LOBBY, "", T0)
-        self.take()
+        (alice, pa), (bob, pb), (carol, pc) = self.alice_bob_apart_from_carol()
         self.domain.change_nick(alice, "alicia", T0 + 7)
         [(event, recipients)] = self.take()
         self.assertEqual(event, events.NickChanged(at(7), "alice", "alicia"))
@@ -673,14 +680,7 @@ class QuitTests(DomainTestCase):
         """
         A quit goes to everyone sharing a room with the quitter, each once, not to the quitter.
         """
-        alice, pa = self.register("alice")
-        bob, pb = self.register("bob")
-        carol, pc = self.register("carol")
-        self.domain.join(alice, "#x", T0)
-        self.domain.join(bob, "#x", T0)
-        self.domain.join(carol, "#c", T0)
-        self.domain.part(carol, LOBBY, "", T0)
-        self.take()
+        (alice, pa), (bob, pb), (carol, pc) = self.alice_bob_apart_from_carol()
         self.domain.quit(alice, "gone", T0 + 8)
         self.assertEqual(self.take(), [(events.Quit(at(8), "alice", "gone"), (pb,))])
 
