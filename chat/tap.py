@@ -10,6 +10,7 @@ from typing import Any
 
 from twisted.application import strports
 from twisted.application.service import IService, MultiService
+from twisted.internet.error import CannotListenError
 from twisted.python import usage
 from typing_extensions import override
 
@@ -103,6 +104,20 @@ class Options(usage.Options):
         )
 
 
+class Daemon(MultiService):
+    """
+    The root service: a listener that cannot listen (a busy port, a
+    forbidden one) ends startup with one clear line instead of a traceback.
+    """
+
+    @override
+    def privilegedStartService(self) -> None:
+        try:
+            super().privilegedStartService()
+        except CannotListenError as e:
+            raise SystemExit(f"chat: cannot listen on {e.interface or '*'}:{e.port}: {e.socketError}") from None
+
+
 def makeService(options: Options, reactor: Any = None) -> IService:
     """
     Build the daemon: a L{ChatService} and one listener per C{--listen}.
@@ -113,7 +128,8 @@ def makeService(options: Options, reactor: Any = None) -> IService:
     @param reactor: provides C{IReactorCore} and C{IReactorTime}; the global
         reactor when C{None}.
 
-    @raise ValueError: an endpoint description is malformed.
+    @raise SystemExit: an endpoint description is malformed (twistd prints
+        the message and exits with status 1).
     """
     if reactor is None:
         from twisted.internet import reactor as global_reactor
@@ -121,8 +137,13 @@ def makeService(options: Options, reactor: Any = None) -> IService:
         reactor = global_reactor
     os.makedirs(options["data-dir"], exist_ok=True)
     factory = ChatFactory(options.settings(), reactor)
-    top = MultiService()
-    listeners = [strports.service(description, factory, reactor) for description in options["listen"]]
+    top = Daemon()
+    listeners = []
+    for description in options["listen"]:
+        try:
+            listeners.append(strports.service(description, factory, reactor))
+        except (ValueError, TypeError, KeyError) as e:
+            raise SystemExit(f"chat: --listen {description!r} is not a valid endpoint: {e}") from None
     ChatService(factory, reactor, listeners).setServiceParent(top)
     for listener in listeners:
         listener.setServiceParent(top)

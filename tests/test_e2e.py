@@ -9,11 +9,13 @@ rooms; every test fails if the daemon logs an unhandled error.
 from __future__ import annotations
 
 import json
+import os
 import random
 import re
 import shutil
 import signal
 import subprocess
+import tempfile
 import time
 from collections.abc import Callable
 from typing import Any, ClassVar
@@ -35,6 +37,7 @@ from tests.e2e import (
     Client,
     Daemon,
     LineCollector,
+    twistd_command,
 )
 
 FAST = ("--flood-burst", "100000", "--flood-rate", "100000")
@@ -769,6 +772,31 @@ class ShutdownTests(DaemonTestCase):
         events = [json.loads(line) for line in as_json.read_until_closed(timeout=8).decode().splitlines()]
         self.assertIn({"type": "bye", "reason": "server shutting down"}, events)
         self.assertIn(self.daemon.wait(), EXITED_ON_SIGTERM)
+
+
+class BusyPortTests(DaemonTestCase):
+    """
+    Startup on a port another daemon holds.
+    """
+
+    def test_busy_port_is_one_clear_line(self) -> None:
+        """
+        A second daemon on a busy port exits with status 1 and one line
+        naming the address, without a traceback.
+        """
+        with tempfile.TemporaryDirectory(prefix="chat-e2e-") as tmp:
+            result = subprocess.run(
+                twistd_command() + [
+                    "-n", "--pidfile", "", "chat",
+                    "--listen", f"tcp:{self.daemon.port}:interface=127.0.0.1",
+                    "--data-dir", os.path.join(tmp, "data"),
+                ],
+                cwd=tmp, stdin=subprocess.DEVNULL, capture_output=True, timeout=30,
+            )
+        output = (result.stdout + result.stderr).decode()
+        self.assertEqual(result.returncode, 1, output)
+        self.assertIn(f"chat: cannot listen on 127.0.0.1:{self.daemon.port}: [Errno 98] Address already in use", output)
+        self.assertNotIn("Traceback", output)
 
 
 class ShutdownOrderTests(DaemonTestCase):
