@@ -85,14 +85,6 @@ class Outbox:
         self._closed = False
         transport.registerProducer(self, True)  # type: ignore[attr-defined]
 
-    @property
-    def queued(self) -> int:
-        """
-        Bytes waiting in this outbox, pending or queued (not counting the
-        transport's buffer).
-        """
-        return self._queued + self._pending_size
-
     def write(self, data: bytes) -> None:
         """
         Add C{data} (complete lines, CR LF included) to what the next flush

@@ -22,7 +22,7 @@ import threading
 import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import IO, Any
+from typing import IO, Any, TypeVar
 
 TIMEOUT = 5.0
 """Default bound, in seconds, on any single wait for the daemon."""
@@ -36,6 +36,8 @@ C{Unhandled error in Deferred}, a traceback, a critical or error log event)."""
 
 TS = re.compile(r"\A\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z\Z")
 """An RFC 3339 UTC time with milliseconds (PROTOCOL.md section 5)."""
+
+T = TypeVar("T")
 
 IAC = b"\xff"
 WILL, WONT, DO, DONT = b"\xfb", b"\xfc", b"\xfd", b"\xfe"
@@ -344,16 +346,7 @@ class Client:
 
         @return: every line read, the matching one last.
         """
-        deadline = time.monotonic() + (timeout or self.timeout)
-        lines: list[str] = []
-        while True:
-            try:
-                line = self.read_line(max(deadline - time.monotonic(), 0.001))
-            except AssertionError as e:
-                raise AssertionError(f"{e}\nlines read: {lines!r}") from None
-            lines.append(line)
-            if predicate(line):
-                return lines
+        return self._read_until(self.read_line, predicate, timeout, "lines")
 
     def read_event(self, timeout: float | None = None) -> dict[str, Any]:
         """
@@ -383,16 +376,28 @@ class Client:
             def predicate(event: dict[str, Any]) -> bool:
                 return bool(event["type"] == wanted)
 
+        return self._read_until(self.read_event, predicate, timeout, "events")
+
+    def _read_until(
+        self, read: Callable[[float], T], predicate: Callable[[T], bool], timeout: float | None, what: str
+    ) -> list[T]:
+        """
+        Call C{read} with the time left until what it returns matches
+        C{predicate}, within C{timeout} seconds in all.
+
+        @return: everything read, the matching one last.
+        @raise AssertionError: time ran out; the message lists what was read.
+        """
         deadline = time.monotonic() + (timeout or self.timeout)
-        events: list[dict[str, Any]] = []
+        found: list[T] = []
         while True:
             try:
-                event = self.read_event(max(deadline - time.monotonic(), 0.001))
+                item = read(max(deadline - time.monotonic(), 0.001))
             except AssertionError as e:
-                raise AssertionError(f"{e}\nevents read: {events!r}") from None
-            events.append(event)
-            if predicate(event):
-                return events
+                raise AssertionError(f"{e}\n{what} read: {found!r}") from None
+            found.append(item)
+            if predicate(item):
+                return found
 
     def expect_event(
         self,
