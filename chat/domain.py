@@ -1,17 +1,23 @@
 # -*- test-case-name: tests.test_domain -*-
 """
 The chat domain: users, rooms, history and flood buckets, with the rules of
-PROTOCOL.md sections 3 and 4. Pure state: it never touches a transport, reads
-no clock (every call takes C{now}, POSIX seconds) and talks to connections
-only by publishing L{chat.events} through an L{IEventSink}.
+PROTOCOL.md sections 3 and 4. It never touches a transport, reads no clock
+(every call takes C{now}, POSIX seconds) and talks to connections only by
+publishing L{chat.events} through an L{IEventSink}, in order, via a
+L{Sequencer}: a message is published only once its store has made it
+durable, and whatever happens after it waits its turn.
 """
 
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable
+from collections import deque
+from collections.abc import Callable, Iterable, Sequence
 from datetime import datetime, timezone
 
+from twisted.internet.defer import Deferred
+from twisted.logger import Logger
+from twisted.python.failure import Failure
 from zope.interface import Attribute, Interface
 
 from chat import errors, events
@@ -56,9 +62,116 @@ class IEventSink(Interface):
 
 def utc(now: float) -> datetime:
     """
-    Convert POSIX seconds to an aware UTC C{datetime}.
+    Convert POSIX seconds to an aware UTC C{datetime}, truncated to the
+    millisecond (the precision of events and of storage).
     """
-    return datetime.fromtimestamp(now, timezone.utc)
+    when = datetime.fromtimestamp(now, timezone.utc)
+    return when.replace(microsecond=when.microsecond // 1000 * 1000)
+
+
+Delivery = tuple[events.Event, Sequence[IParticipant]]
+"""An event and who receives it."""
+
+
+class _Entry:
+    __slots__ = ("ready", "deliveries", "action")
+
+    def __init__(self, ready: bool, deliveries: Sequence[Delivery], action: Callable[[], object] | None = None):
+        self.ready = ready
+        self.deliveries = deliveries
+        self.action = action
+
+
+class Sequencer:
+    """
+    Publishes to an L{IEventSink} in the order things happened. Some events
+    wait for a L{Deferred}: a message for the commit that stores it, history
+    for the read that fetches it. Everything produced after a waiting event
+    waits behind it, so every connection sees events in order, and nobody
+    sees a message that is not yet stored. With nothing waiting, publishing
+    is immediate.
+    """
+
+    _log = Logger()
+
+    def __init__(self, sink: IEventSink) -> None:
+        self._sink = sink
+        self._queue: deque[_Entry] = deque()
+        self._draining = False
+
+    def publish(self, event: events.Event, recipients: Sequence[IParticipant]) -> None:
+        """
+        Publish C{event} now, or after what is waiting.
+        """
+        if self._queue:
+            self._queue.append(_Entry(True, ((event, recipients),)))
+        else:
+            self._sink.publish(event, recipients)
+
+    def call(self, action: Callable[[], object]) -> None:
+        """
+        Call C{action} now, or once everything published before is out.
+        """
+        if self._queue:
+            self._queue.append(_Entry(True, (), action))
+        else:
+            action()
+
+    def publish_after(
+        self,
+        barrier: Deferred[None],
+        event: events.Event,
+        recipients: Sequence[IParticipant],
+        otherwise: Delivery | None = None,
+    ) -> None:
+        """
+        Publish C{event} once C{barrier} fires; if it fails, publish
+        C{otherwise} instead (or nothing). C{barrier} may be shared: its
+        result is passed on unchanged.
+        """
+        entry = _Entry(False, ((event, recipients),))
+        self._queue.append(entry)
+        barrier.addBoth(self._settle_after, entry, otherwise)
+
+    def _settle_after(self, result: object, entry: _Entry, otherwise: Delivery | None) -> object:
+        if isinstance(result, Failure):
+            entry.deliveries = () if otherwise is None else (otherwise,)
+        entry.ready = True
+        self._drain()
+        return result
+
+    def publish_when(self, pending: Deferred[Sequence[Delivery]]) -> None:
+        """
+        Publish what C{pending} produces (events and their recipients), in
+        this place of the order, once it does. A failure is logged and
+        publishes nothing: callers turn expected failures into events.
+        """
+        entry = _Entry(False, ())
+        self._queue.append(entry)
+        pending.addBoth(self._settle_when, entry)
+
+    def _settle_when(self, result: Sequence[Delivery] | Failure, entry: _Entry) -> None:
+        if isinstance(result, Failure):
+            self._log.failure("could not produce events", result)
+        else:
+            entry.deliveries = result
+        entry.ready = True
+        self._drain()
+
+    def _drain(self) -> None:
+        if self._draining:
+            return
+        self._draining = True
+        try:
+            queue = self._queue
+            while queue and queue[0].ready:
+                entry = queue.popleft()
+                for event, recipients in entry.deliveries:
+                    self._sink.publish(event, recipients)
+                if entry.action is not None:
+                    entry.action()
+        finally:
+            self._draining = False
 
 
 def room_name(name: str) -> str:
@@ -124,6 +237,8 @@ class User:
     @ivar rooms: the rooms joined, oldest join first; the last is current.
     @ivar since: when the user registered, POSIX seconds.
     @ivar active: when the user last sent a message, POSIX seconds.
+    @ivar account: the lower-cased name of the account logged in to, or
+        C{None} for a guest.
     """
 
     __slots__ = ("nick", "participant", "since", "active", "status", "rooms", "account")
@@ -135,7 +250,7 @@ class User:
         self.active = now
         self.status = ""
         self.rooms: dict[str, Room] = {}
-        self.account = False
+        self.account: str | None = None
 
     @property
     def room(self) -> Room | None:
@@ -154,16 +269,22 @@ class User:
 class Room:
     """
     A room with its members, keyed by lower-cased nick.
+
+    @ivar history: the room's latest messages, at most C{keep}, for the
+        replay on join; complete once C{loaded} (filled from the store when
+        the room is created).
     """
 
-    __slots__ = ("name", "topic", "topic_by", "members", "_audience")
+    __slots__ = ("name", "topic", "topic_by", "members", "_audience", "history", "loaded")
 
-    def __init__(self, name: str) -> None:
+    def __init__(self, name: str, keep: int = 0) -> None:
         self.name = name
         self.topic = ""
         self.topic_by = ""
         self.members: dict[str, User] = {}
         self._audience: tuple[IParticipant, ...] | None = None
+        self.history: deque[events.Message] = deque(maxlen=keep)
+        self.loaded = keep == 0
 
     @property
     def audience(self) -> tuple[IParticipant, ...]:
@@ -190,9 +311,13 @@ class ChatDomain:
 
     Each public method is one request of PROTOCOL.md section 4 by a registered
     L{User}: it changes state, stores messages in the L{IStore}, and publishes
-    the resulting events to the L{IEventSink}. A refused request raises a
-    L{errors.ChatError} subclass and changes nothing.
+    the resulting events, in order, through a L{Sequencer}. A refused request
+    raises a L{errors.ChatError} subclass and changes nothing.
+
+    @ivar accounts: the registered nicks, lower-cased, to their spelling.
     """
+
+    _log = Logger()
 
     def __init__(
         self,
@@ -200,11 +325,27 @@ class ChatDomain:
         store: IStore,
         history_on_join: int = 50,
     ) -> None:
-        self._sink = sink
+        self._events = Sequencer(sink)
         self._store = store
         self.history_on_join = history_on_join
         self.users: dict[str, User] = {}
-        self.rooms: dict[str, Room] = {LOBBY: Room(LOBBY)}
+        self.rooms: dict[str, Room] = {}
+        self.accounts: dict[str, str] = store.account_names()
+        self._new_room(LOBBY)
+
+    def tell(self, participant: IParticipant, event: events.Event) -> None:
+        """
+        Publish C{event} to one participant, after everything published
+        before it: a connection's replies keep the order of its requests.
+        """
+        self._events.publish(event, (participant,))
+
+    def then(self, action: Callable[[], object]) -> None:
+        """
+        Call C{action} once everything published so far is out (e.g. to
+        close a connection after its last events).
+        """
+        self._events.call(action)
 
     # Lookups
 
@@ -246,29 +387,37 @@ class ChatDomain:
 
     # Session
 
-    def register(self, participant: IParticipant, nick: str, now: float) -> User:
+    def register(self, participant: IParticipant, nick: str, now: float, account: str | None = None) -> User:
         """
         Give a connection a nick, then join it to C{#lobby} (PROTOCOL.md
         section 3.4). Publishes C{registered} to it, then the join events.
 
+        @param account: the lower-cased account name when the connection
+            logged in (C{nick} is then the account's name), else C{None}.
         @raise errors.NickInvalid: C{nick} breaks the rules of section 3.3.
         @raise errors.NickTaken: another user has C{nick}, ignoring case.
+        @raise errors.NickRegistered: C{nick} belongs to an account the
+            connection is not logged in to.
         """
-        self._check_nick(nick)
+        self._check_nick(nick, account)
         user = User(nick, participant, now)
+        user.account = account
         self.users[nick.lower()] = user
-        self._sink.publish(events.Registered(nick, user.account), (participant,))
+        self._events.publish(events.Registered(nick, account is not None), (participant,))
         self.join(user, LOBBY, now)
         return user
 
-    def _check_nick(self, nick: str) -> None:
+    def _check_nick(self, nick: str, account: str | None) -> None:
         if not _NICK.match(nick):
             raise errors.NickInvalid(
                 f"a nick is 1 to {NICK_MAX} characters: a letter, then letters,"
                 " digits, _ or -"
             )
-        if nick.lower() in self.users:
+        key = nick.lower()
+        if key in self.users:
             raise errors.NickTaken(f"{nick} is taken")
+        if key in self.accounts and key != account:
+            raise errors.NickRegistered(f"{nick} is a registered nick: /login {nick} PASSWORD")
 
     def change_nick(self, user: User, new: str, now: float) -> None:
         """
@@ -276,13 +425,17 @@ class ChatDomain:
 
         @raise errors.NickInvalid: C{new} breaks the rules of section 3.3.
         @raise errors.NickTaken: another user has C{new}, ignoring case.
+        @raise errors.NickRegistered: C{new} belongs to another account.
         """
         if new == user.nick:
             return
         if new.lower() != user.nick.lower():
-            self._check_nick(new)
+            self._check_nick(new, user.account)
         elif not _NICK.match(new):
             raise errors.NickInvalid("invalid nick")
+        self._rename(user, new, now)
+
+    def _rename(self, user: User, new: str, now: float) -> None:
         old = user.nick
         rooms = list(user.rooms.values())
         for room in rooms:
@@ -292,7 +445,57 @@ class ChatDomain:
         self.users[new.lower()] = user
         for room in rooms:
             room.add(user)
-        self._sink.publish(events.NickChanged(utc(now), old, new), self._neighbours(user))
+        self._events.publish(events.NickChanged(utc(now), old, new), self._neighbours(user))
+
+    def login(self, user: User, name: str, now: float) -> None:
+        """
+        Log a registered user in to the account C{name} (its password was
+        checked): they take the account's nick, and get C{registered} with
+        C{account} true.
+
+        @raise errors.NickTaken: another connection holds the account's
+            nick (the caller disconnects another session of the same
+            account first).
+        """
+        if name.lower() != user.nick.lower():
+            if name.lower() in self.users:
+                raise errors.NickTaken(f"{name} is taken")
+            self._rename(user, name, now)
+        elif name != user.nick:
+            self._rename(user, name, now)
+        user.account = name.lower()
+        self._events.publish(events.Registered(user.nick, True), (user.participant,))
+
+    def account_created(self, name: str, user: User | None) -> None:
+        """
+        Record the new account C{name} (its nick is now reserved), created
+        by C{user}, who is now logged in to it and gets C{registered} with
+        C{account} true; C{None} if they left meanwhile.
+        """
+        key = name.lower()
+        self.accounts[key] = name
+        if user is not None:
+            user.account = key
+            self._events.publish(events.Registered(user.nick, True), (user.participant,))
+
+    def deliver_waiting(self, user: User) -> None:
+        """
+        Publish to a user who just logged in the private messages stored
+        for them while they were away (C{offline} true), oldest first, and
+        mark them delivered.
+        """
+        pending = self._store.waiting(user.nick)
+
+        def deliver(messages: Sequence[events.Private]) -> Sequence[Delivery]:
+            if not messages or self.users.get(user.nick.lower()) is not user:
+                return ()
+            self._store.delivered([m.id for m in messages])
+            count = len(messages)
+            note = events.Info(f"{count} private message{'s' if count > 1 else ''} arrived while you were away")
+            return [(note, (user.participant,))] + [(m, (user.participant,)) for m in messages]
+
+        delivering = pending.addCallback(deliver)
+        self._events.publish_when(delivering.addErrback(self._unavailable, (user.participant,), "offline messages"))
 
     def quit(self, user: User, reason: str, now: float) -> None:
         """
@@ -304,15 +507,38 @@ class ChatDomain:
         for room in list(user.rooms.values()):
             self._leave(user, room)
         del self.users[user.nick.lower()]
-        self._sink.publish(events.Quit(utc(now), user.nick, reason[:_STATUS_MAX]), audience)
+        self._events.publish(events.Quit(utc(now), user.nick, reason[:_STATUS_MAX]), audience)
 
     # Rooms
+
+    def _new_room(self, name: str) -> Room:
+        """
+        Create a room and start filling its history from the store.
+        """
+        room = self.rooms[name.lower()] = Room(name, self.history_on_join)
+        if not room.loaded:
+            loading = self._store.recent(name, self.history_on_join)
+            loading.addCallbacks(self._loaded, self._not_loaded, (room,), errbackArgs=(room,))
+        return room
+
+    def _loaded(self, messages: Sequence[events.Message], room: Room) -> None:
+        # Messages said while loading came after everything the read saw.
+        last = messages[-1].id if messages else 0
+        room.history = deque(
+            [*messages, *(m for m in room.history if m.id > last)], maxlen=room.history.maxlen
+        )
+        room.loaded = True
+
+    def _not_loaded(self, failure: Failure, room: Room) -> None:
+        self._log.failure("could not read the history of {room}", failure, room=room.name)
+        room.loaded = True
 
     def join(self, user: User, name: str, now: float) -> None:
         """
         Join a room, creating it if new, and make it current. Publishes
-        C{join} to everyone in it, then C{users} and C{history} to the
-        newcomer. Joining a room already joined only makes it current.
+        C{join} to everyone in it, then C{users}, C{topic} if set, and
+        C{history} (the last C{history_on_join} messages) to the newcomer.
+        Joining a room already joined only makes it current.
 
         @raise errors.BadArguments: the room name is invalid.
         """
@@ -320,21 +546,32 @@ class ChatDomain:
         key = name.lower()
         if key in user.rooms:
             user.rooms[key] = user.rooms.pop(key)
-            self._sink.publish(events.Info(f"{user.rooms[key].name} is now your current room"), (user.participant,))
+            self._events.publish(events.Info(f"{user.rooms[key].name} is now your current room"), (user.participant,))
             return
         room = self.rooms.get(key)
         if room is None:
-            room = self.rooms[key] = Room(name)
+            room = self._new_room(name)
         room.add(user)
         user.rooms[key] = room
-        self._sink.publish(events.Joined(utc(now), room.name, user.nick), room.audience)
-        self._sink.publish(self._users(room, now), (user.participant,))
+        newcomer = (user.participant,)
+        self._events.publish(events.Joined(utc(now), room.name, user.nick), room.audience)
+        self._events.publish(self._users(room, now), newcomer)
         if room.topic:
-            self._sink.publish(events.Topic(room.name, room.topic, room.topic_by), (user.participant,))
-        self._sink.publish(
-            events.History(room.name, tuple(self._store.recent(room.name, self.history_on_join))),
-            (user.participant,),
-        )
+            self._events.publish(events.Topic(room.name, room.topic, room.topic_by), newcomer)
+        if room.loaded:
+            self._events.publish(events.History(room.name, tuple(room.history)), newcomer)
+            return
+        # Still loading: read again. The read sees every message said before
+        # it; the ones said after it reach the newcomer live.
+        def replay(messages: Sequence[events.Message]) -> Sequence[Delivery]:
+            return [(events.History(room.name, tuple(messages)), newcomer)]
+
+        reading = self._store.recent(room.name, self.history_on_join).addCallback(replay)
+        self._events.publish_when(reading.addErrback(self._unavailable, newcomer, "history"))
+
+    def _unavailable(self, failure: Failure, recipients: Sequence[IParticipant], what: str) -> Sequence[Delivery]:
+        self._log.failure("could not read {what}", failure, what=what)
+        return [(events.Error(errors.Busy.code, f"{what} is unavailable right now; try again later"), recipients)]
 
     def part(self, user: User, name: str | None, reason: str, now: float) -> None:
         """
@@ -347,7 +584,7 @@ class ChatDomain:
         room = self._joined(user, name)
         audience = room.audience
         self._leave(user, room)
-        self._sink.publish(
+        self._events.publish(
             events.Parted(utc(now), room.name, user.nick, reason[:_STATUS_MAX]), audience
         )
 
@@ -362,8 +599,10 @@ class ChatDomain:
 
     def say(self, user: User, text: str, now: float, action: bool = False) -> None:
         """
-        Send a message to the user's current room: stored, then published as
-        C{message} to every member, the sender included.
+        Send a message to the user's current room: stored, then, once
+        durable, published as C{message} to every member, the sender
+        included. If it cannot be stored, nobody gets it and the sender
+        gets error C{busy}.
 
         @param text: cleaned text; an empty or blank one is ignored.
         @raise errors.NotInRoom: the user is in no room.
@@ -373,24 +612,56 @@ class ChatDomain:
             return
         user.active = now
         message = events.Message(self._store.next_id(), utc(now), room.name, user.nick, text, action)
-        self._store.add(message)
-        self._sink.publish(message, room.audience)
+        stored = self._store.add(message)
+        room.history.append(message)
+        stored.addErrback(self._unstored, room, message)
+        self._events.publish_after(stored, message, room.audience, self._not_sent(user))
+
+    def _unstored(self, failure: Failure, room: Room, message: events.Message) -> Failure:
+        try:
+            room.history.remove(message)
+        except ValueError:
+            pass
+        return failure
+
+    def _not_sent(self, user: User) -> Delivery:
+        error = events.Error(errors.Busy.code, "your message could not be stored, so it was not sent; try again")
+        return error, (user.participant,)
 
     def private(self, user: User, nick: str, text: str, now: float, action: bool = False) -> None:
         """
-        Send a private message; published as C{private} to the recipient and
-        echoed to the sender.
+        Send a private message; stored, then published as C{private} to the
+        recipient and echoed to the sender. To a registered nick that is
+        not connected, it is stored for their next login (C{offline} true),
+        and the sender is told.
 
-        @raise errors.NoSuchNick: nobody with that nick is connected.
+        @raise errors.NoSuchNick: nobody with that nick is connected, and
+            no account has it.
         @raise errors.BadArguments: C{text} is empty.
         """
-        target = self._user(nick)
+        target = self.users.get(nick.lower())
+        if target is None and nick.lower() not in self.accounts:
+            raise errors.NoSuchNick(f"{nick} is not connected")
         if not text.strip():
             raise errors.BadArguments("usage: /msg NICK TEXT")
         user.active = now
-        message = events.Private(self._store.next_id(), utc(now), user.nick, target.nick, text, action)
-        recipients = (target.participant,) if target is user else (target.participant, user.participant)
-        self._sink.publish(message, recipients)
+        to = target.nick if target is not None else self.accounts[nick.lower()]
+        message = events.Private(
+            self._store.next_id(), utc(now), user.nick, to, text, action, offline=target is None
+        )
+        stored = self._store.add(message)
+        if target is None:
+            recipients: Sequence[IParticipant] = (user.participant,)
+        elif target is user:
+            recipients = (user.participant,)
+        else:
+            recipients = (target.participant, user.participant)
+        self._events.publish_after(stored, message, recipients, self._not_sent(user))
+        if target is None:
+            self._events.publish(
+                events.Info(f"{to} is away: your message is stored and will be delivered when they log in"),
+                (user.participant,),
+            )
 
     # Queries and settings
 
@@ -407,14 +678,14 @@ class ChatDomain:
         @raise errors.NotInRoom: no room given and the user is in none.
         @raise errors.NoSuchRoom: the named room does not exist.
         """
-        self._sink.publish(self._users(self._room(user, name), now), (user.participant,))
+        self._events.publish(self._users(self._room(user, name), now), (user.participant,))
 
     def list_rooms(self, user: User) -> None:
         """
         Publish C{rooms} (every room with members, and C{#lobby}) to the requester.
         """
         rooms = sorted(self.rooms.values(), key=lambda r: r.name.lower())
-        self._sink.publish(
+        self._events.publish(
             events.Rooms(tuple(events.RoomInfo(r.name, r.topic, len(r.members)) for r in rooms)),
             (user.participant,),
         )
@@ -426,14 +697,14 @@ class ChatDomain:
         @raise errors.NoSuchNick: nobody with that nick is connected.
         """
         target = self._user(nick)
-        self._sink.publish(
+        self._events.publish(
             events.Whois(
                 target.nick,
                 target.status,
                 tuple(r.name for r in target.rooms.values()),
                 utc(target.since),
                 target.idle(now),
-                target.account,
+                target.account is not None,
                 bool(target.participant.secure),
             ),
             (user.participant,),
@@ -445,7 +716,7 @@ class ChatDomain:
         to them and everyone sharing a room.
         """
         user.status = text[:_STATUS_MAX]
-        self._sink.publish(events.StatusChanged(user.nick, user.status), self._neighbours(user))
+        self._events.publish(events.StatusChanged(user.nick, user.status), self._neighbours(user))
 
     def topic(self, user: User, name: str | None, text: str | None) -> None:
         """
@@ -458,35 +729,56 @@ class ChatDomain:
         """
         if text is None:
             room = self._room(user, name)
-            self._sink.publish(events.Topic(room.name, room.topic, room.topic_by), (user.participant,))
+            self._events.publish(events.Topic(room.name, room.topic, room.topic_by), (user.participant,))
             return
         room = self._joined(user, name)
         room.topic = text[:_TOPIC_MAX]
         room.topic_by = user.nick
-        self._sink.publish(events.Topic(room.name, room.topic, room.topic_by), room.audience)
+        self._events.publish(events.Topic(room.name, room.topic, room.topic_by), room.audience)
 
     def history(self, user: User, count: int, name: str | None) -> None:
         """
         Publish the last C{count} (1 to L{HISTORY_MAX}) messages of a room
-        (default: current) to the requester as C{history}.
+        (default: current) to the requester as C{history}, read from the
+        store. A room that neither exists nor has history gets error
+        C{no-such-room}; a failed read, error C{busy}.
 
-        @raise errors.BadArguments: C{count} is out of range.
-        @raise errors.NoSuchRoom: the room neither exists nor has history.
+        @raise errors.BadArguments: C{count} is out of range or the name is
+            invalid.
         @raise errors.NotInRoom: no room given and the user is in none.
         """
         if not 1 <= count <= HISTORY_MAX:
             raise errors.BadArguments(f"N is 1 to {HISTORY_MAX}")
         if name is None:
-            room_display = self._room(user, None).name
+            display = self._room(user, None).name
         else:
-            room_display = room_name(name)
-            known = self.rooms.get(room_display.lower())
+            display = room_name(name)
+            known = self.rooms.get(display.lower())
             if known is not None:
-                room_display = known.name
-        messages = tuple(self._store.recent(room_display, count))
-        if room_display.lower() not in self.rooms:
-            if not messages:
-                raise errors.NoSuchRoom(f"{room_display} does not exist")
-            room_display = messages[-1].room  # the spelling it was created with
-        self._sink.publish(events.History(room_display, messages), (user.participant,))
+                display = known.name
+        requester = (user.participant,)
 
+        def answer(messages: Sequence[events.Message]) -> Sequence[Delivery]:
+            room = self.rooms.get(display.lower())
+            if room is not None:
+                return [(events.History(room.name, tuple(messages)), requester)]
+            if not messages:
+                return [(events.Error(errors.NoSuchRoom.code, f"{display} does not exist"), requester)]
+            # The spelling it was created with.
+            return [(events.History(messages[-1].room, tuple(messages)), requester)]
+
+        reading = self._store.recent(display, count).addCallback(answer)
+        self._events.publish_when(reading.addErrback(self._unavailable, requester, "history"))
+
+    def prune(self, before: float) -> Deferred[int]:
+        """
+        Forget messages older than C{before} (POSIX seconds), in memory and
+        in the store (C{--history-days}).
+
+        @return: fires with how many the store deleted.
+        """
+        for room in self.rooms.values():
+            history = room.history
+            while history and history[0].ts.timestamp() < before:
+                history.popleft()
+        return self._store.prune(before)

@@ -2,9 +2,8 @@
 """
 Domain errors: the exceptions the chat domain raises for a request it refuses.
 
-The protocol maps each class to a wire error code (PROTOCOL.md section 5) in
-one table, L{chat.protocol.ERROR_CODES}; the exception's C{str} is the
-human-readable message sent with it.
+Each class carries its wire error code (PROTOCOL.md section 5) as C{code};
+the exception's C{str} is the human-readable message sent with it.
 """
 
 
@@ -13,11 +12,16 @@ class ChatError(Exception):
     Base of every refusal the domain reports to the requesting user.
     """
 
+    code = "internal"
+    """The wire error code (PROTOCOL.md section 5) sent with the message."""
+
 
 class BadArguments(ChatError):
     """
     A command's arguments are malformed (wire code C{bad-arguments}).
     """
+
+    code = "bad-arguments"
 
 
 class NickInvalid(ChatError):
@@ -25,11 +29,15 @@ class NickInvalid(ChatError):
     A nick breaks the rules of PROTOCOL.md section 3 (C{nick-invalid}).
     """
 
+    code = "nick-invalid"
+
 
 class NickTaken(ChatError):
     """
     Another connection already uses the nick, ignoring case (C{nick-taken}).
     """
+
+    code = "nick-taken"
 
 
 class NoSuchNick(ChatError):
@@ -37,14 +45,56 @@ class NoSuchNick(ChatError):
     No user with that nick is connected (C{no-such-nick}).
     """
 
+    code = "no-such-nick"
+
 
 class NoSuchRoom(ChatError):
     """
     No room with that name exists (C{no-such-room}).
     """
 
+    code = "no-such-room"
+
 
 class NotInRoom(ChatError):
     """
     The user is not a member of the room the request needs (C{not-in-room}).
     """
+
+    code = "not-in-room"
+
+
+class NickRegistered(ChatError):
+    """
+    The nick belongs to an account and the user is not logged in to it
+    (C{nick-registered}).
+    """
+
+    code = "nick-registered"
+
+
+class AuthFailed(ChatError):
+    """
+    A login or password change was refused: wrong nick or password, too many
+    failures, or not logged in (C{auth-failed}).
+    """
+
+    code = "auth-failed"
+
+
+class AuthNeedsTLS(ChatError):
+    """
+    A password would cross the network in clear text (C{auth-needs-tls},
+    PROTOCOL.md section 7).
+    """
+
+    code = "auth-needs-tls"
+
+
+class Busy(ChatError):
+    """
+    The server cannot do it now: storage failed or too much work is queued
+    (C{busy}). Trying again later may work.
+    """
+
+    code = "busy"

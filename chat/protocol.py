@@ -8,10 +8,16 @@ bytes meet the domain.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable
-from typing import cast
+from typing import Any, cast
 
 from twisted.internet.defer import Deferred, succeed
-from twisted.internet.interfaces import IAddress, IDelayedCall, IReactorTime, ISSLTransport, ITCPTransport
+from twisted.internet.interfaces import (
+    IAddress,
+    IDelayedCall,
+    IReactorTime,
+    ISSLTransport,
+    ITCPTransport,
+)
 from twisted.internet.protocol import ServerFactory
 from twisted.logger import Logger
 from twisted.protocols.basic import LineReceiver
@@ -21,22 +27,20 @@ from zope.interface import implementer
 
 import chat
 from chat import errors, events, wire
-from chat.domain import NICK_MAX, ChatDomain, IEventSink, IParticipant, TokenBucket, User
+from chat.accounts import Account, Accounts, PasswordHasher, is_local
+from chat.domain import (
+    NICK_MAX,
+    ChatDomain,
+    IEventSink,
+    IParticipant,
+    TokenBucket,
+    User,
+)
 from chat.outbox import Batch, Outbox
 from chat.render import RENDERERS, Renderer, render_text
 from chat.settings import Settings
 from chat.storage import IStore, MemoryStore
 from chat.telnet import TelnetFilter
-
-ERROR_CODES: dict[type[errors.ChatError], str] = {
-    errors.BadArguments: "bad-arguments",
-    errors.NickInvalid: "nick-invalid",
-    errors.NickTaken: "nick-taken",
-    errors.NoSuchNick: "no-such-nick",
-    errors.NoSuchRoom: "no-such-room",
-    errors.NotInRoom: "not-in-room",
-}
-"""Domain exceptions to wire error codes (PROTOCOL.md section 5)."""
 
 # Commands: name -> (usage, what it does). The order is the order /help lists them.
 COMMANDS: dict[str, tuple[str, str]] = {
@@ -54,6 +58,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "history": ("/history [N] [#ROOM]", "shows the last N messages (default 20, at most 500)"),
     "register": ("/register PASSWORD", "creates an account for your nick"),
     "login": ("/login NICK PASSWORD", "logs in to an account"),
+    "password": ("/password OLD NEW", "changes your account's password"),
     "upload": ("/upload TARGET NAME SIZE [SHA256]", "offers a file to a nick or #room"),
     "download": ("/download ID [OFFSET]", "fetches an offered file"),
     "files": ("/files", "lists the files offered to you"),
@@ -66,8 +71,6 @@ ALIASES = {"users": "list", "away": "status", "exit": "quit"}
 UNREGISTERED = frozenset({"help", "format", "starttls", "ping", "nick", "login", "quit"})
 """Commands that work before registration (PROTOCOL.md section 3.2)."""
 NOT_YET = {
-    "register": "accounts are not available on this server yet",
-    "login": "accounts are not available on this server yet",
     "upload": "file sharing is not available on this server yet",
     "download": "file sharing is not available on this server yet",
     "files": "file sharing is not available on this server yet",
@@ -129,7 +132,8 @@ class ChatProtocol(LineReceiver):
         self._discarding = False
         self._quit_reason = "connection lost"
         self._closing = False
-        self._commands: dict[str, Callable[[wire.Command], None]] = {
+        self._waiting = False
+        self._commands: dict[str, Callable[[wire.Command], Deferred[Any] | None]] = {
             name: getattr(self, f"_cmd_{name}") for name in COMMANDS
         }
 
@@ -168,19 +172,37 @@ class ChatProtocol(LineReceiver):
 
     def send(self, event: events.Event) -> None:
         """
-        Render C{event} in this connection's format and queue it for writing.
+        Send C{event} to this connection in its format, after the events
+        published before it (a message waiting for its commit, for one).
         """
-        self.outbox.write(self.renderer(event))
+        self.factory.domain.tell(self, event)
 
     def close(self, reason: str) -> None:
         """
-        Say C{bye} with C{reason}, then close once the output has drained.
+        Stop reading; once the events published before are out, say C{bye}
+        with C{reason} and close when the output has drained.
         """
+        if self._closing:
+            return
         self._closing = True
         self._quit_reason = reason
+        self.pauseProducing()
+        self.factory.domain.then(lambda: self._close_now(reason))
+
+    def _close_now(self, reason: str) -> None:
         self.outbox.finish(self.renderer(events.Bye(reason)))
         self.outbox.flush()
         self.transport.loseConnection()
+
+    def kick(self, reason: str) -> None:
+        """
+        Remove this connection's user from the domain now (others see it
+        quit with C{reason}), then close the connection.
+        """
+        if self.user is not None:
+            self.factory.domain.quit(self.user, reason, self.clock.seconds())
+            self.user = None
+        self.close(reason)
 
     def _slow_reader(self) -> None:
         self._log.warn("disconnecting {peer}: it does not read its output", peer=self.peer)
@@ -255,7 +277,7 @@ class ChatProtocol(LineReceiver):
         try:
             self._dispatch(command)
         except errors.ChatError as e:
-            self.send(events.Error(ERROR_CODES[type(e)], str(e)))
+            self.send(events.Error(e.code, str(e)))
 
     def _throttled(self, line: bytes) -> bool:
         """
@@ -285,8 +307,35 @@ class ChatProtocol(LineReceiver):
 
     def _unthrottle(self) -> None:
         self._throttle = None
-        if not self._closing:
+        if not self._closing and not self._waiting:
             self.resumeProducing()
+
+    def _hold(self, pending: Deferred[Any]) -> None:
+        """
+        Stop reading until a command that completes later (one that checks
+        a password, say) is done: the connection's next lines run after it.
+        A L{errors.ChatError} it fails with is sent as C{error}; anything
+        else is logged and sent as error C{busy}.
+        """
+        self._waiting = True
+        self.pauseProducing()
+        pending.addErrback(self._failed)
+        pending.addBoth(self._release)
+
+    def _failed(self, failure: Failure) -> None:
+        error = failure.check(errors.ChatError)
+        if error is not None:
+            self.send(events.Error(cast(errors.ChatError, failure.value).code, str(failure.value)))
+            return
+        self._log.failure("request from {peer} failed", failure, peer=self.peer)
+        self.send(events.Error(errors.Busy.code, "the server could not do that now; try again later"))
+
+    def _release(self, result: object) -> None:
+        self._waiting = False
+        if not self._closing and self._throttle is None:
+            self.resumeProducing()
+        else:
+            self.factory.batch.flush()
 
     # Lines to domain calls
 
@@ -307,7 +356,9 @@ class ChatProtocol(LineReceiver):
         elif self.user is None and name not in UNREGISTERED:
             self.send(events.Error("not-registered", f"choose a nick before /{name}: /nick NAME"))
         else:
-            handler(command)
+            pending = handler(command)
+            if pending is not None:
+                self._hold(pending)
 
     def _registered(self) -> User:
         assert self.user is not None
@@ -399,6 +450,77 @@ class ChatProtocol(LineReceiver):
             count = 20
         self.factory.domain.history(self._registered(), count, room)
 
+    # Accounts (PROTOCOL.md sections 3.3 and 7)
+
+    def _require_private_channel(self) -> None:
+        """
+        @raise errors.AuthNeedsTLS: a password would cross the network in
+            clear text: plain TCP, not from this machine, and the operator
+            did not allow it (C{--allow-plaintext-auth}).
+        """
+        if self.secure or self.settings.allow_plaintext_auth or is_local(self.transport.getPeer()):
+            return
+        raise errors.AuthNeedsTLS(
+            "passwords are accepted only over TLS (or from this machine): connect with TLS or use /starttls"
+        )
+
+    def _cmd_register(self, command: wire.Command) -> Deferred[None]:
+        words = command.split(2)
+        if len(words) != 1:
+            raise _usage("register")
+        user = self._registered()
+        if user.account is not None:
+            raise errors.NickRegistered(f"you are logged in to the account {user.nick} already")
+        if user.nick.lower() in self.factory.domain.accounts:
+            raise errors.NickRegistered(f"{user.nick} is registered already")
+        self._require_private_channel()
+        nick = user.nick
+
+        def created(_: None) -> None:
+            self._log.info("{peer} registered the account {nick}", peer=self.peer, nick=nick)
+            self.factory.domain.account_created(nick, user if self.user is user else None)
+            self.send(events.Info(f"Account {nick} created: from now on log in with /login {nick} PASSWORD"))
+
+        creating: Deferred[None] = self.factory.accounts.create(nick, words[0], self.clock.seconds())
+        return creating.addCallback(created)
+
+    def _cmd_login(self, command: wire.Command) -> Deferred[None]:
+        words = command.split(3)
+        if len(words) != 2:
+            raise _usage("login")
+        self._require_private_channel()
+        host = str(getattr(self.transport.getPeer(), "host", "local"))
+        checking: Deferred[Account] = self.factory.accounts.login(words[0], words[1], host)
+        return checking.addCallback(self._logged_in)
+
+    def _logged_in(self, account: Account) -> None:
+        if self._closing:
+            return
+        domain = self.factory.domain
+        key = account.name.lower()
+        holder = domain.users.get(key)
+        if holder is not None and holder is not self.user and holder.account == key:
+            cast(ChatProtocol, holder.participant).kick("you logged in from another connection")
+        if self.user is None:
+            self.user = domain.register(self, account.name, self.clock.seconds(), account=key)
+        else:
+            domain.login(self.user, account.name, self.clock.seconds())
+        self._log.info("{peer} logged in as {nick}", peer=self.peer, nick=account.name)
+        domain.deliver_waiting(self.user)
+
+    def _cmd_password(self, command: wire.Command) -> Deferred[None]:
+        words = command.split(3)
+        if len(words) != 2:
+            raise _usage("password")
+        user = self._registered()
+        if user.account is None:
+            raise errors.AuthFailed("you are not logged in: /register or /login first")
+        self._require_private_channel()
+        host = str(getattr(self.transport.getPeer(), "host", "local"))
+        name = self.factory.domain.accounts.get(user.account, user.account)
+        changed: Deferred[None] = self.factory.accounts.change_password(name, words[0], words[1], host)
+        return changed.addCallback(lambda _: self.send(events.Info("Your password is changed")))
+
     def _cmd_format(self, command: wire.Command) -> None:
         renderer = RENDERERS.get(command.args.lower())
         if renderer is None:
@@ -419,7 +541,7 @@ class ChatProtocol(LineReceiver):
         assert command.name is not None
         self.send(events.Error("unknown-command", f"/{command.name}: {NOT_YET[command.name]}"))
 
-    _cmd_register = _cmd_login = _cmd_upload = _cmd_download = _cmd_files = _not_yet
+    _cmd_upload = _cmd_download = _cmd_files = _not_yet
 
 
 def _optional_room(command: wire.Command) -> tuple[str | None, str]:
@@ -447,10 +569,19 @@ class ChatFactory(ServerFactory):
         settings: Settings,
         clock: IReactorTime,
         store: IStore | None = None,
+        accounts: Accounts | None = None,
     ) -> None:
+        """
+        @param store: where history and accounts live; in memory if C{None}.
+        @param accounts: account requests over C{store}; by default with an
+            argon2id L{PasswordHasher} on threads, so C{clock} must then be
+            a reactor.
+        """
         self.settings = settings
         self.clock = clock
-        self.domain = ChatDomain(Broadcaster(), store or MemoryStore(), settings.history_on_join)
+        self.store = store or MemoryStore()
+        self.domain = ChatDomain(Broadcaster(), self.store, settings.history_on_join)
+        self.accounts = accounts or Accounts(self.store, PasswordHasher(cast(Any, clock)), clock)
         self.batch = Batch(clock)
         """Lines written during this reactor turn, flushed at the end of each entry point."""
         self.connections: set[ChatProtocol] = set()

@@ -140,8 +140,9 @@ def _to_text(event: events.Event) -> list[str]:
         case events.Message():
             return [_message_text(event, _clock(event.ts))]
         case events.Private():
-            note = " (sent while you were away)" if event.offline else ""
-            head = f"{_clock(event.ts)} [private {event.sender} -> {event.to}]"
+            note = " (offline message)" if event.offline else ""
+            when = event.ts.strftime("[%Y-%m-%d %H:%M]") if event.offline else _clock(event.ts)
+            head = f"{when} [private {event.sender} -> {event.to}]"
             if event.action:
                 return [f"{head} * {event.sender} {event.text}{note}"]
             return [f"{head} {event.text}{note}"]
@@ -197,6 +198,8 @@ def _to_text(event: events.Event) -> list[str]:
                 lines.append("*** Choose a nickname (letters, digits, _ or -), or /help:")
             return lines
         case events.Registered():
+            if event.account:
+                return [f"*** You are {event.nick}, logged in to your account. Type to talk, /help for commands."]
             return [f"*** You are {event.nick}. Type to talk, /help for commands."]
         case events.Info():
             return [f"*** {line}" for line in event.text.splitlines()]

@@ -11,16 +11,22 @@ from twisted.application.internet import StreamServerEndpointService
 from twisted.application.service import Service
 from twisted.internet.defer import Deferred
 from twisted.internet.interfaces import IListeningPort, IReactorTime
+from twisted.internet.task import LoopingCall
 from twisted.logger import Logger
 from typing_extensions import override
 
 from chat.protocol import ChatFactory
 
+PRUNE_INTERVAL = 3600.0
+"""Seconds between two prunings of old messages (C{--history-days})."""
+
 
 class ChatService(Service):
     """
-    Announces the listeners once they listen, and on stop (SIGTERM) sends
-    C{bye} to every connection before the reactor goes down.
+    Starts the password hasher and the pruning of old messages, announces
+    the listeners once they listen, and on stop (SIGTERM) sends C{bye} to
+    every connection, then writes what is pending and closes the store,
+    before the reactor goes down.
     """
 
     _log = Logger()
@@ -34,10 +40,19 @@ class ChatService(Service):
         self.factory = factory
         self._reactor = reactor
         self._listeners = listeners
+        self._pruning: LoopingCall | None = None
 
     @override
     def startService(self) -> None:
         super().startService()
+        self.factory.accounts.hasher.start()
+        days = self.factory.settings.history_days
+        if days:
+            self._pruning = LoopingCall(self._prune, days * 86400)
+            self._pruning.clock = self._reactor
+            self._pruning.start(PRUNE_INTERVAL, now=True).addErrback(
+                lambda f: self._log.failure("pruning stopped", f)
+            )
         for listener in self._listeners:
             # Set by StreamServerEndpointService.privilegedStartService, which
             # runs before any startService.
@@ -52,7 +67,23 @@ class ChatService(Service):
         self._log.info("chat listening on {address}", address=where)
         return port
 
+    def _prune(self, keep: float) -> Deferred[None]:
+        def pruned(count: int) -> None:
+            if count:
+                self._log.info("pruned {count} messages older than {days:g} days", count=count, days=keep / 86400)
+
+        done = self.factory.domain.prune(self._reactor.seconds() - keep)
+        return done.addCallbacks(pruned, lambda f: self._log.failure("could not prune old messages", f))
+
     @override
     def stopService(self) -> Deferred[None]:
         super().stopService()
-        return self.factory.shutdown(self._reactor)
+        if self._pruning is not None and self._pruning.running:
+            self._pruning.stop()
+        done = self.factory.shutdown(self._reactor)
+
+        def release(result: object) -> Deferred[None]:
+            self.factory.accounts.hasher.stop()
+            return self.factory.store.close()
+
+        return done.addBoth(release)

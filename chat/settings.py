@@ -29,5 +29,9 @@ class Settings:
     max_file: int = 100 * MiB
     spool_quota: int = 2048 * MiB
     history_on_join: int = 50
+    history_days: float = 0.0
+    """Days messages are kept; 0 keeps them forever."""
+    allow_plaintext_auth: bool = False
+    """Whether passwords may cross plain TCP from other machines (PROTOCOL.md section 7)."""
     shutdown_timeout: float = 5.0
     """How long shutdown waits for goodbyes to drain before cutting connections."""

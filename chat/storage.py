@@ -1,64 +1,465 @@
 # -*- test-case-name: tests.test_storage -*-
 """
-Where the domain keeps history: the L{IStore} interface and an in-memory store.
+Where the daemon keeps what must outlive a connection: message history,
+private messages waiting for their recipient, and accounts.
+
+L{IStore} is what the domain needs; L{SQLiteStore} keeps it in SQLite under
+C{--data-dir} (the default), L{MemoryStore} in memory (C{--in-memory}, and
+tests). Writes return a L{Deferred} that fires once the write is durable, so
+the domain delivers a message only after it is stored (PROTOCOL.md section 5:
+ids are kept across restarts).
 """
 
 from __future__ import annotations
 
+import itertools
+import sqlite3
 from collections import deque
 from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
 
+from twisted.enterprise import adbapi
+from twisted.internet.defer import Deferred, fail, succeed
+from twisted.internet.interfaces import IDelayedCall, IReactorTime
+from twisted.logger import Logger
+from twisted.python.failure import Failure
 from zope.interface import Interface, implementer
 
-from chat.events import Message
+from chat import schema
+from chat.events import Message, Private
+
+
+@dataclass(frozen=True, slots=True)
+class AccountRecord:
+    """
+    A stored account: C{name} as spelled at registration, C{password} the
+    encoded password hash, C{created} POSIX seconds.
+    """
+
+    name: str
+    password: str
+    created: float
+
+
+class AccountExists(Exception):
+    """
+    An account with that name (ignoring case) exists already.
+    """
 
 
 class IStore(Interface):
     """
-    The domain's storage: message ids and room history.
+    The domain's storage. Methods returning a L{Deferred} may complete later;
+    each read sees every write requested before it.
     """
 
     def next_id() -> int:
         """
-        Allocate a message id, unique and increasing across the server.
+        Allocate a message id, unique and increasing across the server and
+        across restarts.
         """
 
-    def add(message: Message) -> None:  # noqa: N805
+    def add(message: Message | Private) -> Deferred[None]:  # noqa: N805
         """
-        Keep a room message in its room's history.
+        Store a room message, or a private message (kept as waiting for its
+        recipient when C{message.offline}).
+
+        @return: fires once the message is durable; fails if it could not
+            be stored.
         """
 
-    def recent(room: str, count: int) -> Sequence[Message]:  # noqa: N805
+    def recent(room: str, count: int) -> Deferred[Sequence[Message]]:  # noqa: N805
         """
         The last C{count} messages of C{room} (ignoring case), oldest first;
         empty for an unknown room.
+        """
+
+    def waiting(nick: str) -> Deferred[Sequence[Private]]:  # noqa: N805
+        """
+        The private messages stored for C{nick} (ignoring case) while they
+        were away and not yet delivered, oldest first, each with C{offline}.
+        """
+
+    def delivered(ids: Sequence[int]) -> Deferred[None]:  # noqa: N805
+        """
+        Mark waiting private messages as delivered.
+        """
+
+    def account(name: str) -> Deferred[AccountRecord | None]:  # noqa: N805
+        """
+        The account called C{name} (ignoring case), or C{None}.
+        """
+
+    def create_account(name: str, password: str, created: float) -> Deferred[None]:  # noqa: N805
+        """
+        Store a new account with its password hash.
+
+        @return: fails with L{AccountExists} if the name is taken.
+        """
+
+    def set_password(name: str, password: str) -> Deferred[bool]:  # noqa: N805
+        """
+        Replace an account's password hash.
+
+        @return: whether the account exists.
+        """
+
+    def account_names() -> dict[str, str]:
+        """
+        Every account's name, keyed by its lower-cased form, as known when
+        the store was opened (the reserved nicks of PROTOCOL.md section 3.3).
+        """
+
+    def prune(before: float) -> Deferred[int]:  # noqa: N805
+        """
+        Delete room and private messages older than C{before} (POSIX seconds).
+
+        @return: how many were deleted.
+        """
+
+    def close() -> Deferred[None]:
+        """
+        Write what is pending and release the storage.
         """
 
 
 @implementer(IStore)
 class MemoryStore:
     """
-    History in memory: the last C{keep} messages per room, lost on restart.
+    Everything in memory, lost on restart: the last C{keep} messages per room,
+    waiting private messages, and accounts.
     """
 
     def __init__(self, keep: int = 500) -> None:
         self._keep = keep
         self._last_id = 0
         self._rooms: dict[str, deque[Message]] = {}
+        self._waiting: dict[str, list[Private]] = {}
+        self._accounts: dict[str, AccountRecord] = {}
 
     def next_id(self) -> int:
         self._last_id += 1
         return self._last_id
 
-    def add(self, message: Message) -> None:
+    def add(self, message: Message | Private) -> Deferred[None]:
+        if isinstance(message, Private):
+            if message.offline:
+                self._waiting.setdefault(message.to.lower(), []).append(message)
+            return succeed(None)
         key = message.room.lower()
         history = self._rooms.get(key)
         if history is None:
             history = self._rooms[key] = deque(maxlen=self._keep)
         history.append(message)
+        return succeed(None)
 
-    def recent(self, room: str, count: int) -> Sequence[Message]:
+    def recent(self, room: str, count: int) -> Deferred[Sequence[Message]]:
         history = self._rooms.get(room.lower())
         if not history or count <= 0:
-            return ()
-        return list(history)[-count:]
+            return succeed(())
+        return succeed(list(history)[-count:])
+
+    def waiting(self, nick: str) -> Deferred[Sequence[Private]]:
+        return succeed(list(self._waiting.get(nick.lower(), ())))
+
+    def delivered(self, ids: Sequence[int]) -> Deferred[None]:
+        done = set(ids)
+        for key, messages in list(self._waiting.items()):
+            left = [m for m in messages if m.id not in done]
+            if left:
+                self._waiting[key] = left
+            else:
+                del self._waiting[key]
+        return succeed(None)
+
+    def account(self, name: str) -> Deferred[AccountRecord | None]:
+        return succeed(self._accounts.get(name.lower()))
+
+    def create_account(self, name: str, password: str, created: float) -> Deferred[None]:
+        if name.lower() in self._accounts:
+            return fail(AccountExists(name))
+        self._accounts[name.lower()] = AccountRecord(name, password, created)
+        return succeed(None)
+
+    def set_password(self, name: str, password: str) -> Deferred[bool]:
+        record = self._accounts.get(name.lower())
+        if record is None:
+            return succeed(False)
+        self._accounts[name.lower()] = AccountRecord(record.name, password, record.created)
+        return succeed(True)
+
+    def account_names(self) -> dict[str, str]:
+        return {key: record.name for key, record in self._accounts.items()}
+
+    def prune(self, before: float) -> Deferred[int]:
+        count = 0
+        for history in self._rooms.values():
+            while history and history[0].ts.timestamp() < before:
+                history.popleft()
+                count += 1
+        for key, messages in list(self._waiting.items()):
+            left = [m for m in messages if m.ts.timestamp() >= before]
+            count += len(messages) - len(left)
+            self._waiting[key] = left
+        return succeed(count)
+
+    def close(self) -> Deferred[None]:
+        return succeed(None)
+
+
+_INSERT_MESSAGE = "INSERT INTO messages (id, ts, room, room_key, sender, text, action) VALUES (?, ?, ?, ?, ?, ?, ?)"
+_INSERT_PRIVATE = (
+    "INSERT INTO private (id, ts, sender, recipient, recipient_key, text, action, pending)"
+    " VALUES (?, ?, ?, ?, ?, ?, ?, ?)"
+)
+_DELIVERED = "UPDATE private SET pending = 0 WHERE id = ?"
+_PRUNE_BATCH = 5000
+"""Rows deleted per transaction by L{SQLiteStore.prune}, so writes interleave."""
+
+
+def _row(message: Message | Private) -> tuple[str, tuple[Any, ...]]:
+    ts = schema.to_ms(message.ts)
+    if isinstance(message, Private):
+        return _INSERT_PRIVATE, (
+            message.id, ts, message.sender, message.to, message.to.lower(),
+            message.text, message.action, message.offline,
+        )
+    return _INSERT_MESSAGE, (
+        message.id, ts, message.room, message.room.lower(), message.sender, message.text, message.action,
+    )
+
+
+def _write(transaction: Any, statements: Sequence[tuple[str, tuple[Any, ...]]]) -> None:
+    """
+    Run in the database thread: one transaction for a whole group.
+    """
+    for sql, group in itertools.groupby(statements, key=lambda s: s[0]):
+        transaction.executemany(sql, [params for _, params in group])
+
+
+@implementer(IStore)
+class SQLiteStore:
+    """
+    The SQLite store: one database thread (an adbapi pool of one connection,
+    so operations run in the order they are asked for), with group commit:
+    messages added while a write is in progress are written together in the
+    next transaction, one disk flush for the whole group.
+
+    Open it with L{open_store}.
+    """
+
+    _log = Logger()
+
+    def __init__(
+        self, pool: adbapi.ConnectionPool, clock: IReactorTime, last_id: int, account_names: dict[str, str]
+    ) -> None:
+        self._pool = pool
+        self._clock = clock
+        self._last_id = last_id
+        self._account_names = account_names
+        self._pending: list[tuple[str, tuple[Any, ...]]] = []
+        self._group: Deferred[None] | None = None
+        self._writing = 0
+        self._soon: IDelayedCall | None = None
+        self._closed = False
+
+    def next_id(self) -> int:
+        self._last_id += 1
+        return self._last_id
+
+    # Writes: grouped
+
+    def _queue(self, statement: tuple[str, tuple[Any, ...]]) -> Deferred[None]:
+        if self._closed:
+            return fail(sqlite3.ProgrammingError("the store is closed"))
+        self._pending.append(statement)
+        if self._group is None:
+            self._group = Deferred()
+        if not self._writing and self._soon is None:
+            # Let the rest of this reactor turn join the group.
+            self._soon = self._clock.callLater(0, self._flush)
+        return self._group
+
+    def _flush(self) -> None:
+        """
+        Start writing the pending group, if any.
+        """
+        if self._soon is not None:
+            if self._soon.active():
+                self._soon.cancel()
+            self._soon = None
+        if not self._pending:
+            return
+        statements, self._pending = self._pending, []
+        group, self._group = self._group, None
+        assert group is not None
+        self._writing += 1
+        done = self._pool.runInteraction(_write, statements)
+        done.addBoth(self._written, group, len(statements))
+
+    def _written(self, result: object, group: Deferred[None], count: int) -> None:
+        self._writing -= 1
+        if isinstance(result, Failure):
+            self._log.failure("could not store {count} messages", result, count=count)
+            group.errback(result)
+            group.addErrback(lambda _: None)  # reported above, once
+        else:
+            group.callback(None)
+        if self._pending and not self._writing:
+            self._flush()
+
+    def add(self, message: Message | Private) -> Deferred[None]:
+        return self._queue(_row(message))
+
+    def delivered(self, ids: Sequence[int]) -> Deferred[None]:
+        if not ids:
+            return succeed(None)
+        for message_id in ids:
+            done = self._queue((_DELIVERED, (message_id,)))
+        return done
+
+    # Everything else: in order, after the pending group
+
+    def _run(self, interaction: Any, *args: object) -> Deferred[Any]:
+        if self._closed:
+            return fail(sqlite3.ProgrammingError("the store is closed"))
+        self._flush()
+        done: Deferred[Any] = self._pool.runInteraction(interaction, *args)
+        return done
+
+    def recent(self, room: str, count: int) -> Deferred[Sequence[Message]]:
+        if count <= 0:
+            return succeed(())
+        return self._run(_recent, room.lower(), count)
+
+    def waiting(self, nick: str) -> Deferred[Sequence[Private]]:
+        return self._run(_waiting, nick.lower())
+
+    def account(self, name: str) -> Deferred[AccountRecord | None]:
+        return self._run(_account, name.lower())
+
+    def create_account(self, name: str, password: str, created: float) -> Deferred[None]:
+        return self._run(_create_account, name, password, created)
+
+    def set_password(self, name: str, password: str) -> Deferred[bool]:
+        return self._run(_set_password, name.lower(), password)
+
+    def account_names(self) -> dict[str, str]:
+        return dict(self._account_names)
+
+    def prune(self, before: float) -> Deferred[int]:
+        cutoff = int(before * 1000)
+        total = 0
+
+        def step(deleted: int) -> Deferred[int] | int:
+            nonlocal total
+            total += deleted
+            if deleted < _PRUNE_BATCH or self._closed:
+                return total
+            return self._run(_prune, cutoff).addCallback(step)
+
+        return self._run(_prune, cutoff).addCallback(step)
+
+    def close(self) -> Deferred[None]:
+        """
+        Write the pending group, wait for every write, then close the pool.
+        """
+        if self._closed:
+            return succeed(None)
+        # An empty interaction queued last fires after every earlier one.
+        done = self._run(lambda transaction: None)
+        self._closed = True
+
+        def close_pool(result: object) -> object:
+            self._pool.close()
+            return result
+
+        return done.addBoth(close_pool)
+
+
+def _message(row: tuple[Any, ...]) -> Message:
+    id_, ts, room, sender, text, action = row
+    return Message(id_, schema.from_ms(ts), room, sender, text, bool(action))
+
+
+def _recent(transaction: Any, room_key: str, count: int) -> list[Message]:
+    transaction.execute(
+        "SELECT id, ts, room, sender, text, action FROM messages WHERE room_key = ? ORDER BY id DESC LIMIT ?",
+        (room_key, count),
+    )
+    return [_message(row) for row in reversed(transaction.fetchall())]
+
+
+def _waiting(transaction: Any, recipient_key: str) -> list[Private]:
+    transaction.execute(
+        "SELECT id, ts, sender, recipient, text, action FROM private"
+        " WHERE recipient_key = ? AND pending ORDER BY id",
+        (recipient_key,),
+    )
+    return [
+        Private(id_, schema.from_ms(ts), sender, recipient, text, bool(action), offline=True)
+        for id_, ts, sender, recipient, text, action in transaction.fetchall()
+    ]
+
+
+def _account(transaction: Any, name_key: str) -> AccountRecord | None:
+    transaction.execute("SELECT name, password, created FROM accounts WHERE name_key = ?", (name_key,))
+    row = transaction.fetchone()
+    return None if row is None else AccountRecord(row[0], row[1], row[2] / 1000)
+
+
+def _create_account(transaction: Any, name: str, password: str, created: float) -> None:
+    try:
+        transaction.execute(
+            "INSERT INTO accounts (name_key, name, password, created) VALUES (?, ?, ?, ?)",
+            (name.lower(), name, password, int(created * 1000)),
+        )
+    except sqlite3.IntegrityError:
+        raise AccountExists(name) from None
+
+
+def _set_password(transaction: Any, name_key: str, password: str) -> bool:
+    transaction.execute("UPDATE accounts SET password = ? WHERE name_key = ?", (password, name_key))
+    return bool(transaction.rowcount)
+
+
+def _prune(transaction: Any, cutoff_ms: int) -> int:
+    deleted = 0
+    for table in ("messages", "private"):
+        transaction.execute(
+            f"DELETE FROM {table} WHERE id IN (SELECT id FROM {table} WHERE ts < ? LIMIT ?)",
+            (cutoff_ms, _PRUNE_BATCH),
+        )
+        deleted += transaction.rowcount
+    return deleted
+
+
+def open_store(data_dir: str, clock: IReactorTime, reactor: Any = None) -> SQLiteStore:
+    """
+    Open the database in C{data_dir} (creating and migrating it) and return
+    a store over it. Blocking: call it at start-up, before serving.
+
+    @param reactor: the reactor the database thread reports to; the global
+        one when C{None}.
+    @raise schema.DatabaseError: the database cannot be used (one line for
+        the operator).
+    """
+    path = schema.path_in(data_dir)
+    connection = schema.open_database(path)
+    try:
+        last = schema.last_id(connection)
+        names = schema.account_names(connection)
+    finally:
+        connection.close()
+    pool = adbapi.ConnectionPool(
+        "sqlite3", path,
+        timeout=schema.BUSY_TIMEOUT,
+        check_same_thread=False,  # opened in the pool's thread, closed from the reactor's
+        cp_min=1, cp_max=1,  # one connection, one thread: operations run in order
+        cp_openfun=schema.configure,
+        cp_reactor=reactor,
+        cp_noisy=False,
+    )
+    return SQLiteStore(pool, clock, last, names)
+

@@ -15,8 +15,10 @@ from twisted.python import usage
 from typing_extensions import override
 
 from chat.protocol import ChatFactory
+from chat.schema import FILENAME, DatabaseError
 from chat.service import ChatService
 from chat.settings import Settings
+from chat.storage import IStore, MemoryStore, open_store
 
 DEFAULT_LISTEN = "tcp:8888:interface=127.0.0.1"
 _DEFAULTS = Settings()
@@ -45,10 +47,17 @@ class Options(usage.Options):
         "every interface use --listen tcp:8888 (IPv4) or --listen tcp6:8888 "
         "(IPv6 and usually IPv4). Sizes are in bytes."
     )
+    optFlags = [
+        ["in-memory", None,
+         "Keep history and accounts in memory only: nothing survives a restart "
+         "(for tests and throwaway servers)."],
+        ["allow-plaintext-auth", None,
+         "Accept /login, /register and /password over plain TCP from other machines "
+         "(passwords then cross the network in clear text)."],
+    ]
     optParameters = [
         ["data-dir", "d", "chat-data",
-         "Directory for the daemon's data, created if missing (unused for now: "
-         "history is kept in memory until durable storage lands)."],
+         "Directory for the daemon's data (the SQLite database " + FILENAME + "), created if missing."],
         ["server-name", None, _DEFAULTS.server_name, "Server name sent in welcome."],
         ["motd", None, "", "Message of the day, sent in welcome."],
         ["max-line", None, _DEFAULTS.max_line, "Longest input line in bytes.", _positive(int)],
@@ -66,6 +75,8 @@ class Options(usage.Options):
          "Total size of stored files, in bytes.", _positive(int)],
         ["history-on-join", None, _DEFAULTS.history_on_join,
          "Messages replayed to a user joining a room (0 for none).", int],
+        ["history-days", None, _DEFAULTS.history_days,
+         "Days room and private messages are kept, pruned hourly (0 keeps them forever).", float],
     ]
 
     def __init__(self) -> None:
@@ -85,6 +96,8 @@ class Options(usage.Options):
             self["listen"] = [DEFAULT_LISTEN]
         if self["history-on-join"] < 0:
             raise usage.UsageError("--history-on-join must be 0 or more")
+        if not 0 <= self["history-days"] < float("inf"):
+            raise usage.UsageError("--history-days must be 0 (forever) or a positive number")
 
     def settings(self) -> Settings:
         """
@@ -101,6 +114,8 @@ class Options(usage.Options):
             max_file=self["max-file-size"],
             spool_quota=self["spool-quota"],
             history_on_join=self["history-on-join"],
+            history_days=self["history-days"],
+            allow_plaintext_auth=bool(self["allow-plaintext-auth"]),
         )
 
 
@@ -130,13 +145,22 @@ def makeService(options: Options, reactor: Any = None) -> IService:
 
     @raise SystemExit: an endpoint description is malformed (twistd prints
         the message and exits with status 1).
+    @raise SystemExit: the data directory or the database cannot be used.
     """
     if reactor is None:
         from twisted.internet import reactor as global_reactor
 
         reactor = global_reactor
-    os.makedirs(options["data-dir"], exist_ok=True)
-    factory = ChatFactory(options.settings(), reactor)
+    store: IStore
+    if options["in-memory"]:
+        store = MemoryStore()
+    else:
+        try:
+            os.makedirs(options["data-dir"], exist_ok=True)
+            store = open_store(options["data-dir"], reactor, reactor)
+        except (OSError, DatabaseError) as e:
+            raise SystemExit(f"chat: {e}") from None
+    factory = ChatFactory(options.settings(), reactor, store)
     top = Daemon()
     listeners = []
     for description in options["listen"]:

@@ -1538,7 +1538,6 @@ class CommandTests(ProtocolTestCase):
         Commands of later issues are answered with a clear error.
         """
         for line, what in [
-            ("/register secret", "accounts are"), ("/login alice pw", "accounts are"),
             ("/upload bob a.txt 3", "file sharing is"), ("/download 1", "file sharing is"),
             ("/files", "file sharing is"),
         ]:

@@ -250,7 +250,7 @@ class TextTests(SynchronousTestCase):
         )
         self.assertEqual(
             render_text(events.Private(9, TS, "alice", "bob", "hugs", action=True, offline=True)),
-            b"[14:02] [private alice -> bob] * alice hugs (sent while you were away)\r\n",
+            b"[2026-11-21 14:02] [private alice -> bob] * alice hugs (offline message)\r\n",
         )
 
     def test_join_part_quit_nick(self) -> None:

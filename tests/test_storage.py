@@ -50,9 +50,9 @@ class MemoryStoreTests(SynchronousTestCase):
         """
         store = MemoryStore()
         ms = [message(store, "#x", f"m{i}") for i in range(5)]
-        self.assertEqual(list(store.recent("#x", 3)), ms[2:])
-        self.assertEqual(list(store.recent("#x", 5)), ms)
-        self.assertEqual(list(store.recent("#x", 1)), ms[4:])
+        self.assertEqual(list(self.successResultOf(store.recent("#x", 3))), ms[2:])
+        self.assertEqual(list(self.successResultOf(store.recent("#x", 5))), ms)
+        self.assertEqual(list(self.successResultOf(store.recent("#x", 1))), ms[4:])
 
     def test_recent_more_than_kept(self) -> None:
         """
@@ -60,7 +60,7 @@ class MemoryStoreTests(SynchronousTestCase):
         """
         store = MemoryStore()
         ms = [message(store, "#x", f"m{i}") for i in range(2)]
-        self.assertEqual(list(store.recent("#x", 500)), ms)
+        self.assertEqual(list(self.successResultOf(store.recent("#x", 500))), ms)
 
     def test_recent_zero(self) -> None:
         """
@@ -68,7 +68,7 @@ class MemoryStoreTests(SynchronousTestCase):
         """
         store = MemoryStore()
         message(store, "#x", "a")
-        self.assertEqual(list(store.recent("#x", 0)), [])
+        self.assertEqual(list(self.successResultOf(store.recent("#x", 0))), [])
 
     def test_rooms_separate(self) -> None:
         """
@@ -77,9 +77,9 @@ class MemoryStoreTests(SynchronousTestCase):
         store = MemoryStore()
         a = message(store, "#a", "one")
         b = message(store, "#b", "two")
-        self.assertEqual(list(store.recent("#a", 10)), [a])
-        self.assertEqual(list(store.recent("#b", 10)), [b])
-        self.assertEqual(list(store.recent("#c", 10)), [])
+        self.assertEqual(list(self.successResultOf(store.recent("#a", 10))), [a])
+        self.assertEqual(list(self.successResultOf(store.recent("#b", 10))), [b])
+        self.assertEqual(list(self.successResultOf(store.recent("#c", 10))), [])
 
     def test_room_ignoring_case(self) -> None:
         """
@@ -88,7 +88,7 @@ class MemoryStoreTests(SynchronousTestCase):
         store = MemoryStore()
         a = message(store, "#Dev", "one")
         b = message(store, "#dev", "two")
-        self.assertEqual(list(store.recent("#DEV", 10)), [a, b])
+        self.assertEqual(list(self.successResultOf(store.recent("#DEV", 10))), [a, b])
 
     def test_keep_bound(self) -> None:
         """
@@ -97,8 +97,8 @@ class MemoryStoreTests(SynchronousTestCase):
         store = MemoryStore(keep=3)
         ms = [message(store, "#x", f"m{i}") for i in range(5)]
         other = message(store, "#y", "y")
-        self.assertEqual(list(store.recent("#x", 10)), ms[2:])
-        self.assertEqual(list(store.recent("#y", 10)), [other])
+        self.assertEqual(list(self.successResultOf(store.recent("#x", 10))), ms[2:])
+        self.assertEqual(list(self.successResultOf(store.recent("#y", 10))), [other])
 
     def test_default_keep_is_history_max(self) -> None:
         """
@@ -106,4 +106,4 @@ class MemoryStoreTests(SynchronousTestCase):
         """
         store = MemoryStore()
         ms = [message(store, "#x", "m") for _ in range(501)]
-        self.assertEqual(list(store.recent("#x", 1000)), ms[1:])
+        self.assertEqual(list(self.successResultOf(store.recent("#x", 1000))), ms[1:])

@@ -6,7 +6,10 @@ from __future__ import annotations
 
 import errno
 import os
+import shutil
+import sqlite3
 import tempfile
+from contextlib import closing
 
 from twisted.application.internet import StreamServerEndpointService
 from twisted.application.service import IService, MultiService
@@ -17,8 +20,10 @@ from twisted.python.usage import UsageError
 from twisted.trial.unittest import SynchronousTestCase
 
 from chat.protocol import ChatFactory
+from chat.schema import VERSION
 from chat.service import ChatService
 from chat.settings import Settings
+from chat.storage import MemoryStore, SQLiteStore
 from chat.tap import DEFAULT_LISTEN, Options, makeService
 
 DEFAULTS = {
@@ -33,6 +38,9 @@ DEFAULTS = {
     "max-file-size": 100 * 1024 * 1024,
     "spool-quota": 2048 * 1024 * 1024,
     "history-on-join": 50,
+    "history-days": 0.0,
+    "in-memory": 0,
+    "allow-plaintext-auth": 0,
     "listen": ["tcp:8888:interface=127.0.0.1"],
 }
 
@@ -89,16 +97,19 @@ class OptionsTests(SynchronousTestCase):
             "--max-line", "512", "--flood-burst", "3", "--flood-rate", "2.5",
             "--max-connections-per-ip", "4", "--max-output", "65536",
             "--max-file-size", "1000", "--spool-quota", "5000", "--history-on-join", "0",
+            "--history-days", "7.5", "--in-memory", "--allow-plaintext-auth",
         )
         self.assertEqual(dict(options), {
             "data-dir": "/srv/chat", "server-name": "example", "motd": "hi all",
             "max-line": 512, "flood-burst": 3, "flood-rate": 2.5,
             "max-connections-per-ip": 4, "max-output": 65536, "max-file-size": 1000,
             "spool-quota": 5000, "history-on-join": 0, "listen": [DEFAULT_LISTEN],
+            "history-days": 7.5, "in-memory": 1, "allow-plaintext-auth": 1,
         })
         self.assertEqual(options.settings(), Settings(
             server_name="example", motd="hi all", max_line=512, flood_burst=3, flood_rate=2.5,
             max_per_ip=4, max_output=65536, max_file=1000, spool_quota=5000, history_on_join=0,
+            history_days=7.5, allow_plaintext_auth=True,
         ))
 
     def test_default_settings(self) -> None:
@@ -157,14 +168,16 @@ class MakeServiceTests(SynchronousTestCase):
 
     def setUp(self) -> None:
         self.data = tempfile.mkdtemp()
-        self.addCleanup(os.rmdir, self.data)
+        self.addCleanup(shutil.rmtree, self.data)
 
     def make(self, *argv: str, reactor: object | None = None) -> tuple[IService, MemoryReactor]:
         """
-        Build the service for C{argv} over a memory reactor, data in a temporary directory.
+        Build the service for C{argv} over a memory reactor, data in a
+        temporary directory, history in memory (the SQLite store needs
+        threads, which a memory reactor cannot run).
         """
         memory = MemoryReactor() if reactor is None else reactor
-        options = parse("--data-dir", self.data, *argv)
+        options = parse("--data-dir", self.data, "--in-memory", *argv)
         return makeService(options, reactor=memory), memory  # type: ignore[return-value]
 
     def test_service_tree(self) -> None:
@@ -253,15 +266,53 @@ class MakeServiceTests(SynchronousTestCase):
         self.assertEqual(chat.factory.settings, Settings(server_name="here", max_line=100))
         self.assertEqual(chat.factory.domain.history_on_join, 50)
 
-    def test_data_dir_created(self) -> None:
+    def test_data_dir_and_database_created(self) -> None:
         """
-        A missing data directory is created, and an existing one is fine.
+        A missing data directory is created with the database in it, at the
+        current schema version; an existing one is opened again.
         """
         path = os.path.join(self.data, "sub")
-        self.addCleanup(os.rmdir, path)
-        makeService(parse("--data-dir", path), reactor=MemoryReactor())
-        self.assertTrue(os.path.isdir(path))
-        makeService(parse("--data-dir", path), reactor=MemoryReactor())
+        for _ in range(2):
+            top = makeService(parse("--data-dir", path), reactor=MemoryReactor())
+            store = list(top)[0].factory.store  # type: ignore[call-overload]
+            self.assertIsInstance(store, SQLiteStore)
+            store._pool.close()
+        with closing(sqlite3.connect(os.path.join(path, "chat.sqlite3"))) as db:
+            self.assertEqual(db.execute("PRAGMA user_version").fetchone()[0], VERSION)
+
+    def test_in_memory_touches_no_database(self) -> None:
+        """
+        With --in-memory no database file is created.
+        """
+        top, _ = self.make()
+        self.assertIsInstance(list(top)[0].factory.store, MemoryStore)  # type: ignore[call-overload]
+        self.assertEqual(os.listdir(self.data), [])
+
+    def test_unusable_database_is_one_clear_line(self) -> None:
+        """
+        A data directory that cannot be created, a file that is not a
+        database, or a database newer than the code ends startup with one
+        line naming the problem.
+        """
+        blocker = os.path.join(self.data, "file")
+        with open(blocker, "w") as f:
+            f.write("x")
+        error = self.assertRaises(SystemExit, makeService, parse("--data-dir", os.path.join(blocker, "sub")))
+        self.assertIn("chat: ", str(error))
+        self.assertIn("Not a directory", str(error))
+        with open(os.path.join(self.data, "chat.sqlite3"), "wb") as f:
+            f.write(b"this is not a database" * 100)
+        error = self.assertRaises(SystemExit, makeService, parse("--data-dir", self.data))
+        self.assertIn("not a database", str(error))
+        os.remove(os.path.join(self.data, "chat.sqlite3"))
+        with closing(sqlite3.connect(os.path.join(self.data, "chat.sqlite3"))) as db:
+            db.execute(f"PRAGMA user_version={VERSION + 1}")
+        error = self.assertRaises(SystemExit, makeService, parse("--data-dir", self.data))
+        self.assertEqual(
+            str(error),
+            f"chat: the database has schema version {VERSION + 1}, newer than this chat (version {VERSION}):"
+            " upgrade chat",
+        )
 
     def test_malformed_endpoint(self) -> None:
         """

@@ -1,0 +1,187 @@
+# -*- test-case-name: tests.test_schema -*-
+"""
+The SQLite database under C{--data-dir}: its file name, its connection
+settings and its schema, versioned with C{PRAGMA user_version} and brought up
+to date by forward migrations.
+
+Everything here is synchronous: it runs at start-up, before the reactor
+serves anyone, and in the C{chat-admin} tool. The running daemon reaches the
+database only through L{chat.storage.SQLiteStore}, on its own thread.
+
+Times are stored as integer milliseconds since the POSIX epoch (UTC); names
+are stored as spelled, with a lower-cased C{*_key} column for lookups that
+ignore case (PROTOCOL.md section 3.3).
+"""
+
+from __future__ import annotations
+
+import os
+import sqlite3
+from datetime import datetime, timedelta, timezone
+
+FILENAME = "chat.sqlite3"
+"""The database's file name inside the data directory."""
+
+BUSY_TIMEOUT = 10.0
+"""Seconds a statement waits for another process's lock (e.g. C{chat-admin})."""
+
+EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
+
+MIGRATIONS: tuple[tuple[str, ...], ...] = (
+    # Version 1: room history.
+    (
+        """CREATE TABLE messages (
+            id INTEGER PRIMARY KEY,
+            ts INTEGER NOT NULL,
+            room TEXT NOT NULL,
+            room_key TEXT NOT NULL,
+            sender TEXT NOT NULL,
+            text TEXT NOT NULL,
+            action INTEGER NOT NULL DEFAULT 0
+        )""",
+        "CREATE INDEX messages_by_room ON messages (room_key, id)",
+    ),
+    # Version 2: accounts, and private messages (sharing the message ids).
+    (
+        """CREATE TABLE accounts (
+            name_key TEXT PRIMARY KEY,
+            name TEXT NOT NULL,
+            password TEXT NOT NULL,
+            created INTEGER NOT NULL
+        ) WITHOUT ROWID""",
+        """CREATE TABLE private (
+            id INTEGER PRIMARY KEY,
+            ts INTEGER NOT NULL,
+            sender TEXT NOT NULL,
+            recipient TEXT NOT NULL,
+            recipient_key TEXT NOT NULL,
+            text TEXT NOT NULL,
+            action INTEGER NOT NULL DEFAULT 0,
+            pending INTEGER NOT NULL DEFAULT 0
+        )""",
+        "CREATE INDEX private_pending ON private (recipient_key, id) WHERE pending",
+    ),
+)
+"""Forward migrations: C{MIGRATIONS[n]} takes a database from version C{n}
+to C{n + 1}. Append only; never edit a step that has shipped."""
+
+VERSION = len(MIGRATIONS)
+"""The schema version this code reads and writes."""
+
+
+class DatabaseError(Exception):
+    """
+    The database cannot be used: it is newer than this code, not a database,
+    or cannot be opened. The message is one line meant for the operator.
+    """
+
+
+def to_ms(when: datetime) -> int:
+    """
+    An aware C{datetime} as integer milliseconds since the epoch, exactly.
+    """
+    return (when - EPOCH) // timedelta(milliseconds=1)
+
+
+def from_ms(ms: int) -> datetime:
+    """
+    Integer milliseconds since the epoch as an aware UTC C{datetime}.
+    """
+    return EPOCH + timedelta(milliseconds=ms)
+
+
+def configure(connection: sqlite3.Connection) -> None:
+    """
+    Settings every connection needs: write-ahead logging (readers never wait
+    for the writer), C{synchronous=FULL} (a commit is on disk, so what was
+    delivered survives a crash of the process or of the machine) and a busy
+    timeout. Used as adbapi's C{cp_openfun} too.
+
+    @raise DatabaseError: the file is not a database or WAL is impossible.
+    """
+    try:
+        mode = connection.execute("PRAGMA journal_mode=WAL").fetchone()[0]
+        connection.execute("PRAGMA synchronous=FULL")
+        connection.execute(f"PRAGMA busy_timeout={int(BUSY_TIMEOUT * 1000)}")
+    except sqlite3.DatabaseError as e:
+        raise DatabaseError(f"cannot use the database: {e}") from None
+    if mode.lower() != "wal":
+        raise DatabaseError(f"cannot switch the database to WAL (journal mode stays {mode})")
+
+
+def migrate(connection: sqlite3.Connection) -> tuple[int, int]:
+    """
+    Bring the schema up to L{VERSION}, one step per transaction.
+
+    @param connection: a connection in autocommit mode (C{isolation_level=None}).
+    @return: the versions before and after.
+    @raise DatabaseError: the database is newer than this code.
+    """
+    before = connection.execute("PRAGMA user_version").fetchone()[0]
+    if before > VERSION:
+        raise DatabaseError(
+            f"the database has schema version {before}, newer than this chat"
+            f" (version {VERSION}): upgrade chat"
+        )
+    for version in range(before, VERSION):
+        connection.execute("BEGIN IMMEDIATE")
+        try:
+            for statement in MIGRATIONS[version]:
+                connection.execute(statement)
+            connection.execute(f"PRAGMA user_version={version + 1}")
+        except BaseException:
+            connection.execute("ROLLBACK")
+            raise
+        connection.execute("COMMIT")
+    return before, VERSION
+
+
+def path_in(data_dir: str) -> str:
+    """
+    The database's path inside C{data_dir}.
+    """
+    return os.path.join(data_dir, FILENAME)
+
+
+def open_database(path: str, create: bool = True) -> sqlite3.Connection:
+    """
+    Open (and with C{create}, create) the database at C{path}, configured
+    and migrated to L{VERSION}, in autocommit mode.
+
+    @raise DatabaseError: the file is missing (without C{create}), not a
+        database, locked for longer than L{BUSY_TIMEOUT}, or newer than
+        this code.
+    """
+    if not create and not os.path.exists(path):
+        raise DatabaseError(f"no database at {path}")
+    try:
+        connection = sqlite3.connect(path, timeout=BUSY_TIMEOUT, isolation_level=None, check_same_thread=False)
+    except sqlite3.Error as e:
+        raise DatabaseError(f"cannot open {path}: {e}") from None
+    try:
+        configure(connection)
+        migrate(connection)
+    except sqlite3.Error as e:
+        connection.close()
+        raise DatabaseError(f"cannot use {path}: {e}") from None
+    except DatabaseError:
+        connection.close()
+        raise
+    return connection
+
+
+def last_id(connection: sqlite3.Connection) -> int:
+    """
+    The highest message id used, room or private; 0 for none.
+    """
+    row = connection.execute(
+        "SELECT max(coalesce((SELECT max(id) FROM messages), 0), coalesce((SELECT max(id) FROM private), 0))"
+    ).fetchone()
+    return int(row[0])
+
+
+def account_names(connection: sqlite3.Connection) -> dict[str, str]:
+    """
+    Every account's name keyed by its lower-cased form: the reserved nicks.
+    """
+    return dict(connection.execute("SELECT name_key, name FROM accounts"))
