@@ -126,19 +126,17 @@ class Sequencer:
     ) -> None:
         """
         Publish C{event} once C{barrier} fires; if it fails, publish
-        C{otherwise} instead (or nothing). C{barrier} may be shared: its
-        result is passed on unchanged.
+        C{otherwise} instead (or nothing). The barrier's result is consumed.
         """
         entry = _Entry(False, ((event, recipients),))
         self._queue.append(entry)
         barrier.addBoth(self._settle_after, entry, otherwise)
 
-    def _settle_after(self, result: object, entry: _Entry, otherwise: Delivery | None) -> object:
+    def _settle_after(self, result: object, entry: _Entry, otherwise: Delivery | None) -> None:
         if isinstance(result, Failure):
             entry.deliveries = () if otherwise is None else (otherwise,)
         entry.ready = True
         self._drain()
-        return result
 
     def publish_when(self, pending: Deferred[Sequence[Delivery]]) -> None:
         """
@@ -489,7 +487,8 @@ class ChatDomain:
         def deliver(messages: Sequence[events.Private]) -> Sequence[Delivery]:
             if not messages or self.users.get(user.nick.lower()) is not user:
                 return ()
-            self._store.delivered([m.id for m in messages])
+            # A failure is logged by the store; they are delivered again next time.
+            self._store.delivered([m.id for m in messages]).addErrback(lambda _: None)
             count = len(messages)
             note = events.Info(f"{count} private message{'s' if count > 1 else ''} arrived while you were away")
             return [(note, (user.participant,))] + [(m, (user.participant,)) for m in messages]

@@ -244,7 +244,8 @@ class SQLiteStore:
     The SQLite store: one database thread (an adbapi pool of one connection,
     so operations run in the order they are asked for), with group commit:
     messages added while a write is in progress are written together in the
-    next transaction, one disk flush for the whole group.
+    next transaction, one disk flush for the whole group. A failed write is
+    logged here, once, and fails the Deferred of every write in its group.
 
     Open it with L{open_store}.
     """
@@ -259,7 +260,7 @@ class SQLiteStore:
         self._last_id = last_id
         self._account_names = account_names
         self._pending: list[tuple[str, tuple[Any, ...]]] = []
-        self._group: Deferred[None] | None = None
+        self._waiters: list[Deferred[None]] = []
         self._writing = 0
         self._soon: IDelayedCall | None = None
         self._closed = False
@@ -270,16 +271,21 @@ class SQLiteStore:
 
     # Writes: grouped
 
-    def _queue(self, statement: tuple[str, tuple[Any, ...]]) -> Deferred[None]:
+    def _queue(self, *statements: tuple[str, tuple[Any, ...]]) -> Deferred[None]:
+        """
+        Add statements to the next group.
+
+        @return: fires once they are committed.
+        """
         if self._closed:
             return fail(sqlite3.ProgrammingError("the store is closed"))
-        self._pending.append(statement)
-        if self._group is None:
-            self._group = Deferred()
+        self._pending.extend(statements)
+        done: Deferred[None] = Deferred()
+        self._waiters.append(done)
         if not self._writing and self._soon is None:
             # Let the rest of this reactor turn join the group.
             self._soon = self._clock.callLater(0, self._flush)
-        return self._group
+        return done
 
     def _flush(self) -> None:
         """
@@ -292,20 +298,20 @@ class SQLiteStore:
         if not self._pending:
             return
         statements, self._pending = self._pending, []
-        group, self._group = self._group, None
-        assert group is not None
+        group, self._waiters = self._waiters, []
         self._writing += 1
         done = self._pool.runInteraction(_write, statements)
-        done.addBoth(self._written, group, len(statements))
+        done.addBoth(self._written, group)
 
-    def _written(self, result: object, group: Deferred[None], count: int) -> None:
+    def _written(self, result: object, group: list[Deferred[None]]) -> None:
         self._writing -= 1
         if isinstance(result, Failure):
-            self._log.failure("could not store {count} messages", result, count=count)
-            group.errback(result)
-            group.addErrback(lambda _: None)  # reported above, once
+            self._log.failure("could not store {count} messages", result, count=len(group))
+            for waiter in group:
+                waiter.errback(result)
         else:
-            group.callback(None)
+            for waiter in group:
+                waiter.callback(None)
         if self._pending and not self._writing:
             self._flush()
 
@@ -315,9 +321,7 @@ class SQLiteStore:
     def delivered(self, ids: Sequence[int]) -> Deferred[None]:
         if not ids:
             return succeed(None)
-        for message_id in ids:
-            done = self._queue((_DELIVERED, (message_id,)))
-        return done
+        return self._queue(*((_DELIVERED, (message_id,)) for message_id in ids))
 
     # Everything else: in order, after the pending group
 

@@ -5,9 +5,11 @@ recording event sink, a L{MemoryStore} and literal times.
 
 from __future__ import annotations
 
+from collections import deque
 from collections.abc import Iterable
 from datetime import datetime, timezone
 
+from twisted.internet.defer import Deferred
 from twisted.trial.unittest import SynchronousTestCase
 from zope.interface import implementer
 from zope.interface.verify import verifyObject
@@ -1052,3 +1054,243 @@ class TokenBucketTests(SynchronousTestCase):
         self.assertFalse(bucket.full(10.25))
         self.assertTrue(bucket.full(10.5))
         self.assertTrue(bucket.full(99.0))
+
+
+class HeldStore(MemoryStore):
+    """
+    A memory store whose writes complete only when the test says: each
+    C{add} returns a Deferred kept in C{held}, fired by L{commit}.
+    """
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.held: list[Deferred[None]] = []
+
+    def add(self, message: events.Message | events.Private) -> Deferred[None]:
+        super().add(message)
+        done: Deferred[None] = Deferred()
+        self.held.append(done)
+        return done
+
+    def commit(self) -> None:
+        held, self.held = self.held, []
+        for done in held:
+            done.callback(None)
+
+    def break_next(self) -> None:
+        self.held.pop(0).errback(OSError("disk full"))
+
+
+class DurableDeliveryTests(DomainTestCase):
+    """
+    Messages are published only once stored, and what follows waits behind them.
+    """
+
+    def setUp(self) -> None:
+        self.sink = RecordingSink()
+        self.store = HeldStore()
+        self.domain = ChatDomain(self.sink, self.store, self.history_on_join)
+
+    def test_message_waits_for_its_commit(self) -> None:
+        """
+        A room message reaches nobody, not even its sender, before its write completes.
+        """
+        (alice, pa), (bob, pb) = self.register("alice"), self.register("bob")
+        self.domain.say(alice, "hi", T0 + 1)
+        self.assertEqual(self.take(), [])
+        self.store.commit()
+        [(message, recipients)] = self.take()
+        self.assertEqual(message, events.Message(1, at(1), LOBBY, "alice", "hi"))
+        self.assert_same_recipients(recipients, [pa, pb])
+
+    def test_later_events_keep_their_order(self) -> None:
+        """
+        Events produced after a waiting message (a status, a reply) wait behind it.
+        """
+        (alice, pa), (bob, pb) = self.register("alice"), self.register("bob")
+        self.domain.say(alice, "first", T0)
+        self.domain.set_status(bob, "away")
+        self.domain.tell(pb, events.Pong("x"))
+        self.assertEqual(self.take(), [])
+        self.store.commit()
+        self.assertEqual(
+            [type(event).__name__ for event, _ in self.take()], ["Message", "StatusChanged", "Pong"]
+        )
+
+    def test_unstored_message_not_sent(self) -> None:
+        """
+        A message whose write fails reaches nobody, leaves the join replay,
+        and its sender alone gets error busy; what follows still goes out.
+        """
+        (alice, pa), (bob, pb) = self.register("alice"), self.register("bob")
+        self.domain.say(alice, "lost", T0)
+        self.domain.set_status(bob, "here")
+        self.store.break_next()
+        published = self.take()
+        self.assertEqual(
+            published[0],
+            (events.Error("busy", "your message could not be stored, so it was not sent; try again"), (pa,)),
+        )
+        self.assertEqual(type(published[1][0]), events.StatusChanged)
+        carol, pc = self.register("carol")
+        self.domain.join(carol, "#other", T0)
+        self.domain.join(carol, LOBBY, T0)
+        self.assertEqual(self.domain.rooms[LOBBY].history, deque())
+
+    def test_joiner_sees_waiting_message_once(self) -> None:
+        """
+        Someone joining while a message waits for its commit gets it in the
+        replay, after the commit, and not live as well.
+        """
+        alice, pa = self.register("alice")
+        self.domain.say(alice, "before you came", T0)
+        carol = FakeParticipant("carol")
+        self.domain.register(carol, "carol", T0)
+        self.assertEqual(self.take(), [])
+        self.store.commit()
+        to_carol = [event for event, recipients in self.take() if carol in recipients]
+        messages = [e for e in to_carol if isinstance(e, events.Message)]
+        [history] = [e for e in to_carol if isinstance(e, events.History)]
+        self.assertEqual(messages, [])
+        self.assertEqual([m.text for m in history.messages], ["before you came"])
+
+    def test_close_after_pending_events(self) -> None:
+        """
+        An action passed to then runs after the events published before it.
+        """
+        alice, pa = self.register("alice")
+        seen: list[str] = []
+        self.domain.say(alice, "last words", T0)
+        self.domain.then(lambda: seen.append("closed"))
+        self.assertEqual(seen, [])
+        self.store.commit()
+        self.assertEqual(seen, ["closed"])
+        self.assertEqual(type(self.take()[0][0]), events.Message)
+
+
+class RoomHistoryCacheTests(DomainTestCase):
+    """
+    A room's replay on join comes from memory, filled from the store when the room is created.
+    """
+
+    history_on_join = 3
+
+    def test_new_room_loads_from_store(self) -> None:
+        """
+        Creating a room (e.g. after a restart) replays its stored history.
+        """
+        old = [events.Message(self.store.next_id(), at(), "#dev", "zed", f"old{i}") for i in range(5)]
+        for m in old:
+            self.store.add(m)
+        alice, pa = self.register("alice")
+        self.domain.join(alice, "#dev", T0)
+        [history] = [e for e, _ in self.take() if isinstance(e, events.History)]
+        self.assertEqual(history, events.History("#dev", tuple(old[2:])))
+        self.domain.say(alice, "new", T0)
+        self.assertEqual([m.text for m in self.domain.rooms["#dev"].history], ["old3", "old4", "new"])
+
+    def test_lobby_loaded_at_start(self) -> None:
+        """
+        The lobby's history is read when the domain starts.
+        """
+        store = MemoryStore()
+        store.add(events.Message(store.next_id(), at(), LOBBY, "zed", "from before"))
+        domain = ChatDomain(RecordingSink(), store, 3)
+        self.assertEqual([m.text for m in domain.rooms[LOBBY].history], ["from before"])
+
+    def test_prune_forgets_old_messages(self) -> None:
+        """
+        prune drops messages older than the cutoff from the replay and from the store.
+        """
+        alice, _ = self.register("alice")
+        self.domain.say(alice, "old", T0)
+        self.domain.say(alice, "new", T0 + 100)
+        self.assertEqual(self.successResultOf(self.domain.prune(T0 + 50)), 1)
+        self.assertEqual([m.text for m in self.domain.rooms[LOBBY].history], ["new"])
+        self.assertEqual([m.text for m in self.successResultOf(self.store.recent(LOBBY, 10))], ["new"])
+
+
+class AccountTests(DomainTestCase):
+    """
+    Registered nicks, logins and private messages kept for offline accounts.
+    """
+
+    def setUp(self) -> None:
+        super().setUp()
+        self.store.create_account("Bob", "hash", T0)
+        self.domain = ChatDomain(self.sink, self.store, self.history_on_join)
+
+    def test_registered_nick_refused_to_guests(self) -> None:
+        """
+        A guest cannot take a registered nick, in any case, by registering or renaming.
+        """
+        self.assertEqual(self.domain.accounts, {"bob": "Bob"})
+        error = self.assertRaises(errors.NickRegistered, self.domain.register, FakeParticipant("x"), "BOB", T0)
+        self.assertEqual(str(error), "BOB is a registered nick: /login BOB PASSWORD")
+        alice, _ = self.register("alice")
+        self.assertRaises(errors.NickRegistered, self.domain.change_nick, alice, "bob", T0)
+
+    def test_register_logged_in(self) -> None:
+        """
+        A connection logged in to the account registers under its nick with account true.
+        """
+        pb = FakeParticipant("bob")
+        bob = self.domain.register(pb, "Bob", T0, account="bob")
+        self.assertEqual(self.take()[0], (events.Registered("Bob", True), (pb,)))
+        self.assertEqual(bob.account, "bob")
+
+    def test_guest_logs_in_and_is_renamed(self) -> None:
+        """
+        A guest logging in takes the account's nick; room-mates see the rename.
+        """
+        alice, pa = self.register("alice")
+        guest, pg = self.register("guest")
+        self.domain.login(guest, "Bob", T0)
+        published = self.take()
+        self.assertEqual(published[0][0], events.NickChanged(at(), "guest", "Bob"))
+        self.assert_same_recipients(published[0][1], [pa, pg])
+        self.assertEqual(published[1], (events.Registered("Bob", True), (pg,)))
+        self.assertEqual(guest.account, "bob")
+
+    def test_account_created(self) -> None:
+        """
+        A new account reserves the nick and logs its creator in.
+        """
+        carol, pc = self.register("carol")
+        self.domain.account_created("carol", carol)
+        self.assertEqual(self.take(), [(events.Registered("carol", True), (pc,))])
+        self.assertEqual(carol.account, "carol")
+        self.assertIn("carol", self.domain.accounts)
+
+    def test_offline_private_stored_and_delivered_once(self) -> None:
+        """
+        A private message to an offline account is stored (the sender is
+        told) and delivered once, at login, marked offline.
+        """
+        alice, pa = self.register("alice")
+        self.domain.private(alice, "bob", "call me", T0 + 1)
+        stored = events.Private(1, at(1), "alice", "Bob", "call me", offline=True)
+        self.assertEqual(
+            self.take(),
+            [
+                (stored, (pa,)),
+                (events.Info("Bob is away: your message is stored and will be delivered when they log in"), (pa,)),
+            ],
+        )
+        pb = FakeParticipant("bob")
+        bob = self.domain.register(pb, "Bob", T0 + 2, account="bob")
+        self.take()
+        self.domain.deliver_waiting(bob)
+        self.assertEqual(
+            self.take(),
+            [(events.Info("1 private message arrived while you were away"), (pb,)), (stored, (pb,))],
+        )
+        self.domain.deliver_waiting(bob)
+        self.assertEqual(self.take(), [])
+
+    def test_private_to_unknown_nick(self) -> None:
+        """
+        A private message to a nick neither connected nor registered is refused.
+        """
+        alice, _ = self.register("alice")
+        self.assertRaises(errors.NoSuchNick, self.domain.private, alice, "nobody", "hi", T0)

@@ -1,109 +1,344 @@
 """
-Tests for L{chat.storage.MemoryStore}.
+Tests for L{chat.storage}: the L{IStore} contract, held by L{MemoryStore} and
+L{SQLiteStore} alike, and the SQLite store's group commit and ordering.
+
+The SQLite store runs over L{FakePool}: adbapi's C{runInteraction} on a real
+SQLite connection, but run when the test says, so a test can hold a write
+"in flight" and see what the store does meanwhile.
 """
 
 from __future__ import annotations
 
-from datetime import datetime, timezone
+import os
+import sqlite3
+import tempfile
+from collections import deque
+from collections.abc import Callable
+from contextlib import closing
+from datetime import datetime, timedelta, timezone
+from typing import Any
 
+from twisted.internet.defer import Deferred
+from twisted.internet.task import Clock
+from twisted.internet.testing import MemoryReactor
 from twisted.trial.unittest import SynchronousTestCase
 from zope.interface.verify import verifyObject
 
-from chat.events import Message
-from chat.storage import IStore, MemoryStore
+from chat import schema, storage
+from chat.events import Message, Private
+from chat.storage import AccountExists, AccountRecord, IStore, MemoryStore, SQLiteStore
 
-TS = datetime(2026, 11, 21, 14, 2, 3, tzinfo=timezone.utc)
+TS = datetime(2026, 11, 21, 14, 2, 3, 120000, tzinfo=timezone.utc)
 
 
-def message(store: MemoryStore, room: str, text: str) -> Message:
+class FakePool:
     """
-    Make a message with the store's next id and add it.
+    Stands in for adbapi's C{ConnectionPool}: interactions queue in order,
+    as on the store's single database thread, and run on L{run}.
     """
-    m = Message(store.next_id(), TS, room, "alice", text)
+
+    def __init__(self, path: str) -> None:
+        self.connection = sqlite3.connect(path)
+        schema.configure(self.connection)
+        self.queue: deque[tuple[Callable[..., Any], tuple[Any, ...], Deferred[Any]]] = deque()
+        self.closed = False
+        self.broken = False
+
+    def runInteraction(self, interaction: Callable[..., Any], *args: Any) -> Deferred[Any]:
+        done: Deferred[Any] = Deferred()
+        self.queue.append((interaction, args, done))
+        return done
+
+    def run(self, count: int | None = None) -> int:
+        """
+        Run the next C{count} queued interactions (all when C{None}), each in
+        a transaction; return how many ran.
+        """
+        ran = 0
+        while self.queue and (count is None or ran < count):
+            interaction, args, done = self.queue.popleft()
+            ran += 1
+            cursor = self.connection.cursor()
+            try:
+                if self.broken:
+                    raise sqlite3.OperationalError("disk I/O error")
+                result = interaction(cursor, *args)
+                self.connection.commit()
+            except Exception as e:
+                self.connection.rollback()
+                done.errback(e)
+            else:
+                done.callback(result)
+        return ran
+
+    def close(self) -> None:
+        self.closed = True
+        self.connection.close()
+
+
+def message(store: IStore, room: str, text: str, ts: datetime = TS) -> Message:
+    """
+    Make a room message with the store's next id and add it.
+    """
+    m = Message(store.next_id(), ts, room, "alice", text)
     store.add(m)
     return m
 
 
-class MemoryStoreTests(SynchronousTestCase):
+class StoreContract:
     """
-    L{MemoryStore}: ids and room history in memory.
+    What every L{IStore} does; mixed into a test case per store.
     """
+
+    store: IStore
+
+    def settle(self) -> None:
+        """
+        Let pending work complete.
+        """
+
+    def result(self, deferred: Deferred[Any]) -> Any:
+        self.settle()
+        return self.successResultOf(deferred)  # type: ignore[attr-defined]
 
     def test_provides_istore(self) -> None:
         """
-        MemoryStore provides IStore.
+        The store provides IStore.
         """
-        self.assertTrue(verifyObject(IStore, MemoryStore()))
-
-    def test_ids_increase(self) -> None:
-        """
-        Ids start at 1 and increase by one per call, whether or not a message is added.
-        """
-        store = MemoryStore()
-        self.assertEqual([store.next_id() for _ in range(3)], [1, 2, 3])
-        message(store, "#x", "a")
-        self.assertEqual(store.next_id(), 5)
+        self.assertTrue(verifyObject(IStore, self.store))  # type: ignore[attr-defined]
 
     def test_recent_oldest_first(self) -> None:
         """
-        recent gives the last count messages of a room, oldest first.
+        recent gives the last count messages of a room, oldest first, ignoring case.
         """
-        store = MemoryStore()
-        ms = [message(store, "#x", f"m{i}") for i in range(5)]
-        self.assertEqual(list(self.successResultOf(store.recent("#x", 3))), ms[2:])
-        self.assertEqual(list(self.successResultOf(store.recent("#x", 5))), ms)
-        self.assertEqual(list(self.successResultOf(store.recent("#x", 1))), ms[4:])
-
-    def test_recent_more_than_kept(self) -> None:
-        """
-        Asking for more messages than a room has gives all of them.
-        """
-        store = MemoryStore()
-        ms = [message(store, "#x", f"m{i}") for i in range(2)]
-        self.assertEqual(list(self.successResultOf(store.recent("#x", 500))), ms)
-
-    def test_recent_zero(self) -> None:
-        """
-        Asking for zero messages gives none.
-        """
-        store = MemoryStore()
-        message(store, "#x", "a")
-        self.assertEqual(list(self.successResultOf(store.recent("#x", 0))), [])
+        ms = [message(self.store, "#X", f"m{i}") for i in range(5)]
+        self.assertEqual(list(self.result(self.store.recent("#x", 3))), ms[2:])
+        self.assertEqual(list(self.result(self.store.recent("#X", 500))), ms)
+        self.assertEqual(list(self.result(self.store.recent("#x", 0))), [])
 
     def test_rooms_separate(self) -> None:
         """
         Each room has its own history; an unknown room has none.
         """
-        store = MemoryStore()
-        a = message(store, "#a", "one")
-        b = message(store, "#b", "two")
-        self.assertEqual(list(self.successResultOf(store.recent("#a", 10))), [a])
-        self.assertEqual(list(self.successResultOf(store.recent("#b", 10))), [b])
-        self.assertEqual(list(self.successResultOf(store.recent("#c", 10))), [])
+        a = message(self.store, "#a", "in a")
+        b = message(self.store, "#b", "in b")
+        self.assertEqual(list(self.result(self.store.recent("#a", 10))), [a])
+        self.assertEqual(list(self.result(self.store.recent("#b", 10))), [b])
+        self.assertEqual(list(self.result(self.store.recent("#nowhere", 10))), [])
 
-    def test_room_ignoring_case(self) -> None:
+    def test_private_waiting_until_delivered(self) -> None:
         """
-        Room names are matched ignoring case, on add and on recent.
+        Private messages stored offline wait for their recipient (ignoring
+        case), oldest first; online ones never wait; delivered ones are gone.
         """
-        store = MemoryStore()
-        a = message(store, "#Dev", "one")
-        b = message(store, "#dev", "two")
-        self.assertEqual(list(self.successResultOf(store.recent("#DEV", 10))), [a, b])
+        online = Private(self.store.next_id(), TS, "alice", "Bob", "live")
+        first = Private(self.store.next_id(), TS, "alice", "Bob", "one", offline=True)
+        second = Private(self.store.next_id(), TS, "carol", "Bob", "two", action=True, offline=True)
+        for m in (online, first, second):
+            self.store.add(m)
+        self.assertEqual(list(self.result(self.store.waiting("bob"))), [first, second])
+        self.assertEqual(list(self.result(self.store.waiting("alice"))), [])
+        self.store.delivered([first.id])
+        self.assertEqual(list(self.result(self.store.waiting("BOB"))), [second])
+        self.store.delivered([second.id])
+        self.assertEqual(list(self.result(self.store.waiting("bob"))), [])
+
+    def test_accounts(self) -> None:
+        """
+        Accounts are created once per name ignoring case, found ignoring
+        case, and get new passwords; unknown ones are None.
+        """
+        self.assertIsNone(self.result(self.store.create_account("Alice", "hash1", 1000.5)))
+        creating = self.store.create_account("ALICE", "x", 1)
+        self.settle()
+        failure = self.failureResultOf(creating, AccountExists)  # type: ignore[attr-defined]
+        self.assertEqual(str(failure.value), "ALICE")
+        self.assertEqual(self.result(self.store.account("alice")), AccountRecord("Alice", "hash1", 1000.5))
+        self.assertTrue(self.result(self.store.set_password("aLiCe", "hash2")))
+        self.assertEqual(self.result(self.store.account("ALICE")).password, "hash2")
+        self.assertFalse(self.result(self.store.set_password("bob", "h")))
+        self.assertIsNone(self.result(self.store.account("bob")))
+
+    def test_prune(self) -> None:
+        """
+        prune deletes room and private messages older than the cutoff and counts them.
+        """
+        old = TS - timedelta(days=10)
+        message(self.store, "#a", "old", old)
+        new = message(self.store, "#a", "new")
+        self.store.add(Private(self.store.next_id(), old, "alice", "bob", "old", offline=True))
+        self.assertEqual(self.result(self.store.prune((TS - timedelta(days=5)).timestamp())), 2)
+        self.assertEqual(list(self.result(self.store.recent("#a", 10))), [new])
+        self.assertEqual(list(self.result(self.store.waiting("bob"))), [])
+
+
+class MemoryStoreTests(StoreContract, SynchronousTestCase):
+    def setUp(self) -> None:
+        self.store = MemoryStore()
+
+    def test_ids_increase(self) -> None:
+        """
+        Ids start at 1 and increase by one per call.
+        """
+        self.assertEqual([self.store.next_id() for _ in range(3)], [1, 2, 3])
 
     def test_keep_bound(self) -> None:
         """
-        Only the last keep messages of each room are kept.
+        Only the last keep messages of a room are kept.
         """
-        store = MemoryStore(keep=3)
-        ms = [message(store, "#x", f"m{i}") for i in range(5)]
-        other = message(store, "#y", "y")
+        store = MemoryStore(keep=2)
+        ms = [message(store, "#x", f"m{i}") for i in range(4)]
         self.assertEqual(list(self.successResultOf(store.recent("#x", 10))), ms[2:])
-        self.assertEqual(list(self.successResultOf(store.recent("#y", 10))), [other])
 
-    def test_default_keep_is_history_max(self) -> None:
+    def test_account_names_current(self) -> None:
         """
-        By default 500 messages per room are kept, enough for the largest /history.
+        account_names maps lower-cased names to their spelling.
         """
-        store = MemoryStore()
-        ms = [message(store, "#x", "m") for _ in range(501)]
-        self.assertEqual(list(self.successResultOf(store.recent("#x", 1000))), ms[1:])
+        self.store.create_account("Alice", "h", 0)
+        self.assertEqual(self.store.account_names(), {"alice": "Alice"})
+
+
+class SQLiteStoreTestCase(SynchronousTestCase):
+    def setUp(self) -> None:
+        directory = tempfile.TemporaryDirectory(prefix="chat-store-")
+        self.addCleanup(directory.cleanup)
+        self.path = os.path.join(directory.name, schema.FILENAME)
+        schema.open_database(self.path).close()
+        self.clock = Clock()
+        self.pool = FakePool(self.path)
+        self.addCleanup(lambda: self.pool.closed or self.pool.close())
+        self.store = SQLiteStore(self.pool, self.clock, 0, {})  # type: ignore[arg-type]
+
+    def settle(self) -> None:
+        while self.clock.getDelayedCalls() or self.pool.queue:
+            self.clock.advance(0)
+            self.pool.run()
+
+    def rows(self, sql: str) -> list[tuple[Any, ...]]:
+        with closing(sqlite3.connect(self.path)) as db:
+            return db.execute(sql).fetchall()
+
+
+class SQLiteContractTests(SQLiteStoreTestCase, StoreContract):
+    pass
+
+
+class GroupCommitTests(SQLiteStoreTestCase):
+    def test_one_transaction_per_turn(self) -> None:
+        """
+        Messages added in one reactor turn are written together, in one
+        transaction; each one's Deferred fires once they are durable.
+        """
+        added = [self.store.add(Message(self.store.next_id(), TS, "#a", "alice", f"m{i}")) for i in range(3)]
+        self.assertEqual(len(self.pool.queue), 0)
+        self.clock.advance(0)
+        self.assertEqual(len(self.pool.queue), 1)
+        for waiting in added:
+            self.assertNoResult(waiting)
+        self.assertEqual(self.rows("SELECT count(*) FROM messages"), [(0,)])
+        self.pool.run()
+        self.assertEqual([self.successResultOf(d) for d in added], [None] * 3)
+        self.assertEqual(
+            self.rows("SELECT id, ts, room, room_key, sender, text, action FROM messages"),
+            [(i, schema.to_ms(TS), "#a", "#a", "alice", f"m{i - 1}", 0) for i in (1, 2, 3)],
+        )
+
+    def test_next_group_waits_for_the_write_in_flight(self) -> None:
+        """
+        While a group is being written, new messages gather into the next
+        group, written in one transaction when the first completes.
+        """
+        first = self.store.add(Message(self.store.next_id(), TS, "#a", "alice", "first"))
+        self.clock.advance(0)
+        second = [self.store.add(Message(self.store.next_id(), TS, "#a", "bob", f"b{i}")) for i in range(5)]
+        self.clock.advance(0)
+        self.assertEqual(len(self.pool.queue), 1)
+        self.pool.run(1)
+        self.successResultOf(first)
+        self.assertEqual(len(self.pool.queue), 1)
+        self.assertNoResult(second[0])
+        self.pool.run(1)
+        self.assertIsNone(self.successResultOf(second[4]))
+        self.assertEqual(self.rows("SELECT count(*) FROM messages"), [(6,)])
+
+    def test_read_sees_pending_writes(self) -> None:
+        """
+        A read asked for after a write runs after it, even before the write's turn ended.
+        """
+        m = Message(self.store.next_id(), TS, "#a", "alice", "just said")
+        self.store.add(m)
+        reading = self.store.recent("#a", 5)
+        self.assertEqual(len(self.pool.queue), 2)
+        self.pool.run()
+        self.assertEqual(list(self.successResultOf(reading)), [m])
+
+    def test_failed_write_fails_its_group_only(self) -> None:
+        """
+        A write that fails fails every message of its group and is logged; the next group is written.
+        """
+        lost = self.store.add(Message(self.store.next_id(), TS, "#a", "alice", "lost"))
+        self.clock.advance(0)
+        self.pool.broken = True
+        self.pool.run()
+        self.failureResultOf(lost, sqlite3.OperationalError)
+        self.assertEqual(len(self.flushLoggedErrors(sqlite3.OperationalError)), 1)
+        self.pool.broken = False
+        kept = self.store.add(Message(self.store.next_id(), TS, "#a", "alice", "kept"))
+        self.settle()
+        self.successResultOf(kept)
+        self.assertEqual(self.rows("SELECT text FROM messages"), [("kept",)])
+
+    def test_ids_continue_after_last(self) -> None:
+        """
+        Ids continue from the last id the database had.
+        """
+        store = SQLiteStore(self.pool, self.clock, 41, {})  # type: ignore[arg-type]
+        self.assertEqual(store.next_id(), 42)
+
+    def test_close_writes_pending_then_closes(self) -> None:
+        """
+        close writes what is pending, then closes the pool; later writes fail.
+        """
+        pending = self.store.add(Message(self.store.next_id(), TS, "#a", "alice", "last words"))
+        closed = self.store.close()
+        self.assertFalse(self.pool.closed)
+        self.pool.run()
+        self.successResultOf(pending)
+        self.successResultOf(closed)
+        self.assertTrue(self.pool.closed)
+        self.failureResultOf(self.store.add(Message(self.store.next_id(), TS, "#a", "x", "y")), sqlite3.ProgrammingError)
+
+    def test_prune_in_batches(self) -> None:
+        """
+        Pruning deletes in bounded batches, each its own transaction, until none are left.
+        """
+        self.patch(storage, "_PRUNE_BATCH", 2)
+        old = TS - timedelta(days=3)
+        for i in range(5):
+            message(self.store, "#a", f"old{i}", old)
+        message(self.store, "#a", "new")
+        self.settle()
+        pruning = self.store.prune(TS.timestamp() - 86400)
+        transactions = 0
+        while self.pool.queue:
+            transactions += self.pool.run(1)
+        self.assertEqual(self.successResultOf(pruning), 5)
+        self.assertEqual(transactions, 3)
+        self.assertEqual(self.rows("SELECT text FROM messages"), [("new",)])
+
+
+class OpenStoreTests(SynchronousTestCase):
+    def test_open_store_reads_last_id_and_accounts(self) -> None:
+        """
+        open_store migrates the database and starts ids after the last one, knowing the accounts.
+        """
+        with tempfile.TemporaryDirectory(prefix="chat-store-") as data:
+            with closing(schema.open_database(schema.path_in(data))) as db:
+                db.execute("INSERT INTO private VALUES (12, 0, 'x', 'Bob', 'bob', 't', 0, 1)")
+                db.execute("INSERT INTO accounts VALUES ('bob', 'Bob', 'h', 0)")
+            store = storage.open_store(data, Clock(), MemoryReactor())
+            try:
+                self.assertEqual(store.next_id(), 13)
+                self.assertEqual(store.account_names(), {"bob": "Bob"})
+            finally:
+                store._pool.close()

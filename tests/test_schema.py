@@ -1,0 +1,160 @@
+"""
+Tests for L{chat.schema}: opening, configuring and migrating the database.
+"""
+
+from __future__ import annotations
+
+import os
+import sqlite3
+import tempfile
+from contextlib import closing
+from datetime import datetime, timezone
+
+from twisted.trial.unittest import SynchronousTestCase
+
+from chat import schema
+
+
+def tables(connection: sqlite3.Connection) -> set[str]:
+    return {name for (name,) in connection.execute("SELECT name FROM sqlite_master WHERE type IN ('table', 'index')")}
+
+
+class DatabaseTestCase(SynchronousTestCase):
+    def setUp(self) -> None:
+        directory = tempfile.TemporaryDirectory(prefix="chat-schema-")
+        self.addCleanup(directory.cleanup)
+        self.path = os.path.join(directory.name, schema.FILENAME)
+
+    def at_version(self, version: int) -> sqlite3.Connection:
+        """
+        A database built by the first C{version} migration steps only, as an
+        older chat left it.
+        """
+        connection = sqlite3.connect(self.path, isolation_level=None)
+        for step in schema.MIGRATIONS[:version]:
+            for statement in step:
+                connection.execute(statement)
+        connection.execute(f"PRAGMA user_version={version}")
+        return connection
+
+
+class MigrationTests(DatabaseTestCase):
+    def test_empty_file_migrated_to_current(self) -> None:
+        """
+        A new database gets every table of the current version and its user_version.
+        """
+        with closing(schema.open_database(self.path)) as db:
+            self.assertEqual(db.execute("PRAGMA user_version").fetchone()[0], schema.VERSION)
+            self.assertTrue({"messages", "accounts", "private", "messages_by_room", "private_pending"} <= tables(db))
+
+    def test_from_each_earlier_version_data_kept(self) -> None:
+        """
+        From every earlier version, migration reaches the current one and keeps the rows already there.
+        """
+        for version in range(1, schema.VERSION):
+            os.path.exists(self.path) and os.remove(self.path)
+            with closing(self.at_version(version)) as old:
+                old.execute(
+                    "INSERT INTO messages (id, ts, room, room_key, sender, text, action)"
+                    " VALUES (7, 1700000000123, '#Dev', '#dev', 'alice', 'kept', 0)"
+                )
+            with closing(schema.open_database(self.path)) as db:
+                self.assertEqual(schema.migrate(db), (schema.VERSION, schema.VERSION))
+                self.assertEqual(
+                    db.execute("SELECT id, ts, room, sender, text FROM messages").fetchall(),
+                    [(7, 1700000000123, "#Dev", "alice", "kept")],
+                )
+                self.assertEqual(schema.last_id(db), 7)
+                self.assertEqual(db.execute("SELECT count(*) FROM accounts").fetchone()[0], 0)
+
+    def test_migrate_reports_versions(self) -> None:
+        """
+        migrate returns the version found and the version reached; a current database is left alone.
+        """
+        with closing(self.at_version(1)) as db:
+            self.assertEqual(schema.migrate(db), (1, schema.VERSION))
+            self.assertEqual(schema.migrate(db), (schema.VERSION, schema.VERSION))
+
+    def test_newer_database_refused(self) -> None:
+        """
+        A database newer than the code is refused with a one-line DatabaseError, untouched.
+        """
+        with closing(sqlite3.connect(self.path)) as db:
+            db.execute(f"PRAGMA user_version={schema.VERSION + 3}")
+        error = self.assertRaises(schema.DatabaseError, schema.open_database, self.path)
+        self.assertEqual(
+            str(error),
+            f"the database has schema version {schema.VERSION + 3}, newer than this chat"
+            f" (version {schema.VERSION}): upgrade chat",
+        )
+        with closing(sqlite3.connect(self.path)) as db:
+            self.assertEqual(db.execute("PRAGMA user_version").fetchone()[0], schema.VERSION + 3)
+
+    def test_failed_step_rolled_back(self) -> None:
+        """
+        A migration step that fails leaves the database at the version before it, with none of its changes.
+        """
+        self.patch(schema, "MIGRATIONS", schema.MIGRATIONS + (("CREATE TABLE extra (x)", "NOT SQL"),))
+        self.patch(schema, "VERSION", len(schema.MIGRATIONS))
+        self.assertRaises(schema.DatabaseError, schema.open_database, self.path)
+        with closing(sqlite3.connect(self.path)) as db:
+            self.assertEqual(db.execute("PRAGMA user_version").fetchone()[0], schema.VERSION - 1)
+            self.assertNotIn("extra", tables(db))
+
+
+class OpenTests(DatabaseTestCase):
+    def test_wal_and_full_sync(self) -> None:
+        """
+        Connections use write-ahead logging and synchronous=FULL (2).
+        """
+        with closing(schema.open_database(self.path)) as db:
+            self.assertEqual(db.execute("PRAGMA journal_mode").fetchone()[0], "wal")
+            self.assertEqual(db.execute("PRAGMA synchronous").fetchone()[0], 2)
+
+    def test_missing_not_created(self) -> None:
+        """
+        Without create, a missing database is an error and no file appears.
+        """
+        error = self.assertRaises(schema.DatabaseError, schema.open_database, self.path, create=False)
+        self.assertEqual(str(error), f"no database at {self.path}")
+        self.assertFalse(os.path.exists(self.path))
+
+    def test_not_a_database(self) -> None:
+        """
+        A file that is not a database gives a one-line DatabaseError naming the path.
+        """
+        with open(self.path, "wb") as f:
+            f.write(b"hello, this is not SQLite" * 200)
+        error = self.assertRaises(schema.DatabaseError, schema.open_database, self.path)
+        self.assertIn("not a database", str(error))
+        self.assertNotIn("\n", str(error))
+
+    def test_last_id_over_rooms_and_private(self) -> None:
+        """
+        The last id is the highest of room and private messages, 0 when empty.
+        """
+        with closing(schema.open_database(self.path)) as db:
+            self.assertEqual(schema.last_id(db), 0)
+            db.execute("INSERT INTO messages VALUES (3, 0, '#a', '#a', 'x', 't', 0)")
+            self.assertEqual(schema.last_id(db), 3)
+            db.execute("INSERT INTO private VALUES (9, 0, 'x', 'Y', 'y', 't', 0, 1)")
+            self.assertEqual(schema.last_id(db), 9)
+
+    def test_account_names(self) -> None:
+        """
+        Account names are keyed by their lower-cased form.
+        """
+        with closing(schema.open_database(self.path)) as db:
+            db.execute("INSERT INTO accounts VALUES ('alice', 'Alice', 'h', 0)")
+            self.assertEqual(schema.account_names(db), {"alice": "Alice"})
+
+
+class TimeTests(SynchronousTestCase):
+    def test_milliseconds_round_trip(self) -> None:
+        """
+        Times go to integer milliseconds and back exactly.
+        """
+        when = datetime(2026, 11, 21, 14, 2, 3, 120000, tzinfo=timezone.utc)
+        self.assertEqual(schema.to_ms(when), 1795269723120)
+        self.assertEqual(schema.from_ms(1795269723120), when)
+        self.assertEqual(schema.from_ms(0), datetime(1970, 1, 1, tzinfo=timezone.utc))
