@@ -1095,7 +1095,7 @@ class DurableDeliveryTests(DomainTestCase):
         """
         A room message reaches nobody, not even its sender, before its write completes.
         """
-        (alice, pa), (bob, pb) = self.register("alice"), self.register("bob")
+        (alice, pa), (_, pb) = self.register("alice"), self.register("bob")
         self.domain.say(alice, "hi", T0 + 1)
         self.assertEqual(self.take(), [])
         self.store.commit()
@@ -1107,7 +1107,7 @@ class DurableDeliveryTests(DomainTestCase):
         """
         Events produced after a waiting message (a status, a reply) wait behind it.
         """
-        (alice, pa), (bob, pb) = self.register("alice"), self.register("bob")
+        (alice, _), (bob, pb) = self.register("alice"), self.register("bob")
         self.domain.say(alice, "first", T0)
         self.domain.set_status(bob, "away")
         self.domain.tell(pb, events.Pong("x"))
@@ -1122,7 +1122,7 @@ class DurableDeliveryTests(DomainTestCase):
         A message whose write fails reaches nobody, leaves the join replay,
         and its sender alone gets error busy; what follows still goes out.
         """
-        (alice, pa), (bob, pb) = self.register("alice"), self.register("bob")
+        (alice, pa), (bob, _) = self.register("alice"), self.register("bob")
         self.domain.say(alice, "lost", T0)
         self.domain.set_status(bob, "here")
         self.store.break_next()

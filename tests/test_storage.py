@@ -44,7 +44,7 @@ class FakePool:
         self.closed = False
         self.broken = False
 
-    def runInteraction(self, interaction: Callable[..., Any], *args: Any) -> Deferred[Any]:
+    def runInteraction(self, interaction: Callable[..., Any], *args: Any) -> Deferred[Any]:  # noqa: N802
         done: Deferred[Any] = Deferred()
         self.queue.append((interaction, args, done))
         return done
@@ -306,7 +306,8 @@ class GroupCommitTests(SQLiteStoreTestCase):
         self.successResultOf(pending)
         self.successResultOf(closed)
         self.assertTrue(self.pool.closed)
-        self.failureResultOf(self.store.add(Message(self.store.next_id(), TS, "#a", "x", "y")), sqlite3.ProgrammingError)
+        late = self.store.add(Message(self.store.next_id(), TS, "#a", "x", "y"))
+        self.failureResultOf(late, sqlite3.ProgrammingError)
 
     def test_prune_in_batches(self) -> None:
         """
