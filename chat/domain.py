@@ -464,6 +464,29 @@ class ChatDomain:
         user.account = name.lower()
         self._events.publish(events.Registered(user.nick, True), (user.participant,))
 
+    def session(self, account: str) -> User | None:
+        """
+        The user logged in to C{account} (lower-cased name), whatever their
+        nick now, or C{None}.
+        """
+        for user in self.users.values():
+            if user.account == account:
+                return user
+        return None
+
+    def reserve(self, name: str) -> None:
+        """
+        Reserve the nick C{name} for an account being created, so nobody
+        takes it meanwhile; L{account_created} or L{release} follows.
+        """
+        self.accounts[name.lower()] = name
+
+    def release(self, name: str) -> None:
+        """
+        Free a nick reserved for an account that could not be created.
+        """
+        self.accounts.pop(name.lower(), None)
+
     def account_created(self, name: str, user: User | None) -> None:
         """
         Record the new account C{name} (its nick is now reserved), created

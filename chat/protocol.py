@@ -469,20 +469,27 @@ class ChatProtocol(LineReceiver):
         if len(words) != 1:
             raise _usage("register")
         user = self._registered()
+        domain = self.factory.domain
         if user.account is not None:
-            raise errors.NickRegistered(f"you are logged in to the account {user.nick} already")
-        if user.nick.lower() in self.factory.domain.accounts:
+            raise errors.NickRegistered(f"you are logged in to the account {domain.accounts[user.account]} already")
+        if user.nick.lower() in domain.accounts:
             raise errors.NickRegistered(f"{user.nick} is registered already")
         self._require_private_channel()
         nick = user.nick
+        domain.reserve(nick)
 
         def created(_: None) -> None:
             self._log.info("{peer} registered the account {nick}", peer=self.peer, nick=nick)
-            self.factory.domain.account_created(nick, user if self.user is user else None)
+            domain.account_created(nick, user if self.user is user else None)
             self.send(events.Info(f"Account {nick} created: from now on log in with /login {nick} PASSWORD"))
 
+        def failed(failure: Failure) -> Failure:
+            if not failure.check(errors.NickRegistered):  # someone else's account: keep it reserved
+                domain.release(nick)
+            return failure
+
         creating: Deferred[None] = self.factory.accounts.create(nick, words[0], self.clock.seconds())
-        return creating.addCallback(created)
+        return creating.addCallbacks(created, failed)
 
     def _cmd_login(self, command: wire.Command) -> Deferred[None]:
         words = command.split(3)
@@ -498,8 +505,8 @@ class ChatProtocol(LineReceiver):
             return
         domain = self.factory.domain
         key = account.name.lower()
-        holder = domain.users.get(key)
-        if holder is not None and holder is not self.user and holder.account == key:
+        holder = domain.session(key)
+        if holder is not None and holder is not self.user:
             cast(ChatProtocol, holder.participant).kick("you logged in from another connection")
         if self.user is None:
             self.user = domain.register(self, account.name, self.clock.seconds(), account=key)
