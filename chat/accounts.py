@@ -61,9 +61,10 @@ def check_password(password: str) -> None:
     Apply the rules for a new password.
 
     @raise errors.BadArguments: it is shorter than L{PASSWORD_MIN} or
-        longer than L{PASSWORD_MAX} characters.
+        longer than L{PASSWORD_MAX} characters, or holds a space or a
+        control character (which C{/login} could not send).
     """
-    if not PASSWORD_MIN <= len(password) <= PASSWORD_MAX:
+    if not PASSWORD_MIN <= len(password) <= PASSWORD_MAX or not password.isprintable() or " " in password:
         raise errors.BadArguments(
             f"a password is {PASSWORD_MIN} to {PASSWORD_MAX} characters, without spaces"
         )

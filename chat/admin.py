@@ -60,16 +60,28 @@ class _Options(usage.Options):
         sys.exit(0)
 
 
-class AccountsOptions(_Options):
+class _Command(_Options):
+    """
+    The options and arguments of one command, after the global options.
+    """
+
+    synopsis = ""
+
+    @override
+    def getSynopsis(self) -> str:
+        command = "COMMAND" if self.parent is None else self.parent.subCommand
+        return f"Usage: {PROGRAM} [options] {command} {self.synopsis}".rstrip()
+
+
+class AccountsOptions(_Command):
     """
     C{chat-admin accounts}.
     """
 
-    synopsis = ""
     longdesc = "Lists every account, sorted by name ignoring case, with the time it was created (UTC)."
 
 
-class ResetPasswordOptions(_Options):
+class ResetPasswordOptions(_Command):
     """
     C{chat-admin reset-password [--password-stdin] NICK}.
     """
@@ -91,7 +103,7 @@ class ResetPasswordOptions(_Options):
         self["nick"] = args[0]
 
 
-class DeleteAccountOptions(_Options):
+class DeleteAccountOptions(_Command):
     """
     C{chat-admin delete-account NICK}.
     """
@@ -110,7 +122,7 @@ class DeleteAccountOptions(_Options):
         self["nick"] = args[0]
 
 
-class ExportOptions(_Options):
+class ExportOptions(_Command):
     """
     C{chat-admin export [--since YYYY-MM-DD] ROOM}.
     """
@@ -211,9 +223,6 @@ def _new_password(name: str, from_stdin: bool, stdin: TextIO) -> str:
         if getpass("The same password again: ") != password:
             raise Failed("the passwords differ; nothing changed")
     check_password(password)
-    if not password.isprintable() or any(c.isspace() for c in password):
-        # /login NICK PASSWORD splits on spaces and drops control characters.
-        raise Failed("a password cannot hold spaces or control characters: /login could not send it")
     return password
 
 
@@ -341,10 +350,18 @@ def main(
     stdin = sys.stdin if stdin is None else stdin
     stdout = sys.stdout if stdout is None else stdout
     stderr = sys.stderr if stderr is None else stderr
+    try:
+        return _main(list(sys.argv[1:] if argv is None else argv), stdin, stdout, stderr)
+    except BrokenPipeError:
+        _quiet(stdout)
+        return EX_FAILED
+
+
+def _main(argv: list[str], stdin: TextIO, stdout: TextIO, stderr: TextIO) -> int:
     options = Options()
     try:
         with contextlib.redirect_stdout(stdout):
-            options.parseOptions(list(sys.argv[1:] if argv is None else argv))
+            options.parseOptions(argv)
     except SystemExit as e:  # --help, --version
         return e.code if isinstance(e.code, int) else EX_OK
     except usage.UsageError as e:
@@ -355,8 +372,7 @@ def main(
         _run(options, stdin, stdout)
         stdout.flush()
     except BrokenPipeError:
-        _quiet(stdout)
-        return EX_FAILED
+        raise
     except (Failed, DatabaseError, errors.BadArguments) as e:
         stderr.write(f"{PROGRAM}: {e}\n")
         return EX_FAILED

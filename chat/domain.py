@@ -329,6 +329,7 @@ class ChatDomain:
         self.users: dict[str, User] = {}
         self.rooms: dict[str, Room] = {}
         self.accounts: dict[str, str] = store.account_names()
+        self._pruned_before = 0.0
         self._new_room(LOBBY)
 
     def tell(self, participant: IParticipant, event: events.Event) -> None:
@@ -543,7 +544,18 @@ class ChatDomain:
             loading.addCallbacks(self._loaded, self._not_loaded, (room,), errbackArgs=(room,))
         return room
 
+    def _recent_enough(self, messages: Sequence[events.Message]) -> Sequence[events.Message]:
+        """
+        C{messages} without those older than the last pruning: a read that
+        started before a pruning may return them.
+        """
+        cutoff = self._pruned_before
+        if messages and messages[0].ts.timestamp() < cutoff:
+            return [m for m in messages if m.ts.timestamp() >= cutoff]
+        return messages
+
     def _loaded(self, messages: Sequence[events.Message], room: Room) -> None:
+        messages = self._recent_enough(messages)
         # Messages said while loading came after everything the read saw.
         last = messages[-1].id if messages else 0
         room.history = deque(
@@ -586,7 +598,7 @@ class ChatDomain:
         # Still loading: read again. The read sees every message said before
         # it; the ones said after it reach the newcomer live.
         def replay(messages: Sequence[events.Message]) -> Sequence[Delivery]:
-            return [(events.History(room.name, tuple(messages)), newcomer)]
+            return [(events.History(room.name, tuple(self._recent_enough(messages))), newcomer)]
 
         reading = self._store.recent(room.name, self.history_on_join).addCallback(replay)
         self._events.publish_when(reading.addErrback(self._unavailable, newcomer, "history"))
@@ -799,6 +811,7 @@ class ChatDomain:
 
         @return: fires with how many the store deleted.
         """
+        self._pruned_before = max(self._pruned_before, before)
         for room in self.rooms.values():
             history = room.history
             while history and history[0].ts.timestamp() < before:

@@ -93,7 +93,8 @@ class IStore(Interface):
 
     def create_account(name: str, password: str, created: float) -> Deferred[None]:  # noqa: N805
         """
-        Store a new account with its password hash.
+        Store a new account with its password hash. Private messages
+        still waiting for an earlier account of that name are dropped.
 
         @return: fails with L{AccountExists} if the name is taken.
         """
@@ -179,6 +180,7 @@ class MemoryStore:
     def create_account(self, name: str, password: str, created: float) -> Deferred[None]:
         if name.lower() in self._accounts:
             return fail(AccountExists(name))
+        self._waiting.pop(name.lower(), None)
         self._accounts[name.lower()] = AccountRecord(name, password, created)
         return succeed(None)
 
@@ -414,6 +416,9 @@ def _account(transaction: Any, name_key: str) -> AccountRecord | None:
 
 
 def _create_account(transaction: Any, name: str, password: str, created: float) -> None:
+    # Messages left waiting for an earlier account of that name (deleted
+    # with chat-admin while the daemon ran) are not the new owner's.
+    transaction.execute("DELETE FROM private WHERE pending AND recipient_key = ?", (name.lower(),))
     try:
         transaction.execute(
             "INSERT INTO accounts (name_key, name, password, created) VALUES (?, ?, ?, ?)",

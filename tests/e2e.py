@@ -128,32 +128,60 @@ class Daemon:
     temporary directory (cwd and C{--data-dir}), without a pid file, so
     several can run at once.
 
+    It can be stopped (L{halt}, SIGTERM) or killed (L{kill}, SIGKILL) and
+    started again on the same data directory: each L{start} listens on a new
+    free port. L{stop} ends it for good and removes its directory.
+
     @ivar port: the TCP port it listens on, once L{start} returned.
+    @ivar data_dir: the C{--data-dir} it runs with: the one given, else
+        C{data} inside its temporary directory (set by the first L{start}).
+    @ivar runs: how many times it was started.
     """
 
-    def __init__(self, *options: str) -> None:
+    def __init__(self, *options: str, data_dir: str | None = None) -> None:
+        """
+        @param options: C{twistd chat} options added to every start.
+        @param data_dir: the data directory to use, kept by L{stop}; a new
+            one in the temporary directory when C{None}.
+        """
         self.options: Sequence[str] = options
         self.port = 0
         self.process: subprocess.Popen[bytes] | None = None
         self.output: LineCollector | None = None
+        self.data_dir = data_dir or ""
+        self.runs = 0
+        self._given_dir = data_dir is not None
         self._tmp: tempfile.TemporaryDirectory[str] | None = None
+        self._earlier_logs: list[str] = []
 
-    def start(self, timeout: float = 15.0) -> Daemon:
+    def start(self, timeout: float = 15.0, extra: Sequence[str] = ()) -> Daemon:
         """
-        Spawn the daemon and wait for its C{chat listening on} log line.
+        Spawn the daemon and wait for its C{chat listening on} log line. If
+        it ran before (and was halted or killed), it starts again on the
+        same data directory.
 
+        @param extra: options added for this start only, after L{options}.
         @raise AssertionError: it did not listen within C{timeout} seconds
-            (the child is then killed).
+            (the child is then killed), or it is running already.
         """
-        self._tmp = tempfile.TemporaryDirectory(prefix="chat-e2e-")
-        data = os.path.join(self._tmp.name, "data")
+        if self.process is not None:
+            if self.process.poll() is None:
+                raise AssertionError("the daemon is running already")
+            self._earlier_logs.append(self._close_output())
+            self.process = None
+        if self._tmp is None:
+            self._tmp = tempfile.TemporaryDirectory(prefix="chat-e2e-")
+        if not self._given_dir:
+            self.data_dir = os.path.join(self._tmp.name, "data")
         argv = twistd_command() + [
             "-n", "--pidfile", "", "chat",
             "--listen", "tcp:0:interface=127.0.0.1",
-            "--data-dir", data,
+            "--data-dir", self.data_dir,
             *self.options,
+            *extra,
         ]
         env = dict(os.environ, PYTHONUNBUFFERED="1")
+        self.runs += 1
         self.process = subprocess.Popen(
             argv,
             cwd=self._tmp.name,
@@ -177,9 +205,22 @@ class Daemon:
 
     def log(self) -> str:
         """
-        The daemon's log so far.
+        The daemon's log so far: that of every run, oldest first, each
+        after the first preceded by a C{--- restart ---} line.
         """
-        return self.output.text() if self.output is not None else ""
+        current = self.output.text() if self.output is not None else ""
+        return "\n--- restart ---\n".join([*self._earlier_logs, current])
+
+    def wait_for_line(self, predicate: Callable[[str], bool], timeout: float = TIMEOUT) -> str:
+        """
+        Wait for a log line of the current run matching C{predicate}.
+
+        @return: the first matching line.
+        @raise AssertionError: none within C{timeout} seconds, or the daemon
+            exited.
+        """
+        assert self.output is not None, "the daemon was never started"
+        return self.output.wait_for(predicate, timeout)
 
     def unhandled_errors(self) -> list[str]:
         """
@@ -220,6 +261,32 @@ class Daemon:
         self.output.join()
         return status
 
+    def halt(self, timeout: float = 10.0) -> int:
+        """
+        Stop the daemon with SIGTERM and wait for it (bounded), keeping its
+        data directory for another L{start}.
+
+        @return: its exit status.
+        @raise AssertionError: it did not stop in time.
+        """
+        self.terminate()
+        return self.wait(timeout)
+
+    def kill(self) -> int:
+        """
+        Kill the daemon with SIGKILL (no chance to write or close anything)
+        and reap it, keeping its data directory for another L{start}.
+
+        @return: its exit status (C{-SIGKILL} unless it had exited already).
+        """
+        assert self.process is not None
+        if self.process.poll() is None:
+            self.process.send_signal(signal.SIGKILL)
+        status = self.process.wait(5)
+        assert self.output is not None
+        self.output.join()
+        return status
+
     def stop(self) -> None:
         """
         SIGTERM the daemon, wait for it (bounded), remove its directory, and
@@ -238,6 +305,18 @@ class Daemon:
                 self._tmp.cleanup()
                 self._tmp = None
         self.assert_clean()
+
+    def _close_output(self) -> str:
+        """
+        Close the stdout of the exited child; returns its whole log.
+        """
+        assert self.process is not None and self.output is not None
+        self.output.join()
+        text = self.output.text()
+        assert self.process.stdout is not None
+        self.process.stdout.close()
+        self.output = None
+        return text
 
     def _kill(self) -> None:
         assert self.process is not None
@@ -498,11 +577,20 @@ class Client:
         C{history} of C{#lobby} arrived. L{registration} holds the events
         from C{welcome} to that C{history}.
         """
+        client = cls.json_connect(port)
+        client.send_line(f"/nick {nick}")
+        rest = client.read_events_until(lambda e: e["type"] == "history" and e["room"] == "#lobby")
+        client.registration += rest
+        return client
+
+    @classmethod
+    def json_connect(cls, port: int) -> Client:
+        """
+        Connect and switch to JSON, without registering; returns once the
+        C{welcome} in JSON arrived. L{registration} holds that C{welcome}.
+        """
         client = cls(port)
         client.read_lines_until(lambda line: "Choose a nickname" in line)
         client.send_line("/format json")
-        welcome = client.read_events_until("welcome")[-1:]
-        client.send_line(f"/nick {nick}")
-        rest = client.read_events_until(lambda e: e["type"] == "history" and e["room"] == "#lobby")
-        client.registration = welcome + rest
+        client.registration = client.read_events_until("welcome")[-1:]
         return client

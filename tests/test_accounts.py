@@ -586,8 +586,8 @@ class AccountsTests(SynchronousTestCase):
         """
         C{change_password} with the right old password replaces it: the new one logs in, the old one not.
         """
-        self.successResultOf(self.accounts.change_password("alice", "password1", "new password!", "127.0.0.1"))
-        self.successResultOf(self.accounts.login("alice", "new password!", "127.0.0.1"))
+        self.successResultOf(self.accounts.change_password("alice", "password1", "new-password!", "127.0.0.1"))
+        self.successResultOf(self.accounts.login("alice", "new-password!", "127.0.0.1"))
         attempt = self.accounts.login("alice", "password1", "127.0.0.1")
         self.clock.advance(FAILURE_DELAY)
         self.failureResultOf(attempt, errors.AuthFailed)
@@ -596,7 +596,7 @@ class AccountsTests(SynchronousTestCase):
         """
         A wrong old password fails with L{errors.AuthFailed} after the delay, and changes nothing.
         """
-        attempt = self.accounts.change_password("alice", "password2", "new password!", "127.0.0.1")
+        attempt = self.accounts.change_password("alice", "password2", "new-password!", "127.0.0.1")
         self.assertNoResult(attempt)
         self.clock.advance(FAILURE_DELAY)
         self.failureResultOf(attempt, errors.AuthFailed)
