@@ -167,8 +167,18 @@ class WheelTests(SynchronousTestCase):
         """
         output = self.twistd("chat", "--help")
         for option in ("--listen", "--data-dir", "--motd", "--max-line", "--flood-burst",
-                       "--flood-rate", "--max-connections-per-ip", "--max-output"):
+                       "--flood-rate", "--max-connections-per-ip", "--max-output",
+                       "--in-memory", "--history-days", "--allow-plaintext-auth"):
             self.assertIn(option, output)
+
+    def test_chat_admin_console_script(self) -> None:
+        """
+        The wheel installs the chat-admin console script, and it runs from
+        the fresh environment (argon2-cffi installed with it).
+        """
+        output = _run([str(self.venv / "bin" / "chat-admin"), "--version"], self.tmp)
+        self.assertEqual(output, "chat-admin (chat 0.1.0)\n")
+        _run([str(self.venv / "bin" / "python"), "-c", "import argon2; argon2.PasswordHasher().hash('x' * 8)"], self.tmp)
 
     def test_uninstall_leaves_twisted_plugins_working(self) -> None:
         """
