@@ -70,7 +70,7 @@ import sys
 import tempfile
 import time
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from multiprocessing.connection import Connection
 from pathlib import Path
@@ -413,10 +413,13 @@ def other_cpu(before: dict[int, int], after: dict[int, int]) -> int:
 class Daemon:
     """
     A C{twistd -n chat} child process on a free loopback port, logging to a
-    file in C{workdir}.
+    file in C{workdir}, with its C{--data-dir} in C{workdir / "data"}.
+
+    The daemon's arguments end with C{args.daemon_arg} (C{--daemon-arg},
+    if the namespace has it), then C{extra}, e.g. C{["--in-memory"]}.
     """
 
-    def __init__(self, args: argparse.Namespace, room_size: int, workdir: Path) -> None:
+    def __init__(self, args: argparse.Namespace, room_size: int, workdir: Path, extra: Sequence[str] = ()) -> None:
         self.workdir = workdir
         self.log_path = workdir / "chat.log"
         self.profile_path = workdir / "daemon.cprofile"
@@ -428,6 +431,8 @@ class Daemon:
             "--max-output", str(args.max_output),
             "--history-on-join", "0",
             "--max-connections-per-ip", str(room_size + 16),
+            *(getattr(args, "daemon_arg", None) or ()),
+            *extra,
         ]
         if args.profile == "cprofile":
             command = [sys.executable, "-c", LAUNCHER, str(self.profile_path), *options]
@@ -484,10 +489,10 @@ class Daemon:
 class Bench:
     """
     One daemon and its clients for one value of N: sets the room up, runs
-    phases, and tears everything down.
+    phases, and tears everything down. C{extra} is passed on to L{Daemon}.
     """
 
-    def __init__(self, args: argparse.Namespace, receivers: int, workdir: Path) -> None:
+    def __init__(self, args: argparse.Namespace, receivers: int, workdir: Path, extra: Sequence[str] = ()) -> None:
         self.args = args
         self.n = receivers
         self.probe_count = min(args.probes, receivers)
@@ -500,7 +505,7 @@ class Bench:
         self.poller = select.epoll()
         padding_size = max(0, args.text_size - 40)
         self.padding = (b"abcdefghij" * (padding_size // 10 + 1))[:padding_size]
-        self.daemon = Daemon(args, receivers + args.senders + 1, workdir)
+        self.daemon = Daemon(args, receivers + args.senders + 1, workdir, extra)
 
     # Setup
 
@@ -528,10 +533,10 @@ class Bench:
             process.start()
             theirs.close()
             self.workers.append((process, mine, len(share)))
-        for process, control, _ in self.workers:
+        for worker, control, _ in self.workers:
             while not control.poll(0):
                 self._pump(0.02)
-                if not process.is_alive():
+                if not worker.is_alive():
                     raise RuntimeError("a receiver process died")
                 if time.monotonic() - started > self.args.setup_timeout:
                     raise RuntimeError("the receivers did not all register in time")
@@ -681,7 +686,8 @@ class Bench:
             return None
         out = self.daemon.workdir / "daemon.pyspy"
         command = [self.args.py_spy, "record", "--pid", str(self.daemon.pid), "--duration", str(max(1, round(seconds))),
-                   "--rate", "250", "--idle", "--format", "raw", "--output", str(out)]
+                   "--rate", "250", "--idle", "--format", "raw", "--output", str(out),
+                   *(getattr(self.args, "py_spy_arg", None) or ())]
         return subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
 
     def _stop_profile(self, spy: subprocess.Popen[bytes] | None) -> None:
@@ -832,66 +838,147 @@ def loads(args: argparse.Namespace, best_rate: float) -> list[tuple[str, float]]
     return [(f"load {fraction:.0%}", per_sender * fraction) for fraction in args.load]
 
 
+@dataclass
+class Measurement:
+    """
+    What one daemon measured for one N, from L{measure}.
+
+    @ivar workdir: the daemon's directory: its log C{chat.log}, its
+        C{--data-dir} C{data/}, and any raw profile.
+    @ivar setup_seconds: time to connect and register every client.
+    @ivar results: the reported phases, in the order they ran.
+    @ivar profiled: the extra profiled phase (C{--profile}), or C{None}.
+    @ivar stop_seconds: time the daemon took to exit after SIGTERM.
+    @ivar memory_kib: the daemon's C{VmRSS} and C{VmHWM} just before it was
+        stopped (empty if it had died).
+    @ivar log_errors: lines of the daemon's log that report a failure.
+    """
+
+    receivers: int
+    workdir: Path
+    setup_seconds: float
+    results: list[PhaseResult]
+    profiled: PhaseResult | None
+    stop_seconds: float
+    memory_kib: dict[str, int]
+    log_errors: list[str]
+
+
+def measure(
+    args: argparse.Namespace,
+    receivers: int,
+    workdir: Path,
+    extra: Sequence[str] = (),
+    rates: Sequence[tuple[str, float]] | None = None,
+    on_ready: Callable[[Bench, float], object] | None = None,
+    before_close: Callable[[Bench], object] | None = None,
+) -> Measurement:
+    """
+    Start a daemon in C{workdir} (C{extra} added to its arguments), connect
+    C{receivers} receivers and the senders, run the C{max} phases, then the
+    open-loop phases and the profiled phase if C{args.profile}, stop the
+    daemon and end the clients. Prints nothing; leaves C{workdir} to the
+    caller.
+
+    @param rates: the open-loop phases as (name, messages per second per
+        sender); by default L{loads} of this run's best C{max} rate.
+    @param on_ready: called with the bench and the set-up seconds once
+        every client is registered, before the first phase.
+    @param before_close: called with the bench after the last phase, while
+        the daemon still runs.
+    """
+    bench = Bench(args, receivers, workdir, extra)
+    try:
+        if args.pin:
+            os.sched_setaffinity(bench.daemon.pid, {0})
+            os.sched_setaffinity(0, {1})
+        took = bench.setup()
+        if on_ready is not None:
+            on_ready(bench, took)
+        results = []
+        if not args.no_max:
+            for window in args.window:
+                results.append(bench.run_phase(f"max K={window}", window=window))
+        best = max((r.sent / r.elapsed for r in results), default=0.0)
+        for name, rate in loads(args, best) if rates is None else rates:
+            if rate > 0:
+                results.append(bench.run_phase(name, rate=rate))
+        profiled = None
+        if args.profile and args.profile_load:
+            name, rate = loads(args, best)[0] if args.rate else (
+                f"load {args.profile_load:.0%}", best / args.senders * args.profile_load)
+            profiled = bench.run_phase(f"profiled {name}", rate=rate, profile=True)
+        elif args.profile:
+            window = max(args.window)
+            profiled = bench.run_phase(f"profiled max K={window}", window=window, profile=True)
+            if args.profile == "cprofile":
+                bench.stop_cprofile()
+        if before_close is not None:
+            before_close(bench)
+        stop_took, memory, log_errors = bench.close()
+    except BaseException:
+        bench.abort()
+        raise
+    return Measurement(receivers, workdir, took, results, profiled, stop_took, memory, log_errors)
+
+
+def print_daemon(measurement: Measurement) -> None:
+    """
+    Print the daemon's peak memory, how it stopped, and the first errors of
+    its log.
+    """
+    memory, errors = measurement.memory_kib, measurement.log_errors
+    print(f"daemon memory: peak RSS {memory.get('VmHWM', 0) / 1024:.0f} MiB; stopped by SIGTERM in "
+          f"{measurement.stop_seconds:.1f} s; log errors: {len(errors)}")
+    for line in errors[:5]:
+        print(f"  {line}")
+
+
+def print_profile(args: argparse.Namespace, measurement: Measurement, keep: str | None = None) -> None:
+    """
+    Print the profiled phase of C{measurement}, if any, and its hot spots;
+    copy the raw profile to C{keep} if given.
+    """
+    profiled = measurement.profiled
+    if profiled is None:
+        return
+    print(f"\n{profiled.name} (not in the table): {profiled.rate:,.0f} deliveries/s, "
+          f"p50 {profiled.percentile(0.5):.2f} ms, daemon CPU {profiled.daemon_cpu:.0%}")
+    source = measurement.workdir / ("daemon.pyspy" if args.profile == "py-spy" else "daemon.cprofile")
+    if args.profile == "py-spy":
+        print_pyspy(source, args.top)
+    else:
+        print_cprofile(source, args.top)
+    if keep and source.exists():
+        shutil.copy(source, keep)
+        print(f"profile kept in {keep}")
+
+
 def run_one(args: argparse.Namespace, receivers: int) -> None:
     """
     Run every phase for one N, print the results, and clean up.
     """
+
+    def ready(bench: Bench, took: float) -> None:
+        print(f"\nN = {receivers} receivers ({bench.bulk_count} counting in {len(bench.workers)} process(es), "
+              f"{bench.probe_count} probes timing every message), S = {args.senders} senders, "
+              f"{args.text_size}-byte texts; daemon pid {bench.daemon.pid} on port {bench.daemon.port}; "
+              f"set up in {took:.1f} s")
+
     with tempfile.TemporaryDirectory(prefix="chat-fanout-") as tmp:
-        bench = Bench(args, receivers, Path(tmp))
-        try:
-            if args.pin:
-                os.sched_setaffinity(bench.daemon.pid, {0})
-                os.sched_setaffinity(0, {1})
-            took = bench.setup()
-            print(f"\nN = {receivers} receivers ({bench.bulk_count} counting in {len(bench.workers)} process(es), "
-                  f"{bench.probe_count} probes timing every message), S = {args.senders} senders, "
-                  f"{args.text_size}-byte texts; daemon pid {bench.daemon.pid} on port {bench.daemon.port}; "
-                  f"set up in {took:.1f} s")
-            results = []
-            if not args.no_max:
-                for window in args.window:
-                    results.append(bench.run_phase(f"max K={window}", window=window))
-            best = max((r.sent / r.elapsed for r in results), default=0.0)
-            for name, rate in loads(args, best):
-                if rate > 0:
-                    results.append(bench.run_phase(name, rate=rate))
-            print_table(results)
-            profiled = None
-            if args.profile and args.profile_load:
-                name, rate = loads(args, best)[0] if args.rate else (
-                    f"load {args.profile_load:.0%}", best / args.senders * args.profile_load)
-                profiled = bench.run_phase(f"profiled {name}", rate=rate, profile=True)
-            elif args.profile:
-                window = max(args.window)
-                profiled = bench.run_phase(f"profiled max K={window}", window=window, profile=True)
-                if args.profile == "cprofile":
-                    bench.stop_cprofile()
-            stop_took, memory, log_errors = bench.close()
-            print(f"daemon memory: peak RSS {memory.get('VmHWM', 0) / 1024:.0f} MiB; stopped by SIGTERM in "
-                  f"{stop_took:.1f} s; log errors: {len(log_errors)}")
-            for line in log_errors[:5]:
-                print(f"  {line}")
-            if profiled is not None:
-                print(f"\n{profiled.name} (not in the table): {profiled.rate:,.0f} deliveries/s, "
-                      f"p50 {profiled.percentile(0.5):.2f} ms, daemon CPU {profiled.daemon_cpu:.0%}")
-                if args.profile == "py-spy":
-                    print_pyspy(bench.daemon.workdir / "daemon.pyspy", args.top)
-                else:
-                    print_cprofile(bench.daemon.profile_path, args.top)
-                if args.keep_profile:
-                    source = bench.daemon.workdir / ("daemon.pyspy" if args.profile == "py-spy"
-                                                     else "daemon.cprofile")
-                    if source.exists():
-                        shutil.copy(source, args.keep_profile)
-                        print(f"profile kept in {args.keep_profile}")
-        except BaseException:
-            bench.abort()
-            raise
+        measurement = measure(args, receivers, Path(tmp), on_ready=ready)
+        print_table(measurement.results)
+        print_daemon(measurement)
+        print_profile(args, measurement, args.keep_profile)
 
 
-def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(
-        description="Fan-out benchmark of twistd chat over 127.0.0.1 (see the module docstring).")
+def build_parser(description: str = "Fan-out benchmark of twistd chat over 127.0.0.1 (see the module docstring).",
+                 ) -> argparse.ArgumentParser:
+    """
+    The command-line options, for L{parse_args} and for scripts that build
+    on this one (they add theirs and call L{check_args}).
+    """
+    parser = argparse.ArgumentParser(description=description)
     parser.add_argument("-n", "--receivers", type=int, action="append",
                         help="receivers in the room (repeatable; default: 100 and 1000)")
     parser.add_argument("-s", "--senders", type=int, default=4, help="senders (default 4)")
@@ -914,6 +1001,8 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
                         help="pin the daemon to CPU 0 and the clients to CPU 1")
     parser.add_argument("--max-output", type=int, default=64 << 20,
                         help="the daemon's --max-output, bytes (default 64 MiB)")
+    parser.add_argument("--daemon-arg", action="append", metavar="ARG",
+                        help="one more argument for twistd chat, e.g. --daemon-arg=--in-memory (repeatable)")
     parser.add_argument("--drain", type=float, default=15.0,
                         help="seconds to wait for deliveries after a phase, and for the daemon to stop (default 15)")
     parser.add_argument("--setup-timeout", type=float, default=120.0, help="seconds allowed to register everyone")
@@ -922,11 +1011,20 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--profile-load", type=float, metavar="FRACTION",
                         help="profile an open-loop phase at this fraction of the max rate instead of the max phase")
     parser.add_argument("--py-spy", default=shutil.which("py-spy") or "py-spy", help="the py-spy executable")
+    parser.add_argument("--py-spy-arg", action="append", metavar="ARG",
+                        help="one more argument for py-spy record, e.g. --py-spy-arg=--threads (repeatable)")
     parser.add_argument("--top", type=int, default=25, help="hot spots to print (default 25)")
     parser.add_argument("--keep-profile", metavar="PATH", help="copy the raw profile to PATH")
     parser.add_argument("--twistd", default=str(Path(sys.executable).with_name("twistd")),
                         help="the twistd executable (default: next to this Python)")
-    args = parser.parse_args(argv)
+    return parser
+
+
+def check_args(parser: argparse.ArgumentParser, args: argparse.Namespace) -> argparse.Namespace:
+    """
+    Fill in the defaults of the repeatable options and reject impossible
+    combinations (exits through C{parser.error}).
+    """
     args.receivers = args.receivers or [100, 1000]
     args.window = args.window or [8, 32]
     args.load = args.load or [0.02, 0.1, 0.25, 0.5]
@@ -935,6 +1033,11 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     if min(args.receivers) < 1 or args.senders < 1 or min(args.window) < 1 or args.seconds <= 0:
         parser.error("receivers, senders and window must be at least 1, seconds above 0")
     return args
+
+
+def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
+    parser = build_parser()
+    return check_args(parser, parser.parse_args(argv))
 
 
 def main(argv: Sequence[str] | None = None) -> None:

@@ -73,13 +73,32 @@ Delivery = tuple[events.Event, Sequence[IParticipant]]
 """An event and who receives it."""
 
 
-class _Entry:
-    __slots__ = ("ready", "deliveries", "action")
+class _Commit:
+    __slots__ = ("done", "failed")
 
-    def __init__(self, ready: bool, deliveries: Sequence[Delivery], action: Callable[[], object] | None = None):
+    def __init__(self) -> None:
+        self.done = False
+        self.failed = False
+
+
+class _Entry:
+    __slots__ = ("ready", "deliveries", "action", "commit", "on_failure", "context")
+
+    def __init__(
+        self,
+        ready: bool,
+        deliveries: Sequence[Delivery],
+        action: Callable[[], object] | None = None,
+        commit: _Commit | None = None,
+        on_failure: Callable[..., Sequence[Delivery]] | None = None,
+        context: tuple[object, ...] = (),
+    ):
         self.ready = ready
         self.deliveries = deliveries
         self.action = action
+        self.commit = commit
+        self.on_failure = on_failure
+        self.context = context
 
 
 class Sequencer:
@@ -90,6 +109,9 @@ class Sequencer:
     waits behind it, so every connection sees events in order, and nobody
     sees a message that is not yet stored. With nothing waiting, publishing
     is immediate.
+
+    Messages stored in one group commit share one L{Deferred}: the sequencer
+    adds one callback per commit, not per message.
     """
 
     _log = Logger()
@@ -98,6 +120,8 @@ class Sequencer:
         self._sink = sink
         self._queue: deque[_Entry] = deque()
         self._draining = False
+        self._last_barrier: Deferred[None] | None = None
+        self._last_commit = _Commit()
 
     def publish(self, event: events.Event, recipients: Sequence[IParticipant]) -> None:
         """
@@ -122,20 +146,30 @@ class Sequencer:
         barrier: Deferred[None],
         event: events.Event,
         recipients: Sequence[IParticipant],
-        otherwise: Delivery | None = None,
+        on_failure: Callable[..., Sequence[Delivery]] | None = None,
+        *context: object,
     ) -> None:
         """
-        Publish C{event} once C{barrier} fires; if it fails, publish
-        C{otherwise} instead (or nothing). The barrier's result is consumed.
+        Publish C{event} once C{barrier} fires. If it fails, publish what
+        C{on_failure(*context)} returns instead (or nothing): it runs only
+        then, in this place of the order. C{barrier} may be shared by many
+        events (one commit for a group of messages); the sequencer consumes
+        its result.
         """
-        entry = _Entry(False, ((event, recipients),))
-        self._queue.append(entry)
-        barrier.addBoth(self._settle_after, entry, otherwise)
+        commit = self._last_commit
+        fresh = barrier is not self._last_barrier
+        if fresh:
+            commit = self._last_commit = _Commit()
+            self._last_barrier = barrier
+        self._queue.append(_Entry(False, ((event, recipients),), None, commit, on_failure, context))
+        if fresh:
+            barrier.addBoth(self._committed, commit)
+        elif commit.done:
+            self._drain()
 
-    def _settle_after(self, result: object, entry: _Entry, otherwise: Delivery | None) -> None:
-        if isinstance(result, Failure):
-            entry.deliveries = () if otherwise is None else (otherwise,)
-        entry.ready = True
+    def _committed(self, result: object, commit: _Commit) -> None:
+        commit.failed = isinstance(result, Failure)
+        commit.done = True
         self._drain()
 
     def publish_when(self, pending: Deferred[Sequence[Delivery]]) -> None:
@@ -162,10 +196,23 @@ class Sequencer:
         self._draining = True
         try:
             queue = self._queue
-            while queue and queue[0].ready:
-                entry = queue.popleft()
-                for event, recipients in entry.deliveries:
-                    self._sink.publish(event, recipients)
+            publish = self._sink.publish
+            while queue:
+                entry = queue[0]
+                commit = entry.commit
+                if commit is None:
+                    if not entry.ready:
+                        break
+                    deliveries = entry.deliveries
+                elif not commit.done:
+                    break
+                elif commit.failed:
+                    deliveries = () if entry.on_failure is None else entry.on_failure(*entry.context)
+                else:
+                    deliveries = entry.deliveries
+                queue.popleft()
+                for event, recipients in deliveries:
+                    publish(event, recipients)
                 if entry.action is not None:
                     entry.action()
         finally:
@@ -511,8 +558,8 @@ class ChatDomain:
         def deliver(messages: Sequence[events.Private]) -> Sequence[Delivery]:
             if not messages or self.users.get(user.nick.lower()) is not user:
                 return ()
-            # A failure is logged by the store; they are delivered again next time.
-            self._store.delivered([m.id for m in messages]).addErrback(lambda _: None)
+            # The store logs a failure; they are then delivered again next time.
+            self._store.delivered([m.id for m in messages])
             count = len(messages)
             note = events.Info(f"{count} private message{'s' if count > 1 else ''} arrived while you were away")
             return [(note, (user.participant,))] + [(m, (user.participant,)) for m in messages]
@@ -648,19 +695,22 @@ class ChatDomain:
         message = events.Message(self._store.next_id(), utc(now), room.name, user.nick, text, action)
         stored = self._store.add(message)
         room.history.append(message)
-        stored.addErrback(self._unstored, room, message)
-        self._events.publish_after(stored, message, room.audience, self._not_sent(user))
+        self._events.publish_after(stored, message, room.audience, self._not_sent, user, room, message)
 
-    def _unstored(self, failure: Failure, room: Room, message: events.Message) -> Failure:
-        try:
-            room.history.remove(message)
-        except ValueError:
-            pass
-        return failure
-
-    def _not_sent(self, user: User) -> Delivery:
+    def _not_sent(
+        self, user: User, room: Room | None = None, message: events.Message | None = None
+    ) -> Sequence[Delivery]:
+        """
+        What a message that could not be stored gives instead: it leaves the
+        replay, and its sender gets error C{busy}.
+        """
+        if room is not None:
+            try:
+                room.history.remove(message)  # type: ignore[arg-type]
+            except ValueError:
+                pass
         error = events.Error(errors.Busy.code, "your message could not be stored, so it was not sent; try again")
-        return error, (user.participant,)
+        return [(error, (user.participant,))]
 
     def private(self, user: User, nick: str, text: str, now: float, action: bool = False) -> None:
         """
@@ -690,7 +740,7 @@ class ChatDomain:
             recipients = (user.participant,)
         else:
             recipients = (target.participant, user.participant)
-        self._events.publish_after(stored, message, recipients, self._not_sent(user))
+        self._events.publish_after(stored, message, recipients, self._not_sent, user)
         if target is None:
             self._events.publish(
                 events.Info(f"{to} is away: your message is stored and will be delivered when they log in"),

@@ -58,6 +58,10 @@ class Batch:
                 outbox.flush()
 
 
+FLUSH_SIZE = 16 * 1024
+"""Bytes an outbox gathers in one turn before writing them without waiting for the turn's end."""
+
+
 @implementer(IPushProducer)
 class Outbox:
     """
@@ -101,6 +105,11 @@ class Outbox:
             self._batch.add(self)
         self._pending.append(data)
         self._pending_size += len(data)
+        if self._pending_size >= FLUSH_SIZE and not (self._paused or self._queue):
+            # A burst (a commit releasing many messages) goes out in chunks:
+            # no buffer grows to megabytes only to be freed at the turn's end.
+            self.flush()
+            return
         # While the transport is not paused the next flush writes it all; a
         # reader that does not keep up is paused, and then the cap applies.
         if (self._paused or self._queue) and self._queued + self._pending_size > self._limit:

@@ -66,7 +66,8 @@ class IStore(Interface):
         recipient when C{message.offline}).
 
         @return: fires once the message is durable; fails if it could not
-            be stored.
+            be stored. Messages stored together may share one L{Deferred}:
+            add callbacks right away, and pass the result on.
         """
 
     def recent(room: str, count: int) -> Deferred[Sequence[Message]]:  # noqa: N805
@@ -220,22 +221,29 @@ _PRUNE_BATCH = 5000
 """Rows deleted per transaction by L{SQLiteStore.prune}, so writes interleave."""
 
 
-def _row(message: Message | Private) -> tuple[str, tuple[Any, ...]]:
-    ts = schema.to_ms(message.ts)
-    if isinstance(message, Private):
-        return _INSERT_PRIVATE, (
-            message.id, ts, message.sender, message.to, message.to.lower(),
-            message.text, message.action, message.offline,
+Pending = Message | Private | tuple[str, tuple[Any, ...]]
+"""What waits for the next group commit: messages, or other statements."""
+
+
+def _statement(item: Pending) -> tuple[str, tuple[Any, ...]]:
+    if isinstance(item, Message):
+        return _INSERT_MESSAGE, (
+            item.id, schema.to_ms(item.ts), item.room, item.room.lower(), item.sender, item.text, item.action,
         )
-    return _INSERT_MESSAGE, (
-        message.id, ts, message.room, message.room.lower(), message.sender, message.text, message.action,
-    )
+    if isinstance(item, Private):
+        return _INSERT_PRIVATE, (
+            item.id, schema.to_ms(item.ts), item.sender, item.to, item.to.lower(),
+            item.text, item.action, item.offline,
+        )
+    return item
 
 
-def _write(transaction: Any, statements: Sequence[tuple[str, tuple[Any, ...]]]) -> None:
+def _write(transaction: Any, items: Sequence[Pending]) -> None:
     """
-    Run in the database thread: one transaction for a whole group.
+    Run in the database thread: one transaction for a whole group, rows
+    built here rather than on the reactor's thread.
     """
+    statements = map(_statement, items)
     for sql, group in itertools.groupby(statements, key=lambda s: s[0]):
         transaction.executemany(sql, [params for _, params in group])
 
@@ -246,8 +254,8 @@ class SQLiteStore:
     The SQLite store: one database thread (an adbapi pool of one connection,
     so operations run in the order they are asked for), with group commit:
     messages added while a write is in progress are written together in the
-    next transaction, one disk flush for the whole group. A failed write is
-    logged here, once, and fails the Deferred of every write in its group.
+    next transaction, one disk flush for the whole group. The group shares
+    one L{Deferred}; a failed write is logged here, once, and fails it.
 
     Open it with L{open_store}.
     """
@@ -261,8 +269,8 @@ class SQLiteStore:
         self._clock = clock
         self._last_id = last_id
         self._account_names = account_names
-        self._pending: list[tuple[str, tuple[Any, ...]]] = []
-        self._waiters: list[Deferred[None]] = []
+        self._pending: list[Pending] = []
+        self._group: Deferred[None] | None = None
         self._writing = 0
         self._soon: IDelayedCall | None = None
         self._closed = False
@@ -273,21 +281,23 @@ class SQLiteStore:
 
     # Writes: grouped
 
-    def _queue(self, *statements: tuple[str, tuple[Any, ...]]) -> Deferred[None]:
+    def _queue(self, *items: Pending) -> Deferred[None]:
         """
-        Add statements to the next group.
+        Add messages or statements to the next group.
 
-        @return: fires once they are committed.
+        @return: the group's L{Deferred}, shared by everything in it: fires
+            once the group is committed.
         """
         if self._closed:
             return fail(sqlite3.ProgrammingError("the store is closed"))
-        self._pending.extend(statements)
-        done: Deferred[None] = Deferred()
-        self._waiters.append(done)
-        if not self._writing and self._soon is None:
-            # Let the rest of this reactor turn join the group.
-            self._soon = self._clock.callLater(0, self._flush)
-        return done
+        self._pending.extend(items)
+        group = self._group
+        if group is None:
+            group = self._group = Deferred()
+            if not self._writing and self._soon is None:
+                # Let the rest of this reactor turn join the group.
+                self._soon = self._clock.callLater(0, self._flush)
+        return group
 
     def _flush(self) -> None:
         """
@@ -299,26 +309,26 @@ class SQLiteStore:
             self._soon = None
         if not self._pending:
             return
-        statements, self._pending = self._pending, []
-        group, self._waiters = self._waiters, []
+        items, self._pending = self._pending, []
+        group, self._group = self._group, None
+        assert group is not None
         self._writing += 1
-        done = self._pool.runInteraction(_write, statements)
-        done.addBoth(self._written, group)
+        done = self._pool.runInteraction(_write, items)
+        done.addBoth(self._written, group, len(items))
 
-    def _written(self, result: object, group: list[Deferred[None]]) -> None:
+    def _written(self, result: object, group: Deferred[None], count: int) -> None:
         self._writing -= 1
         if isinstance(result, Failure):
-            self._log.failure("could not store {count} messages", result, count=len(group))
-            for waiter in group:
-                waiter.errback(result)
+            self._log.failure("could not store a group of {count} writes", result, count=count)
+            group.errback(result)
+            group.addErrback(lambda _: None)  # reported above, once
         else:
-            for waiter in group:
-                waiter.callback(None)
+            group.callback(None)
         if self._pending and not self._writing:
             self._flush()
 
     def add(self, message: Message | Private) -> Deferred[None]:
-        return self._queue(_row(message))
+        return self._queue(message)
 
     def delivered(self, ids: Sequence[int]) -> Deferred[None]:
         if not ids:

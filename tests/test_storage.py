@@ -20,6 +20,7 @@ from typing import Any
 
 from twisted.internet.defer import Deferred
 from twisted.internet.task import Clock
+from twisted.python.failure import Failure
 from twisted.internet.testing import MemoryReactor
 from twisted.trial.unittest import SynchronousTestCase
 from zope.interface.verify import verifyObject
@@ -227,17 +228,18 @@ class GroupCommitTests(SQLiteStoreTestCase):
     def test_one_transaction_per_turn(self) -> None:
         """
         Messages added in one reactor turn are written together, in one
-        transaction; each one's Deferred fires once they are durable.
+        transaction, and share one Deferred that fires once they are durable.
         """
         added = [self.store.add(Message(self.store.next_id(), TS, "#a", "alice", f"m{i}")) for i in range(3)]
         self.assertEqual(len(self.pool.queue), 0)
         self.clock.advance(0)
         self.assertEqual(len(self.pool.queue), 1)
-        for waiting in added:
-            self.assertNoResult(waiting)
+        self.assertIs(added[0], added[1])
+        self.assertIs(added[1], added[2])
+        self.assertNoResult(added[0])
         self.assertEqual(self.rows("SELECT count(*) FROM messages"), [(0,)])
         self.pool.run()
-        self.assertEqual([self.successResultOf(d) for d in added], [None] * 3)
+        self.assertIsNone(self.successResultOf(added[0]))
         self.assertEqual(
             self.rows("SELECT id, ts, room, room_key, sender, text, action FROM messages"),
             [(i, schema.to_ms(TS), "#a", "#a", "alice", f"m{i - 1}", 0) for i in (1, 2, 3)],
@@ -277,10 +279,14 @@ class GroupCommitTests(SQLiteStoreTestCase):
         A write that fails fails every message of its group and is logged; the next group is written.
         """
         lost = self.store.add(Message(self.store.next_id(), TS, "#a", "alice", "lost"))
+        results: list[object] = []
+        lost.addBoth(results.append)  # callbacks are added before the group is written
         self.clock.advance(0)
         self.pool.broken = True
         self.pool.run()
-        self.failureResultOf(lost, sqlite3.OperationalError)
+        [failure] = results
+        self.assertIsInstance(failure, Failure)
+        self.assertIsInstance(failure.value, sqlite3.OperationalError)  # type: ignore[attr-defined]
         self.assertEqual(len(self.flushLoggedErrors(sqlite3.OperationalError)), 1)
         self.pool.broken = False
         kept = self.store.add(Message(self.store.next_id(), TS, "#a", "alice", "kept"))
