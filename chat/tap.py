@@ -76,7 +76,7 @@ class Options(usage.Options):
         ["history-on-join", None, _DEFAULTS.history_on_join,
          "Messages replayed to a user joining a room (0 for none).", int],
         ["history-days", None, _DEFAULTS.history_days,
-         "Days room and private messages are kept, pruned hourly (0 keeps them forever).", float],
+         "Days room and private messages are kept, pruned at start-up and hourly (0 keeps them forever).", float],
     ]
 
     def __init__(self) -> None:
