@@ -14,8 +14,9 @@ Failed logins are slowed down per nick and per address (L{LoginLimiter}).
 from __future__ import annotations
 
 import ipaddress
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, Callable
+from typing import Any
 
 import argon2
 from twisted.cred.checkers import ICredentialsChecker

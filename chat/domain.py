@@ -704,9 +704,9 @@ class ChatDomain:
         What a message that could not be stored gives instead: it leaves the
         replay, and its sender gets error C{busy}.
         """
-        if room is not None:
+        if room is not None and message is not None:
             try:
-                room.history.remove(message)  # type: ignore[arg-type]
+                room.history.remove(message)
             except ValueError:
                 pass
         error = events.Error(errors.Busy.code, "your message could not be stored, so it was not sent; try again")

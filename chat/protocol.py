@@ -108,6 +108,8 @@ class ChatProtocol(LineReceiver):
     @ivar renderer: the output format's renderer, L{render_text} by default.
     @ivar user: the domain's user once registered, else C{None}.
     @ivar secure: whether the connection is encrypted.
+    @ivar host: the peer's address (IP or UNIX path), the key of the
+        per-address limits.
     """
 
     delimiter = b"\n"
@@ -124,6 +126,7 @@ class ChatProtocol(LineReceiver):
         self.secure = False
         self.outbox: Outbox
         self.peer = ""
+        self.host = ""
         self._telnet = TelnetFilter()
         self._bucket = TokenBucket(self.settings.flood_rate, self.settings.flood_burst, self.clock.seconds())
         self._throttle: IDelayedCall | None = None
@@ -142,7 +145,8 @@ class ChatProtocol(LineReceiver):
     @override
     def connectionMade(self) -> None:
         peer = self.transport.getPeer()
-        self.peer = f"{getattr(peer, 'host', peer)}:{getattr(peer, 'port', '')}"
+        self.host = str(getattr(peer, "host", peer))
+        self.peer = f"{self.host}:{getattr(peer, 'port', '')}"
         self.secure = ISSLTransport.providedBy(self.transport)
         set_nodelay = getattr(self.transport, "setTcpNoDelay", None)
         if set_nodelay is not None:
@@ -496,8 +500,7 @@ class ChatProtocol(LineReceiver):
         if len(words) != 2:
             raise _usage("login")
         self._require_private_channel()
-        host = str(getattr(self.transport.getPeer(), "host", "local"))
-        checking: Deferred[Account] = self.factory.accounts.login(words[0], words[1], host)
+        checking: Deferred[Account] = self.factory.accounts.login(words[0], words[1], self.host)
         return checking.addCallback(self._logged_in)
 
     def _logged_in(self, account: Account) -> None:
@@ -523,9 +526,8 @@ class ChatProtocol(LineReceiver):
         if user.account is None:
             raise errors.AuthFailed("you are not logged in: /register or /login first")
         self._require_private_channel()
-        host = str(getattr(self.transport.getPeer(), "host", "local"))
         name = self.factory.domain.accounts.get(user.account, user.account)
-        changed: Deferred[None] = self.factory.accounts.change_password(name, words[0], words[1], host)
+        changed: Deferred[None] = self.factory.accounts.change_password(name, words[0], words[1], self.host)
         return changed.addCallback(lambda _: self.send(events.Info("Your password is changed")))
 
     def _cmd_format(self, command: wire.Command) -> None:
@@ -611,17 +613,13 @@ class ChatFactory(ServerFactory):
             registered,
         )
 
-    def _host(self, protocol: ChatProtocol) -> str:
-        peer = protocol.transport.getPeer()
-        return str(getattr(peer, "host", peer))
-
     def connection_made(self, protocol: ChatProtocol) -> bool:
         """
         Count a new connection.
 
         @return: C{False} when its address is over the per-address limit.
         """
-        host = self._host(protocol)
+        host = protocol.host
         count = self._per_host.get(host, 0) + 1
         self._per_host[host] = count
         self.connections.add(protocol)
@@ -631,7 +629,7 @@ class ChatFactory(ServerFactory):
         """
         Forget a closed connection.
         """
-        host = self._host(protocol)
+        host = protocol.host
         count = self._per_host.pop(host, 1) - 1
         if count:
             self._per_host[host] = count
