@@ -360,6 +360,8 @@ class ChatDomain:
     raises a L{errors.ChatError} subclass and changes nothing.
 
     @ivar accounts: the registered nicks, lower-cased, to their spelling.
+    @ivar offers: the file offers by id, expired ones included until
+        L{expire_offers} removes them.
     """
 
     _log = Logger()
@@ -376,6 +378,7 @@ class ChatDomain:
         self.users: dict[str, User] = {}
         self.rooms: dict[str, Room] = {}
         self.accounts: dict[str, str] = store.account_names()
+        self.offers: dict[int, events.FileOffer] = {offer.id: offer for offer in store.offers()}
         self._pruned_before = 0.0
         self._new_room(LOBBY)
 
@@ -867,3 +870,130 @@ class ChatDomain:
             while history and history[0].ts.timestamp() < before:
                 history.popleft()
         return self._store.prune(before)
+
+    # Files (PROTOCOL.md section 6)
+
+    def next_id(self) -> int:
+        """
+        Allocate an id, unique across the server and restarts (for an upload).
+        """
+        return self._store.next_id()
+
+    def upload_target(self, user: User, target: str) -> str:
+        """
+        Check the TARGET of an C{/upload}: a room the user is in, or a nick
+        connected or registered (an offer then waits for its next login).
+
+        @return: the target as spelled by the server.
+        @raise errors.NotInRoom: a room the user is not in.
+        @raise errors.NoSuchRoom: a room that does not exist.
+        @raise errors.NoSuchNick: nobody has the nick.
+        """
+        if target.startswith("#"):
+            return self._joined(user, target).name
+        found = self.users.get(target.lower())
+        if found is not None:
+            return found.nick
+        account = self.accounts.get(target.lower())
+        if account is None:
+            raise errors.NoSuchNick(f"{target} is not connected")
+        return account
+
+    def offer(self, user: User, offer: events.FileOffer) -> None:
+        """
+        Store a file offer; once durable, publish C{upload-done} to the
+        uploader and C{file-offer} to the target nick or to everyone in the
+        target room. If it cannot be stored, the uploader gets error C{busy}
+        and the offer is dropped.
+        """
+        self.offers[offer.id] = offer
+        stored = self._store.add_offer(offer)
+        done = events.UploadDone(offer.id, offer.sha256)
+        self._events.publish_after(stored, done, (user.participant,), self._offer_not_stored, user, offer)
+        if offer.to.startswith("#"):
+            room = self.rooms.get(offer.to.lower())
+            audience: Sequence[IParticipant] = room.audience if room is not None else ()
+        else:
+            target = self.users.get(offer.to.lower())
+            audience = (target.participant,) if target is not None else ()
+        if audience:
+            self._events.publish_after(stored, offer, audience)
+
+    def _offer_not_stored(self, user: User, offer: events.FileOffer) -> Sequence[Delivery]:
+        self.offers.pop(offer.id, None)
+        error = events.Error(errors.Busy.code, "your file could not be stored, so it is not offered; try again")
+        return [(error, (user.participant,))]
+
+    def _may_download(self, user: User, offer: events.FileOffer) -> bool:
+        """
+        The uploader, the target nick, or a member of the target room.
+        """
+        if offer.sender.lower() == user.nick.lower():
+            return True
+        if offer.to.startswith("#"):
+            return offer.to.lower() in user.rooms
+        return offer.to.lower() == user.nick.lower()
+
+    def _open_offers(self, user: User, now: float) -> list[events.FileOffer]:
+        return [
+            offer for offer in self.offers.values()
+            if offer.expires.timestamp() > now and self._may_download(user, offer)
+        ]
+
+    def find_offer(self, user: User, offer_id: int, now: float) -> events.FileOffer:
+        """
+        The offer C{offer_id}, if the user may download it now.
+
+        @raise errors.NoSuchFile: unknown, expired, or not offered to them.
+        """
+        offer = self.offers.get(offer_id)
+        if offer is None or offer.expires.timestamp() <= now or not self._may_download(user, offer):
+            raise errors.NoSuchFile(f"no file {offer_id} is offered to you: /files lists them")
+        return offer
+
+    def list_offers(self, user: User, now: float) -> None:
+        """
+        Publish to the user every offer they may download, oldest first, as
+        C{file-offer} events, then an C{info} with their count.
+        """
+        offers = sorted(self._open_offers(user, now), key=lambda offer: offer.id)
+        requester = (user.participant,)
+        for offer in offers:
+            self._events.publish(offer, requester)
+        if offers:
+            text = f"{len(offers)} file{'s' if len(offers) > 1 else ''} you may fetch with /download ID"
+        else:
+            text = "No files are offered to you"
+        self._events.publish(events.Info(text), requester)
+
+    def announce_offers(self, user: User, now: float) -> None:
+        """
+        Tell a user who just logged in about the files offered to their
+        nick while they were away.
+        """
+        count = sum(
+            1 for offer in self._open_offers(user, now)
+            if offer.to.lower() == user.nick.lower() and offer.sender.lower() != user.nick.lower()
+        )
+        if count:
+            noun = "file is" if count == 1 else "files are"
+            self._events.publish(events.Info(f"{count} {noun} offered to you: /files lists them"), (user.participant,))
+
+    def expire_offers(self, now: float, stored: Callable[[str], bool] = lambda sha256: True) -> list[events.FileOffer]:
+        """
+        Remove the offers that expired at C{now} (POSIX seconds) or whose
+        file is not C{stored}, here and in the store.
+
+        @return: the offers removed.
+        """
+        gone = [
+            offer for offer in self.offers.values()
+            if offer.expires.timestamp() <= now or not stored(offer.sha256)
+        ]
+        for offer in gone:
+            del self.offers[offer.id]
+        if gone:
+            self._store.remove_offers([offer.id for offer in gone]).addErrback(
+                lambda failure: self._log.failure("could not remove expired offers", failure)
+            )
+        return gone

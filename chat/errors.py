@@ -98,3 +98,36 @@ class Busy(ChatError):
     """
 
     code = "busy"
+
+
+class FileTooLarge(ChatError):
+    """
+    An upload is larger than C{--max-file-size} (C{file-too-large}).
+    """
+
+    code = "file-too-large"
+
+
+class Quota(ChatError):
+    """
+    An upload would take the spool past C{--spool-quota} (C{quota}).
+    """
+
+    code = "quota"
+
+
+class NoSuchFile(ChatError):
+    """
+    No offer with that id is open to the requester: unknown, expired, or
+    offered to someone else (C{no-such-file}).
+    """
+
+    code = "no-such-file"
+
+
+class ChecksumMismatch(ChatError):
+    """
+    The uploaded bytes do not have the SHA-256 announced (C{checksum-mismatch}).
+    """
+
+    code = "checksum-mismatch"

@@ -211,6 +211,58 @@ class History:
 
 
 @dataclass(frozen=True, slots=True)
+class FileOffer:
+    """
+    A file offered to C{to}, a nick or a C{#room} (PROTOCOL.md section 6);
+    also the stored record of the offer. C{size} in bytes, C{sha256} in
+    lower-case hex, C{name} a display label only (never a path).
+    """
+
+    id: int
+    sender: str
+    to: str
+    name: str
+    size: int
+    sha256: str
+    expires: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class UploadReady:
+    """
+    The daemon now reads exactly C{size} raw bytes of the upload C{id}.
+    """
+
+    id: int
+    name: str
+    size: int
+
+
+@dataclass(frozen=True, slots=True)
+class UploadDone:
+    """
+    The upload C{id} is stored and offered; C{sha256} of its bytes.
+    """
+
+    id: int
+    sha256: str
+
+
+@dataclass(frozen=True, slots=True)
+class FileHeader:
+    """
+    The C{file} line: exactly C{size - offset} raw bytes of the offer
+    C{id} follow it (PROTOCOL.md section 6).
+    """
+
+    id: int
+    name: str
+    size: int
+    offset: int
+    sha256: str
+
+
+@dataclass(frozen=True, slots=True)
 class Info:
     """
     Text meant to be read: help, acknowledgements. May hold several lines.
@@ -249,5 +301,6 @@ class Bye:
 
 Event = (
     Welcome | Registered | Message | Private | Joined | Parted | Quit | NickChanged
-    | StatusChanged | Topic | Users | Rooms | Whois | History | Info | Error | Pong | Bye
+    | StatusChanged | Topic | Users | Rooms | Whois | History | FileOffer | UploadReady | UploadDone
+    | FileHeader | Info | Error | Pong | Bye
 )

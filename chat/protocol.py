@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable
 from typing import Any, cast
 
+from twisted.conch.telnet import IAC
 from twisted.internet.defer import Deferred, succeed
 from twisted.internet.interfaces import (
     IAddress,
@@ -35,10 +36,12 @@ from chat.domain import (
     IParticipant,
     TokenBucket,
     User,
+    utc,
 )
 from chat.outbox import Batch, Outbox
 from chat.render import RENDERERS, Renderer, render_text
 from chat.settings import Settings
+from chat.spool import Spool, Upload, display_name, is_sha256
 from chat.storage import IStore, MemoryStore
 from chat.telnet import TelnetFilter
 
@@ -70,15 +73,48 @@ COMMANDS: dict[str, tuple[str, str]] = {
 ALIASES = {"users": "list", "away": "status", "exit": "quit"}
 UNREGISTERED = frozenset({"help", "format", "starttls", "ping", "nick", "login", "quit"})
 """Commands that work before registration (PROTOCOL.md section 3.2)."""
-NOT_YET = {
-    "upload": "file sharing is not available on this server yet",
-    "download": "file sharing is not available on this server yet",
-    "files": "file sharing is not available on this server yet",
-}
+
+MAX_DOWNLOADS = 4
+"""Downloads one connection may have sent or waiting at once."""
 
 
 def _usage(name: str) -> errors.BadArguments:
     return errors.BadArguments(f"usage: {COMMANDS[name][0]}")
+
+
+def _is_count(word: str) -> bool:
+    return word.isascii() and word.isdigit() and len(word) <= 18
+
+
+def _upload_arguments(args: str) -> tuple[str, str, int, str | None]:
+    """
+    Split the arguments of C{/upload TARGET NAME SIZE [SHA256]}. SIZE and
+    SHA256 are read from the end, so NAME may hold spaces.
+
+    @return: C{(target, name, size, sha256 or None)}.
+    @raise errors.BadArguments: they do not fit that shape.
+    """
+    words = args.split()
+    expected = None
+    if len(words) >= 4 and is_sha256(words[-1]) and _is_count(words[-2]):
+        expected = words.pop().lower()
+    if len(words) < 3 or not _is_count(words[-1]):
+        raise _usage("upload")
+    return words[0], " ".join(words[1:-1]), int(words[-1]), expected
+
+
+class _Incoming:
+    """
+    An upload this connection is sending: its id, target, label and bytes.
+    """
+
+    __slots__ = ("id", "to", "name", "upload")
+
+    def __init__(self, id: int, to: str, name: str, upload: Upload) -> None:
+        self.id = id
+        self.to = to
+        self.name = name
+        self.upload = upload
 
 
 @implementer(IEventSink)
@@ -110,6 +146,10 @@ class ChatProtocol(LineReceiver):
     @ivar secure: whether the connection is encrypted.
     @ivar host: the peer's address (IP or UNIX path), the key of the
         per-address limits.
+
+    File transfer (PROTOCOL.md section 6): during an upload the protocol is
+    in L{LineReceiver}'s raw mode for exactly the announced bytes; a
+    download is streamed by the L{Outbox} while commands keep being read.
     """
 
     delimiter = b"\n"
@@ -136,6 +176,10 @@ class ChatProtocol(LineReceiver):
         self._quit_reason = "connection lost"
         self._closing = False
         self._waiting = False
+        self._unread = b""
+        """Input not yet telnet-filtered: held while reading is paused."""
+        self._upload: _Incoming | None = None
+        self._downloads = 0
         self._commands: dict[str, Callable[[wire.Command], Deferred[Any] | None]] = {
             name: getattr(self, f"_cmd_{name}") for name in COMMANDS
         }
@@ -165,6 +209,14 @@ class ChatProtocol(LineReceiver):
         self._closing = True
         if self._throttle is not None and self._throttle.active():
             self._throttle.cancel()
+        if self._upload is not None:
+            incoming, self._upload = self._upload, None
+            self.factory.spool.abort(incoming.upload)
+            upload = incoming.upload
+            self._log.info(
+                "{peer} left during upload {id}: {got} of {size} bytes, dropped",
+                peer=self.peer, id=incoming.id, got=upload.size - upload.remaining, size=upload.size,
+            )
         if self.user is not None:
             self.factory.domain.quit(self.user, self._quit_reason, self.clock.seconds())
             self._log.info("{nick} at {peer} quit", nick=self.user.nick, peer=self.peer)
@@ -212,7 +264,8 @@ class ChatProtocol(LineReceiver):
         self._log.warn("disconnecting {peer}: it does not read its output", peer=self.peer)
         self._quit_reason = "too slow reading"
         self._closing = True
-        self.transport.write(self.renderer(events.Bye("you are not reading fast enough")))
+        if not self.outbox.streaming:  # never inside a file's bytes
+            self.transport.write(self.renderer(events.Bye("you are not reading fast enough")))
         self.transport.abortConnection()
 
     # Input: bytes to lines
@@ -229,20 +282,75 @@ class ChatProtocol(LineReceiver):
             self.factory.batch.flush()
 
     def _receive(self, data: bytes) -> None:
-        if self.line_mode:
-            data, reply = self._telnet.feed(data)
-            if reply:
-                self.outbox.write(reply)
+        if self._unread:
+            data, self._unread = self._unread + data, b""
+        if self._buffer and not self.paused and not self._closing:
+            # Lines held back while reading was paused go first.
+            super().dataReceived(b"")
+            self._read_again()
+        while (data or self._unread) and not self._closing:
+            if self._unread:
+                data, self._unread = self._unread + data, b""
+            if self.paused:
+                self._unread = data
+                return
+            if not self.line_mode:
+                # An upload's bytes; what follows its last byte comes back in _unread.
+                super().dataReceived(data)
+                data = b""
+                continue
+            lines, data = self._lines(data)
             if self._discarding:
-                end = data.find(self.delimiter)
+                end = lines.find(self.delimiter)
                 if end < 0:
-                    return
+                    continue
                 self._discarding = False
-                data = data[end + 1:]
-        super().dataReceived(data)
+                lines = lines[end + 1:]
+            super().dataReceived(lines)
+            self._read_again()
+
+    def _lines(self, data: bytes) -> tuple[bytes, bytes]:
+        """
+        Telnet-filter the start of C{data} that is surely lines: all of it
+        when it holds no telnet command or CR (nearly always), else up to
+        its first line end, so that the bytes after an C{/upload} line are
+        never taken for telnet input.
+
+        @return: the filtered lines, and the rest of C{data}, unfiltered.
+        """
+        telnet = self._telnet
+        if telnet.idle and IAC not in data and b"\r" not in data:
+            return data, b""
+        lines, reply, used = telnet.feed_line(data)
+        if reply:
+            self.outbox.write(reply)
+        return lines, data[used:]
+
+    def _read_again(self) -> None:
         while self._refeed is not None and not self._closing:
             rest, self._refeed = self._refeed, None
             super().dataReceived(rest)
+
+    @override
+    def rawDataReceived(self, data: bytes) -> None:
+        """
+        Called by L{LineReceiver} in raw mode with bytes of the upload in
+        progress; the bytes after its last one are read as lines again.
+        """
+        incoming = self._upload
+        if incoming is None:  # not reached: raw mode is only for uploads
+            self.setLineMode()
+            self._unread = data + self._unread
+            return
+        upload = incoming.upload
+        if len(data) > upload.remaining:
+            self._unread = data[upload.remaining:] + self._unread
+            data = data[:upload.remaining]
+        upload.write(data)
+        if not upload.remaining:
+            self._upload = None
+            self.setLineMode()
+            self._hold(self._finish_upload(incoming))
 
     @override
     def lineLengthExceeded(self, line: bytes) -> None:
@@ -517,6 +625,7 @@ class ChatProtocol(LineReceiver):
             domain.login(self.user, account.name, self.clock.seconds())
         self._log.info("{peer} logged in as {nick}", peer=self.peer, nick=account.name)
         domain.deliver_waiting(self.user)
+        domain.announce_offers(self.user, self.clock.seconds())
 
     def _cmd_password(self, command: wire.Command) -> Deferred[None]:
         words = command.split(3)
@@ -529,6 +638,80 @@ class ChatProtocol(LineReceiver):
         name = self.factory.domain.accounts.get(user.account, user.account)
         changed: Deferred[None] = self.factory.accounts.change_password(name, words[0], words[1], self.host)
         return changed.addCallback(lambda _: self.send(events.Info("Your password is changed")))
+
+    # Files (PROTOCOL.md section 6)
+
+    def _cmd_upload(self, command: wire.Command) -> Deferred[None] | None:
+        target, name, size, expected = _upload_arguments(command.args)
+        user = self._registered()
+        domain = self.factory.domain
+        to = domain.upload_target(user, target)
+        limit = self.settings.max_file
+        if size > limit:
+            raise errors.FileTooLarge(f"a file is at most {limit} bytes on this server, not {size}")
+        upload = self.factory.spool.begin(size, expected)
+        incoming = _Incoming(domain.next_id(), to, display_name(name), upload)
+        self.send(events.UploadReady(incoming.id, incoming.name, size))
+        if not size:
+            return self._finish_upload(incoming)
+        self._upload = incoming
+        self.setRawMode()
+        return None
+
+    def _finish_upload(self, incoming: _Incoming) -> Deferred[None]:
+        """
+        Store a complete upload, then offer it.
+        """
+        user = self._registered()
+        upload = incoming.upload
+
+        def offer(sha256: str) -> None:
+            expires = utc(self.clock.seconds() + self.settings.file_ttl)
+            offer = events.FileOffer(incoming.id, user.nick, incoming.to, incoming.name, upload.size, sha256, expires)
+            self.factory.domain.offer(user, offer)
+            self._log.info(
+                "{nick} offered {name!r} ({size} bytes, id {id}) to {to}",
+                nick=user.nick, name=incoming.name, size=upload.size, id=incoming.id, to=incoming.to,
+            )
+
+        storing: Deferred[str] = self.factory.spool.commit(upload)
+        return storing.addCallback(offer)
+
+    def _cmd_download(self, command: wire.Command) -> None:
+        words = command.split(3)
+        if not 1 <= len(words) <= 2 or not all(_is_count(word) for word in words):
+            raise _usage("download")
+        user = self._registered()
+        if self.renderer is render_text:
+            raise errors.BadArguments(
+                "/download sends the file's raw bytes, which a terminal cannot show: "
+                "fetch files with a chat client (chat-client), or switch to /format json"
+            )
+        offer = self.factory.domain.find_offer(user, int(words[0]), self.clock.seconds())
+        offset = int(words[1]) if len(words) == 2 else 0
+        if offset > offer.size:
+            raise errors.BadArguments(f"OFFSET is 0 to {offer.size}, the file's size")
+        if self._downloads >= MAX_DOWNLOADS:
+            raise errors.Busy(f"at most {MAX_DOWNLOADS} downloads at a time: wait for one to finish")
+        source = self.factory.spool.read(offer.sha256)
+        source.seek(offset)
+        header = self.renderer(events.FileHeader(offer.id, offer.name, offer.size, offset, offer.sha256))
+        self._downloads += 1
+        self.factory.domain.then(lambda: self._stream(header, source, offer, offset))
+
+    def _stream(self, header: bytes, source: Any, offer: events.FileOffer, offset: int) -> None:
+        def sent(result: object) -> None:
+            self._downloads -= 1
+            outcome = "broken off" if isinstance(result, Failure) else "sent"
+            self._log.info(
+                "download {id} to {peer} {outcome} ({count} bytes from {offset})",
+                id=offer.id, peer=self.peer, outcome=outcome, count=offer.size - offset, offset=offset,
+            )
+
+        self.outbox.stream(header, source).addBoth(sent)
+
+    def _cmd_files(self, command: wire.Command) -> None:
+        self.factory.domain.list_offers(self._registered(), self.clock.seconds())
 
     def _cmd_format(self, command: wire.Command) -> None:
         renderer = RENDERERS.get(command.args.lower())
@@ -545,12 +728,6 @@ class ChatProtocol(LineReceiver):
 
     def _cmd_quit(self, command: wire.Command) -> None:
         self.close(command.args or "goodbye")
-
-    def _not_yet(self, command: wire.Command) -> None:
-        assert command.name is not None
-        self.send(events.Error("unknown-command", f"/{command.name}: {NOT_YET[command.name]}"))
-
-    _cmd_upload = _cmd_download = _cmd_files = _not_yet
 
 
 def _optional_room(command: wire.Command) -> tuple[str | None, str]:
@@ -579,15 +756,19 @@ class ChatFactory(ServerFactory):
         clock: IReactorTime,
         store: IStore | None = None,
         accounts: Accounts | None = None,
+        spool: Spool | None = None,
     ) -> None:
         """
         @param store: where history and accounts live; in memory if C{None}.
         @param accounts: account requests over C{store}; by default with an
             argon2id L{PasswordHasher} on threads, so C{clock} must then be
             a reactor.
+        @param spool: where offered files live; by default a temporary
+            directory, made on first use.
         """
         self.settings = settings
         self.clock = clock
+        self._spool = spool
         self.store = store or MemoryStore()
         self.domain = ChatDomain(Broadcaster(), self.store, settings.history_on_join)
         self.accounts = accounts or Accounts(self.store, PasswordHasher(cast(Any, clock)), clock)
@@ -596,6 +777,15 @@ class ChatFactory(ServerFactory):
         self.connections: set[ChatProtocol] = set()
         self._per_host: dict[str, int] = {}
         self._drained: Deferred[None] | None = None
+
+    @property
+    def spool(self) -> Spool:
+        """
+        The offered files' L{Spool}.
+        """
+        if self._spool is None:
+            self._spool = Spool.in_temporary_directory(self.settings.spool_quota)
+        return self._spool
 
     @override
     def buildProtocol(self, addr: IAddress | None) -> ChatProtocol:

@@ -81,6 +81,21 @@ def _to_json(event: events.Event) -> dict[str, Any]:
             }
         case events.History():
             return {"type": "history", "room": event.room, "messages": [_message(m) for m in event.messages]}
+        case events.FileOffer():
+            return {
+                "type": "file-offer", "id": event.id, "from": event.sender, "to": event.to,
+                "name": event.name, "size": event.size, "sha256": event.sha256,
+                "expires": rfc3339(event.expires),
+            }
+        case events.UploadReady():
+            return {"type": "upload-ready", "id": event.id, "name": event.name, "size": event.size}
+        case events.UploadDone():
+            return {"type": "upload-done", "id": event.id, "sha256": event.sha256}
+        case events.FileHeader():
+            return {
+                "type": "file", "id": event.id, "name": event.name, "size": event.size,
+                "offset": event.offset, "sha256": event.sha256,
+            }
         case events.Welcome():
             limits = event.limits
             return {
@@ -133,6 +148,22 @@ def _idle(seconds: int) -> str:
     if seconds < 3600:
         return f"{seconds // 60}m"
     return f"{seconds // 3600}h{seconds % 3600 // 60:02d}m"
+
+
+def _size(count: int) -> str:
+    """
+    A byte count for people: C{512 bytes}, C{1.5 KiB}, C{12.0 MiB}.
+    """
+    if count < 1024:
+        return _plural(count, "byte")
+    value = count / 1024
+    unit = "KiB"
+    for larger in ("MiB", "GiB", "TiB"):
+        if value < 1024:
+            break
+        value /= 1024
+        unit = larger
+    return f"{value:.1f} {unit}"
 
 
 def _to_text(event: events.Event) -> list[str]:
@@ -191,6 +222,22 @@ def _to_text(event: events.Event) -> list[str]:
                 + [_message_text(m, m.ts.strftime("[%Y-%m-%d %H:%M]")) for m in event.messages]
                 + ["--- end of history ---"]
             )
+        case events.FileOffer():
+            return [
+                f"*** {event.sender} offers a file to {event.to}: {event.name} ({_size(event.size)}), "
+                f"id {event.id}, until {event.expires.strftime('%Y-%m-%d %H:%M')} UTC",
+                f"***   fetch it with a chat client (chat-client: /get {event.id}); "
+                "raw file bytes cannot be shown here",
+            ]
+        case events.UploadReady():
+            return [f"*** Upload {event.id}: send the {_plural(event.size, 'byte')} of {event.name} now"]
+        case events.UploadDone():
+            return [f"*** Upload {event.id} is stored and offered (sha256 {event.sha256})"]
+        case events.FileHeader():
+            return [
+                f"*** File {event.id}: {event.name}, bytes {event.offset} to {event.size} "
+                f"(sha256 {event.sha256}) follow"
+            ]
         case events.Welcome():
             lines = [f"*** Welcome to {event.server} (chat {event.version}). Times are UTC."]
             lines += [f"*** {line}" for line in event.motd.splitlines()]

@@ -19,6 +19,8 @@ import os
 import sqlite3
 from datetime import datetime, timedelta, timezone
 
+from chat.events import FileOffer
+
 FILENAME = "chat.sqlite3"
 """The database's file name inside the data directory."""
 
@@ -60,6 +62,19 @@ MIGRATIONS: tuple[tuple[str, ...], ...] = (
             pending INTEGER NOT NULL DEFAULT 0
         )""",
         "CREATE INDEX private_pending ON private (recipient_key, id) WHERE pending",
+    ),
+    # Version 3: file offers (PROTOCOL.md section 6); the file itself is in
+    # the spool directory, named by its sha256.
+    (
+        """CREATE TABLE offers (
+            id INTEGER PRIMARY KEY,
+            sender TEXT NOT NULL,
+            target TEXT NOT NULL,
+            name TEXT NOT NULL,
+            size INTEGER NOT NULL,
+            sha256 TEXT NOT NULL,
+            expires INTEGER NOT NULL
+        )""",
     ),
 )
 """Forward migrations: C{MIGRATIONS[n]} takes a database from version C{n}
@@ -172,10 +187,11 @@ def open_database(path: str, create: bool = True) -> sqlite3.Connection:
 
 def last_id(connection: sqlite3.Connection) -> int:
     """
-    The highest message id used, room or private; 0 for none.
+    The highest id used, by a room or private message or a file offer; 0 for none.
     """
     row = connection.execute(
-        "SELECT max(coalesce((SELECT max(id) FROM messages), 0), coalesce((SELECT max(id) FROM private), 0))"
+        "SELECT max(coalesce((SELECT max(id) FROM messages), 0), coalesce((SELECT max(id) FROM private), 0),"
+        " coalesce((SELECT max(id) FROM offers), 0))"
     ).fetchone()
     return int(row[0])
 
@@ -185,3 +201,15 @@ def account_names(connection: sqlite3.Connection) -> dict[str, str]:
     Every account's name keyed by its lower-cased form: the reserved nicks.
     """
     return dict(connection.execute("SELECT name_key, name FROM accounts"))
+
+
+def offers(connection: sqlite3.Connection) -> list[FileOffer]:
+    """
+    Every stored file offer, oldest first, expired ones included.
+    """
+    return [
+        FileOffer(id_, sender, target, name, size, sha256, from_ms(expires))
+        for id_, sender, target, name, size, sha256, expires in connection.execute(
+            "SELECT id, sender, target, name, size, sha256, expires FROM offers ORDER BY id"
+        )
+    ]

@@ -24,13 +24,16 @@ GC_THRESHOLDS = (20_000, 20, 20)
 PRUNE_INTERVAL = 3600.0
 """Seconds between two prunings of old messages (C{--history-days})."""
 
+SWEEP_INTERVAL = 60.0
+"""Seconds between two removals of expired file offers and unused files."""
+
 
 class ChatService(Service):
     """
-    Starts the password hasher and the pruning of old messages, announces
-    the listeners once they listen, and on stop (SIGTERM) sends C{bye} to
-    every connection, then writes what is pending and closes the store,
-    before the reactor goes down.
+    Starts the password hasher, the pruning of old messages and the sweep
+    of expired file offers, announces the listeners once they listen, and
+    on stop (SIGTERM) sends C{bye} to every connection, then writes what is
+    pending and closes the store, before the reactor goes down.
     """
 
     _log = Logger()
@@ -45,6 +48,8 @@ class ChatService(Service):
         self._reactor = reactor
         self._listeners = listeners
         self._pruning: LoopingCall | None = None
+        self._sweeping = LoopingCall(self.sweep)
+        self._sweeping.clock = reactor
 
     @override
     def startService(self) -> None:
@@ -63,6 +68,11 @@ class ChatService(Service):
             self._pruning.start(PRUNE_INTERVAL, now=True).addErrback(
                 lambda f: self._log.failure("pruning stopped", f)
             )
+        # The first sweep also drops offers whose file a crash lost, and files
+        # a crash left without an offer.
+        self._sweeping.start(SWEEP_INTERVAL, now=True).addErrback(
+            lambda f: self._log.failure("the sweep of expired files stopped", f)
+        )
         for listener in self._listeners:
             # Set by StreamServerEndpointService.privilegedStartService, which
             # runs before any startService.
@@ -85,15 +95,32 @@ class ChatService(Service):
         done = self.factory.domain.prune(self._reactor.seconds() - keep)
         return done.addCallbacks(pruned, lambda f: self._log.failure("could not prune old messages", f))
 
+    def sweep(self) -> None:
+        """
+        Remove the file offers that expired (C{--file-ttl}) or whose file is
+        gone, then the stored files no offer points to.
+        """
+        domain = self.factory.domain
+        spool = self.factory.spool
+        gone = domain.expire_offers(self._reactor.seconds(), spool.has)
+        freed = spool.collect({offer.sha256 for offer in domain.offers.values()})
+        if gone or freed:
+            self._log.info(
+                "removed {count} expired file offers; {freed} bytes freed", count=len(gone), freed=freed
+            )
+
     @override
     def stopService(self) -> Deferred[None]:
         super().stopService()
         if self._pruning is not None and self._pruning.running:
             self._pruning.stop()
+        if self._sweeping.running:
+            self._sweeping.stop()
         done = self.factory.shutdown(self._reactor)
 
         def release(result: object) -> Deferred[None]:
             self.factory.accounts.hasher.stop()
+            self.factory.spool.close()
             return self.factory.store.close()
 
         return done.addBoth(release)

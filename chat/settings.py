@@ -27,7 +27,11 @@ class Settings:
     max_output: int = 4 * MiB
     """Output queued for a slow reader beyond which it is disconnected."""
     max_file: int = 100 * MiB
+    """The largest file offered, in bytes (PROTOCOL.md section 8)."""
     spool_quota: int = 2048 * MiB
+    """The total size of stored files and uploads in progress, in bytes."""
+    file_ttl: float = 24 * 3600.0
+    """Seconds a file offer lasts (PROTOCOL.md section 6)."""
     history_on_join: int = 50
     history_days: float = 0.0
     """Days messages are kept; 0 keeps them forever."""

@@ -1,7 +1,8 @@
 # -*- test-case-name: tests.test_storage -*-
 """
 Where the daemon keeps what must outlive a connection: message history,
-private messages waiting for their recipient, and accounts.
+private messages waiting for their recipient, accounts, and file offers
+(the files themselves are in L{chat.spool}).
 
 L{IStore} is what the domain needs; L{SQLiteStore} keeps it in SQLite under
 C{--data-dir} (the default), L{MemoryStore} in memory (C{--in-memory}, and
@@ -27,7 +28,7 @@ from twisted.python.failure import Failure
 from zope.interface import Interface, implementer
 
 from chat import schema
-from chat.events import Message, Private
+from chat.events import FileOffer, Message, Private
 
 
 @dataclass(frozen=True, slots=True)
@@ -113,6 +114,25 @@ class IStore(Interface):
         the store was opened (the reserved nicks of PROTOCOL.md section 3.3).
         """
 
+    def add_offer(offer: FileOffer) -> Deferred[None]:  # noqa: N805
+        """
+        Store a file offer (PROTOCOL.md section 6).
+
+        @return: fires once it is durable, like L{add}, and may be shared
+            the same way.
+        """
+
+    def remove_offers(ids: Sequence[int]) -> Deferred[None]:  # noqa: N805
+        """
+        Delete file offers (expired ones).
+        """
+
+    def offers() -> list[FileOffer]:
+        """
+        Every file offer stored when the store was opened, oldest first,
+        expired ones included.
+        """
+
     def prune(before: float) -> Deferred[int]:  # noqa: N805
         """
         Delete room and private messages older than C{before} (POSIX seconds).
@@ -139,6 +159,7 @@ class MemoryStore:
         self._rooms: dict[str, deque[Message]] = {}
         self._waiting: dict[str, list[Private]] = {}
         self._accounts: dict[str, AccountRecord] = {}
+        self._offers: dict[int, FileOffer] = {}
 
     def next_id(self) -> int:
         self._last_id += 1
@@ -195,6 +216,18 @@ class MemoryStore:
     def account_names(self) -> dict[str, str]:
         return {key: record.name for key, record in self._accounts.items()}
 
+    def add_offer(self, offer: FileOffer) -> Deferred[None]:
+        self._offers[offer.id] = offer
+        return succeed(None)
+
+    def remove_offers(self, ids: Sequence[int]) -> Deferred[None]:
+        for offer_id in ids:
+            self._offers.pop(offer_id, None)
+        return succeed(None)
+
+    def offers(self) -> list[FileOffer]:
+        return sorted(self._offers.values(), key=lambda offer: offer.id)
+
     def prune(self, before: float) -> Deferred[int]:
         count = 0
         for history in self._rooms.values():
@@ -216,13 +249,17 @@ _INSERT_PRIVATE = (
     "INSERT INTO private (id, ts, sender, recipient, recipient_key, text, action, pending)"
     " VALUES (?, ?, ?, ?, ?, ?, ?, ?)"
 )
+_INSERT_OFFER = (
+    "INSERT INTO offers (id, sender, target, name, size, sha256, expires) VALUES (?, ?, ?, ?, ?, ?, ?)"
+)
 _DELIVERED = "UPDATE private SET pending = 0 WHERE id = ?"
+_REMOVE_OFFER = "DELETE FROM offers WHERE id = ?"
 _PRUNE_BATCH = 5000
 """Rows deleted per transaction by L{SQLiteStore.prune}, so writes interleave."""
 
 
-Pending = Message | Private | tuple[str, tuple[Any, ...]]
-"""What waits for the next group commit: messages, or other statements."""
+Pending = Message | Private | FileOffer | tuple[str, tuple[Any, ...]]
+"""What waits for the next group commit: messages, offers, or other statements."""
 
 
 def _statement(item: Pending) -> tuple[str, tuple[Any, ...]]:
@@ -234,6 +271,10 @@ def _statement(item: Pending) -> tuple[str, tuple[Any, ...]]:
         return _INSERT_PRIVATE, (
             item.id, schema.to_ms(item.ts), item.sender, item.to, item.to.lower(),
             item.text, item.action, item.offline,
+        )
+    if isinstance(item, FileOffer):
+        return _INSERT_OFFER, (
+            item.id, item.sender, item.to, item.name, item.size, item.sha256, schema.to_ms(item.expires),
         )
     return item
 
@@ -263,12 +304,18 @@ class SQLiteStore:
     _log = Logger()
 
     def __init__(
-        self, pool: adbapi.ConnectionPool, clock: IReactorTime, last_id: int, account_names: dict[str, str]
+        self,
+        pool: adbapi.ConnectionPool,
+        clock: IReactorTime,
+        last_id: int,
+        account_names: dict[str, str],
+        offers: Sequence[FileOffer] = (),
     ) -> None:
         self._pool = pool
         self._clock = clock
         self._last_id = last_id
         self._account_names = account_names
+        self._offers = list(offers)
         self._pending: list[Pending] = []
         self._group: Deferred[None] | None = None
         self._writing = 0
@@ -335,6 +382,14 @@ class SQLiteStore:
             return succeed(None)
         return self._queue(*((_DELIVERED, (message_id,)) for message_id in ids))
 
+    def add_offer(self, offer: FileOffer) -> Deferred[None]:
+        return self._queue(offer)
+
+    def remove_offers(self, ids: Sequence[int]) -> Deferred[None]:
+        if not ids:
+            return succeed(None)
+        return self._queue(*((_REMOVE_OFFER, (offer_id,)) for offer_id in ids))
+
     # Everything else: in order, after the pending group
 
     def _run(self, interaction: Any, *args: object) -> Deferred[Any]:
@@ -363,6 +418,9 @@ class SQLiteStore:
 
     def account_names(self) -> dict[str, str]:
         return dict(self._account_names)
+
+    def offers(self) -> list[FileOffer]:
+        return list(self._offers)
 
     def prune(self, before: float) -> Deferred[int]:
         cutoff = int(before * 1000)
@@ -469,6 +527,7 @@ def open_store(data_dir: str, clock: IReactorTime, reactor: Any = None) -> SQLit
     try:
         last = schema.last_id(connection)
         names = schema.account_names(connection)
+        offers = schema.offers(connection)
     finally:
         connection.close()
     pool = adbapi.ConnectionPool(
@@ -480,5 +539,5 @@ def open_store(data_dir: str, clock: IReactorTime, reactor: Any = None) -> SQLit
         cp_reactor=reactor,
         cp_noisy=False,
     )
-    return SQLiteStore(pool, clock, last, names)
+    return SQLiteStore(pool, clock, last, names, offers)
 

@@ -18,10 +18,32 @@ from chat.protocol import ChatFactory
 from chat.schema import FILENAME, DatabaseError
 from chat.service import ChatService
 from chat.settings import Settings
+from chat.spool import SPOOL, Spool
 from chat.storage import IStore, MemoryStore, open_store
 
 DEFAULT_LISTEN = "tcp:8888:interface=127.0.0.1"
 _DEFAULTS = Settings()
+
+
+_UNITS = {"": 1, "K": 1024, "M": 1024**2, "G": 1024**3, "T": 1024**4}
+
+
+def size(value: str) -> int:
+    """
+    A size in bytes from C{--max-file-size} or C{--spool-quota}: a whole
+    number, optionally followed by K, M, G or T (powers of 1024; a trailing
+    C{B} or C{iB} is allowed), e.g. C{100M}.
+
+    @raise ValueError: anything else, or 0.
+    """
+    text = value.strip().upper().removesuffix("B").removesuffix("I")
+    number, unit = text.rstrip("KMGT"), text[len(text.rstrip("KMGT")):]
+    if not (number.isascii() and number.isdigit()) or unit not in _UNITS or int(number) == 0:
+        raise ValueError(f"must be a size above 0 such as 5000000, 512K, 100M or 2G, not {value!r}")
+    return int(number) * _UNITS[unit]
+
+
+size.coerceDoc = "A size in bytes, or with K, M, G (powers of 1024)."  # type: ignore[attr-defined]
 
 
 def _positive(kind: type[int] | type[float]) -> Any:
@@ -45,7 +67,7 @@ class Options(usage.Options):
         "Serves chat to telnet, nc and JSON clients (see docs/protocol.md). "
         "Listens on " + DEFAULT_LISTEN + " unless --listen is given; to serve "
         "every interface use --listen tcp:8888 (IPv4) or --listen tcp6:8888 "
-        "(IPv6 and usually IPv4). Sizes are in bytes."
+        "(IPv6 and usually IPv4). Sizes are in bytes unless a unit is given."
     )
     optFlags = [
         ["in-memory", None,
@@ -57,7 +79,8 @@ class Options(usage.Options):
     ]
     optParameters = [
         ["data-dir", "d", "chat-data",
-         "Directory for the daemon's data (the SQLite database " + FILENAME + "), created if missing."],
+         "Directory for the daemon's data (the SQLite database " + FILENAME + " and the spool/ "
+         "of offered files), created if missing."],
         ["server-name", None, _DEFAULTS.server_name, "Server name sent in welcome."],
         ["motd", None, "", "Message of the day, sent in welcome."],
         ["max-line", None, _DEFAULTS.max_line, "Longest input line in bytes.", _positive(int)],
@@ -69,10 +92,12 @@ class Options(usage.Options):
          "Connections allowed from one address.", _positive(int)],
         ["max-output", None, _DEFAULTS.max_output,
          "Output queued for a slow reader before it is disconnected, in bytes.", _positive(int)],
-        ["max-file-size", None, _DEFAULTS.max_file,
-         "Largest file offered, in bytes.", _positive(int)],
-        ["spool-quota", None, _DEFAULTS.spool_quota,
-         "Total size of stored files, in bytes.", _positive(int)],
+        ["max-file-size", None, "100M",
+         "Largest file that may be offered (/upload).", size],
+        ["spool-quota", None, "2G",
+         "Total size of the offered files kept, uploads in progress included.", size],
+        ["file-ttl", None, _DEFAULTS.file_ttl / 3600,
+         "Hours a file offer lasts; the file is deleted when its last offer expires.", _positive(float)],
         ["history-on-join", None, _DEFAULTS.history_on_join,
          "Messages replayed to a user joining a room (0 for none).", int],
         ["history-days", None, _DEFAULTS.history_days,
@@ -94,6 +119,9 @@ class Options(usage.Options):
     def postOptions(self) -> None:
         if not self["listen"]:
             self["listen"] = [DEFAULT_LISTEN]
+        for name in ("max-file-size", "spool-quota"):
+            if isinstance(self[name], str):  # the default, written as people would
+                self[name] = size(self[name])
         if self["history-on-join"] < 0:
             raise usage.UsageError("--history-on-join must be 0 or more")
         if not 0 <= self["history-days"] < float("inf"):
@@ -113,6 +141,7 @@ class Options(usage.Options):
             max_output=self["max-output"],
             max_file=self["max-file-size"],
             spool_quota=self["spool-quota"],
+            file_ttl=self["file-ttl"] * 3600,
             history_on_join=self["history-on-join"],
             history_days=self["history-days"],
             allow_plaintext_auth=bool(self["allow-plaintext-auth"]),
@@ -151,16 +180,20 @@ def makeService(options: Options, reactor: Any = None) -> IService:
         from twisted.internet import reactor as global_reactor
 
         reactor = global_reactor
+    settings = options.settings()
     store: IStore
-    if options["in-memory"]:
-        store = MemoryStore()
-    else:
-        try:
+    try:
+        if options["in-memory"]:
+            store = MemoryStore()
+            spool = Spool.in_temporary_directory(settings.spool_quota)
+        else:
             os.makedirs(options["data-dir"], exist_ok=True)
+            spool = Spool(os.path.join(options["data-dir"], SPOOL), settings.spool_quota)
+            spool.open()
             store = open_store(options["data-dir"], reactor, reactor)
-        except (OSError, DatabaseError) as e:
-            raise SystemExit(f"chat: {e}") from None
-    factory = ChatFactory(options.settings(), reactor, store)
+    except (OSError, DatabaseError) as e:
+        raise SystemExit(f"chat: {e}") from None
+    factory = ChatFactory(settings, reactor, store, spool=spool)
     top = Daemon()
     listeners = []
     for description in options["listen"]:

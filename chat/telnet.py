@@ -57,10 +57,27 @@ class TelnetFilter:
         """
         if self._state == _DATA and IAC not in data and b"\r" not in data:
             return data, b""
+        text, reply, _ = self._filter(data, False)
+        return text, reply
+
+    def feed_line(self, data: bytes) -> tuple[bytes, bytes, int]:
+        """
+        Filter C{data} up to the end of its first line only: the bytes after
+        it may not be telnet input at all (the raw bytes of an upload,
+        PROTOCOL.md section 6).
+
+        @return: C{(text, reply, used)}: as L{feed} returns, for the first
+            C{used} bytes of C{data}; C{text} ends with LF unless all of
+            C{data} was used without finding a line end.
+        """
+        return self._filter(data, True)
+
+    def _filter(self, data: bytes, one_line: bool) -> tuple[bytes, bytes, int]:
         out = bytearray()
         reply = bytearray()
         state = self._state
-        for byte in data:
+        used = len(data)
+        for index, byte in enumerate(data):
             b = bytes((byte,))
             if state == _DATA:
                 if b == IAC:
@@ -69,10 +86,16 @@ class TelnetFilter:
                     state = _CR
                 else:
                     out += b
+                    if one_line and b == b"\n":
+                        used = index + 1
+                        break
             elif state == _CR:
                 state = _DATA
                 if b in (b"\n", b"\0"):
                     out += b"\n"
+                    if one_line:
+                        used = index + 1
+                        break
                 elif b == IAC:
                     out += b"\r"
                     state = _IAC
@@ -101,7 +124,7 @@ class TelnetFilter:
             elif state == _SUB_IAC:
                 state = _DATA if b == SE else _SUB
         self._state = state
-        return bytes(out), bytes(reply)
+        return bytes(out), bytes(reply), used
 
     @staticmethod
     def _answer(command: bytes, option: bytes) -> bytes:

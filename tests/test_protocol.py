@@ -1533,22 +1533,6 @@ class CommandTests(ProtocolTestCase):
         )
         self.assertEqual(self.bob.take(), b"")
 
-    def test_not_yet_commands(self) -> None:
-        """
-        Commands of later issues are answered with a clear error.
-        """
-        for line, what in [
-            ("/upload bob a.txt 3", "file sharing is"), ("/download 1", "file sharing is"),
-            ("/files", "file sharing is"),
-        ]:
-            self.alice.line(line)
-            name = line.split()[0]
-            self.assertEqual(
-                self.alice.take(),
-                error_text("unknown-command", f"{name}: {what} not available on this server yet"),
-                line,
-            )
-
     def test_help(self) -> None:
         """
         C{/help} lists every command; C{/help CMD} explains one, aliases included.

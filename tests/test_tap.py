@@ -39,6 +39,7 @@ DEFAULTS = {
     "spool-quota": 2048 * 1024 * 1024,
     "history-on-join": 50,
     "history-days": 0.0,
+    "file-ttl": 24.0,
     "in-memory": 0,
     "allow-plaintext-auth": 0,
     "listen": ["tcp:8888:interface=127.0.0.1"],
@@ -96,20 +97,20 @@ class OptionsTests(SynchronousTestCase):
             "--data-dir", "/srv/chat", "--server-name", "example", "--motd", "hi all",
             "--max-line", "512", "--flood-burst", "3", "--flood-rate", "2.5",
             "--max-connections-per-ip", "4", "--max-output", "65536",
-            "--max-file-size", "1000", "--spool-quota", "5000", "--history-on-join", "0",
-            "--history-days", "7.5", "--in-memory", "--allow-plaintext-auth",
+            "--max-file-size", "1000", "--spool-quota", "5K", "--history-on-join", "0",
+            "--history-days", "7.5", "--in-memory", "--allow-plaintext-auth", "--file-ttl", "0.5",
         )
         self.assertEqual(dict(options), {
             "data-dir": "/srv/chat", "server-name": "example", "motd": "hi all",
             "max-line": 512, "flood-burst": 3, "flood-rate": 2.5,
             "max-connections-per-ip": 4, "max-output": 65536, "max-file-size": 1000,
-            "spool-quota": 5000, "history-on-join": 0, "listen": [DEFAULT_LISTEN],
-            "history-days": 7.5, "in-memory": 1, "allow-plaintext-auth": 1,
+            "spool-quota": 5120, "history-on-join": 0, "listen": [DEFAULT_LISTEN],
+            "history-days": 7.5, "in-memory": 1, "allow-plaintext-auth": 1, "file-ttl": 0.5,
         })
         self.assertEqual(options.settings(), Settings(
             server_name="example", motd="hi all", max_line=512, flood_burst=3, flood_rate=2.5,
-            max_per_ip=4, max_output=65536, max_file=1000, spool_quota=5000, history_on_join=0,
-            history_days=7.5, allow_plaintext_auth=True,
+            max_per_ip=4, max_output=65536, max_file=1000, spool_quota=5120, history_on_join=0,
+            history_days=7.5, allow_plaintext_auth=True, file_ttl=1800.0,
         ))
 
     def test_default_settings(self) -> None:
