@@ -14,7 +14,7 @@ from contextlib import closing
 from twisted.application.internet import StreamServerEndpointService
 from twisted.application.service import IService, MultiService
 from twisted.internet.error import CannotListenError
-from twisted.internet.testing import MemoryReactor, RaisingMemoryReactor
+from twisted.internet.testing import MemoryReactor, MemoryReactorClock, RaisingMemoryReactor
 from twisted.logger import capturedLogs, formatEvent
 from twisted.python.usage import UsageError
 from twisted.trial.unittest import SynchronousTestCase
@@ -177,7 +177,7 @@ class MakeServiceTests(SynchronousTestCase):
         temporary directory, history in memory (the SQLite store needs
         threads, which a memory reactor cannot run).
         """
-        memory = MemoryReactor() if reactor is None else reactor
+        memory = MemoryReactorClock() if reactor is None else reactor
         options = parse("--data-dir", self.data, "--in-memory", *argv)
         return makeService(options, reactor=memory), memory  # type: ignore[return-value]
 
@@ -274,7 +274,7 @@ class MakeServiceTests(SynchronousTestCase):
         """
         path = os.path.join(self.data, "sub")
         for _ in range(2):
-            top = makeService(parse("--data-dir", path), reactor=MemoryReactor())
+            top = makeService(parse("--data-dir", path), reactor=MemoryReactorClock())
             store = list(top)[0].factory.store  # type: ignore[call-overload]
             self.assertIsInstance(store, SQLiteStore)
             store._pool.close()
