@@ -13,6 +13,7 @@ from datetime import datetime, timezone
 from twisted.trial.unittest import SynchronousTestCase
 
 from chat import schema
+from chat.events import FileOffer
 
 
 def tables(connection: sqlite3.Connection) -> set[str]:
@@ -45,7 +46,9 @@ class MigrationTests(DatabaseTestCase):
         """
         with closing(schema.open_database(self.path)) as db:
             self.assertEqual(db.execute("PRAGMA user_version").fetchone()[0], schema.VERSION)
-            self.assertTrue({"messages", "accounts", "private", "messages_by_room", "private_pending"} <= tables(db))
+            self.assertTrue(
+                {"messages", "accounts", "private", "messages_by_room", "private_pending", "offers"} <= tables(db)
+            )
 
     def test_from_each_earlier_version_data_kept(self) -> None:
         """
@@ -139,6 +142,27 @@ class OpenTests(DatabaseTestCase):
             self.assertEqual(schema.last_id(db), 3)
             db.execute("INSERT INTO private VALUES (9, 0, 'x', 'Y', 'y', 't', 0, 1)")
             self.assertEqual(schema.last_id(db), 9)
+
+    def test_last_id_counts_offers(self) -> None:
+        """
+        File offers share the id sequence: the last id is at least the highest offer id.
+        """
+        with closing(schema.open_database(self.path)) as db:
+            db.execute("INSERT INTO messages VALUES (3, 0, '#a', '#a', 'x', 't', 0)")
+            db.execute("INSERT INTO offers VALUES (12, 'alice', '#a', 'f', 1, 'ab', 0)")
+            self.assertEqual(schema.last_id(db), 12)
+
+    def test_offers_read_back(self) -> None:
+        """
+        Stored offers are read back oldest first, with their expiry as an aware UTC time.
+        """
+        with closing(schema.open_database(self.path)) as db:
+            db.execute("INSERT INTO offers VALUES (5, 'bob', 'alice', 'b.txt', 2, 'cd', 1700000000123)")
+            db.execute("INSERT INTO offers VALUES (4, 'alice', '#Dev', 'a b.pdf', 10, 'ab', 1700000000000)")
+            self.assertEqual(schema.offers(db), [
+                FileOffer(4, "alice", "#Dev", "a b.pdf", 10, "ab", schema.from_ms(1700000000000)),
+                FileOffer(5, "bob", "alice", "b.txt", 2, "cd", datetime(2023, 11, 14, 22, 13, 20, 123000, timezone.utc)),
+            ])
 
     def test_account_names(self) -> None:
         """

@@ -26,8 +26,8 @@ from twisted.trial.unittest import SynchronousTestCase
 from zope.interface.verify import verifyObject
 
 from chat import schema, storage
-from chat.events import Message, Private
-from chat.storage import AccountExists, AccountRecord, IStore, MemoryStore, SQLiteStore
+from chat.events import FileOffer, Message, Private
+from chat.storage import AccountExists, AccountRecord, IStore, MemoryStore, SQLiteStore, open_store
 
 TS = datetime(2026, 11, 21, 14, 2, 3, 120000, tzinfo=timezone.utc)
 
@@ -173,6 +173,24 @@ class StoreContract:
         self.assertEqual(list(self.result(self.store.waiting("bob"))), [])
 
 
+    def test_offers_added_and_removed(self) -> None:
+        """
+        File offers are kept until removed; removing an unknown id is harmless.
+        """
+        first = FileOffer(self.store.next_id(), "alice", "bob", "a.txt", 3, "ab" * 32, TS)
+        second = FileOffer(self.store.next_id(), "carol", "#Dev", "b c.pdf", 0, "cd" * 32, TS)
+        self.assertIsNone(self.result(self.store.add_offer(first)))
+        self.assertIsNone(self.result(self.store.add_offer(second)))
+        self.assertIsNone(self.result(self.store.remove_offers([first.id, 999])))
+        self.assertEqual(self.stored_offers(), [second])
+
+    def stored_offers(self) -> list[FileOffer]:
+        """
+        The offers as a newly opened store would see them.
+        """
+        return self.store.offers()
+
+
 class MemoryStoreTests(StoreContract, SynchronousTestCase):
     def setUp(self) -> None:
         self.store = MemoryStore()
@@ -221,7 +239,21 @@ class SQLiteStoreTestCase(SynchronousTestCase):
 
 
 class SQLiteContractTests(SQLiteStoreTestCase, StoreContract):
-    pass
+    def stored_offers(self) -> list[FileOffer]:
+        with closing(schema.open_database(self.path)) as db:
+            return schema.offers(db)
+
+    def test_offers_loaded_at_open(self) -> None:
+        """
+        A store opened on a database lists the offers stored there, and
+        ids continue after the highest offer id.
+        """
+        offer = FileOffer(41, "alice", "bob", "a.txt", 3, "ab" * 32, TS)
+        self.result(self.store.add_offer(offer))
+        store = open_store(os.path.dirname(self.path), self.clock)
+        self.addCleanup(store._pool.close)
+        self.assertEqual(store.offers(), [offer])
+        self.assertEqual(store.next_id(), 42)
 
 
 class GroupCommitTests(SQLiteStoreTestCase):
