@@ -5,6 +5,8 @@ the slow-reader cap.
 
 from __future__ import annotations
 
+import io
+
 from twisted.internet.task import Clock
 from twisted.internet.testing import StringTransport
 from twisted.trial.unittest import SynchronousTestCase
@@ -58,3 +60,84 @@ class OutboxTests(SynchronousTestCase):
         self.outbox.resumeProducing()
         self.assertEqual(self.transport.value(), b"y" * 3 * FLUSH_SIZE)
         self.assertEqual(self.overflows, [])
+
+
+class StreamTests(SynchronousTestCase):
+    """
+    L{Outbox.stream}: a file's bytes go out between lines, pulled by the
+    transport, while later lines wait.
+    """
+
+    def setUp(self) -> None:
+        self.clock = Clock()
+        self.batch = Batch(self.clock)
+        self.transport = StringTransport()
+        self.overflows: list[None] = []
+        self.outbox = Outbox(self.transport, self.batch, 1000, lambda: self.overflows.append(None))
+
+    def pull(self) -> None:
+        """
+        Ask the file sender for chunks until it is done, as the reactor would.
+        """
+        for _ in range(100):
+            producer = self.transport.producer
+            if producer is None or producer is self.outbox:
+                return
+            producer.resumeProducing()
+
+    def test_file_between_lines(self) -> None:
+        """
+        Lines before the file go first, then its header and bytes from the
+        file's position, then lines written during it; the outbox is the
+        transport's producer again afterwards.
+        """
+        source = io.BytesIO(b"0123456789" * 10_000)
+        source.seek(5)
+        self.outbox.write(b"before\r\n")
+        done = self.outbox.stream(b"header\r\n", source)
+        self.assertTrue(self.outbox.streaming)
+        self.outbox.write(b"during\r\n")
+        self.batch.flush()
+        self.pull()
+        self.assertEqual(
+            self.transport.value(), b"before\r\nheader\r\n" + (b"0123456789" * 10_000)[5:] + b"during\r\n"
+        )
+        self.assertIsNone(self.successResultOf(done))
+        self.assertTrue(source.closed)
+        self.assertIs(self.transport.producer, self.outbox)
+        self.assertTrue(self.transport.streaming)
+        self.assertFalse(self.outbox.streaming)
+
+    def test_lines_during_count_against_cap(self) -> None:
+        """
+        Lines held during a file count against the slow-reader cap.
+        """
+        self.outbox.stream(b"h\r\n", io.BytesIO(b"x" * 10))
+        self.outbox.write(b"y" * 1001)
+        self.batch.flush()
+        self.assertEqual(self.overflows, [None])
+
+    def test_connection_lost_during_file(self) -> None:
+        """
+        When the transport stops the sender, the file and every queued file
+        are closed and their Deferreds fail.
+        """
+        first, second = io.BytesIO(b"a" * 10), io.BytesIO(b"b" * 10)
+        sending = self.outbox.stream(b"h1\r\n", first)
+        waiting = self.outbox.stream(b"h2\r\n", second)
+        self.transport.producer.stopProducing()
+        self.failureResultOf(sending)
+        self.failureResultOf(waiting, ConnectionError)
+        self.assertTrue(first.closed and second.closed)
+        self.outbox.write(b"late\r\n")
+        self.batch.flush()
+        self.assertEqual(self.transport.value(), b"h1\r\n")
+
+    def test_closed_outbox_refuses(self) -> None:
+        """
+        A file for an outbox that has finished is closed at once and its Deferred fails.
+        """
+        self.outbox.finish(b"bye\r\n")
+        source = io.BytesIO(b"x")
+        self.failureResultOf(self.outbox.stream(b"h\r\n", source), ConnectionError)
+        self.assertTrue(source.closed)

@@ -17,6 +17,7 @@ from chat.render import RENDERERS, render_json, render_text, rfc3339
 TS = datetime(2026, 11, 21, 14, 2, 3, 120456, tzinfo=timezone.utc)
 TS_JSON = "2026-11-21T14:02:03.120Z"
 LIMITS = events.Limits(line=4096, nick=24, file=104857600)
+OFFER = events.FileOffer(9, "alice", "#dev", "a b.pdf", 1536, "ab" * 32, TS.replace(microsecond=120000))
 MESSAGE = events.Message(7, TS, "#lobby", "alice", "hello \u00e9")
 ACTION = events.Message(8, datetime(2026, 1, 2, 3, 4, 5, tzinfo=timezone.utc), "#dev", "bob", "waves", True)
 
@@ -205,6 +206,61 @@ class JsonTests(SynchronousTestCase):
         Rendering something that is not an event raises TypeError.
         """
         self.assertRaises(TypeError, render_json, object())
+
+
+class FileJsonTests(SynchronousTestCase):
+    """
+    The file events of PROTOCOL.md section 5 in JSON.
+    """
+
+    def test_file_offer(self) -> None:
+        """
+        file-offer has id, from, to, name, size, sha256 and expires.
+        """
+        self.assertEqual(decode(render_json(OFFER)), {
+            "type": "file-offer", "id": 9, "from": "alice", "to": "#dev", "name": "a b.pdf",
+            "size": 1536, "sha256": "ab" * 32, "expires": TS_JSON,
+        })
+
+    def test_upload_and_file(self) -> None:
+        """
+        upload-ready, upload-done and file carry the members of section 5.
+        """
+        self.assertEqual(decode(render_json(events.UploadReady(9, "a.pdf", 12))),
+                         {"type": "upload-ready", "id": 9, "name": "a.pdf", "size": 12})
+        self.assertEqual(decode(render_json(events.UploadDone(9, "cd" * 32))),
+                         {"type": "upload-done", "id": 9, "sha256": "cd" * 32})
+        self.assertEqual(decode(render_json(events.FileHeader(9, "a.pdf", 12, 4, "cd" * 32))),
+                         {"type": "file", "id": 9, "name": "a.pdf", "size": 12, "offset": 4, "sha256": "cd" * 32})
+
+
+class FileTextTests(SynchronousTestCase):
+    def test_file_offer(self) -> None:
+        """
+        A text offer tells who offers what, how big, its id and end, and how to fetch it.
+        """
+        self.assertEqual(render_text(OFFER), (
+            b"*** alice offers a file to #dev: a b.pdf (1.5 KiB), id 9, until 2026-11-21 14:02 UTC\r\n"
+            b"***   fetch it with a chat client (chat-client: /get 9); raw file bytes cannot be shown here\r\n"
+        ))
+
+    def test_sizes(self) -> None:
+        """
+        Sizes are shown in bytes below 1 KiB, then in KiB, MiB, GiB with one decimal.
+        """
+        for size, shown in [(1, "1 byte"), (1023, "1023 bytes"), (1024, "1.0 KiB"),
+                            (5 * 1024**2 + 1, "5.0 MiB"), (3 * 1024**3 // 2, "1.5 GiB"), (2 * 1024**5, "2048.0 TiB")]:
+            offer = events.FileOffer(1, "a", "b", "f", size, "ab" * 32, TS)
+            self.assertIn(f": f ({shown}), id".encode(), render_text(offer))
+
+    def test_upload_lines(self) -> None:
+        """
+        upload-ready and upload-done read as instructions and acknowledgements.
+        """
+        self.assertEqual(render_text(events.UploadReady(9, "a.pdf", 12)),
+                         b"*** Upload 9: send the 12 bytes of a.pdf now\r\n")
+        self.assertEqual(render_text(events.UploadDone(9, "cd" * 32)),
+                         f"*** Upload 9 is stored and offered (sha256 {'cd' * 32})\r\n".encode())
 
 
 class TextTests(SynchronousTestCase):

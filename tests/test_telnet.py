@@ -164,6 +164,42 @@ class FeedTests(SynchronousTestCase):
                 self.assertEqual(feed_all([data]), (text, reply))
 
 
+class FeedLineTests(SynchronousTestCase):
+    """
+    L{TelnetFilter.feed_line}: filtering stops at the first line end, so the
+    bytes after it are left as they are (an upload's raw bytes).
+    """
+
+    def test_stops_after_first_line(self) -> None:
+        """
+        Only the first line is filtered and counted as used, whatever its line end.
+        """
+        for data, text, used in [
+            (b"one\nrest\xff\r", b"one\n", 4),
+            (b"one\r\n\xff\xfd\x01", b"one\n", 5),
+            (b"one\r\x00\r\n", b"one\n", 5),
+            (b"o\xff\xf4ne\r\nx", b"one\n", 7),
+        ]:
+            self.assertEqual(TelnetFilter().feed_line(data), (text, b"", used), data)
+
+    def test_replies_only_for_the_line(self) -> None:
+        """
+        Option requests in the first line are answered; those after it are not read.
+        """
+        telnet = TelnetFilter()
+        self.assertEqual(telnet.feed_line(b"\xff\xfd\x06hi\n\xff\xfd\x01"), (b"hi\n", b"\xff\xfb\x06", 6))
+
+    def test_no_line_end_uses_all(self) -> None:
+        """
+        Without a line end all the bytes are used, and a half-read sequence carries over.
+        """
+        telnet = TelnetFilter()
+        self.assertEqual(telnet.feed_line(b"abc\r"), (b"abc", b"", 4))
+        self.assertFalse(telnet.idle)
+        self.assertEqual(telnet.feed_line(b"\nxyz"), (b"\n", b"", 1))
+        self.assertTrue(telnet.idle)
+
+
 class SplitTests(SynchronousTestCase):
     """
     Sequences split across chunks give the same result as whole chunks.
