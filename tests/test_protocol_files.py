@@ -39,7 +39,9 @@ def sha(data: bytes) -> str:
     return hashlib.sha256(data).hexdigest()
 
 
-def offer_json(offer_id: int, to: str, data: bytes = DATA, name: str = "a.bin", sender: str = "alice") -> dict[str, Any]:
+def offer_json(
+    offer_id: int, to: str, data: bytes = DATA, name: str = "a.bin", sender: str = "alice"
+) -> dict[str, Any]:
     return {
         "type": "file-offer", "id": offer_id, "from": sender, "to": to, "name": name,
         "size": len(data), "sha256": sha(data), "expires": EXPIRES,
@@ -112,7 +114,9 @@ class UploadTests(FilesTestCase):
         stored under its sha256.
         """
         self.alice.line(f"/upload bob a.bin {len(DATA)} {sha(DATA)}")
-        self.assertEqual(self.alice.take_json(), [{"type": "upload-ready", "id": 1, "name": "a.bin", "size": len(DATA)}])
+        self.assertEqual(
+            self.alice.take_json(), [{"type": "upload-ready", "id": 1, "name": "a.bin", "size": len(DATA)}]
+        )
         for piece in chunked(DATA[:-1], 100):
             self.alice.send(piece)
         self.assertEqual(self.alice.take(), b"")
@@ -219,7 +223,8 @@ class UploadTests(FilesTestCase):
         self.alice.line("/upload bob a.bin 4097")
         self.alice.line("/ping still lines")
         self.assertEqual(self.alice.take_json(), [
-            {"type": "error", "code": "file-too-large", "message": "a file is at most 4096 bytes on this server, not 4097"},
+            {"type": "error", "code": "file-too-large",
+             "message": "a file is at most 4096 bytes on this server, not 4097"},
             {"type": "pong", "token": "still lines"},
         ])
         self.assertEqual(self.partial(), [])
@@ -396,7 +401,9 @@ class DownloadTests(FilesTestCase):
         """
         self.bob.line(f"/download {self.offer_id} {len(DATA) + 1}")
         [error] = self.bob.take_json()
-        self.assertEqual((error["code"], error["message"]), ("bad-arguments", f"OFFSET is 0 to {len(DATA)}, the file's size"))
+        self.assertEqual(
+            (error["code"], error["message"]), ("bad-arguments", f"OFFSET is 0 to {len(DATA)}, the file's size")
+        )
 
     def test_uploader_may_download(self) -> None:
         """
