@@ -71,8 +71,8 @@ class Options(usage.Options):
     )
     optFlags = [
         ["in-memory", None,
-         "Keep history and accounts in memory only: nothing survives a restart "
-         "(for tests and throwaway servers)."],
+         "Keep history, accounts and offers in memory only, and offered files in a "
+         "temporary directory: nothing survives a restart (for tests and throwaway servers)."],
         ["allow-plaintext-auth", None,
          "Accept /login, /register and /password over plain TCP from other machines "
          "(passwords then cross the network in clear text)."],

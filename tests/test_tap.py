@@ -17,6 +17,7 @@ from twisted.internet.error import CannotListenError
 from twisted.internet.testing import MemoryReactor, MemoryReactorClock, RaisingMemoryReactor
 from twisted.logger import capturedLogs, formatEvent
 from twisted.python.usage import UsageError
+from twisted.python import usage
 from twisted.trial.unittest import SynchronousTestCase
 
 from chat.protocol import ChatFactory
@@ -112,6 +113,17 @@ class OptionsTests(SynchronousTestCase):
             max_per_ip=4, max_output=65536, max_file=1000, spool_quota=5120, history_on_join=0,
             history_days=7.5, allow_plaintext_auth=True, file_ttl=1800.0,
         ))
+
+    def test_sizes(self) -> None:
+        """
+        File sizes take bytes or K, M, G, T units in powers of 1024, in any case, with an optional B or iB.
+        """
+        for text, expected in [("1000", 1000), ("512K", 512 * 1024), ("100m", 100 * 1024**2), ("2G", 2 * 1024**3),
+                               ("1T", 1024**4), ("5MiB", 5 * 1024**2), ("7kb", 7 * 1024)]:
+            self.assertEqual(parse("--max-file-size", text)["max-file-size"], expected, text)
+        for bad in ("0", "-1", "1.5M", "M", "10X", "", "１０"):
+            error = self.assertRaises(usage.UsageError, parse, "--spool-quota", bad)
+            self.assertIn("must be a size above 0 such as 5000000, 512K, 100M or 2G", str(error), bad)
 
     def test_default_settings(self) -> None:
         """
