@@ -203,6 +203,14 @@ class Daemon:
         self.port = int(match.group(1))
         return self
 
+    @property
+    def directory(self) -> str:
+        """
+        The daemon's temporary directory: its working directory, holding
+        C{data} (the default C{--data-dir}); empty before the first L{start}.
+        """
+        return self._tmp.name if self._tmp is not None else ""
+
     def log(self) -> str:
         """
         The daemon's log so far: that of every run, oldest first, each
@@ -409,6 +417,47 @@ class Client:
         end = self.buffer.index(needle) + len(needle)
         data, self.buffer = self.buffer[:end], self.buffer[end:]
         return data
+
+    def read_exact(self, count: int, timeout: float | None = None) -> bytes:
+        """
+        Read exactly C{count} raw bytes (a file's bytes after its C{file}
+        line, say): those in L{buffer} first, then from the socket, never
+        receiving a byte past them, so what follows stays unread.
+
+        @return: the C{count} bytes, consumed (and added to L{received}).
+        @raise Closed: the server closed the connection first.
+        @raise AssertionError: they did not all arrive within C{timeout}
+            seconds; the message tells how many did.
+        """
+        deadline = time.monotonic() + (timeout or self.timeout)
+        data = bytearray(count)
+        view = memoryview(data)
+        got = min(count, len(self.buffer))
+        view[:got] = self.buffer[:got]
+        self.buffer = self.buffer[got:]
+        fresh = got
+        try:
+            while got < count:
+                if self.eof:
+                    raise Closed(f"closed after {got} of {count} raw bytes")
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    raise AssertionError(f"timed out after {got} of {count} raw bytes")
+                self.sock.settimeout(left)
+                try:
+                    received = self.sock.recv_into(view[got:], min(count - got, 1 << 20))
+                except TimeoutError:
+                    raise AssertionError(f"timed out after {got} of {count} raw bytes") from None
+                except ConnectionResetError:
+                    received = 0
+                if not received:
+                    self.eof = True
+                    raise Closed(f"closed after {got} of {count} raw bytes")
+                got += received
+        finally:
+            self.received += bytes(view[fresh:got])
+            view.release()
+        return bytes(data)
 
     def read_line(self, timeout: float | None = None) -> str:
         """
