@@ -63,7 +63,6 @@ import shutil
 import signal
 import socket
 import struct
-import subprocess
 import sys
 import tempfile
 import threading
@@ -74,7 +73,7 @@ from pathlib import Path
 from types import TracebackType
 from typing import Any, NoReturn, Self
 
-from fanout import LISTENING, memory_kib
+from fanout import Daemon, memory_kib
 
 HOST = "127.0.0.1"
 MIB = 1 << 20
@@ -106,67 +105,14 @@ def cpu_times(pid: int) -> tuple[float, float, int]:
     return int(fields[11]) / tick, int(fields[12]) / tick, int(fields[7])
 
 
-class Daemon:
+def start_daemon(args: argparse.Namespace, workdir: Path, max_file: int, quota: int) -> Daemon:
     """
-    A C{twistd -n chat} child process on a free port of 127.0.0.1, logging
-    to C{workdir / "chat.log"}, its C{--data-dir} in C{workdir / "data"}.
+    A daemon from L{fanout.Daemon} (free loopback port, log and data in
+    C{workdir}), taking files of C{max_file} bytes up to C{quota} in all.
     """
-
-    def __init__(self, twistd: str, workdir: Path, max_file: int, quota: int, extra: Sequence[str] = ()) -> None:
-        self.log_path = workdir / "chat.log"
-        command = [
-            twistd, "-n", "--pidfile=", "chat",
-            "--listen", f"tcp:0:interface={HOST}",
-            "--data-dir", str(workdir / "data"),
-            "--max-file-size", f"{-(-max_file // MIB)}M",
-            "--spool-quota", f"{-(-quota // MIB)}M",
-            *extra,
-        ]
-        with open(self.log_path, "wb") as log:  # the child keeps its own copy of the descriptor
-            self.process = subprocess.Popen(
-                command, cwd=workdir, stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT
-            )
-        self.pid = self.process.pid
-        try:
-            self.port = self._wait_for_port(timeout=30)
-        except BaseException:
-            self.stop()
-            raise
-
-    def _wait_for_port(self, timeout: float) -> int:
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            match = LISTENING.search(self.log_path.read_text(errors="replace"))
-            if match:
-                return int(match.group(1))
-            if self.process.poll() is not None:
-                break
-            time.sleep(0.05)
-        raise RuntimeError(f"the daemon did not start; its log:\n{self.log_path.read_text(errors='replace')}")
-
-    def stop(self) -> float:
-        """
-        SIGTERM, then SIGKILL after L{STOP_SECONDS}.
-
-        @return: seconds the daemon took to exit.
-        """
-        started = time.monotonic()
-        if self.process.poll() is None:
-            self.process.terminate()
-            try:
-                self.process.wait(STOP_SECONDS)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait()
-        return time.monotonic() - started
-
-    def errors(self) -> list[str]:
-        """
-        Lines of the daemon's log that report a failure.
-        """
-        text = self.log_path.read_text(errors="replace")
-        return [line for line in text.splitlines() if "Traceback" in line or "Unhandled" in line
-                or "#critical" in line or "#error" in line]
+    options = argparse.Namespace(twistd=args.twistd, max_output=4 * MIB, profile=None, daemon_arg=args.daemon_arg)
+    sizes = ["--max-file-size", f"{-(-max_file // MIB)}M", "--spool-quota", f"{-(-quota // MIB)}M"]
+    return Daemon(options, 2, workdir, sizes)
 
 
 class Watch:
@@ -599,8 +545,7 @@ def run_size(args: argparse.Namespace, size: int, payload: memoryview, into: mem
     daemon: Daemon | None = None
     clients: list[Client] = []
     try:
-        daemon = Daemon(args.twistd, workdir, max_file=size + MIB, quota=(args.runs + 1) * size + 64 * MIB,
-                        extra=args.daemon_arg or ())
+        daemon = start_daemon(args, workdir, max_file=size + MIB, quota=(args.runs + 1) * size + 64 * MIB)
         alice = Client(daemon.port, "alice", args.timeout)
         clients.append(alice)
         bob = Client(daemon.port, "bob", args.timeout)
@@ -640,14 +585,14 @@ def run_size(args: argparse.Namespace, size: int, payload: memoryview, into: mem
         for client in clients:
             client.close()
         clients.clear()
-        result.stop_seconds = daemon.stop()
+        result.stop_seconds = daemon.stop(STOP_SECONDS)
         result.log_errors = daemon.errors()
         return result
     finally:
         for client in clients:
             client.close()
         if daemon is not None:
-            daemon.stop()
+            daemon.stop(STOP_SECONDS)
         shutil.rmtree(workdir, ignore_errors=True)
 
 
