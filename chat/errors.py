@@ -131,3 +131,11 @@ class ChecksumMismatch(ChatError):
     """
 
     code = "checksum-mismatch"
+
+
+class TLSUnavailable(ChatError):
+    """
+    C{/starttls} on a server without a certificate (C{tls-unavailable}).
+    """
+
+    code = "tls-unavailable"

@@ -20,6 +20,7 @@ from twisted.internet.interfaces import (
     ITCPTransport,
 )
 from twisted.internet.protocol import ServerFactory
+from twisted.internet.ssl import CertificateOptions
 from twisted.logger import Logger
 from twisted.protocols.basic import LineReceiver
 from twisted.python.failure import Failure
@@ -180,6 +181,8 @@ class ChatProtocol(LineReceiver):
         """Input not yet telnet-filtered: held while reading is paused."""
         self._upload: _Incoming | None = None
         self._downloads = 0
+        self._drop_input = False
+        """Set by /starttls: the rest of its packet is dropped, never read as if it came over TLS."""
         self._commands: dict[str, Callable[[wire.Command], Deferred[Any] | None]] = {
             name: getattr(self, f"_cmd_{name}") for name in COMMANDS
         }
@@ -282,6 +285,7 @@ class ChatProtocol(LineReceiver):
             self.factory.batch.flush()
 
     def _receive(self, data: bytes) -> None:
+        self._drop_input = False
         if self._unread:
             data, self._unread = self._unread + data, b""
         if self._buffer and not self.paused and not self._closing:
@@ -289,6 +293,9 @@ class ChatProtocol(LineReceiver):
             super().dataReceived(b"")
             self._read_again()
         while (data or self._unread) and not self._closing:
+            if self._drop_input:
+                self._unread = b""
+                return
             if self._unread:
                 data, self._unread = self._unread + data, b""
             if self.paused:
@@ -720,8 +727,36 @@ class ChatProtocol(LineReceiver):
         self.renderer = renderer
         self.send(self.factory.welcome(registered=self.user is not None))
 
-    def _cmd_starttls(self, command: wire.Command) -> None:
-        self.send(events.Error("tls-unavailable", "this server has no TLS certificate configured"))
+    def _cmd_starttls(self, command: wire.Command) -> Deferred[None] | None:
+        """
+        Upgrade to TLS (PROTOCOL.md section 7): C{info} in clear text, then
+        the handshake. Whatever the client sent after the command before
+        the handshake is dropped (STARTTLS command injection, RFC 3207
+        section 6), and reading waits until TLS is in place.
+        """
+        if self.secure:
+            raise errors.BadArguments("this connection is encrypted already")
+        options = self.factory.tls
+        if options is None:
+            raise errors.TLSUnavailable("this server has no TLS certificate configured")
+        self.send(events.Info("Starting TLS: begin the handshake"))
+        self._drop_input = True
+        self._buffer = b""
+        self._unread = b""
+        started: Deferred[None] = Deferred()
+
+        def start() -> None:
+            if not self._closing:
+                self.outbox.flush()
+                self.transport.startTLS(options)  # type: ignore[attr-defined]
+                self.secure = True
+                self._log.info("{peer} started TLS", peer=self.peer)
+            started.callback(None)
+
+        self.factory.domain.then(start)
+        # Started already (nothing was waiting): no need to hold reading,
+        # and resuming now would read the rest of this packet.
+        return None if started.called else started
 
     def _cmd_ping(self, command: wire.Command) -> None:
         self.send(events.Pong(command.args))
@@ -757,6 +792,7 @@ class ChatFactory(ServerFactory):
         store: IStore | None = None,
         accounts: Accounts | None = None,
         spool: Spool | None = None,
+        tls: CertificateOptions | None = None,
     ) -> None:
         """
         @param store: where history and accounts live; in memory if C{None}.
@@ -765,7 +801,10 @@ class ChatFactory(ServerFactory):
             a reactor.
         @param spool: where offered files live; by default a temporary
             directory, made on first use.
+        @param tls: the server side of TLS for C{/starttls}; without it
+            C{/starttls} gets C{tls-unavailable}.
         """
+        self.tls = tls
         self.settings = settings
         self.clock = clock
         self._spool = spool

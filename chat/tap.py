@@ -20,6 +20,7 @@ from chat.service import ChatService
 from chat.settings import Settings
 from chat.spool import SPOOL, Spool
 from chat.storage import IStore, MemoryStore, open_store
+from chat.tls import TLSError, load
 
 DEFAULT_LISTEN = "tcp:8888:interface=127.0.0.1"
 _DEFAULTS = Settings()
@@ -100,6 +101,9 @@ class Options(usage.Options):
          "Hours a file offer lasts; the file is deleted when its last offer expires.", _positive(float)],
         ["history-on-join", None, _DEFAULTS.history_on_join,
          "Messages replayed to a user joining a room (0 for none).", int],
+        ["tls-cert", None, None,
+         "PEM certificate (its chain may follow) for /starttls on plain listeners; checked at start-up."],
+        ["tls-key", None, None, "PEM private key of --tls-cert (default: read from the --tls-cert file)."],
         ["history-days", None, _DEFAULTS.history_days,
          "Days room and private messages are kept, pruned at start-up and hourly (0 keeps them forever).", float],
     ]
@@ -124,6 +128,8 @@ class Options(usage.Options):
                 self[name] = size(self[name])
         if self["history-on-join"] < 0:
             raise usage.UsageError("--history-on-join must be 0 or more")
+        if self["tls-key"] and not self["tls-cert"]:
+            raise usage.UsageError("--tls-key needs --tls-cert")
         if not 0 <= self["history-days"] < float("inf"):
             raise usage.UsageError("--history-days must be 0 (forever) or a positive number")
 
@@ -181,6 +187,12 @@ def makeService(options: Options, reactor: Any = None) -> IService:
 
         reactor = global_reactor
     settings = options.settings()
+    tls = None
+    if options["tls-cert"]:
+        try:
+            tls = load(options["tls-cert"], options["tls-key"]).options()
+        except TLSError as e:
+            raise SystemExit(f"chat: {e}") from None
     store: IStore
     try:
         if options["in-memory"]:
@@ -193,7 +205,7 @@ def makeService(options: Options, reactor: Any = None) -> IService:
             store = open_store(options["data-dir"], reactor, reactor)
     except (OSError, DatabaseError) as e:
         raise SystemExit(f"chat: {e}") from None
-    factory = ChatFactory(settings, reactor, store, spool=spool)
+    factory = ChatFactory(settings, reactor, store, spool=spool, tls=tls)
     top = Daemon()
     listeners = []
     for description in options["listen"]:

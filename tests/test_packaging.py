@@ -168,7 +168,7 @@ class WheelTests(SynchronousTestCase):
         output = self.twistd("chat", "--help")
         for option in ("--listen", "--data-dir", "--motd", "--max-line", "--flood-burst",
                        "--flood-rate", "--max-connections-per-ip", "--max-output",
-                       "--in-memory", "--history-days", "--allow-plaintext-auth"):
+                       "--in-memory", "--history-days", "--allow-plaintext-auth", "--file-ttl", "--tls-cert"):
             self.assertIn(option, output)
 
     def test_chat_admin_console_script(self) -> None:
@@ -179,6 +179,15 @@ class WheelTests(SynchronousTestCase):
         output = _run([str(self.venv / "bin" / "chat-admin"), "--version"], self.tmp)
         self.assertEqual(output, "chat-admin (chat 0.1.0)\n")
         _run([str(self.venv / "bin" / "python"), "-c", "import argon2; argon2.PasswordHasher().hash('x' * 8)"], self.tmp)
+
+    def test_chat_cert_console_script(self) -> None:
+        """
+        The wheel installs chat-cert, which writes a certificate and key from the fresh environment.
+        """
+        output = _run([str(self.venv / "bin" / "chat-cert"), "--out", str(self.tmp), "localhost"], self.tmp)
+        self.assertIn("clients must be given", output)
+        self.assertTrue((self.tmp / "localhost.pem").is_file())
+        self.assertTrue((self.tmp / "localhost.key").is_file())
 
     def test_uninstall_leaves_twisted_plugins_working(self) -> None:
         """

@@ -41,6 +41,8 @@ DEFAULTS = {
     "history-on-join": 50,
     "history-days": 0.0,
     "file-ttl": 24.0,
+    "tls-cert": None,
+    "tls-key": None,
     "in-memory": 0,
     "allow-plaintext-auth": 0,
     "listen": ["tcp:8888:interface=127.0.0.1"],
@@ -107,6 +109,7 @@ class OptionsTests(SynchronousTestCase):
             "max-connections-per-ip": 4, "max-output": 65536, "max-file-size": 1000,
             "spool-quota": 5120, "history-on-join": 0, "listen": [DEFAULT_LISTEN],
             "history-days": 7.5, "in-memory": 1, "allow-plaintext-auth": 1, "file-ttl": 0.5,
+            "tls-cert": None, "tls-key": None,
         })
         self.assertEqual(options.settings(), Settings(
             server_name="example", motd="hi all", max_line=512, flood_burst=3, flood_rate=2.5,

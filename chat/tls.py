@@ -1,0 +1,171 @@
+# -*- test-case-name: tests.test_tls -*-
+"""
+The daemon's TLS (PROTOCOL.md section 7): its certificate and key, checked
+at start-up so that a bad file is one clear line instead of a traceback at
+the first connection, and the server options built from them with modern
+defaults: TLS 1.2 at least, forward-secret AEAD cipher suites only
+(Mozilla's "intermediate" profile).
+
+Also L{self_signed}, behind the C{chat-cert} command: a certificate and key
+for a host name, for tests and small servers.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import os
+from dataclasses import dataclass
+from datetime import datetime, timedelta, timezone
+
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
+from OpenSSL import crypto
+from twisted.internet import ssl
+
+INTERMEDIATE_CIPHERS = ":".join([
+    "ECDHE-ECDSA-AES128-GCM-SHA256", "ECDHE-RSA-AES128-GCM-SHA256",
+    "ECDHE-ECDSA-AES256-GCM-SHA384", "ECDHE-RSA-AES256-GCM-SHA384",
+    "ECDHE-ECDSA-CHACHA20-POLY1305", "ECDHE-RSA-CHACHA20-POLY1305",
+    "DHE-RSA-AES128-GCM-SHA256", "DHE-RSA-AES256-GCM-SHA384", "DHE-RSA-CHACHA20-POLY1305",
+])
+"""TLS 1.2 cipher suites of Mozilla's intermediate profile (v5.7): forward
+secret and AEAD only. TLS 1.3's suites are all both, and always enabled."""
+
+
+class TLSError(Exception):
+    """
+    The certificate or key cannot be used; the message is one line for the
+    operator.
+    """
+
+
+@dataclass(frozen=True)
+class ServerCertificate:
+    """
+    A certificate, the chain that follows it, and its private key, checked
+    to belong together and to be valid now.
+    """
+
+    certificate: x509.Certificate
+    chain: tuple[x509.Certificate, ...]
+    key: ec.EllipticCurvePrivateKey | object
+
+    def options(self) -> ssl.CertificateOptions:
+        """
+        Twisted's server options for it: TLS 1.2 at least, the ciphers of
+        L{INTERMEDIATE_CIPHERS}, the chain sent after the certificate.
+        """
+        return ssl.CertificateOptions(
+            privateKey=crypto.PKey.from_cryptography_key(self.key),  # type: ignore[arg-type]
+            certificate=crypto.X509.from_cryptography(self.certificate),
+            extraCertChain=[crypto.X509.from_cryptography(c) for c in self.chain],
+            acceptableCiphers=ssl.AcceptableCiphers.fromOpenSSLCipherString(INTERMEDIATE_CIPHERS),
+            raiseMinimumTo=ssl.TLSVersion.TLSv1_2,
+        )
+
+
+def _read(path: str, what: str) -> bytes:
+    try:
+        with open(path, "rb") as f:
+            return f.read()
+    except OSError as e:
+        raise TLSError(f"cannot read the {what} {path}: {e.strerror}") from None
+
+
+def load(cert_path: str, key_path: str | None = None, now: datetime | None = None) -> ServerCertificate:
+    """
+    Load a PEM certificate (followed by its chain, if any) and its PEM
+    private key, and check them.
+
+    @param key_path: the key's file; C{None} when it is in C{cert_path}.
+    @param now: the time to check validity at (aware); the current time by default.
+    @raise TLSError: a file is missing or unreadable, holds no PEM
+        certificate or key, the key is encrypted or does not match the
+        certificate, or the certificate has expired or is not yet valid.
+    """
+    data = _read(cert_path, "certificate")
+    try:
+        certificates = x509.load_pem_x509_certificates(data)
+    except ValueError:
+        raise TLSError(f"{cert_path} holds no PEM certificate") from None
+    key_path = key_path or cert_path
+    key_data = data if key_path == cert_path else _read(key_path, "private key")
+    try:
+        key = serialization.load_pem_private_key(key_data, password=None)
+    except TypeError:
+        raise TLSError(f"the private key in {key_path} is encrypted: give an unencrypted key") from None
+    except ValueError:
+        raise TLSError(f"{key_path} holds no PEM private key") from None
+    leaf = certificates[0]
+    public = serialization.PublicFormat.SubjectPublicKeyInfo
+    encoding = serialization.Encoding.DER
+    if leaf.public_key().public_bytes(encoding, public) != key.public_key().public_bytes(encoding, public):
+        raise TLSError(f"the private key in {key_path} does not match the certificate in {cert_path}")
+    now = now or datetime.now(timezone.utc)
+    if leaf.not_valid_after_utc < now:
+        raise TLSError(f"the certificate in {cert_path} expired on {leaf.not_valid_after_utc:%Y-%m-%d %H:%M} UTC")
+    if leaf.not_valid_before_utc > now:
+        raise TLSError(
+            f"the certificate in {cert_path} is not valid before {leaf.not_valid_before_utc:%Y-%m-%d %H:%M} UTC"
+        )
+    return ServerCertificate(leaf, tuple(certificates[1:]), key)
+
+
+def self_signed(host: str, days: int = 365, now: datetime | None = None) -> tuple[bytes, bytes]:
+    """
+    A self-signed certificate for C{host} (a DNS name or an IP address),
+    valid for C{days} from C{now}, with a new P-256 key. The certificate is
+    its own CA: clients trust it by being given it as their CA file.
+
+    @return: C{(certificate, key)}, both PEM.
+    """
+    key = ec.generate_private_key(ec.SECP256R1())
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, host)])
+    try:
+        alternative: x509.GeneralName = x509.IPAddress(ipaddress.ip_address(host))
+    except ValueError:
+        alternative = x509.DNSName(host)
+    now = now or datetime.now(timezone.utc)
+    public = key.public_key()
+    certificate = (
+        x509.CertificateBuilder()
+        .subject_name(name)
+        .issuer_name(name)
+        .public_key(public)
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - timedelta(minutes=5))
+        .not_valid_after(now + timedelta(days=days))
+        .add_extension(x509.SubjectAlternativeName([alternative]), critical=False)
+        .add_extension(x509.BasicConstraints(ca=True, path_length=0), critical=True)
+        .add_extension(
+            x509.KeyUsage(
+                digital_signature=True, key_cert_sign=True, content_commitment=False, key_encipherment=False,
+                data_encipherment=False, key_agreement=False, crl_sign=False, encipher_only=False,
+                decipher_only=False,
+            ),
+            critical=True,
+        )
+        .add_extension(x509.ExtendedKeyUsage([ExtendedKeyUsageOID.SERVER_AUTH]), critical=False)
+        .add_extension(x509.SubjectKeyIdentifier.from_public_key(public), critical=False)
+        .add_extension(x509.AuthorityKeyIdentifier.from_issuer_public_key(public), critical=False)
+        .sign(key, hashes.SHA256())
+    )
+    return (
+        certificate.public_bytes(serialization.Encoding.PEM),
+        key.private_bytes(
+            serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+        ),
+    )
+
+
+def write_private(path: str, data: bytes) -> None:
+    """
+    Write C{data} to a new file readable by its owner only.
+
+    @raise FileExistsError: the file exists (nothing is overwritten).
+    """
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(fd, "wb") as f:
+        f.write(data)
