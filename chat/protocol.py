@@ -10,7 +10,6 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable
 from typing import Any, cast
 
-from twisted.conch.telnet import IAC
 from twisted.internet.defer import Deferred, succeed
 from twisted.internet.interfaces import (
     IAddress,
@@ -318,17 +317,13 @@ class ChatProtocol(LineReceiver):
 
     def _lines(self, data: bytes) -> tuple[bytes, bytes]:
         """
-        Telnet-filter the start of C{data} that is surely lines: all of it
-        when it holds no telnet command or CR (nearly always), else up to
-        its first line end, so that the bytes after an C{/upload} line are
-        never taken for telnet input.
+        Telnet-filter the start of C{data} that is surely lines (see
+        L{TelnetFilter.feed_line}), so that the bytes after an C{/upload}
+        line are never taken for telnet input.
 
         @return: the filtered lines, and the rest of C{data}, unfiltered.
         """
-        telnet = self._telnet
-        if telnet.idle and IAC not in data and b"\r" not in data:
-            return data, b""
-        lines, reply, used = telnet.feed_line(data)
+        lines, reply, used = self._telnet.feed_line(data)
         if reply:
             self.outbox.write(reply)
         return lines, data[used:]
@@ -345,10 +340,7 @@ class ChatProtocol(LineReceiver):
         progress; the bytes after its last one are read as lines again.
         """
         incoming = self._upload
-        if incoming is None:  # not reached: raw mode is only for uploads
-            self.setLineMode()
-            self._unread = data + self._unread
-            return
+        assert incoming is not None, "raw mode is only for uploads"
         upload = incoming.upload
         if len(data) > upload.remaining:
             self._unread = data[upload.remaining:] + self._unread
@@ -434,12 +426,14 @@ class ChatProtocol(LineReceiver):
         Stop reading until a command that completes later (one that checks
         a password, say) is done: the connection's next lines run after it.
         A L{errors.ChatError} it fails with is sent as C{error}; anything
-        else is logged and sent as error C{busy}.
+        else is logged and sent as error C{busy}. A command already done
+        (C{pending} has its result) holds nothing.
         """
         self._waiting = True
-        self.pauseProducing()
         pending.addErrback(self._failed)
         pending.addBoth(self._release)
+        if self._waiting:
+            self.pauseProducing()
 
     def _failed(self, failure: Failure) -> None:
         error = failure.check(errors.ChatError)
@@ -451,7 +445,7 @@ class ChatProtocol(LineReceiver):
 
     def _release(self, result: object) -> None:
         self._waiting = False
-        if not self._closing and self._throttle is None:
+        if self.paused and not self._closing and self._throttle is None:
             self.resumeProducing()
         else:
             self.factory.batch.flush()
@@ -727,7 +721,7 @@ class ChatProtocol(LineReceiver):
         self.renderer = renderer
         self.send(self.factory.welcome(registered=self.user is not None))
 
-    def _cmd_starttls(self, command: wire.Command) -> Deferred[None] | None:
+    def _cmd_starttls(self, command: wire.Command) -> Deferred[None]:
         """
         Upgrade to TLS (PROTOCOL.md section 7): C{info} in clear text, then
         the handshake. Whatever the client sent after the command before
@@ -754,9 +748,7 @@ class ChatProtocol(LineReceiver):
             started.callback(None)
 
         self.factory.domain.then(start)
-        # Started already (nothing was waiting): no need to hold reading,
-        # and resuming now would read the rest of this packet.
-        return None if started.called else started
+        return started
 
     def _cmd_ping(self, command: wire.Command) -> None:
         self.send(events.Pong(command.args))

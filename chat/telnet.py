@@ -62,14 +62,17 @@ class TelnetFilter:
 
     def feed_line(self, data: bytes) -> tuple[bytes, bytes, int]:
         """
-        Filter C{data} up to the end of its first line only: the bytes after
-        it may not be telnet input at all (the raw bytes of an upload,
-        PROTOCOL.md section 6).
+        Filter as much of C{data} as can be filtered without changing bytes
+        that may not be telnet input at all (the raw bytes of an upload,
+        PROTOCOL.md section 6): all of it when the filter would change
+        nothing (no IAC or CR, nearly always), else up to the end of its
+        first line only.
 
         @return: C{(text, reply, used)}: as L{feed} returns, for the first
-            C{used} bytes of C{data}; C{text} ends with LF unless all of
-            C{data} was used without finding a line end.
+            C{used} bytes of C{data}.
         """
+        if self._state == _DATA and IAC not in data and b"\r" not in data:
+            return data, b"", len(data)
         return self._filter(data, True)
 
     def _filter(self, data: bytes, one_line: bool) -> tuple[bytes, bytes, int]:

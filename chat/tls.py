@@ -19,7 +19,7 @@ from datetime import datetime, timedelta, timezone
 
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.hazmat.primitives.asymmetric import dsa, ec, ed448, ed25519, rsa
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 from OpenSSL import crypto
 from twisted.internet import ssl
@@ -32,6 +32,12 @@ INTERMEDIATE_CIPHERS = ":".join([
 ])
 """TLS 1.2 cipher suites of Mozilla's intermediate profile (v5.7): forward
 secret and AEAD only. TLS 1.3's suites are all both, and always enabled."""
+
+SigningKey = (
+    rsa.RSAPrivateKey | ec.EllipticCurvePrivateKey | ed25519.Ed25519PrivateKey
+    | ed448.Ed448PrivateKey | dsa.DSAPrivateKey
+)
+"""The private keys that can sign a TLS handshake."""
 
 
 class TLSError(Exception):
@@ -50,7 +56,7 @@ class ServerCertificate:
 
     certificate: x509.Certificate
     chain: tuple[x509.Certificate, ...]
-    key: ec.EllipticCurvePrivateKey | object
+    key: SigningKey
 
     def options(self) -> ssl.CertificateOptions:
         """
@@ -58,7 +64,7 @@ class ServerCertificate:
         L{INTERMEDIATE_CIPHERS}, the chain sent after the certificate.
         """
         return ssl.CertificateOptions(
-            privateKey=crypto.PKey.from_cryptography_key(self.key),  # type: ignore[arg-type]
+            privateKey=crypto.PKey.from_cryptography_key(self.key),
             certificate=crypto.X509.from_cryptography(self.certificate),
             extraCertChain=[crypto.X509.from_cryptography(c) for c in self.chain],
             acceptableCiphers=ssl.AcceptableCiphers.fromOpenSSLCipherString(INTERMEDIATE_CIPHERS),
@@ -82,7 +88,7 @@ def load(cert_path: str, key_path: str | None = None, now: datetime | None = Non
     @param key_path: the key's file; C{None} when it is in C{cert_path}.
     @param now: the time to check validity at (aware); the current time by default.
     @raise TLSError: a file is missing or unreadable, holds no PEM
-        certificate or key, the key is encrypted or does not match the
+        certificate or key, the key is encrypted, cannot sign, or does not match the
         certificate, or the certificate has expired or is not yet valid.
     """
     data = _read(cert_path, "certificate")
@@ -98,6 +104,8 @@ def load(cert_path: str, key_path: str | None = None, now: datetime | None = Non
         raise TLSError(f"the private key in {key_path} is encrypted: give an unencrypted key") from None
     except ValueError:
         raise TLSError(f"{key_path} holds no PEM private key") from None
+    if not isinstance(key, SigningKey):
+        raise TLSError(f"the private key in {key_path} cannot sign ({type(key).__name__}): use an RSA or EC key")
     leaf = certificates[0]
     public = serialization.PublicFormat.SubjectPublicKeyInfo
     encoding = serialization.Encoding.DER

@@ -17,6 +17,7 @@ from typing import Any
 
 from cryptography import x509
 from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import x25519
 from OpenSSL import SSL
 from twisted.python import usage
 from twisted.trial.unittest import SynchronousTestCase
@@ -68,7 +69,8 @@ class LoadTests(FilesTestCase):
     def test_errors_are_one_line(self) -> None:
         """
         Missing files, files without PEM, a key of another certificate, an
-        encrypted key, and an expired or future certificate each give one clear line.
+        encrypted key, a key that cannot sign, and an expired or future
+        certificate each give one clear line.
         """
         cert_path, key_path = self.pair()
         other_cert, other_key = self.pair("other.example")
@@ -78,6 +80,9 @@ class LoadTests(FilesTestCase):
         )
         old_cert, old_key = self.pair("old.example", 1, NOW - timedelta(days=10))
         garbage = self.write("garbage.pem", b"hello")
+        x25519_key = self.write("x25519.key", x25519.X25519PrivateKey.generate().private_bytes(
+            serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption(),
+        ))
         cases = [
             ((os.path.join(self.dir, "missing.pem"), key_path),
              f"cannot read the certificate {self.dir}/missing.pem: No such file or directory"),
@@ -89,6 +94,8 @@ class LoadTests(FilesTestCase):
             ((cert_path, self.write("enc.key", encrypted)),
              f"the private key in {self.dir}/enc.key is encrypted: give an unencrypted key"),
             ((old_cert, old_key), f"the certificate in {old_cert} expired on 2026-11-12 12:00 UTC"),
+            ((cert_path, x25519_key),
+             f"the private key in {x25519_key} cannot sign (X25519PrivateKey): use an RSA or EC key"),
         ]
         for args, message in cases:
             error = self.assertRaises(tls.TLSError, tls.load, *args, NOW)
