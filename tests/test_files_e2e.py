@@ -15,7 +15,7 @@ import os
 import random
 import signal
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -63,11 +63,19 @@ def of_type(events: Iterable[dict[str, Any]], kind: str) -> list[dict[str, Any]]
     return [e for e in events if e["type"] == kind]
 
 
-def message_saying(text: str) -> Callable[[dict[str, Any]], bool]:
+def all_said(texts: Sequence[str]) -> Callable[[dict[str, Any]], bool]:
     """
-    An event predicate: a C{message} whose text is C{text}.
+    An event predicate true once C{message}s with every one of C{texts}
+    have been seen (they come from several connections, in any order).
     """
-    return lambda event: event["type"] == "message" and event["text"] == text
+    waiting = set(texts)
+
+    def seen(event: dict[str, Any]) -> bool:
+        if event["type"] == "message":
+            waiting.discard(event["text"])
+        return not waiting
+
+    return seen
 
 
 def parse_ts(text: str) -> datetime:
@@ -589,11 +597,10 @@ class StreamTests(FilesTestCase):
                     bob.send_line(f"/ping {tokens[n // 10]}")
             pongs += tokens
             # Every message is published (alice sees them all) while bob's download is still being sent.
-            last = texts[-1]
-            seen = alice.read_events_until(message_saying(last))
+            seen = alice.read_events_until(all_said(texts))
             said += of_type(seen, "message")
             last_of_round.append(said[-1])
-            carol.read_events_until(message_saying(last))
+            carol.read_events_until(all_said(texts))
             self.assertIn(stored, open_files(daemon).values())
             received.append(bob.read_exact(1024 * 1024))
         self.assertEqual(sorted(m["text"] for m in said), sorted(
