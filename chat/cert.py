@@ -11,9 +11,11 @@ import sys
 from collections.abc import Sequence
 from typing import TextIO
 
+from twisted.internet.endpoints import quoteStringArgument
 from twisted.python import usage
 from typing_extensions import override
 
+from chat.settings import DEFAULT_LISTEN
 from chat.tls import self_signed, write_private
 
 PROGRAM = "chat-cert"
@@ -70,6 +72,7 @@ def main(argv: Sequence[str] | None = None, stdout: TextIO | None = None, stderr
     cert_path = os.path.join(options["out"], f"{host}.pem")
     key_path = os.path.join(options["out"], f"{host}.key")
     try:
+        os.makedirs(options["out"], exist_ok=True)
         for path in (cert_path, key_path):
             if os.path.exists(path):
                 raise FileExistsError(f"{path} exists: remove it first, or use --out")
@@ -82,7 +85,8 @@ def main(argv: Sequence[str] | None = None, stdout: TextIO | None = None, stderr
     stdout.write(
         f"Wrote {cert_path} (certificate, valid {options['days']} days) and {key_path} (private key).\n"
         f"Serve TLS with:  twistd -n chat --tls-cert {cert_path} --tls-key {key_path}"
-        f" --listen 'ssl:6697:privateKey={key_path}:certKey={cert_path}'\n"
+        f" --listen {DEFAULT_LISTEN}"
+        f" --listen 'ssl:6697:privateKey={quoteStringArgument(key_path)}:certKey={quoteStringArgument(cert_path)}'\n"
         f"This certificate is self-signed: clients must be given {cert_path} as their CA file,\n"
         f"e.g. openssl s_client -connect {host}:6697 -CAfile {cert_path}\n"
     )

@@ -19,7 +19,6 @@ from twisted.internet.interfaces import (
     ITCPTransport,
 )
 from twisted.internet.protocol import ServerFactory
-from twisted.internet.ssl import CertificateOptions
 from twisted.logger import Logger
 from twisted.protocols.basic import LineReceiver
 from twisted.python.failure import Failure
@@ -44,6 +43,7 @@ from chat.settings import Settings
 from chat.spool import Spool, Upload, display_name, is_sha256
 from chat.storage import IStore, MemoryStore
 from chat.telnet import TelnetFilter
+from chat.tls import ServerTLS
 
 # Commands: name -> (usage, what it does). The order is the order /help lists them.
 COMMANDS: dict[str, tuple[str, str]] = {
@@ -175,6 +175,7 @@ class ChatProtocol(LineReceiver):
         self._discarding = False
         self._quit_reason = "connection lost"
         self._closing = False
+        self._abort_call: IDelayedCall | None = None
         self._waiting = False
         self._unread = b""
         """Input not yet telnet-filtered: held while reading is paused."""
@@ -211,6 +212,8 @@ class ChatProtocol(LineReceiver):
         self._closing = True
         if self._throttle is not None and self._throttle.active():
             self._throttle.cancel()
+        if self._abort_call is not None and self._abort_call.active():
+            self._abort_call.cancel()
         if self._upload is not None:
             incoming, self._upload = self._upload, None
             self.factory.spool.abort(incoming.upload)
@@ -250,7 +253,12 @@ class ChatProtocol(LineReceiver):
     def _close_now(self, reason: str) -> None:
         self.outbox.finish(self.renderer(events.Bye(reason)))
         self.outbox.flush()
+        # Over TLS the connection ends once the peer's close_notify is read:
+        # read again (what comes is dropped). A peer that never answers, or
+        # never reads its output, is cut off.
+        self.transport.resumeProducing()  # type: ignore[attr-defined]
         self.transport.loseConnection()
+        self._abort_call = self.clock.callLater(self.settings.shutdown_timeout, self.transport.abortConnection)
 
     def kick(self, reason: str) -> None:
         """
@@ -784,7 +792,7 @@ class ChatFactory(ServerFactory):
         store: IStore | None = None,
         accounts: Accounts | None = None,
         spool: Spool | None = None,
-        tls: CertificateOptions | None = None,
+        tls: ServerTLS | None = None,
     ) -> None:
         """
         @param store: where history and accounts live; in memory if C{None}.

@@ -6,17 +6,21 @@ L{ChatService}: the daemon's lifecycle around one L{ChatFactory}.
 from __future__ import annotations
 
 import gc
+import signal
 from collections.abc import Sequence
+from typing import Any
 
 from twisted.application.internet import StreamServerEndpointService
 from twisted.application.service import Service
 from twisted.internet.defer import Deferred
+from twisted.internet.endpoints import SSL4ServerEndpoint
 from twisted.internet.interfaces import IListeningPort, IReactorTime
 from twisted.internet.task import LoopingCall
 from twisted.logger import Logger
 from typing_extensions import override
 
 from chat.protocol import ChatFactory
+from chat.tls import ServerTLS, TLSError
 
 GC_THRESHOLDS = (20_000, 20, 20)
 """The daemon's garbage collector thresholds (CPython's default: 700, 10, 10)."""
@@ -31,8 +35,8 @@ SWEEP_INTERVAL = 60.0
 class ChatService(Service):
     """
     Starts the password hasher, the pruning of old messages and the sweep
-    of expired file offers, announces the listeners once they listen, and
-    on stop (SIGTERM) sends C{bye} to every connection, then writes what is
+    of expired file offers, announces the listeners once they listen,
+    reloads the TLS certificates on SIGHUP, and on stop (SIGTERM) sends C{bye} to every connection, then writes what is
     pending and closes the store, before the reactor goes down.
     """
 
@@ -43,10 +47,16 @@ class ChatService(Service):
         factory: ChatFactory,
         reactor: IReactorTime,
         listeners: Sequence[StreamServerEndpointService] = (),
+        certificates: Sequence[ServerTLS] = (),
     ) -> None:
+        """
+        @param certificates: read again on SIGHUP (L{reload_certificates}).
+        """
         self.factory = factory
         self._reactor = reactor
         self._listeners = listeners
+        self._certificates = certificates
+        self._previous_sighup: Any = None
         self._pruning: LoopingCall | None = None
         self._sweeping = LoopingCall(self.sweep)
         self._sweeping.clock = reactor
@@ -73,18 +83,42 @@ class ChatService(Service):
         self._sweeping.start(SWEEP_INTERVAL, now=True).addErrback(
             lambda f: self._log.failure("the sweep of expired files stopped", f)
         )
+        if self._certificates and hasattr(signal, "SIGHUP"):
+            self._previous_sighup = signal.signal(signal.SIGHUP, self._sighup)
         for listener in self._listeners:
             # Set by StreamServerEndpointService.privilegedStartService, which
             # runs before any startService.
             waiting = listener._waitingForPort
             if waiting is not None:
-                waiting.addCallback(self._listening)
+                waiting.addCallback(self._listening, isinstance(listener.endpoint, SSL4ServerEndpoint))
 
-    def _listening(self, port: IListeningPort) -> IListeningPort:
+    def _sighup(self, signum: int, frame: object) -> None:
+        # A signal handler may run in the middle of any reactor code: do the
+        # work in the reactor's next turn.
+        self._reactor.callFromThread(self.reload_certificates)  # type: ignore[attr-defined]
+
+    def reload_certificates(self) -> None:
+        """
+        Read every TLS certificate again (SIGHUP): connections made from now
+        on get the new ones. One that cannot be used is logged, and the
+        one served so far stays.
+        """
+        for tls in self._certificates:
+            try:
+                certificate = tls.reload()
+            except TLSError as e:
+                self._log.error("SIGHUP: kept the TLS certificate served so far: {error}", error=str(e))
+            else:
+                self._log.info(
+                    "SIGHUP: reloaded the TLS certificate of {name}, valid until {until:%Y-%m-%d %H:%M} UTC",
+                    name=tls.name, until=certificate.certificate.not_valid_after_utc,
+                )
+
+    def _listening(self, port: IListeningPort, secure: bool) -> IListeningPort:
         address = port.getHost()
         host = getattr(address, "host", None)
         where = f"{host}:{address.port}" if host is not None else str(address)  # type: ignore[attr-defined]
-        self._log.info("chat listening on {address}", address=where)
+        self._log.info("chat listening on {address}{tls}", address=where, tls=" (TLS)" if secure else "")
         return port
 
     def _prune(self, keep: float) -> Deferred[None]:
@@ -112,6 +146,9 @@ class ChatService(Service):
     @override
     def stopService(self) -> Deferred[None]:
         super().stopService()
+        if self._previous_sighup is not None:
+            signal.signal(signal.SIGHUP, self._previous_sighup)
+            self._previous_sighup = None
         if self._pruning is not None and self._pruning.running:
             self._pruning.stop()
         if self._sweeping.running:

@@ -9,6 +9,9 @@ from dataclasses import dataclass
 
 MiB = 1024 * 1024
 
+DEFAULT_LISTEN = "tcp:8888:interface=127.0.0.1"
+"""The daemon's listener when no C{--listen} is given: this machine only."""
+
 
 @dataclass(frozen=True, slots=True)
 class Settings:

@@ -14,15 +14,21 @@ from __future__ import annotations
 
 import ipaddress
 import os
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
+from typing import Any
 
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import dsa, ec, ed448, ed25519, rsa
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
-from OpenSSL import crypto
-from twisted.internet import ssl
+from OpenSSL import SSL, crypto
+from twisted.internet import endpoints, ssl
+from twisted.internet.error import VerifyError
+from twisted.internet.interfaces import IOpenSSLServerConnectionCreator
+from zope.interface import implementer
 
 INTERMEDIATE_CIPHERS = ":".join([
     "ECDHE-ECDSA-AES128-GCM-SHA256", "ECDHE-RSA-AES128-GCM-SHA256",
@@ -57,6 +63,8 @@ class ServerCertificate:
     certificate: x509.Certificate
     chain: tuple[x509.Certificate, ...]
     key: SigningKey
+    dh_parameters: ssl.DiffieHellmanParameters | None = None
+    """Parameters for the DHE suites; without them only the ECDHE ones serve TLS 1.2."""
 
     def options(self) -> ssl.CertificateOptions:
         """
@@ -67,6 +75,7 @@ class ServerCertificate:
             privateKey=crypto.PKey.from_cryptography_key(self.key),
             certificate=crypto.X509.from_cryptography(self.certificate),
             extraCertChain=[crypto.X509.from_cryptography(c) for c in self.chain],
+            dhParameters=self.dh_parameters,
             acceptableCiphers=ssl.AcceptableCiphers.fromOpenSSLCipherString(INTERMEDIATE_CIPHERS),
             raiseMinimumTo=ssl.TLSVersion.TLSv1_2,
         )
@@ -104,21 +113,132 @@ def load(cert_path: str, key_path: str | None = None, now: datetime | None = Non
         raise TLSError(f"the private key in {key_path} is encrypted: give an unencrypted key") from None
     except ValueError:
         raise TLSError(f"{key_path} holds no PEM private key") from None
+    return check(
+        certificates[0], certificates[1:], key,
+        f"the certificate in {cert_path}", f"the private key in {key_path}", now,
+    )
+
+
+def check(
+    certificate: x509.Certificate,
+    chain: Sequence[x509.Certificate],
+    key: object,
+    certificate_source: str,
+    key_source: str,
+    now: datetime | None = None,
+    dh_parameters: ssl.DiffieHellmanParameters | None = None,
+) -> ServerCertificate:
+    """
+    Check that C{key} can sign, belongs to C{certificate}, and that the
+    certificate is valid at C{now} (aware; the current time by default).
+
+    @param certificate_source: names the certificate in error messages,
+        e.g. C{"the certificate in cert.pem"}; C{key_source} likewise.
+    @raise TLSError: one line saying what is wrong.
+    """
     if not isinstance(key, SigningKey):
-        raise TLSError(f"the private key in {key_path} cannot sign ({type(key).__name__}): use an RSA or EC key")
-    leaf = certificates[0]
+        raise TLSError(f"{key_source} cannot sign ({type(key).__name__}): use an RSA or EC key")
     public = serialization.PublicFormat.SubjectPublicKeyInfo
     encoding = serialization.Encoding.DER
-    if leaf.public_key().public_bytes(encoding, public) != key.public_key().public_bytes(encoding, public):
-        raise TLSError(f"the private key in {key_path} does not match the certificate in {cert_path}")
+    if certificate.public_key().public_bytes(encoding, public) != key.public_key().public_bytes(encoding, public):
+        raise TLSError(f"{key_source} does not match {certificate_source}")
     now = now or datetime.now(timezone.utc)
-    if leaf.not_valid_after_utc < now:
-        raise TLSError(f"the certificate in {cert_path} expired on {leaf.not_valid_after_utc:%Y-%m-%d %H:%M} UTC")
-    if leaf.not_valid_before_utc > now:
+    if certificate.not_valid_after_utc < now:
+        raise TLSError(f"{certificate_source} expired on {certificate.not_valid_after_utc:%Y-%m-%d %H:%M} UTC")
+    if certificate.not_valid_before_utc > now:
         raise TLSError(
-            f"the certificate in {cert_path} is not valid before {leaf.not_valid_before_utc:%Y-%m-%d %H:%M} UTC"
+            f"{certificate_source} is not valid before {certificate.not_valid_before_utc:%Y-%m-%d %H:%M} UTC"
         )
-    return ServerCertificate(leaf, tuple(certificates[1:]), key)
+    return ServerCertificate(certificate, tuple(chain), key, dh_parameters)
+
+
+@contextmanager
+def endpoint_files(description: str) -> Iterator[None]:
+    """
+    Turn the errors Twisted's C{ssl:} endpoint parser raises for the files
+    it reads into one-line L{TLSError}s.
+    """
+    try:
+        yield
+    except OSError as e:
+        raise TLSError(f"{description}: cannot read {e.filename}: {e.strerror}") from None
+    except crypto.Error:
+        raise TLSError(f"{description}: the files do not hold a PEM certificate and private key") from None
+    except VerifyError:
+        raise TLSError(f"{description}: the private key does not match the certificate") from None
+
+
+def from_endpoint(reactor: Any, description: str, now: datetime | None = None) -> ServerCertificate:
+    """
+    The certificate of an C{ssl:} endpoint description in Twisted's own
+    syntax (C{ssl:6697:privateKey=key.pem:certKey=cert.pem}, with optional
+    C{extraCertChain=} and C{dhParameters=}), read by Twisted's parser and
+    checked like L{load}. Twisted's parser allows ciphers this daemon does
+    not: serve the result's L{ServerCertificate.options} instead.
+
+    @raise TLSError: a file is missing or unreadable, or does not hold a
+        PEM certificate or key; or as L{check}.
+    @raise ValueError: C{description} is not a valid C{ssl:} endpoint.
+    """
+    with endpoint_files(description):
+        endpoint = endpoints.serverFromString(reactor, description)
+    if not isinstance(endpoint, endpoints.SSL4ServerEndpoint):
+        raise ValueError(f"not an ssl: endpoint: {description}")
+    # The options Twisted's ssl: parser built; their certificate, key, chain
+    # and DH parameters are public attributes of CertificateOptions.
+    options: ssl.CertificateOptions = endpoint._sslContextFactory
+    if options.certificate is None or options.privateKey is None:
+        raise TLSError(f"{description}: no certificate and private key")
+    return check(
+        options.certificate.to_cryptography(),
+        [c.to_cryptography() for c in options.extraCertChain],
+        options.privateKey.to_cryptography_key(),
+        f"the certificate of {description}",
+        f"the private key of {description}",
+        now,
+        options.dhParameters,
+    )
+
+
+@implementer(IOpenSSLServerConnectionCreator)
+class ServerTLS:
+    """
+    The server side of TLS for a listener or for C{/starttls}, with a
+    certificate that L{reload} replaces (on SIGHUP): connections made
+    afterwards get the new one, those already up keep theirs.
+
+    Given to C{transport.startTLS} or as an C{ssl:} endpoint's context
+    factory; Twisted calls L{serverConnectionForTLS} once per connection.
+    """
+
+    def __init__(self, loader: Callable[[], ServerCertificate], name: str) -> None:
+        """
+        @param loader: reads and checks the certificate; called now and on
+            every L{reload}. Raises L{TLSError}.
+        @param name: what is served, for the log, e.g. C{"/starttls"}.
+        @raise TLSError: the certificate cannot be used.
+        """
+        self.name = name
+        self._loader = loader
+        self.certificate = loader()
+        self._context = self.certificate.options().getContext()
+
+    def reload(self) -> ServerCertificate:
+        """
+        Read the certificate again and serve it to new connections.
+
+        @raise TLSError: it cannot be used; the one served so far stays.
+        """
+        certificate = self._loader()
+        self._context = certificate.options().getContext()
+        self.certificate = certificate
+        return certificate
+
+    def serverConnectionForTLS(self, tlsProtocol: object) -> SSL.Connection:
+        """
+        A connection on the current certificate's context.
+        """
+        return SSL.Connection(self._context, None)
 
 
 def self_signed(host: str, days: int = 365, now: datetime | None = None) -> tuple[bytes, bytes]:

@@ -1504,6 +1504,21 @@ class CommandTests(ProtocolTestCase):
         self.assertEqual(self.alice.take(), b"*** Bye: goodbye\r\n")
         self.assertEqual(self.bob.take(), b"")
 
+    def test_closing_reads_until_gone_then_aborts(self) -> None:
+        """
+        After C{bye} the connection reads again (a TLS peer's close_notify
+        must be read for TLS to close), drops what comes, and is aborted if
+        still open after the shutdown timeout.
+        """
+        self.bob.take()
+        self.alice.line("/quit")
+        self.assertEqual(self.alice.transport.producerState, "producing")
+        self.alice.line("/msg bob not said")
+        self.assertEqual(self.bob.take(), b"")
+        self.assertFalse(self.alice.transport.disconnected)
+        self.clock.advance(self.settings.shutdown_timeout)
+        self.assertTrue(self.alice.transport.disconnected)
+
     def test_exit_json(self) -> None:
         """
         C{/exit} is an alias of C{/quit}; in json the goodbye is a C{bye} object.

@@ -10,6 +10,7 @@ from __future__ import annotations
 import io
 import ipaddress
 import os
+import signal
 import stat
 import tempfile
 from datetime import datetime, timedelta, timezone
@@ -19,6 +20,8 @@ from cryptography import x509
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import x25519
 from OpenSSL import SSL
+from twisted.internet.testing import MemoryReactorClock
+from twisted.logger import capturedLogs, formatEvent
 from twisted.python import usage
 from twisted.trial.unittest import SynchronousTestCase
 
@@ -174,6 +177,137 @@ class TapTests(FilesTestCase):
         --tls-key alone is a usage error.
         """
         self.assertRaises(usage.UsageError, tap.Options().parseOptions, ["--tls-key", "k.pem"])
+
+
+def serial(connection: SSL.Connection) -> int:
+    certificate = connection.get_certificate()
+    assert certificate is not None
+    return certificate.to_cryptography().serial_number
+
+
+class EndpointTests(FilesTestCase):
+    def description(self, cert_path: str, key_path: str) -> str:
+        return f"ssl:0:interface=127.0.0.1:privateKey={key_path}:certKey={cert_path}"
+
+    def test_from_endpoint(self) -> None:
+        """
+        The certificate and key of an ssl: description in Twisted's syntax are read and checked.
+        """
+        cert_path, key_path = self.pair()
+        loaded = tls.from_endpoint(None, self.description(cert_path, key_path), NOW)
+        with open(cert_path, "rb") as f:
+            self.assertEqual(loaded.certificate, x509.load_pem_x509_certificate(f.read()))
+
+    def test_endpoint_errors_are_one_line(self) -> None:
+        """
+        Missing files, garbage, a key of another certificate and an expired
+        certificate behind an ssl: description each give one line naming it.
+        """
+        cert_path, key_path = self.pair()
+        _, other_key = self.pair("other.example")
+        old_cert, old_key = self.pair("old.example", days=1, now=NOW - timedelta(days=10))
+        garbage = self.write("garbage.pem", b"not a certificate\n")
+        missing = os.path.join(self.dir, "none.pem")
+        cases = [
+            (cert_path, missing, f"cannot read {missing}: No such file or directory"),
+            (garbage, key_path, "the files do not hold a PEM certificate and private key"),
+            (cert_path, other_key, "the private key does not match the certificate"),
+        ]
+        for certificate, key, expected in cases:
+            description = self.description(certificate, key)
+            error = self.assertRaises(tls.TLSError, tls.from_endpoint, None, description, NOW)
+            self.assertEqual(str(error), f"{description}: {expected}")
+        description = self.description(old_cert, old_key)
+        error = self.assertRaises(tls.TLSError, tls.from_endpoint, None, description, NOW)
+        self.assertEqual(str(error), f"the certificate of {description} expired on 2026-11-12 12:00 UTC")
+        self.assertRaises(ValueError, tls.from_endpoint, None, "tcp:0", NOW)
+
+    def test_listener_served_with_hardened_options(self) -> None:
+        """
+        An ssl: --listen is served by a ServerTLS offering only TLS 1.3's
+        suites and the intermediate profile's ones, and is reloaded on SIGHUP.
+        """
+        cert_path, key_path = self.pair(now=datetime.now(timezone.utc))
+        options = tap.Options()
+        options.parseOptions(["--in-memory", "--listen", self.description(cert_path, key_path)])
+        top = tap.makeService(options)
+        self.addCleanup(lambda: list(top)[0].factory.spool.close())  # type: ignore[call-overload]
+        listener = list(top)[1]  # type: ignore[call-overload]
+        server = listener.endpoint._sslContextFactory
+        self.assertIsInstance(server, tls.ServerTLS)
+        ciphers = set(server.serverConnectionForTLS(None).get_cipher_list())
+        allowed = set(tls.INTERMEDIATE_CIPHERS.split(":")) | {
+            "TLS_AES_256_GCM_SHA384", "TLS_CHACHA20_POLY1305_SHA256", "TLS_AES_128_GCM_SHA256",
+        }
+        self.assertLessEqual(ciphers, allowed)
+        self.assertIn("ECDHE-RSA-AES128-GCM-SHA256", ciphers)
+        self.assertEqual(list(top)[0]._certificates, [server])  # type: ignore[call-overload]
+
+    def test_bad_listener_stops_start_up(self) -> None:
+        """
+        An ssl: --listen whose files cannot be used ends start-up with one line.
+        """
+        cert_path, _ = self.pair()
+        description = self.description(cert_path, os.path.join(self.dir, "none.key"))
+        options = tap.Options()
+        options.parseOptions(["--in-memory", "--listen", description])
+        error = self.assertRaises(SystemExit, tap.makeService, options)
+        self.assertEqual(
+            str(error), f"chat: --listen {description}: cannot read {self.dir}/none.key: No such file or directory"
+        )
+
+
+class ReloadTests(FilesTestCase):
+    def test_reload_serves_new_certificate(self) -> None:
+        """
+        After reload new connections get the certificate now in the files;
+        a file that cannot be used raises and the old certificate stays.
+        """
+        cert_path, key_path = self.pair()
+        server = tls.ServerTLS(lambda: tls.load(cert_path, key_path, NOW), "/starttls")
+        first = serial(server.serverConnectionForTLS(None))
+        os.unlink(cert_path)
+        os.unlink(key_path)
+        self.pair()
+        server.reload()
+        second = serial(server.serverConnectionForTLS(None))
+        self.assertNotEqual(first, second)
+        self.write("localhost.pem", b"garbage")
+        self.assertRaises(tls.TLSError, server.reload)
+        self.assertEqual(serial(server.serverConnectionForTLS(None)), second)
+
+    def test_sighup_reloads(self) -> None:
+        """
+        The service installs a SIGHUP handler that reloads every
+        certificate in the reactor's next turn, logs each outcome, and
+        restores the previous handler on stop.
+        """
+        cert_path, key_path = self.pair(now=datetime.now(timezone.utc))
+        options = tap.Options()
+        options.parseOptions(["--in-memory", "--tls-cert", cert_path, "--tls-key", key_path])
+        memory = MemoryReactorClock()
+        called: list[Any] = []
+        memory.callFromThread = lambda f, *a: called.append(f)  # type: ignore[method-assign]
+        top = tap.makeService(options, memory)
+        service = list(top)[0]  # type: ignore[call-overload]
+        before = signal.getsignal(signal.SIGHUP)
+        top.startService()
+        try:
+            handler = signal.getsignal(signal.SIGHUP)
+            assert callable(handler)
+            handler(signal.SIGHUP, None)
+            self.assertEqual(called, [service.reload_certificates])
+            with open(cert_path, "wb") as f:
+                f.write(b"garbage")
+            with capturedLogs() as logged:
+                service.reload_certificates()
+            self.assertEqual(
+                [formatEvent(e) for e in logged],
+                [f"SIGHUP: kept the TLS certificate served so far: {cert_path} holds no PEM certificate"],
+            )
+        finally:
+            self.successResultOf(top.stopService())
+        self.assertEqual(signal.getsignal(signal.SIGHUP), before)
 
 
 class RecordingTLSTransport:

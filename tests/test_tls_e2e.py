@@ -1,18 +1,30 @@
 """
-End-to-end tests of C{/starttls} (PROTOCOL.md section 7) against a real
-C{twistd -n chat} started with C{--tls-cert} and C{--tls-key}, using Python's
-C{ssl} module as a verifying client.
+End-to-end tests of TLS (PROTOCOL.md section 7) against a real
+C{twistd -n chat}: C{/starttls} with C{--tls-cert} and C{--tls-key}, and an
+implicit-TLS C{ssl:} listener with a certificate from a test CA, reloaded
+on SIGHUP; Python's C{ssl} module and C{openssl s_client} as verifying clients.
 """
 
 from __future__ import annotations
 
 import json
 import os
+import re
+import shutil
+import signal
 import socket
 import ssl
+import subprocess
 import tempfile
 import time
+from collections.abc import Callable
+from datetime import datetime, timedelta, timezone
 from typing import Any, ClassVar
+
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec, rsa
+from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
 from twisted.trial.unittest import TestCase
 
@@ -155,3 +167,179 @@ class StartTLSTests(TestCase):
         client = self.client()
         with self.assertRaises(ssl.SSLError):
             client.starttls(context)
+
+
+TLS_LISTENING = re.compile(r"chat listening on 127\.0\.0\.1:(\d+) \(TLS\)")
+
+
+def make_test_ca(directory: str) -> tuple[str, Callable[[str, str], None]]:
+    """
+    A test CA in C{directory}, and a function writing a server certificate
+    for C{localhost} signed by it (RSA, so that a suite without forward
+    secrecy could be negotiated if the daemon allowed one) with its key.
+
+    @return: the CA file's path, and C{issue(cert_path, key_path)}.
+    """
+    now = datetime.now(timezone.utc)
+    ca_key = ec.generate_private_key(ec.SECP256R1())
+    ca_name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "chat test CA")])
+    ca = (
+        x509.CertificateBuilder().subject_name(ca_name).issuer_name(ca_name)
+        .public_key(ca_key.public_key()).serial_number(x509.random_serial_number())
+        .not_valid_before(now - timedelta(hours=1)).not_valid_after(now + timedelta(days=2))
+        .add_extension(x509.BasicConstraints(ca=True, path_length=0), critical=True)
+        .add_extension(x509.SubjectKeyIdentifier.from_public_key(ca_key.public_key()), critical=False)
+        .sign(ca_key, hashes.SHA256())
+    )
+    ca_path = os.path.join(directory, "ca.pem")
+    with open(ca_path, "wb") as f:
+        f.write(ca.public_bytes(serialization.Encoding.PEM))
+
+    def issue(cert_path: str, key_path: str) -> None:
+        key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+        leaf = (
+            x509.CertificateBuilder()
+            .subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "localhost")]))
+            .issuer_name(ca_name).public_key(key.public_key()).serial_number(x509.random_serial_number())
+            .not_valid_before(now - timedelta(hours=1)).not_valid_after(now + timedelta(days=1))
+            .add_extension(x509.SubjectAlternativeName([x509.DNSName("localhost")]), critical=False)
+            .add_extension(x509.ExtendedKeyUsage([ExtendedKeyUsageOID.SERVER_AUTH]), critical=False)
+            .add_extension(
+                x509.AuthorityKeyIdentifier.from_issuer_public_key(ca_key.public_key()), critical=False
+            )
+            .sign(ca_key, hashes.SHA256())
+        )
+        with open(cert_path + ".new", "wb") as f:
+            f.write(leaf.public_bytes(serialization.Encoding.PEM))
+        with open(key_path + ".new", "wb") as f:
+            f.write(key.private_bytes(
+                serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+            ))
+        os.replace(key_path + ".new", key_path)
+        os.replace(cert_path + ".new", cert_path)
+
+    return ca_path, issue
+
+
+class ImplicitTLSTests(TestCase):
+    """
+    A daemon with a plain listener and an C{ssl:} listener in Twisted's
+    syntax, its server certificate signed by a test CA.
+    """
+
+    daemon: ClassVar[Daemon]
+    tls_port: ClassVar[int]
+
+    @classmethod
+    def setUpClass(cls) -> None:
+        cls.directory = tempfile.TemporaryDirectory(prefix="chat-tls-e2e-")
+        cls.cafile, issue = make_test_ca(cls.directory.name)
+        cls.issue = staticmethod(issue)
+        cls.cert_path = os.path.join(cls.directory.name, "server.pem")
+        cls.key_path = os.path.join(cls.directory.name, "server.key")
+        cls.issue(cls.cert_path, cls.key_path)
+        description = f"ssl:0:interface=127.0.0.1:privateKey={cls.key_path}:certKey={cls.cert_path}"
+        cls.daemon = Daemon("--in-memory", "--listen", description).start()
+        match = TLS_LISTENING.search(cls.daemon.wait_for_line(lambda line: TLS_LISTENING.search(line) is not None))
+        assert match is not None
+        cls.tls_port = int(match.group(1))
+
+    @classmethod
+    def tearDownClass(cls) -> None:
+        cls.daemon.stop()
+        cls.directory.cleanup()
+
+    def connect(self, context: ssl.SSLContext) -> ssl.SSLSocket:
+        sock = socket.create_connection(("127.0.0.1", self.tls_port), timeout=5)
+        try:
+            secure = context.wrap_socket(sock, server_hostname="localhost")
+        except BaseException:
+            sock.close()
+            raise
+        self.addCleanup(secure.close)
+        return secure
+
+    def verifying(self) -> ssl.SSLContext:
+        return ssl.create_default_context(cafile=self.cafile)
+
+    def test_verified_client_chats_with_plain_user(self) -> None:
+        """
+        A client verifying the host name against the test CA chats over the
+        TLS listener with a plain-TCP user in the same room; /whois says it is on TLS.
+        """
+        plain = Client.json(self.daemon.port, "plainuser")
+        self.addCleanup(plain.close)
+        client = TLSClient.__new__(TLSClient)
+        client.sock, client.buffer = self.connect(self.verifying()), b""
+        client.send(b"/format json\n/nick tlsuser\n")
+        client.until("history")
+        client.send(b"over the TLS listener\n")
+        self.assertEqual(plain.expect_event("message", text="over the TLS listener")["from"], "tlsuser")
+        plain.send_line("/whois tlsuser")
+        self.assertTrue(plain.expect_event("whois")["secure"])
+        plain.send_line("back in clear text")
+        client.until("message")  # its own
+        self.assertEqual(client.until("message")["text"], "back in clear text")
+        client.send(b"/starttls\n")
+        self.assertEqual(client.until("error")["code"], "bad-arguments")
+
+    def test_wrong_host_untrusted_ca_and_weak_suites_refused(self) -> None:
+        """
+        Verifying clients refuse another host name or a certificate without
+        the CA file; the daemon refuses TLS 1.2 suites without forward
+        secrecy or with CBC, and accepts an ECDHE AEAD one.
+        """
+        with self.assertRaises(ssl.SSLCertVerificationError):
+            sock = socket.create_connection(("127.0.0.1", self.tls_port), timeout=5)
+            self.addCleanup(sock.close)
+            self.verifying().wrap_socket(sock, server_hostname="chat.example")
+        with self.assertRaises(ssl.SSLCertVerificationError):
+            self.connect(ssl.create_default_context())
+        for suite, accepted in [
+            ("AES128-GCM-SHA256", False), ("AES256-SHA256", False),
+            ("ECDHE-RSA-AES128-SHA", False), ("ECDHE-RSA-AES128-GCM-SHA256", True),
+        ]:
+            context = self.verifying()
+            context.maximum_version = ssl.TLSVersion.TLSv1_2
+            context.set_ciphers(suite)
+            if accepted:
+                self.assertEqual(self.connect(context).cipher()[0], suite)
+            else:
+                with self.assertRaises(ssl.SSLError, msg=suite):
+                    self.connect(context)
+
+    def test_openssl_s_client(self) -> None:
+        """
+        openssl s_client, verifying against the CA file, chats with a plain user.
+        """
+        openssl = shutil.which("openssl")
+        if openssl is None:
+            self.skipTest("openssl is not installed")
+        plain = Client.json(self.daemon.port, "watcher")
+        self.addCleanup(plain.close)
+        result = subprocess.run(
+            [openssl, "s_client", "-connect", f"127.0.0.1:{self.tls_port}", "-servername", "localhost",
+             "-verify_hostname", "localhost", "-CAfile", self.cafile, "-verify_return_error", "-quiet"],
+            input=b"/nick openssl\r\nhello from s_client\r\n/quit\r\n", capture_output=True, timeout=20,
+        )
+        self.assertEqual(plain.expect_event("message", text="hello from s_client")["from"], "openssl")
+        self.assertIn(b"<openssl> hello from s_client", result.stdout)
+
+    def test_sighup_reloads_certificate(self) -> None:
+        """
+        After the files change and SIGHUP, new connections get the new
+        certificate; a connection made before keeps working.
+        """
+        before = self.connect(self.verifying())
+        first = before.getpeercert(binary_form=True)
+        self.issue(self.cert_path, self.key_path)
+        assert self.daemon.process is not None
+        self.daemon.process.send_signal(signal.SIGHUP)
+        self.daemon.wait_for_line(lambda line: "SIGHUP: reloaded the TLS certificate of ssl:" in line)
+        after = self.connect(self.verifying())
+        self.assertNotEqual(after.getpeercert(binary_form=True), first)
+        with open(self.cert_path, "rb") as f:
+            expected = x509.load_pem_x509_certificate(f.read()).public_bytes(serialization.Encoding.DER)
+        self.assertEqual(after.getpeercert(binary_form=True), expected)
+        before.sendall(b"/ping still-here\n")
+        self.assertIn(b"still-here", before.recv(4096) + before.recv(4096))
