@@ -1,0 +1,7 @@
+"""
+C{python -m chat.client}: the terminal client, as C{chat-client}.
+"""
+
+from chat.client.stdio import main
+
+main()

@@ -1,0 +1,349 @@
+# -*- test-case-name: tests.test_client_model -*-
+"""
+What a client knows, built from the daemon's events: the connection's
+state, the nick, the rooms joined (the current one last) with their
+members and unread counts, the file offers, and the transfers under way.
+
+L{ChatModel} is pure: no reactor, no transport, no drawing. The client
+service (L{chat.client.service}) feeds it; frontends observe it, each
+change reaching them once as a L{Change} to render.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from enum import Enum
+
+from chat import events
+
+
+class State(Enum):
+    """
+    Where the connection stands.
+    """
+
+    DISCONNECTED = "disconnected"
+    """Not connected, and not trying (before start, after /quit or Leave)."""
+    CONNECTING = "connecting"
+    """Connecting, or waiting to connect again after a failure."""
+    CONNECTED = "connected"
+    """Connected; the nick is not registered yet."""
+    ONLINE = "online"
+    """Registered: chatting."""
+
+
+@dataclass(frozen=True, slots=True)
+class Notice:
+    """
+    Something the client itself tells the user, one line: C{level} is
+    C{"info"} or C{"error"}.
+    """
+
+    text: str
+    level: str = "info"
+
+
+@dataclass(frozen=True, slots=True)
+class ConnectionChanged:
+    """
+    The connection's L{ChatModel.state}, C{secure} or C{rtt} changed.
+    """
+
+    state: State
+
+
+@dataclass(slots=True)
+class Transfer:
+    """
+    A file going up or down. C{size} and C{done} are in bytes; C{result}
+    is the saved path of a finished download, C{error} why it failed.
+    """
+
+    id: int
+    """The client's own number for it (not the daemon's offer id)."""
+    kind: str
+    """C{"upload"} or C{"download"}."""
+    name: str
+    peer: str
+    """The upload's target (nick or #room), or the download's sender."""
+    size: int = 0
+    done: int = 0
+    finished: bool = False
+    result: str = ""
+    error: str = ""
+
+    @property
+    def fraction(self) -> float:
+        """
+        How much is done, from 0.0 to 1.0 (1.0 for an empty file).
+        """
+        return 1.0 if self.size <= 0 else min(1.0, self.done / self.size)
+
+
+@dataclass(frozen=True, slots=True)
+class TransferChanged:
+    """
+    A transfer progressed, ended or failed.
+    """
+
+    transfer: Transfer
+
+
+@dataclass(frozen=True, slots=True)
+class RoomsChanged:
+    """
+    The rooms joined, the current one, or an unread count changed.
+    """
+
+
+@dataclass(frozen=True, slots=True)
+class UsersChanged:
+    """
+    The members of C{room}, or their statuses, changed.
+    """
+
+    room: str
+
+
+Change = events.Event | Notice | ConnectionChanged | TransferChanged | RoomsChanged | UsersChanged
+"""What an observer is told: an event from the daemon, or a change of the model."""
+
+Observer = Callable[[Change], None]
+
+
+@dataclass(slots=True)
+class Room:
+    """
+    A room joined: its members by nick (as the daemon spells them), its
+    topic, and how many messages arrived while it was not current.
+    """
+
+    name: str
+    topic: str = ""
+    members: dict[str, events.UserInfo] = field(default_factory=dict)
+    unread: int = 0
+
+
+def _key(name: str) -> str:
+    return name.lower()
+
+
+class ChatModel:
+    """
+    The client's state, kept from events (PROTOCOL.md section 5).
+
+    @ivar state: the connection's L{State}.
+    @ivar nick: the nick the daemon registered, or the one asked for.
+    @ivar welcome: the last C{welcome}, or C{None} before the first.
+    @ivar secure: whether the connection is on TLS.
+    @ivar rooms: the rooms joined, by lower-case name, oldest join first:
+        the last is the current room, where plain lines go.
+    @ivar offers: the file offers received, by offer id.
+    @ivar transfers: the transfers, by the client's own number.
+    @ivar rtt: the last round-trip time measured with C{/ping}, in seconds.
+    """
+
+    def __init__(self, nick: str = "") -> None:
+        self.state = State.DISCONNECTED
+        self.nick = nick
+        self.welcome: events.Welcome | None = None
+        self.secure = False
+        self.rooms: dict[str, Room] = {}
+        self.offers: dict[int, events.FileOffer] = {}
+        self.transfers: dict[int, Transfer] = {}
+        self.rtt: float | None = None
+        self._observers: list[Observer] = []
+        self._transfer_ids = 0
+
+    # Observers
+
+    def observe(self, observer: Observer) -> None:
+        """
+        Call C{observer} with every later L{Change}, in order.
+        """
+        self._observers.append(observer)
+
+    def _tell(self, change: Change) -> None:
+        for observer in list(self._observers):
+            observer(change)
+
+    def notice(self, text: str, level: str = "info") -> None:
+        """
+        Tell the observers a L{Notice}: one line from the client itself.
+        """
+        self._tell(Notice(text, level))
+
+    # The connection
+
+    def set_state(self, state: State) -> None:
+        """
+        Record the connection's state; observers are told when it changed.
+        Leaving L{State.ONLINE} forgets the members of rooms (the room list
+        stays, so that they can be joined again).
+        """
+        if state == self.state:
+            return
+        self.state = state
+        if state in (State.DISCONNECTED, State.CONNECTING):
+            self.secure = False
+            for room in self.rooms.values():
+                room.members.clear()
+        self._tell(ConnectionChanged(state))
+
+    def set_secure(self, secure: bool) -> None:
+        """
+        Record whether the connection is on TLS.
+        """
+        self.secure = secure
+        self._tell(ConnectionChanged(self.state))
+
+    def set_rtt(self, seconds: float) -> None:
+        """
+        Record a round-trip time measured with C{/ping}, in seconds.
+        """
+        self.rtt = seconds
+        self._tell(ConnectionChanged(self.state))
+
+    @property
+    def current(self) -> Room | None:
+        """
+        The current room: the one most recently joined.
+        """
+        return next(reversed(self.rooms.values()), None)
+
+    def make_current(self, name: str) -> bool:
+        """
+        Make a joined room current, as the daemon does when it is joined
+        again; its unread count goes back to zero.
+
+        @return: whether C{name} is a room joined.
+        """
+        room = self.rooms.pop(_key(name), None)
+        if room is None:
+            return False
+        room.unread = 0
+        self.rooms[_key(name)] = room
+        self._tell(RoomsChanged())
+        return True
+
+    def forget_rooms(self) -> None:
+        """
+        Forget every room (a new session that will not join them again).
+        """
+        self.rooms.clear()
+        self._tell(RoomsChanged())
+
+    # Events
+
+    def apply(self, event: events.Event) -> None:
+        """
+        Update the state from one event of the daemon, then tell the
+        observers the event and what it changed.
+        """
+        changes: list[Change] = []
+        match event:
+            case events.Welcome():
+                self.welcome = event
+            case events.Registered():
+                self.nick = event.nick
+                self.set_state(State.ONLINE)
+            case events.Joined():
+                changes += self._joined(event)
+            case events.Parted():
+                changes += self._parted(event.room, event.nick)
+            case events.Quit():
+                for room in self.rooms.values():
+                    if room.members.pop(event.nick, None) is not None:
+                        changes.append(UsersChanged(room.name))
+            case events.NickChanged():
+                if _key(event.old) == _key(self.nick):
+                    self.nick = event.new
+                for room in self.rooms.values():
+                    info = room.members.pop(event.old, None)
+                    if info is not None:
+                        room.members[event.new] = events.UserInfo(event.new, info.status, info.idle)
+                        changes.append(UsersChanged(room.name))
+            case events.StatusChanged():
+                for room in self.rooms.values():
+                    info = room.members.get(event.nick)
+                    if info is not None:
+                        room.members[event.nick] = events.UserInfo(event.nick, event.text, info.idle)
+                        changes.append(UsersChanged(room.name))
+            case events.Topic():
+                named = self.rooms.get(_key(event.room))
+                if named is not None:
+                    named.topic = event.text
+                    changes.append(RoomsChanged())
+            case events.Users():
+                named = self.rooms.get(_key(event.room))
+                if named is not None:
+                    named.members = {u.nick: u for u in event.users}
+                    changes.append(UsersChanged(named.name))
+            case events.Message():
+                named = self.rooms.get(_key(event.room))
+                if named is not None and named is not self.current:
+                    named.unread += 1
+                    changes.append(RoomsChanged())
+            case events.FileOffer():
+                self.offers[event.id] = event
+        self._tell(event)
+        for change in changes:
+            self._tell(change)
+
+    def _joined(self, event: events.Joined) -> list[Change]:
+        key = _key(event.room)
+        if _key(event.nick) == _key(self.nick):
+            room = self.rooms.pop(key, None) or Room(event.room)
+            room.name = event.room
+            room.unread = 0
+            self.rooms[key] = room
+            changed: list[Change] = [RoomsChanged()]
+        else:
+            found = self.rooms.get(key)
+            if found is None:
+                return []
+            room, changed = found, []
+        room.members[event.nick] = events.UserInfo(event.nick, "", 0)
+        return [*changed, UsersChanged(room.name)]
+
+    def _parted(self, name: str, nick: str) -> list[Change]:
+        key = _key(name)
+        if _key(nick) == _key(self.nick):
+            if self.rooms.pop(key, None) is None:
+                return []
+            return [RoomsChanged()]
+        room = self.rooms.get(key)
+        if room is None or room.members.pop(nick, None) is None:
+            return []
+        return [UsersChanged(room.name)]
+
+    # Transfers
+
+    def add_transfer(self, kind: str, name: str, peer: str, size: int = 0) -> Transfer:
+        """
+        Record a new transfer and tell the observers.
+        """
+        self._transfer_ids += 1
+        transfer = Transfer(self._transfer_ids, kind, name, peer, size)
+        self.transfers[transfer.id] = transfer
+        self._tell(TransferChanged(transfer))
+        return transfer
+
+    def progress(self, transfer: Transfer, done: int, size: int) -> None:
+        """
+        C{done} of C{size} bytes of C{transfer} are through.
+        """
+        transfer.done, transfer.size = done, size
+        self._tell(TransferChanged(transfer))
+
+    def finish(self, transfer: Transfer, result: str = "", error: str = "") -> None:
+        """
+        C{transfer} ended: with C{result} (the saved path of a download),
+        or failed with C{error}, one line.
+        """
+        transfer.finished = True
+        transfer.result, transfer.error = result, error
+        if not error:
+            transfer.done = transfer.size
+        self._tell(TransferChanged(transfer))

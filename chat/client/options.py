@@ -1,0 +1,143 @@
+# -*- test-case-name: tests.test_client_service -*-
+"""
+The command line shared by C{chat-client} and C{chat-tk}, and the
+endpoint it describes: TCP, TLS verified with service_identity against
+the system's CAs or C{--cafile}, or C{--insecure} (PROTOCOL.md section 7).
+"""
+
+from __future__ import annotations
+
+import getpass
+from pathlib import Path
+from typing import Any
+
+from cryptography import x509
+from OpenSSL import crypto
+from twisted.internet import ssl
+from twisted.internet.endpoints import HostnameEndpoint, wrapClientTLS
+from twisted.internet.interfaces import IStreamClientEndpoint
+from twisted.python import usage
+from typing_extensions import override
+
+from chat.client.service import Account, default_downloads
+
+DEFAULT_PORT = 8888
+DEFAULT_TLS_PORT = 6697
+
+INSECURE_WARNING = (
+    "WARNING: --insecure: the server's certificate is NOT checked. Anyone on the way can read and change "
+    "everything, passwords included. Use --cafile FILE to trust a self-signed server instead."
+)
+
+
+class ClientOptions(usage.Options):
+    """
+    C{[options] [NICK]}: where to connect, how, and as whom.
+    """
+
+    synopsis = "[options] [NICK]"
+    optFlags = [
+        ["tls", None, "Connect with TLS (implicit TLS, port 6697 by default), verifying the server's certificate."],
+        ["starttls", None, "Connect in clear text, then upgrade with /starttls before anything else is sent."],
+        ["insecure", None, "With --tls or --starttls: do not verify the certificate (dangerous: says so loudly)."],
+        ["password-prompt", "P", "Ask for the account's password and log in (/login) instead of a guest /nick."],
+    ]
+    optParameters = [
+        ["host", "H", "localhost", "The daemon's host name or address."],
+        ["port", "p", None, "The daemon's port [default: 8888, or 6697 with --tls].", int],
+        ["cafile", None, None, "Trust the CA certificate(s) in this PEM file (e.g. a chat-cert certificate)."],
+        ["downloads", None, None, "Folder for /get [default: ~/Downloads/chat]."],
+    ]
+
+    @override
+    def parseArgs(self, nick: str | None = None) -> None:
+        self["nick"] = nick
+
+    @override
+    def postOptions(self) -> None:
+        if self["port"] is None:
+            self["port"] = DEFAULT_TLS_PORT if self["tls"] else DEFAULT_PORT
+        if not 0 < self["port"] < 65536:
+            raise usage.UsageError(f"--port must be 1 to 65535, not {self['port']}")
+        if self["tls"] and self["starttls"]:
+            raise usage.UsageError("--tls and --starttls exclude each other")
+        if (self["cafile"] or self["insecure"]) and not (self["tls"] or self["starttls"]):
+            raise usage.UsageError("--cafile and --insecure need --tls or --starttls")
+        if self["cafile"] and self["insecure"]:
+            raise usage.UsageError("--cafile and --insecure exclude each other")
+        self["downloads"] = Path(self["downloads"]).expanduser() if self["downloads"] else default_downloads()
+
+    @property
+    def where(self) -> str:
+        """
+        C{host:port}, for messages.
+        """
+        return f"{self['host']}:{self['port']}"
+
+
+def read_cafile(path: str) -> Any:
+    """
+    The trust root made of the certificates in the PEM file C{path}.
+
+    @raise usage.UsageError: the file cannot be read or holds no certificate.
+    """
+    try:
+        with open(path, "rb") as f:
+            certificates = x509.load_pem_x509_certificates(f.read())
+    except OSError as e:
+        raise usage.UsageError(f"cannot read --cafile {path}: {e.strerror}") from None
+    except ValueError:
+        raise usage.UsageError(f"--cafile {path} holds no PEM certificate") from None
+    return ssl.trustRootFromCertificates(
+        [ssl.Certificate(crypto.X509.from_cryptography(c)) for c in certificates]
+    )
+
+
+def tls_options(options: ClientOptions) -> Any:
+    """
+    The client TLS options the command line asks for: verify the host name
+    against the system's CAs or C{--cafile}, or nothing with C{--insecure}.
+
+    @raise usage.UsageError: C{--cafile} cannot be used.
+    """
+    if options["insecure"]:
+        return ssl.CertificateOptions(verify=False, raiseMinimumTo=ssl.TLSVersion.TLSv1_2)
+    trust = read_cafile(options["cafile"]) if options["cafile"] else None
+    return ssl.optionsForClientTLS(options["host"], trustRoot=trust)
+
+
+def endpoint(reactor: Any, options: ClientOptions) -> tuple[IStreamClientEndpoint, Any]:
+    """
+    The endpoint to the daemon, and the options for C{/starttls} (or
+    C{None}).
+
+    @raise usage.UsageError: C{--cafile} cannot be used.
+    """
+    tcp = HostnameEndpoint(reactor, options["host"], options["port"], timeout=15)
+    if options["tls"]:
+        return wrapClientTLS(tls_options(options), tcp), None
+    if options["starttls"]:
+        return tcp, tls_options(options)
+    return tcp, None
+
+
+def account(options: ClientOptions, ask: Any = input, ask_password: Any = getpass.getpass) -> Account:
+    """
+    Who to be: NICK, or asked for; with C{--password-prompt}, the password
+    too. Called before the reactor runs.
+
+    @raise SystemExit: the user gave no nick (end of input).
+    """
+    nick = options["nick"]
+    while not nick:
+        try:
+            nick = ask("Nickname: ").strip()
+        except EOFError:
+            raise SystemExit(1) from None
+    password = None
+    if options["password-prompt"]:
+        try:
+            password = ask_password(f"Password for {nick}: ")
+        except EOFError:
+            raise SystemExit(1) from None
+    return Account(nick, password)

@@ -1,0 +1,483 @@
+# -*- test-case-name: tests.test_client_service -*-
+"""
+L{ChatClient}: one user's session with a daemon, shared by the stdio and
+Tk frontends. It keeps a connection with Twisted's L{ClientService}
+(reconnecting with backoff), registers the nick (or logs in), joins the
+rooms again after a reconnection, upgrades with C{/starttls} when asked,
+measures the round-trip time, and runs the client's own commands
+(C{/send}, C{/get}, C{/quit}, C{/help}). Everything the user should know
+reaches the L{ChatModel} as an event or a L{Notice}; nothing here prints
+or draws.
+"""
+
+from __future__ import annotations
+
+import itertools
+import os
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from OpenSSL import SSL
+from twisted.application.internet import ClientService, backoffPolicy
+from twisted.application.service import Service
+from twisted.internet import error as neterror
+from twisted.internet.defer import Deferred
+from twisted.internet.interfaces import IProtocolFactory, IStreamClientEndpoint
+from twisted.internet.protocol import Factory
+from twisted.internet.task import LoopingCall
+from twisted.logger import Logger
+from twisted.python.failure import Failure
+from typing_extensions import override
+from zope.interface import implementer
+
+from chat import events
+from chat.client.model import ChatModel, State
+from chat.client.protocol import ChatClientProtocol, IClientHandler, ServerError
+from chat.client.transfer import ChecksumMismatch
+
+PING_INTERVAL = 15.0
+"""Seconds between two round-trip measurements (C{/ping}), which also keep
+the connection alive through NAT and firewalls."""
+
+RTT_TOKEN = "rtt-"
+"""Prefix of the tokens of the client's own C{/ping}s, whose C{pong}s the
+user does not see."""
+
+CLIENT_COMMANDS = {
+    "send": ("/send NICK|#ROOM PATH", "offers a file: uploads it with its SHA-256, showing progress"),
+    "get": ("/get ID [DIR]", "downloads offer ID into the downloads folder or DIR, resuming, checked by SHA-256"),
+    "quit": ("/quit [REASON]", "says goodbye and exits (alias /exit)"),
+    "help": ("/help [COMMAND]", "lists the client's commands, then the server's"),
+}
+"""The commands this client runs itself: usage and what they do."""
+
+NICK_ERRORS = frozenset({"nick-invalid", "nick-taken", "nick-registered", "auth-failed", "auth-needs-tls"})
+
+
+def default_downloads() -> Path:
+    """
+    Where downloads go by default: C{~/Downloads/chat}.
+    """
+    return Path.home() / "Downloads" / "chat"
+
+
+def describe_failure(reason: Failure) -> str:
+    """
+    One line for why a connection failed or ended, for people: no
+    traceback, no class names.
+    """
+    value = reason.value
+    if isinstance(value, SSL.Error):
+        details = [part for entry in value.args[0] if isinstance(entry, tuple) for part in entry[-1:] if part] \
+            if value.args and isinstance(value.args[0], list) else []
+        return "TLS failed: " + ("; ".join(details) or str(value) or "handshake error")
+    if type(value).__name__ == "VerificationError":  # service_identity: host name mismatch
+        return f"TLS failed: the certificate is not for this host ({value})"
+    if isinstance(value, neterror.ConnectionRefusedError):
+        return "connection refused (is the daemon running?)"
+    if isinstance(value, neterror.DNSLookupError):
+        return "unknown host"
+    if isinstance(value, neterror.TimeoutError):
+        return "timed out"
+    if isinstance(value, neterror.ConnectionDone):
+        return "the server closed the connection"
+    if isinstance(value, neterror.ConnectionLost):
+        return "the connection was lost"
+    text = str(value).strip()
+    return text.splitlines()[-1] if text else type(value).__name__
+
+
+@dataclass(frozen=True)
+class Account:
+    """
+    Who to be: a nick, and a password to log in with (C{None}: a guest).
+    """
+
+    nick: str
+    password: str | None = None
+
+
+@implementer(IStreamClientEndpoint)
+class _ReportingEndpoint:
+    """
+    Wraps an endpoint to tell the model why a connection attempt failed;
+    L{ClientService} only logs it.
+    """
+
+    def __init__(self, endpoint: IStreamClientEndpoint, report: Callable[[Failure], None]) -> None:
+        self._endpoint = endpoint
+        self._report = report
+
+    def connect(self, protocolFactory: IProtocolFactory) -> Deferred[Any]:
+        def failed(reason: Failure) -> Failure:
+            self._report(reason)
+            return reason
+
+        return self._endpoint.connect(protocolFactory).addErrback(failed)
+
+
+class _Factory(Factory):
+    def __init__(self, handler: IClientHandler) -> None:
+        self._handler = handler
+
+    @override
+    def buildProtocol(self, addr: Any) -> ChatClientProtocol:
+        return ChatClientProtocol(self._handler)
+
+
+@implementer(IClientHandler)
+class ChatClient(Service):
+    """
+    A user's session with one daemon, kept across reconnections.
+
+    @ivar model: what the frontends observe.
+    @ivar protocol: the current connection, once the daemon welcomed it.
+    @ivar done: fires with C{None} once the user quit and the connection
+        is closed (the frontend then exits).
+    """
+
+    _log = Logger()
+
+    def __init__(
+        self,
+        reactor: Any,
+        endpoint: IStreamClientEndpoint,
+        account: Account,
+        *,
+        where: str,
+        secure: bool = False,
+        starttls: Any = None,
+        downloads: Path | None = None,
+        model: ChatModel | None = None,
+        retry_policy: Callable[[int], float] | None = None,
+    ) -> None:
+        """
+        @param endpoint: how to connect (TLS included when C{secure}).
+        @param where: C{host:port}, for messages.
+        @param secure: whether C{endpoint} is a TLS one.
+        @param starttls: client TLS options (C{optionsForClientTLS}) to
+            upgrade each connection with C{/starttls}; C{None}: no upgrade.
+        @param downloads: the default folder of C{/get}.
+        @param retry_policy: seconds to wait before attempt N+1 after N
+            failures; exponential backoff from 1 s to 30 s by default.
+        """
+        self._reactor = reactor
+        self.account = account
+        self.where = where
+        self.model = model or ChatModel(account.nick)
+        self.model.nick = self.model.nick or account.nick
+        self.downloads = downloads or default_downloads()
+        self.protocol: ChatClientProtocol | None = None
+        self.done: Deferred[None] = Deferred()
+        self._secure = secure
+        self._starttls = starttls
+        self._policy = retry_policy or backoffPolicy(initialDelay=1.0, maxDelay=30.0)
+        self._service = ClientService(
+            _ReportingEndpoint(endpoint, self._connect_failed), _Factory(self),
+            retryPolicy=self._retry_in, clock=reactor,
+        )
+        self._rejoin: list[str] = []
+        self._quitting = False
+        self._bye = ""
+        self._welcomed_once = False
+        self._pings = itertools.count(1)
+        self._sent_pings: dict[str, float] = {}
+        self._pinger = LoopingCall(self.ping)
+        self._pinger.clock = reactor
+
+    # Lifecycle
+
+    @override
+    def startService(self) -> None:
+        super().startService()
+        self._quitting = False
+        self.model.set_state(State.CONNECTING)
+        self.model.notice(f"Connecting to {self.where}…")
+        self._service.startService()
+
+    @override
+    def stopService(self) -> Deferred[None]:
+        """
+        Close the connection (without C{/quit}) and stop reconnecting.
+        """
+        super().stopService()
+        self._quitting = True
+        if self._pinger.running:
+            self._pinger.stop()
+        stopped: Deferred[None] = self._service.stopService()
+
+        def stopped_service(result: object) -> None:
+            self.model.set_state(State.DISCONNECTED)
+
+        return stopped.addCallback(stopped_service)
+
+    def quit(self, reason: str = "") -> Deferred[None]:
+        """
+        Say goodbye (C{/quit REASON}) and stop; L{done} fires once closed.
+        """
+        if self.protocol is not None:
+            try:
+                self.protocol.send_line(f"/quit {reason}".rstrip())
+            except ValueError:
+                self.protocol.send_line("/quit")
+        if self.running:
+            self.stopService().addBoth(self._finished)
+        else:
+            self._finished(None)
+        return self.done
+
+    def _finished(self, result: object) -> None:
+        if not self.done.called:
+            self.done.callback(None)
+
+    def leave(self) -> Deferred[None]:
+        """
+        Disconnect with C{/quit}, but keep the session: L{reconnect} later.
+        """
+        if self.protocol is not None:
+            self.protocol.send_line("/quit")
+        self.model.notice("Left the server: reconnect when you want to.")
+        return self.stopService()
+
+    def reconnect(self) -> None:
+        """
+        Connect again after L{leave}.
+        """
+        if not self.running:
+            self.startService()
+
+    # What the connection tells (IClientHandler)
+
+    def connected(self, protocol: ChatClientProtocol) -> None:
+        """
+        The daemon welcomed a new connection: upgrade it if asked, then
+        register the nick or log in.
+        """
+        self.protocol = protocol
+        self._bye = ""
+        self.model.set_state(State.CONNECTED)
+        self.model.set_secure(self._secure)
+        if self._starttls is not None:
+            protocol.start_tls(self._starttls).addCallbacks(
+                lambda _: self._upgraded(protocol), lambda f: self._upgrade_failed(protocol, f)
+            )
+        else:
+            self._register(protocol)
+
+    def _upgraded(self, protocol: ChatClientProtocol) -> None:
+        self.model.set_secure(True)
+        self._register(protocol)
+
+    def _upgrade_failed(self, protocol: ChatClientProtocol, reason: Failure) -> None:
+        if reason.check(ServerError):
+            # Never go on in clear text when TLS was asked for.
+            self.model.notice(f"The server cannot start TLS: {reason.value}. Not connecting in clear text.", "error")
+            self.stopService()
+
+    def _register(self, protocol: ChatClientProtocol) -> None:
+        self._rejoin = [room.name for room in self.model.rooms.values()]
+        nick = self.model.nick or self.account.nick
+        if self.account.password is not None:
+            protocol.send_line(f"/login {nick} {self.account.password}")
+        else:
+            protocol.send_line(f"/nick {nick}")
+
+    def event_received(self, event: events.Event) -> None:
+        """
+        One event from the daemon: measure pings, join rooms again after a
+        reconnection, then update the model (which tells the frontends).
+        """
+        match event:
+            case events.Pong(token=token) if token.startswith(RTT_TOKEN):
+                sent = self._sent_pings.pop(token, None)
+                if sent is not None:
+                    self.model.set_rtt(self._reactor.seconds() - sent)
+                return
+            case events.Registered():
+                self.model.apply(event)
+                self._registered()
+                return
+            case events.Bye():
+                self._bye = event.reason
+            case events.Error(code=code) if code in NICK_ERRORS and self.model.state == State.CONNECTED:
+                self.model.apply(event)
+                self.model.notice("Choose another nick with /nick NAME (or log in with /login NICK PASSWORD).")
+                return
+        self.model.apply(event)
+
+    def _registered(self) -> None:
+        assert self.protocol is not None
+        if self._rejoin:
+            self.model.notice("Joining " + ", ".join(self._rejoin) + " again.")
+            for room in self._rejoin:
+                self.protocol.send_line(f"/join {room}")
+            if "#lobby" not in {room.lower() for room in self._rejoin}:
+                self.protocol.send_line("/part #lobby")
+            self._rejoin = []
+        if not self._pinger.running:
+            self._pinger.start(PING_INTERVAL, now=True)
+
+    def disconnected(self, reason: Failure) -> None:
+        """
+        The connection ended: say why; L{ClientService} reconnects unless
+        the user quit.
+        """
+        was_welcomed = self.protocol is not None
+        self.protocol = None
+        self._sent_pings.clear()
+        if self._pinger.running:
+            self._pinger.stop()
+        if self._quitting:
+            self.model.notice("Disconnected.")
+            return
+        why = f"the server said goodbye: {self._bye}" if self._bye else describe_failure(reason)
+        if was_welcomed:
+            self.model.notice(f"Disconnected from {self.where}: {why}.", "error")
+        else:
+            self.model.notice(f"Could not talk to {self.where}: {why}.", "error")
+        self.model.set_state(State.CONNECTING)
+
+    def _connect_failed(self, reason: Failure) -> None:
+        if not self._quitting:
+            self.model.notice(f"Cannot connect to {self.where}: {describe_failure(reason)}.", "error")
+
+    def _retry_in(self, failures: int) -> float:
+        delay = self._policy(failures)
+        if not self._quitting:
+            self.model.notice(f"Trying again in {delay:.0f} s.")
+        return delay
+
+    # What the user asks
+
+    def ping(self) -> None:
+        """
+        Measure the round-trip time (C{/ping rtt-N}); L{ChatModel.rtt}
+        gets it when the C{pong} comes.
+        """
+        if self.protocol is not None:
+            token = f"{RTT_TOKEN}{next(self._pings)}"
+            self._sent_pings[token] = self._reactor.seconds()
+            self.protocol.send_line(f"/ping {token}")
+
+    def input(self, line: str) -> None:
+        """
+        One line the user typed: a client command (L{CLIENT_COMMANDS}),
+        or a command or message for the daemon, sent as typed.
+        Problems are told as notices; nothing is raised.
+        """
+        line = line.rstrip("\r\n")
+        if not line.strip():
+            return
+        if line.startswith("/") and not line.startswith("//"):
+            name, _, args = line[1:].partition(" ")
+            handler = getattr(self, f"_cmd_{name.lower()}", None)
+            if name.lower() == "exit":
+                handler = self._cmd_quit
+            if handler is not None:
+                handler(args.strip())
+                return
+            if name.lower() == "join" and args.strip():
+                self.model.make_current(args.split()[0])
+        self._send(line)
+
+    def _send(self, line: str) -> None:
+        if self.protocol is None:
+            self.model.notice(f"Not connected to {self.where}: not sent.", "error")
+            return
+        try:
+            self.protocol.send_line(line)
+        except ValueError as e:
+            self.model.notice(str(e), "error")
+
+    def _cmd_help(self, args: str) -> None:
+        topic = args.lstrip("/").lower()
+        if topic in CLIENT_COMMANDS:
+            usage, does = CLIENT_COMMANDS[topic]
+            self.model.notice(f"{usage}: {does}")
+            return
+        if not topic:
+            self.model.notice("This client's commands:")
+            for usage, does in CLIENT_COMMANDS.values():
+                self.model.notice(f"  {usage}: {does}")
+            self.model.notice("The server's commands:")
+        self._send(f"/help {args}".rstrip())
+
+    def _cmd_quit(self, args: str) -> None:
+        self.quit(args)
+
+    def _cmd_send(self, args: str) -> None:
+        target, _, path_text = args.partition(" ")
+        if not target or not path_text.strip():
+            self.model.notice("Usage: " + CLIENT_COMMANDS["send"][0], "error")
+            return
+        self.send_file(target, Path(os.path.expanduser(path_text.strip())))
+
+    def _cmd_get(self, args: str) -> None:
+        parts = args.split(maxsplit=1)
+        if not parts or not parts[0].isdigit():
+            self.model.notice("Usage: " + CLIENT_COMMANDS["get"][0], "error")
+            return
+        folder = Path(os.path.expanduser(parts[1])) if len(parts) > 1 else None
+        self.get_file(int(parts[0]), folder)
+
+    def send_file(self, target: str, path: Path) -> None:
+        """
+        Upload C{path} to C{target} (a nick or C{#room}); progress and the
+        outcome reach the model as a transfer.
+        """
+        if self.protocol is None:
+            self.model.notice(f"Not connected to {self.where}: not sent.", "error")
+            return
+        transfer = self.model.add_transfer("upload", path.name, target)
+
+        def done(event: events.UploadDone) -> None:
+            self.model.finish(transfer, result=str(path))
+            self.model.notice(f"Sent {path.name} to {target} (offer {event.id}).")
+
+        def failed(reason: Failure) -> None:
+            self.model.finish(transfer, error=_transfer_error(reason))
+            self.model.notice(f"Could not send {path.name} to {target}: {transfer.error}.", "error")
+
+        self.protocol.upload(
+            target, path, lambda sent, size: self.model.progress(transfer, sent, size)
+        ).addCallbacks(done, failed)
+
+    def get_file(self, offer_id: int, folder: Path | None = None) -> None:
+        """
+        Download offer C{offer_id} into C{folder} (default: L{downloads}),
+        resuming a partial download; the outcome reaches the model.
+        """
+        if self.protocol is None:
+            self.model.notice(f"Not connected to {self.where}: cannot download.", "error")
+            return
+        offer = self.model.offers.get(offer_id)
+        if offer is None:
+            self.model.notice(f"No offer {offer_id} known here: /files lists the ones for you.", "error")
+            return
+        folder = folder or self.downloads
+        transfer = self.model.add_transfer("download", offer.name, offer.sender, offer.size)
+
+        def done(path: Path) -> None:
+            self.model.finish(transfer, result=str(path))
+            self.model.notice(f"Saved {path} (SHA-256 checked).")
+
+        def failed(reason: Failure) -> None:
+            self.model.finish(transfer, error=_transfer_error(reason))
+            self.model.notice(f"Could not download {offer.name}: {transfer.error}.", "error")
+
+        self.protocol.download(
+            offer_id, offer.name, folder, lambda got, size: self.model.progress(transfer, got, size)
+        ).addCallbacks(done, failed)
+
+
+def _transfer_error(reason: Failure) -> str:
+    value = reason.value
+    if isinstance(value, ChecksumMismatch):
+        return "the bytes received do not match the SHA-256 of the offer (the partial file was removed)"
+    if isinstance(value, OSError) and value.strerror:
+        return f"{value.strerror}: {value.filename}" if value.filename else value.strerror
+    if isinstance(value, (ServerError, ValueError)):
+        return str(value)
+    return describe_failure(reason)
