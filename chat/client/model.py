@@ -142,6 +142,8 @@ class ChatModel:
     @ivar offers: the file offers received, by offer id.
     @ivar transfers: the transfers, by the client's own number.
     @ivar rtt: the last round-trip time measured with C{/ping}, in seconds.
+    @ivar last_id: the highest message id seen: a C{history} is passed on
+        without the messages seen already (a reconnection replays them).
     """
 
     def __init__(self, nick: str = "") -> None:
@@ -153,6 +155,7 @@ class ChatModel:
         self.offers: dict[int, events.FileOffer] = {}
         self.transfers: dict[int, Transfer] = {}
         self.rtt: float | None = None
+        self.last_id = 0
         self._observers: list[Observer] = []
         self._transfer_ids = 0
 
@@ -239,7 +242,8 @@ class ChatModel:
     def apply(self, event: events.Event) -> None:
         """
         Update the state from one event of the daemon, then tell the
-        observers the event and what it changed.
+        observers the event (a C{history} without the messages seen
+        already) and what it changed.
         """
         changes: list[Change] = []
         match event:
@@ -287,6 +291,12 @@ class ChatModel:
                     changes.append(RoomsChanged())
             case events.FileOffer():
                 self.offers[event.id] = event
+            case events.History():
+                # After a reconnection the daemon replays what was seen already.
+                event = events.History(event.room, tuple(m for m in event.messages if m.id > self.last_id))
+        if isinstance(event, (events.Message, events.Private, events.History)):
+            ids = [m.id for m in event.messages] if isinstance(event, events.History) else [event.id]
+            self.last_id = max([self.last_id, *ids])
         self._tell(event)
         for change in changes:
             self._tell(change)

@@ -27,6 +27,7 @@ from twisted.internet.defer import Deferred
 from twisted.internet.interfaces import IProtocolFactory, IStreamClientEndpoint
 from twisted.internet.protocol import Factory
 from twisted.internet.task import LoopingCall
+from twisted.internet.threads import deferToThread
 from twisted.logger import Logger
 from twisted.python.failure import Failure
 from typing_extensions import override
@@ -34,7 +35,7 @@ from zope.interface import implementer
 
 from chat import events
 from chat.client.model import ChatModel, State
-from chat.client.protocol import ChatClientProtocol, IClientHandler, ServerError
+from chat.client.protocol import ChatClientProtocol, IClientHandler, RunInThread, ServerError
 from chat.client.transfer import ChecksumMismatch
 
 PING_INTERVAL = 15.0
@@ -119,12 +120,13 @@ class _ReportingEndpoint:
 
 
 class _Factory(Factory):
-    def __init__(self, handler: IClientHandler) -> None:
+    def __init__(self, handler: IClientHandler, run_in_thread: RunInThread) -> None:
         self._handler = handler
+        self._run_in_thread = run_in_thread
 
     @override
     def buildProtocol(self, addr: Any) -> ChatClientProtocol:
-        return ChatClientProtocol(self._handler)
+        return ChatClientProtocol(self._handler, self._run_in_thread)
 
 
 @implementer(IClientHandler)
@@ -152,6 +154,7 @@ class ChatClient(Service):
         downloads: Path | None = None,
         model: ChatModel | None = None,
         retry_policy: Callable[[int], float] | None = None,
+        run_in_thread: RunInThread = deferToThread,
     ) -> None:
         """
         @param endpoint: how to connect (TLS included when C{secure}).
@@ -162,6 +165,8 @@ class ChatClient(Service):
         @param downloads: the default folder of C{/get}.
         @param retry_policy: seconds to wait before attempt N+1 after N
             failures; exponential backoff from 1 s to 30 s by default.
+        @param run_in_thread: runs the file work of transfers (hashing,
+            checking); the reactor's thread pool by default.
         """
         self._reactor = reactor
         self.account = account
@@ -175,7 +180,7 @@ class ChatClient(Service):
         self._starttls = starttls
         self._policy = retry_policy or backoffPolicy(initialDelay=1.0, maxDelay=30.0)
         self._service = ClientService(
-            _ReportingEndpoint(endpoint, self._connect_failed), _Factory(self),
+            _ReportingEndpoint(endpoint, self._connect_failed), _Factory(self, run_in_thread),
             retryPolicy=self._retry_in, clock=reactor,
         )
         self._rejoin: list[str] = []
@@ -309,13 +314,15 @@ class ChatClient(Service):
 
     def _registered(self) -> None:
         assert self.protocol is not None
-        if self._rejoin:
-            self.model.notice("Joining " + ", ".join(self._rejoin) + " again.")
-            for room in self._rejoin:
+        rooms, self._rejoin = self._rejoin, []
+        if rooms and rooms[0].lower() == "#lobby":
+            del rooms[0]  # the daemon joins everyone to #lobby first
+        elif rooms and "#lobby" not in {room.lower() for room in rooms}:
+            self.protocol.send_line("/part #lobby")  # the user had left it
+        if rooms:
+            self.model.notice("Joining " + ", ".join(rooms) + " again.")
+            for room in rooms:
                 self.protocol.send_line(f"/join {room}")
-            if "#lobby" not in {room.lower() for room in self._rejoin}:
-                self.protocol.send_line("/part #lobby")
-            self._rejoin = []
         if not self._pinger.running:
             self._pinger.start(PING_INTERVAL, now=True)
 

@@ -239,7 +239,7 @@ class Screen:
             if not transfer.error:
                 self._write(f"{label} [{'#' * BAR}] 100% {size_text(transfer.size)}\n")
             return
-        if not self._terminal:
+        if not self._terminal or transfer.size <= 0:
             return
         now = self._seconds()
         if now - self._drawn_at.get(transfer.id, -1.0) < PROGRESS_INTERVAL:

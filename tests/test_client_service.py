@@ -1,0 +1,567 @@
+"""
+Tests for the client's model (L{chat.client.model}), its session
+(L{chat.client.service.ChatClient}: registration, reconnection with
+backoff and re-joining, C{/starttls}, client commands, round-trip time),
+its command line (L{chat.client.options}) and the terminal's rendering
+(L{chat.client.stdio.Screen}), without a network: the daemon's side is
+played by writing its json lines into the client's protocol.
+"""
+
+from __future__ import annotations
+
+from copy import copy
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+from OpenSSL import SSL
+from twisted.internet import error
+from twisted.internet.defer import Deferred, fail, succeed
+from twisted.internet.interfaces import IProtocolFactory, IStreamClientEndpoint
+from twisted.internet.testing import MemoryReactorClock, StringTransport
+from twisted.python import usage
+from twisted.python.failure import Failure
+from twisted.trial.unittest import SynchronousTestCase
+from zope.interface import implementer
+
+from chat import events
+from chat.client import options as client_options
+from chat.client.model import Change, ChatModel, ConnectionChanged, Notice, State, TransferChanged
+from chat.client.protocol import ChatClientProtocol
+from chat.client.service import Account, ChatClient, describe_failure
+from chat.client.stdio import Screen, use_colour
+from chat.render import render_json
+from tests.test_client_protocol import TLSTransport
+
+TS = datetime(2026, 11, 21, 14, 2, 3, tzinfo=timezone.utc)
+LIMITS = events.Limits(4096, 24, 100 * 1024 * 1024)
+ALICE = Account("alice")
+
+
+def inline(f: Any, *args: Any) -> Deferred[Any]:
+    try:
+        return succeed(f(*args))
+    except Exception:
+        return fail()
+
+
+def message(id: int, sender: str, text: str, room: str = "#lobby", action: bool = False) -> events.Message:
+    return events.Message(id, TS, room, sender, text, action)
+
+
+class Recorder:
+    def __init__(self, model: ChatModel) -> None:
+        self.changes: list[Change] = []
+        model.observe(self.record)
+
+    def record(self, change: Change) -> None:
+        # A transfer is one mutable object: keep what it was when told.
+        self.changes.append(TransferChanged(copy(change.transfer)) if isinstance(change, TransferChanged) else change)
+
+    def notices(self) -> list[str]:
+        return [c.text for c in self.changes if isinstance(c, Notice)]
+
+    def take(self) -> list[Change]:
+        changes, self.changes = self.changes, []
+        return changes
+
+
+class ModelTests(SynchronousTestCase):
+    def setUp(self) -> None:
+        self.model = ChatModel("alice")
+        self.recorder = Recorder(self.model)
+        self.model.apply(events.Registered("alice"))
+
+    def join(self, room: str, nick: str = "alice") -> None:
+        self.model.apply(events.Joined(TS, room, nick))
+
+    def test_current_room_is_last_joined(self) -> None:
+        """
+        The current room is the one joined last; joining a room again, or
+        make_current, moves it last; parting it makes the previous current.
+        """
+        self.join("#lobby")
+        self.join("#dev")
+        self.assertEqual(self.model.current.name, "#dev")  # type: ignore[union-attr]
+        self.assertTrue(self.model.make_current("#LOBBY"))
+        self.assertEqual(self.model.current.name, "#lobby")  # type: ignore[union-attr]
+        self.assertFalse(self.model.make_current("#nowhere"))
+        self.model.apply(events.Parted(TS, "#lobby", "alice"))
+        self.assertEqual(list(self.model.rooms), ["#dev"])
+
+    def test_members_follow_events(self) -> None:
+        """
+        users, join, part, quit, nick and status events keep each room's members.
+        """
+        self.join("#lobby")
+        self.model.apply(events.Users("#lobby", (events.UserInfo("alice", "", 0), events.UserInfo("bob", "", 5))))
+        self.join("#lobby", "carol")
+        self.model.apply(events.StatusChanged("bob", "lunch"))
+        self.model.apply(events.NickChanged(TS, "carol", "caro"))
+        members = self.model.rooms["#lobby"].members
+        self.assertEqual(sorted(members), ["alice", "bob", "caro"])
+        self.assertEqual(members["bob"].status, "lunch")
+        self.model.apply(events.Quit(TS, "bob", "bye"))
+        self.model.apply(events.Parted(TS, "#lobby", "caro"))
+        self.assertEqual(list(self.model.rooms["#lobby"].members), ["alice"])
+
+    def test_own_nick_change(self) -> None:
+        """
+        A nick event for the user's own nick changes the model's nick.
+        """
+        self.model.apply(events.NickChanged(TS, "alice", "alicia"))
+        self.assertEqual(self.model.nick, "alicia")
+
+    def test_unread_counts(self) -> None:
+        """
+        Messages to a room that is not current count as unread until it becomes current.
+        """
+        self.join("#lobby")
+        self.join("#dev")
+        self.model.apply(message(1, "bob", "in lobby"))
+        self.model.apply(message(2, "bob", "in dev", "#dev"))
+        self.assertEqual((self.model.rooms["#lobby"].unread, self.model.rooms["#dev"].unread), (1, 0))
+        self.model.make_current("#lobby")
+        self.assertEqual(self.model.rooms["#lobby"].unread, 0)
+
+    def test_history_without_seen_messages(self) -> None:
+        """
+        A history replayed after a reconnection reaches observers without
+        the messages seen already.
+        """
+        self.join("#lobby")
+        self.model.apply(message(1, "bob", "one"))
+        self.model.apply(message(2, "bob", "two"))
+        self.recorder.take()
+        self.model.apply(events.History("#lobby", (message(1, "bob", "one"), message(2, "bob", "two"),
+                                                   message(3, "bob", "three"))))
+        [history] = [c for c in self.recorder.take() if isinstance(c, events.History)]
+        self.assertEqual([m.text for m in history.messages], ["three"])
+        self.assertEqual(self.model.last_id, 3)
+
+    def test_disconnection_forgets_members_keeps_rooms(self) -> None:
+        """
+        Leaving ONLINE forgets members and TLS, keeps the room list, and tells observers once.
+        """
+        self.join("#lobby")
+        self.model.set_secure(True)
+        self.recorder.take()
+        self.model.set_state(State.CONNECTING)
+        self.model.set_state(State.CONNECTING)
+        self.assertEqual(self.recorder.take(), [ConnectionChanged(State.CONNECTING)])
+        self.assertEqual(list(self.model.rooms), ["#lobby"])
+        self.assertEqual(self.model.rooms["#lobby"].members, {})
+        self.assertFalse(self.model.secure)
+
+    def test_transfers(self) -> None:
+        """
+        A transfer's progress and end reach observers; a finished one is whole.
+        """
+        transfer = self.model.add_transfer("upload", "a.bin", "bob")
+        self.model.progress(transfer, 50, 200)
+        self.assertEqual(transfer.fraction, 0.25)
+        self.model.finish(transfer, result="/x/a.bin")
+        self.assertEqual((transfer.finished, transfer.done, transfer.fraction), (True, 200, 1.0))
+        self.assertEqual(
+            [c.transfer.done for c in self.recorder.take() if isinstance(c, TransferChanged)], [0, 50, 200]
+        )
+
+
+@implementer(IStreamClientEndpoint)
+class FakeEndpoint:
+    """
+    Connects each protocol to a new StringTransport at once, or fails with
+    the next of C{failures}.
+    """
+
+    def __init__(self) -> None:
+        self.protocols: list[Any] = []
+        self.failures: list[Exception] = []
+
+    def connect(self, factory: IProtocolFactory) -> Deferred[Any]:
+        if self.failures:
+            return Deferred.fromCoroutine(self._fail(self.failures.pop(0)))
+        protocol = factory.buildProtocol(None)
+        assert protocol is not None
+        transport = TLSTransport()
+        protocol.makeConnection(transport)
+        self.protocols.append(protocol)
+        return succeed(protocol)
+
+    async def _fail(self, e: Exception) -> None:
+        raise e
+
+
+class ClientTestCase(SynchronousTestCase):
+    def setUp(self) -> None:
+        self.clock = MemoryReactorClock()
+        self.endpoint = FakeEndpoint()
+
+    def make(self, account: Account = ALICE, **kwargs: Any) -> ChatClient:
+        client = ChatClient(self.clock, self.endpoint, account, where="chat.example:8888",
+                            retry_policy=lambda failures: 2.0, **kwargs)
+        self.recorder = Recorder(client.model)
+        return client
+
+    @property
+    def protocol(self) -> ChatClientProtocol:
+        # ClientService wraps each protocol in a proxy.
+        return self.endpoint.protocols[-1]._protocol  # type: ignore[no-any-return]
+
+    def lose(self, reason: Failure) -> None:
+        self.endpoint.protocols[-1].connectionLost(reason)
+
+    def written(self) -> list[str]:
+        transport = self.protocol.transport
+        assert isinstance(transport, StringTransport)
+        data = transport.value().decode()
+        transport.clear()
+        return data.splitlines()
+
+    def server(self, *sent: events.Event) -> None:
+        self.protocol.dataReceived(b"".join(render_json(e) for e in sent))
+
+    def welcome(self) -> None:
+        self.server(events.Welcome("chat", "0.1.0", "hi", LIMITS))
+
+    def online(self, client: ChatClient, nick: str = "alice") -> None:
+        client.startService()
+        self.welcome()
+        self.server(events.Registered(nick), events.Joined(TS, "#lobby", nick))
+
+
+class SessionTests(ClientTestCase):
+    def test_registers_nick(self) -> None:
+        """
+        Once welcomed in json the client registers its nick; states follow.
+        """
+        client = self.make()
+        client.startService()
+        self.assertEqual(client.model.state, State.CONNECTING)
+        self.assertEqual(self.written(), ["/format json"])
+        self.welcome()
+        self.assertEqual(self.written(), ["/nick alice"])
+        self.assertEqual(client.model.state, State.CONNECTED)
+        self.server(events.Registered("alice"))
+        self.assertEqual(client.model.state, State.ONLINE)
+        self.assertEqual(self.written(), ["/ping rtt-1"])
+        self.clock.advance(0.25)
+        self.server(events.Pong("rtt-1"))
+        self.assertEqual(client.model.rtt, 0.25)
+        self.assertNotIn(events.Pong("rtt-1"), self.recorder.changes)
+
+    def test_login_with_password(self) -> None:
+        """
+        With a password the client logs in instead.
+        """
+        client = self.make(Account("alice", "s3cret"))
+        client.startService()
+        self.welcome()
+        self.assertEqual(self.written(), ["/format json", "/login alice s3cret"])
+
+    def test_nick_taken_asks_for_another(self) -> None:
+        """
+        nick-taken at registration is shown, with how to choose another.
+        """
+        client = self.make()
+        client.startService()
+        self.welcome()
+        self.server(events.Error("nick-taken", "alice is taken"))
+        self.assertIn(events.Error("nick-taken", "alice is taken"), self.recorder.changes)
+        self.assertEqual(
+            self.recorder.notices()[-1],
+            "Choose another nick with /nick NAME (or log in with /login NICK PASSWORD).",
+        )
+
+    def test_reconnects_and_rejoins(self) -> None:
+        """
+        After the server goes away the client says why, waits the backoff,
+        connects again, registers the nick it had, and joins its rooms
+        again in the same order (#lobby comes by itself).
+        """
+        client = self.make()
+        self.online(client)
+        self.server(events.Joined(TS, "#dev", "alice"), events.NickChanged(TS, "alice", "alicia"))
+        self.server(events.Bye("server shutting down"))
+        self.lose(Failure(error.ConnectionDone()))
+        self.assertEqual(client.model.state, State.CONNECTING)
+        self.assertEqual(
+            self.recorder.notices()[-2:],
+            ["Disconnected from chat.example:8888: the server said goodbye: server shutting down.",
+             "Trying again in 2 s."],
+        )
+        self.endpoint.failures.append(error.ConnectionRefusedError())
+        self.clock.advance(2)
+        self.assertEqual(
+            self.recorder.notices()[-2:],
+            ["Cannot connect to chat.example:8888: connection refused (is the daemon running?).",
+             "Trying again in 2 s."],
+        )
+        self.clock.advance(2)
+        self.assertEqual(len(self.endpoint.protocols), 2)
+        self.written()
+        self.welcome()
+        self.assertEqual(self.written(), ["/nick alicia"])
+        self.server(events.Registered("alicia"))
+        self.assertEqual(self.written(), ["/join #dev", "/ping rtt-2"])
+
+    def test_rejoin_leaves_lobby_if_it_was_left(self) -> None:
+        """
+        A user who had left #lobby leaves it again after reconnecting.
+        """
+        client = self.make()
+        self.online(client)
+        self.server(events.Joined(TS, "#dev", "alice"), events.Parted(TS, "#lobby", "alice"))
+        self.lose(Failure(error.ConnectionLost()))
+        self.clock.advance(2)
+        self.welcome()
+        self.written()
+        self.server(events.Registered("alice"))
+        self.assertEqual(self.written(), ["/part #lobby", "/join #dev", "/ping rtt-2"])
+
+    def test_starttls_before_registering(self) -> None:
+        """
+        With starttls options the client upgrades before sending its nick,
+        and the model says TLS.
+        """
+        options = object()
+        client = self.make(starttls=options)
+        client.startService()
+        self.welcome()
+        _, ping, starttls = self.written()
+        self.assertEqual(starttls, "/starttls")
+        self.server(events.Pong(ping.split()[1]), events.Info("Starting TLS: begin the handshake"))
+        self.assertIs(self.protocol.transport.tls, options)  # type: ignore[union-attr]
+        self.assertEqual(self.protocol.transport.before_tls, b"")  # type: ignore[union-attr]
+        self.assertEqual(self.written(), ["/nick alice"])
+        self.assertTrue(client.model.secure)
+
+    def test_starttls_refused_never_goes_on_in_clear(self) -> None:
+        """
+        A server without TLS: the client says so and stops, without sending the nick.
+        """
+        client = self.make(starttls=object())
+        client.startService()
+        self.welcome()
+        _, ping, _ = self.written()
+        self.server(events.Pong(ping.split()[1]), events.Error("tls-unavailable", "no certificate"))
+        self.assertEqual(self.written(), [])
+        self.assertIn("The server cannot start TLS: no certificate. Not connecting in clear text.",
+                      self.recorder.notices())
+        self.assertFalse(client.running)
+
+    def test_quit(self) -> None:
+        """
+        /quit REASON says goodbye, stops reconnecting, and fires done.
+        """
+        client = self.make()
+        self.online(client)
+        self.written()
+        client.input("/quit see you")
+        self.assertEqual(self.written(), ["/quit see you"])
+        self.lose(Failure(error.ConnectionDone()))
+        self.assertEqual(self.successResultOf(client.done), None)
+        self.clock.advance(60)
+        self.assertEqual(len(self.endpoint.protocols), 1)
+        self.assertEqual(client.model.state, State.DISCONNECTED)
+
+    def test_input_passes_lines_as_typed(self) -> None:
+        """
+        Messages, //-escaped text and daemon commands go out as typed;
+        blank lines are not sent; without a connection the user is told.
+        """
+        client = self.make()
+        self.online(client)
+        self.written()
+        for line in ["hello", "//not a command", "/msg bob hi", "   ", "/join #dev"]:
+            client.input(line)
+        self.assertEqual(self.written(), ["hello", "//not a command", "/msg bob hi", "/join #dev"])
+        client.input("/format text")
+        self.assertEqual(self.written(), [])
+        self.assertEqual(
+            self.recorder.notices()[-1], "this client reads the json format only, which /format would change"
+        )
+        self.lose(Failure(error.ConnectionLost()))
+        client.input("anyone?")
+        self.assertEqual(self.recorder.notices()[-1], "Not connected to chat.example:8888: not sent.")
+
+    def test_help_lists_client_commands_then_asks_server(self) -> None:
+        """
+        /help shows the client's commands, then asks the daemon for its own.
+        """
+        client = self.make()
+        self.online(client)
+        self.written()
+        client.input("/help")
+        self.assertIn("  /send NICK|#ROOM PATH: offers a file: uploads it with its SHA-256, showing progress",
+                      self.recorder.notices())
+        self.assertEqual(self.written(), ["/help"])
+        client.input("/help get")
+        self.assertEqual(self.written(), [])
+
+    def test_get_unknown_offer_and_usage(self) -> None:
+        """
+        /get of an offer never seen, and bad /get and /send, are one line each.
+        """
+        client = self.make()
+        self.online(client)
+        client.input("/get 12")
+        client.input("/get")
+        client.input("/send bob")
+        self.assertEqual(self.recorder.notices()[-3:], [
+            "No offer 12 known here: /files lists the ones for you.",
+            "Usage: /get ID [DIR]",
+            "Usage: /send NICK|#ROOM PATH",
+        ])
+
+    def test_send_missing_file(self) -> None:
+        """
+        /send of a file that does not exist fails with one line, and the transfer says so.
+        """
+        client = self.make(run_in_thread=inline)
+        self.online(client)
+        missing = Path(self.mktemp()).absolute() / "none.bin"
+        client.input(f"/send bob {missing}")
+        self.assertEqual(
+            self.recorder.notices()[-1], f"Could not send none.bin to bob: No such file or directory: {missing}."
+        )
+        [transfer] = client.model.transfers.values()
+        self.assertTrue(transfer.finished)
+        self.assertEqual(transfer.error, f"No such file or directory: {missing}")
+
+
+class DescribeTests(SynchronousTestCase):
+    def test_failures_are_one_line(self) -> None:
+        """
+        Connection failures read as short sentences, TLS ones included.
+        """
+        cases = [
+            (error.ConnectionRefusedError(), "connection refused (is the daemon running?)"),
+            (error.DNSLookupError(), "unknown host"),
+            (error.ConnectionDone(), "the server closed the connection"),
+            (SSL.Error([("SSL routines", "", "certificate verify failed")]), "TLS failed: certificate verify failed"),
+        ]
+        for exception, expected in cases:
+            self.assertEqual(describe_failure(Failure(exception)), expected)
+
+
+class OptionsTests(SynchronousTestCase):
+    def parse(self, *argv: str) -> client_options.ClientOptions:
+        options = client_options.ClientOptions()
+        options.parseOptions(list(argv))
+        return options
+
+    def test_defaults_and_tls_port(self) -> None:
+        """
+        Port 8888 by default, 6697 with --tls; NICK is optional.
+        """
+        self.assertEqual((self.parse()["port"], self.parse()["nick"]), (8888, None))
+        self.assertEqual(self.parse("--tls", "bob")["port"], 6697)
+        self.assertEqual(self.parse("--tls", "bob")["nick"], "bob")
+
+    def test_bad_combinations(self) -> None:
+        """
+        Contradictory or incomplete TLS options are usage errors.
+        """
+        for argv in (["--tls", "--starttls"], ["--cafile", "x.pem"], ["--insecure"],
+                     ["--tls", "--insecure", "--cafile", "x"], ["--port", "0"]):
+            self.assertRaises(usage.UsageError, self.parse, *argv)
+
+    def test_cafile_errors(self) -> None:
+        """
+        A missing or non-PEM --cafile is one usage line.
+        """
+        error_ = self.assertRaises(usage.UsageError, client_options.read_cafile, "/nonexistent.pem")
+        self.assertEqual(str(error_), "cannot read --cafile /nonexistent.pem: No such file or directory")
+
+    def test_account_prompts(self) -> None:
+        """
+        Without NICK the nick is asked for; --password-prompt asks the password.
+        """
+        answers = iter(["", "dora"])
+        options = self.parse("--password-prompt")
+        account = client_options.account(options, lambda prompt: next(answers), lambda prompt: "pw")
+        self.assertEqual(account, Account("dora", "pw"))
+
+
+class ScreenTests(SynchronousTestCase):
+    def setUp(self) -> None:
+        self.model = ChatModel("alice")
+        self.out: list[str] = []
+        self.now = 0.0
+        self.screen = Screen(self.model, self.out.append, colour=False, terminal=True,
+                             seconds=lambda: self.now, zone=timezone.utc)
+        self.model.observe(self.screen.show)
+
+    def text(self) -> str:
+        text = "".join(self.out)
+        self.out.clear()
+        return text
+
+    def test_lines(self) -> None:
+        """
+        Messages, actions, private lines both ways, system lines and errors
+        each have their own look, with timestamps.
+        """
+        self.model.apply(events.Registered("alice"))
+        self.model.apply(message(1, "bob", "hello"))
+        self.model.apply(message(2, "bob", "waves", action=True))
+        self.model.apply(events.Private(3, TS, "bob", "alice", "psst"))
+        self.model.apply(events.Private(4, TS, "alice", "bob", "hi back"))
+        self.model.apply(events.Joined(TS, "#lobby", "carol"))
+        self.model.apply(events.Error("no-such-nick", "no user named dave"))
+        self.model.notice("Trying again in 2 s.")
+        self.model.apply(events.FileOffer(5, "bob", "alice", "notes.pdf", 300_000, "ab" * 32, TS))
+        self.assertEqual(self.text(), (
+            "*** You are alice. Type to talk, /help for commands.\n"
+            "[14:02] <bob> hello\n"
+            "[14:02] * bob waves\n"
+            "[14:02] *bob* psst\n"
+            "[14:02] -> *bob* hi back\n"
+            "[14:02] --> carol joined #lobby\n"
+            "!!! no user named dave (no-such-nick)\n"
+            "*** Trying again in 2 s.\n"
+            "*** bob offers notes.pdf (293.0 KiB) to you: /get 5 to download it\n"
+        ))
+
+    def test_colours(self) -> None:
+        """
+        In colour, a nick has the same colour every time and private lines are bold.
+        """
+        self.screen.colour = True
+        self.model.apply(message(1, "bob", "one"))
+        self.model.apply(message(2, "bob", "two"))
+        first, second = self.text().splitlines()
+        self.assertEqual(first.split("<")[1].split(">")[0], second.split("<")[1].split(">")[0])
+        self.assertIn("\x1b[", first)
+
+    def test_no_colour_environment(self) -> None:
+        """
+        NO_COLOR, TERM=dumb or an output that is not a terminal turn colours off.
+        """
+        class Tty:
+            def isatty(self) -> bool:
+                return True
+
+        self.assertTrue(use_colour(Tty(), {}))
+        self.assertFalse(use_colour(Tty(), {"NO_COLOR": "1"}))
+        self.assertFalse(use_colour(Tty(), {"TERM": "dumb"}))
+
+    def test_progress_bar(self) -> None:
+        """
+        A transfer's bar is redrawn in place at most ten times a second,
+        other lines go above it, and the end is one line at 100%.
+        """
+        transfer = self.model.add_transfer("upload", "a.bin", "bob")
+        self.now = 1.0
+        self.model.progress(transfer, 512 * 1024, 1024 * 1024)
+        self.assertEqual(self.text(), "\r\x1b[K↑ a.bin to bob [############............]  50% 512.0 KiB of 1.0 MiB")
+        self.now = 1.05
+        self.model.progress(transfer, 600 * 1024, 1024 * 1024)
+        self.assertEqual(self.text(), "")
+        self.model.notice("hello")
+        self.assertEqual(
+            self.text(), "\r\x1b[K*** hello\n↑ a.bin to bob [############............]  50% 512.0 KiB of 1.0 MiB"
+        )
+        self.model.finish(transfer, result="done")
+        self.assertEqual(self.text(), "\r\x1b[K↑ a.bin to bob [########################] 100% 1.0 MiB\n")
