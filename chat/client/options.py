@@ -19,6 +19,7 @@ from twisted.internet.interfaces import IStreamClientEndpoint
 from twisted.python import usage
 from typing_extensions import override
 
+from chat import __version__
 from chat.client.service import Account, default_downloads
 
 DEFAULT_PORT = 8888
@@ -35,7 +36,12 @@ class ClientOptions(usage.Options):
     C{[options] [NICK]}: where to connect, how, and as whom.
     """
 
-    synopsis = "[options] [NICK]"
+    program = "chat-client"
+    synopsis = "Usage: chat-client [options] [NICK]"
+    longdesc = (
+        "Connects to a chat daemon as NICK (asked for when not given). With --tls the server's certificate "
+        "and host name are verified against the system's CAs, or --cafile."
+    )
     optFlags = [
         ["tls", None, "Connect with TLS (implicit TLS, port 6697 by default), verifying the server's certificate."],
         ["starttls", None, "Connect in clear text, then upgrade with /starttls before anything else is sent."],
@@ -48,6 +54,11 @@ class ClientOptions(usage.Options):
         ["cafile", None, None, "Trust the CA certificate(s) in this PEM file (e.g. a chat-cert certificate)."],
         ["downloads", None, None, "Folder for /get [default: ~/Downloads/chat]."],
     ]
+
+    def opt_version(self) -> None:
+        """Display the version and exit."""
+        print(f"{self.program} {__version__}")
+        raise SystemExit(0)
 
     @override
     def parseArgs(self, nick: str | None = None) -> None:
