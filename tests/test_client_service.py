@@ -439,7 +439,12 @@ class DescribeTests(SynchronousTestCase):
             (error.ConnectionRefusedError(), "connection refused (is the daemon running?)"),
             (error.DNSLookupError(), "unknown host"),
             (error.ConnectionDone(), "the server closed the connection"),
-            (SSL.Error([("SSL routines", "", "certificate verify failed")]), "TLS failed: certificate verify failed"),
+            (SSL.Error([("SSL routines", "", "certificate verify failed")]),
+             "TLS failed (certificate verify failed): the server's certificate is not trusted; "
+             "for a self-signed server use --cafile"),
+            (SSL.Error([("SSL routines", "", "wrong version number")]),
+             "TLS failed (wrong version number): is this port serving TLS? Try --starttls, or the TLS port"),
+            (SSL.Error([("SSL routines", "", "no shared cipher")]), "TLS failed: no shared cipher"),
         ]
         for exception, expected in cases:
             self.assertEqual(describe_failure(Failure(exception)), expected)

@@ -73,7 +73,12 @@ def describe_failure(reason: Failure) -> str:
     if isinstance(value, SSL.Error):
         details = [part for entry in value.args[0] if isinstance(entry, tuple) for part in entry[-1:] if part] \
             if value.args and isinstance(value.args[0], list) else []
-        return "TLS failed: " + ("; ".join(details) or str(value) or "handshake error")
+        text = "; ".join(details) or str(value) or "handshake error"
+        if "wrong version number" in text or "record layer failure" in text:
+            return f"TLS failed ({text}): is this port serving TLS? Try --starttls, or the TLS port"
+        if "certificate verify failed" in text:
+            return f"TLS failed ({text}): the server's certificate is not trusted; for a self-signed server use --cafile"
+        return "TLS failed: " + text
     if type(value).__name__ == "VerificationError":  # service_identity: host name mismatch
         return f"TLS failed: the certificate is not for this host ({value})"
     if isinstance(value, neterror.ConnectionRefusedError):

@@ -18,11 +18,13 @@ from typing import Any
 
 from twisted.internet import stdio
 from twisted.internet.defer import Deferred
+from twisted.internet.interfaces import IHalfCloseableProtocol
 from twisted.internet.task import react
 from twisted.protocols.basic import LineReceiver
 from twisted.python import usage
 from twisted.python.failure import Failure
 from typing_extensions import override
+from zope.interface import implementer
 
 from chat import events
 from chat.client import options as client_options
@@ -253,10 +255,14 @@ class Screen:
         self._write("\r\x1b[K" + self._bar)
 
 
+@implementer(IHalfCloseableProtocol)
 class StdioFrontend(LineReceiver):
     """
     Standard input and output of C{chat-client}: each line typed goes to
-    the client; the end of input (Ctrl-D) quits.
+    the client; the end of input (Ctrl-D) quits, and what is still to be
+    written is written before the program exits.
+
+    @ivar closed: fires once standard output is closed.
     """
 
     delimiter = b"\n"
@@ -265,6 +271,7 @@ class StdioFrontend(LineReceiver):
         self.client = client
         self._screen_options = screen_options
         self.screen: Screen | None = None
+        self.closed: Deferred[None] = Deferred()
 
     @override
     def connectionMade(self) -> None:
@@ -280,10 +287,32 @@ class StdioFrontend(LineReceiver):
     def lineReceived(self, line: bytes) -> None:
         self.client.input(line.decode("utf-8", "replace").rstrip("\r"))
 
+    def readConnectionLost(self) -> None:
+        """
+        The end of input: quit, keeping the output open for the goodbye.
+        """
+        if not self.client.done.called:
+            self.client.quit()
+
+    def writeConnectionLost(self) -> None:
+        """
+        The output is gone (a closed pipe): nothing more can be shown.
+        """
+
     @override
     def connectionLost(self, reason: Failure | None = None) -> None:
         if not self.client.done.called:
             self.client.quit()
+        if not self.closed.called:
+            self.closed.callback(None)
+
+    def close(self) -> Deferred[None]:
+        """
+        Write what is pending, close standard output; fires once done.
+        """
+        assert self.transport is not None
+        self.transport.loseConnection()
+        return self.closed
 
 
 def use_colour(stream: Any, environ: dict[str, str] | os._Environ[str] = os.environ) -> bool:
@@ -311,7 +340,7 @@ def run(reactor: Any, options: client_options.ClientOptions, account: Any) -> De
     if options["insecure"]:
         client.model.notice(client_options.INSECURE_WARNING, "error")
     client.startService()
-    return client.done
+    return client.done.addCallback(lambda _: frontend.close())
 
 
 def main(argv: Sequence[str] | None = None) -> None:
