@@ -71,9 +71,10 @@ def describe_failure(reason: Failure) -> str:
     """
     value = reason.value
     if isinstance(value, SSL.Error):
-        details = [part for entry in value.args[0] if isinstance(entry, tuple) for part in entry[-1:] if part] \
-            if value.args and isinstance(value.args[0], list) else []
-        text = "; ".join(details) or str(value) or "handshake error"
+        # pyOpenSSL's errors: [(library, function, reason), ...]
+        entries = value.args[0] if value.args and isinstance(value.args[0], list) else []
+        reasons = [entry[-1] for entry in entries if isinstance(entry, tuple) and entry and entry[-1]]
+        text = "; ".join(reasons) or str(value) or "handshake error"
         if "wrong version number" in text or "record layer failure" in text:
             return f"TLS failed ({text}): is this port serving TLS? Try --starttls, or the TLS port"
         if "certificate verify failed" in text:
