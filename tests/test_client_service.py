@@ -9,6 +9,7 @@ played by writing its json lines into the client's protocol.
 
 from __future__ import annotations
 
+import tempfile
 from copy import copy
 from datetime import datetime, timezone
 from pathlib import Path
@@ -420,7 +421,8 @@ class SessionTests(ClientTestCase):
         """
         client = self.make(run_in_thread=inline)
         self.online(client)
-        missing = Path(self.mktemp()).absolute() / "none.bin"
+        missing = Path(tempfile.mkdtemp(prefix="chat-client-test-")) / "none.bin"
+        self.addCleanup(missing.parent.rmdir)
         client.input(f"/send bob {missing}")
         self.assertEqual(
             self.recorder.notices()[-1], f"Could not send none.bin to bob: No such file or directory: {missing}."

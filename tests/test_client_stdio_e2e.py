@@ -121,6 +121,7 @@ class StdioClientTests(TestCase):
         bob = self.terminal("bob")
         alice.wait_for("--> bob joined #lobby")
         alice.type("/join #dev")
+        alice.wait_for("--> alice joined #dev")
         bob.type("/join #dev")
         alice.wait_for("--> bob joined #dev")
         alice.type("hello bob")

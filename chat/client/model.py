@@ -72,6 +72,8 @@ class Transfer:
     finished: bool = False
     result: str = ""
     error: str = ""
+    offer: int | None = None
+    """The daemon's offer id, for a download."""
 
     @property
     def fraction(self) -> float:
@@ -166,6 +168,12 @@ class ChatModel:
         Call C{observer} with every later L{Change}, in order.
         """
         self._observers.append(observer)
+
+    def unobserve(self, observer: Observer) -> None:
+        """
+        Stop calling C{observer} (a window closed).
+        """
+        self._observers.remove(observer)
 
     def _tell(self, change: Change) -> None:
         for observer in list(self._observers):
@@ -330,12 +338,12 @@ class ChatModel:
 
     # Transfers
 
-    def add_transfer(self, kind: str, name: str, peer: str, size: int = 0) -> Transfer:
+    def add_transfer(self, kind: str, name: str, peer: str, size: int = 0, offer: int | None = None) -> Transfer:
         """
         Record a new transfer and tell the observers.
         """
         self._transfer_ids += 1
-        transfer = Transfer(self._transfer_ids, kind, name, peer, size)
+        transfer = Transfer(self._transfer_ids, kind, name, peer, size, offer=offer)
         self.transfers[transfer.id] = transfer
         self._tell(TransferChanged(transfer))
         return transfer

@@ -78,7 +78,8 @@ def describe_failure(reason: Failure) -> str:
         if "wrong version number" in text or "record layer failure" in text:
             return f"TLS failed ({text}): is this port serving TLS? Try --starttls, or the TLS port"
         if "certificate verify failed" in text:
-            return f"TLS failed ({text}): the server's certificate is not trusted; for a self-signed server use --cafile"
+            return f"TLS failed ({text}): the server's certificate is not trusted; " \
+                "for a self-signed server use --cafile"
         return "TLS failed: " + text
     if type(value).__name__ == "VerificationError":  # service_identity: host name mismatch
         return f"TLS failed: the certificate is not for this host ({value})"
@@ -470,7 +471,7 @@ class ChatClient(Service):
             self.model.notice(f"No offer {offer_id} known here: /files lists the ones for you.", "error")
             return
         folder = folder or self.downloads
-        transfer = self.model.add_transfer("download", offer.name, offer.sender, offer.size)
+        transfer = self.model.add_transfer("download", offer.name, offer.sender, offer.size, offer=offer_id)
 
         def done(path: Path) -> None:
             self.model.finish(transfer, result=str(path))

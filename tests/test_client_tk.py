@@ -1,0 +1,944 @@
+"""
+Tests for L{chat.client.tk}: the formatting helpers, the window driven by a
+model without a network, the connection dialog, and the window against a
+real daemon with the reactor pumping Tk through
+L{twisted.internet.tksupport}.
+
+Widgets need an X display: without C{DISPLAY}, a module fixture starts
+C{Xvfb} on a free display and stops it at the end; the module is skipped
+when tkinter or Xvfb is missing.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import random
+import shutil
+import socket
+import subprocess
+import tempfile
+import time
+from collections.abc import Callable, Iterator
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
+from typing import Any
+from unittest import SkipTest
+
+import pytest
+
+tk = pytest.importorskip("tkinter", reason="tkinter is missing (Debian: apt-get install python3-tk)")
+
+from twisted.internet import reactor, tksupport  # noqa: E402
+from twisted.internet.defer import Deferred, succeed  # noqa: E402
+from twisted.internet.endpoints import TCP4ClientEndpoint  # noqa: E402
+from twisted.internet.task import Clock, deferLater  # noqa: E402
+from twisted.internet.threads import deferToThread  # noqa: E402
+from twisted.trial.unittest import SynchronousTestCase, TestCase  # noqa: E402
+
+from chat import events  # noqa: E402
+from chat.client import tk as chat_tk  # noqa: E402
+from chat.client.model import ChatModel, Notice, State, Transfer  # noqa: E402
+from chat.client.options import ClientOptions  # noqa: E402
+from chat.client.service import Account, ChatClient  # noqa: E402
+from tests.e2e import Client, Daemon  # noqa: E402
+
+UTC = timezone.utc
+T0 = datetime(2026, 5, 11, 9, 30, tzinfo=UTC)
+WAIT = 10.0
+"""Bound, in seconds, on each wait for the daemon or the window."""
+
+
+def start_xvfb(xvfb: str) -> tuple[subprocess.Popen[bytes], int] | None:
+    """
+    Start Xvfb on a free display number (random, 100 to 999, with its lock
+    file, unlike C{-displayfd}), and wait until it accepts connections.
+
+    @return: the process and its display number, or C{None} if none started
+        within 10 seconds.
+    """
+    deadline = time.monotonic() + 10
+    for number in random.sample(range(100, 1000), 50):
+        if time.monotonic() > deadline:
+            break
+        socket_path = f"/tmp/.X11-unix/X{number}"
+        if os.path.exists(f"/tmp/.X{number}-lock") or os.path.exists(socket_path):
+            continue
+        process = subprocess.Popen(
+            [xvfb, f":{number}", "-screen", "0", "1280x800x24", "-nolisten", "tcp"],
+            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+        )
+        while time.monotonic() < deadline and process.poll() is None:
+            with socket.socket(socket.AF_UNIX) as probe:
+                try:
+                    probe.connect(socket_path)
+                except OSError:
+                    time.sleep(0.05)
+                    continue
+            return process, number
+        if process.poll() is None:
+            process.kill()
+        process.wait(5)
+    return None
+
+
+@pytest.fixture(scope="module", autouse=True)
+def display() -> Iterator[str]:
+    """
+    An X display for the module: C{DISPLAY} if set, else a fresh Xvfb.
+    """
+    if os.environ.get("DISPLAY"):
+        yield os.environ["DISPLAY"]
+        return
+    xvfb = shutil.which("Xvfb")
+    if xvfb is None:
+        pytest.skip("no DISPLAY and no Xvfb to start (Debian: apt-get install xvfb)")
+    started = start_xvfb(xvfb)
+    if started is None:
+        pytest.skip("Xvfb did not start within 10 s")
+    process, number = started
+    os.environ["DISPLAY"] = f":{number}"
+    try:
+        yield os.environ["DISPLAY"]
+    finally:
+        del os.environ["DISPLAY"]
+        process.terminate()
+        try:
+            process.wait(5)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait(5)
+
+
+def make_root(case: SynchronousTestCase) -> Any:
+    """
+    A Tk root window for one test, destroyed at its end.
+    """
+    try:
+        root = tk.Tk()
+    except tk.TclError as e:
+        raise SkipTest(f"cannot open a Tk window: {e}") from None
+
+    def destroy() -> None:
+        try:
+            root.destroy()
+        except tk.TclError:
+            pass
+
+    case.addCleanup(destroy)
+    return root
+
+
+def message(room: str, sender: str, text: str, minutes: int = 0, action: bool = False, id: int = 1) -> events.Message:
+    return events.Message(id, T0 + timedelta(minutes=minutes), room, sender, text, action)
+
+
+# Pure helpers
+
+
+class HelperTests(SynchronousTestCase):
+    """
+    The formatting helpers, without widgets (except L{chat_tk.fit}, which measures with a font).
+    """
+
+    def test_nick_colour_is_stable_and_ignores_case(self) -> None:
+        """
+        A nick gets the same colour in any case, in both themes, from their palettes.
+        """
+        for theme in (chat_tk.DARK, chat_tk.LIGHT):
+            self.assertEqual(chat_tk.nick_colour("Alice", theme), chat_tk.nick_colour("alice", theme))
+            self.assertIn(chat_tk.nick_colour("bob", theme), theme.nicks)
+        self.assertEqual(chat_tk.nick_tag("ALICE"), chat_tk.nick_tag("alice"))
+        self.assertEqual(chat_tk.nick_index("alice", 12), 663665735 % 12)  # crc32, not hash(): same every run
+
+    def test_nick_colours_spread(self) -> None:
+        """
+        Twelve common nicks use at least six of the twelve colours.
+        """
+        nicks = ["alice", "bob", "carol", "dave", "eve", "mallory", "trent", "peggy", "victor", "walter", "chen",
+                 "dana"]
+        self.assertGreaterEqual(len({chat_tk.nick_tag(n) for n in nicks}), 6)
+
+    def test_message_line(self) -> None:
+        """
+        A room message is C{HH:MM  nick  text} in the local zone, the nick in its colour, in its room.
+        """
+        line = chat_tk.message_line(message("#dev", "bob", "hi all", minutes=5), "alice", UTC)
+        self.assertEqual((line.kind, line.text, line.room), ("message", "09:35  bob  hi all", "#dev"))
+        self.assertEqual(line.segments[0], ("09:35", ("time",)))
+        self.assertEqual(line.segments[2], ("bob", ("nick", chat_tk.nick_tag("bob"))))
+        plus_two = timezone(timedelta(hours=2))
+        self.assertTrue(chat_tk.message_line(message("#dev", "bob", "x"), "alice", plus_two).text.startswith("11:30"))
+
+    def test_mention_and_action_lines(self) -> None:
+        """
+        A message naming the user as a word is a mention; an action is C{* nick text}.
+        """
+        self.assertEqual(chat_tk.message_line(message("#a", "bob", "Alice: look"), "alice").kind, "mention")
+        self.assertEqual(chat_tk.message_line(message("#a", "bob", "malice aforethought"), "alice").kind, "message")
+        self.assertEqual(chat_tk.message_line(message("#a", "alice", "alice here"), "alice").kind, "message")
+        action = chat_tk.message_line(message("#a", "bob", "waves", action=True), "alice", UTC)
+        self.assertEqual((action.kind, action.text), ("action", "09:30  * bob waves"))
+
+    def test_private_lines(self) -> None:
+        """
+        A private message reads C{bob → you}; the user's own echo reads C{you → bob}; stored ones say so.
+        """
+        received = events.Private(3, T0, "bob", "alice", "psst", offline=True)
+        sent = events.Private(4, T0, "alice", "bob", "yes?")
+        self.assertEqual(chat_tk.private_line(received, "alice", UTC).text,
+                         "09:30  bob → you  psst  (sent while you were away)")
+        self.assertEqual(chat_tk.private_line(sent, "alice", UTC).text, "09:30  you → bob  yes?")
+        self.assertEqual(chat_tk.private_line(sent, "alice", UTC).kind, "private")
+        self.assertIsNone(chat_tk.private_line(sent, "alice", UTC).room)
+
+    def test_format_change_kinds(self) -> None:
+        """
+        History, joins, notices, errors and offers get their own kinds and texts.
+        """
+        def lines(change: Any) -> list[tuple[str, str, str | None]]:
+            return [(line.kind, line.text, line.room) for line in chat_tk.format_change(change, "alice", T0, UTC)]
+
+        history = events.History("#dev", (message("#dev", "bob", "old", minutes=-60 * 24),
+                                          message("#dev", "bob", "today", minutes=-60)))
+        self.assertEqual(lines(history), [
+            ("history", "── earlier in #dev ──", "#dev"),
+            ("history", "10 May 09:30  bob  old", "#dev"),
+            ("history", "08:30  bob  today", "#dev"),
+            ("history", "── now ──", "#dev"),
+        ])
+        self.assertEqual(lines(events.History("#dev", ())), [])
+        self.assertEqual(lines(events.Joined(T0, "#dev", "bob")), [("system", "09:30  → bob joined #dev", "#dev")])
+        self.assertEqual(lines(events.Joined(T0, "#dev", "Alice")), [("system", "09:30  → You joined #dev", "#dev")])
+        self.assertEqual(lines(events.Quit(T0, "bob", "goodbye")), [("system", "09:30  ← bob quit (goodbye)", None)])
+        self.assertEqual(lines(Notice("Connecting…")), [("system", "09:30  • Connecting…", None)])
+        self.assertEqual(lines(Notice("refused", "error")), [("error", "09:30  ! refused", None)])
+        self.assertEqual(lines(events.Error("no-such-nick", "no such nick: zed")),
+                         [("error", "09:30  ! no such nick: zed (no-such-nick)", None)])
+        offer = events.FileOffer(9, "bob", "alice", "a b.pdf", 1536, "0" * 64, T0)
+        self.assertEqual(lines(offer), [("offer", "09:30  ↓ bob offered a b.pdf (1.5 KiB) to you   Download", None)])
+        link = chat_tk.format_change(offer, "alice", T0, UTC)[0].segments[-1]
+        self.assertEqual(link, ("Download", ("link", "offer:9")))
+        mine = chat_tk.format_change(events.FileOffer(9, "alice", "#dev", "x", 1, "0" * 64, T0), "alice", T0, UTC)
+        self.assertEqual(mine[0].text, "09:30  ↓ You offered x (1 B) to #dev")
+
+    def test_transfer_texts(self) -> None:
+        """
+        A transfer reads C{↑ NAME → TARGET}, then its percentage and sizes, then Done or Failed.
+        """
+        upload = Transfer(1, "upload", "a.pdf", "#dev", size=2 << 20, done=3 << 19)
+        self.assertEqual(chat_tk.transfer_title(upload), "↑ a.pdf → #dev")
+        self.assertEqual(chat_tk.transfer_detail(upload), "75% · 1.5 MiB of 2.0 MiB")
+        download = Transfer(2, "download", "b.txt", "bob", size=10, done=10, finished=True)
+        self.assertEqual((chat_tk.transfer_title(download), chat_tk.transfer_detail(download)),
+                         ("↓ b.txt ← bob", "Done · 10 B"))
+        failed = Transfer(3, "download", "c", "bob", finished=True, error="no space left")
+        self.assertEqual(chat_tk.transfer_detail(failed), "Failed: no space left")
+
+    def test_status_text(self) -> None:
+        """
+        The status bar tells state, server, nick, TLS and, once online, the RTT in milliseconds.
+        """
+        model = ChatModel("alice")
+        self.assertEqual(chat_tk.status_text(model, "h:1"), "Disconnected · h:1 · alice · not encrypted")
+        model.set_state(State.ONLINE)
+        model.set_secure(True)
+        self.assertEqual(chat_tk.status_text(model, "h:1"), "Online · h:1 · alice · TLS · RTT –")
+        model.set_rtt(0.0234)
+        self.assertEqual(chat_tk.status_text(model, "h:1"), "Online · h:1 · alice · TLS · RTT 23 ms")
+        self.assertEqual(chat_tk.rtt_text(0.0002), "RTT <1 ms")
+
+
+# The window, without a network
+
+
+class FakeClient:
+    """
+    A L{chat_tk.ChatSession} that records what the window asks.
+    """
+
+    def __init__(self, model: ChatModel) -> None:
+        self.model = model
+        self.downloads = Path(tempfile.gettempdir()) / "chat-tk-downloads"
+        self.where = "127.0.0.1:8888"
+        self.lines: list[str] = []
+        self.sent: list[tuple[str, Path]] = []
+        self.fetched: list[int] = []
+        self.calls: list[str] = []
+        self.goodbye: Deferred[None] = succeed(None)
+
+    def input(self, line: str) -> None:
+        self.lines.append(line)
+
+    def send_file(self, target: str, path: Path) -> None:
+        self.sent.append((target, path))
+
+    def get_file(self, offer_id: int, folder: Path | None = None) -> None:
+        self.fetched.append(offer_id)
+
+    def leave(self) -> Deferred[None]:
+        self.calls.append("leave")
+        return succeed(None)
+
+    def reconnect(self) -> None:
+        self.calls.append("reconnect")
+
+    def quit(self, reason: str = "") -> Deferred[None]:
+        self.calls.append("quit")
+        return self.goodbye
+
+
+def joined(model: ChatModel, room: str, *others: str, status: dict[str, str] | None = None) -> None:
+    """
+    Make the model's user join C{room} with C{others}, as the daemon tells it.
+    """
+    model.apply(events.Joined(T0, room, model.nick))
+    people = sorted((model.nick, *others), key=str.lower)
+    model.apply(events.Users(room, tuple(events.UserInfo(n, (status or {}).get(n, ""), 0) for n in people)))
+
+
+class WindowTests(SynchronousTestCase):
+    """
+    L{chat_tk.ChatWindow} on a model fed by hand, with a fake client and a L{Clock}.
+    """
+
+    def setUp(self) -> None:
+        self.root = make_root(self)
+        self.model = ChatModel("alice")
+        self.model.set_state(State.ONLINE)
+        self.client = FakeClient(self.model)
+        self.clock = Clock()
+        self.clock.advance(T0.timestamp())
+        self.exits: list[str] = []
+        self.window = chat_tk.ChatWindow(self.root, self.client, clock=self.clock, zone=UTC,
+                                         on_exit=lambda: self.exits.append("exit"))
+        self.addCleanup(self.window.close)
+        self.root.update()
+
+    def type_line(self, text: str, key: str = "<Return>") -> None:
+        entry = self.window.entry
+        entry.focus_force()
+        entry.delete(0, "end")
+        entry.insert(0, text)
+        self.root.update()
+        entry.event_generate(key)
+        self.root.update()
+
+    def test_enter_sends_the_line_as_typed(self) -> None:
+        """
+        Enter hands the line to the client as typed, commands included, and empties the input.
+        """
+        self.type_line("hello there")
+        self.type_line("/me waves")
+        self.type_line("   ")
+        self.assertEqual(self.client.lines, ["hello there", "/me waves"])
+        self.assertEqual(self.window.entry.get(), "   ")
+
+    def test_up_and_down_recall_lines(self) -> None:
+        """
+        Up recalls earlier lines, newest first; Down goes forward, back to the draft being typed.
+        """
+        self.type_line("one")
+        self.type_line("two")
+        self.window.entry.insert(0, "draft")
+        self.window.entry.event_generate("<Up>")
+        self.assertEqual(self.window.entry.get(), "two")
+        self.window.entry.event_generate("<Up>")
+        self.window.entry.event_generate("<Up>")
+        self.assertEqual(self.window.entry.get(), "one")
+        self.window.entry.event_generate("<Down>")
+        self.assertEqual(self.window.entry.get(), "two")
+        self.window.entry.event_generate("<Down>")
+        self.assertEqual(self.window.entry.get(), "draft")
+
+    def test_room_list_shows_rooms_and_unread_counts(self) -> None:
+        """
+        The room list shows the rooms joined, the current one selected, and unread counts of the others.
+        """
+        joined(self.model, "#dev", "bob")
+        joined(self.model, "#lobby", "bob")
+        self.model.apply(message("#dev", "bob", "psst", id=1))
+        self.model.apply(message("#dev", "bob", "again", id=2))
+        self.model.apply(message("#lobby", "bob", "here", id=3))
+        rooms = self.window.rooms
+        self.assertEqual([rooms.item(i, "text") for i in rooms.get_children()], ["#dev", "#lobby"])
+        self.assertEqual(rooms.item("#dev", "values"), ("2",))
+        self.assertEqual(rooms.item("#lobby", "values"), ("",))
+        self.assertEqual(rooms.selection(), ("#lobby",))
+        self.assertEqual(self.window.room_title.cget("text"), "#lobby")
+
+    def test_clicking_a_room_switches_to_it(self) -> None:
+        """
+        Clicking another room in the list joins it again (making it current); the current one does nothing.
+        """
+        joined(self.model, "#dev")
+        joined(self.model, "#lobby")
+        self.root.update()
+        rooms = self.window.rooms
+        x, y, _, height = rooms.bbox("#dev")  # type: ignore[misc]
+        rooms.event_generate("<ButtonPress-1>", x=x + 20, y=y + height // 2)
+        rooms.event_generate("<ButtonRelease-1>", x=x + 20, y=y + height // 2)
+        self.root.update()
+        self.assertEqual(self.client.lines, ["/join #dev"])
+        self.model.make_current("#dev")  # as ChatClient.input does
+        self.root.update()
+        self.assertEqual(self.client.lines, ["/join #dev"])
+        self.assertEqual(rooms.selection(), ("#dev",))
+
+    def test_pane_shows_the_current_room(self) -> None:
+        """
+        The pane shows the lines of the current room and of no room; switching rooms shows the other's.
+        """
+        joined(self.model, "#dev")
+        joined(self.model, "#lobby")
+        self.model.apply(message("#dev", "bob", "in dev"))
+        self.model.apply(message("#lobby", "carol", "in lobby"))
+        self.model.apply(events.Private(5, T0, "dave", "alice", "private"))
+        shown = self.window.pane_lines()
+        self.assertIn("09:30  carol  in lobby", shown)
+        self.assertIn("09:30  dave → you  private", shown)
+        self.assertNotIn("09:30  bob  in dev", shown)
+        self.model.make_current("#dev")
+        shown = self.window.pane_lines()
+        self.assertIn("09:30  bob  in dev", shown)
+        self.assertIn("09:30  dave → you  private", shown)
+        self.assertNotIn("09:30  carol  in lobby", shown)
+        self.assertIn("09:30  carol  in lobby", self.window.pane_lines(visible=False))
+
+    def test_line_looks(self) -> None:
+        """
+        Private, action, system, error, history and mention lines carry their own tags; nicks their colour.
+        """
+        joined(self.model, "#lobby")
+        self.model.apply(events.History("#lobby", (message("#lobby", "bob", "old"),)))
+        self.model.apply(message("#lobby", "bob", "waves", action=True))
+        self.model.apply(message("#lobby", "bob", "alice?"))
+        self.model.apply(events.Private(5, T0, "bob", "alice", "psst"))
+        self.model.notice("nope", "error")
+        pane = self.window.pane
+
+        def tags_of(text: str) -> set[str]:
+            start = pane.search(text, "1.0", "end")
+            self.assertTrue(start, f"{text!r} is not in the pane")
+            return set(pane.tag_names(start))
+
+        self.assertIn("line:history", tags_of("old"))
+        self.assertIn("line:action", tags_of("waves"))
+        self.assertIn("line:mention", tags_of("alice?"))
+        self.assertIn("line:private", tags_of("psst"))
+        self.assertIn("line:error", tags_of("nope"))
+        self.assertIn("line:system", tags_of("You joined"))
+        self.assertIn(chat_tk.nick_tag("bob"), tags_of("bob  alice?"))
+        self.assertEqual(str(pane.tag_cget(chat_tk.nick_tag("bob"), "foreground")),
+                         chat_tk.nick_colour("bob", chat_tk.DARK))
+        self.assertEqual(str(pane.cget("state")), "disabled")
+
+    def test_autoscroll_only_at_the_bottom(self) -> None:
+        """
+        New lines scroll the pane when it was at the bottom; when scrolled up it stays put and offers a jump.
+        """
+        joined(self.model, "#lobby")
+        for n in range(120):
+            self.model.apply(message("#lobby", "bob", f"line {n}", id=n))
+        self.root.update()
+        self.assertTrue(self.window.at_bottom())
+        self.window.pane.yview_moveto(0.0)
+        self.root.update()
+        self.model.apply(message("#lobby", "bob", "while away", id=500))
+        self.root.update()
+        self.assertEqual(self.window.pane.yview()[0], 0.0)
+        self.assertTrue(self.window.jump_button.winfo_ismapped())
+        self.window.jump_button.invoke()
+        self.root.update()
+        self.assertTrue(self.window.at_bottom())
+        self.assertFalse(self.window.jump_button.winfo_ismapped())
+        self.model.apply(message("#lobby", "bob", "latest", id=501))
+        self.root.update()
+        self.assertTrue(self.window.at_bottom())
+        self.assertEqual(self.window.pane_lines()[-1], "09:30  bob  latest")
+
+    def test_pane_keeps_at_most_max_lines(self) -> None:
+        """
+        The oldest lines go once the pane holds more than L{chat_tk.MAX_LINES}.
+        """
+        self.patch(chat_tk, "MAX_LINES", 50)
+        for n in range(80):
+            self.model.notice(f"note {n}")
+        lines = self.window.pane_lines(visible=False)
+        self.assertEqual((len(lines), lines[0], lines[-1]), (50, "09:30  • note 30", "09:30  • note 79"))
+
+    def test_people_list_with_statuses_and_count(self) -> None:
+        """
+        The people list shows the members of the current room with statuses, and how many are online.
+        """
+        joined(self.model, "#lobby", "bob", "Carol", status={"bob": "at lunch"})
+        users = self.window.users
+        self.assertEqual([(users.item(i, "text"), users.item(i, "values")) for i in users.get_children()],
+                         [("alice", ("",)), ("bob", ("at lunch",)), ("Carol", ("",))])
+        self.assertEqual(self.window.users_label.cget("text"), "PEOPLE · 3 ONLINE")
+        self.model.apply(events.Parted(T0, "#lobby", "bob"))
+        self.assertEqual(self.window.users_label.cget("text"), "PEOPLE · 2 ONLINE")
+        self.window.refresh_button.invoke()
+        self.assertEqual(self.client.lines, ["/list"])
+
+    def test_send_file_goes_to_the_selected_person_or_the_room(self) -> None:
+        """
+        Send file offers the chosen file to the person selected, else to the current room; cancel sends nothing.
+        """
+        joined(self.model, "#lobby", "bob")
+        chosen = ["/tmp/a.txt", "", "/tmp/b.txt"]
+        self.window.choose_file = lambda: chosen.pop(0)
+        self.assertEqual(self.window.send_file_button.cget("text"), "Send file to #lobby…")
+        self.window.users.selection_set("bob")
+        self.root.update()
+        self.assertEqual(self.window.send_file_button.cget("text"), "Send file to bob…")
+        self.window.send_file_button.invoke()
+        self.window.send_file_button.invoke()
+        self.window.users.selection_set(())
+        self.root.update()
+        self.window.send_file_button.invoke()
+        self.assertEqual(self.client.sent, [("bob", Path("/tmp/a.txt")), ("#lobby", Path("/tmp/b.txt"))])
+
+    def test_offer_in_pane_and_panel(self) -> None:
+        """
+        An offer shows in the pane with a link and in the files panel; both download through the client.
+        """
+        offer = events.FileOffer(7, "bob", "alice", "notes.txt", 2048, "0" * 64, T0)
+        self.model.apply(offer)
+        self.assertIn("09:30  ↓ bob offered notes.txt (2.0 KiB) to you   Download", self.window.pane_lines())
+        row = self.window.offer_rows[7]
+        self.assertEqual((row.title.cget("text"), row.detail.cget("text")), ("notes.txt", "bob · 2.0 KiB"))
+        row.button.invoke()
+        self.assertEqual(self.client.fetched, [7])
+        self.assertTrue(row.button.instate(["disabled"]))
+        pane = self.window.pane
+        self.root.update()
+        link = pane.search("Download", "1.0", "end")
+        x, y, width, height = pane.bbox(link)  # type: ignore[misc]
+        pane.event_generate("<Motion>", x=x + width // 2, y=y + height // 2)  # the mouse over the link
+        pane.event_generate("<Button-1>", x=x + width // 2, y=y + height // 2)
+        self.root.update()
+        self.assertEqual(self.client.fetched, [7, 7])
+
+    def test_progress_redraws_are_throttled(self) -> None:
+        """
+        Progress redraws at most every L{chat_tk.PROGRESS_INTERVAL} seconds; the end shows at once.
+        """
+        transfer = self.model.add_transfer("upload", "big.iso", "bob", 1000)
+        row = self.window.transfer_rows[transfer.id]
+        self.model.progress(transfer, 100, 1000)
+        self.assertEqual(float(row.bar.cget("value")), 0.0)
+        self.clock.advance(chat_tk.PROGRESS_INTERVAL)
+        self.assertEqual(float(row.bar.cget("value")), 10.0)
+        self.model.progress(transfer, 500, 1000)
+        self.model.progress(transfer, 600, 1000)
+        self.assertEqual(float(row.bar.cget("value")), 10.0)
+        self.clock.advance(chat_tk.PROGRESS_INTERVAL)
+        self.assertEqual((float(row.bar.cget("value")), row.detail.cget("text")), (60.0, "60% · 600 B of 1000 B"))
+        self.model.progress(transfer, 700, 1000)
+        self.model.finish(transfer, result="/tmp/big.iso")
+        self.assertEqual((float(row.bar.cget("value")), row.detail.cget("text")), (100.0, "Done · 1000 B"))
+        self.assertEqual(self.clock.getDelayedCalls(), [])
+
+    def test_failed_transfer(self) -> None:
+        """
+        A failed download says why, and its offer can be downloaded again.
+        """
+        self.model.apply(events.FileOffer(7, "bob", "alice", "n.txt", 10, "0" * 64, T0))
+        self.window.offer_rows[7].button.invoke()
+        transfer = self.model.add_transfer("download", "n.txt", "bob", 10, offer=7)
+        self.model.finish(transfer, error="checksum mismatch")
+        row = self.window.transfer_rows[transfer.id]
+        self.assertEqual(row.detail.cget("text"), "Failed: checksum mismatch")
+        self.assertTrue(self.window.offer_rows[7].button.instate(["!disabled"]))
+
+    def test_errors_show_in_pane_and_status_bar(self) -> None:
+        """
+        Errors from the daemon and from the client show in the pane and in the status bar, for a while.
+        """
+        self.model.apply(events.Error("no-such-nick", "no such nick: zed"))
+        self.assertEqual(self.window.error_label.cget("text"), "! no such nick: zed")
+        self.model.notice("Cannot connect to 127.0.0.1:8888: connection refused.", "error")
+        self.assertEqual(self.window.error_label.cget("text"),
+                         "! Cannot connect to 127.0.0.1:8888: connection refused.")
+        self.assertIn("09:30  ! no such nick: zed (no-such-nick)", self.window.pane_lines())
+        self.clock.advance(chat_tk.ERROR_SECONDS)
+        self.assertEqual(self.window.error_label.cget("text"), "")
+        self.model.notice("x" * 500, "error")
+        shown = self.window.error_label.cget("text")
+        self.assertTrue(shown.startswith("! xxx") and "…" in shown)
+        self.assertLess(self.window.fonts.small.measure(shown), 1120)
+
+    def test_errors_clear_once_online_again(self) -> None:
+        """
+        An error in the status bar goes once the connection is back online.
+        """
+        self.model.set_state(State.CONNECTING)
+        self.model.notice("Cannot connect to 127.0.0.1:8888: connection refused.", "error")
+        self.model.set_state(State.CONNECTED)
+        self.assertNotEqual(self.window.error_label.cget("text"), "")
+        self.model.set_state(State.ONLINE)
+        self.assertEqual(self.window.error_label.cget("text"), "")
+        self.assertEqual(self.clock.getDelayedCalls(), [])
+
+    def test_status_bar(self) -> None:
+        """
+        The status bar follows the connection: state, server, nick, TLS, RTT.
+        """
+        self.model.set_secure(True)
+        self.model.set_rtt(0.012)
+        self.assertEqual(self.window.status_label.cget("text"), "Online · 127.0.0.1:8888 · alice · TLS · RTT 12 ms")
+        self.model.set_state(State.CONNECTING)
+        self.assertEqual(self.window.status_label.cget("text"), "Connecting… · 127.0.0.1:8888 · alice · not encrypted")
+
+    def test_leave_then_reconnect(self) -> None:
+        """
+        Leave disconnects and keeps the window; the button then reads Reconnect and connects again.
+        """
+        self.window.leave_button.invoke()
+        self.assertEqual(self.client.calls, ["leave"])
+        self.model.set_state(State.DISCONNECTED)
+        self.assertEqual(self.window.leave_button.cget("text"), "Reconnect")
+        self.window.leave_button.invoke()
+        self.assertEqual(self.client.calls, ["leave", "reconnect"])
+        self.model.set_state(State.CONNECTING)
+        self.assertEqual(self.window.leave_button.cget("text"), "Leave")
+        self.assertEqual(self.exits, [])
+
+    def test_exit_quits_then_stops(self) -> None:
+        """
+        Exit (the button, Ctrl+Q or closing the window) sends the goodbye and stops once, when it is sent.
+        """
+        self.client.goodbye = Deferred()
+        close = self.root.protocol("WM_DELETE_WINDOW")
+        self.root.tk.call(close)
+        self.window.exit_button.invoke()
+        self.assertEqual((self.client.calls, self.exits), (["quit"], []))
+        self.client.goodbye.callback(None)
+        self.assertEqual(self.exits, ["exit"])
+        self.assertEqual(self.clock.getDelayedCalls(), [])
+
+    def test_exit_does_not_wait_for_ever(self) -> None:
+        """
+        Exit stops after L{chat_tk.EXIT_GRACE} seconds even if the goodbye never completes.
+        """
+        self.client.goodbye = Deferred()
+        self.window.exit()
+        self.clock.advance(chat_tk.EXIT_GRACE)
+        self.assertEqual(self.exits, ["exit"])
+
+    def test_downloads_folder(self) -> None:
+        """
+        Choosing a downloads folder sets the client's; cancelling keeps it.
+        """
+        folders = ["/srv/inbox", ""]
+        self.window.choose_folder = lambda: folders.pop(0)
+        self.window.choose_downloads()
+        self.window.choose_downloads()
+        self.assertEqual(self.client.downloads, Path("/srv/inbox"))
+        self.assertEqual(self.window.downloads_label.cget("text"), "Save to /srv/inbox")
+
+    def test_light_theme(self) -> None:
+        """
+        The View menu's light theme recolours the pane and the nicks; dark is the default.
+        """
+        self.assertEqual(str(self.window.pane.cget("background")), chat_tk.DARK.pane)
+        self.window.set_theme("light")
+        self.assertEqual(str(self.window.pane.cget("background")), chat_tk.LIGHT.pane)
+        self.assertEqual(str(self.window.pane.tag_cget(chat_tk.nick_tag("bob"), "foreground")),
+                         chat_tk.nick_colour("bob", chat_tk.LIGHT))
+
+    def test_fit_shortens_in_the_middle(self) -> None:
+        """
+        L{chat_tk.fit} keeps short text and shortens long text around an ellipsis to the width.
+        """
+        font = self.window.fonts.base
+        self.assertEqual(chat_tk.fit("short.txt", font, 500), "short.txt")
+        name = "a-very-long-file-name-for-a-small-card.tar.gz"
+        fitted = chat_tk.fit(name, font, 120)
+        self.assertLessEqual(font.measure(fitted), 120)
+        self.assertIn("…", fitted)
+        self.assertTrue(fitted.startswith("a-v") and fitted.endswith("gz"))
+
+
+class ConnectDialogTests(SynchronousTestCase):
+    """
+    L{chat_tk.ConnectDialog}: the fields become the command line of C{chat-client}.
+    """
+
+    def dialog(self, *argv: str) -> Any:
+        root = make_root(self)
+        root.withdraw()
+        options = ClientOptions()
+        options.parseOptions(list(argv))
+        return chat_tk.ConnectDialog(root, options)
+
+    def test_fields_become_options_and_account(self) -> None:
+        """
+        Host, port, nick, password and TLS give the options and the account to log in with.
+        """
+        dialog = self.dialog("--host", "chat.example.org")
+        dialog.nick.set("alice")
+        dialog.password.set("s3cret-pass")
+        dialog.tls.set(True)
+        dialog._tls_toggled()
+        self.assertEqual(dialog.port.get(), "6697")
+        dialog.submit()
+        assert dialog.result is not None
+        options, account = dialog.result
+        self.assertEqual((options["host"], options["port"], options["tls"], options["nick"]),
+                         ("chat.example.org", 6697, 1, "alice"))
+        self.assertEqual(account, Account("alice", "s3cret-pass"))
+
+    def test_guest_without_password(self) -> None:
+        """
+        An empty password means a guest nick.
+        """
+        dialog = self.dialog()
+        dialog.nick.set("bob")
+        dialog.submit()
+        assert dialog.result is not None
+        self.assertEqual((dialog.result[0]["port"], dialog.result[1]), (8888, Account("bob", None)))
+
+    def test_bad_fields_keep_the_dialog(self) -> None:
+        """
+        No nick, a bad port or an unreadable CA file say what is wrong, and the dialog stays.
+        """
+        dialog = self.dialog()
+        dialog.submit()
+        self.assertEqual(dialog.error.cget("text"), "Choose a nickname.")
+        dialog.nick.set("bob")
+        dialog.port.set("99999")
+        dialog.submit()
+        self.assertEqual(dialog.error.cget("text"), "port must be 1 to 65535, not 99999")
+        dialog.port.set("6697")
+        dialog.tls.set(True)
+        dialog.cafile.set("/nonexistent/ca.pem")
+        dialog.submit()
+        self.assertIn("cannot read cafile /nonexistent/ca.pem", dialog.error.cget("text"))
+        self.assertIsNone(dialog.result)
+        self.assertTrue(dialog.top.winfo_exists())
+
+
+class CommandLineTests(SynchronousTestCase):
+    """
+    C{chat-tk} takes the options of C{chat-client}, under its own name.
+    """
+
+    def test_same_options_own_name(self) -> None:
+        """
+        L{chat_tk.TkOptions} parses a command line exactly as L{ClientOptions} does, and says C{chat-tk}.
+        """
+        argv = ["--host", "h", "--tls", "--cafile", "/x.pem", "--downloads", "/d", "-P", "maya"]
+        tk_options, client_options = chat_tk.TkOptions(), ClientOptions()
+        tk_options.parseOptions(argv)
+        client_options.parseOptions(argv)
+        self.assertEqual(dict(tk_options), dict(client_options))
+        self.assertTrue(str(tk_options).startswith("Usage: chat-tk [options] [NICK]"))
+
+    def test_usage_error(self) -> None:
+        """
+        A bad command line exits with status 2 and one line saying why, before any window opens.
+        """
+        written: list[str] = []
+        self.patch(chat_tk.sys, "stderr", type("Err", (), {"write": lambda self, text: written.append(text)})())
+        error = self.assertRaises(SystemExit, chat_tk.main, ["--cafile", "/x.pem"])
+        self.assertEqual(error.code, 2)
+        self.assertTrue(written[-1].endswith("\nchat-tk: --cafile and --insecure need --tls or --starttls\n"))
+
+
+# The window against a real daemon
+
+
+class LiveTests(TestCase):
+    """
+    A L{chat_tk.ChatWindow} on a L{ChatClient} connected to a real daemon, with the reactor pumping Tk
+    (L{tksupport}); the other side is a blocking JSON client run in a thread.
+    """
+
+    timeout = 60
+
+    def setUp(self) -> Deferred[None]:
+        self.daemon = Daemon("--in-memory").start()
+        self.addCleanup(self.daemon.stop)
+        self.root = make_root(self)
+        self.root.geometry("1120x700")
+        self.downloads = Path(tempfile.mkdtemp(prefix="chat-tk-"))
+        self.addCleanup(shutil.rmtree, self.downloads, True)
+        endpoint = TCP4ClientEndpoint(reactor, "127.0.0.1", self.daemon.port, timeout=5)
+        self.client = ChatClient(reactor, endpoint, Account("alice"), where=f"127.0.0.1:{self.daemon.port}",
+                                 downloads=self.downloads, retry_policy=lambda failures: 0.2)
+        self.window = chat_tk.ChatWindow(self.root, self.client, clock=reactor, on_exit=lambda: None)
+        self.addCleanup(self.window.close)
+        tksupport.install(self.root)
+        self.addCleanup(tksupport.uninstall)
+        self.client.startService()
+        self.addCleanup(self.stop_client)
+        self.others: list[Client] = []
+        self.addCleanup(self.close_others)
+        return self.until(lambda: self.client.model.state == State.ONLINE and self.room() == "#lobby",
+                          "alice online in #lobby")
+
+    def stop_client(self) -> Deferred[None] | None:
+        return self.client.stopService() if self.client.running else None
+
+    def close_others(self) -> None:
+        for other in self.others:
+            other.close()
+
+    def room(self) -> str | None:
+        current = self.client.model.current
+        return current.name if current is not None else None
+
+    def until(self, predicate: Callable[[], bool], what: str, timeout: float = WAIT) -> Deferred[None]:
+        """
+        Fires once C{predicate} holds (checked every 20 ms while the reactor and Tk run).
+        """
+        async def wait() -> None:
+            deadline = time.monotonic() + timeout
+            while not predicate():
+                if time.monotonic() > deadline:
+                    raise AssertionError(f"not within {timeout} s: {what}\npane:\n"
+                                         + "\n".join(self.window.pane_lines(visible=False)))
+                await deferLater(reactor, 0.02, lambda: None)
+
+        return Deferred.fromCoroutine(wait())
+
+    async def other(self, nick: str) -> Client:
+        """
+        Connect another user (JSON) in a thread.
+        """
+        client: Client = await deferToThread(Client.json, self.daemon.port, nick)
+        self.others.append(client)
+        return client
+
+    def people(self) -> list[str]:
+        return [str(self.window.users.item(i, "text")) for i in self.window.users.get_children()]
+
+    async def type_line(self, text: str) -> None:
+        entry = self.window.entry
+        entry.focus_force()
+        entry.delete(0, "end")
+        entry.insert(0, text)
+        self.root.update()
+        entry.event_generate("<Return>")
+
+    def test_typed_message_reaches_another_client(self) -> Deferred[None]:
+        """
+        A line typed in the window and sent with Enter reaches another user, and shows in the pane.
+        """
+        async def run() -> None:
+            bob = await self.other("bob")
+            await self.type_line("hello bob")
+            said = await deferToThread(bob.expect_event, "message", {"from": "alice"}, timeout=WAIT)
+            self.assertEqual((said["room"], said["text"]), ("#lobby", "hello bob"))
+            await self.until(lambda: any(line.endswith("alice  hello bob") for line in self.window.pane_lines()),
+                             "the echo in the pane")
+            self.assertEqual(self.window.entry.get(), "")
+
+        return Deferred.fromCoroutine(run())
+
+    def test_people_list_follows_join_and_quit(self) -> None | Deferred[None]:
+        """
+        Another user joining appears in the people list with the count; quitting removes them.
+        """
+        async def run() -> None:
+            await self.until(lambda: self.people() == ["alice"], "alice alone")
+            bob = await self.other("bob")
+            await self.until(lambda: self.people() == ["alice", "bob"], "bob in the list")
+            self.assertEqual(self.window.users_label.cget("text"), "PEOPLE · 2 ONLINE")
+            await deferToThread(bob.send_line, "/quit")
+            await self.until(lambda: self.people() == ["alice"], "bob gone from the list")
+            self.assertEqual(self.window.users_label.cget("text"), "PEOPLE · 1 ONLINE")
+            self.assertTrue(any("bob quit" in line for line in self.window.pane_lines()))
+
+        return Deferred.fromCoroutine(run())
+
+    def test_room_list_switches_rooms(self) -> Deferred[None]:
+        """
+        A room joined shows in the room list; clicking another room makes it current, where lines then go.
+        """
+        async def run() -> None:
+            bob = await self.other("bob")
+            await self.type_line("/join #dev")
+            await self.until(lambda: self.room() == "#dev" and self.window.rooms.exists("#dev"), "#dev current")
+            self.assertEqual(self.window.rooms.selection(), ("#dev",))
+            self.root.update()
+            rooms = self.window.rooms
+            x, y, _, height = rooms.bbox("#lobby")  # type: ignore[misc]
+            rooms.event_generate("<ButtonPress-1>", x=x + 20, y=y + height // 2)
+            rooms.event_generate("<ButtonRelease-1>", x=x + 20, y=y + height // 2)
+            await self.until(lambda: self.room() == "#lobby", "#lobby current again")
+            self.assertEqual(self.window.room_title.cget("text"), "#lobby")
+            await self.type_line("back in the lobby")
+            said = await deferToThread(bob.expect_event, "message", {"from": "alice"}, timeout=WAIT)
+            self.assertEqual((said["room"], said["text"]), ("#lobby", "back in the lobby"))
+
+        return Deferred.fromCoroutine(run())
+
+    def test_file_to_a_person_reaches_100_percent(self) -> Deferred[None]:
+        """
+        Send file to the person selected uploads the file: its progress bar reaches 100% and they get the offer.
+        """
+        async def run() -> None:
+            bob = await self.other("bob")
+            await self.until(lambda: "bob" in self.people(), "bob in the list")
+            data = os.urandom(300 * 1024)
+            source = self.downloads / "holiday.jpg"
+            source.write_bytes(data)
+            self.window.users.selection_set("bob")
+            self.window.choose_file = lambda: str(source)
+            self.root.update()
+            self.window.send_file_button.invoke()
+            await self.until(lambda: any(float(r.bar.cget("value")) == 100.0 and r.transfer.finished
+                                         for r in self.window.transfer_rows.values()), "the upload at 100%")
+            (row,) = self.window.transfer_rows.values()
+            self.assertEqual((row.title.cget("text"), row.detail.cget("text")),
+                             ("↑ holiday.jpg → bob", "Done · 300.0 KiB"))
+            offer = await deferToThread(bob.expect_event, "file-offer", {"from": "alice"}, timeout=WAIT)
+            self.assertEqual((offer["to"], offer["name"], offer["size"], offer["sha256"]),
+                             ("bob", "holiday.jpg", len(data), hashlib.sha256(data).hexdigest()))
+
+        return Deferred.fromCoroutine(run())
+
+    def test_offer_downloads_with_the_button(self) -> Deferred[None]:
+        """
+        A file another user offers shows in the files panel; Download saves it in the downloads folder.
+        """
+        async def run() -> None:
+            bob = await self.other("bob")
+            data = os.urandom(100 * 1024)
+
+            def upload() -> None:
+                bob.send_line(f"/upload alice notes.bin {len(data)} {hashlib.sha256(data).hexdigest()}")
+                bob.expect_event("upload-ready")
+                bob.send(data)
+                bob.expect_event("upload-done")
+
+            await deferToThread(upload)
+            await self.until(lambda: len(self.window.offer_rows) == 1, "the offer in the panel")
+            (row,) = self.window.offer_rows.values()
+            row.button.invoke()
+            await self.until(lambda: any(r.transfer.finished for r in self.window.transfer_rows.values()),
+                             "the download done")
+            (done,) = self.window.transfer_rows.values()
+            self.assertEqual(done.detail.cget("text"), "Done · 100.0 KiB")
+            self.assertEqual(str(row.button.cget("text")), "Saved")
+            self.assertEqual((self.downloads / "notes.bin").read_bytes(), data)
+
+        return Deferred.fromCoroutine(run())
+
+    def test_leave_and_reconnect(self) -> Deferred[None]:
+        """
+        Leave disconnects while the window stays; Reconnect comes back online in the same room.
+        """
+        async def run() -> None:
+            self.window.leave_button.invoke()
+            await self.until(lambda: self.client.model.state == State.DISCONNECTED, "disconnected")
+            self.assertEqual(self.window.leave_button.cget("text"), "Reconnect")
+            self.assertTrue(self.window.status_label.cget("text").startswith("Disconnected"))
+            self.window.leave_button.invoke()
+            await self.until(lambda: self.client.model.state == State.ONLINE, "online again")
+            self.assertEqual(self.window.leave_button.cget("text"), "Leave")
+
+        return Deferred.fromCoroutine(run())
