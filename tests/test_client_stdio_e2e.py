@@ -152,9 +152,9 @@ class StdioClientTests(TestCase):
         alice.wait_for("Disconnected from localhost:")
         bob.wait_for("the server said goodbye: server shutting down")
         self.daemon.start()
-        alice.wait_for("Joining #dev again.")
-        bob.wait_for("Joining #dev again.")
-        alice.wait_for("--> bob joined #dev")
+        # Both are back in #dev (in either order) before alice speaks.
+        alice.wait_for("--> alice joined #dev")
+        bob.wait_for("--> bob joined #dev")
         alice.type("back again")
         shown = bob.wait_for("<alice> back again")
         self.assertNotIn("hello bob", shown)  # history already seen is not shown again
