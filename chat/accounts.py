@@ -33,7 +33,7 @@ from twisted.python.threadpool import ThreadPool
 from zope.interface import Attribute, Interface, implementer
 
 from chat import errors
-from chat.domain import TokenBucket
+from chat.limits import TokenBucket
 from chat.storage import AccountExists, IStore
 
 PASSWORD_MIN = 8

@@ -3,24 +3,35 @@
 The chat domain: users, rooms, history and flood buckets, with the rules of
 PROTOCOL.md sections 3 and 4. It never touches a transport, reads no clock
 (every call takes C{now}, POSIX seconds) and talks to connections only by
-publishing L{chat.events} through an L{IEventSink}, in order, via a
-L{Sequencer}: a message is published only once its store has made it
-durable, and whatever happens after it waits its turn.
+publishing L{chat.events} to addresses (a room, users, one participant) on an
+L{IBus}, in order, via a L{Sequencer}: a message is published only once its
+store has made it durable, and whatever happens after it waits its turn.
 """
 
 from __future__ import annotations
 
 import re
 from collections import deque
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Sequence
 from datetime import datetime, timezone
 
 from twisted.internet.defer import Deferred
 from twisted.logger import Logger
 from twisted.python.failure import Failure
-from zope.interface import Attribute, Interface
 
 from chat import errors, events
+from chat.interfaces import (
+    Address,
+    IBus,
+    IIdAllocator,
+    IParticipant,
+    ToNeighbours,
+    ToParticipant,
+    ToRoom,
+    ToUsers,
+)
+from chat.offers import Offers
+from chat.sequencer import Delivery, Sequencer
 from chat.storage import IStore
 
 NICK_MAX = 24
@@ -40,26 +51,6 @@ _TOPIC_MAX = 390
 """The longest topic kept, in characters."""
 
 
-class IParticipant(Interface):
-    """
-    A connection as the domain sees it: something events are published to.
-    """
-
-    secure = Attribute("C{bool}: whether the connection is encrypted (TLS).")
-
-
-class IEventSink(Interface):
-    """
-    Where the domain publishes its events; implemented by the protocol layer,
-    which renders each event once per output format.
-    """
-
-    def publish(event: events.Event, recipients: Iterable[IParticipant]) -> None:  # noqa: N805
-        """
-        Deliver C{event} to each of C{recipients}, in order, without raising.
-        """
-
-
 def utc(now: float) -> datetime:
     """
     Convert POSIX seconds to an aware UTC C{datetime}, truncated to the
@@ -67,156 +58,6 @@ def utc(now: float) -> datetime:
     """
     when = datetime.fromtimestamp(now, timezone.utc)
     return when.replace(microsecond=when.microsecond // 1000 * 1000)
-
-
-Delivery = tuple[events.Event, Sequence[IParticipant]]
-"""An event and who receives it."""
-
-
-class _Commit:
-    __slots__ = ("done", "failed")
-
-    def __init__(self) -> None:
-        self.done = False
-        self.failed = False
-
-
-class _Entry:
-    __slots__ = ("ready", "deliveries", "action", "commit", "on_failure", "context")
-
-    def __init__(
-        self,
-        ready: bool,
-        deliveries: Sequence[Delivery],
-        action: Callable[[], object] | None = None,
-        commit: _Commit | None = None,
-        on_failure: Callable[..., Sequence[Delivery]] | None = None,
-        context: tuple[object, ...] = (),
-    ):
-        self.ready = ready
-        self.deliveries = deliveries
-        self.action = action
-        self.commit = commit
-        self.on_failure = on_failure
-        self.context = context
-
-
-class Sequencer:
-    """
-    Publishes to an L{IEventSink} in the order things happened. Some events
-    wait for a L{Deferred}: a message for the commit that stores it, history
-    for the read that fetches it. Everything produced after a waiting event
-    waits behind it, so every connection sees events in order, and nobody
-    sees a message that is not yet stored. With nothing waiting, publishing
-    is immediate.
-
-    Messages stored in one group commit share one L{Deferred}: the sequencer
-    adds one callback per commit, not per message.
-    """
-
-    _log = Logger()
-
-    def __init__(self, sink: IEventSink) -> None:
-        self._sink = sink
-        self._queue: deque[_Entry] = deque()
-        self._draining = False
-        self._last_barrier: Deferred[None] | None = None
-        self._last_commit = _Commit()
-
-    def publish(self, event: events.Event, recipients: Sequence[IParticipant]) -> None:
-        """
-        Publish C{event} now, or after what is waiting.
-        """
-        if self._queue:
-            self._queue.append(_Entry(True, ((event, recipients),)))
-        else:
-            self._sink.publish(event, recipients)
-
-    def call(self, action: Callable[[], object]) -> None:
-        """
-        Call C{action} now, or once everything published before is out.
-        """
-        if self._queue:
-            self._queue.append(_Entry(True, (), action))
-        else:
-            action()
-
-    def publish_after(
-        self,
-        barrier: Deferred[None],
-        event: events.Event,
-        recipients: Sequence[IParticipant],
-        on_failure: Callable[..., Sequence[Delivery]] | None = None,
-        *context: object,
-    ) -> None:
-        """
-        Publish C{event} once C{barrier} fires. If it fails, publish what
-        C{on_failure(*context)} returns instead (or nothing): it runs only
-        then, in this place of the order. C{barrier} may be shared by many
-        events (one commit for a group of messages); the sequencer consumes
-        its result.
-        """
-        commit = self._last_commit
-        fresh = barrier is not self._last_barrier
-        if fresh:
-            commit = self._last_commit = _Commit()
-            self._last_barrier = barrier
-        self._queue.append(_Entry(False, ((event, recipients),), None, commit, on_failure, context))
-        if fresh:
-            barrier.addBoth(self._committed, commit)
-        elif commit.done:
-            self._drain()
-
-    def _committed(self, result: object, commit: _Commit) -> None:
-        commit.failed = isinstance(result, Failure)
-        commit.done = True
-        self._drain()
-
-    def publish_when(self, pending: Deferred[Sequence[Delivery]]) -> None:
-        """
-        Publish what C{pending} produces (events and their recipients), in
-        this place of the order, once it does. A failure is logged and
-        publishes nothing: callers turn expected failures into events.
-        """
-        entry = _Entry(False, ())
-        self._queue.append(entry)
-        pending.addBoth(self._settle_when, entry)
-
-    def _settle_when(self, result: Sequence[Delivery] | Failure, entry: _Entry) -> None:
-        if isinstance(result, Failure):
-            self._log.failure("could not produce events", result)
-        else:
-            entry.deliveries = result
-        entry.ready = True
-        self._drain()
-
-    def _drain(self) -> None:
-        if self._draining:
-            return
-        self._draining = True
-        try:
-            queue = self._queue
-            publish = self._sink.publish
-            while queue:
-                entry = queue[0]
-                commit = entry.commit
-                if commit is None:
-                    if not entry.ready:
-                        break
-                    deliveries = entry.deliveries
-                elif not commit.done:
-                    break
-                elif commit.failed:
-                    deliveries = () if entry.on_failure is None else entry.on_failure(*entry.context)
-                else:
-                    deliveries = entry.deliveries
-                queue.popleft()
-                for event, recipients in deliveries:
-                    publish(event, recipients)
-                if entry.action is not None:
-                    entry.action()
-        finally:
-            self._draining = False
 
 
 def room_name(name: str) -> str:
@@ -236,45 +77,6 @@ def room_name(name: str) -> str:
     return name
 
 
-class TokenBucket:
-    """
-    The flood limit of PROTOCOL.md section 8: a burst of C{burst} lines, then
-    C{rate} lines per second.
-    """
-
-    __slots__ = ("rate", "burst", "_tokens", "_stamp")
-
-    def __init__(self, rate: float, burst: int, now: float) -> None:
-        self.rate = rate
-        self.burst = burst
-        self._tokens = float(burst)
-        self._stamp = now
-
-    def _level(self, now: float) -> float:
-        return min(self.burst, self._tokens + (now - self._stamp) * self.rate)
-
-    def wait(self, now: float) -> float:
-        """
-        Seconds until a token is available; 0 when one is available now.
-        """
-        tokens = self._level(now)
-        return 0.0 if tokens >= 1 else (1 - tokens) / self.rate
-
-    def take(self, now: float) -> None:
-        """
-        Spend one token for a line being processed. Taken from an empty
-        bucket (for a line that cannot be held back) it goes into debt.
-        """
-        self._tokens = self._level(now) - 1
-        self._stamp = now
-
-    def full(self, now: float) -> bool:
-        """
-        Whether the bucket has refilled to its burst at C{now}.
-        """
-        return self._level(now) >= self.burst
-
-
 class User:
     """
     A registered connection.
@@ -286,11 +88,13 @@ class User:
         C{None} for a guest.
     """
 
-    __slots__ = ("nick", "participant", "since", "active", "status", "rooms", "account")
+    __slots__ = ("nick", "participant", "here", "since", "active", "status", "rooms", "account")
 
     def __init__(self, nick: str, participant: IParticipant, now: float) -> None:
         self.nick = nick
         self.participant = participant
+        self.here: Address = ToParticipant(participant)
+        """The address of replies to this user's requests."""
         self.since = now
         self.active = now
         self.status = ""
@@ -320,34 +124,23 @@ class Room:
         the room is created).
     """
 
-    __slots__ = ("name", "topic", "topic_by", "members", "_audience", "history", "loaded")
+    __slots__ = ("name", "topic", "topic_by", "members", "to", "history", "loaded")
 
     def __init__(self, name: str, keep: int = 0) -> None:
         self.name = name
         self.topic = ""
         self.topic_by = ""
         self.members: dict[str, User] = {}
-        self._audience: tuple[IParticipant, ...] | None = None
+        self.to: Address = ToRoom(name.lower())
+        """The address of everyone in the room."""
         self.history: deque[events.Message] = deque(maxlen=keep)
         self.loaded = keep == 0
 
-    @property
-    def audience(self) -> tuple[IParticipant, ...]:
-        """
-        The members' participants, cached until membership changes: the
-        fan-out path builds no list per message.
-        """
-        if self._audience is None:
-            self._audience = tuple(u.participant for u in self.members.values())
-        return self._audience
-
     def add(self, user: User) -> None:
         self.members[user.nick.lower()] = user
-        self._audience = None
 
     def remove(self, user: User) -> None:
         del self.members[user.nick.lower()]
-        self._audience = None
 
 
 class ChatDomain:
@@ -362,23 +155,29 @@ class ChatDomain:
     @ivar accounts: the registered nicks, lower-cased, to their spelling.
     @ivar offers: the file offers by id, expired ones included until
         L{expire_offers} removes them.
+    @ivar topics: every room's topic, kept when the room empties and in the
+        store: lower-cased room name to C{(room, text, by)}.
     """
 
     _log = Logger()
 
     def __init__(
         self,
-        sink: IEventSink,
+        bus: IBus,
         store: IStore,
+        ids: IIdAllocator,
         history_on_join: int = 50,
     ) -> None:
-        self._events = Sequencer(sink)
+        self._events = Sequencer(bus)
         self._store = store
+        self._ids = ids
         self.history_on_join = history_on_join
         self.users: dict[str, User] = {}
         self.rooms: dict[str, Room] = {}
         self.accounts: dict[str, str] = store.account_names()
-        self.offers: dict[int, events.FileOffer] = {offer.id: offer for offer in store.offers()}
+        self._offers = Offers(store.offers())
+        self.offers = self._offers.by_id
+        self.topics: dict[str, tuple[str, str, str]] = store.topics()
         self._pruned_before = 0.0
         self._new_room(LOBBY)
 
@@ -387,7 +186,7 @@ class ChatDomain:
         Publish C{event} to one participant, after everything published
         before it: a connection's replies keep the order of its requests.
         """
-        self._events.publish(event, (participant,))
+        self._events.publish(event, ToParticipant(participant))
 
     def then(self, action: Callable[[], object]) -> None:
         """
@@ -425,15 +224,6 @@ class ChatDomain:
             raise errors.NotInRoom(f"you are not in {room.name}")
         return room
 
-    def _neighbours(self, user: User) -> list[IParticipant]:
-        """
-        The user and everyone sharing a room with them, each once.
-        """
-        seen = {user.participant: None}
-        for room in user.rooms.values():
-            seen.update(dict.fromkeys(room.audience))
-        return list(seen)
-
     # Session
 
     def register(self, participant: IParticipant, nick: str, now: float, account: str | None = None) -> User:
@@ -452,7 +242,7 @@ class ChatDomain:
         user = User(nick, participant, now)
         user.account = account
         self.users[nick.lower()] = user
-        self._events.publish(events.Registered(nick, account is not None), (participant,))
+        self._events.publish(events.Registered(nick, account is not None), user.here)
         self.join(user, LOBBY, now)
         return user
 
@@ -494,7 +284,7 @@ class ChatDomain:
         self.users[new.lower()] = user
         for room in rooms:
             room.add(user)
-        self._events.publish(events.NickChanged(utc(now), old, new), self._neighbours(user))
+        self._events.publish(events.NickChanged(utc(now), old, new), ToNeighbours(new.lower()))
 
     def login(self, user: User, name: str, now: float) -> None:
         """
@@ -513,7 +303,7 @@ class ChatDomain:
         elif name != user.nick:
             self._rename(user, name, now)
         user.account = name.lower()
-        self._events.publish(events.Registered(user.nick, True), (user.participant,))
+        self._events.publish(events.Registered(user.nick, True), user.here)
 
     def session(self, account: str) -> User | None:
         """
@@ -548,7 +338,7 @@ class ChatDomain:
         self.accounts[key] = name
         if user is not None:
             user.account = key
-            self._events.publish(events.Registered(user.nick, True), (user.participant,))
+            self._events.publish(events.Registered(user.nick, True), user.here)
 
     def deliver_waiting(self, user: User) -> None:
         """
@@ -565,22 +355,22 @@ class ChatDomain:
             self._store.delivered([m.id for m in messages])
             count = len(messages)
             note = events.Info(f"{count} private message{'s' if count > 1 else ''} arrived while you were away")
-            return [(note, (user.participant,))] + [(m, (user.participant,)) for m in messages]
+            return [(note, user.here)] + [(m, user.here) for m in messages]
 
         delivering = pending.addCallback(deliver)
-        self._events.publish_when(delivering.addErrback(self._unavailable, (user.participant,), "offline messages"))
+        self._events.publish_when(delivering.addErrback(self._unavailable, user.here, "offline messages"))
 
     def quit(self, user: User, reason: str, now: float) -> None:
         """
         Remove a user who disconnected; publishes C{quit} to everyone who
         shared a room with them (not to the user, whose connection is closing).
         """
-        audience = self._neighbours(user)
-        audience.remove(user.participant)
         for room in list(user.rooms.values()):
             self._leave(user, room)
         del self.users[user.nick.lower()]
-        self._events.publish(events.Quit(utc(now), user.nick, reason[:_STATUS_MAX]), audience)
+        self._events.publish(
+            events.Quit(utc(now), user.nick, reason[:_STATUS_MAX]), ToNeighbours(user.nick.lower(), itself=False)
+        )
 
     # Rooms
 
@@ -589,6 +379,9 @@ class ChatDomain:
         Create a room and start filling its history from the store.
         """
         room = self.rooms[name.lower()] = Room(name, self.history_on_join)
+        topic = self.topics.get(name.lower())
+        if topic is not None:
+            _, room.topic, room.topic_by = topic
         if not room.loaded:
             loading = self._store.recent(name, self.history_on_join)
             loading.addCallbacks(self._loaded, self._not_loaded, (room,), errbackArgs=(room,))
@@ -630,15 +423,15 @@ class ChatDomain:
         key = name.lower()
         if key in user.rooms:
             user.rooms[key] = user.rooms.pop(key)
-            self._events.publish(events.Info(f"{user.rooms[key].name} is now your current room"), (user.participant,))
+            self._events.publish(events.Info(f"{user.rooms[key].name} is now your current room"), user.here)
             return
         room = self.rooms.get(key)
         if room is None:
             room = self._new_room(name)
         room.add(user)
         user.rooms[key] = room
-        newcomer = (user.participant,)
-        self._events.publish(events.Joined(utc(now), room.name, user.nick), room.audience)
+        newcomer = user.here
+        self._events.publish(events.Joined(utc(now), room.name, user.nick), room.to)
         self._events.publish(self._users(room, now), newcomer)
         if room.topic:
             self._events.publish(events.Topic(room.name, room.topic, room.topic_by), newcomer)
@@ -653,7 +446,7 @@ class ChatDomain:
         reading = self._store.recent(room.name, self.history_on_join).addCallback(replay)
         self._events.publish_when(reading.addErrback(self._unavailable, newcomer, "history"))
 
-    def _unavailable(self, failure: Failure, recipients: Sequence[IParticipant], what: str) -> Sequence[Delivery]:
+    def _unavailable(self, failure: Failure, recipients: Address, what: str) -> Sequence[Delivery]:
         self._log.failure("could not read {what}", failure, what=what)
         return [(events.Error(errors.Busy.code, f"{what} is unavailable right now; try again later"), recipients)]
 
@@ -666,11 +459,8 @@ class ChatDomain:
         @raise errors.NoSuchRoom: no such room exists.
         """
         room = self._joined(user, name)
-        audience = room.audience
         self._leave(user, room)
-        self._events.publish(
-            events.Parted(utc(now), room.name, user.nick, reason[:_STATUS_MAX]), audience
-        )
+        self._events.publish(events.Parted(utc(now), room.name, user.nick, reason[:_STATUS_MAX]), room.to)
 
     def _leave(self, user: User, room: Room) -> None:
         key = room.name.lower()
@@ -695,10 +485,10 @@ class ChatDomain:
         if not text.strip():
             return
         user.active = now
-        message = events.Message(self._store.next_id(), utc(now), room.name, user.nick, text, action)
+        message = events.Message(self._ids.next_id(), utc(now), room.name, user.nick, text, action)
         stored = self._store.add(message)
         room.history.append(message)
-        self._events.publish_after(stored, message, room.audience, self._not_sent, user, room, message)
+        self._events.publish_after(stored, message, room.to, self._not_sent, user, room, message)
 
     def _not_sent(
         self, user: User, room: Room | None = None, message: events.Message | None = None
@@ -713,7 +503,7 @@ class ChatDomain:
             except ValueError:
                 pass
         error = events.Error(errors.Busy.code, "your message could not be stored, so it was not sent; try again")
-        return [(error, (user.participant,))]
+        return [(error, user.here)]
 
     def private(self, user: User, nick: str, text: str, now: float, action: bool = False) -> None:
         """
@@ -734,20 +524,18 @@ class ChatDomain:
         user.active = now
         to = target.nick if target is not None else self.accounts[nick.lower()]
         message = events.Private(
-            self._store.next_id(), utc(now), user.nick, to, text, action, offline=target is None
+            self._ids.next_id(), utc(now), user.nick, to, text, action, offline=target is None
         )
         stored = self._store.add(message)
-        if target is None:
-            recipients: Sequence[IParticipant] = (user.participant,)
-        elif target is user:
-            recipients = (user.participant,)
+        if target is None or target is user:
+            address = user.here
         else:
-            recipients = (target.participant, user.participant)
-        self._events.publish_after(stored, message, recipients, self._not_sent, user)
+            address = ToUsers((target.nick.lower(), user.nick.lower()))
+        self._events.publish_after(stored, message, address, self._not_sent, user)
         if target is None:
             self._events.publish(
                 events.Info(f"{to} is away: your message is stored and will be delivered when they log in"),
-                (user.participant,),
+                user.here,
             )
 
     # Queries and settings
@@ -765,7 +553,7 @@ class ChatDomain:
         @raise errors.NotInRoom: no room given and the user is in none.
         @raise errors.NoSuchRoom: the named room does not exist.
         """
-        self._events.publish(self._users(self._room(user, name), now), (user.participant,))
+        self._events.publish(self._users(self._room(user, name), now), user.here)
 
     def list_rooms(self, user: User) -> None:
         """
@@ -774,7 +562,7 @@ class ChatDomain:
         rooms = sorted(self.rooms.values(), key=lambda r: r.name.lower())
         self._events.publish(
             events.Rooms(tuple(events.RoomInfo(r.name, r.topic, len(r.members)) for r in rooms)),
-            (user.participant,),
+            user.here,
         )
 
     def whois(self, user: User, nick: str, now: float) -> None:
@@ -794,7 +582,7 @@ class ChatDomain:
                 target.account is not None,
                 bool(target.participant.secure),
             ),
-            (user.participant,),
+            user.here,
         )
 
     def set_status(self, user: User, text: str) -> None:
@@ -803,7 +591,7 @@ class ChatDomain:
         to them and everyone sharing a room.
         """
         user.status = text[:_STATUS_MAX]
-        self._events.publish(events.StatusChanged(user.nick, user.status), self._neighbours(user))
+        self._events.publish(events.StatusChanged(user.nick, user.status), ToNeighbours(user.nick.lower()))
 
     def topic(self, user: User, name: str | None, text: str | None) -> None:
         """
@@ -816,12 +604,20 @@ class ChatDomain:
         """
         if text is None:
             room = self._room(user, name)
-            self._events.publish(events.Topic(room.name, room.topic, room.topic_by), (user.participant,))
+            self._events.publish(events.Topic(room.name, room.topic, room.topic_by), user.here)
             return
         room = self._joined(user, name)
         room.topic = text[:_TOPIC_MAX]
         room.topic_by = user.nick
-        self._events.publish(events.Topic(room.name, room.topic, room.topic_by), room.audience)
+        key = room.name.lower()
+        if room.topic:
+            self.topics[key] = (room.name, room.topic, room.topic_by)
+        else:
+            self.topics.pop(key, None)
+        self._store.set_topic(room.name, room.topic, room.topic_by).addErrback(
+            lambda failure: self._log.failure("could not store the topic of {room}", failure, room=room.name)
+        )
+        self._events.publish(events.Topic(room.name, room.topic, room.topic_by), room.to)
 
     def history(self, user: User, count: int, name: str | None) -> None:
         """
@@ -843,7 +639,7 @@ class ChatDomain:
             known = self.rooms.get(display.lower())
             if known is not None:
                 display = known.name
-        requester = (user.participant,)
+        requester = user.here
 
         def answer(messages: Sequence[events.Message]) -> Sequence[Delivery]:
             room = self.rooms.get(display.lower())
@@ -877,7 +673,7 @@ class ChatDomain:
         """
         Allocate an id, unique across the server and restarts (for an upload).
         """
-        return self._store.next_id()
+        return self._ids.next_id()
 
     def upload_target(self, user: User, target: str) -> str:
         """
@@ -906,39 +702,17 @@ class ChatDomain:
         target room. If it cannot be stored, the uploader gets error C{busy}
         and the offer is dropped.
         """
-        self.offers[offer.id] = offer
+        self._offers.add(offer)
         stored = self._store.add_offer(offer)
         done = events.UploadDone(offer.id, offer.sha256)
-        self._events.publish_after(stored, done, (user.participant,), self._offer_not_stored, user, offer)
-        if offer.to.startswith("#"):
-            room = self.rooms.get(offer.to.lower())
-            audience: Sequence[IParticipant] = room.audience if room is not None else ()
-        else:
-            target = self.users.get(offer.to.lower())
-            audience = (target.participant,) if target is not None else ()
-        if audience:
-            self._events.publish_after(stored, offer, audience)
+        self._events.publish_after(stored, done, user.here, self._offer_not_stored, user, offer)
+        to = offer.to.lower()
+        self._events.publish_after(stored, offer, ToRoom(to) if to.startswith("#") else ToUsers((to,)))
 
     def _offer_not_stored(self, user: User, offer: events.FileOffer) -> Sequence[Delivery]:
-        self.offers.pop(offer.id, None)
+        self._offers.drop(offer)
         error = events.Error(errors.Busy.code, "your file could not be stored, so it is not offered; try again")
-        return [(error, (user.participant,))]
-
-    def _may_download(self, user: User, offer: events.FileOffer) -> bool:
-        """
-        The uploader, the target nick, or a member of the target room.
-        """
-        if offer.sender.lower() == user.nick.lower():
-            return True
-        if offer.to.startswith("#"):
-            return offer.to.lower() in user.rooms
-        return offer.to.lower() == user.nick.lower()
-
-    def _open_offers(self, user: User, now: float) -> list[events.FileOffer]:
-        return [
-            offer for offer in self.offers.values()
-            if offer.expires.timestamp() > now and self._may_download(user, offer)
-        ]
+        return [(error, user.here)]
 
     def find_offer(self, user: User, offer_id: int, now: float) -> events.FileOffer:
         """
@@ -946,38 +720,35 @@ class ChatDomain:
 
         @raise errors.NoSuchFile: unknown, expired, or not offered to them.
         """
-        offer = self.offers.get(offer_id)
-        if offer is None or offer.expires.timestamp() <= now or not self._may_download(user, offer):
-            raise errors.NoSuchFile(f"no file {offer_id} is offered to you: /files lists them")
-        return offer
+        return self._offers.find(user.nick, user.rooms, offer_id, now)
 
     def list_offers(self, user: User, now: float) -> None:
         """
         Publish to the user every offer they may download, oldest first, as
         C{file-offer} events, then an C{info} with their count.
         """
-        offers = sorted(self._open_offers(user, now), key=lambda offer: offer.id)
-        requester = (user.participant,)
+        offers = self._offers.open_to(user.nick, user.rooms, now)
         for offer in offers:
-            self._events.publish(offer, requester)
+            self._events.publish(offer, user.here)
         if offers:
             text = f"{len(offers)} file{'s' if len(offers) > 1 else ''} you may fetch with /download ID"
         else:
             text = "No files are offered to you"
-        self._events.publish(events.Info(text), requester)
+        self._events.publish(events.Info(text), user.here)
 
     def announce_offers(self, user: User, now: float) -> None:
         """
         Tell a user who just logged in about the files offered to their
         nick while they were away.
         """
+        nick = user.nick.lower()
         count = sum(
-            1 for offer in self._open_offers(user, now)
-            if offer.to.lower() == user.nick.lower() and offer.sender.lower() != user.nick.lower()
+            1 for offer in self._offers.open_to(user.nick, user.rooms, now)
+            if offer.to.lower() == nick and offer.sender.lower() != nick
         )
         if count:
             noun = "file is" if count == 1 else "files are"
-            self._events.publish(events.Info(f"{count} {noun} offered to you: /files lists them"), (user.participant,))
+            self._events.publish(events.Info(f"{count} {noun} offered to you: /files lists them"), user.here)
 
     def expire_offers(self, now: float, stored: Callable[[str], bool] = lambda sha256: True) -> list[events.FileOffer]:
         """
@@ -986,12 +757,7 @@ class ChatDomain:
 
         @return: the offers removed.
         """
-        gone = [
-            offer for offer in self.offers.values()
-            if offer.expires.timestamp() <= now or not stored(offer.sha256)
-        ]
-        for offer in gone:
-            del self.offers[offer.id]
+        gone = self._offers.expire(now, stored)
         if gone:
             self._store.remove_offers([offer.id for offer in gone]).addErrback(
                 lambda failure: self._log.failure("could not remove expired offers", failure)

@@ -1,9 +1,11 @@
-# -*- test-case-name: tests.test_domain -*-
+# -*- test-case-name: tests.test_commands -*-
 """
-Domain errors: the exceptions the chat domain raises for a request it refuses.
+Every wire error code (PROTOCOL.md section 5), each defined once, next to
+the exception that carries it: what the domain, the server and the front
+ends raise for a request they refuse or input they cannot take.
 
-Each class carries its wire error code (PROTOCOL.md section 5) as C{code};
-the exception's C{str} is the human-readable message sent with it.
+Each class carries its wire error code as C{code}; the exception's C{str}
+is the human-readable message sent with it (L{chat.events.Error.of}).
 """
 
 
@@ -139,3 +141,43 @@ class TLSUnavailable(ChatError):
     """
 
     code = "tls-unavailable"
+
+
+class UnknownCommand(ChatError):
+    """
+    No command has that name (C{unknown-command}).
+    """
+
+    code = "unknown-command"
+
+
+class NotRegistered(ChatError):
+    """
+    The command needs a nick and the connection has none yet (C{not-registered}).
+    """
+
+    code = "not-registered"
+
+
+class LineTooLong(ChatError):
+    """
+    An input line is longer than C{--max-line} bytes (C{line-too-long}).
+    """
+
+    code = "line-too-long"
+
+
+class BadEncoding(ChatError):
+    """
+    An input line is not UTF-8 (C{bad-encoding}).
+    """
+
+    code = "bad-encoding"
+
+
+class Flood(ChatError):
+    """
+    Lines arrive faster than the flood limit: they are delayed (C{flood}).
+    """
+
+    code = "flood"

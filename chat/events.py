@@ -280,6 +280,14 @@ class Error:
     code: str
     message: str
 
+    @classmethod
+    def of(cls, error: Exception) -> Error:
+        """
+        The event for a refusal: C{error} is a L{chat.errors.ChatError}, whose
+        C{code} is the wire code and whose text is the message.
+        """
+        return cls(getattr(error, "code", "internal"), str(error))
+
 
 @dataclass(frozen=True, slots=True)
 class Pong:

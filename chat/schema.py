@@ -4,9 +4,10 @@ The SQLite database under C{--data-dir}: its file name, its connection
 settings and its schema, versioned with C{PRAGMA user_version} and brought up
 to date by forward migrations.
 
-Everything here is synchronous: it runs at start-up, before the reactor
-serves anyone, and in the C{chat-admin} tool. The running daemon reaches the
-database only through L{chat.storage.SQLiteStore}, on its own thread.
+Everything here is synchronous: it runs when L{chat.storage.open_store}
+opens the database, at the daemon's start-up before the reactor serves
+anyone, and in the C{chat-admin} tool. After that, both reach the database
+only through L{chat.storage.SQLiteStore}.
 
 Times are stored as integer milliseconds since the POSIX epoch (UTC); names
 are stored as spelled, with a lower-cased C{*_key} column for lookups that
@@ -75,6 +76,15 @@ MIGRATIONS: tuple[tuple[str, ...], ...] = (
             sha256 TEXT NOT NULL,
             expires INTEGER NOT NULL
         )""",
+    ),
+    # Version 4: room topics, kept while a room is empty and across restarts.
+    (
+        """CREATE TABLE topics (
+            room_key TEXT PRIMARY KEY,
+            room TEXT NOT NULL,
+            text TEXT NOT NULL,
+            set_by TEXT NOT NULL
+        ) WITHOUT ROWID""",
     ),
 )
 """Forward migrations: C{MIGRATIONS[n]} takes a database from version C{n}
@@ -201,6 +211,17 @@ def account_names(connection: sqlite3.Connection) -> dict[str, str]:
     Every account's name keyed by its lower-cased form: the reserved nicks.
     """
     return dict(connection.execute("SELECT name_key, name FROM accounts"))
+
+
+def topics(connection: sqlite3.Connection) -> dict[str, tuple[str, str, str]]:
+    """
+    Every stored room topic, keyed by the room's lower-cased name: the room's
+    name as spelled when the topic was set, the topic's text (never empty),
+    and the nick that set it.
+    """
+    return {key: (room, text, by) for key, room, text, by in connection.execute(
+        "SELECT room_key, room, text, set_by FROM topics"
+    )}
 
 
 def offers(connection: sqlite3.Connection) -> list[FileOffer]:

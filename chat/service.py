@@ -1,6 +1,6 @@
 # -*- test-case-name: tests.test_tap -*-
 """
-L{ChatService}: the daemon's lifecycle around one L{ChatFactory}.
+L{ChatService}: the daemon's lifecycle around one L{ChatServer}.
 """
 
 from __future__ import annotations
@@ -10,16 +10,14 @@ import signal
 from collections.abc import Sequence
 from typing import Any
 
-from twisted.application.internet import StreamServerEndpointService
 from twisted.application.service import Service
 from twisted.internet.defer import Deferred
-from twisted.internet.endpoints import SSL4ServerEndpoint
-from twisted.internet.interfaces import IListeningPort, IReactorTime
+from twisted.internet.interfaces import IReactorTime
 from twisted.internet.task import LoopingCall
 from twisted.logger import Logger
 from typing_extensions import override
 
-from chat.protocol import ChatFactory
+from chat.server import ChatServer
 from chat.tls import ServerTLS, TLSError
 
 GC_THRESHOLDS = (20_000, 20, 20)
@@ -35,8 +33,7 @@ SWEEP_INTERVAL = 60.0
 class ChatService(Service):
     """
     Starts the password hasher, the pruning of old messages and the sweep
-    of expired file offers, announces the listeners once they listen,
-    reloads the TLS certificates on SIGHUP, and on stop (SIGTERM) sends C{bye} to every connection, then writes what is
+    of expired file offers, reloads the TLS certificates on SIGHUP, and on stop (SIGTERM) sends C{bye} to every connection, then writes what is
     pending and closes the store, before the reactor goes down.
     """
 
@@ -44,17 +41,15 @@ class ChatService(Service):
 
     def __init__(
         self,
-        factory: ChatFactory,
+        server: ChatServer,
         reactor: IReactorTime,
-        listeners: Sequence[StreamServerEndpointService] = (),
         certificates: Sequence[ServerTLS] = (),
     ) -> None:
         """
         @param certificates: read again on SIGHUP (L{reload_certificates}).
         """
-        self.factory = factory
+        self.server = server
         self._reactor = reactor
-        self._listeners = listeners
         self._certificates = certificates
         self._previous_sighup: Any = None
         self._pruning: LoopingCall | None = None
@@ -70,8 +65,8 @@ class ChatService(Service):
         # often, and never rescan what start-up built (bench/README.md).
         gc.set_threshold(*GC_THRESHOLDS)
         gc.freeze()
-        self.factory.accounts.hasher.start()
-        days = self.factory.settings.history_days
+        self.server.accounts.hasher.start()
+        days = self.server.settings.history_days
         if days:
             self._pruning = LoopingCall(self._prune, days * 86400)
             self._pruning.clock = self._reactor
@@ -85,12 +80,6 @@ class ChatService(Service):
         )
         if self._certificates and hasattr(signal, "SIGHUP"):
             self._previous_sighup = signal.signal(signal.SIGHUP, self._sighup)
-        for listener in self._listeners:
-            # Set by StreamServerEndpointService.privilegedStartService, which
-            # runs before any startService.
-            waiting = listener._waitingForPort
-            if waiting is not None:
-                waiting.addCallback(self._listening, isinstance(listener.endpoint, SSL4ServerEndpoint))
 
     def _sighup(self, signum: int, frame: object) -> None:
         # A signal handler may run in the middle of any reactor code: do the
@@ -114,19 +103,12 @@ class ChatService(Service):
                     name=tls.name, until=certificate.certificate.not_valid_after_utc,
                 )
 
-    def _listening(self, port: IListeningPort, secure: bool) -> IListeningPort:
-        address = port.getHost()
-        host = getattr(address, "host", None)
-        where = f"{host}:{address.port}" if host is not None else str(address)  # type: ignore[attr-defined]
-        self._log.info("chat listening on {address}{tls}", address=where, tls=" (TLS)" if secure else "")
-        return port
-
     def _prune(self, keep: float) -> Deferred[None]:
         def pruned(count: int) -> None:
             if count:
                 self._log.info("pruned {count} messages older than {days:g} days", count=count, days=keep / 86400)
 
-        done = self.factory.domain.prune(self._reactor.seconds() - keep)
+        done = self.server.domain.prune(self._reactor.seconds() - keep)
         return done.addCallbacks(pruned, lambda f: self._log.failure("could not prune old messages", f))
 
     def sweep(self) -> None:
@@ -134,10 +116,10 @@ class ChatService(Service):
         Remove the file offers that expired (C{--file-ttl}) or whose file is
         gone, then the stored files no offer points to.
         """
-        domain = self.factory.domain
-        spool = self.factory.spool
-        gone = domain.expire_offers(self._reactor.seconds(), spool.has)
-        freed = spool.collect({offer.sha256 for offer in domain.offers.values()})
+        domain = self.server.domain
+        files = self.server.files
+        gone = domain.expire_offers(self._reactor.seconds(), files.has)
+        freed = files.collect({offer.sha256 for offer in domain.offers.values()})
         if gone or freed:
             self._log.info(
                 "removed {count} expired file offers; {freed} bytes freed", count=len(gone), freed=freed
@@ -153,11 +135,11 @@ class ChatService(Service):
             self._pruning.stop()
         if self._sweeping.running:
             self._sweeping.stop()
-        done = self.factory.shutdown(self._reactor)
+        done = self.server.shutdown(self._reactor)
 
         def release(result: object) -> Deferred[None]:
-            self.factory.accounts.hasher.stop()
-            self.factory.spool.close()
-            return self.factory.store.close()
+            self.server.accounts.hasher.stop()
+            self.server.files.close()
+            return self.server.store.close()
 
         return done.addBoth(release)

@@ -29,8 +29,10 @@ from typing import IO, Any
 from twisted.internet.defer import Deferred, fail
 from twisted.internet.threads import deferToThread
 from twisted.logger import Logger
+from zope.interface import implementer
 
 from chat import errors, wire
+from chat.interfaces import IFileStore
 
 SPOOL = "spool"
 """The spool's directory inside the data directory."""
@@ -114,6 +116,7 @@ class Upload:
         return self._hash.hexdigest()
 
 
+@implementer(IFileStore)
 class Spool:
     """
     The stored files of one daemon and the uploads in progress.

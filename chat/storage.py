@@ -1,14 +1,14 @@
 # -*- test-case-name: tests.test_storage -*-
 """
 Where the daemon keeps what must outlive a connection: message history,
-private messages waiting for their recipient, accounts, and file offers
-(the files themselves are in L{chat.spool}).
+private messages waiting for their recipient, accounts, room topics, and
+file offers (the files themselves are in L{chat.spool}).
 
-L{IStore} is what the domain needs; L{SQLiteStore} keeps it in SQLite under
-C{--data-dir} (the default), L{MemoryStore} in memory (C{--in-memory}, and
-tests). Writes return a L{Deferred} that fires once the write is durable, so
-the domain delivers a message only after it is stored (PROTOCOL.md section 5:
-ids are kept across restarts).
+L{IStore} is what the domain (and C{chat-admin}) needs; L{SQLiteStore} keeps
+it in SQLite under C{--data-dir} (the default), L{MemoryStore} in memory
+(C{--in-memory}, and tests). Writes return a L{Deferred} that fires once the
+write is durable, so the domain delivers a message only after it is stored
+(PROTOCOL.md section 5: ids are kept across restarts).
 """
 
 from __future__ import annotations
@@ -16,9 +16,10 @@ from __future__ import annotations
 import itertools
 import sqlite3
 from collections import deque
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Any
+from datetime import datetime
+from typing import Any, Protocol
 
 from twisted.enterprise import adbapi
 from twisted.internet.defer import Deferred, fail, succeed
@@ -58,7 +59,15 @@ class IStore(Interface):
     def next_id() -> int:
         """
         Allocate a message id, unique and increasing across the server and
-        across restarts.
+        across restarts: one more than L{last_id}.
+        """
+
+    def last_id() -> int:
+        """
+        The highest message or file offer id the store knows: when opened,
+        the highest one stored (0 for none); since then, also every id given
+        to L{add} or L{add_offer} or allocated by L{next_id}. An id
+        allocator starts after it.
         """
 
     def add(message: Message | Private) -> Deferred[None]:  # noqa: N805
@@ -75,6 +84,17 @@ class IStore(Interface):
         """
         The last C{count} messages of C{room} (ignoring case), oldest first;
         empty for an unknown room.
+        """
+
+    def messages(
+        room: str, since: datetime | None = None, after: int = 0, limit: int | None = None  # noqa: N805
+    ) -> Deferred[Sequence[Message]]:
+        """
+        The history of C{room} (ignoring case), oldest first, for an export:
+        the messages with an id above C{after}, sent at or after C{since}
+        (an aware time; C{None} for any), the first C{limit} of them (all
+        when C{None}). To page through a long history, pass the last id
+        read as C{after}; empty for an unknown room.
         """
 
     def waiting(nick: str) -> Deferred[Sequence[Private]]:  # noqa: N805
@@ -108,10 +128,44 @@ class IStore(Interface):
         @return: whether the account exists.
         """
 
+    def accounts() -> Deferred[list[AccountRecord]]:
+        """
+        Every account, sorted by name ignoring case.
+        """
+
+    def delete_account(name: str) -> Deferred[tuple[AccountRecord, int] | None]:  # noqa: N805
+        """
+        Delete the account called C{name} (ignoring case) and the private
+        messages still waiting for it, together. Its room messages and its
+        delivered private messages stay.
+
+        @return: the account deleted and how many waiting private messages
+            went with it, or C{None} when there is no such account.
+        """
+
     def account_names() -> dict[str, str]:
         """
         Every account's name, keyed by its lower-cased form, as known when
         the store was opened (the reserved nicks of PROTOCOL.md section 3.3).
+        """
+
+    def set_topic(room: str, text: str, by: str) -> Deferred[None]:  # noqa: N805
+        """
+        Store the topic of C{room} (ignoring case; the spelling given is
+        kept), replacing any earlier one, or clear it when C{text} is empty.
+        Topics outlive the room's members and the daemon's restarts.
+
+        @param by: the nick that set it.
+        @return: fires once it is durable, like L{add}, in order with the
+            messages added before and after it, and may be shared the same way.
+        """
+
+    def topics() -> dict[str, tuple[str, str, str]]:
+        """
+        Every room topic, keyed by the room's lower-cased name, as
+        C{(room, text, by)}: the room as spelled when the topic was set, the
+        topic (never empty), and the nick that set it. For L{SQLiteStore} as
+        known when the store was opened, for L{MemoryStore} as they are now.
         """
 
     def add_offer(offer: FileOffer) -> Deferred[None]:  # noqa: N805
@@ -150,7 +204,7 @@ class IStore(Interface):
 class MemoryStore:
     """
     Everything in memory, lost on restart: the last C{keep} messages per room,
-    waiting private messages, and accounts.
+    waiting private messages, accounts, topics and file offers.
     """
 
     def __init__(self, keep: int = 500) -> None:
@@ -160,12 +214,17 @@ class MemoryStore:
         self._waiting: dict[str, list[Private]] = {}
         self._accounts: dict[str, AccountRecord] = {}
         self._offers: dict[int, FileOffer] = {}
+        self._topics: dict[str, tuple[str, str, str]] = {}
 
     def next_id(self) -> int:
         self._last_id += 1
         return self._last_id
 
+    def last_id(self) -> int:
+        return self._last_id
+
     def add(self, message: Message | Private) -> Deferred[None]:
+        self._last_id = max(self._last_id, message.id)
         if isinstance(message, Private):
             if message.offline:
                 self._waiting.setdefault(message.to.lower(), []).append(message)
@@ -182,6 +241,15 @@ class MemoryStore:
         if not history or count <= 0:
             return succeed(())
         return succeed(list(history)[-count:])
+
+    def messages(
+        self, room: str, since: datetime | None = None, after: int = 0, limit: int | None = None
+    ) -> Deferred[Sequence[Message]]:
+        found = [
+            m for m in self._rooms.get(room.lower(), ())
+            if m.id > after and (since is None or m.ts >= since)
+        ]
+        return succeed(found if limit is None else found[:limit])
 
     def waiting(self, nick: str) -> Deferred[Sequence[Private]]:
         return succeed(list(self._waiting.get(nick.lower(), ())))
@@ -213,10 +281,30 @@ class MemoryStore:
         self._accounts[name.lower()] = AccountRecord(record.name, password, record.created)
         return succeed(True)
 
+    def accounts(self) -> Deferred[list[AccountRecord]]:
+        return succeed([record for _, record in sorted(self._accounts.items())])
+
+    def delete_account(self, name: str) -> Deferred[tuple[AccountRecord, int] | None]:
+        record = self._accounts.pop(name.lower(), None)
+        if record is None:
+            return succeed(None)
+        return succeed((record, len(self._waiting.pop(name.lower(), ()))))
+
     def account_names(self) -> dict[str, str]:
         return {key: record.name for key, record in self._accounts.items()}
 
+    def set_topic(self, room: str, text: str, by: str) -> Deferred[None]:
+        if text:
+            self._topics[room.lower()] = (room, text, by)
+        else:
+            self._topics.pop(room.lower(), None)
+        return succeed(None)
+
+    def topics(self) -> dict[str, tuple[str, str, str]]:
+        return dict(self._topics)
+
     def add_offer(self, offer: FileOffer) -> Deferred[None]:
+        self._last_id = max(self._last_id, offer.id)
         self._offers[offer.id] = offer
         return succeed(None)
 
@@ -254,6 +342,8 @@ _INSERT_OFFER = (
 )
 _DELIVERED = "UPDATE private SET pending = 0 WHERE id = ?"
 _REMOVE_OFFER = "DELETE FROM offers WHERE id = ?"
+_SET_TOPIC = "INSERT OR REPLACE INTO topics (room_key, room, text, set_by) VALUES (?, ?, ?, ?)"
+_CLEAR_TOPIC = "DELETE FROM topics WHERE room_key = ?"
 _PRUNE_BATCH = 5000
 """Rows deleted per transaction by L{SQLiteStore.prune}, so writes interleave."""
 
@@ -289,6 +379,28 @@ def _write(transaction: Any, items: Sequence[Pending]) -> None:
         transaction.executemany(sql, [params for _, params in group])
 
 
+class Pool(Protocol):
+    """
+    What L{SQLiteStore} needs of adbapi's C{ConnectionPool}, which is the
+    one it runs on in the daemon; C{chat-admin} has a synchronous one.
+    """
+
+    def runInteraction(self, interaction: Callable[..., Any], *args: Any) -> Deferred[Any]:  # noqa: N802
+        """
+        Call C{interaction(cursor, *args)} in a transaction of its own, after
+        every interaction asked for earlier; commit it, or roll it back if
+        the call raises.
+
+        @return: fires with what C{interaction} returns, or fails with what
+            it raises.
+        """
+
+    def close(self) -> None:
+        """
+        Close the connection (adbapi's: and stop its thread).
+        """
+
+
 @implementer(IStore)
 class SQLiteStore:
     """
@@ -305,17 +417,19 @@ class SQLiteStore:
 
     def __init__(
         self,
-        pool: adbapi.ConnectionPool,
+        pool: Pool,
         clock: IReactorTime,
         last_id: int,
         account_names: dict[str, str],
         offers: Sequence[FileOffer] = (),
+        topics: dict[str, tuple[str, str, str]] | None = None,
     ) -> None:
         self._pool = pool
         self._clock = clock
         self._last_id = last_id
         self._account_names = account_names
         self._offers = list(offers)
+        self._topics = dict(topics or {})
         self._pending: list[Pending] = []
         self._group: Deferred[None] | None = None
         self._writing = 0
@@ -324,6 +438,9 @@ class SQLiteStore:
 
     def next_id(self) -> int:
         self._last_id += 1
+        return self._last_id
+
+    def last_id(self) -> int:
         return self._last_id
 
     # Writes: grouped
@@ -375,6 +492,7 @@ class SQLiteStore:
             self._flush()
 
     def add(self, message: Message | Private) -> Deferred[None]:
+        self._last_id = max(self._last_id, message.id)
         return self._queue(message)
 
     def delivered(self, ids: Sequence[int]) -> Deferred[None]:
@@ -383,12 +501,18 @@ class SQLiteStore:
         return self._queue(*((_DELIVERED, (message_id,)) for message_id in ids))
 
     def add_offer(self, offer: FileOffer) -> Deferred[None]:
+        self._last_id = max(self._last_id, offer.id)
         return self._queue(offer)
 
     def remove_offers(self, ids: Sequence[int]) -> Deferred[None]:
         if not ids:
             return succeed(None)
         return self._queue(*((_REMOVE_OFFER, (offer_id,)) for offer_id in ids))
+
+    def set_topic(self, room: str, text: str, by: str) -> Deferred[None]:
+        if text:
+            return self._queue((_SET_TOPIC, (room.lower(), room, text, by)))
+        return self._queue((_CLEAR_TOPIC, (room.lower(),)))
 
     # Everything else: in order, after the pending group
 
@@ -404,6 +528,14 @@ class SQLiteStore:
             return succeed(())
         return self._run(_recent, room.lower(), count)
 
+    def messages(
+        self, room: str, since: datetime | None = None, after: int = 0, limit: int | None = None
+    ) -> Deferred[Sequence[Message]]:
+        return self._run(
+            _messages, room.lower(), None if since is None else schema.to_ms(since), after,
+            -1 if limit is None else limit,  # SQLite's LIMIT -1: no limit
+        )
+
     def waiting(self, nick: str) -> Deferred[Sequence[Private]]:
         return self._run(_waiting, nick.lower())
 
@@ -416,8 +548,17 @@ class SQLiteStore:
     def set_password(self, name: str, password: str) -> Deferred[bool]:
         return self._run(_set_password, name.lower(), password)
 
+    def accounts(self) -> Deferred[list[AccountRecord]]:
+        return self._run(_accounts)
+
+    def delete_account(self, name: str) -> Deferred[tuple[AccountRecord, int] | None]:
+        return self._run(_delete_account, name.lower())
+
     def account_names(self) -> dict[str, str]:
         return dict(self._account_names)
+
+    def topics(self) -> dict[str, tuple[str, str, str]]:
+        return dict(self._topics)
 
     def offers(self) -> list[FileOffer]:
         return list(self._offers)
@@ -465,6 +606,15 @@ def _recent(transaction: Any, room_key: str, count: int) -> list[Message]:
     return [_message(row) for row in reversed(transaction.fetchall())]
 
 
+def _messages(transaction: Any, room_key: str, since_ms: int | None, after: int, limit: int) -> list[Message]:
+    transaction.execute(
+        "SELECT id, ts, room, sender, text, action FROM messages"
+        " WHERE room_key = ? AND id > ? AND ts >= ? ORDER BY id LIMIT ?",
+        (room_key, after, -(2**63) if since_ms is None else since_ms, limit),
+    )
+    return [_message(row) for row in transaction.fetchall()]
+
+
 def _waiting(transaction: Any, recipient_key: str) -> list[Private]:
     transaction.execute(
         "SELECT id, ts, sender, recipient, text, action FROM private"
@@ -481,6 +631,22 @@ def _account(transaction: Any, name_key: str) -> AccountRecord | None:
     transaction.execute("SELECT name, password, created FROM accounts WHERE name_key = ?", (name_key,))
     row = transaction.fetchone()
     return None if row is None else AccountRecord(row[0], row[1], row[2] / 1000)
+
+
+def _accounts(transaction: Any) -> list[AccountRecord]:
+    transaction.execute("SELECT name, password, created FROM accounts ORDER BY name_key")
+    return [AccountRecord(name, password, created / 1000) for name, password, created in transaction.fetchall()]
+
+
+def _delete_account(transaction: Any, name_key: str) -> tuple[AccountRecord, int] | None:
+    record = _account(transaction, name_key)
+    if record is None:
+        return None
+    transaction.execute("DELETE FROM accounts WHERE name_key = ?", (name_key,))
+    if not transaction.rowcount:
+        return None  # deleted by another process since the SELECT
+    transaction.execute("DELETE FROM private WHERE pending AND recipient_key = ?", (name_key,))
+    return record, transaction.rowcount
 
 
 def _create_account(transaction: Any, name: str, password: str, created: float) -> None:
@@ -512,32 +678,48 @@ def _prune(transaction: Any, cutoff_ms: int) -> int:
     return deleted
 
 
-def open_store(data_dir: str, clock: IReactorTime, reactor: Any = None) -> SQLiteStore:
+def open_store(
+    data_dir: str,
+    clock: IReactorTime,
+    reactor: Any = None,
+    create: bool = True,
+    make_pool: Callable[[str], Pool] | None = None,
+) -> SQLiteStore:
     """
-    Open the database in C{data_dir} (creating and migrating it) and return
-    a store over it. Blocking: call it at start-up, before serving.
+    Open the database in C{data_dir} (migrating it) and return a store over
+    it. Blocking: call it at start-up, before serving.
 
     @param reactor: the reactor the database thread reports to; the global
         one when C{None}.
-    @raise schema.DatabaseError: the database cannot be used (one line for
-        the operator).
+    @param create: create the database when there is none (the daemon);
+        C{chat-admin} never does.
+    @param make_pool: called with the database's path, returns the L{Pool}
+        the store runs on, instead of adbapi's C{ConnectionPool} of one
+        connection on a thread of its own (the daemon's).
+    @raise schema.DatabaseError: the database cannot be used, or is missing
+        without C{create} (one line for the operator).
     """
     path = schema.path_in(data_dir)
-    connection = schema.open_database(path)
+    connection = schema.open_database(path, create)
     try:
         last = schema.last_id(connection)
         names = schema.account_names(connection)
         offers = schema.offers(connection)
+        topics = schema.topics(connection)
     finally:
         connection.close()
-    pool = adbapi.ConnectionPool(
-        "sqlite3", path,
-        timeout=schema.BUSY_TIMEOUT,
-        check_same_thread=False,  # opened in the pool's thread, closed from the reactor's
-        cp_min=1, cp_max=1,  # one connection, one thread: operations run in order
-        cp_openfun=schema.configure,
-        cp_reactor=reactor,
-        cp_noisy=False,
-    )
-    return SQLiteStore(pool, clock, last, names, offers)
+    pool: Pool
+    if make_pool is None:
+        pool = adbapi.ConnectionPool(
+            "sqlite3", path,
+            timeout=schema.BUSY_TIMEOUT,
+            check_same_thread=False,  # opened in the pool's thread, closed from the reactor's
+            cp_min=1, cp_max=1,  # one connection, one thread: operations run in order
+            cp_openfun=schema.configure,
+            cp_reactor=reactor,
+            cp_noisy=False,
+        )
+    else:
+        pool = make_pool(path)
+    return SQLiteStore(pool, clock, last, names, offers, topics)
 

@@ -6,23 +6,26 @@ The composition root of C{twistd chat}: L{Options} and L{makeService}.
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
 from typing import Any
 
-from twisted.application import strports
-from twisted.application.internet import StreamServerEndpointService
 from twisted.application.service import IService, MultiService
-from twisted.internet.endpoints import SSL4ServerEndpoint
+from twisted.internet import endpoints
 from twisted.internet.error import CannotListenError
+from twisted.logger import Logger
 from twisted.python import usage
 from typing_extensions import override
 
+from chat import logs
+from chat.listener import Listener
 from chat.protocol import ChatFactory
 from chat.schema import FILENAME, DatabaseError
+from chat.server import ChatServer
 from chat.service import ChatService
 from chat.settings import DEFAULT_LISTEN, Settings
-from chat.spool import SPOOL, Spool
+from chat.spool import PARTIAL, SPOOL, Spool
 from chat.storage import IStore, MemoryStore, open_store
-from chat.tls import ServerTLS, TLSError, endpoint_files, from_endpoint, load
+from chat.tls import ServerTLS, TLSError, endpoint_files, load, ssl_endpoint
 
 _DEFAULTS = Settings()
 
@@ -108,6 +111,11 @@ class Options(usage.Options):
         ["tls-key", None, None, "PEM private key of --tls-cert (default: read from the --tls-cert file)."],
         ["history-days", None, _DEFAULTS.history_days,
          "Days room and private messages are kept, pruned at start-up and hourly (0 keeps them forever).", float],
+        ["log-level", None, "info",
+         "Lowest level logged: debug (every connection), info (start-up, listeners, shutdown), "
+         "warn, error or critical. The log goes where twistd sends it (stdout with -n, "
+         "else twistd.log or --logfile, or --syslog)."],
+        ["log-format", None, "text", "Log lines as text (twistd's usual lines) or json (one JSON object a line)."],
     ]
 
     def __init__(self) -> None:
@@ -134,6 +142,12 @@ or TLS: ssl:6697:privateKey=KEY.pem:certKey=CERT.pem. [default: tcp:8888:interfa
             raise usage.UsageError("--tls-key needs --tls-cert")
         if not 0 <= self["history-days"] < float("inf"):
             raise usage.UsageError("--history-days must be 0 (forever) or a positive number")
+        self["log-level"] = self["log-level"].lower()
+        if self["log-level"] not in logs.LEVELS:
+            raise usage.UsageError(f"--log-level must be one of {', '.join(logs.LEVELS)}, not {self['log-level']!r}")
+        self["log-format"] = self["log-format"].lower()
+        if self["log-format"] not in logs.FORMATS:
+            raise usage.UsageError(f"--log-format must be one of {', '.join(logs.FORMATS)}, not {self['log-format']!r}")
 
     def settings(self) -> Settings:
         """
@@ -156,44 +170,152 @@ or TLS: ssl:6697:privateKey=KEY.pem:certKey=CERT.pem. [default: tcp:8888:interfa
         )
 
 
+class DataDirectory:
+    """
+    The directory of C{--data-dir}, and which directories L{makeService}
+    had to create for it, so that a failed start removes what it made and
+    never what a user put there.
+
+    @ivar path: the directory, absolute (twistd's C{--rundir} and
+        C{--chroot} change the working directory after L{makeService}).
+    @ivar created: the directories L{create} made, the data directory
+        first, then its missing parents; empty when it existed already.
+    """
+
+    def __init__(self, path: str) -> None:
+        self.path = os.path.abspath(path)
+        self.created: list[str] = []
+
+    def create(self) -> None:
+        """
+        Create the directory and any missing parent, recording which.
+
+        @raise OSError: it cannot be created.
+        """
+        missing = []
+        here = self.path
+        while not os.path.lexists(here):
+            missing.append(here)
+            here = os.path.dirname(here)
+        os.makedirs(self.path, exist_ok=True)
+        self.created = missing
+
+    def discard(self) -> None:
+        """
+        After a failed start, remove what L{create} created: only if it
+        created the data directory, the database and the empty spool
+        opened in it, then the created directories, deepest first,
+        stopping at the first that holds anything else. Errors are
+        ignored: the start failed already.
+        """
+        if not self.created:
+            return
+        database = os.path.join(self.path, FILENAME)
+        for leftover in (database, database + "-wal", database + "-shm", database + "-journal"):
+            try:
+                os.remove(leftover)
+            except OSError:
+                pass
+        spool = os.path.join(self.path, SPOOL)
+        for directory in [os.path.join(spool, PARTIAL), spool, *self.created]:
+            try:
+                os.rmdir(directory)
+            except FileNotFoundError:
+                continue
+            except OSError:
+                return
+
+
+class CannotStart(SystemExit, Exception):
+    """
+    The daemon cannot start (a listener cannot listen): one line for the
+    operator, raised from L{Daemon.privilegedStartService}.
+
+    It is a L{SystemExit}, so that, uncaught, Python prints only the
+    message and exits with status 1. It is also an L{Exception} because
+    twistd's start-up (C{UnixApplicationRunner.postApplication}) catches
+    C{Exception}: then twistd removes the pid file it has just written and
+    tells the parent of a daemonizing twistd that the start failed. A bare
+    C{SystemExit} escapes that handler: the pid file stays behind, and the
+    waiting parent, which keeps the status pipe's write end open, never
+    returns.
+    """
+
+
 class Daemon(MultiService):
     """
     The root service: a listener that cannot listen (a busy port, a
-    forbidden one) ends startup with one clear line instead of a traceback.
+    forbidden one) ends startup with one clear line instead of a traceback,
+    and the data directory L{makeService} created for this start is
+    removed again (L{DataDirectory.discard}).
+
+    Under twistd it also installs the daemon's logging (L{chat.logs}) when
+    twistd makes it the child of its application.
     """
+
+    _log = Logger()
+
+    def __init__(
+        self, data: DataDirectory | None = None, install_logging: Callable[[object], None] | None = None
+    ) -> None:
+        """
+        @param data: the data directory; C{None} for C{--in-memory}.
+        @param install_logging: called with the service parent before the
+            service joins it (L{chat.logs.for_twistd}); none when C{None}.
+        """
+        super().__init__()
+        self.data = data
+        self.install_logging = install_logging
+
+    @override
+    def setServiceParent(self, parent: Any) -> None:
+        if self.install_logging is not None:
+            self.install_logging(parent)
+        super().setServiceParent(parent)
 
     @override
     def privilegedStartService(self) -> None:
+        if self.data is None:
+            self._log.info("chat data in memory: nothing is kept after the daemon stops")
+        else:
+            self._log.info("chat data in {directory} (SQLite)", directory=self.data.path)
         try:
             super().privilegedStartService()
         except CannotListenError as e:
-            raise SystemExit(f"chat: cannot listen on {e.interface or '*'}:{e.port}: {e.socketError}") from None
+            self._discard()
+            raise CannotStart(f"chat: cannot listen on {e.interface or '*'}:{e.port}: {e.socketError}") from None
+        except BaseException:
+            self._discard()
+            raise
+
+    def _discard(self) -> None:
+        if self.data is not None:
+            self.data.discard()
 
 
-def _listener(description: str, factory: ChatFactory, reactor: Any) -> StreamServerEndpointService:
+def _listener(description: str, factory: ChatFactory, reactor: Any) -> tuple[Listener, ServerTLS | None]:
     """
     The listener for one C{--listen}; an C{ssl:} endpoint is served with
-    L{ServerTLS} (TLS 1.2 at least, the ciphers of Mozilla's intermediate
-    profile, reloaded on SIGHUP) instead of the options Twisted's parser
-    builds, which allow non-forward-secret and CBC suites.
+    L{ServerTLS} (L{chat.tls.ssl_endpoint}).
 
+    @return: the listener, and its L{ServerTLS} for an C{ssl:} endpoint.
     @raise TLSError: the C{ssl:} endpoint's files cannot be used.
     @raise ValueError: the description is not a valid endpoint.
     """
     with endpoint_files(description):
-        listener = strports.service(description, factory, reactor)
-    if isinstance(listener.endpoint, SSL4ServerEndpoint):
-        # The endpoint has no public way to change its context factory.
-        listener.endpoint._sslContextFactory = ServerTLS(lambda: from_endpoint(reactor, description), description)
-    return listener
+        endpoint = endpoints.serverFromString(reactor, description)
+    if isinstance(endpoint, endpoints.SSL4ServerEndpoint):
+        endpoint, tls = ssl_endpoint(reactor, description)
+        return Listener(endpoint, factory, secure=True), tls
+    return Listener(endpoint, factory), None
 
 
 def makeService(options: Options, reactor: Any = None) -> IService:
     """
     Build the daemon: a L{ChatService} and one listener per C{--listen}.
 
-    Called by twistd with parsed L{Options}. Listeners are strports services,
-    so a busy port makes startup fail instead of running with no listener.
+    Called by twistd with parsed L{Options}. A busy port makes startup fail
+    instead of running with no listener (L{Listener}).
 
     @param reactor: provides C{IReactorCore} and C{IReactorTime}; the global
         reactor when C{None}.
@@ -215,33 +337,44 @@ def makeService(options: Options, reactor: Any = None) -> IService:
         except TLSError as e:
             raise SystemExit(f"chat: {e}") from None
     store: IStore
+    data = None if options["in-memory"] else DataDirectory(options["data-dir"])
     try:
-        if options["in-memory"]:
+        if data is None:
             store = MemoryStore()
             spool = Spool.in_temporary_directory(settings.spool_quota)
         else:
-            os.makedirs(options["data-dir"], exist_ok=True)
-            spool = Spool(os.path.join(options["data-dir"], SPOOL), settings.spool_quota)
+            data.create()
+            spool = Spool(os.path.join(data.path, SPOOL), settings.spool_quota)
             spool.open()
-            store = open_store(options["data-dir"], reactor, reactor)
-    except (OSError, DatabaseError) as e:
+            store = open_store(data.path, reactor, reactor)
+    except OSError as e:
+        if data is None:
+            raise SystemExit(f"chat: {e}") from None
+        data.discard()
+        raise SystemExit(
+            f"chat: cannot use the data directory {data.path} (--data-dir): {e.strerror or e}; "
+            "choose another with --data-dir DIR, or run with --in-memory"
+        ) from None
+    except DatabaseError as e:
+        if data is not None:
+            data.discard()
         raise SystemExit(f"chat: {e}") from None
-    factory = ChatFactory(settings, reactor, store, spool=spool, tls=tls)
-    top = Daemon()
+    server = ChatServer(settings, reactor, store, files=spool)
+    factory = ChatFactory(server, starttls=tls)
+    top = Daemon(data, logs.for_twistd(options, options.parent, reactor))
     listeners = []
     certificates = [tls] if tls is not None else []
     for description in options["listen"]:
         try:
-            listener = _listener(description, factory, reactor)
+            listener, endpoint_tls = _listener(description, factory, reactor)
         except TLSError as e:
             raise SystemExit(f"chat: --listen {e}") from None
         except (ValueError, TypeError, KeyError) as e:
             raise SystemExit(f"chat: --listen {description!r} is not a valid endpoint: {e}") from None
         listeners.append(listener)
-        endpoint = listener.endpoint
-        if isinstance(endpoint, SSL4ServerEndpoint):
-            certificates.append(endpoint._sslContextFactory)
-    ChatService(factory, reactor, listeners, certificates).setServiceParent(top)
+        if endpoint_tls is not None:
+            certificates.append(endpoint_tls)
+    ChatService(server, reactor, certificates).setServiceParent(top)
     for listener in listeners:
         listener.setServiceParent(top)
     return top

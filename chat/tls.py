@@ -27,7 +27,8 @@ from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 from OpenSSL import SSL, crypto
 from twisted.internet import endpoints, ssl
 from twisted.internet.error import VerifyError
-from twisted.internet.interfaces import IOpenSSLServerConnectionCreator
+from twisted.internet.interfaces import IOpenSSLServerConnectionCreator, IReactorSSL
+from twisted.internet.protocol import ServerFactory
 from zope.interface import implementer
 
 INTERMEDIATE_CIPHERS = ":".join([
@@ -180,13 +181,7 @@ def from_endpoint(reactor: Any, description: str, now: datetime | None = None) -
         PEM certificate or key; or as L{check}.
     @raise ValueError: C{description} is not a valid C{ssl:} endpoint.
     """
-    with endpoint_files(description):
-        endpoint = endpoints.serverFromString(reactor, description)
-    if not isinstance(endpoint, endpoints.SSL4ServerEndpoint):
-        raise ValueError(f"not an ssl: endpoint: {description}")
-    # The options Twisted's ssl: parser built; their certificate, key, chain
-    # and DH parameters are public attributes of CertificateOptions.
-    options: ssl.CertificateOptions = endpoint._sslContextFactory
+    options = parse_ssl_endpoint(description).options
     if options.certificate is None or options.privateKey is None:
         raise TLSError(f"{description}: no certificate and private key")
     return check(
@@ -198,6 +193,79 @@ def from_endpoint(reactor: Any, description: str, now: datetime | None = None) -
         now,
         options.dhParameters,
     )
+
+
+@dataclass(frozen=True)
+class SSLEndpoint:
+    """
+    What an C{ssl:} endpoint description says: the port (0 for any), the
+    listen backlog, the interface (empty for all) and the TLS options
+    Twisted's parser built from its files.
+    """
+
+    port: int
+    backlog: int
+    interface: str
+    options: ssl.CertificateOptions
+
+
+@implementer(IReactorSSL)
+class _ListenRecorder:
+    """
+    A stand-in reactor that records what an C{ssl:} endpoint would listen
+    with, instead of listening.
+    """
+
+    endpoint: SSLEndpoint | None = None
+
+    def listenSSL(  # noqa: N802 - IReactorSSL's name
+        self, port: int, factory: Any, contextFactory: Any, backlog: int = 50, interface: str = ""  # noqa: N803
+    ) -> Any:
+        self.endpoint = SSLEndpoint(port, backlog, interface, contextFactory)
+        return None
+
+    def connectSSL(  # noqa: N802 - IReactorSSL's name
+        self, host: str, port: int, factory: Any, contextFactory: Any,  # noqa: N803
+        timeout: float = 30, bindAddress: tuple[str, int] | None = None,  # noqa: N803
+    ) -> Any:
+        raise NotImplementedError("only listening is recorded")
+
+
+def parse_ssl_endpoint(description: str) -> SSLEndpoint:
+    """
+    Parse an C{ssl:} endpoint description with Twisted's own parser, reading
+    its files, without listening: Twisted's endpoint is asked to listen on a
+    stand-in reactor (L{IReactorSSL}) that records its arguments.
+
+    @raise TLSError: a file is missing or unreadable, or does not hold a
+        PEM certificate or key.
+    @raise ValueError: C{description} is not a valid C{ssl:} endpoint.
+    """
+    recorder = _ListenRecorder()
+    with endpoint_files(description):
+        endpoint = endpoints.serverFromString(recorder, description)
+    if not isinstance(endpoint, endpoints.SSL4ServerEndpoint):
+        raise ValueError(f"not an ssl: endpoint: {description}")
+    endpoint.listen(ServerFactory())
+    assert recorder.endpoint is not None
+    return recorder.endpoint
+
+
+def ssl_endpoint(reactor: Any, description: str) -> tuple[endpoints.SSL4ServerEndpoint, ServerTLS]:
+    """
+    The endpoint of an C{ssl:} description served with L{ServerTLS} (TLS
+    1.2 at least, the ciphers of Mozilla's intermediate profile, reloaded on
+    SIGHUP) instead of the options Twisted's parser builds, which allow
+    non-forward-secret and CBC suites.
+
+    @return: the endpoint, and its L{ServerTLS} (to reload).
+    @raise TLSError: the endpoint's files cannot be used.
+    @raise ValueError: C{description} is not a valid C{ssl:} endpoint.
+    """
+    parsed = parse_ssl_endpoint(description)
+    server_tls = ServerTLS(lambda: from_endpoint(reactor, description), description)
+    endpoint = endpoints.SSL4ServerEndpoint(reactor, parsed.port, server_tls, parsed.backlog, parsed.interface)
+    return endpoint, server_tls
 
 
 @implementer(IOpenSSLServerConnectionCreator)

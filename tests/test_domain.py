@@ -15,18 +15,18 @@ from zope.interface import implementer
 from zope.interface.verify import verifyObject
 
 from chat import errors, events
+from chat.delivery import Directory, Outgoing
 from chat.domain import (
     HISTORY_MAX,
     LOBBY,
     NICK_MAX,
     ChatDomain,
-    IEventSink,
-    IParticipant,
-    TokenBucket,
     User,
     utc,
 )
-from chat.storage import MemoryStore
+from chat.ids import LocalIds
+from chat.interfaces import Address, IBus, IParticipant
+from chat.storage import IStore, MemoryStore
 
 T0 = 1_700_000_000.0
 """A literal time: 2023-11-14T22:13:20Z."""
@@ -45,25 +45,46 @@ class FakeParticipant:
     A connection as the domain sees it, named for readable failures.
     """
 
+    nick = ""
+    account = None
+    peer = "192.0.2.1"
+
     def __init__(self, name: str, secure: bool = False) -> None:
         self.name = name
         self.secure = secure
+
+    def deliver(self, outgoing: Outgoing) -> None:
+        pass
+
+    def close(self, reason: str) -> None:
+        pass
 
     def __repr__(self) -> str:
         return f"<FakeParticipant {self.name}>"
 
 
-@implementer(IEventSink)
+@implementer(IBus)
 class RecordingSink:
     """
-    Records every publication as C{(event, tuple(recipients))}.
+    A bus that records every publication as C{(event, tuple(recipients))},
+    the recipients resolved from its address as the local bus does.
     """
 
     def __init__(self) -> None:
         self.published: list[tuple[events.Event, tuple[IParticipant, ...]]] = []
+        self.directory = Directory()
 
-    def publish(self, event: events.Event, recipients: Iterable[IParticipant]) -> None:
-        self.published.append((event, tuple(recipients)))
+    def publish(self, event: events.Event, address: Address) -> None:
+        self.directory.before(event, address)
+        self.published.append((event, tuple(self.directory.resolve(address))))
+        self.directory.after(event)
+
+
+def make_domain(sink: IBus, store: IStore, history_on_join: int = 50) -> ChatDomain:
+    """
+    A domain over C{sink} and C{store}, its ids counting from the store's last.
+    """
+    return ChatDomain(sink, store, LocalIds(store.last_id()), history_on_join)
 
 
 class DomainTestCase(SynchronousTestCase):
@@ -76,7 +97,7 @@ class DomainTestCase(SynchronousTestCase):
     def setUp(self) -> None:
         self.sink = RecordingSink()
         self.store = MemoryStore()
-        self.domain = ChatDomain(self.sink, self.store, self.history_on_join)
+        self.domain = make_domain(self.sink, self.store, self.history_on_join)
 
     def take(self) -> list[tuple[events.Event, tuple[IParticipant, ...]]]:
         """
@@ -125,9 +146,9 @@ class SinkTests(SynchronousTestCase):
 
     def test_fakes_provide_interfaces(self) -> None:
         """
-        The recording sink provides IEventSink and the fake participant IParticipant.
+        The recording sink provides IBus and the fake participant IParticipant.
         """
-        self.assertTrue(verifyObject(IEventSink, RecordingSink()))
+        self.assertTrue(verifyObject(IBus, RecordingSink()))
         self.assertTrue(verifyObject(IParticipant, FakeParticipant("a")))
 
 
@@ -698,7 +719,7 @@ class QuitTests(DomainTestCase):
         self.assertEqual(list(self.domain.users), ["bob"])
         self.assertEqual(sorted(self.domain.rooms), [LOBBY])
         self.assertEqual(list(self.domain.rooms[LOBBY].members), ["bob"])
-        self.assertEqual(self.domain.rooms[LOBBY].audience, (pb,))
+        self.assertEqual(self.sink.directory.audience(LOBBY), (pb,))
         self.assertEqual(self.register("ALICE")[0].nick, "ALICE")
 
     def test_alone(self) -> None:
@@ -982,81 +1003,6 @@ class HistoryTests(DomainTestCase):
         )])
 
 
-class TokenBucketTests(SynchronousTestCase):
-    """
-    L{TokenBucket}: a burst, then a steady rate (PROTOCOL.md section 8).
-    """
-
-    def test_burst(self) -> None:
-        """
-        A burst of lines needs no wait; the line after it waits 1/rate seconds.
-        """
-        bucket = TokenBucket(rate=2.0, burst=3, now=0.0)
-        waits = []
-        for _ in range(3):
-            waits.append(bucket.wait(0.0))
-            bucket.take(0.0)
-        self.assertEqual(waits, [0.0, 0.0, 0.0])
-        self.assertEqual(bucket.wait(0.0), 0.5)
-
-    def test_rate(self) -> None:
-        """
-        After the burst, one line per 1/rate seconds needs no wait.
-        """
-        bucket = TokenBucket(rate=2.0, burst=3, now=0.0)
-        for _ in range(3):
-            bucket.take(0.0)
-        waits = []
-        for t in (0.5, 1.0, 1.5):
-            waits.append(bucket.wait(t))
-            bucket.take(t)
-        self.assertEqual(waits, [0.0, 0.0, 0.0])
-        self.assertEqual(bucket.wait(1.5), 0.5)
-
-    def test_partial_refill(self) -> None:
-        """
-        A line read early waits for the rest of its token.
-        """
-        bucket = TokenBucket(rate=2.0, burst=3, now=0.0)
-        for _ in range(3):
-            bucket.take(0.0)
-        self.assertEqual(bucket.wait(0.25), 0.25)
-
-    def test_debt(self) -> None:
-        """
-        A token taken from an empty bucket (a line that cannot be held) is a
-        debt the following lines wait for.
-        """
-        bucket = TokenBucket(rate=2.0, burst=1, now=0.0)
-        bucket.take(0.0)
-        bucket.take(0.0)
-        self.assertEqual(bucket.wait(0.0), 1.0)
-
-    def test_refill_capped_at_burst(self) -> None:
-        """
-        A long pause refills the bucket to its burst and no further.
-        """
-        bucket = TokenBucket(rate=2.0, burst=3, now=0.0)
-        for _ in range(3):
-            bucket.take(0.0)
-        for _ in range(3):
-            self.assertEqual(bucket.wait(100.0), 0.0)
-            bucket.take(100.0)
-        self.assertEqual(bucket.wait(100.0), 0.5)
-
-    def test_full(self) -> None:
-        """
-        full() is true exactly when the bucket has refilled to its burst.
-        """
-        bucket = TokenBucket(rate=2.0, burst=3, now=10.0)
-        self.assertTrue(bucket.full(10.0))
-        bucket.take(10.0)
-        self.assertFalse(bucket.full(10.0))
-        self.assertFalse(bucket.full(10.25))
-        self.assertTrue(bucket.full(10.5))
-        self.assertTrue(bucket.full(99.0))
-
-
 class HeldStore(MemoryStore):
     """
     A memory store whose writes complete only when the test says: each
@@ -1090,7 +1036,7 @@ class DurableDeliveryTests(DomainTestCase):
     def setUp(self) -> None:
         self.sink = RecordingSink()
         self.store = HeldStore()
-        self.domain = ChatDomain(self.sink, self.store, self.history_on_join)
+        self.domain = make_domain(self.sink, self.store, self.history_on_join)
 
     def test_message_waits_for_its_commit(self) -> None:
         """
@@ -1196,7 +1142,7 @@ class RoomHistoryCacheTests(DomainTestCase):
         """
         store = MemoryStore()
         store.add(events.Message(store.next_id(), at(), LOBBY, "zed", "from before"))
-        domain = ChatDomain(RecordingSink(), store, 3)
+        domain = make_domain(RecordingSink(), store, 3)
         self.assertEqual([m.text for m in domain.rooms[LOBBY].history], ["from before"])
 
     def test_prune_forgets_old_messages(self) -> None:
@@ -1219,7 +1165,7 @@ class AccountTests(DomainTestCase):
     def setUp(self) -> None:
         super().setUp()
         self.store.create_account("Bob", "hash", T0)
-        self.domain = ChatDomain(self.sink, self.store, self.history_on_join)
+        self.domain = make_domain(self.sink, self.store, self.history_on_join)
 
     def test_registered_nick_refused_to_guests(self) -> None:
         """

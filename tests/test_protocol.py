@@ -6,196 +6,43 @@ and 8).
 
 from __future__ import annotations
 
-import json
-from collections.abc import Iterator
-from typing import Any, cast
+from typing import Any
 
 from twisted.internet.address import IPv4Address
-from twisted.internet.error import ConnectionDone
-from twisted.internet.interfaces import IPushProducer
-from twisted.internet.task import Clock
 from twisted.internet.testing import StringTransport
 from twisted.logger import capturedLogs
-from twisted.python.failure import Failure
-from twisted.trial.unittest import SynchronousTestCase
-from typing_extensions import override
 
 import chat
 from chat import events
 from chat import protocol as chat_protocol
-from chat.protocol import ChatFactory
 from chat.render import Renderer, render_json, render_text
 from chat.settings import Settings
-
-START = 1763733723.5
-"""The clock's time when each test starts: 2025-11-21T14:02:03.500Z."""
-TS = "2025-11-21T14:02:03.500Z"
-
-IAC, DONT, DO, WONT, WILL = b"\xff", b"\xfe", b"\xfd", b"\xfc", b"\xfb"
-SB, SE, IP, NOP = b"\xfa", b"\xf0", b"\xf4", b"\xf1"
-TIMING_MARK, ECHO, TTYPE, NAWS = b"\x06", b"\x01", b"\x18", b"\x1f"
-
-WELCOME_TEXT = (
-    f"*** Welcome to chat (chat {chat.__version__}). Times are UTC.\r\n"
-    "*** Choose a nickname (letters, digits, _ or -), or /help:\r\n"
-).encode()
-WELCOME_JSON = {
-    "type": "welcome",
-    "server": "chat",
-    "version": chat.__version__,
-    "motd": "",
-    "limits": {"line": 4096, "nick": 24, "file": 100 * 1024 * 1024},
-}
-
-CHUNK_SIZES = (1, 2, 3, 4, 5, 7, 11, 13, 64)
-
-
-def registered_text(nick: str, others: tuple[str, ...] = ()) -> bytes:
-    """
-    What a text connection is sent when C{nick} registers into C{#lobby}
-    where C{others} already are (its history being empty).
-    """
-    members = sorted((nick, *others), key=str.lower)
-    return (
-        f"*** You are {nick}. Type to talk, /help for commands.\r\n"
-        f"[14:02] * {nick} joined #lobby\r\n"
-        f"* {len(members)} user{'' if len(members) == 1 else 's'} in #lobby:\r\n"
-        + "".join(f"*   {m} (idle 0s)\r\n" for m in members)
-    ).encode()
-
-
-def error_text(code: str, message: str) -> bytes:
-    return f"*** Error: {message} ({code})\r\n".encode()
-
-
-def chunked(data: bytes, size: int) -> Iterator[bytes]:
-    """
-    C{data} in pieces of C{size} bytes (the last may be shorter).
-    """
-    for start in range(0, len(data), size):
-        yield data[start:start + size]
-
-
-def decode_json(data: bytes) -> list[dict[str, Any]]:
-    """
-    Decode what a json connection was sent: CR LF terminated JSON objects.
-    """
-    if not data:
-        return []
-    assert data.endswith(b"\r\n"), data
-    return [json.loads(line) for line in data[:-2].split(b"\r\n")]
-
-
-class RecordingTransport(StringTransport):
-    """
-    A L{StringTransport} that also records each C{write} call (so identity of
-    the written C{bytes} can be checked) and calls to C{setTcpNoDelay}.
-    """
-
-    def __init__(self, peer: IPv4Address) -> None:
-        super().__init__(hostAddress=IPv4Address("TCP", "127.0.0.1", 8888), peerAddress=peer)
-        self.writes: list[bytes] = []
-        self.no_delay: list[bool] = []
-
-    @override
-    def write(self, data: bytes) -> None:
-        self.writes.append(data)
-        super().write(data)
-
-    def setTcpNoDelay(self, enabled: bool) -> None:  # noqa: N802 - ITCPTransport's name
-        self.no_delay.append(enabled)
-
-
-class Client:
-    """
-    One connection: a L{ChatProtocol} built by the factory over a
-    L{RecordingTransport}.
-    """
-
-    def __init__(self, factory: ChatFactory, host: str, port: int) -> None:
-        address = IPv4Address("TCP", host, port)
-        self.transport = RecordingTransport(address)
-        self.protocol = factory.buildProtocol(address)
-        self.protocol.makeConnection(self.transport)
-
-    def send(self, data: bytes) -> None:
-        """
-        Deliver raw bytes as the transport would.
-        """
-        self.protocol.dataReceived(data)
-
-    def line(self, text: str, end: bytes = b"\n") -> None:
-        """
-        Deliver one line of text, encoded as UTF-8, with C{end}.
-        """
-        self.send(text.encode("utf-8") + end)
-
-    def take(self) -> bytes:
-        """
-        Everything written since the last call, then clear it.
-        """
-        value: bytes = self.transport.value()
-        self.transport.clear()
-        return value
-
-    def take_json(self) -> list[dict[str, Any]]:
-        return decode_json(self.take())
-
-    @property
-    def producer(self) -> IPushProducer:
-        """
-        The producer the protocol registered on its transport (its outbox).
-        """
-        producer = self.transport.producer
-        assert producer is not None
-        return cast(IPushProducer, producer)
-
-    def lose(self) -> None:
-        """
-        Tell the protocol its connection is closed, as the reactor would.
-        """
-        self.protocol.connectionLost(Failure(ConnectionDone()))
-
-
-class ProtocolTestCase(SynchronousTestCase):
-    """
-    A factory with a L{Clock} at L{START}, and helpers to connect clients.
-    """
-
-    settings = Settings(flood_burst=10_000)
-
-    def setUp(self) -> None:
-        self.clock, self.factory = self.make_factory(self.settings)
-        self._port = 40000
-
-    @staticmethod
-    def make_factory(settings: Settings) -> tuple[Clock, ChatFactory]:
-        clock = Clock()
-        clock.advance(START)
-        return clock, ChatFactory(settings, clock)
-
-    def connect(self, host: str = "127.0.0.1", factory: ChatFactory | None = None) -> Client:
-        self._port += 1
-        return Client(factory or self.factory, host, self._port)
-
-    def text_user(self, nick: str, host: str = "127.0.0.1") -> Client:
-        """
-        A text connection registered as C{nick}, its output cleared.
-        """
-        client = self.connect(host)
-        client.line(nick)
-        client.take()
-        return client
-
-    def json_user(self, nick: str, host: str = "127.0.0.1") -> Client:
-        """
-        A json connection registered as C{nick}, its output cleared.
-        """
-        client = self.connect(host)
-        client.line("/format json")
-        client.line(f"/nick {nick}")
-        client.take()
-        return client
+from tests.support import (
+    CHUNK_SIZES,
+    DO,
+    DONT,
+    ECHO,
+    IAC,
+    IP,
+    NAWS,
+    NOP,
+    SB,
+    SE,
+    TIMING_MARK,
+    TS,
+    TTYPE,
+    WELCOME_JSON,
+    WELCOME_TEXT,
+    WILL,
+    WONT,
+    Client,
+    ProtocolTestCase,
+    RecordingTransport,
+    chunked,
+    decode_json,
+    error_text,
+    registered_text,
+)
 
 
 class ConnectTests(ProtocolTestCase):
@@ -372,7 +219,7 @@ class RegistrationTests(ProtocolTestCase):
             client.take_json(),
             [{"type": "error", "code": "not-registered", "message": "choose a nick first: /nick NAME"}],
         )
-        self.assertNotIn("alice", self.factory.domain.users)
+        self.assertNotIn("alice", self.server.domain.users)
 
     def test_commands_before_registration(self) -> None:
         """
@@ -391,7 +238,7 @@ class RegistrationTests(ProtocolTestCase):
             self.assertEqual(
                 client.take(), error_text("not-registered", f"choose a nick before /{name}: /nick NAME"), line
             )
-        self.assertEqual(self.factory.domain.users, {})
+        self.assertEqual(self.server.domain.users, {})
 
     def test_allowed_before_registration(self) -> None:
         """
@@ -769,7 +616,7 @@ class LineLengthTests(ProtocolTestCase):
         client.take()
         client.send(b"a" * 17 + b"\n")
         self.assertEqual(client.take(), self.TOO_LONG)
-        self.assertEqual(factory.domain.users, {})
+        self.assertEqual(factory.server.domain.users, {})
 
     def test_long_line_not_relayed(self) -> None:
         """
@@ -824,7 +671,7 @@ class InputHygieneTests(ProtocolTestCase):
         client.take()
         client.send(b"al\xe9ice\n")
         self.assertEqual(client.take(), error_text("bad-encoding", "lines must be UTF-8"))
-        self.assertEqual(self.factory.domain.users, {})
+        self.assertEqual(self.server.domain.users, {})
 
     def test_escapes_never_relayed(self) -> None:
         """
@@ -1642,7 +1489,7 @@ class ShutdownTests(ProtocolTestCase):
         """
         With no connection, shutdown is done at once.
         """
-        self.assertIsNone(self.successResultOf(self.factory.shutdown(self.clock)))
+        self.assertIsNone(self.successResultOf(self.server.shutdown(self.clock)))
 
     def test_bye_to_all(self) -> None:
         """
@@ -1654,7 +1501,7 @@ class ShutdownTests(ProtocolTestCase):
         guest = self.connect()
         alice.take()
         guest.take()
-        d = self.factory.shutdown(self.clock)
+        d = self.server.shutdown(self.clock)
         self.assertEqual(alice.take(), b"*** Bye: server shutting down\r\n")
         self.assertEqual(guest.take(), b"*** Bye: server shutting down\r\n")
         self.assertEqual(carol.take_json(), [{"type": "bye", "reason": "server shutting down"}])
@@ -1677,7 +1524,7 @@ class ShutdownTests(ProtocolTestCase):
         alice = self.text_user("alice")
         bob = self.text_user("bob")
         alice.take()
-        self.factory.shutdown(self.clock)
+        self.server.shutdown(self.clock)
         self.assertEqual(bob.take(), b"*** Bye: server shutting down\r\n")
         alice.lose()
         # Regression: bob used to get "[14:02] * alice quit (server shutting
@@ -1706,7 +1553,7 @@ class ShutdownTests(ProtocolTestCase):
         alice.take()
         alice.producer.pauseProducing()
         bob.line("before")
-        self.factory.shutdown(self.clock)
+        self.server.shutdown(self.clock)
         bob.lose()
         self.assertEqual(alice.take(), b"")
         self.assertTrue(alice.transport.disconnecting)
@@ -1722,7 +1569,7 @@ class ShutdownTests(ProtocolTestCase):
         """
         alice = self.text_user("alice")
         bob = self.text_user("bob")
-        d = self.factory.shutdown(self.clock)
+        d = self.server.shutdown(self.clock)
         alice.lose()
         self.clock.advance(self.settings.shutdown_timeout - 0.1)
         self.assertNoResult(d)
@@ -1731,7 +1578,7 @@ class ShutdownTests(ProtocolTestCase):
         self.assertTrue(bob.transport.disconnected)
         self.assertIsNone(self.successResultOf(d))
         bob.lose()  # the abort's connectionLost: must not fire the Deferred again
-        self.assertEqual(self.factory.connections, set())
+        self.assertEqual(self.server.sessions, {})
         self.assertEqual(self.clock.getDelayedCalls(), [])
 
     def test_timeout_configurable(self) -> None:
@@ -1740,7 +1587,7 @@ class ShutdownTests(ProtocolTestCase):
         """
         clock, factory = self.make_factory(Settings(shutdown_timeout=30))
         client = self.connect(factory=factory)
-        d = factory.shutdown(clock)
+        d = factory.server.shutdown(clock)
         clock.advance(29.9)
         self.assertFalse(client.transport.disconnected)
         clock.advance(0.1)

@@ -19,10 +19,11 @@ from zope.interface import alsoProvides
 
 from chat.accounts import Accounts, PasswordHasher
 from chat.protocol import ChatFactory
+from chat.server import ChatServer
 from chat.settings import Settings
 from chat.storage import MemoryStore
 from tests.test_accounts import PendingHasher, cheap
-from tests.test_protocol import (
+from tests.support import (
     START,
     TS,
     Client,
@@ -84,15 +85,15 @@ class AccountsTestCase(ProtocolTestCase):
         clock.advance(START)
         store = MemoryStore()
         accounts = Accounts(store, PasswordHasher(None, hasher=cheap()), clock)
-        return clock, ChatFactory(settings, clock, store, accounts)
+        return clock, ChatFactory(ChatServer(settings, clock, store, accounts))
 
     def create_account(self, name: str, password: str = "password1", factory: ChatFactory | None = None) -> None:
         """
         Create the account C{name} as C{/register} would, with nobody logged in to it.
         """
-        factory = factory or self.factory
-        self.successResultOf(factory.accounts.create(name, password, START))
-        factory.domain.account_created(name, None)
+        server = (factory or self.factory).server
+        self.successResultOf(server.accounts.create(name, password, START))
+        server.domain.account_created(name, None)
 
     def login_user(
         self, nick: str, password: str = "password1", host: str = "127.0.0.1", json: bool = False
@@ -120,11 +121,12 @@ class AccountsTestCase(ProtocolTestCase):
         store = MemoryStore()
         self.successResultOf(store.create_account("alice", cheap().hash("password1"), START))
         hasher = PasswordHasher(None, hasher=cast(argon2.PasswordHasher, pending))
-        self.factory = ChatFactory(self.settings, self.clock, store, Accounts(store, hasher, self.clock))
+        self.factory = ChatFactory(ChatServer(self.settings, self.clock, store, Accounts(store, hasher, self.clock)))
+        self.server = self.factory.server
         return pending
 
     def password_of(self, name: str) -> str:
-        record = self.successResultOf(self.factory.store.account(name))
+        record = self.successResultOf(self.server.store.account(name))
         assert record is not None
         return record.password
 
@@ -196,8 +198,8 @@ class RegisterTests(AccountsTestCase):
         self.assertEqual(
             alice.take(), error_text("bad-arguments", "a password is 8 to 256 characters, without spaces")
         )
-        self.assertIsNone(self.successResultOf(self.factory.store.account("alice")))
-        self.assertNotIn("alice", self.factory.domain.accounts)
+        self.assertIsNone(self.successResultOf(self.server.store.account("alice")))
+        self.assertNotIn("alice", self.server.domain.accounts)
 
     def test_register_usage(self) -> None:
         """
@@ -244,9 +246,9 @@ class RegisterTests(AccountsTestCase):
         bob.line("/register password1")
         bob.lose()
         pending.calls[0].callback(cheap().hash("password1"))
-        self.assertEqual(self.factory.domain.accounts, {"alice": "alice", "bob": "bob"})
-        self.assertIsNotNone(self.successResultOf(self.factory.store.account("bob")))
-        self.assertNotIn("bob", self.factory.domain.users)
+        self.assertEqual(self.server.domain.accounts, {"alice": "alice", "bob": "bob"})
+        self.assertIsNotNone(self.successResultOf(self.server.store.account("bob")))
+        self.assertNotIn("bob", self.server.domain.users)
 
     def test_nick_taken_while_hashing(self) -> None:
         """
@@ -311,7 +313,7 @@ class NickProtectionTests(AccountsTestCase):
         bob.line("/nick ALICE")
         self.assertEqual(bob.take(), error_text("nick-registered", "ALICE is a registered nick: /login ALICE PASSWORD"))
         self.assertEqual(carol.take(), b"")
-        self.assertIn("bob", self.factory.domain.users)
+        self.assertIn("bob", self.server.domain.users)
 
     def test_json(self) -> None:
         """
@@ -376,7 +378,7 @@ class LoginTests(AccountsTestCase):
         bob.line("/login alice password1")
         self.assertEqual(bob.take(), b"[14:02] * bob is now known as Alice\r\n" + account_line("Alice"))
         self.assertEqual(carol.take_json(), [{"type": "nick", "ts": TS, "old": "bob", "new": "Alice"}])
-        self.assertEqual(sorted(self.factory.domain.users), ["alice", "carol"])
+        self.assertEqual(sorted(self.server.domain.users), ["alice", "carol"])
 
     def test_login_again(self) -> None:
         """
@@ -385,7 +387,7 @@ class LoginTests(AccountsTestCase):
         bob = self.login_user("alice")
         bob.line("/login alice password1")
         self.assertEqual(bob.take(), account_line("Alice"))
-        self.assertEqual(list(self.factory.domain.users), ["alice"])
+        self.assertEqual(list(self.server.domain.users), ["alice"])
 
     def test_wrong_password_delayed(self) -> None:
         """
@@ -400,7 +402,7 @@ class LoginTests(AccountsTestCase):
             self.assertEqual(client.take(), b"")
             self.clock.advance(0.001)
             self.assertEqual(client.take(), WRONG)
-            self.assertIsNone(client.protocol.user)
+            self.assertIsNone(client.protocol.session.user)
 
     def test_wrong_password_json(self) -> None:
         """
@@ -422,7 +424,7 @@ class LoginTests(AccountsTestCase):
         bob = self.text_user("bob")
         bob.send(b"/login alice wrong-password\r\n/join #x\r\nhello\r\n")
         self.assertEqual(bob.take(), b"")
-        self.assertNotIn("#x", self.factory.domain.rooms)
+        self.assertNotIn("#x", self.server.domain.rooms)
         bob.send(b"/ping 1\r\n")
         self.assertEqual(bob.take(), b"")
         self.clock.advance(1)
@@ -441,7 +443,7 @@ class LoginTests(AccountsTestCase):
         client.take()
         client.send(b"/login alice wrong-password\r\nbob\r\n")
         self.assertEqual(client.take(), b"")
-        self.assertNotIn("bob", self.factory.domain.users)
+        self.assertNotIn("bob", self.server.domain.users)
         self.clock.advance(1)
         self.assertEqual(client.take(), WRONG + registered_text("bob"))
 
@@ -475,7 +477,7 @@ class LoginTests(AccountsTestCase):
             self.assertRegex(
                 text, r"^\*\*\* Error: too many failed logins for alice: try again in \d+ s \(auth-failed\)\r\n$"
             )
-        self.assertIsNone(client.protocol.user)
+        self.assertIsNone(client.protocol.session.user)
         wait = re.search(r"in (\d+) s", text)
         assert wait is not None
         self.clock.advance(int(wait.group(1)))
@@ -503,7 +505,7 @@ class LoginTests(AccountsTestCase):
         client.lose()
         pending.calls[0].callback(True)
         self.assertEqual(carol.take(), b"")
-        self.assertEqual(list(self.factory.domain.users), ["carol"])
+        self.assertEqual(list(self.server.domain.users), ["carol"])
 
 
 class PasswordTests(AccountsTestCase):
@@ -613,7 +615,7 @@ class PlaintextTests(AccountsTestCase):
         client.take()
         client.send(b"/login alice password1\r\n/ping 1\r\n")
         self.assertEqual(client.take(), NEEDS_TLS + b"*** pong 1\r\n")
-        self.assertIsNone(client.protocol.user)
+        self.assertIsNone(client.protocol.session.user)
 
     def test_register_refused(self) -> None:
         """
@@ -622,16 +624,16 @@ class PlaintextTests(AccountsTestCase):
         bob = self.text_user("bob", REMOTE)
         bob.line("/register password1")
         self.assertEqual(bob.take(), NEEDS_TLS)
-        self.assertIsNone(self.successResultOf(self.factory.store.account("bob")))
+        self.assertIsNone(self.successResultOf(self.server.store.account("bob")))
 
     def test_password_refused(self) -> None:
         """
         C{/password} from a remote plain connection is C{auth-needs-tls}; the password is unchanged.
         """
         bob = self.text_user("bob", REMOTE)
-        user = bob.protocol.user
+        user = bob.protocol.session.user
         assert user is not None
-        self.factory.domain.login(user, "alice", START)
+        self.server.domain.login(user, "alice", START)
         self.factory.batch.flush()
         bob.take()
         before = self.password_of("alice")
@@ -719,7 +721,7 @@ class TakeOverTests(AccountsTestCase):
         self.assertEqual(self.carol.take(), b"")
         second.line("still here")
         self.assertEqual(self.carol.take(), b"[14:02] #lobby <alice> still here\r\n")
-        self.assertIs(self.factory.domain.users["alice"].participant, second.protocol)
+        self.assertIs(self.server.domain.users["alice"].participant, second.protocol)
 
     def test_take_over_by_guest(self) -> None:
         """
@@ -750,7 +752,7 @@ class TakeOverTests(AccountsTestCase):
         second = self.connect()
         second.line("/login alice password1")
         self.assertEqual(self.first.take(), b"*** Bye: you logged in from another connection\r\n")
-        self.assertEqual([u.nick for u in self.factory.domain.users.values() if u.account == "alice"], ["alice"])
+        self.assertEqual([u.nick for u in self.server.domain.users.values() if u.account == "alice"], ["alice"])
 
 
 class OfflineMessageTests(AccountsTestCase):
@@ -861,7 +863,7 @@ class OfflineMessageTests(AccountsTestCase):
         again = self.login_user("alice", json=False)
         again.line("/ping")
         self.assertEqual(again.take(), b"*** pong\r\n")
-        self.assertEqual(self.successResultOf(self.factory.store.waiting("alice")), [])
+        self.assertEqual(self.successResultOf(self.server.store.waiting("alice")), [])
 
     def test_unknown_unregistered_nick(self) -> None:
         """
@@ -871,7 +873,7 @@ class OfflineMessageTests(AccountsTestCase):
         self.assertEqual(
             self.bob.take_json(), [{"type": "error", "code": "no-such-nick", "message": "nobody is not connected"}]
         )
-        self.assertEqual(self.successResultOf(self.factory.store.waiting("nobody")), [])
+        self.assertEqual(self.successResultOf(self.server.store.waiting("nobody")), [])
 
 
 class WhoisAndHelpTests(AccountsTestCase):

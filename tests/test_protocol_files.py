@@ -20,11 +20,12 @@ from twisted.internet.task import Clock
 from chat import events
 from chat.domain import utc
 from chat.protocol import MAX_DOWNLOADS, ChatFactory
+from chat.server import ChatServer
 from chat.service import SWEEP_INTERVAL, ChatService
 from chat.settings import Settings
 from chat.spool import PARTIAL, Spool
 from chat.storage import MemoryStore
-from tests.test_protocol import START, Client, ProtocolTestCase, chunked, decode_json, error_text
+from tests.support import START, Client, ProtocolTestCase, chunked, decode_json, error_text
 from tests.test_spool import inline
 
 TTL = 24 * 3600
@@ -64,7 +65,8 @@ class FilesTestCase(ProtocolTestCase):
         self.clock = Clock()
         self.clock.advance(START)
         self.store = MemoryStore()
-        self.factory = ChatFactory(self.settings, self.clock, self.store, spool=self.spool)
+        self.factory = ChatFactory(ChatServer(self.settings, self.clock, self.store, files=self.spool))
+        self.server = self.factory.server
         self._port = 40000
         self.alice = self.json_user("alice")
         self.bob = self.json_user("bob")
@@ -214,7 +216,7 @@ class UploadTests(FilesTestCase):
         self.assertEqual(replies[0]["code"], "checksum-mismatch")
         self.assertEqual(self.bob.take(), b"")
         self.assertEqual((self.stored(), self.partial()), ([], []))
-        self.assertEqual(self.factory.domain.offers, {})
+        self.assertEqual(self.server.domain.offers, {})
 
     def test_too_large(self) -> None:
         """
@@ -271,10 +273,10 @@ class UploadTests(FilesTestCase):
         An upload to a registered nick that is away is offered when they
         log in (they are told), and nobody is sent file-offer meanwhile.
         """
-        self.factory.domain.accounts["dave"] = "Dave"
+        self.server.domain.accounts["dave"] = "Dave"
         offer_id = self.upload(self.alice, "DAVE")
         self.assertEqual(self.alice.take_json(), [{"type": "upload-done", "id": offer_id, "sha256": sha(DATA)}])
-        self.assertEqual(self.factory.domain.offers[offer_id].to, "Dave")
+        self.assertEqual(self.server.domain.offers[offer_id].to, "Dave")
 
     def test_not_registered(self) -> None:
         """
@@ -314,7 +316,7 @@ class UploadTests(FilesTestCase):
         self.alice.lose()
         self.assertEqual((self.partial(), self.stored()), ([], []))
         self.assertEqual(self.spool.reserved, 0)
-        self.assertEqual(self.factory.domain.offers, {})
+        self.assertEqual(self.server.domain.offers, {})
         self.assertNotIn(b"file-offer", self.bob.take())
 
 
@@ -359,7 +361,7 @@ class DownloadTests(FilesTestCase):
         """
         data = os.urandom(300_000)
         settings = Settings(flood_burst=10_000, max_file=1_000_000, spool_quota=2_000_000)
-        factory = ChatFactory(settings, self.clock, MemoryStore(), spool=self.spool)
+        factory = ChatFactory(ChatServer(settings, self.clock, MemoryStore(), files=self.spool))
         self.spool.quota = settings.spool_quota
         alice = self.json_user_of(factory, "alice")
         bob = self.json_user_of(factory, "bob")
@@ -529,8 +531,8 @@ class SweepTests(FilesTestCase):
         """
         The periodic sweep removes offers past their time and the files no offer points to.
         """
-        service = ChatService(self.factory, self.clock)
-        self.patch(self.factory.accounts.hasher, "start", lambda: None)
+        service = ChatService(self.server, self.clock)
+        self.patch(self.server.accounts.hasher, "start", lambda: None)
         service.startService()
         self.addCleanup(service.stopService)
         early = self.upload(self.alice, "bob", b"early")
@@ -539,10 +541,10 @@ class SweepTests(FilesTestCase):
         shared = self.upload(self.alice, "#lobby", b"early")
         self.clock.advance(TTL / 2)  # early's time is up
         self.clock.advance(SWEEP_INTERVAL)
-        self.assertEqual(sorted(self.factory.domain.offers), [late, shared])
+        self.assertEqual(sorted(self.server.domain.offers), [late, shared])
         self.assertEqual(self.stored(), sorted([sha(b"early"), sha(b"late")]))
         self.clock.advance(TTL / 2)
-        self.assertEqual(self.factory.domain.offers, {})
+        self.assertEqual(self.server.domain.offers, {})
         self.assertEqual((self.stored(), self.spool.used), ([], 0))
         self.assertEqual(self.store.offers(), [])
         del early
@@ -556,10 +558,10 @@ class SweepTests(FilesTestCase):
             f.write(b"orphan")
         self.spool.open()
         lost = events.FileOffer(7, "alice", "bob", "lost", 3, "cd" * 32, utc(START) + timedelta(hours=1))
-        self.factory.domain.offers[7] = lost
-        service = ChatService(self.factory, self.clock)
-        self.patch(self.factory.accounts.hasher, "start", lambda: None)
+        self.server.domain.offers[7] = lost
+        service = ChatService(self.server, self.clock)
+        self.patch(self.server.accounts.hasher, "start", lambda: None)
         service.startService()
         self.addCleanup(service.stopService)
-        self.assertEqual(self.factory.domain.offers, {})
+        self.assertEqual(self.server.domain.offers, {})
         self.assertFalse(os.path.exists(orphan))

@@ -47,7 +47,8 @@ class MigrationTests(DatabaseTestCase):
         with closing(schema.open_database(self.path)) as db:
             self.assertEqual(db.execute("PRAGMA user_version").fetchone()[0], schema.VERSION)
             self.assertTrue(
-                {"messages", "accounts", "private", "messages_by_room", "private_pending", "offers"} <= tables(db)
+                {"messages", "accounts", "private", "messages_by_room", "private_pending", "offers", "topics"}
+                <= tables(db)
             )
 
     def test_from_each_earlier_version_data_kept(self) -> None:
@@ -55,7 +56,8 @@ class MigrationTests(DatabaseTestCase):
         From every earlier version, migration reaches the current one and keeps the rows already there.
         """
         for version in range(1, schema.VERSION):
-            os.path.exists(self.path) and os.remove(self.path)
+            if os.path.exists(self.path):
+                os.remove(self.path)
             with closing(self.at_version(version)) as old:
                 old.execute(
                     "INSERT INTO messages (id, ts, room, room_key, sender, text, action)"
@@ -69,6 +71,24 @@ class MigrationTests(DatabaseTestCase):
                 )
                 self.assertEqual(schema.last_id(db), 7)
                 self.assertEqual(db.execute("SELECT count(*) FROM accounts").fetchone()[0], 0)
+
+    def test_from_version_3_topics_added(self) -> None:
+        """
+        A version 3 database (before topics) gets an empty topics table,
+        keeping its offers; topics are then stored once per room ignoring case.
+        """
+        with closing(self.at_version(3)) as old:
+            old.execute("INSERT INTO offers VALUES (12, 'alice', '#Dev', 'f.txt', 1, 'ab', 1700000000000)")
+            self.assertNotIn("topics", tables(old))
+        with closing(schema.open_database(self.path)) as db:
+            self.assertEqual(db.execute("PRAGMA user_version").fetchone()[0], schema.VERSION)
+            self.assertEqual(schema.topics(db), {})
+            self.assertEqual([offer.id for offer in schema.offers(db)], [12])
+            db.execute("INSERT INTO topics VALUES ('#dev', '#Dev', 'Release on Friday', 'alice')")
+            self.assertRaises(
+                sqlite3.IntegrityError, db.execute, "INSERT INTO topics VALUES ('#dev', '#DEV', 'other', 'bob')"
+            )
+            self.assertEqual(schema.topics(db), {"#dev": ("#Dev", "Release on Friday", "alice")})
 
     def test_migrate_reports_versions(self) -> None:
         """
@@ -161,7 +181,9 @@ class OpenTests(DatabaseTestCase):
             db.execute("INSERT INTO offers VALUES (4, 'alice', '#Dev', 'a b.pdf', 10, 'ab', 1700000000000)")
             self.assertEqual(schema.offers(db), [
                 FileOffer(4, "alice", "#Dev", "a b.pdf", 10, "ab", schema.from_ms(1700000000000)),
-                FileOffer(5, "bob", "alice", "b.txt", 2, "cd", datetime(2023, 11, 14, 22, 13, 20, 123000, timezone.utc)),
+                FileOffer(
+                    5, "bob", "alice", "b.txt", 2, "cd", datetime(2023, 11, 14, 22, 13, 20, 123000, timezone.utc)
+                ),
             ])
 
     def test_account_names(self) -> None:

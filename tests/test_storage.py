@@ -16,12 +16,12 @@ from collections import deque
 from collections.abc import Callable
 from contextlib import closing
 from datetime import datetime, timedelta, timezone
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from twisted.internet.defer import Deferred
 from twisted.internet.task import Clock
-from twisted.python.failure import Failure
 from twisted.internet.testing import MemoryReactor
+from twisted.python.failure import Failure
 from twisted.trial.unittest import SynchronousTestCase
 from zope.interface.verify import verifyObject
 
@@ -86,7 +86,13 @@ def message(store: IStore, room: str, text: str, ts: datetime = TS) -> Message:
     return m
 
 
-class StoreContract:
+if TYPE_CHECKING:
+    _Mixin = SynchronousTestCase
+else:
+    _Mixin = object
+
+
+class StoreContract(_Mixin):
     """
     What every L{IStore} does; mixed into a test case per store.
     """
@@ -100,13 +106,13 @@ class StoreContract:
 
     def result(self, deferred: Deferred[Any]) -> Any:
         self.settle()
-        return self.successResultOf(deferred)  # type: ignore[attr-defined]
+        return self.successResultOf(deferred)
 
     def test_provides_istore(self) -> None:
         """
         The store provides IStore.
         """
-        self.assertTrue(verifyObject(IStore, self.store))  # type: ignore[attr-defined]
+        self.assertTrue(verifyObject(IStore, self.store))
 
     def test_recent_oldest_first(self) -> None:
         """
@@ -152,7 +158,7 @@ class StoreContract:
         self.assertIsNone(self.result(self.store.create_account("Alice", "hash1", 1000.5)))
         creating = self.store.create_account("ALICE", "x", 1)
         self.settle()
-        failure = self.failureResultOf(creating, AccountExists)  # type: ignore[attr-defined]
+        failure = self.failureResultOf(creating, AccountExists)
         self.assertEqual(str(failure.value), "ALICE")
         self.assertEqual(self.result(self.store.account("alice")), AccountRecord("Alice", "hash1", 1000.5))
         self.assertTrue(self.result(self.store.set_password("aLiCe", "hash2")))
@@ -172,6 +178,94 @@ class StoreContract:
         self.assertEqual(list(self.result(self.store.recent("#a", 10))), [new])
         self.assertEqual(list(self.result(self.store.waiting("bob"))), [])
 
+    def test_messages_filtered_and_paged(self) -> None:
+        """
+        messages gives a room's history oldest first, ignoring case, from a
+        time on, after an id, and at most a limit of them.
+        """
+        old = message(self.store, "#Dev", "old", TS - timedelta(days=1))
+        message(self.store, "#other", "elsewhere")
+        new = [message(self.store, "#dev", f"new{i}") for i in range(3)]
+        self.assertEqual(list(self.result(self.store.messages("#DEV"))), [old, *new])
+        self.assertEqual(list(self.result(self.store.messages("#dev", TS))), new)
+        self.assertEqual(list(self.result(self.store.messages("#dev", None, old.id, 2))), new[:2])
+        self.assertEqual(list(self.result(self.store.messages("#dev", TS, new[1].id, 2))), new[2:])
+        self.assertEqual(list(self.result(self.store.messages("#dev", TS + timedelta(seconds=1)))), [])
+        self.assertEqual(list(self.result(self.store.messages("#nowhere"))), [])
+
+    def test_accounts_listed_by_name(self) -> None:
+        """
+        accounts lists every account sorted by name ignoring case, with its hash and creation time.
+        """
+        self.assertEqual(self.result(self.store.accounts()), [])
+        for name, created in (("carol", 3.5), ("Bob", 2.25), ("alice", 1.0)):
+            self.result(self.store.create_account(name, f"hash-{name}", created))
+        self.assertEqual(
+            self.result(self.store.accounts()),
+            [AccountRecord("alice", "hash-alice", 1.0), AccountRecord("Bob", "hash-Bob", 2.25),
+             AccountRecord("carol", "hash-carol", 3.5)],
+        )
+
+    def test_delete_account_with_waiting(self) -> None:
+        """
+        delete_account removes the account (ignoring case) and the private
+        messages waiting for it, counting them; others' waiting messages stay.
+        """
+        self.result(self.store.create_account("Bob", "h", 2.0))
+        self.result(self.store.create_account("alice", "h", 1.0))
+        for i in range(2):
+            self.store.add(Private(self.store.next_id(), TS, "alice", "Bob", f"w{i}", offline=True))
+        kept = Private(self.store.next_id(), TS, "Bob", "alice", "for alice", offline=True)
+        self.store.add(kept)
+        self.assertEqual(self.result(self.store.delete_account("BOB")), (AccountRecord("Bob", "h", 2.0), 2))
+        self.assertIsNone(self.result(self.store.account("bob")))
+        self.assertEqual(list(self.result(self.store.waiting("bob"))), [])
+        self.assertEqual(list(self.result(self.store.waiting("alice"))), [kept])
+        self.assertEqual(self.result(self.store.accounts()), [AccountRecord("alice", "h", 1.0)])
+        self.assertIsNone(self.result(self.store.delete_account("bob")))
+
+    def test_topics_set_replaced_cleared(self) -> None:
+        """
+        A topic is kept per room ignoring case, with the room spelled as last
+        given and its setter; a new one replaces it; an empty text clears it.
+        """
+        self.assertEqual(self.stored_topics(), {})
+        self.result(self.store.set_topic("#Dev", "Release on Friday", "alice"))
+        self.result(self.store.set_topic("#ops", "Pager rota", "carol"))
+        self.result(self.store.set_topic("#DEV", "Release on Monday", "Bob"))
+        self.assertEqual(
+            self.stored_topics(),
+            {"#dev": ("#DEV", "Release on Monday", "Bob"), "#ops": ("#ops", "Pager rota", "carol")},
+        )
+        self.result(self.store.set_topic("#dev", "", "alice"))
+        self.result(self.store.set_topic("#never", "", "alice"))
+        self.assertEqual(self.stored_topics(), {"#ops": ("#ops", "Pager rota", "carol")})
+
+    def test_last_id_follows_ids_given(self) -> None:
+        """
+        last_id is the highest id given to add or add_offer, whoever allocated
+        it, and next_id continues after it.
+        """
+        self.assertEqual(self.store.last_id(), 0)
+        self.store.add(Message(7, TS, "#a", "alice", "from an allocator"))
+        self.assertEqual(self.store.last_id(), 7)
+        self.store.add_offer(FileOffer(9, "alice", "bob", "a.txt", 3, "ab" * 32, TS))
+        self.store.add(Private(8, TS, "alice", "bob", "late, lower id", offline=True))
+        self.assertEqual(self.store.last_id(), 9)
+        self.assertEqual(self.store.next_id(), 10)
+        self.assertEqual(self.store.last_id(), 10)
+
+    def test_ids_from_an_allocator(self) -> None:
+        """
+        Messages whose ids come from an allocator started at last_id are
+        stored and read back as given, without calling next_id.
+        """
+        first = self.store.last_id() + 1
+        ms = [Message(first + 10 * i, TS, "#a", "alice", f"m{i}") for i in range(3)]
+        for m in ms:
+            self.store.add(m)
+        self.assertEqual(list(self.result(self.store.recent("#a", 10))), ms)
+        self.assertEqual(self.store.last_id(), first + 20)
 
     def test_offers_added_and_removed(self) -> None:
         """
@@ -190,6 +284,12 @@ class StoreContract:
         """
         return self.store.offers()
 
+    def stored_topics(self) -> dict[str, tuple[str, str, str]]:
+        """
+        The topics as a newly opened store would see them.
+        """
+        return self.store.topics()
+
 
 class MemoryStoreTests(StoreContract, SynchronousTestCase):
     def setUp(self) -> None:
@@ -207,7 +307,7 @@ class MemoryStoreTests(StoreContract, SynchronousTestCase):
         """
         store = MemoryStore(keep=2)
         ms = [message(store, "#x", f"m{i}") for i in range(4)]
-        self.assertEqual(list(self.successResultOf(store.recent("#x", 10))), ms[2:])
+        self.assertEqual(list(self.result(store.recent("#x", 10))), ms[2:])
 
     def test_account_names_current(self) -> None:
         """
@@ -225,8 +325,12 @@ class SQLiteStoreTestCase(SynchronousTestCase):
         schema.open_database(self.path).close()
         self.clock = Clock()
         self.pool = FakePool(self.path)
-        self.addCleanup(lambda: self.pool.closed or self.pool.close())
-        self.store = SQLiteStore(self.pool, self.clock, 0, {})  # type: ignore[arg-type]
+        self.addCleanup(self.close_pool)
+        self.store: IStore = SQLiteStore(self.pool, self.clock, 0, {})
+
+    def close_pool(self) -> None:
+        if not self.pool.closed:
+            self.pool.close()
 
     def settle(self) -> None:
         while self.clock.getDelayedCalls() or self.pool.queue:
@@ -243,6 +347,12 @@ class SQLiteContractTests(SQLiteStoreTestCase, StoreContract):
         with closing(schema.open_database(self.path)) as db:
             return schema.offers(db)
 
+    def stored_topics(self) -> dict[str, tuple[str, str, str]]:
+        self.settle()
+        store = open_store(os.path.dirname(self.path), self.clock, MemoryReactor())
+        store._pool.close()
+        return store.topics()
+
     def test_offers_loaded_at_open(self) -> None:
         """
         A store opened on a database lists the offers stored there, and
@@ -253,6 +363,7 @@ class SQLiteContractTests(SQLiteStoreTestCase, StoreContract):
         store = open_store(os.path.dirname(self.path), self.clock)
         self.addCleanup(store._pool.close)
         self.assertEqual(store.offers(), [offer])
+        self.assertEqual(store.last_id(), 41)
         self.assertEqual(store.next_id(), 42)
 
 
@@ -304,7 +415,8 @@ class GroupCommitTests(SQLiteStoreTestCase):
         reading = self.store.recent("#a", 5)
         self.assertEqual(len(self.pool.queue), 2)
         self.pool.run()
-        self.assertEqual(list(self.successResultOf(reading)), [m])
+        found = self.successResultOf(reading)
+        self.assertEqual(list(found), [m])
 
     def test_failed_write_fails_its_group_only(self) -> None:
         """
@@ -330,8 +442,34 @@ class GroupCommitTests(SQLiteStoreTestCase):
         """
         Ids continue from the last id the database had.
         """
-        store = SQLiteStore(self.pool, self.clock, 41, {})  # type: ignore[arg-type]
+        store = SQLiteStore(self.pool, self.clock, 41, {})
+        self.assertEqual(store.last_id(), 41)
         self.assertEqual(store.next_id(), 42)
+
+    def test_topics_written_in_order_with_messages(self) -> None:
+        """
+        Topic changes join the group of the messages around them, in one
+        transaction sharing one Deferred, applied in the order asked.
+        """
+        before = self.store.add(Message(1, TS, "#a", "alice", "before"))
+        grouped = [
+            self.store.set_topic("#A", "first", "alice"),
+            self.store.set_topic("#a", "", "bob"),
+            self.store.set_topic("#B", "kept", "bob"),
+            self.store.set_topic("#b", "replaced", "carol"),
+            self.store.add(Message(2, TS, "#a", "alice", "after")),
+        ]
+        for deferred in grouped:
+            self.assertIs(deferred, before)
+        self.clock.advance(0)
+        self.assertEqual(len(self.pool.queue), 1)
+        self.assertNoResult(before)
+        self.pool.run()
+        self.assertIsNone(self.successResultOf(before))
+        self.assertEqual(
+            self.rows("SELECT room_key, room, text, set_by FROM topics"), [("#b", "#b", "replaced", "carol")]
+        )
+        self.assertEqual(self.rows("SELECT text FROM messages ORDER BY id"), [("before",), ("after",)])
 
     def test_close_writes_pending_then_closes(self) -> None:
         """
@@ -375,9 +513,39 @@ class OpenStoreTests(SynchronousTestCase):
             with closing(schema.open_database(schema.path_in(data))) as db:
                 db.execute("INSERT INTO private VALUES (12, 0, 'x', 'Bob', 'bob', 't', 0, 1)")
                 db.execute("INSERT INTO accounts VALUES ('bob', 'Bob', 'h', 0)")
+                db.execute("INSERT INTO topics VALUES ('#dev', '#Dev', 'Release on Friday', 'alice')")
             store = storage.open_store(data, Clock(), MemoryReactor())
             try:
+                self.assertEqual(store.last_id(), 12)
                 self.assertEqual(store.next_id(), 13)
                 self.assertEqual(store.account_names(), {"bob": "Bob"})
+                self.assertEqual(store.topics(), {"#dev": ("#Dev", "Release on Friday", "alice")})
             finally:
                 store._pool.close()
+
+    def test_open_store_without_create(self) -> None:
+        """
+        Without create, a missing database is a DatabaseError and nothing is
+        created; an existing one is opened on the pool make_pool builds for its path.
+        """
+        with tempfile.TemporaryDirectory(prefix="chat-store-") as data:
+            error = self.assertRaises(
+                schema.DatabaseError, open_store, data, Clock(), MemoryReactor(), create=False
+            )
+            self.assertEqual(str(error), f"no database at {schema.path_in(data)}")
+            self.assertEqual(os.listdir(data), [])
+            schema.open_database(schema.path_in(data)).close()
+            pools: list[FakePool] = []
+
+            def make_pool(path: str) -> FakePool:
+                pools.append(FakePool(path))
+                return pools[-1]
+
+            clock = Clock()
+            store = open_store(data, clock, create=False, make_pool=make_pool)
+            [pool] = pools
+            reading = store.accounts()
+            store.close()
+            pool.run()
+            self.assertEqual(self.successResultOf(reading), [])
+            self.assertTrue(pool.closed)

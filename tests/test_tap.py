@@ -11,17 +11,22 @@ import sqlite3
 import tempfile
 from contextlib import closing
 
-from twisted.application.internet import StreamServerEndpointService
 from twisted.application.service import IService, MultiService
 from twisted.internet.error import CannotListenError
-from twisted.internet.testing import MemoryReactor, MemoryReactorClock, RaisingMemoryReactor
+from twisted.internet.testing import (
+    MemoryReactor,
+    MemoryReactorClock,
+    RaisingMemoryReactor,
+)
 from twisted.logger import capturedLogs, formatEvent
-from twisted.python.usage import UsageError
 from twisted.python import usage
+from twisted.python.usage import UsageError
 from twisted.trial.unittest import SynchronousTestCase
 
+from chat.listener import Listener
 from chat.protocol import ChatFactory
 from chat.schema import VERSION
+from chat.server import ChatServer
 from chat.service import ChatService
 from chat.settings import Settings
 from chat.storage import MemoryStore, SQLiteStore
@@ -198,7 +203,7 @@ class MakeServiceTests(SynchronousTestCase):
 
     def test_service_tree(self) -> None:
         """
-        The service is a MultiService of one ChatService, then one strports listener per --listen.
+        The service is a MultiService of one ChatService, then one listener per --listen, all over one server.
         """
         top, memory = self.make("--listen", "tcp:6667:interface=127.0.0.1", "--listen", "tcp:6668")
         self.assertIsInstance(top, MultiService)
@@ -206,12 +211,13 @@ class MakeServiceTests(SynchronousTestCase):
         self.assertEqual(len(children), 3)
         chat, first, second = children
         self.assertIsInstance(chat, ChatService)
-        self.assertIsInstance(chat.factory, ChatFactory)
-        for listener in (first, second):
-            self.assertIsInstance(listener, StreamServerEndpointService)
-            self.assertIs(listener.factory, chat.factory)
-            self.assertTrue(listener._raiseSynchronously)
-        self.assertIs(chat.factory.clock, memory)
+        self.assertIsInstance(chat.server, ChatServer)
+        self.assertIsInstance(first, Listener)
+        self.assertIsInstance(second, Listener)
+        self.assertIsInstance(first.factory, ChatFactory)
+        self.assertIs(first.factory, second.factory)
+        self.assertIs(first.factory.server, chat.server)
+        self.assertIs(chat.server.clock, memory)
 
     def test_default_listener(self) -> None:
         """
@@ -241,7 +247,8 @@ class MakeServiceTests(SynchronousTestCase):
         )
         self.assertEqual([address for address, *_ in memory.unixServers], [socket])
         factories = [f for _, f, _, _ in memory.tcpServers] + [f for _, f, *_ in memory.unixServers]
-        self.assertEqual(factories, [chat.factory] * 3)
+        self.assertEqual(len(set(factories)), 1)
+        self.assertIs(factories[0].server, chat.server)
         top.startService()
         self.assertTrue(top.running)
         self.assertEqual(len(memory.tcpServers), 2)
@@ -279,8 +286,8 @@ class MakeServiceTests(SynchronousTestCase):
         """
         top, _ = self.make("--max-line", "100", "--server-name", "here")
         chat = list(top)[0]  # type: ignore[call-overload]
-        self.assertEqual(chat.factory.settings, Settings(server_name="here", max_line=100))
-        self.assertEqual(chat.factory.domain.history_on_join, 50)
+        self.assertEqual(chat.server.settings, Settings(server_name="here", max_line=100))
+        self.assertEqual(chat.server.domain.history_on_join, 50)
 
     def test_data_dir_and_database_created(self) -> None:
         """
@@ -290,7 +297,7 @@ class MakeServiceTests(SynchronousTestCase):
         path = os.path.join(self.data, "sub")
         for _ in range(2):
             top = makeService(parse("--data-dir", path), reactor=MemoryReactorClock())
-            store = list(top)[0].factory.store  # type: ignore[call-overload]
+            store = list(top)[0].server.store  # type: ignore[call-overload]
             self.assertIsInstance(store, SQLiteStore)
             store._pool.close()
         with closing(sqlite3.connect(os.path.join(path, "chat.sqlite3"))) as db:
@@ -301,7 +308,7 @@ class MakeServiceTests(SynchronousTestCase):
         With --in-memory no database file is created.
         """
         top, _ = self.make()
-        self.assertIsInstance(list(top)[0].factory.store, MemoryStore)  # type: ignore[call-overload]
+        self.assertIsInstance(list(top)[0].server.store, MemoryStore)  # type: ignore[call-overload]
         self.assertEqual(os.listdir(self.data), [])
 
     def test_unusable_database_is_one_clear_line(self) -> None:

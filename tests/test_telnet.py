@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from twisted.trial.unittest import SynchronousTestCase
 
-from chat.telnet import TelnetFilter
+from chat.telnet import SUBNEGOTIATION_MAX, SUBNEGOTIATION_TIMEOUT, TelnetFilter
 
 IAC = b"\xff"
 DONT = b"\xfe"
@@ -49,6 +49,25 @@ def feed_all(chunks: list[bytes]) -> tuple[bytes, bytes]:
     text = reply = b""
     for chunk in chunks:
         t, r = telnet.feed(chunk)
+        text += t
+        reply += r
+    return text, reply
+
+
+def chunks_of(data: bytes, size: int) -> list[bytes]:
+    """
+    Cut C{data} into pieces of C{size} bytes, the last one possibly shorter.
+    """
+    return [data[i:i + size] for i in range(0, len(data), size)]
+
+
+def feed_each(telnet: TelnetFilter, chunks: list[bytes], now: float | None = None) -> tuple[bytes, bytes]:
+    """
+    Feed C{chunks} in order to C{telnet}, all with the same C{now}; return all text and all replies.
+    """
+    text = reply = b""
+    for chunk in chunks:
+        t, r = telnet.feed(chunk, now=now)
         text += t
         reply += r
     return text, reply
@@ -235,3 +254,158 @@ class SplitTests(SynchronousTestCase):
         telnet.feed(IAC + SB + b"x" + IAC)
         self.assertEqual(telnet.feed(SE + b"text"), (b"text", b""))
         self.assertTrue(telnet.idle)
+
+
+class SubnegotiationBoundTests(SynchronousTestCase):
+    """
+    A subnegotiation left open (a stray C{IAC SB}) ends past
+    L{SUBNEGOTIATION_MAX} bytes at the first LF, or when data comes more than
+    L{SUBNEGOTIATION_TIMEOUT} seconds after its C{SB}, so the session resumes.
+    """
+
+    def test_overlong_ends_at_first_lf_past_bound(self) -> None:
+        """
+        Past the bound the first LF ends a stray subnegotiation, the rest of that line is dropped and
+        the next line is data again, at every chunk size.
+        """
+        data = (
+            b"before\r\n" + IAC + SB + b"x" * (SUBNEGOTIATION_MAX - 2) + b"\n"  # an LF within the bound: payload
+            + b"cut tail\r\n" + b"hello\r\n"
+        )
+        for size in range(1, len(data) + 1):
+            with self.subTest(size=size):
+                telnet = TelnetFilter()
+                self.assertEqual(feed_each(telnet, chunks_of(data, size)), (b"before\nhello\n", b""))
+                self.assertTrue(telnet.idle)
+
+    def test_bound_is_exact(self) -> None:
+        """
+        An LF that is byte L{SUBNEGOTIATION_MAX} after C{IAC SB} is payload; one that is the byte after it
+        ends the subnegotiation.
+        """
+        self.assertEqual(
+            TelnetFilter().feed(IAC + SB + b"x" * (SUBNEGOTIATION_MAX - 1) + b"\n" + b"a\n" + b"b\n"),
+            (b"b\n", b""),
+        )
+        self.assertEqual(
+            TelnetFilter().feed(IAC + SB + b"x" * SUBNEGOTIATION_MAX + b"\n" + b"a\n" + b"b\n"),
+            (b"a\nb\n", b""),
+        )
+
+    def test_overlong_then_naws_removed(self) -> None:
+        """
+        After an overlong subnegotiation ends at an LF, the line after it is data and a following NAWS
+        subnegotiation (10x24: an LF in its payload) is still removed entirely, at every chunk size.
+        """
+        data = (
+            IAC + SB + b"y" * SUBNEGOTIATION_MAX + b"\r\n" + b"first\r\n"
+            + IAC + SB + NAWS + b"\x00\x0a\x00\x18" + IAC + SE + b"hi\r\n"
+        )
+        for size in range(1, len(data) + 1):
+            with self.subTest(size=size):
+                self.assertEqual(feed_each(TelnetFilter(), chunks_of(data, size)), (b"first\nhi\n", b""))
+
+    def test_escaped_iac_past_bound(self) -> None:
+        """
+        Past the bound, IAC IAC is still an escaped 0xFF: the SE byte after it does not end the
+        subnegotiation, the next LF does, at every chunk size.
+        """
+        data = IAC + SB + b"z" * SUBNEGOTIATION_MAX + IAC + IAC + SE + b"tail\n" + b"ok\n"
+        for size in range(1, len(data) + 1):
+            with self.subTest(size=size):
+                self.assertEqual(feed_each(TelnetFilter(), chunks_of(data, size)), (b"ok\n", b""))
+
+    def test_naws_with_escaped_iac_and_lf_removed(self) -> None:
+        """
+        A NAWS report of 255x10 (an escaped IAC and an LF in its payload) fed over 3 seconds is removed
+        entirely, at every chunk size.
+        """
+        data = b"a" + IAC + SB + NAWS + b"\x00" + IAC + IAC + b"\x00\x0a" + IAC + SE + b"b\r\n"
+        for size in range(1, len(data) + 1):
+            with self.subTest(size=size):
+                telnet = TelnetFilter()
+                text = b""
+                for index, chunk in enumerate(chunks_of(data, size)):
+                    t, r = telnet.feed(chunk, now=1000.0 + index * 3.0 / len(data))
+                    self.assertEqual(r, b"")
+                    text += t
+                self.assertEqual(text, b"ab\n")
+                self.assertTrue(telnet.idle)
+
+    def test_timed_out_subnegotiation_abandoned(self) -> None:
+        """
+        Data arriving more than L{SUBNEGOTIATION_TIMEOUT} seconds after a stray C{IAC SB} is read as data,
+        even when an IAC was pending, at every chunk size.
+        """
+        late = b"hello\r\n"
+        for stray in [IAC + SB, IAC + SB + b"junk", IAC + SB + b"x" + IAC]:
+            early = b"before\r\n" + stray
+            for size in range(1, len(early) + 1):
+                with self.subTest(stray=stray, size=size):
+                    telnet = TelnetFilter()
+                    self.assertEqual(feed_each(telnet, chunks_of(early, size), now=100.0), (b"before\n", b""))
+                    self.assertFalse(telnet.idle)
+                    later = 100.0 + SUBNEGOTIATION_TIMEOUT + 0.5
+                    self.assertEqual(feed_each(telnet, chunks_of(late, size), now=later), (b"hello\n", b""))
+                    self.assertTrue(telnet.idle)
+
+    def test_within_timeout_still_subnegotiation(self) -> None:
+        """
+        Data arriving exactly L{SUBNEGOTIATION_TIMEOUT} seconds after C{IAC SB} is still subnegotiation.
+        """
+        telnet = TelnetFilter()
+        self.assertEqual(telnet.feed(IAC + SB + TTYPE, now=100.0), (b"", b""))
+        self.assertEqual(telnet.feed(b"\x00xterm\n", now=100.0 + SUBNEGOTIATION_TIMEOUT), (b"", b""))
+        self.assertFalse(telnet.idle)
+        self.assertEqual(telnet.feed(IAC + SE + b"ok\n", now=100.0 + SUBNEGOTIATION_TIMEOUT), (b"ok\n", b""))
+
+    def test_timed_from_sb_not_from_later_bytes(self) -> None:
+        """
+        The timeout counts from the chunk holding C{SB}: payload bytes arriving later do not restart it.
+        """
+        telnet = TelnetFilter()
+        telnet.feed(b"a" + IAC, now=90.0)
+        self.assertEqual(telnet.feed(SB + b"x", now=100.0), (b"", b""))
+        self.assertEqual(telnet.feed(b"y", now=104.0), (b"", b""))
+        self.assertEqual(telnet.feed(b"hi\n", now=100.0 + SUBNEGOTIATION_TIMEOUT + 0.5), (b"hi\n", b""))
+
+    def test_no_time_no_timeout(self) -> None:
+        """
+        Calls without C{now} never time a subnegotiation out; the next call with one does.
+        """
+        telnet = TelnetFilter()
+        telnet.feed(IAC + SB, now=100.0)
+        self.assertEqual(telnet.feed(b"hello\n"), (b"", b""))
+        self.assertFalse(telnet.idle)
+        self.assertEqual(telnet.feed(b"again\n", now=200.0), (b"again\n", b""))
+
+    def test_timed_from_first_time_given(self) -> None:
+        """
+        A subnegotiation begun in a call without C{now} is timed from the first later call with one.
+        """
+        telnet = TelnetFilter()
+        telnet.feed(IAC + SB)
+        self.assertEqual(telnet.feed(b"a\n", now=100.0), (b"", b""))
+        self.assertEqual(telnet.feed(b"b\n", now=100.0 + SUBNEGOTIATION_TIMEOUT), (b"", b""))
+        self.assertEqual(telnet.feed(b"c\n", now=100.0 + SUBNEGOTIATION_TIMEOUT + 0.5), (b"c\n", b""))
+
+    def test_feed_line_after_timeout(self) -> None:
+        """
+        L{TelnetFilter.feed_line} reads a timed-out subnegotiation's next chunk as lines, up to the first line
+        end only.
+        """
+        telnet = TelnetFilter()
+        self.assertEqual(telnet.feed_line(IAC + SB + b"x", now=0.0), (b"", b"", 3))
+        self.assertEqual(
+            telnet.feed_line(b"/upload\r\nRAW\xff\r", now=SUBNEGOTIATION_TIMEOUT + 1.0), (b"/upload\n", b"", 9)
+        )
+        self.assertTrue(telnet.idle)
+
+    def test_feed_line_after_overlong(self) -> None:
+        """
+        In L{TelnetFilter.feed_line} the LF that ends an overlong subnegotiation is not a line end: the
+        line after it is filtered, the bytes after that line are not.
+        """
+        stray = IAC + SB + b"x" * SUBNEGOTIATION_MAX + b"\n"
+        data = stray + b"/upload\r\n" + IAC + DO + ECHO
+        self.assertEqual(TelnetFilter().feed_line(data), (b"/upload\n", b"", len(stray) + 9))

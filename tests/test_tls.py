@@ -27,7 +27,8 @@ from twisted.trial.unittest import SynchronousTestCase
 
 from chat import cert, tap, tls
 from chat.protocol import ChatFactory
-from tests.test_protocol import Client, ProtocolTestCase, error_text
+from chat.server import ChatServer
+from tests.support import Client, ProtocolTestCase, error_text
 
 NOW = datetime(2026, 11, 21, 12, 0, tzinfo=timezone.utc)
 
@@ -230,10 +231,12 @@ class EndpointTests(FilesTestCase):
         cert_path, key_path = self.pair(now=datetime.now(timezone.utc))
         options = tap.Options()
         options.parseOptions(["--in-memory", "--listen", self.description(cert_path, key_path)])
-        top = tap.makeService(options)
-        self.addCleanup(lambda: list(top)[0].factory.spool.close())  # type: ignore[call-overload]
+        reactor = MemoryReactorClock()
+        top = tap.makeService(options, reactor)
+        self.addCleanup(lambda: list(top)[0].server.files.close())  # type: ignore[call-overload]
         listener = list(top)[1]  # type: ignore[call-overload]
-        server = listener.endpoint._sslContextFactory
+        listener.privilegedStartService()
+        [(_, _, server, _, _)] = reactor.sslServers
         self.assertIsInstance(server, tls.ServerTLS)
         ciphers = set(server.serverConnectionForTLS(None).get_cipher_list())
         allowed = set(tls.INTERMEDIATE_CIPHERS.split(":")) | {
@@ -329,7 +332,8 @@ class StartTLSTests(ProtocolTestCase):
     def setUp(self) -> None:
         super().setUp()
         self.options = object()
-        self.factory = ChatFactory(self.settings, self.clock, tls=self.options)  # type: ignore[arg-type]
+        self.factory = ChatFactory(ChatServer(self.settings, self.clock), starttls=self.options)  # type: ignore[arg-type]
+        self.server = self.factory.server
 
     def test_unavailable_without_certificate(self) -> None:
         """
@@ -367,7 +371,7 @@ class StartTLSTests(ProtocolTestCase):
             RecordingTLSTransport(client)
             client.take()
             client.send(b"/starttls" + end + b"/nick mallory" + end + b"/quit" + end)
-            self.assertNotIn("mallory", self.factory.domain.users)
+            self.assertNotIn("mallory", self.server.domain.users)
             self.assertFalse(client.transport.disconnecting)
             client.take()
             client.line("alice" + str(len(end)))

@@ -1,0 +1,377 @@
+# -*- test-case-name: tests.test_commands -*-
+"""
+The command language of PROTOCOL.md sections 3 and 4: the verbs with their
+usage and help, and L{parse}, which turns a L{wire.Command} into one typed
+request value. Every front end that takes typed lines (the line protocol,
+later the WebSocket) uses it as is. Pure: no Twisted, no I/O.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Union
+
+from chat import errors, wire
+from chat.spool import is_sha256
+
+COMMANDS: dict[str, tuple[str, str]] = {
+    "help": ("/help [COMMAND]", "lists the commands, or explains one"),
+    "nick": ("/nick NEW", "picks your nick, or changes it"),
+    "msg": ("/msg NICK TEXT", "sends a private message"),
+    "me": ("/me TEXT", "sends an action to the current room"),
+    "join": ("/join #ROOM", "joins a room (creating it if new) and makes it current"),
+    "part": ("/part [#ROOM] [REASON]", "leaves a room (default: the current one)"),
+    "rooms": ("/rooms", "lists the rooms with topic and user count"),
+    "list": ("/list [#ROOM]", "lists a room's users with status and idle time (alias /users)"),
+    "whois": ("/whois NICK", "tells about a user"),
+    "status": ("/status [TEXT]", "sets your status, or clears it without TEXT (alias /away)"),
+    "topic": ("/topic [#ROOM] [TEXT]", "shows or sets a room's topic"),
+    "history": ("/history [N] [#ROOM]", "shows the last N messages (default 20, at most 500)"),
+    "register": ("/register PASSWORD", "creates an account for your nick"),
+    "login": ("/login NICK PASSWORD", "logs in to an account"),
+    "password": ("/password OLD NEW", "changes your account's password"),
+    "upload": ("/upload TARGET NAME SIZE [SHA256]", "offers a file to a nick or #room"),
+    "download": ("/download ID [OFFSET]", "fetches an offered file"),
+    "files": ("/files", "lists the files offered to you"),
+    "format": ("/format text|json", "switches the output format"),
+    "starttls": ("/starttls", "upgrades the connection to TLS"),
+    "ping": ("/ping [TOKEN]", "answers pong"),
+    "quit": ("/quit [REASON]", "says goodbye and closes the connection (alias /exit)"),
+}
+"""Verb to C{(usage, what it does)}, in the order C{/help} lists them."""
+
+ALIASES = {"users": "list", "away": "status", "exit": "quit"}
+UNREGISTERED = frozenset({"help", "format", "starttls", "ping", "nick", "login", "quit"})
+"""Verbs that work before registration (PROTOCOL.md section 3.2)."""
+
+FORMATS = ("text", "json")
+"""The output formats C{/format} takes (PROTOCOL.md section 2)."""
+
+HISTORY_DEFAULT = 20
+"""Messages C{/history} shows without N."""
+
+
+@dataclass(frozen=True, slots=True)
+class Say:
+    """A line of text for the current room (an action for C{/me})."""
+
+    text: str
+    action: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class Help:
+    """C{/help [COMMAND]}: C{topic} is a verb without its C{/}, or empty."""
+
+    topic: str
+
+
+@dataclass(frozen=True, slots=True)
+class Nick:
+    """C{/nick NEW}."""
+
+    nick: str
+
+
+@dataclass(frozen=True, slots=True)
+class Msg:
+    """C{/msg NICK TEXT}."""
+
+    nick: str
+    text: str
+
+
+@dataclass(frozen=True, slots=True)
+class Join:
+    """C{/join #ROOM}."""
+
+    room: str
+
+
+@dataclass(frozen=True, slots=True)
+class Part:
+    """C{/part [#ROOM] [REASON]}; C{room} C{None} for the current one."""
+
+    room: str | None
+    reason: str
+
+
+@dataclass(frozen=True, slots=True)
+class ListRooms:
+    """C{/rooms}."""
+
+
+@dataclass(frozen=True, slots=True)
+class ListUsers:
+    """C{/list [#ROOM]}."""
+
+    room: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class Whois:
+    """C{/whois NICK}."""
+
+    nick: str
+
+
+@dataclass(frozen=True, slots=True)
+class Status:
+    """C{/status [TEXT]}; empty C{text} clears it."""
+
+    text: str
+
+
+@dataclass(frozen=True, slots=True)
+class Topic:
+    """C{/topic [#ROOM] [TEXT]}; C{text} C{None} shows the topic."""
+
+    room: str | None
+    text: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class History:
+    """C{/history [N] [#ROOM]}."""
+
+    count: int
+    room: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class Register:
+    """C{/register PASSWORD}."""
+
+    password: str
+
+
+@dataclass(frozen=True, slots=True)
+class Login:
+    """C{/login NICK PASSWORD}."""
+
+    nick: str
+    password: str
+
+
+@dataclass(frozen=True, slots=True)
+class Password:
+    """C{/password OLD NEW}."""
+
+    old: str
+    new: str
+
+
+@dataclass(frozen=True, slots=True)
+class Upload:
+    """C{/upload TARGET NAME SIZE [SHA256]}: C{size} in bytes, C{sha256} lower-case hex or C{None}."""
+
+    target: str
+    name: str
+    size: int
+    sha256: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class Download:
+    """C{/download ID [OFFSET]}: C{offset} in bytes."""
+
+    id: int
+    offset: int
+
+
+@dataclass(frozen=True, slots=True)
+class Files:
+    """C{/files}."""
+
+
+@dataclass(frozen=True, slots=True)
+class Format:
+    """C{/format text|json}: C{name} is one of L{FORMATS}."""
+
+    name: str
+
+
+@dataclass(frozen=True, slots=True)
+class StartTLS:
+    """C{/starttls}."""
+
+
+@dataclass(frozen=True, slots=True)
+class Ping:
+    """C{/ping [TOKEN]}."""
+
+    token: str
+
+
+@dataclass(frozen=True, slots=True)
+class Quit:
+    """C{/quit [REASON]}."""
+
+    reason: str
+
+
+Request = Union[
+    Say, Help, Nick, Msg, Join, Part, ListRooms, ListUsers, Whois, Status, Topic, History,
+    Register, Login, Password, Upload, Download, Files, Format, StartTLS, Ping, Quit,
+]
+"""One request of a user, as the server takes it."""
+
+
+def usage(verb: str) -> errors.BadArguments:
+    """
+    The C{bad-arguments} error giving C{verb}'s usage.
+    """
+    return errors.BadArguments(f"usage: {COMMANDS[verb][0]}")
+
+
+def help_text(topic: str) -> str:
+    """
+    The text of C{/help}: every verb with its usage, or one verb's.
+
+    @param topic: a verb or alias, with or without its C{/}; empty for all.
+    @raise errors.BadArguments: no such verb.
+    """
+    topic = topic.lstrip("/").lower()
+    if topic:
+        verb = ALIASES.get(topic, topic)
+        if verb not in COMMANDS:
+            raise errors.BadArguments(f"no command /{topic}: /help lists them")
+        usage_line, what = COMMANDS[verb]
+        return f"{usage_line}: {what}"
+    width = max(len(usage_line) for usage_line, _ in COMMANDS.values())
+    lines = ["Commands (a line not starting with / is said to your current room; // sends a literal /):"]
+    lines += [f"  {usage_line:<{width}}  {what}" for usage_line, what in COMMANDS.values()]
+    return "\n".join(lines)
+
+
+def is_count(word: str) -> bool:
+    """
+    Whether C{word} is a non-negative whole number of at most 18 ASCII digits.
+    """
+    return word.isascii() and word.isdigit() and len(word) <= 18
+
+
+def _optional_room(args: str) -> tuple[str | None, str]:
+    first, _, rest = args.partition(" ")
+    if first.startswith("#"):
+        return first, rest.strip()
+    return None, args
+
+
+def _words(args: str, count: int, verb: str, low: int, high: int | None = None) -> list[str]:
+    words = args.split(None, count - 1) if args else []
+    if not low <= len(words) <= (low if high is None else high):
+        raise usage(verb)
+    return words
+
+
+def _history(args: str) -> History:
+    count: int | None = None
+    room: str | None = None
+    for word in _words(args, 3, "history", 0, 3):
+        if word.startswith("#") and room is None:
+            room = word
+        elif word.isdigit() and word.isascii() and count is None:
+            count = int(word)
+        else:
+            raise usage("history")
+    return History(HISTORY_DEFAULT if count is None else count, room)
+
+
+def _upload(args: str) -> Upload:
+    """
+    SIZE and SHA256 are read from the end, so NAME may hold spaces.
+    """
+    words = args.split()
+    expected = None
+    if len(words) >= 4 and is_sha256(words[-1]) and is_count(words[-2]):
+        expected = words.pop().lower()
+    if len(words) < 3 or not is_count(words[-1]):
+        raise usage("upload")
+    return Upload(words[0], " ".join(words[1:-1]), int(words[-1]), expected)
+
+
+def _download(args: str) -> Download:
+    words = args.split(None, 2) if args else []
+    if not 1 <= len(words) <= 2 or not all(is_count(word) for word in words):
+        raise usage("download")
+    return Download(int(words[0]), int(words[1]) if len(words) == 2 else 0)
+
+
+def _format(args: str) -> Format:
+    name = args.lower()
+    if name not in FORMATS:
+        raise usage("format")
+    return Format(name)
+
+
+def _me(args: str) -> Say:
+    if not args:
+        raise usage("me")
+    return Say(args, action=True)
+
+
+def _part(args: str) -> Part:
+    room, reason = _optional_room(args)
+    return Part(room, reason)
+
+
+def _topic(args: str) -> Topic:
+    room, text = _optional_room(args)
+    return Topic(room, text or None)
+
+
+def _list(args: str) -> ListUsers:
+    words = _words(args, 2, "list", 0, 1)
+    return ListUsers(words[0] if words else None)
+
+
+_PARSERS: dict[str, Callable[[str], Request]] = {
+    "help": Help,
+    "nick": lambda args: Nick(*_words(args, 2, "nick", 1)),
+    "msg": lambda args: Msg(*_words(args, 2, "msg", 2)),
+    "me": _me,
+    "join": lambda args: Join(*_words(args, 2, "join", 1)),
+    "part": _part,
+    "rooms": lambda args: ListRooms(),
+    "list": _list,
+    "whois": lambda args: Whois(*_words(args, 2, "whois", 1)),
+    "status": Status,
+    "topic": _topic,
+    "history": _history,
+    "register": lambda args: Register(*_words(args, 2, "register", 1)),
+    "login": lambda args: Login(*_words(args, 3, "login", 2)),
+    "password": lambda args: Password(*_words(args, 3, "password", 2)),
+    "upload": _upload,
+    "download": _download,
+    "files": lambda args: Files(),
+    "format": _format,
+    "starttls": lambda args: StartTLS(),
+    "ping": Ping,
+    "quit": lambda args: Quit(args or "goodbye"),
+}
+assert set(_PARSERS) == set(COMMANDS)
+
+
+def parse(command: wire.Command, registered: bool) -> Request:
+    """
+    Turn a parsed line into a request (PROTOCOL.md sections 3.5 and 4).
+
+    @param registered: whether the connection has a nick: before that, only
+        L{UNREGISTERED} verbs are taken.
+    @return: the request; a line that is not a command gives L{Say}.
+    @raise errors.UnknownCommand: no such verb (C{unknown-command}).
+    @raise errors.NotRegistered: a verb that needs a nick, before there is
+        one (C{not-registered}).
+    @raise errors.BadArguments: the arguments do not fit the verb's usage.
+    """
+    if command.name is None:
+        return Say(command.args)
+    verb = ALIASES.get(command.name, command.name)
+    parser = _PARSERS.get(verb)
+    if parser is None:
+        raise errors.UnknownCommand(f"unknown command /{command.name}: try /help")
+    if not registered and verb not in UNREGISTERED:
+        raise errors.NotRegistered(f"choose a nick before /{verb}: /nick NAME")
+    return parser(command.args)

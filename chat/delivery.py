@@ -1,0 +1,179 @@
+# -*- test-case-name: tests.test_delivery -*-
+"""
+Delivery in one process: L{LocalBus} resolves each event's address to the
+participants connected here (kept by a L{Directory} that follows the
+membership events in the order they are delivered) and hands each one the
+event in an L{Outgoing}, which renders it at most once per format.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from zope.interface import implementer
+
+from chat import events
+from chat.interfaces import (
+    Address,
+    IBus,
+    IParticipant,
+    ToNeighbours,
+    ToParticipant,
+    ToRoom,
+    ToUsers,
+)
+
+Renderer = Callable[[events.Event], bytes]
+
+
+class Outgoing(dict[Renderer, bytes]):
+    """
+    One event on its way to its recipients, with its renderings: C{outgoing[renderer]}
+    is the event rendered by C{renderer} (a C{bytes} line or lines, CR LF
+    included), computed on first use and shared by every recipient using
+    that format.
+
+    @ivar event: the event.
+    """
+
+    __slots__ = ("event",)
+
+    def __init__(self, event: events.Event) -> None:
+        super().__init__()
+        self.event = event
+
+    def __missing__(self, renderer: Renderer) -> bytes:
+        data = self[renderer] = renderer(self.event)
+        return data
+
+    def render(self, renderer: Renderer) -> bytes:
+        """
+        The event rendered by C{renderer}, rendered once for all recipients.
+        """
+        return self[renderer]
+
+
+class Directory:
+    """
+    Who is connected to this process, by nick, and in which rooms: the
+    participants an address resolves to. It changes only as membership
+    events pass (L{before} and L{after} each delivery), so an event reaches
+    exactly the members of its room at that point of the order, whatever
+    the domain has done since.
+    """
+
+    def __init__(self) -> None:
+        self._participants: dict[str, IParticipant] = {}
+        self._rooms: dict[str, dict[IParticipant, None]] = {}
+        self._audiences: dict[str, tuple[IParticipant, ...]] = {}
+        self._joined: dict[str, dict[str, None]] = {}
+        """The rooms of each nick (lower-cased names)."""
+
+    def before(self, event: events.Event, address: Address) -> None:
+        """
+        Apply what must hold when C{event} is delivered: a registration, a
+        newcomer to a room (who sees their own join), a new nick.
+        """
+        if isinstance(event, events.Joined):
+            nick, room = event.nick.lower(), event.room.lower()
+            participant = self._participants.get(nick)
+            if participant is not None:
+                self._rooms.setdefault(room, {})[participant] = None
+                self._audiences.pop(room, None)
+                self._joined.setdefault(nick, {})[room] = None
+        elif isinstance(event, events.Registered) and isinstance(address, ToParticipant):
+            self._participants[event.nick.lower()] = address.participant
+        elif isinstance(event, events.NickChanged):
+            old, new = event.old.lower(), event.new.lower()
+            if old != new:
+                participant = self._participants.pop(old, None)
+                if participant is not None:
+                    self._participants[new] = participant
+                rooms = self._joined.pop(old, None)
+                if rooms is not None:
+                    self._joined[new] = rooms
+
+    def after(self, event: events.Event) -> None:
+        """
+        Apply what the delivery of C{event} ends: a part, a quit.
+        """
+        if isinstance(event, events.Parted):
+            self._leave(event.nick.lower(), event.room.lower())
+        elif isinstance(event, events.Quit):
+            nick = event.nick.lower()
+            for room in list(self._joined.get(nick, ())):
+                self._leave(nick, room)
+            self._joined.pop(nick, None)
+            self._participants.pop(nick, None)
+
+    def _leave(self, nick: str, room: str) -> None:
+        participant = self._participants.get(nick)
+        members = self._rooms.get(room)
+        if participant is None or members is None:
+            return
+        members.pop(participant, None)
+        self._audiences.pop(room, None)
+        if not members:
+            del self._rooms[room]
+        rooms = self._joined.get(nick)
+        if rooms is not None:
+            rooms.pop(room, None)
+
+    def audience(self, room: str) -> tuple[IParticipant, ...]:
+        """
+        The participants in C{room} (lower-cased), cached until it changes:
+        the fan-out path builds no list per message.
+        """
+        audience = self._audiences.get(room)
+        if audience is None:
+            audience = self._audiences[room] = tuple(self._rooms.get(room, ()))
+        return audience
+
+    def resolve(self, address: Address) -> tuple[IParticipant, ...] | list[IParticipant]:
+        """
+        The participants of this process at C{address}, each once.
+        """
+        if isinstance(address, ToRoom):
+            return self.audience(address.room)
+        if isinstance(address, ToParticipant):
+            return (address.participant,)
+        found: dict[IParticipant, None] = {}
+        if isinstance(address, ToUsers):
+            for nick in address.nicks:
+                participant = self._participants.get(nick)
+                if participant is not None:
+                    found[participant] = None
+            return list(found)
+        assert isinstance(address, ToNeighbours)
+        participant = self._participants.get(address.nick)
+        if participant is not None and address.itself:
+            found[participant] = None
+        for room in self._joined.get(address.nick, ()):
+            found.update(dict.fromkeys(self.audience(room)))
+        if participant is not None and not address.itself:
+            found.pop(participant, None)
+        return list(found)
+
+
+@implementer(IBus)
+class LocalBus:
+    """
+    The bus of a single daemon: an event published is delivered right away
+    to the participants of this process at its address.
+    """
+
+    def __init__(self, directory: Directory | None = None) -> None:
+        self.directory = directory or Directory()
+
+    def publish(self, event: events.Event, address: Address) -> None:
+        directory = self.directory
+        if isinstance(address, ToRoom) and type(event) is events.Message:
+            # The fan-out path: no membership change to apply.
+            recipients: tuple[IParticipant, ...] | list[IParticipant] = directory.audience(address.room)
+        else:
+            directory.before(event, address)
+            recipients = directory.resolve(address)
+        outgoing = Outgoing(event)
+        for participant in recipients:
+            participant.deliver(outgoing)
+        directory.after(event)

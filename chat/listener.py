@@ -1,0 +1,82 @@
+# -*- test-case-name: tests.test_tap -*-
+"""
+L{Listener}: one listening endpoint of the daemon as a service, which
+keeps its own listening port (no private attribute of Twisted's
+C{StreamServerEndpointService}), fails start-up when it cannot listen, and
+says where it listens.
+"""
+
+from __future__ import annotations
+
+from twisted.application.service import Service
+from twisted.internet.defer import Deferred
+from twisted.internet.interfaces import IListeningPort, IStreamServerEndpoint
+from twisted.internet.protocol import Factory
+from twisted.logger import Logger
+from twisted.python.failure import Failure
+from typing_extensions import override
+
+
+class Listener(Service):
+    """
+    Listens on C{endpoint} with C{factory} from C{privilegedStartService}
+    (before twistd drops privileges) until stopped.
+
+    @ivar port: the listening port once listening, else C{None}.
+    """
+
+    _log = Logger()
+
+    def __init__(self, endpoint: IStreamServerEndpoint, factory: Factory, secure: bool = False) -> None:
+        """
+        @param secure: whether the endpoint serves TLS, for the log.
+        """
+        self.endpoint = endpoint
+        self.factory = factory
+        self.secure = secure
+        self.port: IListeningPort | None = None
+        self._listening_since_start = False
+
+    @override
+    def privilegedStartService(self) -> None:
+        """
+        Listen. A failure known at once (a busy or forbidden port, with
+        TCP endpoints) is raised, so that start-up fails instead of running
+        with no listener; a later one is logged.
+
+        @raise twisted.internet.error.CannotListenError: it cannot listen.
+        """
+        super().privilegedStartService()
+        self._listening_since_start = True
+        failed: list[Failure] = []
+        listening: Deferred[IListeningPort] = self.endpoint.listen(self.factory)
+        listening.addCallback(self._listening)
+        listening.addErrback(failed.append)
+        if failed:
+            failed[0].raiseException()
+
+    @override
+    def startService(self) -> None:
+        """
+        Listen, if L{privilegedStartService} did not (a service started on
+        its own).
+        """
+        super().startService()
+        if not self._listening_since_start:
+            self.privilegedStartService()
+
+    def _listening(self, port: IListeningPort) -> None:
+        self.port = port
+        address = port.getHost()
+        host = getattr(address, "host", None)
+        where = f"{host}:{getattr(address, 'port', '')}" if host is not None else str(address)
+        self._log.info("chat listening on {address}{tls}", address=where, tls=" (TLS)" if self.secure else "")
+
+    @override
+    def stopService(self) -> Deferred[None] | None:
+        super().stopService()
+        self._listening_since_start = False
+        port, self.port = self.port, None
+        if port is None:
+            return None
+        return port.stopListening()

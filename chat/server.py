@@ -1,0 +1,417 @@
+# -*- test-case-name: tests.test_server -*-
+"""
+L{ChatServer}: the composition root of the chat (ARCHITECTURE.md), built
+once by C{makeService}. It owns the domain, the store, the bus, accounts,
+the file store, the per-address limit and the id allocator, keeps one
+L{Session} per connected participant, and carries out the requests of
+L{chat.commands} for every front end: a front end makes one call per
+command and never touches the domain.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import IO, Any, cast
+
+from twisted.internet.defer import Deferred, succeed
+from twisted.internet.interfaces import IReactorTime
+from twisted.logger import Logger
+from twisted.python.failure import Failure
+
+import chat
+from chat import commands, errors, events
+from chat.accounts import Account, Accounts, PasswordHasher
+from chat.delivery import LocalBus
+from chat.domain import NICK_MAX, ChatDomain, User, utc
+from chat.ids import LocalIds
+from chat.interfaces import IBus, IFileStore, IIdAllocator, IParticipant
+from chat.limits import AddressCounter
+from chat.settings import Settings
+from chat.spool import Spool, Upload, display_name
+from chat.storage import IStore, MemoryStore
+
+
+class Session:
+    """
+    One connected participant as the server keeps it.
+
+    @ivar participant: the connection.
+    @ivar local: whether the client is on this machine (loopback or a UNIX
+        socket), where passwords may cross plain TCP (PROTOCOL.md section 7).
+    @ivar allowed: C{False} when the client's address has more connections
+        than C{--max-connections-per-ip}: the front end says C{bye}.
+    @ivar user: the domain's user once registered, else C{None}.
+    @ivar closing: set by the front end once it closes the connection: a
+        login completing after that is dropped.
+    """
+
+    __slots__ = ("participant", "local", "allowed", "user", "closing")
+
+    def __init__(self, participant: IParticipant, local: bool) -> None:
+        self.participant = participant
+        self.local = local
+        self.allowed = True
+        self.user: User | None = None
+        self.closing = False
+
+
+class Incoming:
+    """
+    An upload a session is sending (PROTOCOL.md section 6): its id, the
+    target as the server spells it, its display name and its bytes so far.
+    """
+
+    __slots__ = ("id", "to", "name", "upload")
+
+    def __init__(self, id: int, to: str, name: str, upload: Upload) -> None:
+        self.id = id
+        self.to = to
+        self.name = name
+        self.upload = upload
+
+
+class ChatServer:
+    """
+    Every front end's way into the chat.
+
+    Replies and refusals are events sent to the requesting session, in
+    order after what was published before; a request that completes later
+    (a password check, say) returns a L{Deferred} that fires when it is
+    done and never fails: its refusal is sent as an C{error} event too.
+    """
+
+    _log = Logger()
+
+    def __init__(
+        self,
+        settings: Settings,
+        clock: IReactorTime,
+        store: IStore | None = None,
+        accounts: Accounts | None = None,
+        files: IFileStore | None = None,
+        bus: IBus | None = None,
+        ids: IIdAllocator | None = None,
+    ) -> None:
+        """
+        @param store: where history and accounts live; in memory if C{None}.
+        @param accounts: account requests over C{store}; by default with an
+            argon2id L{PasswordHasher} on threads, so C{clock} must then be
+            a reactor.
+        @param files: where offered files live; by default a temporary
+            directory, made on first use.
+        @param bus: where events go; the in-process L{LocalBus} by default.
+        @param ids: the id allocator; by default counting from the store's last id.
+        """
+        self.settings = settings
+        self.clock = clock
+        self.store = store or MemoryStore()
+        self.bus = bus or LocalBus()
+        self.ids = ids or LocalIds(self.store.last_id())
+        self.domain = ChatDomain(self.bus, self.store, self.ids, settings.history_on_join)
+        self.accounts = accounts or Accounts(self.store, PasswordHasher(cast(Any, clock)), clock)
+        self._files = files
+        self.sessions: dict[IParticipant, Session] = {}
+        self._addresses = AddressCounter(settings.max_per_ip)
+        self._drained: Deferred[None] | None = None
+        self._requests: dict[type, Callable[[Session, Any], Deferred[None] | None]] = {
+            commands.Say: self._say,
+            commands.Help: lambda session, r: self.tell(session, events.Info(commands.help_text(r.topic))),
+            commands.Nick: self._nick,
+            commands.Msg: lambda session, r: self.domain.private(self._user(session), r.nick, r.text, self._now()),
+            commands.Join: lambda session, r: self.domain.join(self._user(session), r.room, self._now()),
+            commands.Part: lambda session, r: self.domain.part(self._user(session), r.room, r.reason, self._now()),
+            commands.ListRooms: lambda session, r: self.domain.list_rooms(self._user(session)),
+            commands.ListUsers: lambda session, r: self.domain.list_users(self._user(session), r.room, self._now()),
+            commands.Whois: lambda session, r: self.domain.whois(self._user(session), r.nick, self._now()),
+            commands.Status: lambda session, r: self.domain.set_status(self._user(session), r.text),
+            commands.Topic: lambda session, r: self.domain.topic(self._user(session), r.room, r.text),
+            commands.History: lambda session, r: self.domain.history(self._user(session), r.count, r.room),
+            commands.Register: self._register,
+            commands.Login: self._login,
+            commands.Password: self._password,
+            commands.Files: lambda session, r: self.domain.list_offers(self._user(session), self._now()),
+            commands.Ping: lambda session, r: self.tell(session, events.Pong(r.token)),
+        }
+
+    @property
+    def files(self) -> IFileStore:
+        """
+        The offered files' store.
+        """
+        if self._files is None:
+            self._files = Spool.in_temporary_directory(self.settings.spool_quota)
+        return self._files
+
+    def _now(self) -> float:
+        return self.clock.seconds()
+
+    @staticmethod
+    def _user(session: Session) -> User:
+        user = session.user
+        if user is None:
+            raise errors.NotRegistered("choose a nick first: /nick NAME")
+        return user
+
+    # Sessions
+
+    def welcome(self, registered: bool) -> events.Welcome:
+        """
+        The C{welcome} event of this server (PROTOCOL.md section 3.1).
+        """
+        settings = self.settings
+        return events.Welcome(
+            settings.server_name,
+            chat.__version__,
+            settings.motd,
+            events.Limits(settings.max_line, NICK_MAX, settings.max_file),
+            registered,
+        )
+
+    def connect(self, participant: IParticipant, local: bool) -> Session:
+        """
+        Start the session of a new connection. When its address is over the
+        per-address limit the session is not C{allowed}: the front end
+        closes it (and still calls L{disconnect}).
+        """
+        session = self.sessions[participant] = Session(participant, local)
+        session.allowed = self._addresses.add(participant.peer)
+        return session
+
+    def disconnect(self, session: Session, reason: str) -> None:
+        """
+        End a session whose connection is gone: its user quits with
+        C{reason} (others see C{quit}).
+        """
+        if session.user is not None:
+            self.domain.quit(session.user, reason, self._now())
+            self._log.debug("{nick} quit", nick=session.user.nick)
+            session.user = None
+        self._addresses.remove(session.participant.peer)
+        self.sessions.pop(session.participant, None)
+        if not self.sessions and self._drained is not None:
+            drained, self._drained = self._drained, None
+            drained.callback(None)
+
+    def tell(self, session: Session, event: events.Event) -> None:
+        """
+        Send C{event} to one session, after the events published before it.
+        """
+        self.domain.tell(session.participant, event)
+
+    def then(self, action: Callable[[], object]) -> None:
+        """
+        Call C{action} once every event published so far is delivered (to
+        close a connection after its last events, say).
+        """
+        self.domain.then(action)
+
+    def kick(self, session: Session, reason: str) -> None:
+        """
+        Remove a session's user now (others see it quit with C{reason}),
+        then close its connection.
+        """
+        if session.user is not None:
+            self.domain.quit(session.user, reason, self._now())
+            session.user = None
+        session.participant.close(reason)
+
+    def shutdown(self, reactor: IReactorTime, reason: str = "server shutting down") -> Deferred[None]:
+        """
+        Close every session with C{bye}.
+
+        @return: fires once all are disconnected, or after
+            C{settings.shutdown_timeout} seconds (each front end cuts off
+            what is still open by then).
+        """
+        if not self.sessions:
+            return succeed(None)
+        self._log.info("saying goodbye to {count} connections", count=len(self.sessions))
+        drained: Deferred[None] = Deferred()
+        self._drained = drained
+        for session in list(self.sessions.values()):
+            session.participant.close(reason)
+
+        def timed_out(result: object, timeout: float) -> None:
+            self._drained = None
+
+        drained.addTimeout(self.settings.shutdown_timeout, reactor, onTimeoutCancel=timed_out)
+        return drained
+
+    # Requests
+
+    def execute(self, session: Session, request: commands.Request) -> Deferred[None] | None:
+        """
+        Carry out one request of a session (PROTOCOL.md section 4). A
+        refusal is sent to the session as an C{error} event.
+
+        @param request: anything but the front end's own requests
+            (C{Format}, C{StartTLS}, C{Upload}, C{Download}, C{Quit}).
+        @return: C{None} when done, or a L{Deferred} that fires (never
+            fails) when a request that completes later is done; the
+            front end reads the session's next line after it.
+        """
+        try:
+            pending = self._requests[type(request)](session, request)
+        except errors.ChatError as e:
+            self.tell(session, events.Error.of(e))
+            return None
+        if pending is None:
+            return None
+        return pending.addErrback(self._failed, session)
+
+    def _failed(self, failure: Failure, session: Session) -> None:
+        if isinstance(failure.value, errors.ChatError):
+            self.tell(session, events.Error.of(failure.value))
+            return
+        self._log.failure("request from {peer} failed", failure, peer=session.participant.peer)
+        self.tell(session, events.Error(errors.Busy.code, "the server could not do that now; try again later"))
+
+    def _say(self, session: Session, request: commands.Say) -> None:
+        self.domain.say(self._user(session), request.text, self._now(), request.action)
+
+    def _nick(self, session: Session, request: commands.Nick) -> None:
+        if session.user is None:
+            session.user = self.domain.register(session.participant, request.nick, self._now())
+            self._log.debug("{peer} registered as {nick}", peer=session.participant.peer, nick=request.nick)
+        else:
+            old = session.user.nick
+            self.domain.change_nick(session.user, request.nick, self._now())
+            self._log.debug("{old} is now {new}", old=old, new=session.user.nick)
+
+    # Accounts (PROTOCOL.md sections 3.3 and 7)
+
+    def _require_private_channel(self, session: Session) -> None:
+        """
+        @raise errors.AuthNeedsTLS: a password would cross the network in
+            clear text: plain TCP, not from this machine, and the operator
+            did not allow it (C{--allow-plaintext-auth}).
+        """
+        if session.participant.secure or session.local or self.settings.allow_plaintext_auth:
+            return
+        raise errors.AuthNeedsTLS(
+            "passwords are accepted only over TLS (or from this machine): connect with TLS or use /starttls"
+        )
+
+    def _register(self, session: Session, request: commands.Register) -> Deferred[None]:
+        user = self._user(session)
+        domain = self.domain
+        if user.account is not None:
+            raise errors.NickRegistered(f"you are logged in to the account {domain.accounts[user.account]} already")
+        if user.nick.lower() in domain.accounts:
+            raise errors.NickRegistered(f"{user.nick} is registered already")
+        self._require_private_channel(session)
+        nick = user.nick
+        domain.reserve(nick)
+
+        def created(_: None) -> None:
+            self._log.info("{peer} registered the account {nick}", peer=session.participant.peer, nick=nick)
+            domain.account_created(nick, user if session.user is user else None)
+            self.tell(session, events.Info(f"Account {nick} created: from now on log in with /login {nick} PASSWORD"))
+
+        def failed(failure: Failure) -> Failure:
+            if not failure.check(errors.NickRegistered):  # someone else's account: keep it reserved
+                domain.release(nick)
+            return failure
+
+        creating: Deferred[None] = self.accounts.create(nick, request.password, self._now())
+        return creating.addCallbacks(created, failed)
+
+    def _login(self, session: Session, request: commands.Login) -> Deferred[None]:
+        self._require_private_channel(session)
+        checking: Deferred[Account] = self.accounts.login(request.nick, request.password, session.participant.peer)
+        return checking.addCallback(self._logged_in, session)
+
+    def _logged_in(self, account: Account, session: Session) -> None:
+        if session.closing or session.participant not in self.sessions:
+            return  # gone meanwhile
+        domain = self.domain
+        key = account.name.lower()
+        holder = domain.session(key)
+        if holder is not None and holder is not session.user:
+            self.kick(self.sessions[holder.participant], "you logged in from another connection")
+        now = self._now()
+        if session.user is None:
+            session.user = domain.register(session.participant, account.name, now, account=key)
+        else:
+            domain.login(session.user, account.name, now)
+        self._log.info("{peer} logged in as {nick}", peer=session.participant.peer, nick=account.name)
+        domain.deliver_waiting(session.user)
+        domain.announce_offers(session.user, now)
+
+    def _password(self, session: Session, request: commands.Password) -> Deferred[None]:
+        user = self._user(session)
+        if user.account is None:
+            raise errors.AuthFailed("you are not logged in: /register or /login first")
+        self._require_private_channel(session)
+        name = self.domain.accounts.get(user.account, user.account)
+        changed: Deferred[None] = self.accounts.change_password(
+            name, request.old, request.new, session.participant.peer
+        )
+        return changed.addCallback(lambda _: self.tell(session, events.Info("Your password is changed")))
+
+    # Files (PROTOCOL.md section 6)
+
+    def begin_upload(self, session: Session, request: commands.Upload) -> Incoming:
+        """
+        Accept an upload: its bytes are then written to the returned
+        L{Incoming}'s C{upload} by the front end, which calls
+        L{finish_upload} after the last. Sends C{upload-ready}.
+
+        @raise errors.ChatError: refused (C{not-in-room}, C{no-such-room},
+            C{no-such-nick}, C{file-too-large}, C{quota}, C{busy}).
+        """
+        user = self._user(session)
+        to = self.domain.upload_target(user, request.target)
+        limit = self.settings.max_file
+        if request.size > limit:
+            raise errors.FileTooLarge(f"a file is at most {limit} bytes on this server, not {request.size}")
+        upload = self.files.begin(request.size, request.sha256)
+        incoming = Incoming(self.domain.next_id(), to, display_name(request.name), upload)
+        self.tell(session, events.UploadReady(incoming.id, incoming.name, request.size))
+        return incoming
+
+    def finish_upload(self, session: Session, incoming: Incoming) -> Deferred[None]:
+        """
+        Store a complete upload, then offer it: C{upload-done} to the
+        uploader, C{file-offer} to the target.
+
+        @return: fires (never fails) once done; a refusal (C{checksum-mismatch},
+            C{busy}) is sent as an C{error} event.
+        """
+        upload = incoming.upload
+
+        def offer(sha256: str) -> None:
+            user = session.user
+            if user is None:
+                return
+            expires = utc(self._now() + self.settings.file_ttl)
+            offer = events.FileOffer(incoming.id, user.nick, incoming.to, incoming.name, upload.size, sha256, expires)
+            self.domain.offer(user, offer)
+            self._log.info(
+                "{nick} offered {name!r} ({size} bytes, id {id}) to {to}",
+                nick=user.nick, name=incoming.name, size=upload.size, id=incoming.id, to=incoming.to,
+            )
+
+        storing: Deferred[str] = self.files.commit(upload)
+        return storing.addCallback(offer).addErrback(self._failed, session)
+
+    def abort_upload(self, incoming: Incoming) -> None:
+        """
+        Drop an upload whose sender left before its last byte.
+        """
+        self.files.abort(incoming.upload)
+
+    def open_download(self, session: Session, request: commands.Download) -> tuple[events.FileHeader, IO[bytes]]:
+        """
+        Open an offered file for C{/download}, positioned at the request's offset.
+
+        @return: the C{file} event announcing the bytes, and the file.
+        @raise errors.NoSuchFile: not offered to this user, or no longer stored.
+        @raise errors.BadArguments: the offset is past the file's end.
+        """
+        offer = self.domain.find_offer(self._user(session), request.id, self._now())
+        if request.offset > offer.size:
+            raise errors.BadArguments(f"OFFSET is 0 to {offer.size}, the file's size")
+        source = self.files.read(offer.sha256)
+        source.seek(request.offset)
+        return events.FileHeader(offer.id, offer.name, offer.size, request.offset, offer.sha256), source
