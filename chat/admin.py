@@ -4,11 +4,12 @@ C{chat-admin}: the operator's tool for the daemon's SQLite database (list
 accounts, reset a password, delete an account, export a room's history as
 JSON lines), run from a shell as C{chat-admin} or C{python -m chat.admin}.
 
-It opens the database with L{chat.schema.open_database}, never creating
-one, and works synchronously: SQLite's write-ahead log and busy timeout let
-it run while the daemon runs. Every failure is one line on standard error
-and exit status 1; a command line it cannot parse gives the usage and
-status 2.
+It opens the database with L{chat.storage.open_store}, never creating one,
+and works through the store's interface like the daemon, but synchronously,
+without a reactor: the store runs on a L{SynchronousPool}. SQLite's
+write-ahead log and busy timeout let it run while the daemon runs. Every
+failure is one line on standard error and exit status 1; a command line it
+cannot parse gives the usage and status 2.
 """
 
 from __future__ import annotations
@@ -18,26 +19,34 @@ import io
 import os
 import sqlite3
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from datetime import datetime, timezone
 from getpass import getpass
-from typing import NoReturn, TextIO
+from typing import Any, NoReturn, TextIO, TypeVar
 
+from twisted.internet.defer import Deferred, fail, succeed
+from twisted.internet.task import Clock
 from twisted.python import usage
+from twisted.python.failure import Failure
 from typing_extensions import override
 
 from chat import __version__, errors
 from chat.accounts import check_password, owasp_hasher
 from chat.domain import room_name
-from chat.events import Message
 from chat.render import CRLF, render_json
-from chat.schema import FILENAME, DatabaseError, from_ms, open_database, path_in, to_ms
+from chat.schema import BUSY_TIMEOUT, FILENAME, DatabaseError, configure, from_ms
+from chat.storage import IStore, open_store
 
 PROGRAM = "chat-admin"
 
 EX_OK = 0
 EX_FAILED = 1
 EX_USAGE = 2
+
+_EXPORT_BATCH = 1000
+"""Messages read per transaction by L{export}: memory stays bounded, and the daemon's writes interleave."""
+
+_T = TypeVar("_T")
 
 
 class Failed(Exception):
@@ -92,7 +101,7 @@ class ResetPasswordOptions(_Command):
         "or read from the first line of standard input with --password-stdin. It takes effect at the "
         "account's next /login; sessions logged in now stay logged in."
     )
-    optFlags = [
+    optFlags = [  # noqa: N815 (usage.Options reads this name)
         ["password-stdin", None, "Read the new password from the first line of standard input, without asking."],
     ]
 
@@ -133,7 +142,7 @@ class ExportOptions(_Command):
         "oldest first, as JSON lines in UTF-8: each line is a 'message' object of the protocol "
         "(id, ts, room, from, text, action)."
     )
-    optParameters = [
+    optParameters = [  # noqa: N815 (usage.Options reads this name)
         ["since", None, None, "Only messages from this day on, as YYYY-MM-DD (UTC)."],
     ]
 
@@ -169,11 +178,11 @@ class Options(_Options):
         "The daemon reads the accounts' nicks when it starts: a deleted account's nick stays reserved "
         "until the daemon restarts, while a reset password applies at the account's next /login."
     )
-    optParameters = [
+    optParameters = [  # noqa: N815 (usage.Options reads this name)
         ["data-dir", "d", "chat-data",
          "The daemon's data directory, as given to 'twistd chat --data-dir'."],
     ]
-    subCommands = [
+    subCommands = [  # noqa: N815 (usage.Options reads this name)
         ("accounts", None, AccountsOptions, "List the accounts."),
         ("reset-password", None, ResetPasswordOptions, "Set a new password for an account."),
         ("delete-account", None, DeleteAccountOptions, "Delete an account and its waiting private messages."),
@@ -190,7 +199,78 @@ def _plural(count: int, noun: str) -> str:
     return f"{count} {noun}" if count == 1 else f"{count} {noun}s"
 
 
-def list_accounts(connection: sqlite3.Connection, stdout: TextIO) -> None:
+class SynchronousPool:
+    """
+    The L{chat.storage.Pool} of C{chat-admin}, which has no reactor: each
+    interaction runs at once on the calling thread, in a transaction of its
+    own as in adbapi's C{ConnectionPool}, on a connection set up like the
+    daemon's. So the store's L{Deferred}s have fired by the time its
+    methods return (see L{_now}).
+    """
+
+    def __init__(self, path: str) -> None:
+        """
+        Connect to the database at C{path}, which L{open_store} has checked
+        and migrated.
+
+        @raise DatabaseError: it cannot be configured.
+        """
+        self._connection = sqlite3.connect(path, timeout=BUSY_TIMEOUT)
+        try:
+            configure(self._connection)
+        except BaseException:
+            self._connection.close()
+            raise
+
+    def runInteraction(self, interaction: Callable[..., Any], *args: Any) -> Deferred[Any]:  # noqa: N802
+        """
+        Call C{interaction(cursor, *args)} now, then commit; roll back if it
+        raises.
+
+        @return: a L{Deferred} that has fired with the result, or failed with
+            the exception (an interrupt is raised, after the rollback).
+        """
+        cursor = self._connection.cursor()
+        try:
+            result = interaction(cursor, *args)
+            self._connection.commit()
+        except Exception:
+            self._connection.rollback()
+            return fail()
+        except BaseException:
+            self._connection.rollback()
+            raise
+        finally:
+            cursor.close()
+        return succeed(result)
+
+    def close(self) -> None:
+        """
+        Close the connection.
+        """
+        self._connection.close()
+
+
+def _now(deferred: Deferred[_T]) -> _T:
+    """
+    The result of one of the store's L{Deferred}s, which have all fired
+    when the store runs on a L{SynchronousPool}. (Grouped writes, such as
+    L{IStore.add}, would wait for a clock that nothing advances here; no
+    command makes one.)
+
+    @raise Exception: what the store's call failed with.
+    """
+    outcome: list[_T | Failure] = []
+    deferred.addBoth(outcome.append)
+    if not outcome:
+        raise RuntimeError("the store did not answer at once")
+    result = outcome[0]
+    if isinstance(result, Failure):
+        result.raiseException()
+    return result
+
+
+def list_accounts(store: IStore, stdout: TextIO) -> None:
     """
     Write one line per account, sorted by name ignoring case, then a count::
 
@@ -198,18 +278,12 @@ def list_accounts(connection: sqlite3.Connection, stdout: TextIO) -> None:
         Bob    2026-11-22 09:00:00 UTC
         2 accounts
     """
-    rows = connection.execute("SELECT name, created FROM accounts ORDER BY name_key").fetchall()
-    width = max((len(name) for name, _ in rows), default=0)
-    for name, created in rows:
-        stdout.write(f"{name:<{width}}  {from_ms(created):%Y-%m-%d %H:%M:%S} UTC\n")
-    stdout.write(_plural(len(rows), "account") + "\n")
-
-
-def _account_name(connection: sqlite3.Connection, nick: str) -> str:
-    row = connection.execute("SELECT name FROM accounts WHERE name_key = ?", (nick.lower(),)).fetchone()
-    if row is None:
-        raise Failed(f"no account {nick}")
-    return str(row[0])
+    records = _now(store.accounts())
+    width = max((len(record.name) for record in records), default=0)
+    for record in records:
+        created = from_ms(round(record.created * 1000))
+        stdout.write(f"{record.name:<{width}}  {created:%Y-%m-%d %H:%M:%S} UTC\n")
+    stdout.write(_plural(len(records), "account") + "\n")
 
 
 def _new_password(name: str, from_stdin: bool, stdin: TextIO) -> str:
@@ -226,9 +300,7 @@ def _new_password(name: str, from_stdin: bool, stdin: TextIO) -> str:
     return password
 
 
-def reset_password(
-    connection: sqlite3.Connection, nick: str, from_stdin: bool, stdin: TextIO, stdout: TextIO
-) -> None:
+def reset_password(store: IStore, nick: str, from_stdin: bool, stdin: TextIO, stdout: TextIO) -> None:
     """
     Replace the password of the account C{nick} (ignoring case) with one
     asked twice with L{getpass}, or read from the first line of C{stdin};
@@ -238,35 +310,28 @@ def reset_password(
         password on C{stdin}.
     @raise errors.BadArguments: the password breaks the daemon's rules.
     """
-    name = _account_name(connection, nick)
-    encoded = owasp_hasher().hash(_new_password(name, from_stdin, stdin))
-    changed = connection.execute("UPDATE accounts SET password = ? WHERE name_key = ?", (encoded, name.lower()))
-    if not changed.rowcount:
+    record = _now(store.account(nick))
+    if record is None:
+        raise Failed(f"no account {nick}")
+    encoded = owasp_hasher().hash(_new_password(record.name, from_stdin, stdin))
+    if not _now(store.set_password(record.name, encoded)):
         raise Failed(f"no account {nick}: it was deleted meanwhile")
-    stdout.write(f"The password of {name} is reset: it applies at the next /login.\n")
+    stdout.write(f"The password of {record.name} is reset: it applies at the next /login.\n")
 
 
-def delete_account(connection: sqlite3.Connection, nick: str, stdout: TextIO) -> None:
+def delete_account(store: IStore, nick: str, stdout: TextIO) -> None:
     """
     Delete the account C{nick} (ignoring case) and the private messages
     waiting for it, in one transaction.
 
     @raise Failed: no such account.
     """
-    key = nick.lower()
-    connection.execute("BEGIN IMMEDIATE")
-    try:
-        row = connection.execute("SELECT name FROM accounts WHERE name_key = ?", (key,)).fetchone()
-        if row is None:
-            raise Failed(f"no account {nick}")
-        connection.execute("DELETE FROM accounts WHERE name_key = ?", (key,))
-        waiting = connection.execute("DELETE FROM private WHERE pending AND recipient_key = ?", (key,)).rowcount
-    except BaseException:
-        connection.execute("ROLLBACK")
-        raise
-    connection.execute("COMMIT")
+    deleted = _now(store.delete_account(nick))
+    if deleted is None:
+        raise Failed(f"no account {nick}")
+    record, waiting = deleted
     stdout.write(
-        f"Deleted the account {row[0]} and {_plural(waiting, 'waiting private message')};"
+        f"Deleted the account {record.name} and {_plural(waiting, 'waiting private message')};"
         " a running daemon keeps the nick reserved until it restarts.\n"
     )
 
@@ -279,47 +344,45 @@ def _write_bytes(stream: TextIO, data: bytes) -> None:
         binary.write(data)
 
 
-def export(connection: sqlite3.Connection, room: str, since: datetime | None, stdout: TextIO) -> None:
+def export(store: IStore, room: str, since: datetime | None, stdout: TextIO) -> None:
     """
     Write the history of C{room} (ignoring case), oldest first, one
     C{message} object of PROTOCOL.md section 5 per line, as
-    L{chat.render.render_json} makes it, ending in LF. Rows are streamed,
-    not gathered in memory.
+    L{chat.render.render_json} makes it, ending in LF. Messages are read
+    L{_EXPORT_BATCH} at a time, not gathered in memory.
 
     @param since: only messages at or after this aware time.
     @raise Failed: the room has no history at all.
     """
-    key = room.lower()
-    after = -(2**63) if since is None else to_ms(since)
     stdout.flush()  # the text layer's buffer before the bytes
-    count = 0
-    rows = connection.execute(
-        "SELECT id, ts, room, sender, text, action FROM messages WHERE room_key = ? AND ts >= ? ORDER BY id",
-        (key, after),
-    )
     end = CRLF.encode("ascii")
-    for id_, ts, spelled, sender, text, action in rows:
-        message = Message(id_, from_ms(ts), spelled, sender, text, bool(action))
-        _write_bytes(stdout, render_json(message).removesuffix(end) + b"\n")
-        count += 1
+    count = after = 0
+    while True:
+        batch = _now(store.messages(room, since, after, _EXPORT_BATCH))
+        for message in batch:
+            _write_bytes(stdout, render_json(message).removesuffix(end) + b"\n")
+        count += len(batch)
+        if len(batch) < _EXPORT_BATCH:
+            break
+        after = batch[-1].id
     if not count and since is None:
         raise Failed(f"no history for {room}")
 
 
 def _run(options: Options, stdin: TextIO, stdout: TextIO) -> None:
     command, sub = options.subCommand, options.subOptions
-    connection = open_database(path_in(options["data-dir"]), create=False)
+    store = open_store(options["data-dir"], Clock(), create=False, make_pool=SynchronousPool)
     try:
         if command == "accounts":
-            list_accounts(connection, stdout)
+            list_accounts(store, stdout)
         elif command == "reset-password":
-            reset_password(connection, sub["nick"], bool(sub["password-stdin"]), stdin, stdout)
+            reset_password(store, sub["nick"], bool(sub["password-stdin"]), stdin, stdout)
         elif command == "delete-account":
-            delete_account(connection, sub["nick"], stdout)
+            delete_account(store, sub["nick"], stdout)
         elif command == "export":
-            export(connection, sub["room"], sub["since"], stdout)
+            export(store, sub["room"], sub["since"], stdout)
     finally:
-        connection.close()
+        _now(store.close())
 
 
 def _quiet(stdout: TextIO) -> None:

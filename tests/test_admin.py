@@ -274,6 +274,24 @@ class ResetPasswordTests(AdminTestCase):
         self.assertEqual(self.run_admin("reset-password", "zed"), (1, b"", "chat-admin: no account zed\n"))
         self.assertEqual(prompts, [])
 
+    def test_deleted_while_prompting(self) -> None:
+        """
+        An account deleted while its new password is asked for fails with status 1 and is not brought back.
+        """
+        self.make_database()
+
+        def delete_meanwhile(prompt: str = "") -> str:
+            with closing(sqlite3.connect(self.path)) as db, db:
+                db.execute("DELETE FROM accounts WHERE name_key = 'alice'")
+            return "s3cret-pass"
+
+        self.patch(admin, "getpass", delete_meanwhile)
+        self.assertEqual(
+            self.run_admin("reset-password", "alice"),
+            (1, b"", "chat-admin: no account alice: it was deleted meanwhile\n"),
+        )
+        self.assertEqual(self.query("SELECT name FROM accounts ORDER BY name_key"), [("Bob",), ("Carol-2",)])
+
     def test_owasp_hash(self) -> None:
         """
         The real hasher stores an argon2id hash with OWASP's parameters that verifies the new password.
@@ -382,6 +400,21 @@ class ExportTests(AdminTestCase):
             self.run_admin("export", "--since", "2026-11-21", "lobby"), (0, self.lines(MESSAGES[2], MESSAGES[3]), "")
         )
 
+    def test_in_batches(self) -> None:
+        """
+        A history longer than a batch, or exactly a batch long, is exported whole, in order, without repeats.
+        """
+        self.make_database()
+        for batch in (1, 2, 3):
+            self.patch(admin, "_EXPORT_BATCH", batch)
+            self.assertEqual(
+                self.run_admin("export", "lobby"), (0, self.lines(MESSAGES[0], MESSAGES[2], MESSAGES[3]), ""), batch
+            )
+            self.assertEqual(
+                self.run_admin("export", "--since", "2026-11-21", "lobby"),
+                (0, self.lines(MESSAGES[2], MESSAGES[3]), ""), batch,
+            )
+
     def test_since_nothing_after(self) -> None:
         """
         --since after the last message exports nothing, successfully.
@@ -485,6 +518,48 @@ class DatabaseTests(AdminTestCase):
             db.execute("PRAGMA user_version=1")
         self.assertEqual(self.run_admin("accounts"), (0, b"0 accounts\n", ""))
         self.assertEqual(self.query("PRAGMA user_version"), [(VERSION,)])
+
+
+class SynchronousPoolTests(AdminTestCase):
+    """
+    L{admin.SynchronousPool}: the store's database work, done at once.
+    """
+
+    def test_interaction_committed_at_once(self) -> None:
+        """
+        An interaction runs before runInteraction returns, and its writes are committed.
+        """
+        open_database(self.path).close()
+        pool = admin.SynchronousPool(self.path)
+        self.addCleanup(pool.close)
+
+        def insert(cursor: sqlite3.Cursor, name: str) -> int:
+            cursor.execute("INSERT INTO accounts VALUES (?, ?, 'h', 0)", (name.lower(), name))
+            return int(cursor.rowcount)
+
+        self.assertEqual(self.successResultOf(pool.runInteraction(insert, "Zed")), 1)
+        self.assertEqual(self.query("SELECT name FROM accounts"), [("Zed",)])
+
+    def test_failed_interaction_rolled_back(self) -> None:
+        """
+        An interaction that raises fails its Deferred with the exception and leaves none of its writes.
+        """
+        open_database(self.path).close()
+        pool = admin.SynchronousPool(self.path)
+        self.addCleanup(pool.close)
+
+        def insert(cursor: sqlite3.Cursor, name: str, error: BaseException | None) -> None:
+            cursor.execute("INSERT INTO accounts VALUES (?, ?, 'h', 0)", (name.lower(), name))
+            if error is not None:
+                raise error
+
+        # Each committed insert after a failure would commit what the failure left over.
+        self.failureResultOf(pool.runInteraction(insert, "Zed", ValueError("no")), ValueError)
+        self.successResultOf(pool.runInteraction(insert, "Amy", None))
+        self.assertEqual(self.query("SELECT name FROM accounts ORDER BY name_key"), [("Amy",)])
+        self.assertRaises(KeyboardInterrupt, pool.runInteraction, insert, "Yan", KeyboardInterrupt())
+        self.successResultOf(pool.runInteraction(insert, "Bea", None))
+        self.assertEqual(self.query("SELECT name FROM accounts ORDER BY name_key"), [("Amy",), ("Bea",)])
 
 
 ROOT_SYNOPSIS = "Usage: chat-admin [options] COMMAND [command options]"
