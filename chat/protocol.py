@@ -21,7 +21,6 @@ from twisted.internet.interfaces import (
 )
 from twisted.internet.protocol import ServerFactory
 from twisted.logger import Logger
-from twisted.protocols.basic import LineReceiver
 from twisted.python.failure import Failure
 from typing_extensions import override
 from zope.interface import implementer
@@ -29,12 +28,11 @@ from zope.interface import implementer
 from chat import commands, errors, events, wire
 from chat.accounts import is_local
 from chat.delivery import Outgoing
+from chat.framing import LimitedLineReceiver
 from chat.interfaces import IParticipant
-from chat.limits import TokenBucket
 from chat.outbox import Batch, Outbox
 from chat.render import RENDERERS, Renderer, render_text
 from chat.server import ChatServer, Incoming
-from chat.telnet import TelnetFilter
 from chat.tls import ServerTLS
 
 MAX_DOWNLOADS = 4
@@ -42,7 +40,7 @@ MAX_DOWNLOADS = 4
 
 
 @implementer(IParticipant)
-class ChatProtocol(LineReceiver):
+class ChatProtocol(LimitedLineReceiver):
     """
     One connection: a participant of the L{ChatServer}.
 
@@ -66,29 +64,17 @@ class ChatProtocol(LineReceiver):
         self.settings = server.settings
         self.clock = server.clock
         self._batch = factory.batch
-        self.MAX_LENGTH = self.settings.max_line + 1  # room for a CR before the LF
+        super().__init__(self.settings, self.clock)
         self.renderer: Renderer = render_text
         self.secure = False
         self.outbox: Outbox
         self.peer = ""
         self._where = ""
         """C{host:port}, for the log."""
-        self._telnet = TelnetFilter()
-        self._bucket = TokenBucket(self.settings.flood_rate, self.settings.flood_burst, self.clock.seconds())
-        self._throttle: IDelayedCall | None = None
-        self._flood_warned = False
-        self._refeed: bytes | None = None
-        self._discarding = False
         self._quit_reason = "connection lost"
-        self._closing = False
         self._abort_call: IDelayedCall | None = None
-        self._waiting = False
-        self._unread = b""
-        """Input not yet telnet-filtered: held while reading is paused."""
         self._upload: Incoming | None = None
         self._downloads = 0
-        self._drop_input = False
-        """Set by /starttls: the rest of its packet is dropped, never read as if it came over TLS."""
 
     # The participant (chat.interfaces.IParticipant)
 
@@ -167,8 +153,17 @@ class ChatProtocol(LineReceiver):
         """
         self.server.tell(self.session, event)
 
-    def _refuse(self, error: errors.ChatError) -> None:
+    @override
+    def refuse(self, error: errors.ChatError) -> None:
         self.send(events.Error.of(error))
+
+    @override
+    def reply_raw(self, data: bytes) -> None:
+        self.outbox.write(data)
+
+    @override
+    def flush_output(self) -> None:
+        self._batch.flush()
 
     def _close_now(self, reason: str) -> None:
         self.outbox.finish(self.renderer(events.Bye(reason)))
@@ -188,160 +183,10 @@ class ChatProtocol(LineReceiver):
             self.transport.write(self.renderer(events.Bye("you are not reading fast enough")))
         self.transport.abortConnection()
 
-    # Input: bytes to lines
-
-    @override
-    def dataReceived(self, data: bytes) -> None:
-        """
-        Called by the transport with raw bytes: removes telnet sequences (and
-        answers them), discards the rest of an over-long line, then frames.
-        """
-        try:
-            self._receive(data)
-        finally:
-            self._batch.flush()
-
-    def _receive(self, data: bytes) -> None:
-        self._drop_input = False
-        if self._unread:
-            data, self._unread = self._unread + data, b""
-        if not self.paused and not self._closing:
-            # Lines held back while reading was paused go first.
-            super().dataReceived(b"")
-            self._read_again()
-        while (data or self._unread) and not self._closing:
-            if self._drop_input:
-                self._unread = b""
-                return
-            if self._unread:
-                data, self._unread = self._unread + data, b""
-            if self.paused:
-                self._unread = data
-                return
-            if not self.line_mode:
-                # An upload's bytes; what follows its last byte comes back in _unread.
-                super().dataReceived(data)
-                data = b""
-                continue
-            lines, data = self._lines(data)
-            if self._discarding:
-                end = lines.find(self.delimiter)
-                if end < 0:
-                    continue
-                self._discarding = False
-                lines = lines[end + 1:]
-            super().dataReceived(lines)
-            self._read_again()
-
-    def _lines(self, data: bytes) -> tuple[bytes, bytes]:
-        """
-        Telnet-filter the start of C{data} that is surely lines (see
-        L{TelnetFilter.feed_line}), so that the bytes after an C{/upload}
-        line are never taken for telnet input.
-
-        @return: the filtered lines, and the rest of C{data}, unfiltered.
-        """
-        lines, reply, used = self._telnet.feed_line(data, now=self.clock.seconds())
-        if reply:
-            self.outbox.write(reply)
-        return lines, data[used:]
-
-    def _read_again(self) -> None:
-        while self._refeed is not None and not self._closing:
-            rest, self._refeed = self._refeed, None
-            super().dataReceived(rest)
-
-    @override
-    def lineLengthExceeded(self, line: bytes) -> None:
-        """
-        Called by L{LineReceiver} with an over-long line and everything it
-        had buffered after it: the line is refused with C{line-too-long}, the
-        lines after it are read again, and an unfinished line is discarded up
-        to its line end, so its tail never runs as a command.
-        """
-        self._bucket.take(self.clock.seconds())
-        self._refuse(errors.LineTooLong(f"a line is at most {self.settings.max_line} bytes"))
-        _, found, rest = line.partition(self.delimiter)
-        if found:
-            self._refeed = rest
-        else:
-            self._discarding = True
-
-    @override
-    def lineReceived(self, line: bytes) -> None:
-        """
-        Called by L{LineReceiver} for each complete line, without its LF.
-        """
-        if self._throttled(line):
-            return
-        if line.endswith(b"\r"):
-            line = line[:-1]
-        if len(line) > self.settings.max_line:
-            self._refuse(errors.LineTooLong(f"a line is at most {self.settings.max_line} bytes"))
-            return
-        try:
-            text = line.decode("utf-8")
-        except UnicodeDecodeError:
-            self._refuse(errors.BadEncoding("lines must be UTF-8"))
-            return
-        try:
-            self._dispatch(wire.parse(text))
-        except errors.ChatError as e:
-            self._refuse(e)
-
-    def _throttled(self, line: bytes) -> bool:
-        """
-        Apply the flood limit (PROTOCOL.md section 8) to a line about to be
-        processed. With no token left the line is put back in front of the
-        buffer and reading stops until the bucket allows it: lines are
-        delayed, never dropped. The first delay of an episode is announced
-        with error C{flood}.
-
-        @return: whether the line was held back.
-        """
-        now = self.clock.seconds()
-        if self._flood_warned and self._bucket.full(now):
-            self._flood_warned = False
-        delay = self._bucket.wait(now)
-        if delay <= 0:
-            self._bucket.take(now)
-            return False
-        # Put the line back in front of what LineReceiver holds (while it is
-        # receiving, dataReceived only appends): it is read again on resumeProducing.
-        self.pauseProducing()
-        super().dataReceived(line + self.delimiter + self.clearLineBuffer())
-        if not self._flood_warned:
-            self._flood_warned = True
-            self._refuse(errors.Flood("you are sending too fast: your lines are being delayed"))
-        self._throttle = self.clock.callLater(delay, self._unthrottle)
-        return True
-
-    def _unthrottle(self) -> None:
-        self._throttle = None
-        if not self._closing and not self._waiting:
-            self.resumeProducing()
-
-    def _hold(self, pending: Deferred[None]) -> None:
-        """
-        Stop reading until a request that completes later (one that checks
-        a password, say) is done: the connection's next lines run after it.
-        A request already done (C{pending} has its result) holds nothing.
-        """
-        self._waiting = True
-        pending.addBoth(self._release)
-        if self._waiting:
-            self.pauseProducing()
-
-    def _release(self, result: object) -> None:
-        self._waiting = False
-        if self.paused and not self._closing and self._throttle is None:
-            self.resumeProducing()
-        else:
-            self._batch.flush()
-
     # Lines to requests
 
-    def _dispatch(self, command: wire.Command) -> None:
+    @override
+    def command_received(self, command: wire.Command) -> None:
         """
         Turn a line into a request: the line front end's own (format,
         TLS, file bytes, quit) are done here, the others by the server.
@@ -360,7 +205,7 @@ class ChatProtocol(LineReceiver):
             self.renderer = RENDERERS[request.name]
             self.send(self.server.welcome(registered=session.user is not None))
         elif isinstance(request, commands.StartTLS):
-            self._hold(self._start_tls())
+            self.hold(self._start_tls())
         elif isinstance(request, commands.Upload):
             self._begin_upload(request)
         elif isinstance(request, commands.Download):
@@ -370,14 +215,14 @@ class ChatProtocol(LineReceiver):
         else:
             pending = self.server.execute(session, request)
             if pending is not None:
-                self._hold(pending)
+                self.hold(pending)
 
     # Files (PROTOCOL.md section 6)
 
     def _begin_upload(self, request: commands.Upload) -> None:
         incoming = self.server.begin_upload(self.session, request)
         if not request.size:
-            self._hold(self.server.finish_upload(self.session, incoming))
+            self.hold(self.server.finish_upload(self.session, incoming))
             return
         self._upload = incoming
         self.setRawMode()
@@ -398,7 +243,7 @@ class ChatProtocol(LineReceiver):
         if not upload.remaining:
             self._upload = None
             self.setLineMode()
-            self._hold(self.server.finish_upload(self.session, incoming))
+            self.hold(self.server.finish_upload(self.session, incoming))
 
     def _download(self, request: commands.Download) -> None:
         if self.renderer is render_text:

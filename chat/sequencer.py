@@ -1,4 +1,4 @@
-# -*- test-case-name: tests.test_sequencer -*-
+# -*- test-case-name: tests.test_domain_messages -*-
 """
 The order of events: L{Sequencer} publishes what the domain produces to
 the L{IBus} in the order it happened, holding back what waits for the

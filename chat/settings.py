@@ -1,3 +1,4 @@
+# -*- test-case-name: tests.test_tap -*-
 """
 The daemon's settings: the limits of PROTOCOL.md section 8 and what the
 welcome announces, as one immutable value built by L{chat.tap}.

@@ -1,13 +1,16 @@
 """
 Shared fixtures of the test suite: a L{ChatServer} with its line front end
 over L{StringTransport} with time from a L{Clock}, clients that feed it
-bytes, and helpers to read what they are sent (PROTOCOL.md sections 1 to 5).
+bytes, and helpers to read what they are sent (PROTOCOL.md sections 1 to 5);
+and a L{ChatDomain} over a recording bus and a memory store, with fake
+participants and literal times.
 """
 
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
+from datetime import datetime, timezone
 from typing import Any, cast
 
 from twisted.internet.address import IPv4Address
@@ -18,11 +21,19 @@ from twisted.internet.testing import StringTransport
 from twisted.python.failure import Failure
 from twisted.trial.unittest import SynchronousTestCase
 from typing_extensions import override
+from zope.interface import implementer
 
 import chat
+from chat import events
+from chat.delivery import Directory, Outgoing
+from chat.domain import LOBBY, ChatDomain, User
+from chat.ids import LocalIds
+from chat.interfaces import Address, IBus, IParticipant
+from chat.memory_store import MemoryStore
 from chat.protocol import ChatFactory
 from chat.server import ChatServer
 from chat.settings import Settings
+from chat.storage import IStore
 
 START = 1763733723.5
 """The clock's time when each test starts: 2025-11-21T14:02:03.500Z."""
@@ -199,3 +210,114 @@ class ProtocolTestCase(SynchronousTestCase):
         client.line(f"/nick {nick}")
         client.take()
         return client
+
+
+T0 = 1_700_000_000.0
+"""A literal time: 2023-11-14T22:13:20Z."""
+
+
+def at(seconds: float = 0.0) -> datetime:
+    """
+    The aware UTC datetime C{seconds} after L{T0}.
+    """
+    return datetime.fromtimestamp(T0 + seconds, timezone.utc)
+
+
+@implementer(IParticipant)
+class FakeParticipant:
+    """
+    A connection as the domain sees it, named for readable failures.
+    """
+
+    nick = ""
+    account = None
+    peer = "192.0.2.1"
+
+    def __init__(self, name: str, secure: bool = False) -> None:
+        self.name = name
+        self.secure = secure
+
+    def deliver(self, outgoing: Outgoing) -> None:
+        pass
+
+    def close(self, reason: str) -> None:
+        pass
+
+    def __repr__(self) -> str:
+        return f"<FakeParticipant {self.name}>"
+
+
+@implementer(IBus)
+class RecordingSink:
+    """
+    A bus that records every publication as C{(event, tuple(recipients))},
+    the recipients resolved from its address as the local bus does.
+    """
+
+    def __init__(self) -> None:
+        self.published: list[tuple[events.Event, tuple[IParticipant, ...]]] = []
+        self.directory = Directory()
+
+    def publish(self, event: events.Event, address: Address) -> None:
+        self.directory.before(event, address)
+        self.published.append((event, tuple(self.directory.resolve(address))))
+        self.directory.after(event)
+
+
+def make_domain(sink: IBus, store: IStore, history_on_join: int = 50) -> ChatDomain:
+    """
+    A domain over C{sink} and C{store}, its ids counting from the store's last.
+    """
+    return ChatDomain(sink, store, LocalIds(store.last_id()), history_on_join)
+
+
+class DomainTestCase(SynchronousTestCase):
+    """
+    A domain over a recording sink and a memory store, with helpers.
+    """
+
+    history_on_join = 50
+
+    def setUp(self) -> None:
+        self.sink = RecordingSink()
+        self.store = MemoryStore()
+        self.domain = make_domain(self.sink, self.store, self.history_on_join)
+
+    def take(self) -> list[tuple[events.Event, tuple[IParticipant, ...]]]:
+        """
+        Return what was published since the last call, and forget it.
+        """
+        published, self.sink.published = self.sink.published, []
+        return published
+
+    def alice_bob_apart_from_carol(self) -> list[tuple[User, FakeParticipant]]:
+        """
+        Register alice, bob and carol: alice and bob share #lobby and #x,
+        carol is only in #c. Their events are taken.
+        """
+        users = [self.register(nick) for nick in ("alice", "bob", "carol")]
+        (alice, _), (bob, _), (carol, _) = users
+        self.domain.join(alice, "#x", T0)
+        self.domain.join(bob, "#x", T0)
+        self.domain.join(carol, "#c", T0)
+        self.domain.part(carol, LOBBY, "", T0)
+        self.take()
+        return users
+
+    def register(self, nick: str, now: float = T0, secure: bool = False) -> tuple[User, FakeParticipant]:
+        """
+        Register a new participant as C{nick}, forgetting what was published.
+        """
+        participant = FakeParticipant(nick, secure)
+        user = self.domain.register(participant, nick, now)
+        self.take()
+        return user, participant
+
+    def assert_same_recipients(
+        self, actual: tuple[IParticipant, ...], expected: Iterable[FakeParticipant]
+    ) -> None:
+        """
+        Assert that C{actual} holds exactly C{expected}, each once, in any order.
+        """
+        key = lambda p: p.name  # noqa: E731
+        self.assertEqual(sorted(actual, key=key), sorted(expected, key=key))

@@ -1,0 +1,87 @@
+# -*- test-case-name: tests.test_domain_messages -*-
+"""
+The rules of messages (PROTOCOL.md section 4): room messages and private
+messages, each published only once stored.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from chat import errors, events
+from chat.domain.state import DomainState, Room, User, utc
+from chat.interfaces import ToUsers
+from chat.sequencer import Delivery
+
+
+class Messages(DomainState):
+    """
+    Saying things to a room or to one user.
+    """
+
+    def say(self, user: User, text: str, now: float, action: bool = False) -> None:
+        """
+        Send a message to the user's current room: stored, then, once
+        durable, published as C{message} to every member, the sender
+        included. If it cannot be stored, nobody gets it and the sender
+        gets error C{busy}.
+
+        @param text: cleaned text; an empty or blank one is ignored.
+        @raise errors.NotInRoom: the user is in no room.
+        """
+        room = self._room(user, None)
+        if not text.strip():
+            return
+        user.active = now
+        message = events.Message(self._ids.next_id(), utc(now), room.name, user.nick, text, action)
+        stored = self._store.add(message)
+        room.history.append(message)
+        self._events.publish_after(stored, message, room.to, self._not_sent, user, room, message)
+
+    def _not_sent(
+        self, user: User, room: Room | None = None, message: events.Message | None = None
+    ) -> Sequence[Delivery]:
+        """
+        What a message that could not be stored gives instead: it leaves the
+        replay, and its sender gets error C{busy}.
+        """
+        if room is not None and message is not None:
+            try:
+                room.history.remove(message)
+            except ValueError:
+                pass
+        error = events.Error(errors.Busy.code, "your message could not be stored, so it was not sent; try again")
+        return [(error, user.here)]
+
+    def private(self, user: User, nick: str, text: str, now: float, action: bool = False) -> None:
+        """
+        Send a private message; stored, then published as C{private} to the
+        recipient and echoed to the sender. To a registered nick that is
+        not connected, it is stored for their next login (C{offline} true),
+        and the sender is told.
+
+        @raise errors.NoSuchNick: nobody with that nick is connected, and
+            no account has it.
+        @raise errors.BadArguments: C{text} is empty.
+        """
+        target = self.users.get(nick.lower())
+        if target is None and nick.lower() not in self.accounts:
+            raise errors.NoSuchNick(f"{nick} is not connected")
+        if not text.strip():
+            raise errors.BadArguments("usage: /msg NICK TEXT")
+        user.active = now
+        to = target.nick if target is not None else self.accounts[nick.lower()]
+        message = events.Private(
+            self._ids.next_id(), utc(now), user.nick, to, text, action, offline=target is None
+        )
+        stored = self._store.add(message)
+        if target is None or target is user:
+            address = user.here
+        else:
+            address = ToUsers((target.nick.lower(), user.nick.lower()))
+        self._events.publish_after(stored, message, address, self._not_sent, user)
+        if target is None:
+            self._events.publish(
+                events.Info(f"{to} is away: your message is stored and will be delivered when they log in"),
+                user.here,
+            )

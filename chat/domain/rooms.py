@@ -1,0 +1,244 @@
+# -*- test-case-name: tests.test_domain_rooms -*-
+"""
+The rules of rooms (PROTOCOL.md sections 3.4 and 4): joining, leaving,
+topics and statuses, the lists and C{whois}, history and its replay on join.
+"""
+
+from __future__ import annotations
+
+from collections import deque
+from collections.abc import Sequence
+
+from twisted.internet.defer import Deferred
+from twisted.python.failure import Failure
+
+from chat import errors, events
+from chat.domain.state import (
+    HISTORY_MAX,
+    STATUS_MAX,
+    TOPIC_MAX,
+    DomainState,
+    Room,
+    User,
+    room_name,
+    utc,
+)
+from chat.interfaces import ToNeighbours
+from chat.sequencer import Delivery
+
+
+class Rooms(DomainState):
+    """
+    Joining and leaving rooms, their topics, and what users ask about them.
+    """
+
+    def _new_room(self, name: str) -> Room:
+        """
+        Create a room and start filling its history from the store.
+        """
+        room = self.rooms[name.lower()] = Room(name, self.history_on_join)
+        topic = self.topics.get(name.lower())
+        if topic is not None:
+            _, room.topic, room.topic_by = topic
+        if not room.loaded:
+            loading = self._store.recent(name, self.history_on_join)
+            loading.addCallbacks(self._loaded, self._not_loaded, (room,), errbackArgs=(room,))
+        return room
+
+    def _recent_enough(self, messages: Sequence[events.Message]) -> Sequence[events.Message]:
+        """
+        C{messages} without those older than the last pruning: a read that
+        started before a pruning may return them.
+        """
+        cutoff = self._pruned_before
+        if messages and messages[0].ts.timestamp() < cutoff:
+            return [m for m in messages if m.ts.timestamp() >= cutoff]
+        return messages
+
+    def _loaded(self, messages: Sequence[events.Message], room: Room) -> None:
+        messages = self._recent_enough(messages)
+        # Messages said while loading came after everything the read saw.
+        last = messages[-1].id if messages else 0
+        room.history = deque(
+            [*messages, *(m for m in room.history if m.id > last)], maxlen=room.history.maxlen
+        )
+        room.loaded = True
+
+    def _not_loaded(self, failure: Failure, room: Room) -> None:
+        self._log.failure("could not read the history of {room}", failure, room=room.name)
+        room.loaded = True
+
+    def join(self, user: User, name: str, now: float) -> None:
+        """
+        Join a room, creating it if new, and make it current. Publishes
+        C{join} to everyone in it, then C{users}, C{topic} if set, and
+        C{history} (the last C{history_on_join} messages) to the newcomer.
+        Joining a room already joined only makes it current.
+
+        @raise errors.BadArguments: the room name is invalid.
+        """
+        name = room_name(name)
+        key = name.lower()
+        if key in user.rooms:
+            user.rooms[key] = user.rooms.pop(key)
+            self._events.publish(events.Info(f"{user.rooms[key].name} is now your current room"), user.here)
+            return
+        room = self.rooms.get(key)
+        if room is None:
+            room = self._new_room(name)
+        room.add(user)
+        user.rooms[key] = room
+        newcomer = user.here
+        self._events.publish(events.Joined(utc(now), room.name, user.nick), room.to)
+        self._events.publish(self._users(room, now), newcomer)
+        if room.topic:
+            self._events.publish(events.Topic(room.name, room.topic, room.topic_by), newcomer)
+        if room.loaded:
+            self._events.publish(events.History(room.name, tuple(room.history)), newcomer)
+            return
+        # Still loading: read again. The read sees every message said before
+        # it; the ones said after it reach the newcomer live.
+        def replay(messages: Sequence[events.Message]) -> Sequence[Delivery]:
+            return [(events.History(room.name, tuple(self._recent_enough(messages))), newcomer)]
+
+        reading = self._store.recent(room.name, self.history_on_join).addCallback(replay)
+        self._events.publish_when(reading.addErrback(self._unavailable, newcomer, "history"))
+
+    def part(self, user: User, name: str | None, reason: str, now: float) -> None:
+        """
+        Leave a room (the current one when C{name} is C{None}); publishes
+        C{part} to everyone in it, the leaver included.
+
+        @raise errors.NotInRoom: the user is not in that room.
+        @raise errors.NoSuchRoom: no such room exists.
+        """
+        room = self._joined(user, name)
+        self._leave(user, room)
+        self._events.publish(events.Parted(utc(now), room.name, user.nick, reason[:STATUS_MAX]), room.to)
+
+    def _users(self, room: Room, now: float) -> events.Users:
+        members = sorted(room.members.values(), key=lambda u: u.nick.lower())
+        return events.Users(
+            room.name, tuple(events.UserInfo(u.nick, u.status, u.idle(now)) for u in members)
+        )
+
+    def list_users(self, user: User, name: str | None, now: float) -> None:
+        """
+        Publish C{users} for a room (default: current) to the requester.
+
+        @raise errors.NotInRoom: no room given and the user is in none.
+        @raise errors.NoSuchRoom: the named room does not exist.
+        """
+        self._events.publish(self._users(self._room(user, name), now), user.here)
+
+    def list_rooms(self, user: User) -> None:
+        """
+        Publish C{rooms} (every room with members, and C{#lobby}) to the requester.
+        """
+        rooms = sorted(self.rooms.values(), key=lambda r: r.name.lower())
+        self._events.publish(
+            events.Rooms(tuple(events.RoomInfo(r.name, r.topic, len(r.members)) for r in rooms)),
+            user.here,
+        )
+
+    def whois(self, user: User, nick: str, now: float) -> None:
+        """
+        Publish C{whois} about C{nick} to the requester.
+
+        @raise errors.NoSuchNick: nobody with that nick is connected.
+        """
+        target = self._user(nick)
+        self._events.publish(
+            events.Whois(
+                target.nick,
+                target.status,
+                tuple(r.name for r in target.rooms.values()),
+                utc(target.since),
+                target.idle(now),
+                target.account is not None,
+                bool(target.participant.secure),
+            ),
+            user.here,
+        )
+
+    def set_status(self, user: User, text: str) -> None:
+        """
+        Set or clear (empty C{text}) the user's status; publishes C{status}
+        to them and everyone sharing a room.
+        """
+        user.status = text[:STATUS_MAX]
+        self._events.publish(events.StatusChanged(user.nick, user.status), ToNeighbours(user.nick.lower()))
+
+    def topic(self, user: User, name: str | None, text: str | None) -> None:
+        """
+        Show a room's topic to the requester (C{text} is C{None}), or set it
+        and publish C{topic} to every member.
+
+        @raise errors.NotInRoom: setting the topic of a room not joined, or no
+            room given and the user is in none.
+        @raise errors.NoSuchRoom: the named room does not exist.
+        """
+        if text is None:
+            room = self._room(user, name)
+            self._events.publish(events.Topic(room.name, room.topic, room.topic_by), user.here)
+            return
+        room = self._joined(user, name)
+        room.topic = text[:TOPIC_MAX]
+        room.topic_by = user.nick
+        key = room.name.lower()
+        if room.topic:
+            self.topics[key] = (room.name, room.topic, room.topic_by)
+        else:
+            self.topics.pop(key, None)
+        self._store.set_topic(room.name, room.topic, room.topic_by).addErrback(
+            lambda failure: self._log.failure("could not store the topic of {room}", failure, room=room.name)
+        )
+        self._events.publish(events.Topic(room.name, room.topic, room.topic_by), room.to)
+
+    def history(self, user: User, count: int, name: str | None) -> None:
+        """
+        Publish the last C{count} (1 to L{HISTORY_MAX}) messages of a room
+        (default: current) to the requester as C{history}, read from the
+        store. A room that neither exists nor has history gets error
+        C{no-such-room}; a failed read, error C{busy}.
+
+        @raise errors.BadArguments: C{count} is out of range or the name is
+            invalid.
+        @raise errors.NotInRoom: no room given and the user is in none.
+        """
+        if not 1 <= count <= HISTORY_MAX:
+            raise errors.BadArguments(f"N is 1 to {HISTORY_MAX}")
+        if name is None:
+            display = self._room(user, None).name
+        else:
+            display = room_name(name)
+            known = self.rooms.get(display.lower())
+            if known is not None:
+                display = known.name
+        requester = user.here
+
+        def answer(messages: Sequence[events.Message]) -> Sequence[Delivery]:
+            room = self.rooms.get(display.lower())
+            if room is not None:
+                return [(events.History(room.name, tuple(messages)), requester)]
+            if not messages:
+                return [(events.Error(errors.NoSuchRoom.code, f"{display} does not exist"), requester)]
+            # The spelling it was created with.
+            return [(events.History(messages[-1].room, tuple(messages)), requester)]
+
+        reading = self._store.recent(display, count).addCallback(answer)
+        self._events.publish_when(reading.addErrback(self._unavailable, requester, "history"))
+
+    def prune(self, before: float) -> Deferred[int]:
+        """
+        Forget messages older than C{before} (POSIX seconds), in memory and
+        in the store (C{--history-days}).
+
+        @return: fires with how many the store deleted.
+        """
+        self._pruned_before = max(self._pruned_before, before)
+        for room in self.rooms.values():
+            history = room.history
+            while history and history[0].ts.timestamp() < before:
+                history.popleft()
+        return self._store.prune(before)

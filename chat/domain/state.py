@@ -1,0 +1,226 @@
+# -*- test-case-name: tests.test_domain_sessions,tests.test_domain_rooms -*-
+"""
+The state of the chat domain and the values it is made of: users, rooms,
+nick and room name rules (PROTOCOL.md section 3), and L{DomainState}, which
+holds every user and room of one server, the store, the id allocator and
+the L{Sequencer} the rules publish through.
+"""
+
+from __future__ import annotations
+
+import re
+from collections import deque
+from collections.abc import Callable, Sequence
+from datetime import datetime, timezone
+
+from twisted.logger import Logger
+from twisted.python.failure import Failure
+
+from chat import errors, events
+from chat.domain.offers import Offers
+from chat.interfaces import (
+    Address,
+    IBus,
+    IIdAllocator,
+    IParticipant,
+    ToParticipant,
+    ToRoom,
+)
+from chat.sequencer import Delivery, Sequencer
+from chat.storage import IStore
+
+NICK_MAX = 24
+"""The longest nick, in characters (PROTOCOL.md section 3.3)."""
+
+HISTORY_MAX = 500
+"""The most messages one C{/history} returns (PROTOCOL.md section 4)."""
+
+LOBBY = "#lobby"
+"""The room every user joins on registration (PROTOCOL.md section 3.4)."""
+
+NICK_PATTERN = re.compile(r"[A-Za-z][A-Za-z0-9_-]{0,%d}\Z" % (NICK_MAX - 1))
+ROOM_PATTERN = re.compile(r"#[A-Za-z0-9_-]{1,32}\Z")
+STATUS_MAX = 200
+"""The longest status or part/quit reason kept, in characters."""
+TOPIC_MAX = 390
+"""The longest topic kept, in characters."""
+
+
+def utc(now: float) -> datetime:
+    """
+    Convert POSIX seconds to an aware UTC C{datetime}, truncated to the
+    millisecond (the precision of events and of storage).
+    """
+    when = datetime.fromtimestamp(now, timezone.utc)
+    return when.replace(microsecond=when.microsecond // 1000 * 1000)
+
+
+def room_name(name: str) -> str:
+    """
+    Validate a room name; a missing leading C{#} is added.
+
+    @return: the name as given, with its C{#}.
+    @raise errors.BadArguments: the name is not C{#} and 1 to 32 letters,
+        digits, C{_} or C{-}.
+    """
+    if not name.startswith("#"):
+        name = "#" + name
+    if not ROOM_PATTERN.match(name):
+        raise errors.BadArguments(
+            "a room name is # and 1 to 32 letters, digits, _ or -"
+        )
+    return name
+
+
+class User:
+    """
+    A registered connection.
+
+    @ivar rooms: the rooms joined, oldest join first; the last is current.
+    @ivar since: when the user registered, POSIX seconds.
+    @ivar active: when the user last sent a message, POSIX seconds.
+    @ivar account: the lower-cased name of the account logged in to, or
+        C{None} for a guest.
+    """
+
+    __slots__ = ("nick", "participant", "here", "since", "active", "status", "rooms", "account")
+
+    def __init__(self, nick: str, participant: IParticipant, now: float) -> None:
+        self.nick = nick
+        self.participant = participant
+        self.here: Address = ToParticipant(participant)
+        """The address of replies to this user's requests."""
+        self.since = now
+        self.active = now
+        self.status = ""
+        self.rooms: dict[str, Room] = {}
+        self.account: str | None = None
+
+    @property
+    def room(self) -> Room | None:
+        """
+        The current room: the one most recently joined, or C{None}.
+        """
+        return next(reversed(self.rooms.values()), None)
+
+    def idle(self, now: float) -> int:
+        """
+        Whole seconds since the user last sent a message.
+        """
+        return max(0, int(now - self.active))
+
+
+class Room:
+    """
+    A room with its members, keyed by lower-cased nick.
+
+    @ivar history: the room's latest messages, at most C{keep}, for the
+        replay on join; complete once C{loaded} (filled from the store when
+        the room is created).
+    """
+
+    __slots__ = ("name", "topic", "topic_by", "members", "to", "history", "loaded")
+
+    def __init__(self, name: str, keep: int = 0) -> None:
+        self.name = name
+        self.topic = ""
+        self.topic_by = ""
+        self.members: dict[str, User] = {}
+        self.to: Address = ToRoom(name.lower())
+        """The address of everyone in the room."""
+        self.history: deque[events.Message] = deque(maxlen=keep)
+        self.loaded = keep == 0
+
+    def add(self, user: User) -> None:
+        self.members[user.nick.lower()] = user
+
+    def remove(self, user: User) -> None:
+        del self.members[user.nick.lower()]
+
+
+class DomainState:
+    """
+    Every user and room of one server: what the rules of L{chat.domain}
+    read and change, and the L{Sequencer} they publish through, in order.
+
+    @ivar accounts: the registered nicks, lower-cased, to their spelling.
+    @ivar offers: the file offers by id, expired ones included until
+        L{expire_offers} removes them.
+    @ivar topics: every room's topic, kept when the room empties and in the
+        store: lower-cased room name to C{(room, text, by)}.
+    """
+
+    _log = Logger()
+
+    def __init__(
+        self,
+        bus: IBus,
+        store: IStore,
+        ids: IIdAllocator,
+        history_on_join: int = 50,
+    ) -> None:
+        self._events = Sequencer(bus)
+        self._store = store
+        self._ids = ids
+        self.history_on_join = history_on_join
+        self.users: dict[str, User] = {}
+        self.rooms: dict[str, Room] = {}
+        self.accounts: dict[str, str] = store.account_names()
+        self._offers = Offers(store.offers())
+        self.offers = self._offers.by_id
+        self.topics: dict[str, tuple[str, str, str]] = store.topics()
+        self._pruned_before = 0.0
+
+    def tell(self, participant: IParticipant, event: events.Event) -> None:
+        """
+        Publish C{event} to one participant, after everything published
+        before it: a connection's replies keep the order of its requests.
+        """
+        self._events.publish(event, ToParticipant(participant))
+
+    def then(self, action: Callable[[], object]) -> None:
+        """
+        Call C{action} once everything published so far is out (e.g. to
+        close a connection after its last events).
+        """
+        self._events.call(action)
+
+    # Lookups
+
+    def _user(self, nick: str) -> User:
+        user = self.users.get(nick.lower())
+        if user is None:
+            raise errors.NoSuchNick(f"{nick} is not connected")
+        return user
+
+    def _room(self, user: User, name: str | None) -> Room:
+        """
+        The named room, or the user's current room when C{name} is C{None}.
+        """
+        if name is None:
+            room = user.room
+            if room is None:
+                raise errors.NotInRoom("you are in no room: /join #ROOM first")
+            return room
+        name = room_name(name)
+        room = self.rooms.get(name.lower())
+        if room is None:
+            raise errors.NoSuchRoom(f"{name} does not exist")
+        return room
+
+    def _joined(self, user: User, name: str | None) -> Room:
+        room = self._room(user, name)
+        if room.name.lower() not in user.rooms:
+            raise errors.NotInRoom(f"you are not in {room.name}")
+        return room
+
+    def _unavailable(self, failure: Failure, recipients: Address, what: str) -> Sequence[Delivery]:
+        self._log.failure("could not read {what}", failure, what=what)
+        return [(events.Error(errors.Busy.code, f"{what} is unavailable right now; try again later"), recipients)]
+
+    def _leave(self, user: User, room: Room) -> None:
+        key = room.name.lower()
+        room.remove(user)
+        del user.rooms[key]
+        if not room.members and key != LOBBY:
+            del self.rooms[key]

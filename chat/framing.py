@@ -1,0 +1,226 @@
+# -*- test-case-name: tests.test_protocol_input -*-
+"""
+The input side of a line front end (PROTOCOL.md sections 1 and 8):
+L{LimitedLineReceiver} frames bytes into lines with Twisted's
+L{LineReceiver}, removes telnet sequences, refuses over-long lines and bad
+UTF-8, delays lines beyond the flood limit, and stops reading while a
+request completes, so that a connection's lines run in order.
+"""
+
+from __future__ import annotations
+
+from twisted.internet.defer import Deferred
+from twisted.internet.interfaces import IDelayedCall, IReactorTime
+from twisted.protocols.basic import LineReceiver
+from typing_extensions import override
+
+from chat import errors, wire
+from chat.limits import TokenBucket
+from chat.settings import Settings
+from chat.telnet import TelnetFilter
+
+
+class LimitedLineReceiver(LineReceiver):
+    """
+    Lines in, with the limits of PROTOCOL.md section 8; a subclass gets each
+    line as a L{wire.Command} in L{command_received} and is told of refused
+    input through L{refuse}. Raw mode (an upload's bytes) is
+    L{LineReceiver}'s.
+    """
+
+    delimiter = b"\n"
+
+    def __init__(self, settings: Settings, clock: IReactorTime) -> None:
+        self.clock = clock
+        self.max_line = settings.max_line
+        """The longest line taken, in bytes, without its line end."""
+        self.MAX_LENGTH = settings.max_line + 1  # room for a CR before the LF
+        self._telnet = TelnetFilter()
+        self._bucket = TokenBucket(settings.flood_rate, settings.flood_burst, clock.seconds())
+        self._throttle: IDelayedCall | None = None
+        self._flood_warned = False
+        self._refeed: bytes | None = None
+        self._discarding = False
+        self._closing = False
+        """Set once the connection is closing: no more input is read."""
+        self._waiting = False
+        self._unread = b""
+        """Input not yet telnet-filtered: held while reading is paused."""
+        self._drop_input = False
+        """Set by /starttls: the rest of its packet is dropped, never read as if it came over TLS."""
+
+    def command_received(self, command: wire.Command) -> None:
+        """
+        Called with each line, decoded and parsed.
+
+        @raise errors.ChatError: refused; sent back with L{refuse}.
+        """
+        raise NotImplementedError()
+
+    def refuse(self, error: errors.ChatError) -> None:
+        """
+        Tell the client its input was refused (C{error} event, wire code C{error.code}).
+        """
+        raise NotImplementedError()
+
+    def reply_raw(self, data: bytes) -> None:
+        """
+        Send telnet bytes (an answer to an option request) as they are.
+        """
+        raise NotImplementedError()
+
+    def flush_output(self) -> None:
+        """
+        Called at the end of each entry point: write what is pending.
+        """
+
+    # Input: bytes to lines
+
+    @override
+    def dataReceived(self, data: bytes) -> None:
+        """
+        Called by the transport with raw bytes: removes telnet sequences (and
+        answers them), discards the rest of an over-long line, then frames.
+        """
+        try:
+            self._receive(data)
+        finally:
+            self.flush_output()
+
+    def _receive(self, data: bytes) -> None:
+        self._drop_input = False
+        if self._unread:
+            data, self._unread = self._unread + data, b""
+        if not self.paused and not self._closing:
+            # Lines held back while reading was paused go first.
+            super().dataReceived(b"")
+            self._read_again()
+        while (data or self._unread) and not self._closing:
+            if self._drop_input:
+                self._unread = b""
+                return
+            if self._unread:
+                data, self._unread = self._unread + data, b""
+            if self.paused:
+                self._unread = data
+                return
+            if not self.line_mode:
+                # An upload's bytes; what follows its last byte comes back in _unread.
+                super().dataReceived(data)
+                data = b""
+                continue
+            lines, data = self._lines(data)
+            if self._discarding:
+                end = lines.find(self.delimiter)
+                if end < 0:
+                    continue
+                self._discarding = False
+                lines = lines[end + 1:]
+            super().dataReceived(lines)
+            self._read_again()
+
+    def _lines(self, data: bytes) -> tuple[bytes, bytes]:
+        """
+        Telnet-filter the start of C{data} that is surely lines (see
+        L{TelnetFilter.feed_line}), so that the bytes after an C{/upload}
+        line are never taken for telnet input.
+
+        @return: the filtered lines, and the rest of C{data}, unfiltered.
+        """
+        lines, reply, used = self._telnet.feed_line(data, now=self.clock.seconds())
+        if reply:
+            self.reply_raw(reply)
+        return lines, data[used:]
+
+    def _read_again(self) -> None:
+        while self._refeed is not None and not self._closing:
+            rest, self._refeed = self._refeed, None
+            super().dataReceived(rest)
+
+    @override
+    def lineLengthExceeded(self, line: bytes) -> None:
+        """
+        Called by L{LineReceiver} with an over-long line and everything it
+        had buffered after it: the line is refused with C{line-too-long}, the
+        lines after it are read again, and an unfinished line is discarded up
+        to its line end, so its tail never runs as a command.
+        """
+        self._bucket.take(self.clock.seconds())
+        self.refuse(errors.LineTooLong(f"a line is at most {self.max_line} bytes"))
+        _, found, rest = line.partition(self.delimiter)
+        if found:
+            self._refeed = rest
+        else:
+            self._discarding = True
+
+    @override
+    def lineReceived(self, line: bytes) -> None:
+        """
+        Called by L{LineReceiver} for each complete line, without its LF.
+        """
+        if self._throttled(line):
+            return
+        if line.endswith(b"\r"):
+            line = line[:-1]
+        if len(line) > self.max_line:
+            self.refuse(errors.LineTooLong(f"a line is at most {self.max_line} bytes"))
+            return
+        try:
+            text = line.decode("utf-8")
+        except UnicodeDecodeError:
+            self.refuse(errors.BadEncoding("lines must be UTF-8"))
+            return
+        try:
+            self.command_received(wire.parse(text))
+        except errors.ChatError as e:
+            self.refuse(e)
+
+    def _throttled(self, line: bytes) -> bool:
+        """
+        Apply the flood limit (PROTOCOL.md section 8) to a line about to be
+        processed. With no token left the line is put back in front of the
+        buffer and reading stops until the bucket allows it: lines are
+        delayed, never dropped. The first delay of an episode is announced
+        with error C{flood}.
+
+        @return: whether the line was held back.
+        """
+        now = self.clock.seconds()
+        if self._flood_warned and self._bucket.full(now):
+            self._flood_warned = False
+        delay = self._bucket.wait(now)
+        if delay <= 0:
+            self._bucket.take(now)
+            return False
+        # Put the line back in front of what LineReceiver holds (while it is
+        # receiving, dataReceived only appends): it is read again on resumeProducing.
+        self.pauseProducing()
+        super().dataReceived(line + self.delimiter + self.clearLineBuffer())
+        if not self._flood_warned:
+            self._flood_warned = True
+            self.refuse(errors.Flood("you are sending too fast: your lines are being delayed"))
+        self._throttle = self.clock.callLater(delay, self._unthrottle)
+        return True
+
+    def _unthrottle(self) -> None:
+        self._throttle = None
+        if not self._closing and not self._waiting:
+            self.resumeProducing()
+
+    def hold(self, pending: Deferred[None]) -> None:
+        """
+        Stop reading until a request that completes later (one that checks
+        a password, say) is done: the connection's next lines run after it.
+        A request already done (C{pending} has its result) holds nothing.
+        """
+        self._waiting = True
+        pending.addBoth(self._release)
+        if self._waiting:
+            self.pauseProducing()
+
+    def _release(self, result: object) -> None:
+        self._waiting = False
+        if self.paused and not self._closing and self._throttle is None:
+            self.resumeProducing()
+        else:
+            self.flush_output()
