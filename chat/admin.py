@@ -4,7 +4,7 @@ C{chat-admin}: the operator's tool for the daemon's SQLite database (list
 accounts, reset a password, delete an account, export a room's history as
 JSON lines), run from a shell as C{chat-admin} or C{python -m chat.admin}.
 
-It opens the database with L{chat.storage.open_store}, never creating one,
+It opens the database with L{chat.sqlite_store.open_store}, never creating one,
 and works through the store's interface like the daemon, but synchronously,
 without a reactor: the store runs on a L{SynchronousPool}. SQLite's
 write-ahead log and busy timeout let it run while the daemon runs. Every
@@ -35,7 +35,8 @@ from chat.accounts import check_password, owasp_hasher
 from chat.domain import room_name
 from chat.render import CRLF, render_json
 from chat.schema import BUSY_TIMEOUT, FILENAME, DatabaseError, configure, from_ms
-from chat.storage import IStore, open_store
+from chat.sqlite_store import open_store
+from chat.storage import IStore
 
 PROGRAM = "chat-admin"
 
@@ -201,7 +202,7 @@ def _plural(count: int, noun: str) -> str:
 
 class SynchronousPool:
     """
-    The L{chat.storage.Pool} of C{chat-admin}, which has no reactor: each
+    The L{chat.sqlite_store.Pool} of C{chat-admin}, which has no reactor: each
     interaction runs at once on the calling thread, in a transaction of its
     own as in adbapi's C{ConnectionPool}, on a connection set up like the
     daemon's. So the store's L{Deferred}s have fired by the time its

@@ -8,8 +8,6 @@ event in an L{Outgoing}, which renders it at most once per format.
 
 from __future__ import annotations
 
-from collections.abc import Callable
-
 from zope.interface import implementer
 
 from chat import events
@@ -17,40 +15,12 @@ from chat.interfaces import (
     Address,
     IBus,
     IParticipant,
+    Outgoing,
     ToNeighbours,
     ToParticipant,
     ToRoom,
     ToUsers,
 )
-
-Renderer = Callable[[events.Event], bytes]
-
-
-class Outgoing(dict[Renderer, bytes]):
-    """
-    One event on its way to its recipients, with its renderings: C{outgoing[renderer]}
-    is the event rendered by C{renderer} (a C{bytes} line or lines, CR LF
-    included), computed on first use and shared by every recipient using
-    that format.
-
-    @ivar event: the event.
-    """
-
-    __slots__ = ("event",)
-
-    def __init__(self, event: events.Event) -> None:
-        super().__init__()
-        self.event = event
-
-    def __missing__(self, renderer: Renderer) -> bytes:
-        data = self[renderer] = renderer(self.event)
-        return data
-
-    def render(self, renderer: Renderer) -> bytes:
-        """
-        The event rendered by C{renderer}, rendered once for all recipients.
-        """
-        return self[renderer]
 
 
 class Directory:

@@ -14,18 +14,38 @@ so a second process can take part by delivering the same events to its own.
 
 from __future__ import annotations
 
-from collections.abc import Collection
+from collections.abc import Callable, Collection
 from dataclasses import dataclass
-from typing import IO, TYPE_CHECKING, Union
+from typing import IO, Union
 
 from twisted.internet.defer import Deferred
 from zope.interface import Attribute, Interface
 
 from chat import events
 
-if TYPE_CHECKING:
-    from chat.delivery import Outgoing
-    from chat.spool import Upload
+Renderer = Callable[[events.Event], bytes]
+"""Turns an event into UTF-8 bytes ending in CR LF (possibly several lines, or none)."""
+
+
+class Outgoing(dict[Renderer, bytes]):
+    """
+    One event on its way to its recipients, with its renderings:
+    C{outgoing[renderer]} is the event rendered by C{renderer} (C{bytes},
+    CR LF included), computed on first use and shared by every recipient
+    using that format.
+
+    @ivar event: the event.
+    """
+
+    __slots__ = ("event",)
+
+    def __init__(self, event: events.Event) -> None:
+        super().__init__()
+        self.event = event
+
+    def __missing__(self, renderer: Renderer) -> bytes:
+        data = self[renderer] = renderer(self.event)
+        return data
 
 
 class IParticipant(Interface):
@@ -45,8 +65,8 @@ class IParticipant(Interface):
     def deliver(outgoing: Outgoing) -> None:  # noqa: N805
         """
         Send one event, rendered in the participant's own format with
-        C{outgoing.render(renderer)}, which renders it at most once per
-        format for all its recipients. Must not raise.
+        C{outgoing[renderer]}, which renders it at most once per format
+        for all its recipients. Must not raise.
         """
 
     def close(reason: str) -> None:  # noqa: N805
@@ -127,12 +147,26 @@ class IIdAllocator(Interface):
         """
 
 
+class IUpload(Interface):
+    """
+    An upload in progress in an L{IFileStore}.
+    """
+
+    size = Attribute("C{int}: the announced size, in bytes.")
+    remaining = Attribute("C{int}: the bytes still expected.")
+
+    def write(data: bytes) -> None:  # noqa: N805
+        """
+        Take the next C{data} (at most C{remaining} bytes) of the upload.
+        """
+
+
 class IFileStore(Interface):
     """
     Where offered files are kept, by their SHA-256 (PROTOCOL.md section 6).
     """
 
-    def begin(size: int, expected: str | None = None) -> Upload:  # noqa: N805
+    def begin(size: int, expected: str | None = None) -> IUpload:  # noqa: N805
         """
         Reserve C{size} bytes for an upload, checked against C{expected}
         (lower-case hex SHA-256) when given.
@@ -140,12 +174,12 @@ class IFileStore(Interface):
         @raise chat.errors.Quota: the store has no room for it.
         """
 
-    def abort(upload: Upload) -> None:  # noqa: N805
+    def abort(upload: IUpload) -> None:  # noqa: N805
         """
         Drop an upload in progress and free its reservation.
         """
 
-    def commit(upload: Upload) -> Deferred[str]:  # noqa: N805
+    def commit(upload: IUpload) -> Deferred[str]:  # noqa: N805
         """
         Store a complete upload.
 

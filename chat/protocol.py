@@ -27,9 +27,8 @@ from zope.interface import implementer
 
 from chat import commands, errors, events, wire
 from chat.accounts import is_local
-from chat.delivery import Outgoing
 from chat.framing import LimitedLineReceiver
-from chat.interfaces import IParticipant
+from chat.interfaces import IParticipant, Outgoing
 from chat.outbox import Batch, Outbox
 from chat.render import RENDERERS, Renderer, render_text
 from chat.server import ChatServer, Incoming

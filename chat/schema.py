@@ -4,10 +4,10 @@ The SQLite database under C{--data-dir}: its file name, its connection
 settings and its schema, versioned with C{PRAGMA user_version} and brought up
 to date by forward migrations.
 
-Everything here is synchronous: it runs when L{chat.storage.open_store}
+Everything here is synchronous: it runs when L{chat.sqlite_store.open_store}
 opens the database, at the daemon's start-up before the reactor serves
 anyone, and in the C{chat-admin} tool. After that, both reach the database
-only through L{chat.storage.SQLiteStore}.
+only through L{chat.sqlite_store.SQLiteStore}.
 
 Times are stored as integer milliseconds since the POSIX epoch (UTC); names
 are stored as spelled, with a lower-cased C{*_key} column for lookups that

@@ -24,11 +24,12 @@ from chat.accounts import Account, Accounts, PasswordHasher
 from chat.delivery import LocalBus
 from chat.domain import NICK_MAX, ChatDomain, User, utc
 from chat.ids import LocalIds
-from chat.interfaces import IBus, IFileStore, IIdAllocator, IParticipant
+from chat.interfaces import IBus, IFileStore, IIdAllocator, IParticipant, IUpload
 from chat.limits import AddressCounter
+from chat.memory_store import MemoryStore
 from chat.settings import Settings
-from chat.spool import Spool, Upload, display_name
-from chat.storage import IStore, MemoryStore
+from chat.spool import Spool, display_name
+from chat.storage import IStore
 
 
 class Session:
@@ -63,7 +64,7 @@ class Incoming:
 
     __slots__ = ("id", "to", "name", "upload")
 
-    def __init__(self, id: int, to: str, name: str, upload: Upload) -> None:
+    def __init__(self, id: int, to: str, name: str, upload: IUpload) -> None:
         self.id = id
         self.to = to
         self.name = name

@@ -32,7 +32,7 @@ from twisted.logger import Logger
 from zope.interface import implementer
 
 from chat import errors, wire
-from chat.interfaces import IFileStore
+from chat.interfaces import IFileStore, IUpload
 
 SPOOL = "spool"
 """The spool's directory inside the data directory."""
@@ -70,6 +70,7 @@ def is_sha256(text: str) -> bool:
     return _STORED.match(text.lower()) is not None
 
 
+@implementer(IUpload)
 class Upload:
     """
     One upload in progress: its bytes go to a partial file and into a
@@ -218,10 +219,11 @@ class Spool:
         self.reserved += size
         return Upload(file, size, expected.lower() if expected else None)
 
-    def abort(self, upload: Upload) -> None:
+    def abort(self, upload: IUpload) -> None:
         """
         Drop an upload: its partial file and its reservation.
         """
+        assert isinstance(upload, Upload), "an upload of this spool"
         self.reserved -= upload.size
         upload._file.close()
         try:
@@ -229,7 +231,7 @@ class Spool:
         except OSError as e:
             self._log.error("cannot remove {path}: {error}", path=upload.path, error=e)
 
-    def commit(self, upload: Upload) -> Deferred[str]:
+    def commit(self, upload: IUpload) -> Deferred[str]:
         """
         Store a complete upload: flush it to disk and rename it to its
         SHA-256, in a thread.
@@ -239,6 +241,7 @@ class Spool:
             from the announced one, or L{errors.Busy} if it could not be
             written (the partial file is then removed).
         """
+        assert isinstance(upload, Upload), "an upload of this spool"
         sha256 = upload.sha256
         if upload.failed is not None or (upload.expected is not None and upload.expected != sha256):
             self.abort(upload)

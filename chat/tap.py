@@ -18,13 +18,15 @@ from typing_extensions import override
 
 from chat import logs
 from chat.listener import Listener
+from chat.memory_store import MemoryStore
 from chat.protocol import ChatFactory
 from chat.schema import FILENAME, DatabaseError
 from chat.server import ChatServer
 from chat.service import ChatService
 from chat.settings import DEFAULT_LISTEN, Settings
 from chat.spool import PARTIAL, SPOOL, Spool
-from chat.storage import IStore, MemoryStore, open_store
+from chat.sqlite_store import open_store
+from chat.storage import IStore
 from chat.tls import ServerTLS, TLSError, endpoint_files, load, ssl_endpoint
 
 _DEFAULTS = Settings()

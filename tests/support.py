@@ -25,10 +25,10 @@ from zope.interface import implementer
 
 import chat
 from chat import events
-from chat.delivery import Directory, Outgoing
+from chat.delivery import Directory
 from chat.domain import LOBBY, ChatDomain, User
 from chat.ids import LocalIds
-from chat.interfaces import Address, IBus, IParticipant
+from chat.interfaces import Address, IBus, IParticipant, Outgoing
 from chat.memory_store import MemoryStore
 from chat.protocol import ChatFactory
 from chat.server import ChatServer

@@ -40,7 +40,7 @@ from chat.accounts import (
     is_local,
     owasp_hasher,
 )
-from chat.storage import MemoryStore
+from chat.memory_store import MemoryStore
 
 T0 = 1_700_000_000.0
 """A literal time: 2023-11-14T22:13:20Z."""

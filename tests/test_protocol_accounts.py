@@ -18,10 +18,10 @@ from twisted.internet.task import Clock
 from zope.interface import alsoProvides
 
 from chat.accounts import Accounts, PasswordHasher
+from chat.memory_store import MemoryStore
 from chat.protocol import ChatFactory
 from chat.server import ChatServer
 from chat.settings import Settings
-from chat.storage import MemoryStore
 from tests.test_accounts import PendingHasher, cheap
 from tests.support import (
     START,

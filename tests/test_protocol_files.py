@@ -19,12 +19,12 @@ from twisted.internet.task import Clock
 
 from chat import events
 from chat.domain import utc
+from chat.memory_store import MemoryStore
 from chat.protocol import MAX_DOWNLOADS, ChatFactory
 from chat.server import ChatServer
 from chat.service import SWEEP_INTERVAL, ChatService
 from chat.settings import Settings
 from chat.spool import PARTIAL, Spool
-from chat.storage import MemoryStore
 from tests.support import START, Client, ProtocolTestCase, chunked, decode_json, error_text
 from tests.test_spool import inline
 

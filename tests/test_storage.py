@@ -1,6 +1,7 @@
 """
-Tests for L{chat.storage}: the L{IStore} contract, held by L{MemoryStore} and
-L{SQLiteStore} alike, and the SQLite store's group commit and ordering.
+Tests for L{chat.storage}, L{chat.memory_store} and L{chat.sqlite_store}: the
+L{IStore} contract, held by L{MemoryStore} and L{SQLiteStore} alike, and the
+SQLite store's group commit and ordering.
 
 The SQLite store runs over L{FakePool}: adbapi's C{runInteraction} on a real
 SQLite connection, but run when the test says, so a test can hold a write
@@ -25,9 +26,11 @@ from twisted.python.failure import Failure
 from twisted.trial.unittest import SynchronousTestCase
 from zope.interface.verify import verifyObject
 
-from chat import schema, storage
+from chat import schema, sqlite_store
 from chat.events import FileOffer, Message, Private
-from chat.storage import AccountExists, AccountRecord, IStore, MemoryStore, SQLiteStore, open_store
+from chat.memory_store import MemoryStore
+from chat.sqlite_store import SQLiteStore, open_store
+from chat.storage import AccountExists, AccountRecord, IStore
 
 TS = datetime(2026, 11, 21, 14, 2, 3, 120000, tzinfo=timezone.utc)
 
@@ -489,7 +492,7 @@ class GroupCommitTests(SQLiteStoreTestCase):
         """
         Pruning deletes in bounded batches, each its own transaction, until none are left.
         """
-        self.patch(storage, "_PRUNE_BATCH", 2)
+        self.patch(sqlite_store, "_PRUNE_BATCH", 2)
         old = TS - timedelta(days=3)
         for i in range(5):
             message(self.store, "#a", f"old{i}", old)
@@ -514,7 +517,7 @@ class OpenStoreTests(SynchronousTestCase):
                 db.execute("INSERT INTO private VALUES (12, 0, 'x', 'Bob', 'bob', 't', 0, 1)")
                 db.execute("INSERT INTO accounts VALUES ('bob', 'Bob', 'h', 0)")
                 db.execute("INSERT INTO topics VALUES ('#dev', '#Dev', 'Release on Friday', 'alice')")
-            store = storage.open_store(data, Clock(), MemoryReactor())
+            store = sqlite_store.open_store(data, Clock(), MemoryReactor())
             try:
                 self.assertEqual(store.last_id(), 12)
                 self.assertEqual(store.next_id(), 13)

@@ -24,12 +24,13 @@ from twisted.python.usage import UsageError
 from twisted.trial.unittest import SynchronousTestCase
 
 from chat.listener import Listener
+from chat.memory_store import MemoryStore
 from chat.protocol import ChatFactory
 from chat.schema import VERSION
 from chat.server import ChatServer
 from chat.service import ChatService
 from chat.settings import Settings
-from chat.storage import MemoryStore, SQLiteStore
+from chat.sqlite_store import SQLiteStore
 from chat.tap import DEFAULT_LISTEN, Options, makeService
 
 DEFAULTS = {

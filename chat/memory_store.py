@@ -1,0 +1,149 @@
+# -*- test-case-name: tests.test_storage -*-
+"""
+The in-memory L{IStore}: everything lost on restart, for C{--in-memory}
+and for tests.
+"""
+
+from __future__ import annotations
+
+from collections import deque
+from collections.abc import Sequence
+from datetime import datetime
+
+from twisted.internet.defer import Deferred, fail, succeed
+from zope.interface import implementer
+
+from chat.events import FileOffer, Message, Private
+from chat.storage import AccountExists, AccountRecord, IStore
+
+
+@implementer(IStore)
+class MemoryStore:
+    """
+    Everything in memory, lost on restart: the last C{keep} messages per room,
+    waiting private messages, accounts, topics and file offers.
+    """
+
+    def __init__(self, keep: int = 500) -> None:
+        self._keep = keep
+        self._last_id = 0
+        self._rooms: dict[str, deque[Message]] = {}
+        self._waiting: dict[str, list[Private]] = {}
+        self._accounts: dict[str, AccountRecord] = {}
+        self._offers: dict[int, FileOffer] = {}
+        self._topics: dict[str, tuple[str, str, str]] = {}
+
+    def next_id(self) -> int:
+        self._last_id += 1
+        return self._last_id
+
+    def last_id(self) -> int:
+        return self._last_id
+
+    def add(self, message: Message | Private) -> Deferred[None]:
+        self._last_id = max(self._last_id, message.id)
+        if isinstance(message, Private):
+            if message.offline:
+                self._waiting.setdefault(message.to.lower(), []).append(message)
+            return succeed(None)
+        key = message.room.lower()
+        history = self._rooms.get(key)
+        if history is None:
+            history = self._rooms[key] = deque(maxlen=self._keep)
+        history.append(message)
+        return succeed(None)
+
+    def recent(self, room: str, count: int) -> Deferred[Sequence[Message]]:
+        history = self._rooms.get(room.lower())
+        if not history or count <= 0:
+            return succeed(())
+        return succeed(list(history)[-count:])
+
+    def messages(
+        self, room: str, since: datetime | None = None, after: int = 0, limit: int | None = None
+    ) -> Deferred[Sequence[Message]]:
+        found = [
+            m for m in self._rooms.get(room.lower(), ())
+            if m.id > after and (since is None or m.ts >= since)
+        ]
+        return succeed(found if limit is None else found[:limit])
+
+    def waiting(self, nick: str) -> Deferred[Sequence[Private]]:
+        return succeed(list(self._waiting.get(nick.lower(), ())))
+
+    def delivered(self, ids: Sequence[int]) -> Deferred[None]:
+        done = set(ids)
+        for key, messages in list(self._waiting.items()):
+            left = [m for m in messages if m.id not in done]
+            if left:
+                self._waiting[key] = left
+            else:
+                del self._waiting[key]
+        return succeed(None)
+
+    def account(self, name: str) -> Deferred[AccountRecord | None]:
+        return succeed(self._accounts.get(name.lower()))
+
+    def create_account(self, name: str, password: str, created: float) -> Deferred[None]:
+        if name.lower() in self._accounts:
+            return fail(AccountExists(name))
+        self._waiting.pop(name.lower(), None)
+        self._accounts[name.lower()] = AccountRecord(name, password, created)
+        return succeed(None)
+
+    def set_password(self, name: str, password: str) -> Deferred[bool]:
+        record = self._accounts.get(name.lower())
+        if record is None:
+            return succeed(False)
+        self._accounts[name.lower()] = AccountRecord(record.name, password, record.created)
+        return succeed(True)
+
+    def accounts(self) -> Deferred[list[AccountRecord]]:
+        return succeed([record for _, record in sorted(self._accounts.items())])
+
+    def delete_account(self, name: str) -> Deferred[tuple[AccountRecord, int] | None]:
+        record = self._accounts.pop(name.lower(), None)
+        if record is None:
+            return succeed(None)
+        return succeed((record, len(self._waiting.pop(name.lower(), ()))))
+
+    def account_names(self) -> dict[str, str]:
+        return {key: record.name for key, record in self._accounts.items()}
+
+    def set_topic(self, room: str, text: str, by: str) -> Deferred[None]:
+        if text:
+            self._topics[room.lower()] = (room, text, by)
+        else:
+            self._topics.pop(room.lower(), None)
+        return succeed(None)
+
+    def topics(self) -> dict[str, tuple[str, str, str]]:
+        return dict(self._topics)
+
+    def add_offer(self, offer: FileOffer) -> Deferred[None]:
+        self._last_id = max(self._last_id, offer.id)
+        self._offers[offer.id] = offer
+        return succeed(None)
+
+    def remove_offers(self, ids: Sequence[int]) -> Deferred[None]:
+        for offer_id in ids:
+            self._offers.pop(offer_id, None)
+        return succeed(None)
+
+    def offers(self) -> list[FileOffer]:
+        return sorted(self._offers.values(), key=lambda offer: offer.id)
+
+    def prune(self, before: float) -> Deferred[int]:
+        count = 0
+        for history in self._rooms.values():
+            while history and history[0].ts.timestamp() < before:
+                history.popleft()
+                count += 1
+        for key, messages in list(self._waiting.items()):
+            left = [m for m in messages if m.ts.timestamp() >= before]
+            count += len(messages) - len(left)
+            self._waiting[key] = left
+        return succeed(count)
+
+    def close(self) -> Deferred[None]:
+        return succeed(None)
