@@ -26,7 +26,7 @@ from twisted.internet.task import Clock  # noqa: E402
 
 from chat import events  # noqa: E402
 from chat.client.model import ChatModel, State  # noqa: E402
-from chat.client.tk import ChatWindow  # noqa: E402
+from chat.client.tk.window import ChatWindow  # noqa: E402
 
 HERE = Path(__file__).resolve().parent
 

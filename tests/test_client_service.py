@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import tempfile
 from copy import copy
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any
 
@@ -28,9 +28,10 @@ from zope.interface import implementer
 from chat import events
 from chat.client import options as client_options
 from chat.client.model import Change, ChatModel, ConnectionChanged, Notice, State, TransferChanged
+from chat.client.present import nick_colour
 from chat.client.protocol import ChatClientProtocol
 from chat.client.service import Account, ChatClient, describe_failure
-from chat.client.stdio import Screen, use_colour
+from chat.client.stdio import NICK_ANSI, Screen, use_colour
 from chat.render import render_json
 from tests.test_client_protocol import TLSTransport
 
@@ -533,14 +534,41 @@ class ScreenTests(SynchronousTestCase):
 
     def test_colours(self) -> None:
         """
-        In colour, a nick has the same colour every time and private lines are bold.
+        In colour, a nick has the same colour every time, the ANSI one of its presenter colour, and private
+        lines are bold.
         """
         self.screen.colour = True
         self.model.apply(message(1, "bob", "one"))
         self.model.apply(message(2, "bob", "two"))
-        first, second = self.text().splitlines()
+        self.model.apply(events.Private(3, TS, "bob", "alice", "psst"))
+        first, second, private = self.text().splitlines()
+        bob = f"\x1b[{NICK_ANSI[nick_colour('bob')]}mbob\x1b[0m"
+        self.assertEqual(first, f"\x1b[2m[14:02]\x1b[0m <{bob}> one")
         self.assertEqual(first.split("<")[1].split(">")[0], second.split("<")[1].split(">")[0])
-        self.assertIn("\x1b[", first)
+        self.assertTrue(private.endswith(" \x1b[1mpsst\x1b[0m"))
+        self.assertIn(bob, private)
+
+    def test_history_and_lists(self) -> None:
+        """
+        History comes between two dividers, each message with its room and, from another day, its date;
+        lists of people and rooms are one line each, marked.
+        """
+        self.now = TS.timestamp()
+        self.model.apply(events.Joined(TS, "#lobby", "alice"))
+        self.text()
+        self.model.apply(events.History("#lobby", (message(1, "bob", "today"),
+                                                   events.Message(2, TS - timedelta(days=1), "#lobby", "bob", "old"))))
+        self.model.apply(events.Users("#lobby", (events.UserInfo("alice", "", 0), events.UserInfo("bob", "away", 0))))
+        self.model.apply(events.Rooms((events.RoomInfo("#lobby", "hi", 2),)))
+        self.assertEqual(self.text(), (
+            "--- earlier in #lobby ---\n"
+            "[14:02] #lobby <bob> today\n"
+            "[20 Nov 14:02] #lobby <bob> old\n"
+            "--- now ---\n"
+            "*** #lobby, 2 users: alice, bob (away)\n"
+            "*** Rooms:\n"
+            "***   #lobby (2) hi\n"
+        ))
 
     def test_no_colour_environment(self) -> None:
         """

@@ -1,8 +1,9 @@
 """
-Tests for L{chat.client.tk}: the formatting helpers, the window driven by a
-model without a network, the connection dialog, and the window against a
-real daemon with the reactor pumping Tk through
-L{twisted.internet.tksupport}.
+Tests for L{chat.client.tk}: the themes, the window driven by a model
+without a network, the connection dialog, the command line, and the window
+against a real daemon with the reactor pumping Tk through
+L{twisted.internet.tksupport}. What the lines say is tested against the
+presenter, without widgets, in L{tests.test_client_present}.
 
 Widgets need an X display: without C{DISPLAY}, a module fixture starts
 C{Xvfb} on a free display and stops it at the end; the module is skipped
@@ -11,12 +12,14 @@ when tkinter or Xvfb is missing.
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import os
 import random
 import shutil
 import socket
 import subprocess
+import sys
 import tempfile
 import time
 from collections.abc import Callable, Iterator
@@ -37,16 +40,21 @@ from twisted.internet.threads import deferToThread  # noqa: E402
 from twisted.trial.unittest import SynchronousTestCase, TestCase  # noqa: E402
 
 from chat import events  # noqa: E402
+from chat.client import present  # noqa: E402
 from chat.client import tk as chat_tk  # noqa: E402
-from chat.client.model import ChatModel, Notice, State, Transfer  # noqa: E402
+from chat.client.model import ChatModel, State  # noqa: E402
 from chat.client.options import ClientOptions  # noqa: E402
 from chat.client.service import Account, ChatClient  # noqa: E402
+from chat.client.tk import conversation, dialogs, files, panels, theme  # noqa: E402
+from chat.client.tk import window as tk_window  # noqa: E402
 from tests.e2e import Client, Daemon  # noqa: E402
 
 UTC = timezone.utc
 T0 = datetime(2026, 5, 11, 9, 30, tzinfo=UTC)
 WAIT = 10.0
 """Bound, in seconds, on each wait for the daemon or the window."""
+BOB_TAG = theme.nick_tag(present.nick_colour("bob"))
+"""The pane's tag of bob's colour."""
 
 
 def start_xvfb(xvfb: str) -> tuple[subprocess.Popen[bytes], int] | None:
@@ -133,120 +141,24 @@ def message(room: str, sender: str, text: str, minutes: int = 0, action: bool = 
     return events.Message(id, T0 + timedelta(minutes=minutes), room, sender, text, action)
 
 
-# Pure helpers
+# The themes
 
 
-class HelperTests(SynchronousTestCase):
+class ThemeTests(SynchronousTestCase):
     """
-    The formatting helpers, without widgets (except L{chat_tk.fit}, which measures with a font).
+    L{theme.Theme}: the dark and light palettes have the same shape.
     """
 
-    def test_nick_colour_is_stable_and_ignores_case(self) -> None:
+    def test_palettes_have_one_colour_per_nick_colour(self) -> None:
         """
-        A nick gets the same colour in any case, in both themes, from their palettes.
+        Both palettes have a colour for each of the presenter's nick colours; a palette without is refused.
         """
-        for theme in (chat_tk.DARK, chat_tk.LIGHT):
-            self.assertEqual(chat_tk.nick_colour("Alice", theme), chat_tk.nick_colour("alice", theme))
-            self.assertIn(chat_tk.nick_colour("bob", theme), theme.nicks)
-        self.assertEqual(chat_tk.nick_tag("ALICE"), chat_tk.nick_tag("alice"))
-        self.assertEqual(chat_tk.nick_index("alice", 12), 663665735 % 12)  # crc32, not hash(): same every run
-
-    def test_nick_colours_spread(self) -> None:
-        """
-        Twelve common nicks use at least six of the twelve colours.
-        """
-        nicks = ["alice", "bob", "carol", "dave", "eve", "mallory", "trent", "peggy", "victor", "walter", "chen",
-                 "dana"]
-        self.assertGreaterEqual(len({chat_tk.nick_tag(n) for n in nicks}), 6)
-
-    def test_message_line(self) -> None:
-        """
-        A room message is C{HH:MM  nick  text} in the local zone, the nick in its colour, in its room.
-        """
-        line = chat_tk.message_line(message("#dev", "bob", "hi all", minutes=5), "alice", UTC)
-        self.assertEqual((line.kind, line.text, line.room), ("message", "09:35  bob  hi all", "#dev"))
-        self.assertEqual(line.segments[0], ("09:35", ("time",)))
-        self.assertEqual(line.segments[2], ("bob", ("nick", chat_tk.nick_tag("bob"))))
-        plus_two = timezone(timedelta(hours=2))
-        self.assertTrue(chat_tk.message_line(message("#dev", "bob", "x"), "alice", plus_two).text.startswith("11:30"))
-
-    def test_mention_and_action_lines(self) -> None:
-        """
-        A message naming the user as a word is a mention; an action is C{* nick text}.
-        """
-        self.assertEqual(chat_tk.message_line(message("#a", "bob", "Alice: look"), "alice").kind, "mention")
-        self.assertEqual(chat_tk.message_line(message("#a", "bob", "malice aforethought"), "alice").kind, "message")
-        self.assertEqual(chat_tk.message_line(message("#a", "alice", "alice here"), "alice").kind, "message")
-        action = chat_tk.message_line(message("#a", "bob", "waves", action=True), "alice", UTC)
-        self.assertEqual((action.kind, action.text), ("action", "09:30  * bob waves"))
-
-    def test_private_lines(self) -> None:
-        """
-        A private message reads C{bob → you}; the user's own echo reads C{you → bob}; stored ones say so.
-        """
-        received = events.Private(3, T0, "bob", "alice", "psst", offline=True)
-        sent = events.Private(4, T0, "alice", "bob", "yes?")
-        self.assertEqual(chat_tk.private_line(received, "alice", UTC).text,
-                         "09:30  bob → you  psst  (sent while you were away)")
-        self.assertEqual(chat_tk.private_line(sent, "alice", UTC).text, "09:30  you → bob  yes?")
-        self.assertEqual(chat_tk.private_line(sent, "alice", UTC).kind, "private")
-        self.assertIsNone(chat_tk.private_line(sent, "alice", UTC).room)
-
-    def test_format_change_kinds(self) -> None:
-        """
-        History, joins, notices, errors and offers get their own kinds and texts.
-        """
-        def lines(change: Any) -> list[tuple[str, str, str | None]]:
-            return [(line.kind, line.text, line.room) for line in chat_tk.format_change(change, "alice", T0, UTC)]
-
-        history = events.History("#dev", (message("#dev", "bob", "old", minutes=-60 * 24),
-                                          message("#dev", "bob", "today", minutes=-60)))
-        self.assertEqual(lines(history), [
-            ("history", "── earlier in #dev ──", "#dev"),
-            ("history", "10 May 09:30  bob  old", "#dev"),
-            ("history", "08:30  bob  today", "#dev"),
-            ("history", "── now ──", "#dev"),
-        ])
-        self.assertEqual(lines(events.History("#dev", ())), [])
-        self.assertEqual(lines(events.Joined(T0, "#dev", "bob")), [("system", "09:30  → bob joined #dev", "#dev")])
-        self.assertEqual(lines(events.Joined(T0, "#dev", "Alice")), [("system", "09:30  → You joined #dev", "#dev")])
-        self.assertEqual(lines(events.Quit(T0, "bob", "goodbye")), [("system", "09:30  ← bob quit (goodbye)", None)])
-        self.assertEqual(lines(Notice("Connecting…")), [("system", "09:30  • Connecting…", None)])
-        self.assertEqual(lines(Notice("refused", "error")), [("error", "09:30  ! refused", None)])
-        self.assertEqual(lines(events.Error("no-such-nick", "no such nick: zed")),
-                         [("error", "09:30  ! no such nick: zed (no-such-nick)", None)])
-        offer = events.FileOffer(9, "bob", "alice", "a b.pdf", 1536, "0" * 64, T0)
-        self.assertEqual(lines(offer), [("offer", "09:30  ↓ bob offered a b.pdf (1.5 KiB) to you   Download", None)])
-        link = chat_tk.format_change(offer, "alice", T0, UTC)[0].segments[-1]
-        self.assertEqual(link, ("Download", ("link", "offer:9")))
-        mine = chat_tk.format_change(events.FileOffer(9, "alice", "#dev", "x", 1, "0" * 64, T0), "alice", T0, UTC)
-        self.assertEqual(mine[0].text, "09:30  ↓ You offered x (1 B) to #dev")
-
-    def test_transfer_texts(self) -> None:
-        """
-        A transfer reads C{↑ NAME → TARGET}, then its percentage and sizes, then Done or Failed.
-        """
-        upload = Transfer(1, "upload", "a.pdf", "#dev", size=2 << 20, done=3 << 19)
-        self.assertEqual(chat_tk.transfer_title(upload), "↑ a.pdf → #dev")
-        self.assertEqual(chat_tk.transfer_detail(upload), "75% · 1.5 MiB of 2.0 MiB")
-        download = Transfer(2, "download", "b.txt", "bob", size=10, done=10, finished=True)
-        self.assertEqual((chat_tk.transfer_title(download), chat_tk.transfer_detail(download)),
-                         ("↓ b.txt ← bob", "Done · 10 B"))
-        failed = Transfer(3, "download", "c", "bob", finished=True, error="no space left")
-        self.assertEqual(chat_tk.transfer_detail(failed), "Failed: no space left")
-
-    def test_status_text(self) -> None:
-        """
-        The status bar tells state, server, nick, TLS and, once online, the RTT in milliseconds.
-        """
-        model = ChatModel("alice")
-        self.assertEqual(chat_tk.status_text(model, "h:1"), "Disconnected · h:1 · alice · not encrypted")
-        model.set_state(State.ONLINE)
-        model.set_secure(True)
-        self.assertEqual(chat_tk.status_text(model, "h:1"), "Online · h:1 · alice · TLS · RTT –")
-        model.set_rtt(0.0234)
-        self.assertEqual(chat_tk.status_text(model, "h:1"), "Online · h:1 · alice · TLS · RTT 23 ms")
-        self.assertEqual(chat_tk.rtt_text(0.0002), "RTT <1 ms")
+        for palette in theme.THEMES.values():
+            self.assertEqual(len(palette.nicks), present.NICK_COLOURS)
+        self.assertEqual(set(theme.THEMES), {"dark", "light"})
+        with self.assertRaises(ValueError):
+            dataclasses.replace(theme.DARK, nicks=theme.DARK.nicks[:-1])
+        self.assertEqual((theme.DARK.level("ok"), theme.LIGHT.level("error")), (theme.DARK.ok, theme.LIGHT.error))
 
 
 # The window, without a network
@@ -254,7 +166,7 @@ class HelperTests(SynchronousTestCase):
 
 class FakeClient:
     """
-    A L{chat_tk.ChatSession} that records what the window asks.
+    A L{tk_window.ChatSession} that records what the window asks.
     """
 
     def __init__(self, model: ChatModel) -> None:
@@ -299,7 +211,7 @@ def joined(model: ChatModel, room: str, *others: str, status: dict[str, str] | N
 
 class WindowTests(SynchronousTestCase):
     """
-    L{chat_tk.ChatWindow} on a model fed by hand, with a fake client and a L{Clock}.
+    L{tk_window.ChatWindow} on a model fed by hand, with a fake client and a L{Clock}.
     """
 
     def setUp(self) -> None:
@@ -310,13 +222,13 @@ class WindowTests(SynchronousTestCase):
         self.clock = Clock()
         self.clock.advance(T0.timestamp())
         self.exits: list[str] = []
-        self.window = chat_tk.ChatWindow(self.root, self.client, clock=self.clock, zone=UTC,
+        self.window = tk_window.ChatWindow(self.root, self.client, clock=self.clock, zone=UTC,
                                          on_exit=lambda: self.exits.append("exit"))
         self.addCleanup(self.window.close)
         self.root.update()
 
     def type_line(self, text: str, key: str = "<Return>") -> None:
-        entry = self.window.entry
+        entry = self.window.compose.entry
         entry.focus_force()
         entry.delete(0, "end")
         entry.insert(0, text)
@@ -332,7 +244,7 @@ class WindowTests(SynchronousTestCase):
         self.type_line("/me waves")
         self.type_line("   ")
         self.assertEqual(self.client.lines, ["hello there", "/me waves"])
-        self.assertEqual(self.window.entry.get(), "   ")
+        self.assertEqual(self.window.compose.entry.get(), "   ")
 
     def test_up_and_down_recall_lines(self) -> None:
         """
@@ -340,16 +252,16 @@ class WindowTests(SynchronousTestCase):
         """
         self.type_line("one")
         self.type_line("two")
-        self.window.entry.insert(0, "draft")
-        self.window.entry.event_generate("<Up>")
-        self.assertEqual(self.window.entry.get(), "two")
-        self.window.entry.event_generate("<Up>")
-        self.window.entry.event_generate("<Up>")
-        self.assertEqual(self.window.entry.get(), "one")
-        self.window.entry.event_generate("<Down>")
-        self.assertEqual(self.window.entry.get(), "two")
-        self.window.entry.event_generate("<Down>")
-        self.assertEqual(self.window.entry.get(), "draft")
+        self.window.compose.entry.insert(0, "draft")
+        self.window.compose.entry.event_generate("<Up>")
+        self.assertEqual(self.window.compose.entry.get(), "two")
+        self.window.compose.entry.event_generate("<Up>")
+        self.window.compose.entry.event_generate("<Up>")
+        self.assertEqual(self.window.compose.entry.get(), "one")
+        self.window.compose.entry.event_generate("<Down>")
+        self.assertEqual(self.window.compose.entry.get(), "two")
+        self.window.compose.entry.event_generate("<Down>")
+        self.assertEqual(self.window.compose.entry.get(), "draft")
 
     def test_room_list_shows_rooms_and_unread_counts(self) -> None:
         """
@@ -360,12 +272,12 @@ class WindowTests(SynchronousTestCase):
         self.model.apply(message("#dev", "bob", "psst", id=1))
         self.model.apply(message("#dev", "bob", "again", id=2))
         self.model.apply(message("#lobby", "bob", "here", id=3))
-        rooms = self.window.rooms
+        rooms = self.window.rooms.tree
         self.assertEqual([rooms.item(i, "text") for i in rooms.get_children()], ["#dev", "#lobby"])
         self.assertEqual(rooms.item("#dev", "values"), ("2",))
         self.assertEqual(rooms.item("#lobby", "values"), ("",))
         self.assertEqual(rooms.selection(), ("#lobby",))
-        self.assertEqual(self.window.room_title.cget("text"), "#lobby")
+        self.assertEqual(self.window.header.title.cget("text"), "#lobby")
 
     def test_clicking_a_room_switches_to_it(self) -> None:
         """
@@ -374,7 +286,7 @@ class WindowTests(SynchronousTestCase):
         joined(self.model, "#dev")
         joined(self.model, "#lobby")
         self.root.update()
-        rooms = self.window.rooms
+        rooms = self.window.rooms.tree
         x, y, _, height = rooms.bbox("#dev")  # type: ignore[misc]
         rooms.event_generate("<ButtonPress-1>", x=x + 20, y=y + height // 2)
         rooms.event_generate("<ButtonRelease-1>", x=x + 20, y=y + height // 2)
@@ -394,16 +306,16 @@ class WindowTests(SynchronousTestCase):
         self.model.apply(message("#dev", "bob", "in dev"))
         self.model.apply(message("#lobby", "carol", "in lobby"))
         self.model.apply(events.Private(5, T0, "dave", "alice", "private"))
-        shown = self.window.pane_lines()
+        shown = self.window.messages.lines()
         self.assertIn("09:30  carol  in lobby", shown)
         self.assertIn("09:30  dave → you  private", shown)
         self.assertNotIn("09:30  bob  in dev", shown)
         self.model.make_current("#dev")
-        shown = self.window.pane_lines()
+        shown = self.window.messages.lines()
         self.assertIn("09:30  bob  in dev", shown)
         self.assertIn("09:30  dave → you  private", shown)
         self.assertNotIn("09:30  carol  in lobby", shown)
-        self.assertIn("09:30  carol  in lobby", self.window.pane_lines(visible=False))
+        self.assertIn("09:30  carol  in lobby", self.window.messages.lines(visible=False))
 
     def test_line_looks(self) -> None:
         """
@@ -415,7 +327,7 @@ class WindowTests(SynchronousTestCase):
         self.model.apply(message("#lobby", "bob", "alice?"))
         self.model.apply(events.Private(5, T0, "bob", "alice", "psst"))
         self.model.notice("nope", "error")
-        pane = self.window.pane
+        pane = self.window.messages.pane
 
         def tags_of(text: str) -> set[str]:
             start = pane.search(text, "1.0", "end")
@@ -424,14 +336,30 @@ class WindowTests(SynchronousTestCase):
 
         self.assertIn("line:history", tags_of("old"))
         self.assertIn("line:action", tags_of("waves"))
+        self.assertIn("action", tags_of(" waves"))
+        self.assertIn("private", tags_of("psst"))
         self.assertIn("line:mention", tags_of("alice?"))
         self.assertIn("line:private", tags_of("psst"))
         self.assertIn("line:error", tags_of("nope"))
         self.assertIn("line:system", tags_of("You joined"))
-        self.assertIn(chat_tk.nick_tag("bob"), tags_of("bob  alice?"))
-        self.assertEqual(str(pane.tag_cget(chat_tk.nick_tag("bob"), "foreground")),
-                         chat_tk.nick_colour("bob", chat_tk.DARK))
+        self.assertIn(BOB_TAG, tags_of("bob  alice?"))
+        self.assertEqual(str(pane.tag_cget(BOB_TAG, "foreground")),
+                         theme.DARK.nicks[present.nick_colour("bob")])
         self.assertEqual(str(pane.cget("state")), "disabled")
+
+    def test_panels_keep_what_they_show_out_of_the_pane(self) -> None:
+        """
+        Who is in a joined room shows in the people list only; another room's people and a pong get a line.
+        """
+        joined(self.model, "#lobby", "bob")
+        before = self.window.messages.lines(visible=False)
+        self.model.apply(events.Users("#lobby", (events.UserInfo("alice", "", 0), events.UserInfo("carol", "", 0))))
+        self.assertEqual(self.window.messages.lines(visible=False), before)
+        self.assertEqual([self.window.people.tree.item(i, "text") for i in self.window.people.tree.get_children()],
+                         ["alice", "carol"])
+        self.model.apply(events.Users("#dev", (events.UserInfo("dave", "", 0),)))
+        self.model.apply(events.Pong("hello"))
+        self.assertEqual(self.window.messages.lines()[-2:], ["09:30  • #dev, 1 user: dave", "09:30  • pong hello"])
 
     def test_autoscroll_only_at_the_bottom(self) -> None:
         """
@@ -441,30 +369,30 @@ class WindowTests(SynchronousTestCase):
         for n in range(120):
             self.model.apply(message("#lobby", "bob", f"line {n}", id=n))
         self.root.update()
-        self.assertTrue(self.window.at_bottom())
-        self.window.pane.yview_moveto(0.0)
+        self.assertTrue(self.window.messages.at_bottom())
+        self.window.messages.pane.yview_moveto(0.0)
         self.root.update()
         self.model.apply(message("#lobby", "bob", "while away", id=500))
         self.root.update()
-        self.assertEqual(self.window.pane.yview()[0], 0.0)
-        self.assertTrue(self.window.jump_button.winfo_ismapped())
-        self.window.jump_button.invoke()
+        self.assertEqual(self.window.messages.pane.yview()[0], 0.0)
+        self.assertTrue(self.window.messages.jump_button.winfo_ismapped())
+        self.window.messages.jump_button.invoke()
         self.root.update()
-        self.assertTrue(self.window.at_bottom())
-        self.assertFalse(self.window.jump_button.winfo_ismapped())
+        self.assertTrue(self.window.messages.at_bottom())
+        self.assertFalse(self.window.messages.jump_button.winfo_ismapped())
         self.model.apply(message("#lobby", "bob", "latest", id=501))
         self.root.update()
-        self.assertTrue(self.window.at_bottom())
-        self.assertEqual(self.window.pane_lines()[-1], "09:30  bob  latest")
+        self.assertTrue(self.window.messages.at_bottom())
+        self.assertEqual(self.window.messages.lines()[-1], "09:30  bob  latest")
 
     def test_pane_keeps_at_most_max_lines(self) -> None:
         """
-        The oldest lines go once the pane holds more than L{chat_tk.MAX_LINES}.
+        The oldest lines go once the pane holds more than L{conversation.MAX_LINES}.
         """
-        self.patch(chat_tk, "MAX_LINES", 50)
+        self.patch(conversation, "MAX_LINES", 50)
         for n in range(80):
             self.model.notice(f"note {n}")
-        lines = self.window.pane_lines(visible=False)
+        lines = self.window.messages.lines(visible=False)
         self.assertEqual((len(lines), lines[0], lines[-1]), (50, "09:30  • note 30", "09:30  • note 79"))
 
     def test_people_list_with_statuses_and_count(self) -> None:
@@ -472,13 +400,13 @@ class WindowTests(SynchronousTestCase):
         The people list shows the members of the current room with statuses, and how many are online.
         """
         joined(self.model, "#lobby", "bob", "Carol", status={"bob": "at lunch"})
-        users = self.window.users
+        users = self.window.people.tree
         self.assertEqual([(users.item(i, "text"), users.item(i, "values")) for i in users.get_children()],
                          [("alice", ("",)), ("bob", ("at lunch",)), ("Carol", ("",))])
-        self.assertEqual(self.window.users_label.cget("text"), "PEOPLE · 3 ONLINE")
+        self.assertEqual(self.window.people.heading.cget("text"), "PEOPLE · 3 ONLINE")
         self.model.apply(events.Parted(T0, "#lobby", "bob"))
-        self.assertEqual(self.window.users_label.cget("text"), "PEOPLE · 2 ONLINE")
-        self.window.refresh_button.invoke()
+        self.assertEqual(self.window.people.heading.cget("text"), "PEOPLE · 2 ONLINE")
+        self.window.people.refresh_button.invoke()
         self.assertEqual(self.client.lines, ["/list"])
 
     def test_send_file_goes_to_the_selected_person_or_the_room(self) -> None:
@@ -488,15 +416,15 @@ class WindowTests(SynchronousTestCase):
         joined(self.model, "#lobby", "bob")
         chosen = ["/tmp/a.txt", "", "/tmp/b.txt"]
         self.window.choose_file = lambda: chosen.pop(0)
-        self.assertEqual(self.window.send_file_button.cget("text"), "Send file to #lobby…")
-        self.window.users.selection_set("bob")
+        self.assertEqual(self.window.files.send_button.cget("text"), "Send file to #lobby…")
+        self.window.people.tree.selection_set("bob")
         self.root.update()
-        self.assertEqual(self.window.send_file_button.cget("text"), "Send file to bob…")
-        self.window.send_file_button.invoke()
-        self.window.send_file_button.invoke()
-        self.window.users.selection_set(())
+        self.assertEqual(self.window.files.send_button.cget("text"), "Send file to bob…")
+        self.window.files.send_button.invoke()
+        self.window.files.send_button.invoke()
+        self.window.people.tree.selection_set(())
         self.root.update()
-        self.window.send_file_button.invoke()
+        self.window.files.send_button.invoke()
         self.assertEqual(self.client.sent, [("bob", Path("/tmp/a.txt")), ("#lobby", Path("/tmp/b.txt"))])
 
     def test_offer_in_pane_and_panel(self) -> None:
@@ -505,13 +433,13 @@ class WindowTests(SynchronousTestCase):
         """
         offer = events.FileOffer(7, "bob", "alice", "notes.txt", 2048, "0" * 64, T0)
         self.model.apply(offer)
-        self.assertIn("09:30  ↓ bob offered notes.txt (2.0 KiB) to you   Download", self.window.pane_lines())
-        row = self.window.offer_rows[7]
+        self.assertIn("09:30  ↓ bob offered notes.txt (2.0 KiB) to you   Download", self.window.messages.lines())
+        row = self.window.files.offer_rows[7]
         self.assertEqual((row.title.cget("text"), row.detail.cget("text")), ("notes.txt", "bob · 2.0 KiB"))
         row.button.invoke()
         self.assertEqual(self.client.fetched, [7])
         self.assertTrue(row.button.instate(["disabled"]))
-        pane = self.window.pane
+        pane = self.window.messages.pane
         self.root.update()
         link = pane.search("Download", "1.0", "end")
         x, y, width, height = pane.bbox(link)  # type: ignore[misc]
@@ -522,18 +450,18 @@ class WindowTests(SynchronousTestCase):
 
     def test_progress_redraws_are_throttled(self) -> None:
         """
-        Progress redraws at most every L{chat_tk.PROGRESS_INTERVAL} seconds; the end shows at once.
+        Progress redraws at most every L{files.PROGRESS_INTERVAL} seconds; the end shows at once.
         """
         transfer = self.model.add_transfer("upload", "big.iso", "bob", 1000)
-        row = self.window.transfer_rows[transfer.id]
+        row = self.window.files.transfer_rows[transfer.id]
         self.model.progress(transfer, 100, 1000)
         self.assertEqual(float(row.bar.cget("value")), 0.0)
-        self.clock.advance(chat_tk.PROGRESS_INTERVAL)
+        self.clock.advance(files.PROGRESS_INTERVAL)
         self.assertEqual(float(row.bar.cget("value")), 10.0)
         self.model.progress(transfer, 500, 1000)
         self.model.progress(transfer, 600, 1000)
         self.assertEqual(float(row.bar.cget("value")), 10.0)
-        self.clock.advance(chat_tk.PROGRESS_INTERVAL)
+        self.clock.advance(files.PROGRESS_INTERVAL)
         self.assertEqual((float(row.bar.cget("value")), row.detail.cget("text")), (60.0, "60% · 600 B of 1000 B"))
         self.model.progress(transfer, 700, 1000)
         self.model.finish(transfer, result="/tmp/big.iso")
@@ -545,27 +473,27 @@ class WindowTests(SynchronousTestCase):
         A failed download says why, and its offer can be downloaded again.
         """
         self.model.apply(events.FileOffer(7, "bob", "alice", "n.txt", 10, "0" * 64, T0))
-        self.window.offer_rows[7].button.invoke()
+        self.window.files.offer_rows[7].button.invoke()
         transfer = self.model.add_transfer("download", "n.txt", "bob", 10, offer=7)
         self.model.finish(transfer, error="checksum mismatch")
-        row = self.window.transfer_rows[transfer.id]
+        row = self.window.files.transfer_rows[transfer.id]
         self.assertEqual(row.detail.cget("text"), "Failed: checksum mismatch")
-        self.assertTrue(self.window.offer_rows[7].button.instate(["!disabled"]))
+        self.assertTrue(self.window.files.offer_rows[7].button.instate(["!disabled"]))
 
     def test_errors_show_in_pane_and_status_bar(self) -> None:
         """
         Errors from the daemon and from the client show in the pane and in the status bar, for a while.
         """
         self.model.apply(events.Error("no-such-nick", "no such nick: zed"))
-        self.assertEqual(self.window.error_label.cget("text"), "! no such nick: zed")
+        self.assertEqual(self.window.status.error_label.cget("text"), "! no such nick: zed")
         self.model.notice("Cannot connect to 127.0.0.1:8888: connection refused.", "error")
-        self.assertEqual(self.window.error_label.cget("text"),
+        self.assertEqual(self.window.status.error_label.cget("text"),
                          "! Cannot connect to 127.0.0.1:8888: connection refused.")
-        self.assertIn("09:30  ! no such nick: zed (no-such-nick)", self.window.pane_lines())
-        self.clock.advance(chat_tk.ERROR_SECONDS)
-        self.assertEqual(self.window.error_label.cget("text"), "")
+        self.assertIn("09:30  ! no such nick: zed (no-such-nick)", self.window.messages.lines())
+        self.clock.advance(panels.ERROR_SECONDS)
+        self.assertEqual(self.window.status.error_label.cget("text"), "")
         self.model.notice("x" * 500, "error")
-        shown = self.window.error_label.cget("text")
+        shown = self.window.status.error_label.cget("text")
         self.assertTrue(shown.startswith("! xxx") and "…" in shown)
         self.assertLess(self.window.fonts.small.measure(shown), 1120)
 
@@ -576,9 +504,9 @@ class WindowTests(SynchronousTestCase):
         self.model.set_state(State.CONNECTING)
         self.model.notice("Cannot connect to 127.0.0.1:8888: connection refused.", "error")
         self.model.set_state(State.CONNECTED)
-        self.assertNotEqual(self.window.error_label.cget("text"), "")
+        self.assertNotEqual(self.window.status.error_label.cget("text"), "")
         self.model.set_state(State.ONLINE)
-        self.assertEqual(self.window.error_label.cget("text"), "")
+        self.assertEqual(self.window.status.error_label.cget("text"), "")
         self.assertEqual(self.clock.getDelayedCalls(), [])
 
     def test_status_bar(self) -> None:
@@ -587,22 +515,22 @@ class WindowTests(SynchronousTestCase):
         """
         self.model.set_secure(True)
         self.model.set_rtt(0.012)
-        self.assertEqual(self.window.status_label.cget("text"), "Online · 127.0.0.1:8888 · alice · TLS · RTT 12 ms")
+        self.assertEqual(self.window.status.label.cget("text"), "Online · 127.0.0.1:8888 · alice · TLS · RTT 12 ms")
         self.model.set_state(State.CONNECTING)
-        self.assertEqual(self.window.status_label.cget("text"), "Connecting… · 127.0.0.1:8888 · alice · not encrypted")
+        self.assertEqual(self.window.status.label.cget("text"), "Connecting… · 127.0.0.1:8888 · alice · not encrypted")
 
     def test_leave_then_reconnect(self) -> None:
         """
         Leave disconnects and keeps the window; the button then reads Reconnect and connects again.
         """
-        self.window.leave_button.invoke()
+        self.window.header.leave_button.invoke()
         self.assertEqual(self.client.calls, ["leave"])
         self.model.set_state(State.DISCONNECTED)
-        self.assertEqual(self.window.leave_button.cget("text"), "Reconnect")
-        self.window.leave_button.invoke()
+        self.assertEqual(self.window.header.leave_button.cget("text"), "Reconnect")
+        self.window.header.leave_button.invoke()
         self.assertEqual(self.client.calls, ["leave", "reconnect"])
         self.model.set_state(State.CONNECTING)
-        self.assertEqual(self.window.leave_button.cget("text"), "Leave")
+        self.assertEqual(self.window.header.leave_button.cget("text"), "Leave")
         self.assertEqual(self.exits, [])
 
     def test_exit_quits_then_stops(self) -> None:
@@ -612,7 +540,7 @@ class WindowTests(SynchronousTestCase):
         self.client.goodbye = Deferred()
         close = self.root.protocol("WM_DELETE_WINDOW")
         self.root.tk.call(close)
-        self.window.exit_button.invoke()
+        self.window.header.exit_button.invoke()
         self.assertEqual((self.client.calls, self.exits), (["quit"], []))
         self.client.goodbye.callback(None)
         self.assertEqual(self.exits, ["exit"])
@@ -620,11 +548,11 @@ class WindowTests(SynchronousTestCase):
 
     def test_exit_does_not_wait_for_ever(self) -> None:
         """
-        Exit stops after L{chat_tk.EXIT_GRACE} seconds even if the goodbye never completes.
+        Exit stops after L{tk_window.EXIT_GRACE} seconds even if the goodbye never completes.
         """
         self.client.goodbye = Deferred()
         self.window.exit()
-        self.clock.advance(chat_tk.EXIT_GRACE)
+        self.clock.advance(tk_window.EXIT_GRACE)
         self.assertEqual(self.exits, ["exit"])
 
     def test_downloads_folder(self) -> None:
@@ -636,26 +564,26 @@ class WindowTests(SynchronousTestCase):
         self.window.choose_downloads()
         self.window.choose_downloads()
         self.assertEqual(self.client.downloads, Path("/srv/inbox"))
-        self.assertEqual(self.window.downloads_label.cget("text"), "Save to /srv/inbox")
+        self.assertEqual(self.window.files.downloads_label.cget("text"), "Save to /srv/inbox")
 
     def test_light_theme(self) -> None:
         """
         The View menu's light theme recolours the pane and the nicks; dark is the default.
         """
-        self.assertEqual(str(self.window.pane.cget("background")), chat_tk.DARK.pane)
+        self.assertEqual(str(self.window.messages.pane.cget("background")), theme.DARK.pane)
         self.window.set_theme("light")
-        self.assertEqual(str(self.window.pane.cget("background")), chat_tk.LIGHT.pane)
-        self.assertEqual(str(self.window.pane.tag_cget(chat_tk.nick_tag("bob"), "foreground")),
-                         chat_tk.nick_colour("bob", chat_tk.LIGHT))
+        self.assertEqual(str(self.window.messages.pane.cget("background")), theme.LIGHT.pane)
+        self.assertEqual(str(self.window.messages.pane.tag_cget(BOB_TAG, "foreground")),
+                         theme.LIGHT.nicks[present.nick_colour("bob")])
 
     def test_fit_shortens_in_the_middle(self) -> None:
         """
-        L{chat_tk.fit} keeps short text and shortens long text around an ellipsis to the width.
+        L{theme.fit} keeps short text and shortens long text around an ellipsis to the width.
         """
         font = self.window.fonts.base
-        self.assertEqual(chat_tk.fit("short.txt", font, 500), "short.txt")
+        self.assertEqual(theme.fit("short.txt", font, 500), "short.txt")
         name = "a-very-long-file-name-for-a-small-card.tar.gz"
-        fitted = chat_tk.fit(name, font, 120)
+        fitted = theme.fit(name, font, 120)
         self.assertLessEqual(font.measure(fitted), 120)
         self.assertIn("…", fitted)
         self.assertTrue(fitted.startswith("a-v") and fitted.endswith("gz"))
@@ -663,7 +591,7 @@ class WindowTests(SynchronousTestCase):
 
 class ConnectDialogTests(SynchronousTestCase):
     """
-    L{chat_tk.ConnectDialog}: the fields become the command line of C{chat-client}.
+    L{dialogs.ConnectDialog}: the fields become the command line of C{chat-client}.
     """
 
     def dialog(self, *argv: str) -> Any:
@@ -671,7 +599,7 @@ class ConnectDialogTests(SynchronousTestCase):
         root.withdraw()
         options = ClientOptions()
         options.parseOptions(list(argv))
-        return chat_tk.ConnectDialog(root, options)
+        return dialogs.ConnectDialog(root, options)
 
     def test_fields_become_options_and_account(self) -> None:
         """
@@ -727,10 +655,10 @@ class CommandLineTests(SynchronousTestCase):
 
     def test_same_options_own_name(self) -> None:
         """
-        L{chat_tk.TkOptions} parses a command line exactly as L{ClientOptions} does, and says C{chat-tk}.
+        L{dialogs.TkOptions} parses a command line exactly as L{ClientOptions} does, and says C{chat-tk}.
         """
         argv = ["--host", "h", "--tls", "--cafile", "/x.pem", "--downloads", "/d", "-P", "maya"]
-        tk_options, client_options = chat_tk.TkOptions(), ClientOptions()
+        tk_options, client_options = dialogs.TkOptions(), ClientOptions()
         tk_options.parseOptions(argv)
         client_options.parseOptions(argv)
         self.assertEqual(dict(tk_options), dict(client_options))
@@ -741,10 +669,20 @@ class CommandLineTests(SynchronousTestCase):
         A bad command line exits with status 2 and one line saying why, before any window opens.
         """
         written: list[str] = []
-        self.patch(chat_tk.sys, "stderr", type("Err", (), {"write": lambda self, text: written.append(text)})())
+        self.patch(sys, "stderr", type("Err", (), {"write": lambda self, text: written.append(text)})())
         error = self.assertRaises(SystemExit, chat_tk.main, ["--cafile", "/x.pem"])
         self.assertEqual(error.code, 2)
         self.assertTrue(written[-1].endswith("\nchat-tk: --cafile and --insecure need --tls or --starttls\n"))
+
+    def test_runs_as_a_module(self) -> None:
+        """
+        C{python -m chat.client.tk} is C{chat-tk}: a bad command line exits with status 2 and says so.
+        """
+        done = subprocess.run([sys.executable, "-m", "chat.client.tk", "--insecure"], capture_output=True,
+                              text=True, timeout=30)
+        self.assertEqual(done.returncode, 2)
+        self.assertTrue(done.stderr.startswith("Usage: chat-tk [options] [NICK]"))
+        self.assertTrue(done.stderr.endswith("\nchat-tk: --cafile and --insecure need --tls or --starttls\n"))
 
 
 # The window against a real daemon
@@ -752,7 +690,7 @@ class CommandLineTests(SynchronousTestCase):
 
 class LiveTests(TestCase):
     """
-    A L{chat_tk.ChatWindow} on a L{ChatClient} connected to a real daemon, with the reactor pumping Tk
+    A L{tk_window.ChatWindow} on a L{ChatClient} connected to a real daemon, with the reactor pumping Tk
     (L{tksupport}); the other side is a blocking JSON client run in a thread.
     """
 
@@ -768,7 +706,7 @@ class LiveTests(TestCase):
         endpoint = TCP4ClientEndpoint(reactor, "127.0.0.1", self.daemon.port, timeout=5)
         self.client = ChatClient(reactor, endpoint, Account("alice"), where=f"127.0.0.1:{self.daemon.port}",
                                  downloads=self.downloads, retry_policy=lambda failures: 0.2)
-        self.window = chat_tk.ChatWindow(self.root, self.client, clock=reactor, on_exit=lambda: None)
+        self.window = tk_window.ChatWindow(self.root, self.client, clock=reactor, on_exit=lambda: None)
         self.addCleanup(self.window.close)
         tksupport.install(self.root)
         self.addCleanup(tksupport.uninstall)
@@ -799,7 +737,7 @@ class LiveTests(TestCase):
             while not predicate():
                 if time.monotonic() > deadline:
                     raise AssertionError(f"not within {timeout} s: {what}\npane:\n"
-                                         + "\n".join(self.window.pane_lines(visible=False)))
+                                         + "\n".join(self.window.messages.lines(visible=False)))
                 await deferLater(reactor, 0.02, lambda: None)
 
         return Deferred.fromCoroutine(wait())
@@ -813,10 +751,10 @@ class LiveTests(TestCase):
         return client
 
     def people(self) -> list[str]:
-        return [str(self.window.users.item(i, "text")) for i in self.window.users.get_children()]
+        return [str(self.window.people.tree.item(i, "text")) for i in self.window.people.tree.get_children()]
 
     async def type_line(self, text: str) -> None:
-        entry = self.window.entry
+        entry = self.window.compose.entry
         entry.focus_force()
         entry.delete(0, "end")
         entry.insert(0, text)
@@ -832,9 +770,9 @@ class LiveTests(TestCase):
             await self.type_line("hello bob")
             said = await deferToThread(bob.expect_event, "message", {"from": "alice"}, timeout=WAIT)
             self.assertEqual((said["room"], said["text"]), ("#lobby", "hello bob"))
-            await self.until(lambda: any(line.endswith("alice  hello bob") for line in self.window.pane_lines()),
+            await self.until(lambda: any(line.endswith("alice  hello bob") for line in self.window.messages.lines()),
                              "the echo in the pane")
-            self.assertEqual(self.window.entry.get(), "")
+            self.assertEqual(self.window.compose.entry.get(), "")
 
         return Deferred.fromCoroutine(run())
 
@@ -846,11 +784,11 @@ class LiveTests(TestCase):
             await self.until(lambda: self.people() == ["alice"], "alice alone")
             bob = await self.other("bob")
             await self.until(lambda: self.people() == ["alice", "bob"], "bob in the list")
-            self.assertEqual(self.window.users_label.cget("text"), "PEOPLE · 2 ONLINE")
+            self.assertEqual(self.window.people.heading.cget("text"), "PEOPLE · 2 ONLINE")
             await deferToThread(bob.send_line, "/quit")
             await self.until(lambda: self.people() == ["alice"], "bob gone from the list")
-            self.assertEqual(self.window.users_label.cget("text"), "PEOPLE · 1 ONLINE")
-            self.assertTrue(any("bob quit" in line for line in self.window.pane_lines()))
+            self.assertEqual(self.window.people.heading.cget("text"), "PEOPLE · 1 ONLINE")
+            self.assertTrue(any("bob quit" in line for line in self.window.messages.lines()))
 
         return Deferred.fromCoroutine(run())
 
@@ -861,15 +799,15 @@ class LiveTests(TestCase):
         async def run() -> None:
             bob = await self.other("bob")
             await self.type_line("/join #dev")
-            await self.until(lambda: self.room() == "#dev" and self.window.rooms.exists("#dev"), "#dev current")
-            self.assertEqual(self.window.rooms.selection(), ("#dev",))
+            await self.until(lambda: self.room() == "#dev" and self.window.rooms.tree.exists("#dev"), "#dev current")
+            self.assertEqual(self.window.rooms.tree.selection(), ("#dev",))
             self.root.update()
-            rooms = self.window.rooms
+            rooms = self.window.rooms.tree
             x, y, _, height = rooms.bbox("#lobby")  # type: ignore[misc]
             rooms.event_generate("<ButtonPress-1>", x=x + 20, y=y + height // 2)
             rooms.event_generate("<ButtonRelease-1>", x=x + 20, y=y + height // 2)
             await self.until(lambda: self.room() == "#lobby", "#lobby current again")
-            self.assertEqual(self.window.room_title.cget("text"), "#lobby")
+            self.assertEqual(self.window.header.title.cget("text"), "#lobby")
             await self.type_line("back in the lobby")
             said = await deferToThread(bob.expect_event, "message", {"from": "alice"}, timeout=WAIT)
             self.assertEqual((said["room"], said["text"]), ("#lobby", "back in the lobby"))
@@ -886,13 +824,13 @@ class LiveTests(TestCase):
             data = os.urandom(300 * 1024)
             source = self.downloads / "holiday.jpg"
             source.write_bytes(data)
-            self.window.users.selection_set("bob")
+            self.window.people.tree.selection_set("bob")
             self.window.choose_file = lambda: str(source)
             self.root.update()
-            self.window.send_file_button.invoke()
+            self.window.files.send_button.invoke()
             await self.until(lambda: any(float(r.bar.cget("value")) == 100.0 and r.transfer.finished
-                                         for r in self.window.transfer_rows.values()), "the upload at 100%")
-            (row,) = self.window.transfer_rows.values()
+                                         for r in self.window.files.transfer_rows.values()), "the upload at 100%")
+            (row,) = self.window.files.transfer_rows.values()
             self.assertEqual((row.title.cget("text"), row.detail.cget("text")),
                              ("↑ holiday.jpg → bob", "Done · 300.0 KiB"))
             offer = await deferToThread(bob.expect_event, "file-offer", {"from": "alice"}, timeout=WAIT)
@@ -916,12 +854,12 @@ class LiveTests(TestCase):
                 bob.expect_event("upload-done")
 
             await deferToThread(upload)
-            await self.until(lambda: len(self.window.offer_rows) == 1, "the offer in the panel")
-            (row,) = self.window.offer_rows.values()
+            await self.until(lambda: len(self.window.files.offer_rows) == 1, "the offer in the panel")
+            (row,) = self.window.files.offer_rows.values()
             row.button.invoke()
-            await self.until(lambda: any(r.transfer.finished for r in self.window.transfer_rows.values()),
+            await self.until(lambda: any(r.transfer.finished for r in self.window.files.transfer_rows.values()),
                              "the download done")
-            (done,) = self.window.transfer_rows.values()
+            (done,) = self.window.files.transfer_rows.values()
             self.assertEqual(done.detail.cget("text"), "Done · 100.0 KiB")
             self.assertEqual(str(row.button.cget("text")), "Saved")
             self.assertEqual((self.downloads / "notes.bin").read_bytes(), data)
@@ -933,12 +871,12 @@ class LiveTests(TestCase):
         Leave disconnects while the window stays; Reconnect comes back online in the same room.
         """
         async def run() -> None:
-            self.window.leave_button.invoke()
+            self.window.header.leave_button.invoke()
             await self.until(lambda: self.client.model.state == State.DISCONNECTED, "disconnected")
-            self.assertEqual(self.window.leave_button.cget("text"), "Reconnect")
-            self.assertTrue(self.window.status_label.cget("text").startswith("Disconnected"))
-            self.window.leave_button.invoke()
+            self.assertEqual(self.window.header.leave_button.cget("text"), "Reconnect")
+            self.assertTrue(self.window.status.label.cget("text").startswith("Disconnected"))
+            self.window.header.leave_button.invoke()
             await self.until(lambda: self.client.model.state == State.ONLINE, "online again")
-            self.assertEqual(self.window.leave_button.cget("text"), "Leave")
+            self.assertEqual(self.window.header.leave_button.cget("text"), "Leave")
 
         return Deferred.fromCoroutine(run())

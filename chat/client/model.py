@@ -1,4 +1,4 @@
-# -*- test-case-name: tests.test_client_model -*-
+# -*- test-case-name: tests.test_client_service -*-
 """
 What a client knows, built from the daemon's events: the connection's
 state, the nick, the rooms joined (the current one last) with their

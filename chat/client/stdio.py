@@ -1,19 +1,19 @@
-# -*- test-case-name: tests.test_client_stdio -*-
+# -*- test-case-name: tests.test_client_service,tests.test_client_stdio_e2e -*-
 """
 C{chat-client}: the terminal frontend. Lines typed on standard input go
-to L{ChatClient.input}; what the L{ChatModel} reports is written to
-standard output with local timestamps, a colour per nick when the output
-is a terminal (unless C{NO_COLOR} is set), distinct looks for private,
-action and system lines, and a progress bar per transfer.
+to L{ChatClient.input}; the lines the presenter (L{chat.client.present})
+makes of what the L{ChatModel} reports are written to standard output,
+in the presenter's L{TERMINAL} voice, with ANSI colours when the output
+is a terminal (unless C{NO_COLOR} is set), and a progress bar per
+transfer.
 """
 
 from __future__ import annotations
 
 import os
 import sys
-import zlib
 from collections.abc import Callable, Sequence
-from datetime import datetime, tzinfo
+from datetime import datetime, timezone, tzinfo
 from typing import Any
 
 from twisted.internet import stdio
@@ -26,13 +26,30 @@ from twisted.python.failure import Failure
 from typing_extensions import override
 from zope.interface import implementer
 
-from chat import events
 from chat.client import options as client_options
-from chat.client.model import Change, ChatModel, Notice, Transfer, TransferChanged
+from chat.client.model import Change, ChatModel, Transfer, TransferChanged
+from chat.client.present import (
+    NICK_COLOURS,
+    TERMINAL,
+    Line,
+    Presenter,
+    Span,
+    transfer_bar,
+    transfer_title,
+)
 from chat.client.service import ChatClient
 
-NICK_COLOURS = (32, 33, 34, 35, 36, 91, 92, 93, 94, 95, 96)
-"""ANSI foreground colours for nicks; a nick always gets the same one."""
+NICK_ANSI = (31, 33, 93, 92, 32, 36, 96, 94, 34, 35, 95, 91)
+"""ANSI foreground colours of nicks, by L{chat.client.present.nick_colour}:
+the hues of the window's, in the same order."""
+
+STYLE_ANSI: dict[str, tuple[int, ...]] = {
+    "time": (2,), "system": (2,), "divider": (2,), "muted": (2,), "error": (1, 31), "action": (35,),
+    "arrow": (1, 35), "private": (1,), "offer": (1,), "link": (4,),
+}
+"""ANSI attributes of each style of L{chat.client.present.STYLES}; plain when absent."""
+
+assert len(NICK_ANSI) == NICK_COLOURS
 
 PROGRESS_INTERVAL = 0.1
 """Seconds between two redraws of a progress bar."""
@@ -41,20 +58,9 @@ BAR = 24
 """Characters in a progress bar."""
 
 
-def size_text(count: float) -> str:
-    """
-    A byte count for people: C{512 B}, C{1.5 KiB}, C{50.0 MiB}.
-    """
-    for unit in ("B", "KiB", "MiB", "GiB"):
-        if count < 1024 or unit == "GiB":
-            return f"{count:.0f} {unit}" if unit == "B" else f"{count:.1f} {unit}"
-        count /= 1024
-    raise AssertionError("unreachable")
-
-
 class Screen:
     """
-    Turns each L{Change} into lines for a terminal or a file.
+    Writes the lines of each L{Change} to a terminal or a file.
 
     @ivar colour: whether to use ANSI colours.
     """
@@ -73,39 +79,30 @@ class Screen:
         @param write: writes text (str, with its line ends) to the output.
         @param terminal: whether the output is a terminal: progress bars are
             redrawn in place there, and only the outcome is written otherwise.
-        @param seconds: the current time in seconds, for throttling redraws.
+        @param seconds: the current time in seconds since the epoch, for
+            throttling redraws and as the time of what has none of its own.
         @param zone: the time zone of timestamps; the local one by default.
         """
         self.model = model
         self.colour = colour
+        self.presenter = Presenter(model, TERMINAL, zone)
         self._write = write
         self._terminal = terminal
         self._seconds = seconds
-        self._zone = zone
         self._bar: str = ""
         self._drawn_at: dict[int, float] = {}
 
-    # Styles
-
-    def _style(self, text: str, *codes: int) -> str:
+    def _style(self, span: Span) -> str:
+        codes = (NICK_ANSI[span.nick_colour],) if span.nick_colour is not None else STYLE_ANSI.get(span.style, ())
         if not self.colour or not codes:
-            return text
-        return f"\x1b[{';'.join(map(str, codes))}m{text}\x1b[0m"
+            return span.text
+        return f"\x1b[{';'.join(map(str, codes))}m{span.text}\x1b[0m"
 
-    def nick(self, nick: str) -> str:
+    def render(self, line: Line) -> str:
         """
-        C{nick} in its own colour, the same every time.
+        C{line} as text for the output, in colour if L{colour}, without a line end.
         """
-        return self._style(nick, NICK_COLOURS[zlib.crc32(nick.lower().encode()) % len(NICK_COLOURS)])
-
-    def _system(self, text: str) -> str:
-        return self._style(f"*** {text}", 2)
-
-    def _error(self, text: str) -> str:
-        return self._style(f"!!! {text}", 1, 31)
-
-    def _time(self, ts: datetime) -> str:
-        return self._style(ts.astimezone(self._zone).strftime("[%H:%M]"), 2)
+        return "".join(self._style(span) for span in line.parts)
 
     # Output
 
@@ -129,117 +126,22 @@ class Screen:
 
     def lines(self, change: Change) -> list[str]:
         """
-        The lines for one change (empty when it shows nothing).
+        The lines for one change, without line ends (none when it shows nothing).
         """
-        match change:
-            case Notice(text=text, level="error"):
-                return [self._error(text)]
-            case Notice(text=text):
-                return [self._system(text)]
-            case events.Message():
-                return [self._message(change)]
-            case events.Private():
-                return [self._private(change)]
-            case events.History(messages=messages, room=room):
-                if not messages:
-                    return []
-                return [
-                    self._style(f"--- history of {room} ---", 2),
-                    *(self._message(m, history=True) for m in messages),
-                    self._style("--- end of history ---", 2),
-                ]
-            case events.Joined():
-                return [self._style(f"{self._time(change.ts)} --> {change.nick} joined {change.room}", 2)]
-            case events.Parted():
-                reason = f" ({change.reason})" if change.reason else ""
-                return [self._style(f"{self._time(change.ts)} <-- {change.nick} left {change.room}{reason}", 2)]
-            case events.Quit():
-                return [self._style(f"{self._time(change.ts)} <-- {change.nick} quit ({change.reason})", 2)]
-            case events.NickChanged():
-                return [self._system(f"{change.old} is now known as {change.new}")]
-            case events.StatusChanged(nick=nick, text=""):
-                return [self._system(f"{nick} cleared their status")]
-            case events.StatusChanged():
-                return [self._system(f"{change.nick} is {change.text}")]
-            case events.Topic():
-                if not change.text:
-                    return [self._system(f"{change.room} has no topic")]
-                return [self._system(f"topic of {change.room}: {change.text} (set by {change.by})")]
-            case events.Users():
-                listed = ", ".join(
-                    self.nick(u.nick) + (f" ({u.status})" if u.status else "") for u in change.users
-                )
-                count = len(change.users)
-                return [self._system(f"{change.room}, {count} user{'s' if count != 1 else ''}: {listed}")]
-            case events.Rooms():
-                if not change.rooms:
-                    return [self._system("no rooms")]
-                return [self._system("rooms:")] + [
-                    self._system(f"  {r.room} ({r.count}) {r.topic}".rstrip()) for r in change.rooms
-                ]
-            case events.Whois():
-                how = "logged in" if change.account else "guest"
-                tls = "TLS" if change.secure else "no TLS"
-                status = f", status: {change.status}" if change.status else ""
-                return [self._system(
-                    f"{change.nick}: {how}, {tls}, in {' '.join(change.rooms) or 'no room'}, "
-                    f"idle {change.idle} s, since {change.since.astimezone(self._zone):%Y-%m-%d %H:%M}{status}"
-                )]
-            case events.FileOffer():
-                to = "you" if change.to.lower() == self.model.nick.lower() else change.to
-                return [self._style(
-                    f"*** {change.sender} offers {change.name} ({size_text(change.size)}) to {to}: "
-                    f"/get {change.id} to download it",
-                    1,
-                )]
-            case events.Welcome():
-                motd = f": {change.motd}" if change.motd else ""
-                return [self._system(f"Connected to {change.server} ({change.version}){motd}")]
-            case events.Registered():
-                how = ", logged in" if change.account else ""
-                return [self._system(f"You are {self.nick(change.nick)}{how}. Type to talk, /help for commands.")]
-            case events.Info():
-                return [self._system(line) for line in change.text.splitlines() or [""]]
-            case events.Error():
-                return [self._error(f"{change.message} ({change.code})")]
-            case events.Pong():
-                return [self._system(f"pong {change.token}".rstrip())]
-            case events.Bye():
-                return [self._system(f"Bye: {change.reason}")]
-        return []
-
-    def _message(self, m: events.Message, history: bool = False) -> str:
-        stamp = (
-            self._style(m.ts.astimezone(self._zone).strftime("[%m-%d %H:%M]"), 2) if history else self._time(m.ts)
-        )
-        room = f"{m.room} " if len(self.model.rooms) > 1 or history else ""
-        if m.action:
-            return f"{stamp} {room}{self._style('*', 35)} {self.nick(m.sender)} {m.text}"
-        return f"{stamp} {room}<{self.nick(m.sender)}> {m.text}"
-
-    def _private(self, p: events.Private) -> str:
-        away = " (sent while you were away)" if p.offline else ""
-        star = self._style("*", 1, 35)
-        if p.sender.lower() == self.model.nick.lower() and p.to.lower() != self.model.nick.lower():
-            who = f"{self._style('->', 1, 35)} {star}{self.nick(p.to)}{star}"
-        else:
-            who = f"{star}{self.nick(p.sender)}{star}"
-        text = f"{p.sender} {p.text}" if p.action else p.text
-        return f"{self._time(p.ts)} {who} {self._style(text, 1)}{away}"
+        now = datetime.fromtimestamp(self._seconds(), timezone.utc)
+        return [self.render(line) for line in self.presenter.lines(change, now)]
 
     # Transfers
 
     def _transfer(self, transfer: Transfer) -> None:
-        arrow = "↑" if transfer.kind == "upload" else "↓"
-        way = "to" if transfer.kind == "upload" else "from"
-        label = f"{arrow} {transfer.name} {way} {transfer.peer}"
+        label = transfer_title(transfer, TERMINAL)
         if transfer.finished:
             self._drawn_at.pop(transfer.id, None)
             if self._bar:
                 self._write("\r\x1b[K")
                 self._bar = ""
             if not transfer.error:
-                self._write(f"{label} [{'#' * BAR}] 100% {size_text(transfer.size)}\n")
+                self._write(f"{label} {transfer_bar(transfer, BAR)}\n")
             return
         if not self._terminal or transfer.size <= 0:
             return
@@ -247,11 +149,7 @@ class Screen:
         if now - self._drawn_at.get(transfer.id, -1.0) < PROGRESS_INTERVAL:
             return
         self._drawn_at[transfer.id] = now
-        filled = int(transfer.fraction * BAR)
-        self._bar = (
-            f"{label} [{'#' * filled}{'.' * (BAR - filled)}] {transfer.fraction * 100:3.0f}% "
-            f"{size_text(transfer.done)} of {size_text(transfer.size)}"
-        )
+        self._bar = f"{label} {transfer_bar(transfer, BAR)}"
         self._write("\r\x1b[K" + self._bar)
 
 
@@ -287,14 +185,14 @@ class StdioFrontend(LineReceiver):
     def lineReceived(self, line: bytes) -> None:
         self.client.input(line.decode("utf-8", "replace").rstrip("\r"))
 
-    def readConnectionLost(self) -> None:
+    def readConnectionLost(self) -> None:  # noqa: N802 (IHalfCloseableProtocol)
         """
         The end of input: quit, keeping the output open for the goodbye.
         """
         if not self.client.done.called:
             self.client.quit()
 
-    def writeConnectionLost(self) -> None:
+    def writeConnectionLost(self) -> None:  # noqa: N802 (IHalfCloseableProtocol)
         """
         The output is gone (a closed pipe): nothing more can be shown.
         """

@@ -1,0 +1,241 @@
+# -*- test-case-name: tests.test_client_tk -*-
+"""
+The lists around the C{chat-tk} conversation: the rooms joined with
+their unread counts, the people of the current room with their
+statuses, and the status bar; each shows what the presenter computes
+from the L{ChatModel}.
+"""
+
+from __future__ import annotations
+
+import tkinter as tk
+from collections.abc import Callable
+from tkinter import ttk
+from typing import Any
+
+from twisted.internet.interfaces import IDelayedCall, IReactorTime
+
+from chat.client.model import ChatModel
+from chat.client.present import (
+    people_heading,
+    people_rows,
+    room_rows,
+    state_level,
+    status_text,
+)
+from chat.client.tk.theme import Fonts, Theme, fit, nick_tag
+
+ERROR_SECONDS = 15.0
+"""Seconds an error stays in the status bar."""
+
+
+class RoomsPanel:
+    """
+    The left column: the server, the rooms joined (the current one
+    selected; clicking another makes it current), Join… and Part.
+
+    @ivar tree: the rooms, by lower-case name, with unread counts.
+    """
+
+    def __init__(self, parent: tk.Misc, model: ChatModel, where: str, on_select: Callable[[str], None],
+                 on_join: Callable[[], None], on_part: Callable[[], None]) -> None:
+        """
+        @param where: C{host:port}.
+        @param on_select: called with the name of a room clicked that is not the current one.
+        @param on_join: Join… was pressed.
+        @param on_part: Part was pressed.
+        """
+        self.model = model
+        self._on_select = on_select
+        self.frame = left = ttk.Frame(parent, style="Panel.TFrame", width=176, padding=(0, 12, 0, 10))
+        left.grid_propagate(False)
+        left.columnconfigure(0, weight=1)
+        left.rowconfigure(3, weight=1)
+        self.server_label = ttk.Label(left, text="chat", style="Server.TLabel", padding=(16, 0, 8, 0))
+        self.server_label.grid(row=0, column=0, sticky="w")
+        self.where_label = ttk.Label(left, text=where, style="Muted.TLabel", padding=(16, 0, 8, 14))
+        self.where_label.grid(row=1, column=0, sticky="w")
+        ttk.Label(left, text="ROOMS", style="Heading.TLabel", padding=(16, 0, 0, 6)).grid(row=2, column=0, sticky="w")
+        self.tree = ttk.Treeview(left, style="Rooms.Treeview", columns=("unread",), show="tree", selectmode="browse",
+                                 height=4)
+        self.tree.column("#0", width=120, stretch=True)
+        self.tree.column("unread", width=44, stretch=False, anchor="e")
+        self.tree.grid(row=3, column=0, sticky="nsew", padx=(8, 8))
+        self.tree.bind("<<TreeviewSelect>>", self._selected)
+        buttons = ttk.Frame(left, style="Panel.TFrame", padding=(12, 8, 12, 0))
+        buttons.grid(row=4, column=0, sticky="ew")
+        buttons.columnconfigure((0, 1), weight=1, uniform="buttons")
+        ttk.Button(buttons, text="Join…", style="Small.TButton", command=on_join).grid(row=0, column=0, sticky="ew")
+        self.part_button = ttk.Button(buttons, text="Part", style="Small.TButton", command=on_part)
+        self.part_button.grid(row=0, column=1, sticky="ew", padx=(6, 0))
+
+    def apply_theme(self, t: Theme, f: Fonts) -> None:
+        """
+        Colour the rows: bold when current or unread, muted otherwise.
+        """
+        self.tree.tag_configure("unread", font=f.bold, foreground=t.text)
+        self.tree.tag_configure("read", font=f.base, foreground=t.muted)
+
+    def show(self) -> None:
+        """
+        List the rooms joined, select the current one.
+        """
+        tree = self.tree
+        for item in tree.get_children():
+            tree.delete(item)
+        for row in room_rows(self.model):
+            tree.insert("", "end", iid=row.key, text=row.name, values=(row.unread,),
+                        tags=("unread" if row.marked else "read",))
+        current = self.model.current
+        if current is not None:
+            tree.selection_set(current.name.lower())
+            tree.see(current.name.lower())
+        self.part_button.state(["!disabled"] if current is not None else ["disabled"])
+
+    def show_server(self, fonts: Fonts) -> None:
+        """
+        Name the server, once it said its name.
+        """
+        if self.model.welcome is not None:
+            self.server_label.configure(text=fit(self.model.welcome.server, fonts.title, 160))
+
+    def _selected(self, event: tk.Event[Any]) -> None:
+        selected = self.tree.selection()
+        if not selected:
+            return
+        room = self.model.rooms.get(selected[0])
+        if room is not None and room is not self.model.current:
+            self._on_select(room.name)
+
+
+class PeoplePanel:
+    """
+    The people of the current room, with their statuses and how many are
+    online; Refresh asks the daemon again.
+
+    @ivar tree: the people, by lower-case nick, the user in bold.
+    @ivar heading: C{PEOPLE · 3 ONLINE}.
+    """
+
+    def __init__(self, parent: tk.Misc, model: ChatModel, on_refresh: Callable[[], None],
+                 on_select: Callable[[], None], on_open: Callable[[str], None]) -> None:
+        """
+        Put the heading on row 0 of C{parent}, the list on row 1, a rule on row 2.
+
+        @param on_select: the selection changed.
+        @param on_open: called with the nick of a person double-clicked.
+        """
+        self.model = model
+        self._on_open = on_open
+        people = ttk.Frame(parent, style="Panel.TFrame", padding=(16, 0, 12, 6))
+        people.grid(row=0, column=0, sticky="ew")
+        people.columnconfigure(0, weight=1)
+        self.heading = ttk.Label(people, text="PEOPLE", style="Heading.TLabel")
+        self.heading.grid(row=0, column=0, sticky="w")
+        self.refresh_button = ttk.Button(people, text="Refresh", style="Small.TButton", command=on_refresh)
+        self.refresh_button.grid(row=0, column=1, sticky="e")
+        self.tree = ttk.Treeview(parent, style="Users.Treeview", columns=("status",), show="tree",
+                                 selectmode="browse", height=4)
+        self.tree.column("#0", width=120, stretch=True)
+        self.tree.column("status", width=110, stretch=True)
+        self.tree.grid(row=1, column=0, sticky="nsew", padx=(8, 8))
+        self.tree.bind("<<TreeviewSelect>>", lambda e: on_select())
+        self.tree.bind("<Double-Button-1>", self._double_clicked)
+        self.tree.bind("<Escape>", lambda e: self.tree.selection_set(()))
+        ttk.Frame(parent, style="Rule.TFrame", height=1).grid(row=2, column=0, sticky="ew", pady=(8, 0))
+
+    def apply_theme(self, t: Theme, f: Fonts) -> None:
+        """
+        Colour the nicks; the user's in bold.
+        """
+        for index, colour in enumerate(t.nicks):
+            self.tree.tag_configure(nick_tag(index), foreground=colour)
+        self.tree.tag_configure("me", font=f.bold)
+
+    def show(self) -> None:
+        """
+        List the people of the current room, keeping the selection.
+        """
+        tree = self.tree
+        chosen = self.selected()
+        for item in tree.get_children():
+            tree.delete(item)
+        for row in people_rows(self.model):
+            tree.insert("", "end", iid=row.key, text=row.nick, values=(row.status,),
+                        tags=(nick_tag(row.nick_colour),) + (("me",) if row.me else ()))
+        if chosen is not None and tree.exists(chosen.lower()):
+            tree.selection_set(chosen.lower())
+        self.heading.configure(text=people_heading(self.model))
+
+    def selected(self) -> str | None:
+        """
+        The nick selected, or C{None}.
+        """
+        selected = self.tree.selection()
+        if not selected:
+            return None
+        return str(self.tree.item(selected[0], "text"))
+
+    def _double_clicked(self, event: tk.Event[Any]) -> None:
+        nick = self.selected()
+        if nick is not None:
+            self._on_open(nick)
+
+
+class StatusBar:
+    """
+    The bottom line: a dot coloured by the connection's state, the
+    presenter's status text, and the last error for L{ERROR_SECONDS}.
+    """
+
+    def __init__(self, parent: tk.Misc, fonts: Fonts, clock: IReactorTime) -> None:
+        """
+        Put a rule on row 1 of C{parent} and the bar on row 2.
+
+        @param clock: schedules the end of an error.
+        """
+        self.fonts = fonts
+        self._clock = clock
+        self._timer: IDelayedCall | None = None
+        ttk.Frame(parent, style="Rule.TFrame", height=1).grid(row=1, column=0, sticky="ew")
+        status = ttk.Frame(parent, style="Status.TFrame", padding=(12, 4, 12, 5))
+        status.grid(row=2, column=0, sticky="ew")
+        status.columnconfigure(2, weight=1)
+        self.dot = ttk.Label(status, text="●", style="Status.TLabel")
+        self.dot.grid(row=0, column=0)
+        self.label = ttk.Label(status, text="", style="Status.TLabel")
+        self.label.grid(row=0, column=1, padx=(6, 0))
+        self.error_label = ttk.Label(status, text="", style="StatusError.TLabel", anchor="e")
+        self.error_label.grid(row=0, column=2, sticky="e")
+
+    def show(self, model: ChatModel, where: str, theme: Theme) -> None:
+        """
+        Show the state of C{model}'s connection to C{where} (C{host:port}).
+        """
+        self.dot.configure(foreground=theme.level(state_level(model.state)))
+        self.label.configure(text=status_text(model, where))
+
+    def show_error(self, text: str) -> None:
+        """
+        Show C{text} for L{ERROR_SECONDS}, shortened to the room there is.
+        """
+        room = self.error_label.master.winfo_width() - self.label.winfo_reqwidth() - 60
+        self.error_label.configure(text=fit("! " + text, self.fonts.small, max(room, 200)))
+        if self._timer is not None and self._timer.active():
+            self._timer.cancel()
+        self._timer = self._clock.callLater(ERROR_SECONDS, self.clear_error)
+
+    def clear_error(self) -> None:
+        """
+        Remove the error shown, if any.
+        """
+        self.close()
+        self.error_label.configure(text="")
+
+    def close(self) -> None:
+        """
+        Cancel the end of the error shown (the window closes).
+        """
+        if self._timer is not None and self._timer.active():
+            self._timer.cancel()
+        self._timer = None

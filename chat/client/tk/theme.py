@@ -1,0 +1,263 @@
+# -*- test-case-name: tests.test_client_tk -*-
+"""
+The look of C{chat-tk}: the two palettes (one L{Theme}, two instances),
+the fonts, the ttk styles made of them, and L{fit} to shorten text to a
+width in a font.
+"""
+
+from __future__ import annotations
+
+import tkinter as tk
+from dataclasses import dataclass
+from tkinter import font as tkfont
+from tkinter import ttk
+
+from chat.client.present import NICK_COLOURS
+
+
+@dataclass(frozen=True)
+class Theme:
+    """
+    The colours of the window, as C{#rrggbb} strings.
+
+    @ivar nicks: the colours nicks are drawn in, all readable on C{pane},
+        by L{chat.client.present.nick_colour}: L{NICK_COLOURS} of them.
+    """
+
+    name: str
+    window: str
+    panel: str
+    pane: str
+    field: str
+    button: str
+    hover: str
+    text: str
+    muted: str
+    border: str
+    accent: str
+    accent_hover: str
+    on_accent: str
+    select: str
+    ok: str
+    warn: str
+    error: str
+    private: str
+    private_bg: str
+    mention_bg: str
+    action: str
+    link: str
+    nicks: tuple[str, ...]
+
+    def __post_init__(self) -> None:
+        if len(self.nicks) != NICK_COLOURS:
+            raise ValueError(f"theme {self.name} has {len(self.nicks)} nick colours, not {NICK_COLOURS}")
+
+    def level(self, level: str) -> str:
+        """
+        The colour of a level of L{chat.client.present.state_level}: C{ok}, C{warn} or C{error}.
+        """
+        return {"ok": self.ok, "warn": self.warn, "error": self.error}[level]
+
+
+DARK = Theme(
+    name="dark",
+    window="#16181d",
+    panel="#1c1f26",
+    pane="#20242c",
+    field="#2a2f39",
+    button="#2d323d",
+    hover="#373d4a",
+    text="#dde1e8",
+    muted="#8b93a1",
+    border="#303644",
+    accent="#4c8dff",
+    accent_hover="#6aa0ff",
+    on_accent="#ffffff",
+    select="#2f3d58",
+    ok="#3fb950",
+    warn="#d29922",
+    error="#ff6b6b",
+    private="#d2a8ff",
+    private_bg="#2a2436",
+    mention_bg="#33301f",
+    action="#c9a7ff",
+    link="#6cb6ff",
+    nicks=(
+        "#ff7b72", "#ffa657", "#f2cc60", "#b5e06b", "#6fdd8b", "#4fd6be",
+        "#56c8f0", "#7aa7ff", "#a99bff", "#d2a8ff", "#f28ce0", "#ff9ab5",
+    ),
+)
+"""The default theme: light text on dark grey-blue."""
+
+LIGHT = Theme(
+    name="light",
+    window="#eef0f3",
+    panel="#f6f7f9",
+    pane="#ffffff",
+    field="#ffffff",
+    button="#ffffff",
+    hover="#e6e9ee",
+    text="#1f2328",
+    muted="#656d76",
+    border="#d0d7de",
+    accent="#0969da",
+    accent_hover="#0a5cc2",
+    on_accent="#ffffff",
+    select="#dbe8fb",
+    ok="#1a7f37",
+    warn="#9a6700",
+    error="#cf222e",
+    private="#8250df",
+    private_bg="#f5f0fd",
+    mention_bg="#fff5d6",
+    action="#8250df",
+    link="#0969da",
+    nicks=(
+        "#cf222e", "#bc4c00", "#8a6100", "#537a00", "#1a7f37", "#0f7b6c",
+        "#0a7399", "#0969da", "#4b50c8", "#8250df", "#a22fa8", "#bf3989",
+    ),
+)
+"""Dark text on white."""
+
+THEMES = {theme.name: theme for theme in (DARK, LIGHT)}
+"""The themes by name."""
+
+
+def nick_tag(colour: int) -> str:
+    """
+    The name of the tag (of the pane and of the lists) of nick colour
+    C{colour}: C{nick0} to C{nick11}.
+    """
+    return f"nick{colour}"
+
+
+@dataclass
+class Fonts:
+    """
+    The fonts of the window, made once per Tk interpreter.
+    """
+
+    base: tkfont.Font
+    bold: tkfont.Font
+    small: tkfont.Font
+    heading: tkfont.Font
+    title: tkfont.Font
+    chat: tkfont.Font
+    chat_bold: tkfont.Font
+    chat_italic: tkfont.Font
+    time: tkfont.Font
+
+    @classmethod
+    def create(cls, root: tk.Misc) -> Fonts:
+        """
+        Fonts of the family of C{TkDefaultFont}, which becomes 10 points.
+        """
+        default = tkfont.nametofont("TkDefaultFont", root=root)
+        default.configure(size=10)
+        family = str(default.actual("family"))
+
+        def make(size: int, weight: str = "normal", slant: str = "roman") -> tkfont.Font:
+            return tkfont.Font(root=root, family=family, size=size, weight=weight, slant=slant)  # type: ignore[arg-type]
+
+        return cls(
+            base=default, bold=make(10, "bold"), small=make(9), heading=make(9, "bold"), title=make(13, "bold"),
+            chat=make(11), chat_bold=make(11, "bold"), chat_italic=make(11, slant="italic"), time=make(9),
+        )
+
+
+def fit(text: str, font: tkfont.Font, pixels: int) -> str:
+    """
+    C{text}, shortened in the middle with C{…} until it is at most
+    C{pixels} wide in C{font}.
+    """
+    if font.measure(text) <= pixels:
+        return text
+    keep = len(text)
+    while keep > 1:
+        keep -= 1
+        head = (keep + 1) // 2
+        shorter = text[:head] + "…" + text[len(text) - (keep - head):]
+        if font.measure(shorter) <= pixels:
+            return shorter
+    return "…"
+
+
+def style_window(root: tk.Misc, theme: Theme, fonts: Fonts) -> ttk.Style:
+    """
+    Configure the ttk styles of C{root}'s interpreter for C{theme} (on
+    C{clam}, which takes colours everywhere).
+    """
+    style = ttk.Style(root)
+    style.theme_use("clam")
+    t = theme
+    style.configure(
+        ".", background=t.window, foreground=t.text, fieldbackground=t.field, bordercolor=t.border,
+        lightcolor=t.window, darkcolor=t.window, troughcolor=t.panel, selectbackground=t.select,
+        selectforeground=t.text, insertcolor=t.text, focuscolor=t.accent, font=fonts.base,
+    )
+    style.map(".", background=[("disabled", t.window)], foreground=[("disabled", t.muted)])
+    for name, colour in (("TFrame", t.window), ("Panel.TFrame", t.panel), ("Pane.TFrame", t.pane),
+                         ("Card.TFrame", t.field), ("Status.TFrame", t.panel)):
+        style.configure(name, background=colour)
+    style.configure("Rule.TFrame", background=t.border)
+    style.configure("TLabel", background=t.window, foreground=t.text)
+    style.configure("Panel.TLabel", background=t.panel, foreground=t.text)
+    style.configure("Heading.TLabel", background=t.panel, foreground=t.muted, font=fonts.heading)
+    style.configure("Muted.TLabel", background=t.panel, foreground=t.muted, font=fonts.small)
+    style.configure("Card.TLabel", background=t.field, foreground=t.text, font=fonts.bold)
+    style.configure("CardMuted.TLabel", background=t.field, foreground=t.muted, font=fonts.small)
+    style.configure("CardError.TLabel", background=t.field, foreground=t.error, font=fonts.small)
+    style.configure("Title.TLabel", background=t.window, foreground=t.text, font=fonts.title)
+    style.configure("Server.TLabel", background=t.panel, foreground=t.text, font=fonts.title)
+    style.configure("Topic.TLabel", background=t.window, foreground=t.muted, font=fonts.small)
+    style.configure("Status.TLabel", background=t.panel, foreground=t.muted, font=fonts.small)
+    style.configure("StatusError.TLabel", background=t.panel, foreground=t.error, font=fonts.small)
+    style.configure("Target.TLabel", background=t.window, foreground=t.muted)
+    style.configure("Dialog.TLabel", background=t.window, foreground=t.muted)
+    style.configure("DialogError.TLabel", background=t.window, foreground=t.error)
+    style.configure("TCheckbutton", background=t.window, foreground=t.text, indicatorbackground=t.field,
+                    indicatorforeground=t.accent, bordercolor=t.border, lightcolor=t.field, darkcolor=t.field)
+    style.map("TCheckbutton", background=[("active", t.window)], indicatorbackground=[("pressed", t.hover)])
+
+    button = {"background": t.button, "foreground": t.text, "bordercolor": t.border, "lightcolor": t.button,
+              "darkcolor": t.button, "padding": (12, 5), "focusthickness": 0, "anchor": "center"}
+    style.configure("TButton", **button)
+    style.map("TButton", background=[("disabled", t.panel), ("pressed", t.select), ("active", t.hover)],
+              lightcolor=[("active", t.hover)], darkcolor=[("active", t.hover)],
+              foreground=[("disabled", t.muted)])
+    style.configure("Small.TButton", padding=(10, 2), font=fonts.small, width=0)
+    style.configure("SmallAccent.TButton", background=t.accent, foreground=t.on_accent, bordercolor=t.accent,
+                    lightcolor=t.accent, darkcolor=t.accent, padding=(10, 2), font=fonts.small, width=0)
+    style.configure("Accent.TButton", background=t.accent, foreground=t.on_accent, bordercolor=t.accent,
+                    lightcolor=t.accent, darkcolor=t.accent)
+    for name in ("Accent.TButton", "SmallAccent.TButton"):
+        style.map(name, background=[("disabled", t.button), ("pressed", t.accent_hover), ("active", t.accent_hover)],
+                  lightcolor=[("disabled", t.button), ("active", t.accent_hover)],
+                  darkcolor=[("disabled", t.button), ("active", t.accent_hover)],
+                  bordercolor=[("disabled", t.border), ("active", t.accent_hover)],
+                  foreground=[("disabled", t.muted)])
+
+    style.configure("TEntry", fieldbackground=t.field, foreground=t.text, insertcolor=t.text,
+                    bordercolor=t.border, lightcolor=t.field, darkcolor=t.field, padding=(8, 6))
+    style.map("TEntry", bordercolor=[("focus", t.accent)], lightcolor=[("focus", t.field)])
+
+    row = fonts.base.metrics("linespace") + 10
+    for name in ("Rooms.Treeview", "Users.Treeview"):
+        style.configure(name, background=t.panel, fieldbackground=t.panel, foreground=t.text,
+                        bordercolor=t.panel, lightcolor=t.panel, darkcolor=t.panel, rowheight=row, font=fonts.base,
+                        indent=0, padding=(8, 0))
+        style.map(name, background=[("selected", t.select)], foreground=[("selected", t.text)])
+        style.layout(name, [("Treeview.treearea", {"sticky": "nswe"})])
+
+    style.configure("Transfer.Horizontal.TProgressbar", troughcolor=t.panel, background=t.accent,
+                    bordercolor=t.field, lightcolor=t.accent, darkcolor=t.accent, thickness=6)
+    style.configure("Done.Horizontal.TProgressbar", troughcolor=t.panel, background=t.ok,
+                    bordercolor=t.field, lightcolor=t.ok, darkcolor=t.ok, thickness=6)
+    style.configure("Failed.Horizontal.TProgressbar", troughcolor=t.panel, background=t.error,
+                    bordercolor=t.field, lightcolor=t.error, darkcolor=t.error, thickness=6)
+    style.configure("Vertical.TScrollbar", background=t.hover, troughcolor=t.pane, bordercolor=t.pane,
+                    arrowcolor=t.muted, lightcolor=t.hover, darkcolor=t.hover, gripcount=0, arrowsize=9)
+    style.map("Vertical.TScrollbar", background=[("active", t.muted)])
+    style.layout("Vertical.TScrollbar", [("Vertical.Scrollbar.trough", {"sticky": "ns", "children": [
+        ("Vertical.Scrollbar.thumb", {"sticky": "nswe"})]})])
+    return style

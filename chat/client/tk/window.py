@@ -1,0 +1,384 @@
+# -*- test-case-name: tests.test_client_tk -*-
+"""
+The C{chat-tk} main window: it lays out the panels, observes the
+L{ChatModel}, hands each change to the panels it concerns and the
+presenter's lines to the message pane, and calls the client's methods
+for what the user asks. No network or disk work happens in it.
+"""
+
+from __future__ import annotations
+
+import tkinter as tk
+from collections.abc import Callable
+from datetime import datetime, timezone, tzinfo
+from pathlib import Path
+from tkinter import filedialog, ttk
+from typing import Protocol
+
+from twisted.internet.defer import Deferred
+from twisted.internet.interfaces import IReactorTime
+from twisted.logger import Logger
+from twisted.python.failure import Failure
+
+from chat import events
+from chat.client.model import (
+    Change,
+    ChatModel,
+    ConnectionChanged,
+    Notice,
+    RoomsChanged,
+    State,
+    TransferChanged,
+    UsersChanged,
+)
+from chat.client.present import WINDOW, Presenter, window_title
+from chat.client.tk.conversation import InputLine, MessagePane, RoomHeader
+from chat.client.tk.files import FilesPanel
+from chat.client.tk.panels import PeoplePanel, RoomsPanel, StatusBar
+from chat.client.tk.theme import THEMES, Fonts, style_window
+
+EXIT_GRACE = 2.0
+"""Seconds Exit waits for the goodbye to be sent before closing anyway."""
+
+
+class ChatSession(Protocol):
+    """
+    What L{ChatWindow} uses of a L{chat.client.service.ChatClient}.
+    """
+
+    model: ChatModel
+    downloads: Path
+    where: str
+
+    def input(self, line: str) -> None:
+        """Run a line typed by the user, as the terminal client does."""
+
+    def send_file(self, target: str, path: Path) -> None:
+        """Offer the file at C{path} to C{target}, a nick or C{#room}."""
+
+    def get_file(self, offer_id: int, folder: Path | None = None) -> None:
+        """Download an offer into C{folder}, by default L{downloads}."""
+
+    def leave(self) -> Deferred[None]:
+        """Disconnect, keeping the session for L{reconnect}."""
+
+    def reconnect(self) -> None:
+        """Connect again after L{leave}."""
+
+    def quit(self, reason: str = "") -> Deferred[None]:
+        """Say goodbye and stop; fires once the connection is closed."""
+
+
+class ChatWindow:
+    """
+    The main window: the rooms on the left; the room's header, the
+    message pane and the input line in the middle; the people and the
+    files on the right; a status bar below. It observes C{client.model}
+    and calls C{client}'s methods; it never reads a socket or a file.
+
+    @ivar rooms: the rooms panel.
+    @ivar header: the current room's name and topic, Leave and Exit.
+    @ivar messages: the message pane.
+    @ivar compose: the input line.
+    @ivar people: the people of the current room.
+    @ivar files: the offers and transfers.
+    @ivar status: the status bar.
+    @ivar choose_file: asks for a file to send; returns its path, or an
+        empty string when the user cancelled.
+    @ivar choose_folder: asks for the downloads folder, likewise.
+    """
+
+    _log = Logger()
+
+    def __init__(
+        self,
+        root: tk.Tk,
+        client: ChatSession,
+        *,
+        clock: IReactorTime | None = None,
+        on_exit: Callable[[], None] | None = None,
+        theme: str = "dark",
+        zone: tzinfo | None = None,
+    ) -> None:
+        """
+        @param clock: schedules the throttled redraws and the end of the
+            error shown in the status bar, and dates the lines of events
+            without a time of their own; the global reactor by default.
+        @param on_exit: called once Exit is done (the goodbye sent, or
+            L{EXIT_GRACE} seconds passed): stops the program. By default
+            the root window is destroyed.
+        @param theme: C{dark} or C{light}.
+        @param zone: the time zone of timestamps; the local one by default.
+        """
+        if clock is None:
+            from twisted.internet import reactor as global_reactor
+
+            clock = global_reactor
+        assert clock is not None
+        self.root = root
+        self.client = client
+        self.model = client.model
+        self.presenter = Presenter(self.model, WINDOW, zone)
+        self._clock = clock
+        self._on_exit = on_exit or root.destroy
+        self.theme = THEMES[theme]
+        self.fonts = Fonts.create(root)
+        self.style = style_window(root, self.theme, self.fonts)
+        self.choose_file: Callable[[], str] = lambda: filedialog.askopenfilename(
+            parent=self.root, title="Send a file")
+        self.choose_folder: Callable[[], str] = lambda: filedialog.askdirectory(
+            parent=self.root, title="Downloads folder", initialdir=str(self.client.downloads), mustexist=False)
+        self._last_state = self.model.state
+        self._exiting = False
+        self._closed = False
+
+        root.title("chat")
+        root.geometry("1120x700")
+        root.minsize(860, 480)
+        self._theme_name = tk.StringVar(root, value=self.theme.name)
+        self._build_menu()
+        self._build()
+        self._apply_colours()
+        root.protocol("WM_DELETE_WINDOW", self.exit)
+        root.bind("<Control-q>", lambda e: self.exit())
+        self.model.observe(self.show)
+        self._refresh_all()
+        self.compose.entry.focus_set()
+
+    # Building
+
+    def _build_menu(self) -> None:
+        self.menu = tk.Menu(self.root, tearoff=False, borderwidth=0, relief="flat")
+        self.chat_menu = tk.Menu(self.menu, tearoff=False)
+        self.chat_menu.add_command(label="Send file…", command=self.send_file)
+        self.chat_menu.add_command(label="Downloads folder…", command=self.choose_downloads)
+        self.chat_menu.add_separator()
+        self.chat_menu.add_command(label="Leave", command=self.leave_or_reconnect)
+        self.chat_menu.add_command(label="Exit", command=self.exit, accelerator="Ctrl+Q")
+        self.view_menu = tk.Menu(self.menu, tearoff=False)
+        for name in THEMES:
+            self.view_menu.add_radiobutton(label=f"{name.title()} theme", value=name, variable=self._theme_name,
+                                           command=lambda: self.set_theme(self._theme_name.get()))
+        self.menu.add_cascade(label="Chat", menu=self.chat_menu)
+        self.menu.add_cascade(label="View", menu=self.view_menu)
+        self.root.configure(menu=self.menu)
+
+    def _build(self) -> None:
+        root, fonts, client = self.root, self.fonts, self.client
+        root.columnconfigure(0, weight=1)
+        root.rowconfigure(0, weight=1)
+        main = ttk.Frame(root)
+        main.grid(row=0, column=0, sticky="nsew")
+        main.columnconfigure(2, weight=1)
+        main.rowconfigure(0, weight=1)
+
+        self.rooms = RoomsPanel(main, self.model, client.where, on_select=lambda name: client.input(f"/join {name}"),
+                                on_join=lambda: self.compose.write("/join #"), on_part=lambda: client.input("/part"))
+        self.rooms.frame.grid(row=0, column=0, sticky="nsew")
+        ttk.Frame(main, style="Rule.TFrame", width=1).grid(row=0, column=1, sticky="ns")
+
+        centre = ttk.Frame(main)
+        centre.grid(row=0, column=2, sticky="nsew")
+        centre.columnconfigure(0, weight=1)
+        centre.rowconfigure(1, weight=1)
+        self.header = RoomHeader(centre, fonts, on_leave=self.leave_or_reconnect, on_exit=self.exit)
+        self.header.frame.grid(row=0, column=0, sticky="ew")
+        self.messages = MessagePane(centre, fonts, on_offer=lambda offer_id: self.files.download(offer_id))
+        self.messages.frame.grid(row=1, column=0, sticky="nsew")
+        self.compose = InputLine(centre, fonts, on_line=self._send_line,
+                                 page=lambda pages: self.messages.pane.yview_scroll(pages, "pages"))
+        self.compose.frame.grid(row=2, column=0, sticky="ew")
+        ttk.Frame(main, style="Rule.TFrame", width=1).grid(row=0, column=3, sticky="ns")
+
+        right = ttk.Frame(main, style="Panel.TFrame", width=296, padding=(0, 12, 0, 0))
+        right.grid(row=0, column=4, sticky="nsew")
+        right.grid_propagate(False)
+        right.columnconfigure(0, weight=1)
+        right.rowconfigure(1, weight=2)
+        right.rowconfigure(4, weight=3)
+        self.people = PeoplePanel(right, self.model, on_refresh=lambda: client.input("/list"),
+                                  on_select=self._show_target, on_open=lambda nick: self.compose.write(f"/msg {nick} "))
+        self.files = FilesPanel(right, self.model, fonts, self._clock, on_send=self.send_file,
+                                on_download=lambda offer_id: client.get_file(offer_id), on_folder=self.choose_downloads)
+        self.status = StatusBar(root, fonts, self._clock)
+
+    def _apply_colours(self) -> None:
+        """
+        Colour what ttk styles do not reach: the pane and its tags, the menus, the canvas, list rows.
+        """
+        t, f = self.theme, self.fonts
+        self.root.configure(background=t.window)
+        self.messages.apply_theme(t, f)
+        for menu in (self.menu, self.chat_menu, self.view_menu):
+            menu.configure(background=t.panel, foreground=t.text, activebackground=t.select,
+                           activeforeground=t.text, selectcolor=t.accent, font=f.base)
+        self.files.apply_theme(t, f)
+        self.people.apply_theme(t, f)
+        self.rooms.apply_theme(t, f)
+
+    def set_theme(self, name: str) -> None:
+        """
+        Switch to the theme C{name} (C{dark} or C{light}).
+        """
+        self.theme = THEMES[name]
+        self._theme_name.set(name)
+        self.style = style_window(self.root, self.theme, self.fonts)
+        self._apply_colours()
+        self._refresh_all()
+
+    # Observing the model
+
+    def show(self, change: Change) -> None:
+        """
+        Render one change of the model: the presenter's lines in the pane,
+        and the panels and status bar it concerns. Called by the model, in
+        order.
+        """
+        if self._closed:
+            return
+        match change:
+            case TransferChanged(transfer=transfer):
+                self.files.transfer_changed(transfer)
+                return
+            case RoomsChanged():
+                self._refresh_rooms()
+                return
+            case UsersChanged(room=room):
+                current = self.model.current
+                if current is not None and current.name.lower() == room.lower():
+                    self._refresh_users()
+                return
+            case ConnectionChanged():
+                self._refresh_status()
+                self._refresh_users()
+                return
+            case Notice(level="error") | events.Error():
+                self.status.show_error(change.text if isinstance(change, Notice) else change.message)
+            case events.Registered() | events.Welcome():
+                self._refresh_status()
+            case events.Topic():
+                self._refresh_rooms()
+            case events.FileOffer():
+                self.files.add_offer(change)
+            case events.Users() if change.room.lower() in self.model.rooms:
+                return  # the people panel shows it
+        self.messages.append(self.presenter.lines(change, self._now()))
+
+    def _now(self) -> datetime:
+        return datetime.fromtimestamp(self._clock.seconds(), timezone.utc)
+
+    def close(self) -> None:
+        """
+        Stop rendering and cancel the timers (before the root is destroyed).
+        """
+        if not self._closed:
+            self.model.unobserve(self.show)
+        self._closed = True
+        self.files.close()
+        self.status.close()
+
+    def _refresh_all(self) -> None:
+        self._refresh_rooms()
+        self._refresh_status()
+        self.files.show_downloads(self.client.downloads)
+        self.files.redraw()
+
+    def _refresh_rooms(self) -> None:
+        self.rooms.show()
+        self.header.show(self.model)
+        current = self.model.current
+        self.messages.show_room(current.name if current is not None else None)
+        self._refresh_users()
+
+    def _refresh_users(self) -> None:
+        self.people.show()
+        self._show_target()
+
+    def _show_target(self) -> None:
+        current = self.model.current
+        self.compose.target.configure(text=current.name if current is not None else "")
+        self.files.show_target(self.file_target())
+
+    def _refresh_status(self) -> None:
+        model = self.model
+        if model.state == State.ONLINE and self._last_state != State.ONLINE:
+            self.status.clear_error()  # what went wrong before is over
+        self._last_state = model.state
+        self.status.show(model, self.client.where, self.theme)
+        self.header.show_state(model.state)
+        self.chat_menu.entryconfigure(3, label="Reconnect" if model.state == State.DISCONNECTED else "Leave")
+        self.root.title(window_title(model, self.client.where))
+        self.rooms.show_server(self.fonts)
+
+    # What the user asks
+
+    def _send_line(self, line: str) -> None:
+        self.messages.scroll_to_end()
+        self.client.input(line)
+
+    def file_target(self) -> str | None:
+        """
+        Where Send file sends: the person selected (other than the user),
+        else the current room; C{None} when neither.
+        """
+        nick = self.people.selected()
+        if nick is not None and nick.lower() != self.model.nick.lower():
+            return nick
+        current = self.model.current
+        return current.name if current is not None else None
+
+    def send_file(self) -> None:
+        """
+        Ask for a file and send it to L{file_target}.
+        """
+        target = self.file_target()
+        if target is None:
+            self.model.notice("Join a room or pick someone in the people list to send a file.", "error")
+            return
+        path = self.choose_file()
+        if path:
+            self.client.send_file(target, Path(path))
+
+    def choose_downloads(self) -> None:
+        """
+        Ask for the folder downloads are saved in.
+        """
+        folder = self.choose_folder()
+        if folder:
+            self.client.downloads = Path(folder)
+            self.files.show_downloads(self.client.downloads)
+            self.model.notice(f"Downloads go to {self.client.downloads}.")
+
+    def leave_or_reconnect(self) -> None:
+        """
+        Leave the server (the window stays), or connect again after leaving.
+        """
+        if self.model.state == State.DISCONNECTED:
+            self.client.reconnect()
+        else:
+            self.client.leave().addErrback(self._failed, "leave")
+
+    def exit(self) -> None:
+        """
+        Say goodbye and close: L{on_exit} is called once the goodbye is
+        sent, or after L{EXIT_GRACE} seconds.
+        """
+        if self._exiting:
+            return
+        self._exiting = True
+        timer = self._clock.callLater(EXIT_GRACE, self._exited)
+
+        def done(result: object) -> None:
+            if timer.active():
+                timer.cancel()
+            self._exited()
+
+        self.client.quit().addErrback(self._failed, "quit").addBoth(done)
+
+    def _exited(self) -> None:
+        if not self._closed:
+            self.close()
+            self._on_exit()
+
+    def _failed(self, reason: Failure, what: str) -> None:
+        self._log.failure("Could not {what}", reason, what=what)

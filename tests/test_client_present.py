@@ -1,0 +1,394 @@
+"""
+Tests for L{chat.client.present}: the lines, colours and texts both front
+ends show, in each L{Voice}, without a display or a terminal; and the
+direction of imports between the front ends.
+"""
+
+from __future__ import annotations
+
+import ast
+import importlib.util
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
+from typing import Any
+
+from twisted.trial.unittest import SynchronousTestCase
+
+from chat import events
+from chat.client import present
+from chat.client.model import ChatModel, Notice, State, Transfer
+from chat.client.present import TERMINAL, WINDOW, Line, Presenter, Span
+
+UTC = timezone.utc
+T0 = datetime(2026, 5, 11, 9, 30, tzinfo=UTC)
+
+
+def message(room: str, sender: str, text: str, minutes: int = 0, action: bool = False, id: int = 1) -> events.Message:
+    return events.Message(id, T0 + timedelta(minutes=minutes), room, sender, text, action)
+
+
+def presenter(voice: present.Voice = WINDOW, nick: str = "alice", zone: Any = UTC) -> Presenter:
+    return Presenter(ChatModel(nick), voice, zone)
+
+
+def texts(lines: list[Line]) -> list[tuple[str, str, str | None]]:
+    return [(line.kind, line.text, line.room) for line in lines]
+
+
+class ColourTests(SynchronousTestCase):
+    """
+    L{present.nick_colour}: one colour per nick, the same in every front end.
+    """
+
+    def test_nick_colour_is_stable_and_ignores_case(self) -> None:
+        """
+        A nick gets the same colour in any case, from CRC-32 (the same every run), among NICK_COLOURS.
+        """
+        self.assertEqual(present.nick_colour("Alice"), present.nick_colour("alice"))
+        self.assertEqual(present.nick_colour("alice"), 663665735 % 12)
+        self.assertEqual(present.NICK_COLOURS, 12)
+        self.assertIn(present.nick_colour("bob"), range(present.NICK_COLOURS))
+
+    def test_nick_colours_spread(self) -> None:
+        """
+        Twelve common nicks use at least six of the twelve colours.
+        """
+        nicks = ["alice", "bob", "carol", "dave", "eve", "mallory", "trent", "peggy", "victor", "walter", "chen",
+                 "dana"]
+        self.assertGreaterEqual(len({present.nick_colour(n) for n in nicks}), 6)
+
+
+class WindowLineTests(SynchronousTestCase):
+    """
+    The lines in the window's voice (C{chat-tk}).
+    """
+
+    def test_message_line(self) -> None:
+        """
+        A room message is C{HH:MM  nick  text} in the local zone, the nick in its colour, in its room.
+        """
+        line = presenter().message(message("#dev", "bob", "hi all", minutes=5))
+        self.assertEqual((line.kind, line.text, line.room), ("message", "09:35  bob  hi all", "#dev"))
+        self.assertEqual(line.parts[0], Span("09:35", "time"))
+        self.assertEqual(line.parts[2], Span("bob", "nick", present.nick_colour("bob")))
+        self.assertEqual(line.parts[-1], Span("hi all", "body"))
+        plus_two = timezone(timedelta(hours=2))
+        self.assertTrue(presenter(zone=plus_two).message(message("#dev", "bob", "x")).text.startswith("11:30"))
+
+    def test_mention_and_action_lines(self) -> None:
+        """
+        A message naming the user as a word is a mention; an action is C{* nick text}.
+        """
+        self.assertEqual(presenter().message(message("#a", "bob", "Alice: look")).kind, "mention")
+        self.assertEqual(presenter().message(message("#a", "bob", "malice aforethought")).kind, "message")
+        self.assertEqual(presenter().message(message("#a", "alice", "alice here")).kind, "message")
+        action = presenter().message(message("#a", "bob", "waves", action=True))
+        self.assertEqual((action.kind, action.text), ("action", "09:30  * bob waves"))
+        self.assertEqual([span.style for span in action.parts], ["time", "text", "action", "nick", "action"])
+
+    def test_private_lines(self) -> None:
+        """
+        A private message reads C{bob → you}; the user's own echo reads C{you → bob}; stored ones say so.
+        """
+        received = events.Private(3, T0, "bob", "alice", "psst", offline=True)
+        sent = events.Private(4, T0, "alice", "bob", "yes?")
+        self.assertEqual(presenter().private(received).text, "09:30  bob → you  psst  (sent while you were away)")
+        self.assertEqual(presenter().private(sent).text, "09:30  you → bob  yes?")
+        self.assertEqual(presenter().private(sent).kind, "private")
+        self.assertIsNone(presenter().private(sent).room)
+        acted = events.Private(5, T0, "bob", "alice", "waves", action=True)
+        self.assertEqual(presenter().private(acted).text, "09:30  bob → you  * bob waves")
+
+    def test_lines_of_changes(self) -> None:
+        """
+        History, joins, notices, errors and offers get their own kinds and texts.
+        """
+        def lines(change: Any) -> list[tuple[str, str, str | None]]:
+            return texts(presenter().lines(change, T0))
+
+        history = events.History("#dev", (message("#dev", "bob", "old", minutes=-60 * 24),
+                                          message("#dev", "bob", "today", minutes=-60)))
+        self.assertEqual(lines(history), [
+            ("history", "── earlier in #dev ──", "#dev"),
+            ("history", "10 May 09:30  bob  old", "#dev"),
+            ("history", "08:30  bob  today", "#dev"),
+            ("history", "── now ──", "#dev"),
+        ])
+        self.assertEqual(lines(events.History("#dev", ())), [])
+        self.assertEqual(lines(events.Joined(T0, "#dev", "bob")), [("system", "09:30  → bob joined #dev", "#dev")])
+        self.assertEqual(lines(events.Joined(T0, "#dev", "Alice")), [("system", "09:30  → You joined #dev", "#dev")])
+        self.assertEqual(lines(events.Parted(T0, "#dev", "alice", "bye")),
+                         [("system", "09:30  ← You left #dev (bye)", "#dev")])
+        self.assertEqual(lines(events.Quit(T0, "bob", "goodbye")), [("system", "09:30  ← bob quit (goodbye)", None)])
+        self.assertEqual(lines(Notice("Connecting…")), [("system", "09:30  • Connecting…", None)])
+        self.assertEqual(lines(Notice("refused", "error")), [("error", "09:30  ! refused", None)])
+        self.assertEqual(lines(events.Error("no-such-nick", "no such nick: zed")),
+                         [("error", "09:30  ! no such nick: zed (no-such-nick)", None)])
+        offer = events.FileOffer(9, "bob", "alice", "a b.pdf", 1536, "0" * 64, T0)
+        self.assertEqual(lines(offer), [("offer", "09:30  ↓ bob offered a b.pdf (1.5 KiB) to you   Download", None)])
+        [shown] = presenter().lines(offer, T0)
+        self.assertEqual((shown.parts[-1], shown.offer), (Span("Download", "link"), 9))
+        [mine] = presenter().lines(events.FileOffer(9, "alice", "#dev", "x", 1, "0" * 64, T0), T0)
+        self.assertEqual(mine.text, "09:30  ↓ You offered x (1 B) to #dev")
+        self.assertNotIn("link", [span.style for span in mine.parts])
+
+    def test_lines_of_lists_and_greetings(self) -> None:
+        """
+        Who is in a room, the rooms, the welcome and the registration read as sentences, nicks in their colour.
+        """
+        def lines(change: Any) -> list[str]:
+            return [line.text for line in presenter().lines(change, T0)]
+
+        users = events.Users("#dev", (events.UserInfo("alice", "", 0), events.UserInfo("bob", "at lunch", 3)))
+        self.assertEqual(lines(users), ["09:30  • #dev, 2 users: alice, bob (at lunch)"])
+        self.assertEqual(lines(events.Users("#dev", ())), ["09:30  • #dev, 0 users: nobody"])
+        [listed] = presenter().lines(users, T0)
+        self.assertIn(Span("bob", "nick", present.nick_colour("bob")), listed.parts)
+        rooms = events.Rooms((events.RoomInfo("#dev", "code", 2), events.RoomInfo("#lobby", "", 5)))
+        self.assertEqual(lines(rooms), ["09:30  • Rooms:", "09:30      #dev (2) code", "09:30      #lobby (5)"])
+        self.assertEqual(lines(events.Rooms(())), ["09:30  • No rooms"])
+        welcome = events.Welcome("chat", "0.1.0", "hello\nbe kind", events.Limits(4096, 24, 1 << 20))
+        self.assertEqual(lines(welcome), ["09:30  • Connected to chat 0.1.0", "09:30    hello", "09:30    be kind"])
+        self.assertEqual(lines(events.Registered("alice", account=True)),
+                         ["09:30  • You are alice, logged in. Type to talk, /help for commands."])
+        self.assertEqual(lines(events.StatusChanged("bob", "")), ["09:30  • bob is back"])
+        self.assertEqual(lines(events.Topic("#dev", "code", "")), ["09:30  • Topic of #dev: code"])
+        self.assertEqual(lines(events.Pong("x")), ["09:30  • pong x"])
+        self.assertEqual(lines(events.UploadDone(3, "0" * 64)), [])
+
+    def test_spans_are_whole(self) -> None:
+        """
+        No line has an empty span, or two neighbours of the same look, and every style is a known one.
+        """
+        changes: list[Any] = [
+            message("#a", "bob", "hi"), message("#a", "bob", "waves", action=True),
+            events.Private(3, T0, "alice", "bob", "x", offline=True), events.Joined(T0, "#a", "bob"),
+            events.Users("#a", (events.UserInfo("bob", "", 0),)), events.Registered("alice"),
+            events.FileOffer(9, "bob", "alice", "f", 1, "0" * 64, T0), Notice("n"),
+        ]
+        for voice in (WINDOW, TERMINAL):
+            for change in changes:
+                for line in presenter(voice).lines(change, T0):
+                    self.assertTrue(all(span.text for span in line.parts), line)
+                    looks = [(span.style, span.nick_colour) for span in line.parts]
+                    self.assertTrue(all(a != b for a, b in zip(looks, looks[1:], strict=False)), line)
+                    self.assertLessEqual({span.style for span in line.parts}, present.STYLES)
+                    self.assertIn(line.kind, present.KINDS)
+
+
+class TerminalLineTests(SynchronousTestCase):
+    """
+    The lines in the terminal's voice (C{chat-client}), in the manner of IRC clients.
+    """
+
+    def test_conversation(self) -> None:
+        """
+        Messages read C{[HH:MM] <nick> text}, naming the room once several are joined; private ones C{*bob*}.
+        """
+        p = presenter(TERMINAL)
+        self.assertEqual(p.message(message("#dev", "bob", "hi")).text, "[09:30] <bob> hi")
+        p.model.apply(events.Joined(T0, "#dev", "alice"))
+        p.model.apply(events.Joined(T0, "#lobby", "alice"))
+        self.assertEqual(p.message(message("#dev", "bob", "hi")).text, "[09:30] #dev <bob> hi")
+        self.assertEqual(p.message(message("#dev", "bob", "waves", action=True)).text, "[09:30] #dev * bob waves")
+        received = events.Private(3, T0, "bob", "alice", "psst", offline=True)
+        self.assertEqual(p.private(received).text, "[09:30] *bob* psst (sent while you were away)")
+        sent = p.private(events.Private(4, T0, "alice", "bob", "yes?"))
+        self.assertEqual(sent.text, "[09:30] -> *bob* yes?")
+        self.assertEqual([span.style for span in sent.parts],
+                         ["time", "text", "arrow", "text", "arrow", "nick", "arrow", "text", "private"])
+
+    def test_what_happened(self) -> None:
+        """
+        Joins and parts have a time and name the user by nick; other lines are marked C{***} or C{!!!}.
+        """
+        def lines(change: Any) -> list[str]:
+            return [line.text for line in presenter(TERMINAL).lines(change, T0)]
+
+        self.assertEqual(lines(events.Joined(T0, "#dev", "alice")), ["[09:30] --> alice joined #dev"])
+        self.assertEqual(lines(events.Parted(T0, "#dev", "bob")), ["[09:30] <-- bob left #dev"])
+        self.assertEqual(lines(Notice("Trying again in 2 s.")), ["*** Trying again in 2 s."])
+        self.assertEqual(lines(events.Error("no-such-nick", "no user named dave")),
+                         ["!!! no user named dave (no-such-nick)"])
+        self.assertEqual(lines(events.FileOffer(5, "bob", "alice", "notes.pdf", 300_000, "ab" * 32, T0)),
+                         ["*** bob offers notes.pdf (293.0 KiB) to you: /get 5 to download it"])
+        self.assertEqual(lines(events.Rooms((events.RoomInfo("#dev", "code", 2),))),
+                         ["*** Rooms:", "***   #dev (2) code"])
+        history = events.History("#dev", (message("#dev", "bob", "old", minutes=-60 * 24),))
+        self.assertEqual(lines(history), ["--- earlier in #dev ---", "[10 May 09:30] #dev <bob> old", "--- now ---"])
+
+    def test_same_words_in_both_voices(self) -> None:
+        """
+        Apart from the marks and the time, a line about what happened says the same in the terminal and the window.
+        """
+        changes: list[Any] = [
+            events.NickChanged(T0, "bob", "robert"), events.StatusChanged("bob", "away"), events.Topic("#a", "t", "b"),
+            events.Whois("bob", "", ("#a",), T0, 5, True, False), events.Registered("alice"), events.Info("a\nb"),
+            events.Error("x", "bad"), events.Bye("later"), events.Quit(T0, "bob", "bye"),
+            events.Joined(T0, "#a", "bob"), Notice("hello"), events.Users("#a", (events.UserInfo("bob", "", 0),)),
+        ]
+        for change in changes:
+            window = [line.text.split(" ", 3)[-1] for line in presenter(WINDOW).lines(change, T0)]
+            terminal = [line.text.split(" ", 1)[-1] for line in presenter(TERMINAL).lines(change, T0)]
+            terminal = [text.split(" ", 1)[-1] if text.startswith(("-->", "<--")) else text for text in terminal]
+            self.assertEqual(window, terminal, change)
+
+
+class TextTests(SynchronousTestCase):
+    """
+    The small texts: sizes, transfers, the status bar, the lists' rows.
+    """
+
+    def test_size_text(self) -> None:
+        """
+        Bytes read in B, KiB, MiB or GiB, with one decimal above bytes.
+        """
+        self.assertEqual([present.size_text(n) for n in (0, 512, 1536, 50 << 20, 3 << 40)],
+                         ["0 B", "512 B", "1.5 KiB", "50.0 MiB", "3072.0 GiB"])
+
+    def test_transfer_texts(self) -> None:
+        """
+        A transfer reads C{↑ NAME → TARGET} (C{to} in a terminal), then its percentage and sizes, then Done or Failed.
+        """
+        upload = Transfer(1, "upload", "a.pdf", "#dev", size=2 << 20, done=3 << 19)
+        self.assertEqual(present.transfer_title(upload, WINDOW), "↑ a.pdf → #dev")
+        self.assertEqual(present.transfer_title(upload, TERMINAL), "↑ a.pdf to #dev")
+        self.assertEqual(present.transfer_title(upload, WINDOW, "a…"), "↑ a… → #dev")
+        self.assertEqual(present.transfer_detail(upload), "75% · 1.5 MiB of 2.0 MiB")
+        self.assertEqual(present.transfer_bar(upload, 8), "[######..]  75% 1.5 MiB of 2.0 MiB")
+        download = Transfer(2, "download", "b.txt", "bob", size=10, done=10, finished=True)
+        self.assertEqual((present.transfer_title(download, WINDOW), present.transfer_detail(download)),
+                         ("↓ b.txt ← bob", "Done · 10 B"))
+        self.assertEqual(present.transfer_title(download, TERMINAL), "↓ b.txt from bob")
+        self.assertEqual(present.transfer_bar(download, 4), "[####] 100% 10 B")
+        failed = Transfer(3, "download", "c", "bob", finished=True, error="no space left")
+        self.assertEqual(present.transfer_detail(failed), "Failed: no space left")
+
+    def test_status_text(self) -> None:
+        """
+        The status bar tells state, server, nick, TLS and, once online, the RTT in milliseconds.
+        """
+        model = ChatModel("alice")
+        self.assertEqual(present.status_text(model, "h:1"), "Disconnected · h:1 · alice · not encrypted")
+        self.assertEqual(present.state_level(model.state), "error")
+        model.set_state(State.ONLINE)
+        model.set_secure(True)
+        self.assertEqual(present.status_text(model, "h:1"), "Online · h:1 · alice · TLS · RTT –")
+        model.set_rtt(0.0234)
+        self.assertEqual(present.status_text(model, "h:1"), "Online · h:1 · alice · TLS · RTT 23 ms")
+        self.assertEqual(present.rtt_text(0.0002), "RTT <1 ms")
+        self.assertEqual([present.state_level(s) for s in (State.ONLINE, State.CONNECTING, State.CONNECTED)],
+                         ["ok", "warn", "warn"])
+        self.assertEqual(present.window_title(model, "h:1"), "alice — chat on h:1")
+
+    def test_room_rows_with_unread_counts(self) -> None:
+        """
+        The rooms are listed by name with their unread counts; the current one and those with unread are marked.
+        """
+        model = ChatModel("alice")
+        self.assertEqual(present.topic_text(model), "Not in a room: Join… on the left")
+        for room in ("#lobby", "#dev", "#art"):
+            model.apply(events.Joined(T0, room, "alice"))
+        model.apply(message("#dev", "bob", "one", id=1))
+        model.apply(message("#dev", "bob", "two", id=2))
+        self.assertEqual(present.room_rows(model), [
+            present.RoomRow("#art", "#art", "", True),
+            present.RoomRow("#dev", "#dev", "2", True),
+            present.RoomRow("#lobby", "#lobby", "", False),
+        ])
+        self.assertEqual(present.topic_text(model), "No topic")
+        model.apply(events.Topic("#art", "paint", "bob"))
+        self.assertEqual(present.topic_text(model), "paint")
+
+    def test_people_rows(self) -> None:
+        """
+        The people of the current room are listed by nick ignoring case, with statuses and colours; the user is marked.
+        """
+        model = ChatModel("alice")
+        self.assertEqual((present.people_rows(model), present.people_heading(model)), ([], "PEOPLE"))
+        model.apply(events.Joined(T0, "#dev", "alice"))
+        model.apply(events.Users("#dev", (events.UserInfo("Carol", "", 0), events.UserInfo("alice", "", 0),
+                                          events.UserInfo("bob", "at lunch", 0))))
+        self.assertEqual(present.people_rows(model), [
+            present.PersonRow("alice", "alice", "", present.nick_colour("alice"), True),
+            present.PersonRow("bob", "bob", "at lunch", present.nick_colour("bob"), False),
+            present.PersonRow("carol", "Carol", "", present.nick_colour("carol"), False),
+        ])
+        self.assertEqual(present.people_heading(model), "PEOPLE · 3 ONLINE")
+
+    def test_offer_detail_and_paths(self) -> None:
+        """
+        An offer's card names the sender, the target unless it is the user, and the size; home reads C{~}.
+        """
+        to_me = events.FileOffer(1, "bob", "Alice", "a", 2048, "0" * 64, T0)
+        to_room = events.FileOffer(2, "bob", "#dev", "a", 10, "0" * 64, T0)
+        self.assertEqual(present.offer_detail(to_me, "alice"), "bob · 2.0 KiB")
+        self.assertEqual(present.offer_detail(to_room, "alice"), "bob → #dev · 10 B")
+        self.assertEqual(present.short_path(Path.home() / "Downloads" / "chat"), "~/Downloads/chat")
+        self.assertEqual(present.short_path(Path("/srv/inbox")), "/srv/inbox")
+
+
+def imports(package: str) -> set[str]:
+    """
+    The modules the source of C{package} (a module, or every module of a
+    package) imports, by absolute name; C{from a import b} counts as
+    C{a} and C{a.b}.
+    """
+    spec = importlib.util.find_spec(package)
+    assert spec is not None and spec.origin is not None, package
+    if spec.submodule_search_locations:
+        files = {path: package if path.stem == "__init__" else f"{package}.{path.stem}"
+                 for location in spec.submodule_search_locations for path in Path(location).glob("*.py")}
+    else:
+        files = {Path(spec.origin): package}
+    found: set[str] = set()
+    for path, name in files.items():
+        here = name if path.stem == "__init__" else name.rpartition(".")[0]
+        for node in ast.walk(ast.parse(path.read_text("utf-8"))):
+            if isinstance(node, ast.Import):
+                found.update(alias.name for alias in node.names)
+            elif isinstance(node, ast.ImportFrom):
+                base = ".".join(here.split(".")[:len(here.split(".")) - node.level + 1]) if node.level else ""
+                module = ".".join(part for part in (base, node.module or "") if part)
+                found.add(module)
+                found.update(f"{module}.{alias.name}" for alias in node.names)
+    return found
+
+
+class LayeringTests(SynchronousTestCase):
+    """
+    The front ends share the presenter, and neither imports the other.
+    """
+
+    def assert_no_import(self, package: str, *forbidden: str) -> None:
+        found = imports(package)
+        self.assertTrue(found, f"no imports found in {package}")
+        bad = {name for name in found if any(name == f or name.startswith(f + ".") for f in forbidden)}
+        self.assertEqual(bad, set(), f"{package} imports {sorted(bad)}")
+
+    def test_front_ends_do_not_import_each_other(self) -> None:
+        """
+        No module of chat.client.stdio imports chat.client.tk, and no module of chat.client.tk imports stdio.
+        """
+        self.assert_no_import("chat.client.stdio", "chat.client.tk", "tkinter")
+        self.assert_no_import("chat.client.tk", "chat.client.stdio")
+        self.assertIn("chat.client.present", imports("chat.client.stdio"))
+        self.assertIn("chat.client.present", imports("chat.client.tk"))
+
+    def test_presenter_draws_nothing(self) -> None:
+        """
+        The presenter imports no front end and no toolkit, and writes no terminal escape.
+        """
+        self.assert_no_import("chat.client.present", "chat.client.stdio", "chat.client.tk", "tkinter", "twisted")
+        spec = importlib.util.find_spec("chat.client.present")
+        assert spec is not None and spec.origin is not None
+        self.assertNotIn("\\x1b", Path(spec.origin).read_text("utf-8"))
+
+    def test_imports_of_every_module_are_found(self) -> None:
+        """
+        The import finder reads every module of a package, not only its C{__init__}, and names what is imported.
+        """
+        found = imports("chat.client.tk")
+        self.assertIn("chat.client.tk.theme.fit", found)  # only in submodules
+        self.assertIn("chat.client.present.WINDOW", found)
+        self.assertIn("tkinter", found)
