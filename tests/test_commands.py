@@ -1,0 +1,466 @@
+"""
+Tests for L{chat.commands}: every verb of PROTOCOL.md sections 3 and 4
+parsed to its request value, the order in which a line is refused
+(C{unknown-command}, then C{not-registered}, then C{bad-arguments} with the
+verb's usage), and the text of C{/help}.
+"""
+
+from __future__ import annotations
+
+from twisted.trial.unittest import SynchronousTestCase
+
+from chat import commands, errors, wire
+from chat.commands import (
+    ALIASES,
+    COMMANDS,
+    HISTORY_DEFAULT,
+    UNREGISTERED,
+    Download,
+    Files,
+    Format,
+    Help,
+    History,
+    Join,
+    ListRooms,
+    ListUsers,
+    Login,
+    Msg,
+    Nick,
+    Part,
+    Password,
+    Ping,
+    Quit,
+    Register,
+    Request,
+    Say,
+    StartTLS,
+    Status,
+    Topic,
+    Upload,
+    Whois,
+    help_text,
+    parse,
+)
+
+SHA = "9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08"
+"""The SHA-256 of C{test}, lower-case hex."""
+
+
+def request(line: str, registered: bool = True) -> Request:
+    """
+    The request a typed C{line} parses to.
+    """
+    return parse(wire.parse(line), registered)
+
+
+class ParseTests(SynchronousTestCase):
+    """
+    L{parse} turns each verb, with its arguments, into its request value.
+    """
+
+    def assert_parses(self, cases: dict[str, Request]) -> None:
+        """
+        Assert that each line of C{cases} parses to its request, by a registered connection.
+        """
+        for line, expected in cases.items():
+            self.assertEqual(request(line), expected, line)
+
+    def test_plain_line_is_said(self) -> None:
+        """
+        A line that is not a command is said to the current room, its text unchanged.
+        """
+        self.assert_parses({
+            "hello there": Say("hello there"),
+            "  spaced  ": Say("  spaced  "),
+        })
+
+    def test_double_slash_is_literal(self) -> None:
+        """
+        A line starting with C{//} says the text after the first C{/}.
+        """
+        self.assert_parses({
+            "//help": Say("/help"),
+            "// not a command": Say("/ not a command"),
+        })
+
+    def test_plain_line_before_registration(self) -> None:
+        """
+        Before registration a plain line still parses to L{Say}: the server refuses it, not the parser.
+        """
+        self.assertEqual(request("hi", registered=False), Say("hi"))
+
+    def test_verb_is_case_insensitive(self) -> None:
+        """
+        The verb may be typed in any case.
+        """
+        self.assert_parses({"/NICK bob": Nick("bob"), "/Join #x": Join("#x")})
+
+    def test_help(self) -> None:
+        """
+        C{/help} takes an optional topic.
+        """
+        self.assert_parses({"/help": Help(""), "/help nick": Help("nick"), "/help /users": Help("/users")})
+
+    def test_nick(self) -> None:
+        """
+        C{/nick NEW} takes one word.
+        """
+        self.assert_parses({"/nick alice": Nick("alice"), "/nick   alice  ": Nick("alice")})
+
+    def test_msg(self) -> None:
+        """
+        C{/msg NICK TEXT}: the text keeps its inner spaces.
+        """
+        self.assert_parses({"/msg bob hello  there": Msg("bob", "hello  there")})
+
+    def test_me(self) -> None:
+        """
+        C{/me TEXT} is an action said to the current room.
+        """
+        self.assert_parses({"/me waves at all": Say("waves at all", action=True)})
+
+    def test_join(self) -> None:
+        """
+        C{/join #ROOM} takes one room.
+        """
+        self.assert_parses({"/join #dev": Join("#dev")})
+
+    def test_part(self) -> None:
+        """
+        C{/part [#ROOM] [REASON]}: a first word starting with C{#} is the room, the rest the reason.
+        """
+        self.assert_parses({
+            "/part": Part(None, ""),
+            "/part #dev": Part("#dev", ""),
+            "/part #dev off to lunch": Part("#dev", "off to lunch"),
+            "/part off to lunch": Part(None, "off to lunch"),
+        })
+
+    def test_rooms(self) -> None:
+        """
+        C{/rooms} takes nothing.
+        """
+        self.assert_parses({"/rooms": ListRooms()})
+
+    def test_list_and_users_alias(self) -> None:
+        """
+        C{/list [#ROOM]} and its alias C{/users} ask for a room's users.
+        """
+        self.assert_parses({
+            "/list": ListUsers(None),
+            "/list #dev": ListUsers("#dev"),
+            "/users": ListUsers(None),
+            "/users #dev": ListUsers("#dev"),
+        })
+
+    def test_whois(self) -> None:
+        """
+        C{/whois NICK} takes one nick.
+        """
+        self.assert_parses({"/whois bob": Whois("bob")})
+
+    def test_status_and_away_alias(self) -> None:
+        """
+        C{/status [TEXT]} and its alias C{/away} set the status; without text they clear it.
+        """
+        self.assert_parses({
+            "/status gone fishing": Status("gone fishing"),
+            "/status": Status(""),
+            "/away lunch": Status("lunch"),
+            "/away": Status(""),
+        })
+
+    def test_topic(self) -> None:
+        """
+        C{/topic [#ROOM] [TEXT]}: without text it shows the topic.
+        """
+        self.assert_parses({
+            "/topic": Topic(None, None),
+            "/topic #dev": Topic("#dev", None),
+            "/topic #dev release on Friday": Topic("#dev", "release on Friday"),
+            "/topic release on Friday": Topic(None, "release on Friday"),
+        })
+
+    def test_history(self) -> None:
+        """
+        C{/history [N] [#ROOM]} takes N and the room in either order, N defaulting to 20.
+        """
+        self.assertEqual(HISTORY_DEFAULT, 20)
+        self.assert_parses({
+            "/history": History(20, None),
+            "/history 5": History(5, None),
+            "/history #dev": History(20, "#dev"),
+            "/history 5 #dev": History(5, "#dev"),
+            "/history #dev 5": History(5, "#dev"),
+            "/history 0": History(0, None),
+        })
+
+    def test_register(self) -> None:
+        """
+        C{/register PASSWORD} takes one word.
+        """
+        self.assert_parses({"/register s3cret-pw": Register("s3cret-pw")})
+
+    def test_login(self) -> None:
+        """
+        C{/login NICK PASSWORD} takes two words.
+        """
+        self.assert_parses({"/login alice s3cret-pw": Login("alice", "s3cret-pw")})
+
+    def test_password(self) -> None:
+        """
+        C{/password OLD NEW} takes two words.
+        """
+        self.assert_parses({"/password old-pw new-pw": Password("old-pw", "new-pw")})
+
+    def test_upload(self) -> None:
+        """
+        C{/upload TARGET NAME SIZE [SHA256]}: NAME may hold spaces, SHA256 is optional and lower-cased.
+        """
+        self.assert_parses({
+            "/upload bob a.bin 100": Upload("bob", "a.bin", 100, None),
+            "/upload #dev my holiday photo.jpg 2048": Upload("#dev", "my holiday photo.jpg", 2048, None),
+            f"/upload bob a.bin 100 {SHA}": Upload("bob", "a.bin", 100, SHA),
+            f"/upload bob my file.txt 4 {SHA.upper()}": Upload("bob", "my file.txt", 4, SHA),
+            "/upload bob 7 8": Upload("bob", "7", 8, None),
+        })
+
+    def test_download(self) -> None:
+        """
+        C{/download ID [OFFSET]}: OFFSET defaults to 0.
+        """
+        self.assert_parses({"/download 7": Download(7, 0), "/download 7 1024": Download(7, 1024)})
+
+    def test_files(self) -> None:
+        """
+        C{/files} takes nothing.
+        """
+        self.assert_parses({"/files": Files()})
+
+    def test_format(self) -> None:
+        """
+        C{/format text|json}, in any case.
+        """
+        self.assert_parses({"/format json": Format("json"), "/format TEXT": Format("text")})
+
+    def test_starttls(self) -> None:
+        """
+        C{/starttls} takes nothing.
+        """
+        self.assert_parses({"/starttls": StartTLS()})
+
+    def test_ping(self) -> None:
+        """
+        C{/ping [TOKEN]} echoes its token, empty by default.
+        """
+        self.assert_parses({"/ping abc 123": Ping("abc 123"), "/ping": Ping("")})
+
+    def test_quit_and_exit_alias(self) -> None:
+        """
+        C{/quit [REASON]} and its alias C{/exit}; the reason defaults to C{goodbye}.
+        """
+        self.assert_parses({
+            "/quit": Quit("goodbye"),
+            "/quit see you": Quit("see you"),
+            "/exit": Quit("goodbye"),
+            "/exit later": Quit("later"),
+        })
+
+
+class BadArgumentsTests(SynchronousTestCase):
+    """
+    Arguments that do not fit a verb are refused with C{bad-arguments} and
+    the verb's usage from L{COMMANDS}.
+    """
+
+    BAD = {
+        "nick": ["/nick", "/nick two words"],
+        "msg": ["/msg", "/msg bob"],
+        "me": ["/me"],
+        "join": ["/join", "/join #a #b"],
+        "list": ["/list #a #b", "/users #a #b"],
+        "whois": ["/whois", "/whois a b"],
+        "history": [
+            "/history 5 6", "/history #a #b", "/history ten", "/history 5 #a x", "/history -1",
+            "/history \u0665",
+        ],
+        "register": ["/register", "/register a b"],
+        "login": ["/login", "/login alice", "/login alice pw extra"],
+        "password": ["/password", "/password old", "/password old new extra"],
+        "upload": [
+            "/upload", "/upload bob", "/upload bob a.bin", "/upload bob a.bin big", "/upload bob 100",
+            f"/upload bob 12 {SHA}", "/upload bob a.bin -5", "/upload bob a.bin 1" + "0" * 18,
+        ],
+        "download": ["/download", "/download x", "/download 7 x", "/download 7 8 9", "/download -1"],
+        "format": ["/format", "/format xml", "/format json text"],
+    }
+
+    def test_usage_of_each_verb(self) -> None:
+        """
+        Each malformed line raises L{errors.BadArguments} whose text is C{usage: } and the verb's usage.
+        """
+        for verb, lines in self.BAD.items():
+            for line in lines:
+                error = self.assertRaises(errors.BadArguments, request, line)
+                self.assertEqual(str(error), f"usage: {COMMANDS[verb][0]}", line)
+                self.assertEqual(error.code, "bad-arguments")
+
+    def test_usage_helper(self) -> None:
+        """
+        L{commands.usage} builds that error for any verb.
+        """
+        error = commands.usage("upload")
+        self.assertIsInstance(error, errors.BadArguments)
+        self.assertEqual(str(error), "usage: /upload TARGET NAME SIZE [SHA256]")
+
+
+class PrecedenceTests(SynchronousTestCase):
+    """
+    A line is refused for the first of: an unknown verb, a verb that needs
+    a nick before there is one, arguments that do not fit.
+    """
+
+    def test_unknown_command_first(self) -> None:
+        """
+        An unknown verb is C{unknown-command}, registered or not.
+        """
+        for registered in (False, True):
+            error = self.assertRaises(errors.UnknownCommand, request, "/frobnicate now", registered)
+            self.assertEqual(str(error), "unknown command /frobnicate: try /help")
+            self.assertEqual(error.code, "unknown-command")
+
+    def test_not_registered_before_bad_arguments(self) -> None:
+        """
+        Before registration a verb needing a nick is C{not-registered}, even with bad arguments.
+        """
+        error = self.assertRaises(errors.NotRegistered, request, "/join", False)
+        self.assertEqual(str(error), "choose a nick before /join: /nick NAME")
+        self.assertEqual(error.code, "not-registered")
+        self.assertRaises(errors.NotRegistered, request, "/download x", False)
+
+    def test_not_registered_names_the_verb_of_an_alias(self) -> None:
+        """
+        An alias refused before registration is named by its verb.
+        """
+        error = self.assertRaises(errors.NotRegistered, request, "/away lunch", False)
+        self.assertEqual(str(error), "choose a nick before /status: /nick NAME")
+
+    def test_bad_arguments_once_registered(self) -> None:
+        """
+        Once registered, the same line is C{bad-arguments}.
+        """
+        error = self.assertRaises(errors.BadArguments, request, "/join", True)
+        self.assertEqual(str(error), "usage: /join #ROOM")
+
+    def test_unregistered_verbs_checked_for_arguments(self) -> None:
+        """
+        A verb allowed before registration is parsed before it, bad arguments refused as such.
+        """
+        error = self.assertRaises(errors.BadArguments, request, "/nick", False)
+        self.assertEqual(str(error), "usage: /nick NEW")
+        error = self.assertRaises(errors.BadArguments, request, "/format xml", False)
+        self.assertEqual(str(error), "usage: /format text|json")
+
+    def test_which_verbs_work_before_registration(self) -> None:
+        """
+        Exactly help, format, starttls, ping, nick, login and quit (and /exit) parse before registration.
+        """
+        self.assertEqual(UNREGISTERED, {"help", "format", "starttls", "ping", "nick", "login", "quit"})
+        self.assert_unregistered({
+            "/help": Help(""),
+            "/format json": Format("json"),
+            "/starttls": StartTLS(),
+            "/ping x": Ping("x"),
+            "/nick alice": Nick("alice"),
+            "/login alice pw": Login("alice", "pw"),
+            "/quit": Quit("goodbye"),
+            "/exit": Quit("goodbye"),
+        })
+        for verb in set(COMMANDS) - UNREGISTERED:
+            self.assertRaises(errors.NotRegistered, request, f"/{verb}", False)
+
+    def assert_unregistered(self, cases: dict[str, Request]) -> None:
+        """
+        Assert that each line of C{cases} parses to its request before registration.
+        """
+        for line, expected in cases.items():
+            self.assertEqual(request(line, registered=False), expected, line)
+
+
+class HelpTests(SynchronousTestCase):
+    """
+    L{help_text}: the text of C{/help}.
+    """
+
+    def test_all(self) -> None:
+        """
+        Without a topic: a heading, then each verb's usage and description in table order, aligned.
+        """
+        lines = help_text("").split("\n")
+        self.assertEqual(
+            lines[0],
+            "Commands (a line not starting with / is said to your current room; // sends a literal /):",
+        )
+        self.assertEqual(len(lines), 1 + len(COMMANDS))
+        width = max(len(usage) for usage, _ in COMMANDS.values())
+        for line, (usage, what) in zip(lines[1:], COMMANDS.values(), strict=True):
+            self.assertEqual(line, "  " + usage.ljust(width) + "  " + what)
+        self.assertIn("  /help [COMMAND]", lines[1])
+        self.assertTrue(lines[-1].startswith("  /quit [REASON]"))
+
+    def test_one_verb(self) -> None:
+        """
+        With a verb, with or without its C{/} and in any case: its usage and description.
+        """
+        expected = "/nick NEW: picks your nick, or changes it"
+        for topic in ("nick", "/nick", "NICK"):
+            self.assertEqual(help_text(topic), expected, topic)
+
+    def test_alias(self) -> None:
+        """
+        With an alias: the help of its verb.
+        """
+        self.assertEqual(
+            help_text("users"), "/list [#ROOM]: lists a room's users with status and idle time (alias /users)"
+        )
+        self.assertEqual(help_text("/away"), help_text("status"))
+        self.assertEqual(help_text("exit"), help_text("quit"))
+
+    def test_unknown(self) -> None:
+        """
+        An unknown topic is C{bad-arguments}, naming it.
+        """
+        error = self.assertRaises(errors.BadArguments, help_text, "/frobnicate")
+        self.assertEqual(str(error), "no command /frobnicate: /help lists them")
+
+
+class TableTests(SynchronousTestCase):
+    """
+    The verb table, the parsers and the help agree.
+    """
+
+    def test_every_verb_parses_and_has_help(self) -> None:
+        """
+        Every verb of L{COMMANDS} parses (or asks for its own usage) and has its own help entry.
+        """
+        for verb, (usage, what) in COMMANDS.items():
+            self.assertTrue(usage.startswith(f"/{verb}"), usage)
+            self.assertTrue(what, verb)
+            self.assertEqual(help_text(verb), f"{usage}: {what}")
+            try:
+                parsed = parse(wire.Command(verb, ""), registered=True)
+            except errors.BadArguments as e:
+                self.assertEqual(str(e), f"usage: {usage}")
+            else:
+                self.assertNotIsInstance(parsed, Say)
+                self.assertIn(type(parsed), Request.__args__)  # type: ignore[attr-defined]
+
+    def test_aliases_point_to_verbs(self) -> None:
+        """
+        Each alias names a verb of the table, and is not a verb itself.
+        """
+        self.assertEqual(ALIASES, {"users": "list", "away": "status", "exit": "quit"})
+        for alias, verb in ALIASES.items():
+            self.assertIn(verb, COMMANDS)
+            self.assertNotIn(alias, COMMANDS)
+        self.assertLessEqual(UNREGISTERED, set(COMMANDS))
