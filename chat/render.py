@@ -7,12 +7,11 @@ included. Pure: called once per event and format, however many recipients.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable
 from datetime import datetime
-from typing import Any
 
 from chat import events
+from chat.codec import encode
 
 Renderer = Callable[[events.Event], bytes]
 """Turns an event into UTF-8 bytes ending in CR LF (possibly several lines, or none)."""
@@ -20,109 +19,15 @@ Renderer = Callable[[events.Event], bytes]
 CRLF = "\r\n"
 
 
-def rfc3339(ts: datetime) -> str:
-    """
-    Format an aware UTC time as RFC 3339 with milliseconds, e.g.
-    C{2026-11-21T14:02:03.120Z} (PROTOCOL.md section 5).
-    """
-    return ts.strftime("%Y-%m-%dT%H:%M:%S.") + f"{ts.microsecond // 1000:03d}Z"
-
-
 # JSON
-
-
-def _message(m: events.Message) -> dict[str, Any]:
-    return {
-        "type": "message", "id": m.id, "ts": rfc3339(m.ts), "room": m.room,
-        "from": m.sender, "text": m.text, "action": m.action,
-    }
-
-
-def _to_json(event: events.Event) -> dict[str, Any]:
-    match event:
-        case events.Message():
-            return _message(event)
-        case events.Private():
-            return {
-                "type": "private", "id": event.id, "ts": rfc3339(event.ts),
-                "from": event.sender, "to": event.to, "text": event.text,
-                "action": event.action, "offline": event.offline,
-            }
-        case events.Joined():
-            return {"type": "join", "ts": rfc3339(event.ts), "room": event.room, "nick": event.nick}
-        case events.Parted():
-            part = {"type": "part", "ts": rfc3339(event.ts), "room": event.room, "nick": event.nick}
-            if event.reason:
-                part["reason"] = event.reason
-            return part
-        case events.Quit():
-            return {"type": "quit", "ts": rfc3339(event.ts), "nick": event.nick, "reason": event.reason}
-        case events.NickChanged():
-            return {"type": "nick", "ts": rfc3339(event.ts), "old": event.old, "new": event.new}
-        case events.StatusChanged():
-            return {"type": "status", "nick": event.nick, "text": event.text}
-        case events.Topic():
-            return {"type": "topic", "room": event.room, "text": event.text, "by": event.by}
-        case events.Users():
-            return {
-                "type": "users", "room": event.room, "count": len(event.users),
-                "users": [{"nick": u.nick, "status": u.status, "idle": u.idle} for u in event.users],
-            }
-        case events.Rooms():
-            return {
-                "type": "rooms",
-                "rooms": [{"room": r.room, "topic": r.topic, "count": r.count} for r in event.rooms],
-            }
-        case events.Whois():
-            return {
-                "type": "whois", "nick": event.nick, "status": event.status,
-                "rooms": list(event.rooms), "since": rfc3339(event.since), "idle": event.idle,
-                "account": event.account, "secure": event.secure,
-            }
-        case events.History():
-            return {"type": "history", "room": event.room, "messages": [_message(m) for m in event.messages]}
-        case events.FileOffer():
-            return {
-                "type": "file-offer", "id": event.id, "from": event.sender, "to": event.to,
-                "name": event.name, "size": event.size, "sha256": event.sha256,
-                "expires": rfc3339(event.expires),
-            }
-        case events.UploadReady():
-            return {"type": "upload-ready", "id": event.id, "name": event.name, "size": event.size}
-        case events.UploadDone():
-            return {"type": "upload-done", "id": event.id, "sha256": event.sha256}
-        case events.FileHeader():
-            return {
-                "type": "file", "id": event.id, "name": event.name, "size": event.size,
-                "offset": event.offset, "sha256": event.sha256,
-            }
-        case events.Welcome():
-            limits = event.limits
-            return {
-                "type": "welcome", "server": event.server, "version": event.version, "motd": event.motd,
-                "limits": {"line": limits.line, "nick": limits.nick, "file": limits.file},
-            }
-        case events.Registered():
-            return {"type": "registered", "nick": event.nick, "account": event.account}
-        case events.Info():
-            return {"type": "info", "text": event.text}
-        case events.Error():
-            return {"type": "error", "code": event.code, "message": event.message}
-        case events.Pong():
-            return {"type": "pong", "token": event.token}
-        case events.Bye():
-            return {"type": "bye", "reason": event.reason}
-    raise TypeError(f"not an event: {event!r}")
-
-
-_encoder = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"))
 
 
 def render_json(event: events.Event) -> bytes:
     """
-    Render an event as one JSON object with a C{type} member, then CR LF.
+    Render an event as one JSON object with a C{type} member (L{chat.codec.encode}),
+    then CR LF.
     """
-    return (_encoder.encode(_to_json(event)) + CRLF).encode("utf-8")
+    return (encode(event) + CRLF).encode("utf-8")
 
 
 # Text

@@ -24,9 +24,9 @@ from twisted.trial.unittest import SynchronousTestCase
 from zope.interface import implementer
 
 from chat import events
-from chat.client.parse import ProtocolError
 from chat.client.protocol import ChatClientProtocol, IClientHandler, ServerError
 from chat.client.transfer import ChecksumMismatch
+from chat.codec import ProtocolError
 from chat.render import render_json, render_text
 from tests.test_client_transfer import scratch
 

@@ -16,8 +16,8 @@ from pathlib import Path
 from twisted.trial.unittest import SynchronousTestCase
 
 from chat import events
-from chat.client.parse import ProtocolError
 from chat.client.transfer import NAME_MAX, ChecksumMismatch, Download, Upload, safe_name
+from chat.codec import ProtocolError
 
 DATA = b"0123456789abcdef\r\n\xff\x00" * 500
 

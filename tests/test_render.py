@@ -12,7 +12,7 @@ from typing import Any
 from twisted.trial.unittest import SynchronousTestCase
 
 from chat import events
-from chat.render import RENDERERS, render_json, render_text, rfc3339
+from chat.render import RENDERERS, render_json, render_text
 
 TS = datetime(2026, 11, 21, 14, 2, 3, 120456, tzinfo=timezone.utc)
 TS_JSON = "2026-11-21T14:02:03.120Z"
@@ -29,23 +29,6 @@ def decode(data: bytes) -> Any:
     assert data.endswith(b"\r\n"), data
     assert b"\n" not in data[:-2] and b"\r" not in data[:-2], data
     return json.loads(data[:-2].decode("utf-8"))
-
-
-class TimestampTests(SynchronousTestCase):
-    """
-    L{rfc3339}.
-    """
-
-    def test_milliseconds_and_z(self) -> None:
-        """
-        Times are RFC 3339 with exactly three digits of milliseconds (truncated) and Z.
-        """
-        self.assertEqual(rfc3339(TS), TS_JSON)
-        self.assertEqual(rfc3339(datetime(2026, 1, 2, 3, 4, 5, tzinfo=timezone.utc)), "2026-01-02T03:04:05.000Z")
-        self.assertEqual(
-            rfc3339(datetime(2026, 12, 31, 23, 59, 59, 999999, tzinfo=timezone.utc)), "2026-12-31T23:59:59.999Z"
-        )
-        self.assertEqual(rfc3339(datetime(2026, 1, 2, 3, 4, 5, 1000, tzinfo=timezone.utc)), "2026-01-02T03:04:05.001Z")
 
 
 class JsonTests(SynchronousTestCase):

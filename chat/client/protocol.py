@@ -12,43 +12,32 @@ import itertools
 from collections import deque
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any, BinaryIO, Generic, TypeVar
+from typing import Any
 
 from twisted.internet.defer import Deferred, fail
-from twisted.internet.interfaces import ITLSTransport
 from twisted.internet.protocol import connectionDone
 from twisted.internet.threads import deferToThread
 from twisted.logger import Logger
-from twisted.protocols.basic import FileSender, LineReceiver
+from twisted.protocols.basic import LineReceiver
 from twisted.python.failure import Failure
 from typing_extensions import override
 from zope.interface import Interface
 
 from chat import events
-from chat.client.parse import ProtocolError, parse_event
+from chat.client.jobs import (
+    DownloadJob,
+    Job,
+    Progress,
+    RunInThread,
+    StartTLSJob,
+    T,
+    UploadJob,
+)
+from chat.client.jobs import ServerError as ServerError
 from chat.client.transfer import Download, Upload
+from chat.codec import ProtocolError
+from chat.codec import decode as parse_event
 from chat.wire import clean
-
-T = TypeVar("T")
-
-Progress = Callable[[int, int], None]
-"""Called as C{progress(done, size)}, both in bytes, after each chunk of a transfer."""
-
-RunInThread = Callable[..., "Deferred[Any]"]
-"""Runs C{f(*args)} off the reactor thread: L{deferToThread}'s shape."""
-
-UPLOAD_ERRORS = frozenset({
-    "bad-arguments", "no-such-nick", "no-such-room", "not-in-room", "not-registered", "file-too-large",
-    "quota", "busy", "checksum-mismatch", "unknown-command",
-})
-"""Error codes that answer C{/upload} (PROTOCOL.md section 6); C{unknown-command}
-from a daemon without file transfer."""
-
-DOWNLOAD_ERRORS = frozenset({"no-such-file", "bad-arguments", "busy", "not-registered", "unknown-command"})
-"""Error codes that answer C{/download} (PROTOCOL.md section 6)."""
-
-STARTTLS_ERRORS = frozenset({"tls-unavailable", "bad-arguments", "unknown-command"})
-"""Error codes that answer C{/starttls} (PROTOCOL.md section 7)."""
 
 _CLIENT_COMMANDS = {
     "upload": "/upload is sent by the client's file transfer, which then sends the file's bytes",
@@ -59,24 +48,6 @@ _CLIENT_COMMANDS = {
 """Commands that change how the connection is read, so L{ChatClientProtocol.send_line} refuses them."""
 
 _TRANSFER_EVENTS = (events.UploadReady, events.UploadDone, events.FileHeader)
-
-
-class ServerError(Exception):
-    """
-    The daemon refused a request with an C{error} event (PROTOCOL.md section 5).
-
-    @ivar code: the error code, e.g. C{no-such-file}.
-    @ivar message: the daemon's explanation, meant to be read; also C{str(e)}.
-    """
-
-    def __init__(self, code: str, message: str) -> None:
-        super().__init__(message)
-        self.code = code
-        self.message = message
-
-    @override
-    def __str__(self) -> str:
-        return self.message
 
 
 class IClientHandler(Interface):
@@ -137,12 +108,12 @@ class ChatClientProtocol(LineReceiver):
             tests pass one that runs it at once.
         """
         self.handler = handler
-        self._run_in_thread = run_in_thread
+        self.run_in_thread = run_in_thread
         self._json = False
         self._welcomed = False
         self._held: list[bytes] | None = None
-        self._jobs: deque[_Job[Any]] = deque()
-        self._current: _Job[Any] | None = None
+        self._jobs: deque[Job[Any]] = deque()
+        self._current: Job[Any] | None = None
         self._tokens = itertools.count(1)
         self._lost: Failure | None = None
         self._skip = 0
@@ -154,7 +125,7 @@ class ChatClientProtocol(LineReceiver):
         """
         Called by Twisted once connected: asks for the C{json} format.
         """
-        self._write("/format json")
+        self.write_line("/format json")
 
     @override
     def lineReceived(self, line: bytes) -> None:
@@ -190,7 +161,7 @@ class ChatClientProtocol(LineReceiver):
                 self.setLineMode(data[count:])
             return
         job = self._current
-        if isinstance(job, _DownloadJob) and job.state == "receiving":
+        if isinstance(job, DownloadJob) and job.state == "receiving":
             job.receive(data)
             return
         self._log.error("raw bytes with no download to take them")
@@ -275,7 +246,7 @@ class ChatClientProtocol(LineReceiver):
             L{ServerError} (C{tls-unavailable}, C{bad-arguments}) or the
             reason the connection was lost.
         """
-        return self._enqueue(_StartTLSJob(self, options))
+        return self._enqueue(StartTLSJob(self, options))
 
     def upload(self, target: str, path: Path, progress: Progress | None = None) -> Deferred[events.UploadDone]:
         """
@@ -295,7 +266,7 @@ class ChatClientProtocol(LineReceiver):
         """
         if len(target.split()) != 1 or target != clean(target).strip() or target.startswith("/"):
             return fail(ValueError("the target of an upload is a nick or #room"))
-        return self._enqueue(_UploadJob(self, target, Upload(path), progress))
+        return self._enqueue(UploadJob(self, target, Upload(path), progress))
 
     def download(
         self, offer_id: int, name: str, folder: Path, progress: Progress | None = None
@@ -315,7 +286,7 @@ class ChatClientProtocol(LineReceiver):
             C{OSError}, or the reason the connection was lost (the partial
             file is kept).
         """
-        return self._enqueue(_DownloadJob(self, Download(offer_id, name, folder), progress))
+        return self._enqueue(DownloadJob(self, Download(offer_id, name, folder), progress))
 
     # Inside
 
@@ -323,20 +294,20 @@ class ChatClientProtocol(LineReceiver):
         assert self.transport is not None
         self.transport.write(data + self.delimiter)
 
-    def _write(self, text: str) -> None:
+    def write_line(self, text: str) -> None:
         """
         Send a line now, even while lines are held.
         """
         self._send(text.encode("utf-8"))
 
-    def _sync(self, job: _Job[Any]) -> None:
+    def sync(self, job: Job[Any]) -> None:
         """
         Send C{/ping TOKEN}: what answers C{job}'s command comes after its C{pong}.
         """
         job.barrier = f"chat-client-{next(self._tokens)}"
-        self._write(f"/ping {job.barrier}")
+        self.write_line(f"/ping {job.barrier}")
 
-    def _hold(self) -> None:
+    def hold_input(self) -> None:
         if self._held is None:
             self._held = []
 
@@ -345,7 +316,7 @@ class ChatClientProtocol(LineReceiver):
         for data in held or ():
             self._send(data)
 
-    def _enqueue(self, job: _Job[T]) -> Deferred[T]:
+    def _enqueue(self, job: Job[T]) -> Deferred[T]:
         if self._lost is not None:
             return fail(self._lost)
         self._jobs.append(job)
@@ -357,7 +328,7 @@ class ChatClientProtocol(LineReceiver):
             self._current = self._jobs.popleft()
             self._current.start()
 
-    def _end(self, job: _Job[T], result: T | Failure) -> None:
+    def end_job(self, job: Job[T], result: T | Failure) -> None:
         """
         End C{job}: send the lines it held, fire its L{Deferred}, start the next.
         """
@@ -404,296 +375,10 @@ class ChatClientProtocol(LineReceiver):
         except Exception:
             self._log.failure("the client handler failed in {what}", what=what)
 
-    def _progress(self, progress: Progress | None, done: int, size: int) -> None:
+    def report_progress(self, progress: Progress | None, done: int, size: int) -> None:
         if progress is None:
             return
         try:
             progress(done, size)
         except Exception:
             self._log.failure("a transfer's progress callback failed")
-
-
-class _Job(Generic[T]):
-    """
-    One operation that owns the answers to its command until it ends: an
-    upload, a download, or C{/starttls}.
-
-    @ivar deferred: fires with the outcome.
-    @ivar barrier: the token of the C{/ping} whose C{pong} is awaited, or
-        C{None}.
-    @ivar ended: whether L{deferred} has fired or been failed.
-    """
-
-    def __init__(self, client: ChatClientProtocol) -> None:
-        self.client = client
-        self.deferred: Deferred[T] = Deferred()
-        self.barrier: str | None = None
-        self.ended = False
-
-    def start(self) -> None:
-        """
-        Called when the job's turn comes.
-        """
-        raise NotImplementedError
-
-    def take(self, event: events.Event) -> bool:
-        """
-        Called with each event after the barrier's C{pong}.
-
-        @return: whether the event answered the job (and is consumed).
-        """
-        return False
-
-    def lost(self, reason: Failure) -> None:
-        """
-        Called when the connection is lost while the job is the current one.
-        """
-        self.client._end(self, reason)
-
-    def _failed(self, failure: Failure) -> None:
-        self.client._end(self, failure)
-
-    def _error(self, event: events.Event, codes: frozenset[str]) -> ServerError | None:
-        if isinstance(event, events.Error) and event.code in codes:
-            return ServerError(event.code, event.message)
-        return None
-
-
-class _StartTLSJob(_Job[None]):
-    def __init__(self, client: ChatClientProtocol, options: Any) -> None:
-        super().__init__(client)
-        self.options = options
-
-    @override
-    def start(self) -> None:
-        self.client._sync(self)
-        self.client._hold()
-        self.client._write("/starttls")
-
-    @override
-    def take(self, event: events.Event) -> bool:
-        if isinstance(event, events.Info):
-            transport = self.client.transport
-            assert transport is not None
-            try:
-                ITLSTransport(transport).startTLS(self.options)
-            except Exception:
-                failure = Failure()
-                transport.loseConnection()
-                self.client._end(self, failure)
-            else:
-                self.client._end(self, None)
-            return True
-        error = self._error(event, STARTTLS_ERRORS)
-        if error is None:
-            return False
-        self.client._end(self, Failure(error))
-        return True
-
-
-class _Exactly:
-    """
-    A file reader for L{FileSender} that gives exactly C{size} bytes: the
-    file's, cut at C{size}, then NULs if it turned out shorter (the
-    daemon then answers C{checksum-mismatch}).
-
-    @ivar problem: why the file gave fewer bytes, or C{None}.
-    """
-
-    def __init__(self, upload: Upload) -> None:
-        assert upload.file is not None
-        self._upload = upload
-        self._file: BinaryIO = upload.file
-        self._left = upload.size
-        self.problem: OSError | None = None
-
-    def read(self, count: int) -> bytes:
-        if self._left <= 0:
-            return b""
-        count = min(count, self._left)
-        chunk = b""
-        if self.problem is None:
-            try:
-                chunk = self._file.read(count)
-            except OSError as e:
-                self.problem = e
-            else:
-                if not chunk:
-                    self.problem = OSError(f"{self._upload.path} became shorter while it was sent")
-        if not chunk:
-            chunk = bytes(count)
-        self._left -= len(chunk)
-        return chunk
-
-
-class _UploadJob(_Job[events.UploadDone]):
-    def __init__(self, client: ChatClientProtocol, target: str, upload: Upload, progress: Progress | None) -> None:
-        super().__init__(client)
-        self.target = target
-        self.upload = upload
-        self.progress = progress
-        self.state = "preparing"
-        self.id: int | None = None
-        self.sent = 0
-        self.sender: FileSender | None = None
-        self.reader: _Exactly | None = None
-
-    @override
-    def start(self) -> None:
-        preparing = self.client._run_in_thread(self.upload.prepare)
-        preparing.addCallbacks(self._prepared, self._failed)
-
-    def _prepared(self, ignored: object) -> None:
-        if self.ended:
-            self.upload.close()
-            return
-        upload = self.upload
-        self.client._sync(self)
-        self.client._hold()
-        self.client._write(f"/upload {self.target} {_label(upload.name)} {upload.size} {upload.sha256}")
-        self.state = "ready"
-
-    @override
-    def take(self, event: events.Event) -> bool:
-        if self.state == "ready" and isinstance(event, events.UploadReady):
-            self.id = event.id
-            if self.upload.size:
-                self._send()
-            else:
-                self.upload.close()
-                self.state = "done"
-            return True
-        if self.state == "done" and isinstance(event, events.UploadDone) and event.id == self.id:
-            self.client._end(self, event)
-            return True
-        if self.state in ("ready", "done"):
-            error = self._error(event, UPLOAD_ERRORS)
-            if error is not None:
-                self.upload.close()
-                problem = self.reader.problem if self.reader is not None else None
-                cause: Exception = problem if problem is not None and error.code == "checksum-mismatch" else error
-                self.client._end(self, Failure(cause))
-                return True
-        return False
-
-    def _send(self) -> None:
-        self.state = "sending"
-        self.reader = _Exactly(self.upload)
-        self.sender = FileSender()
-        sending: Deferred[bytes] = self.sender.beginFileTransfer(self.reader, self.client.transport, self._count)
-        sending.addCallbacks(self._sent, self._stopped)
-
-    def _count(self, chunk: bytes) -> bytes:
-        self.sent += len(chunk)
-        self.client._progress(self.progress, self.sent, self.upload.size)
-        return chunk
-
-    def _sent(self, ignored: object) -> None:
-        self.sender = None
-        self.upload.close()
-        if not self.ended:
-            self.state = "done"
-
-    def _stopped(self, failure: Failure) -> None:
-        # The transport stopped the sender: the connection is going, and
-        # connectionLost fails the upload.
-        self.sender = None
-        self.upload.close()
-
-    @override
-    def lost(self, reason: Failure) -> None:
-        if self.sender is not None:
-            self.sender.stopProducing()
-        self.upload.close()
-        super().lost(reason)
-
-
-class _DownloadJob(_Job[Path]):
-    def __init__(self, client: ChatClientProtocol, download: Download, progress: Progress | None) -> None:
-        super().__init__(client)
-        self.download = download
-        self.progress = progress
-        self.state = "preparing"
-        self.size = 0
-        self.left = 0
-        self.problem: Failure | None = None
-
-    @override
-    def start(self) -> None:
-        preparing = self.client._run_in_thread(self.download.prepare)
-        preparing.addCallbacks(self._prepared, self._failed)
-
-    def _prepared(self, ignored: object) -> None:
-        if self.ended:
-            return
-        self.client._sync(self)
-        self.client._write(f"/download {self.download.offer_id} {self.download.offset}")
-        self.state = "header"
-
-    @override
-    def take(self, event: events.Event) -> bool:
-        if self.state != "header":
-            return False
-        if isinstance(event, events.FileHeader):
-            try:
-                self.download.begin(event)
-            except (ProtocolError, OSError):
-                self.problem = Failure()
-            self.size = event.size
-            self.left = max(event.size - event.offset, 0)
-            if self.left:
-                self.state = "receiving"
-                self.client.setRawMode()
-            else:
-                self._complete()
-            return True
-        error = self._error(event, DOWNLOAD_ERRORS)
-        if error is None:
-            return False
-        self.client._end(self, Failure(error))
-        return True
-
-    def receive(self, data: bytes) -> None:
-        """
-        Take raw bytes of the file; those after its last byte are read as
-        lines again.
-        """
-        count = min(self.left, len(data))
-        self.left -= count
-        if self.problem is None:
-            try:
-                self.download.write(data[:count])
-            except OSError:
-                self.problem = Failure()
-                self.download.abort()
-            else:
-                self.client._progress(self.progress, self.download.received, self.size)
-        if not self.left:
-            self.client.setLineMode(data[count:])
-            self._complete()
-
-    def _complete(self) -> None:
-        if self.problem is not None:
-            self.download.abort()
-            self.client._end(self, self.problem)
-            return
-        self.state = "finishing"
-        finishing = self.client._run_in_thread(self.download.finish)
-        finishing.addCallbacks(lambda path: self.client._end(self, path), self._failed)
-
-    @override
-    def lost(self, reason: Failure) -> None:
-        if self.state == "finishing":
-            return  # every byte is here: the file is finished all the same
-        self.download.abort()
-        super().lost(reason)
-
-
-def _label(name: str) -> str:
-    """
-    The NAME of C{/upload} for a file called C{name}: without control
-    characters, white space runs as one space, lone surrogates (from
-    undecodable file names) as U+FFFD; C{file} when nothing is left.
-    """
-    name = "".join("\ufffd" if "\ud800" <= c <= "\udfff" else c for c in name)
-    return " ".join(clean(name).split()) or "file"

@@ -35,7 +35,8 @@ from zope.interface import implementer
 
 from chat import events
 from chat.client.model import ChatModel, State
-from chat.client.protocol import ChatClientProtocol, IClientHandler, RunInThread, ServerError
+from chat.client.jobs import RunInThread, ServerError
+from chat.client.protocol import ChatClientProtocol, IClientHandler
 from chat.client.transfer import ChecksumMismatch
 
 PING_INTERVAL = 15.0

@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import BinaryIO
 
 from chat import events
-from chat.client.parse import ProtocolError
+from chat.codec import ProtocolError
 
 NAME_MAX = 255
 """The longest file name, in UTF-8 bytes, that a download is given."""
