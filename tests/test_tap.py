@@ -52,6 +52,8 @@ DEFAULTS = {
     "in-memory": 0,
     "allow-plaintext-auth": 0,
     "listen": ["tcp:8888:interface=127.0.0.1"],
+    "log-level": "info",
+    "log-format": "text",
 }
 
 POSITIVE = [
@@ -115,7 +117,7 @@ class OptionsTests(SynchronousTestCase):
             "max-connections-per-ip": 4, "max-output": 65536, "max-file-size": 1000,
             "spool-quota": 5120, "history-on-join": 0, "listen": [DEFAULT_LISTEN],
             "history-days": 7.5, "in-memory": 1, "allow-plaintext-auth": 1, "file-ttl": 0.5,
-            "tls-cert": None, "tls-key": None,
+            "tls-cert": None, "tls-key": None, "log-level": "info", "log-format": "text",
         })
         self.assertEqual(options.settings(), Settings(
             server_name="example", motd="hi all", max_line=512, flood_burst=3, flood_rate=2.5,
