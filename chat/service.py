@@ -33,7 +33,8 @@ SWEEP_INTERVAL = 60.0
 class ChatService(Service):
     """
     Starts the password hasher, the pruning of old messages and the sweep
-    of expired file offers, reloads the TLS certificates on SIGHUP, and on stop (SIGTERM) sends C{bye} to every connection, then writes what is
+    of expired file offers, reloads the TLS certificates on SIGHUP, and on
+    stop (SIGTERM) sends C{bye} to every connection, then writes what is
     pending and closes the store, before the reactor goes down.
     """
 

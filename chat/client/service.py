@@ -34,8 +34,8 @@ from typing_extensions import override
 from zope.interface import implementer
 
 from chat import events
-from chat.client.model import ChatModel, State
 from chat.client.jobs import RunInThread, ServerError
+from chat.client.model import ChatModel, State
 from chat.client.protocol import ChatClientProtocol, IClientHandler
 from chat.client.transfer import ChecksumMismatch
 
