@@ -8,6 +8,8 @@ event in an L{Outgoing}, which renders it at most once per format.
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from zope.interface import implementer
 
 from chat import events
@@ -36,6 +38,7 @@ class Directory:
         self._participants: dict[str, IParticipant] = {}
         self._rooms: dict[str, dict[IParticipant, None]] = {}
         self._audiences: dict[str, tuple[IParticipant, ...]] = {}
+        self._fan_outs: dict[str, tuple[Callable[[Outgoing], None], ...]] = {}
         self._joined: dict[str, dict[str, None]] = {}
         """The rooms of each nick (lower-cased names)."""
 
@@ -49,7 +52,7 @@ class Directory:
             participant = self._participants.get(nick)
             if participant is not None:
                 self._rooms.setdefault(room, {})[participant] = None
-                self._audiences.pop(room, None)
+                self._forget(room)
                 self._joined.setdefault(nick, {})[room] = None
         elif isinstance(event, events.Registered) and isinstance(address, ToParticipant):
             self._participants[event.nick.lower()] = address.participant
@@ -82,12 +85,27 @@ class Directory:
         if participant is None or members is None:
             return
         members.pop(participant, None)
-        self._audiences.pop(room, None)
+        self._forget(room)
         if not members:
             del self._rooms[room]
         rooms = self._joined.get(nick)
         if rooms is not None:
             rooms.pop(room, None)
+
+    def _forget(self, room: str) -> None:
+        self._audiences.pop(room, None)
+        self._fan_outs.pop(room, None)
+
+    def fan_out(self, room: str) -> tuple[Callable[[Outgoing], None], ...]:
+        """
+        The C{deliver} of each participant in C{room} (lower-cased), cached
+        until the room changes: the path of every room message, which then
+        looks up no attribute per recipient.
+        """
+        fan_out = self._fan_outs.get(room)
+        if fan_out is None:
+            fan_out = self._fan_outs[room] = tuple(participant.deliver for participant in self.audience(room))
+        return fan_out
 
     def audience(self, room: str) -> tuple[IParticipant, ...]:
         """
@@ -136,14 +154,14 @@ class LocalBus:
         self.directory = directory or Directory()
 
     def publish(self, event: events.Event, address: Address) -> None:
-        directory = self.directory
-        if isinstance(address, ToRoom) and type(event) is events.Message:
-            # The fan-out path: no membership change to apply.
-            recipients: tuple[IParticipant, ...] | list[IParticipant] = directory.audience(address.room)
-        else:
-            directory.before(event, address)
-            recipients = directory.resolve(address)
         outgoing = Outgoing(event)
-        for participant in recipients:
+        directory = self.directory
+        if type(event) is events.Message and type(address) is ToRoom:
+            # The fan-out path: no membership change to apply.
+            for deliver in directory.fan_out(address.room):
+                deliver(outgoing)
+            return
+        directory.before(event, address)
+        for participant in directory.resolve(address):
             participant.deliver(outgoing)
         directory.after(event)

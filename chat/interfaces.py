@@ -34,16 +34,17 @@ class Outgoing(dict[Renderer, bytes]):
     CR LF included), computed on first use and shared by every recipient
     using that format.
 
-    @ivar event: the event.
+    @ivar event: the event (C{None} for bytes rendered already).
     """
 
     __slots__ = ("event",)
 
-    def __init__(self, event: events.Event) -> None:
+    def __init__(self, event: events.Event | None) -> None:
         super().__init__()
         self.event = event
 
     def __missing__(self, renderer: Renderer) -> bytes:
+        assert self.event is not None
         data = self[renderer] = renderer(self.event)
         return data
 
@@ -66,7 +67,9 @@ class IParticipant(Interface):
         """
         Send one event, rendered in the participant's own format with
         C{outgoing[renderer]}, which renders it at most once per format
-        for all its recipients. Must not raise.
+        for all its recipients. Must not raise. The bus may keep the
+        bound C{deliver} while the participant is in a room: it must not
+        change after registration.
         """
 
     def close(reason: str) -> None:  # noqa: N805

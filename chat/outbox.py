@@ -23,6 +23,9 @@ from twisted.protocols.basic import FileSender
 from twisted.python.failure import Failure
 from zope.interface import implementer
 
+from chat.interfaces import Outgoing, Renderer
+from chat.render import render_text
+
 
 class Batch:
     """
@@ -39,16 +42,29 @@ class Batch:
 
     def __init__(self, clock: IReactorTime) -> None:
         self._clock = clock
-        self._dirty: list[Outbox] = []
+        self.dirty: list[Outbox] = []
+        """
+        The outboxes with lines pending, in the order they were written to:
+        an outbox appends itself (after L{arm} when the list is empty). The
+        list is replaced by each L{flush}: read it anew every time.
+        """
         self._call: IDelayedCall | None = None
+
+    def arm(self) -> None:
+        """
+        Make sure a flush comes at the end of this reactor turn, for writes
+        made outside the protocol's entry points (a commit that completes
+        in a thread's callback, say).
+        """
+        if self._call is None:
+            self._call = self._clock.callLater(0, self.flush)
 
     def add(self, outbox: Outbox) -> None:
         """
         Remember that C{outbox} has lines pending.
         """
-        self._dirty.append(outbox)
-        if self._call is None:
-            self._call = self._clock.callLater(0, self.flush)
+        self.arm()
+        self.dirty.append(outbox)
 
     def flush(self) -> None:
         """
@@ -57,14 +73,30 @@ class Batch:
         call, self._call = self._call, None
         if call is not None and call.active():
             call.cancel()
-        while self._dirty:
-            dirty, self._dirty = self._dirty, []
+        while self.dirty:
+            dirty, self.dirty = self.dirty, []
             for outbox in dirty:
                 outbox.flush()
 
 
 FLUSH_SIZE = 16 * 1024
 """Bytes an outbox gathers in one turn before writing them without waiting for the turn's end."""
+
+
+class Verbatim(Outgoing):
+    """
+    Bytes that are the same in every format (a telnet answer, a rendered
+    line), as an L{Outgoing} for L{Outbox.deliver}.
+    """
+
+    __slots__ = ("data",)
+
+    def __init__(self, data: bytes) -> None:
+        super().__init__(None)
+        self.data = data
+
+    def __missing__(self, renderer: Renderer) -> bytes:
+        return self.data
 
 
 class _Sender(FileSender):
@@ -113,7 +145,13 @@ class Outbox:
         batch: Batch,
         limit: int,
         on_overflow: Callable[[], None],
+        renderer: Renderer = render_text,
     ) -> None:
+        """
+        @param renderer: the connection's format, in which L{deliver}
+            renders events; a protocol sets L{renderer} when it changes.
+        """
+        self.renderer = renderer
         self._transport = transport
         self._batch = batch
         self._limit = limit
@@ -130,13 +168,28 @@ class Outbox:
 
     def write(self, data: bytes) -> None:
         """
-        Add C{data} (complete lines, CR LF included) to what the next flush
-        writes. Does nothing once finished or overflowed, or for no bytes.
+        Add C{data} (complete lines, CR LF included, or telnet bytes) to
+        what the next flush writes, as L{deliver} does for an event.
         """
+        self.deliver(Verbatim(data))
+
+    def deliver(self, outgoing: Outgoing) -> None:
+        """
+        Add an event, rendered in this outbox's format (L{renderer}, once
+        for all recipients of that format), to what the next flush writes.
+        Called by the bus as the participant's C{deliver}: the fan-out path,
+        one call per recipient. Does nothing once finished or overflowed,
+        or for no bytes.
+        """
+        data = outgoing[self.renderer]
         if self._closed or not data:
             return
         if not self._pending:
-            self._batch.add(self)
+            # The fan-out path: most outboxes only append themselves.
+            dirty = self._batch.dirty
+            if not dirty:
+                self._batch.arm()
+            dirty.append(self)
         self._pending.append(data)
         self._pending_size += len(data)
         if self._pending_size >= FLUSH_SIZE and not (self._paused or self._queue):

@@ -10,6 +10,7 @@ server, and renders what it is delivered in its own format.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import IO
 
 from twisted.internet.defer import Deferred
@@ -43,7 +44,6 @@ class ChatProtocol(LimitedLineReceiver):
     """
     One connection: a participant of the L{ChatServer}.
 
-    @ivar renderer: the output format's renderer, L{render_text} by default.
     @ivar secure: whether the connection is encrypted.
     @ivar peer: the client's address (IP or UNIX path), the key of the
         per-address limits.
@@ -64,7 +64,6 @@ class ChatProtocol(LimitedLineReceiver):
         self.clock = server.clock
         self._batch = factory.batch
         super().__init__(self.settings, self.clock)
-        self.renderer: Renderer = render_text
         self.secure = False
         self.outbox: Outbox
         self.peer = ""
@@ -87,11 +86,23 @@ class ChatProtocol(LimitedLineReceiver):
         user = self.session.user
         return None if user is None else user.account
 
-    def deliver(self, outgoing: Outgoing) -> None:
+    deliver: Callable[[Outgoing], None]
+    """
+    Called by the bus with each event: once connected, the outbox's own
+    L{Outbox.deliver}, which renders the event in this connection's format
+    and queues it, so that the fan-out path makes one call per recipient.
+    """
+
+    @property
+    def renderer(self) -> Renderer:
         """
-        Called by the bus: queue the event in this connection's format.
+        The output format's renderer, L{render_text} until C{/format json}.
         """
-        self.outbox.write(outgoing[self.renderer])
+        return self.outbox.renderer
+
+    @renderer.setter
+    def renderer(self, renderer: Renderer) -> None:
+        self.outbox.renderer = renderer
 
     def close(self, reason: str) -> None:
         """
@@ -116,7 +127,8 @@ class ChatProtocol(LimitedLineReceiver):
         set_nodelay = getattr(self.transport, "setTcpNoDelay", None)
         if set_nodelay is not None:
             set_nodelay(True)
-        self.outbox = Outbox(self.transport, self._batch, self.settings.max_output, self._slow_reader)
+        self.outbox = Outbox(self.transport, self._batch, self.settings.max_output, self._slow_reader, render_text)
+        self.deliver = self.outbox.deliver
         self.session = self.server.connect(self, is_local(address))
         if not self.session.allowed:
             self._log.info("refused {peer}: too many connections from its address", peer=self._where)
