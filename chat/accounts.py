@@ -231,7 +231,7 @@ class AccountChecker:
         if self._hasher.needs_rehash(record.password):
             rehashed = await self._hasher.hash(password)
             await self._store.set_password(name, rehashed)
-            self._log.info("rehashed the password of {name} with today's parameters", name=record.name)
+            self._log.debug("rehashed the password of {name} with today's parameters", name=record.name)
         return record.name.encode("utf-8")
 
 

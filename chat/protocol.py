@@ -131,7 +131,7 @@ class ChatProtocol(LimitedLineReceiver):
         self.deliver = self.outbox.deliver
         self.session = self.server.connect(self, is_local(address))
         if not self.session.allowed:
-            self._log.info("refused {peer}: too many connections from its address", peer=self._where)
+            self._log.debug("refused {peer}: too many connections from its address", peer=self._where)
             self.close("too many connections from your address")
             return
         self._log.debug("connection from {peer}", peer=self._where)

@@ -335,7 +335,7 @@ class ChatServer:
             session.user = domain.register(session.participant, account.name, now, account=key)
         else:
             domain.login(session.user, account.name, now)
-        self._log.info("{peer} logged in as {nick}", peer=session.participant.peer, nick=account.name)
+        self._log.debug("{peer} logged in as {nick}", peer=session.participant.peer, nick=account.name)
         domain.deliver_waiting(session.user)
         domain.announce_offers(session.user, now)
 
@@ -388,9 +388,9 @@ class ChatServer:
             expires = utc(self._now() + self.settings.file_ttl)
             offer = events.FileOffer(incoming.id, user.nick, incoming.to, incoming.name, upload.size, sha256, expires)
             self.domain.offer(user, offer)
-            self._log.info(
-                "{nick} offered {name!r} ({size} bytes, id {id}) to {to}",
-                nick=user.nick, name=incoming.name, size=upload.size, id=incoming.id, to=incoming.to,
+            self._log.debug(
+                "{nick} offered {size} bytes (id {id}) to {to}",
+                nick=user.nick, size=upload.size, id=incoming.id, to=incoming.to,
             )
 
         storing: Deferred[str] = self.files.commit(upload)

@@ -363,15 +363,18 @@ def makeService(options: Options, reactor: Any = None) -> IService:
         raise SystemExit(f"chat: {e}") from None
     server = ChatServer(settings, reactor, store, files=spool)
     factory = ChatFactory(server, starttls=tls)
+    factory.noisy = False  # no line per listener start and stop: the Listener says where it listens
     top = Daemon(data, logs.for_twistd(options, options.parent, reactor))
     listeners = []
     certificates = [tls] if tls is not None else []
     for description in options["listen"]:
         try:
             listener, endpoint_tls = _listener(description, factory, reactor)
-        except TLSError as e:
-            raise SystemExit(f"chat: --listen {e}") from None
-        except (ValueError, TypeError, KeyError) as e:
+        except (TLSError, ValueError, TypeError, KeyError) as e:
+            if data is not None:
+                data.discard()
+            if isinstance(e, TLSError):
+                raise SystemExit(f"chat: --listen {e}") from None
             raise SystemExit(f"chat: --listen {description!r} is not a valid endpoint: {e}") from None
         listeners.append(listener)
         if endpoint_tls is not None:

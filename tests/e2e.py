@@ -60,6 +60,10 @@ def twistd_command() -> list[str]:
     return [found]
 
 
+EXITED_ON_SIGTERM = (0, -signal.SIGTERM)
+"""Exit statuses of a clean stop: twistd re-raises the signal that stopped it."""
+
+
 class LineCollector:
     """
     Reads a text stream (a child's stdout) line by line in a daemon thread,

@@ -20,13 +20,10 @@ from typing import Any, ClassVar
 
 from twisted.trial.unittest import SynchronousTestCase
 
-from tests.e2e import TS, Client, Daemon
+from tests.e2e import EXITED_ON_SIGTERM, TS, Client, Daemon
 
 FAST = ("--flood-burst", "100000", "--flood-rate", "100000")
 """Flood limits out of the way, for tests that send many lines."""
-
-EXITED_ON_SIGTERM = (0, -signal.SIGTERM)
-"""Exit statuses of a clean stop: twistd re-raises the signal that stopped it."""
 
 DAY_MS = 86_400_000
 """A day in milliseconds, the unit of the C{ts} columns (chat/schema.py)."""

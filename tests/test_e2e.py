@@ -13,7 +13,6 @@ import os
 import random
 import re
 import shutil
-import signal
 import subprocess
 import tempfile
 import time
@@ -26,6 +25,7 @@ import chat
 from tests.e2e import (
     DO,
     DONT,
+    EXITED_ON_SIGTERM,
     IAC,
     IP,
     SB,
@@ -42,9 +42,6 @@ from tests.e2e import (
 
 FAST = ("--flood-burst", "100000", "--flood-rate", "100000")
 """Flood limits out of the way, for tests that send many lines."""
-
-EXITED_ON_SIGTERM = (0, -signal.SIGTERM)
-"""Exit statuses of a clean stop: twistd re-raises the signal that stopped it."""
 
 CONTROL = re.compile("[\x00-\x08\x0a-\x1f\x7f-\x9f]")
 """Characters that must never be relayed (PROTOCOL.md section 1)."""

@@ -40,7 +40,14 @@ from twisted.trial.unittest import SynchronousTestCase, TestCase
 from chat import tap
 from chat.schema import DatabaseError
 from chat.tap import CannotStart, Options, makeService
-from tests.e2e import LISTENING, Client, Daemon, LineCollector, twistd_command
+from tests.e2e import (
+    EXITED_ON_SIGTERM,
+    LISTENING,
+    Client,
+    Daemon,
+    LineCollector,
+    twistd_command,
+)
 
 ROOT = Path(__file__).resolve().parents[1]
 """The checkout: its C{chat} package is the one the child processes run."""
@@ -527,12 +534,23 @@ class EndToEndTests(TestCase):
     def test_info_shows_start_up(self) -> None:
         """
         At the default level, info, start-up logs the absolute data directory
-        and the listener.
+        and the listener, and a connection that comes and goes logs nothing.
         """
         daemon = self.daemon()
         expected = f"[chat.tap.Daemon#info] chat data in {daemon.data_dir} (SQLite)"
         daemon.wait_for_line(lambda line: line.endswith(expected))
         daemon.wait_for_line(lambda line: f"#info] chat listening on 127.0.0.1:{daemon.port}" in line)
+        with socket.create_connection(("127.0.0.1", daemon.port), timeout=10) as client:
+            client.sendall(b"alice\r\n/quit\r\n")
+            while client.recv(4096):
+                pass
+        daemon.terminate()
+        self.assertIn(daemon.wait(), EXITED_ON_SIGTERM)
+        log = daemon.log()
+        self.assertIn("Main loop terminated.", log)
+        self.assertNotIn("connection from", log)
+        self.assertNotIn("disconnected", log)
+        self.assertNotIn("alice", log)
 
     def test_warn_hides_info(self) -> None:
         """
