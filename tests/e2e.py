@@ -647,3 +647,16 @@ class Client:
         client.send_line("/format json")
         client.registration = client.read_events_until("welcome")[-1:]
         return client
+
+
+def eventually(check: Callable[[], bool], what: str, timeout: float = 5.0) -> None:
+    """
+    Wait, polling every 20 ms, until C{check()} holds.
+
+    @raise AssertionError: it still does not after C{timeout} seconds.
+    """
+    deadline = time.monotonic() + timeout
+    while not check():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"not within {timeout}s: {what}")
+        time.sleep(0.02)

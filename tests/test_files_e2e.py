@@ -21,7 +21,7 @@ from typing import Any
 
 from twisted.trial.unittest import SynchronousTestCase
 
-from tests.e2e import TS, Client, Daemon
+from tests.e2e import TS, Client, Daemon, eventually
 
 FAST = ("--flood-burst", "100000", "--flood-rate", "100000")
 """Flood limits out of the way, for tests that send many lines."""
@@ -85,17 +85,6 @@ def parse_ts(text: str) -> datetime:
     return datetime.strptime(text, "%Y-%m-%dT%H:%M:%S.%fZ").replace(tzinfo=UTC)
 
 
-def eventually(check: Callable[[], bool], what: str, timeout: float = 5.0) -> None:
-    """
-    Wait, polling every 20 ms, until C{check()} holds.
-
-    @raise AssertionError: it still does not after C{timeout} seconds.
-    """
-    deadline = time.monotonic() + timeout
-    while not check():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"not within {timeout}s: {what}")
-        time.sleep(0.02)
 
 
 def open_files(daemon: Daemon) -> dict[int, str]:

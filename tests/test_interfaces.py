@@ -19,15 +19,14 @@ from chat.delivery import LocalBus
 from chat.ids import LocalIds
 from chat.interfaces import IBus, IFileStore, IIdAllocator, IParticipant, IUpload
 from chat.memory_store import MemoryStore
-from chat.protocol import ChatFactory
 from chat.server import ChatServer
 from chat.settings import Settings
 from chat.spool import Spool
 from chat.sqlite_store import open_store
 from chat.storage import IStore
-from tests.support import START, ProtocolTestCase
+from tests.support import START
 from tests.test_accounts import cheap
-from tests.test_protocol_accounts import TLSClient
+from tests.test_protocol_accounts import AccountsTestCase, TLSClient
 from tests.test_spool import inline
 from tests.test_storage import FakePool
 
@@ -133,19 +132,11 @@ class IdsTests(SynchronousTestCase):
         self.assertEqual(server.ids.next_id(), 4)
 
 
-class ParticipantTests(ProtocolTestCase):
+class ParticipantTests(AccountsTestCase):
     """
     L{ChatProtocol}, built by the line factory and connected, is an
     L{IParticipant} whose facts follow its session.
     """
-
-    @staticmethod
-    def make_factory(settings: Settings) -> tuple[Clock, ChatFactory]:
-        clock = Clock()
-        clock.advance(START)
-        store = MemoryStore()
-        accounts = Accounts(store, PasswordHasher(None, hasher=cheap()), clock)
-        return clock, ChatFactory(ChatServer(settings, clock, store, accounts))
 
     def test_provides(self) -> None:
         """

@@ -17,8 +17,6 @@ import stat
 import subprocess
 import sys
 import tempfile
-import time
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 from unittest import mock
@@ -46,6 +44,7 @@ from tests.e2e import (
     Client,
     Daemon,
     LineCollector,
+    eventually,
     twistd_command,
 )
 
@@ -391,17 +390,6 @@ def child_environment() -> dict[str, str]:
     return dict(os.environ, PYTHONUNBUFFERED="1", PYTHONPATH=os.pathsep.join(paths))
 
 
-def wait_until(condition: Callable[[], bool], what: str, timeout: float = 10.0) -> None:
-    """
-    Poll C{condition} until it holds.
-
-    @raise AssertionError: it still does not after C{timeout} seconds.
-    """
-    deadline = time.monotonic() + timeout
-    while not condition():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"still waiting after {timeout}s for {what}")
-        time.sleep(0.05)
 
 
 class EndToEndTests(TestCase):
@@ -517,9 +505,9 @@ class EndToEndTests(TestCase):
         self.assertEqual(done.returncode, 1, done.stdout + done.stderr)
         self.assertIn("An error has occurred", done.stderr)
         self.assertIn(f"chat: cannot listen on 127.0.0.1:{port}", done.stderr)
-        wait_until(lambda: os.listdir(self.cwd) == ["chat.log"], "only chat.log to be left")
+        eventually(lambda: os.listdir(self.cwd) == ["chat.log"], "only chat.log to be left")
         message = f"chat: cannot listen on 127.0.0.1:{port}: [Errno 98] Address already in use"
-        wait_until(lambda: message in Path(self.cwd, "chat.log").read_text(), "the log line")
+        eventually(lambda: message in Path(self.cwd, "chat.log").read_text(), "the log line")
 
     def test_debug_shows_connections(self) -> None:
         """
@@ -571,7 +559,7 @@ class EndToEndTests(TestCase):
                 return process.poll() is not None
             return True
 
-        wait_until(connected, "the daemon to listen", 15)
+        eventually(connected, "the daemon to listen", 15)
         client.settimeout(10)
         self.assertIn(b"Choose a nickname", client.recv(4096), output.text())
         client.close()
@@ -623,10 +611,10 @@ class EndToEndTests(TestCase):
                 os.kill(pid, signal.SIGKILL)
 
         self.addCleanup(stop)
-        wait_until(lambda: "chat listening on" in log.read_text(), "the listener's line")
+        eventually(lambda: "chat listening on" in log.read_text(), "the listener's line")
         os.kill(pid, signal.SIGTERM)
-        wait_until(lambda: not os.path.exists(os.path.join(self.cwd, "twistd.pid")), "the pid file to go")
-        wait_until(lambda: "Server Shut Down." in log.read_text(), "the last line")
+        eventually(lambda: not os.path.exists(os.path.join(self.cwd, "twistd.pid")), "the pid file to go")
+        eventually(lambda: "Server Shut Down." in log.read_text(), "the last line")
         texts = [formatEvent(eventFromJSON(text)) for text in log.read_text().splitlines()]
         self.assertIn(f"chat data in {self.cwd}/data (SQLite)", texts)
         self.assertTrue(any(text.startswith("chat listening on 127.0.0.1:") for text in texts), texts)
