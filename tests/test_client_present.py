@@ -15,7 +15,7 @@ from typing import Any
 from twisted.trial.unittest import SynchronousTestCase
 
 from chat import events
-from chat.client import present
+from chat.client import present, status
 from chat.client.model import ChatModel, Notice, State, Transfer
 from chat.client.present import TERMINAL, WINDOW, Line, Presenter, Span
 
@@ -37,17 +37,17 @@ def texts(lines: list[Line]) -> list[tuple[str, str, str | None]]:
 
 class ColourTests(SynchronousTestCase):
     """
-    L{present.nick_colour}: one colour per nick, the same in every front end.
+    L{status.nick_colour}: one colour per nick, the same in every front end.
     """
 
     def test_nick_colour_is_stable_and_ignores_case(self) -> None:
         """
         A nick gets the same colour in any case, from CRC-32 (the same every run), among NICK_COLOURS.
         """
-        self.assertEqual(present.nick_colour("Alice"), present.nick_colour("alice"))
-        self.assertEqual(present.nick_colour("alice"), 663665735 % 12)
-        self.assertEqual(present.NICK_COLOURS, 12)
-        self.assertIn(present.nick_colour("bob"), range(present.NICK_COLOURS))
+        self.assertEqual(status.nick_colour("Alice"), status.nick_colour("alice"))
+        self.assertEqual(status.nick_colour("alice"), 663665735 % 12)
+        self.assertEqual(status.NICK_COLOURS, 12)
+        self.assertIn(status.nick_colour("bob"), range(status.NICK_COLOURS))
 
     def test_nick_colours_spread(self) -> None:
         """
@@ -55,7 +55,7 @@ class ColourTests(SynchronousTestCase):
         """
         nicks = ["alice", "bob", "carol", "dave", "eve", "mallory", "trent", "peggy", "victor", "walter", "chen",
                  "dana"]
-        self.assertGreaterEqual(len({present.nick_colour(n) for n in nicks}), 6)
+        self.assertGreaterEqual(len({status.nick_colour(n) for n in nicks}), 6)
 
 
 class WindowLineTests(SynchronousTestCase):
@@ -70,7 +70,7 @@ class WindowLineTests(SynchronousTestCase):
         line = presenter().message(message("#dev", "bob", "hi all", minutes=5))
         self.assertEqual((line.kind, line.text, line.room), ("message", "09:35  bob  hi all", "#dev"))
         self.assertEqual(line.parts[0], Span("09:35", "time"))
-        self.assertEqual(line.parts[2], Span("bob", "nick", present.nick_colour("bob")))
+        self.assertEqual(line.parts[2], Span("bob", "nick", status.nick_colour("bob")))
         self.assertEqual(line.parts[-1], Span("hi all", "body"))
         plus_two = timezone(timedelta(hours=2))
         self.assertTrue(presenter(zone=plus_two).message(message("#dev", "bob", "x")).text.startswith("11:30"))
@@ -143,7 +143,7 @@ class WindowLineTests(SynchronousTestCase):
         self.assertEqual(lines(users), ["09:30  • #dev, 2 users: alice, bob (at lunch)"])
         self.assertEqual(lines(events.Users("#dev", ())), ["09:30  • #dev, 0 users: nobody"])
         [listed] = presenter().lines(users, T0)
-        self.assertIn(Span("bob", "nick", present.nick_colour("bob")), listed.parts)
+        self.assertIn(Span("bob", "nick", status.nick_colour("bob")), listed.parts)
         rooms = events.Rooms((events.RoomInfo("#dev", "code", 2), events.RoomInfo("#lobby", "", 5)))
         self.assertEqual(lines(rooms), ["09:30  • Rooms:", "09:30      #dev (2) code", "09:30      #lobby (5)"])
         self.assertEqual(lines(events.Rooms(())), ["09:30  • No rooms"])
@@ -243,7 +243,7 @@ class TextTests(SynchronousTestCase):
         """
         Bytes read in B, KiB, MiB or GiB, with one decimal above bytes.
         """
-        self.assertEqual([present.size_text(n) for n in (0, 512, 1536, 50 << 20, 3 << 40)],
+        self.assertEqual([status.size_text(n) for n in (0, 512, 1536, 50 << 20, 3 << 40)],
                          ["0 B", "512 B", "1.5 KiB", "50.0 MiB", "3072.0 GiB"])
 
     def test_transfer_texts(self) -> None:
@@ -269,52 +269,52 @@ class TextTests(SynchronousTestCase):
         The status bar tells state, server, nick, TLS and, once online, the RTT in milliseconds.
         """
         model = ChatModel("alice")
-        self.assertEqual(present.status_text(model, "h:1"), "Disconnected · h:1 · alice · not encrypted")
-        self.assertEqual(present.state_level(model.state), "error")
+        self.assertEqual(status.status_text(model, "h:1"), "Disconnected · h:1 · alice · not encrypted")
+        self.assertEqual(status.state_level(model.state), "error")
         model.set_state(State.ONLINE)
         model.set_secure(True)
-        self.assertEqual(present.status_text(model, "h:1"), "Online · h:1 · alice · TLS · RTT –")
+        self.assertEqual(status.status_text(model, "h:1"), "Online · h:1 · alice · TLS · RTT –")
         model.set_rtt(0.0234)
-        self.assertEqual(present.status_text(model, "h:1"), "Online · h:1 · alice · TLS · RTT 23 ms")
-        self.assertEqual(present.rtt_text(0.0002), "RTT <1 ms")
-        self.assertEqual([present.state_level(s) for s in (State.ONLINE, State.CONNECTING, State.CONNECTED)],
+        self.assertEqual(status.status_text(model, "h:1"), "Online · h:1 · alice · TLS · RTT 23 ms")
+        self.assertEqual(status.rtt_text(0.0002), "RTT <1 ms")
+        self.assertEqual([status.state_level(s) for s in (State.ONLINE, State.CONNECTING, State.CONNECTED)],
                          ["ok", "warn", "warn"])
-        self.assertEqual(present.window_title(model, "h:1"), "alice — chat on h:1")
+        self.assertEqual(status.window_title(model, "h:1"), "alice — chat on h:1")
 
     def test_room_rows_with_unread_counts(self) -> None:
         """
         The rooms are listed by name with their unread counts; the current one and those with unread are marked.
         """
         model = ChatModel("alice")
-        self.assertEqual(present.topic_text(model), "Not in a room: Join… on the left")
+        self.assertEqual(status.topic_text(model), "Not in a room: Join… on the left")
         for room in ("#lobby", "#dev", "#art"):
             model.apply(events.Joined(T0, room, "alice"))
         model.apply(message("#dev", "bob", "one", id=1))
         model.apply(message("#dev", "bob", "two", id=2))
-        self.assertEqual(present.room_rows(model), [
-            present.RoomRow("#art", "#art", "", True),
-            present.RoomRow("#dev", "#dev", "2", True),
-            present.RoomRow("#lobby", "#lobby", "", False),
+        self.assertEqual(status.room_rows(model), [
+            status.RoomRow("#art", "#art", "", True),
+            status.RoomRow("#dev", "#dev", "2", True),
+            status.RoomRow("#lobby", "#lobby", "", False),
         ])
-        self.assertEqual(present.topic_text(model), "No topic")
+        self.assertEqual(status.topic_text(model), "No topic")
         model.apply(events.Topic("#art", "paint", "bob"))
-        self.assertEqual(present.topic_text(model), "paint")
+        self.assertEqual(status.topic_text(model), "paint")
 
     def test_people_rows(self) -> None:
         """
         The people of the current room are listed by nick ignoring case, with statuses and colours; the user is marked.
         """
         model = ChatModel("alice")
-        self.assertEqual((present.people_rows(model), present.people_heading(model)), ([], "PEOPLE"))
+        self.assertEqual((status.people_rows(model), status.people_heading(model)), ([], "PEOPLE"))
         model.apply(events.Joined(T0, "#dev", "alice"))
         model.apply(events.Users("#dev", (events.UserInfo("Carol", "", 0), events.UserInfo("alice", "", 0),
                                           events.UserInfo("bob", "at lunch", 0))))
-        self.assertEqual(present.people_rows(model), [
-            present.PersonRow("alice", "alice", "", present.nick_colour("alice"), True),
-            present.PersonRow("bob", "bob", "at lunch", present.nick_colour("bob"), False),
-            present.PersonRow("carol", "Carol", "", present.nick_colour("carol"), False),
+        self.assertEqual(status.people_rows(model), [
+            status.PersonRow("alice", "alice", "", status.nick_colour("alice"), True),
+            status.PersonRow("bob", "bob", "at lunch", status.nick_colour("bob"), False),
+            status.PersonRow("carol", "Carol", "", status.nick_colour("carol"), False),
         ])
-        self.assertEqual(present.people_heading(model), "PEOPLE · 3 ONLINE")
+        self.assertEqual(status.people_heading(model), "PEOPLE · 3 ONLINE")
 
     def test_offer_detail_and_paths(self) -> None:
         """
@@ -322,10 +322,10 @@ class TextTests(SynchronousTestCase):
         """
         to_me = events.FileOffer(1, "bob", "Alice", "a", 2048, "0" * 64, T0)
         to_room = events.FileOffer(2, "bob", "#dev", "a", 10, "0" * 64, T0)
-        self.assertEqual(present.offer_detail(to_me, "alice"), "bob · 2.0 KiB")
-        self.assertEqual(present.offer_detail(to_room, "alice"), "bob → #dev · 10 B")
-        self.assertEqual(present.short_path(Path.home() / "Downloads" / "chat"), "~/Downloads/chat")
-        self.assertEqual(present.short_path(Path("/srv/inbox")), "/srv/inbox")
+        self.assertEqual(status.offer_detail(to_me, "alice"), "bob · 2.0 KiB")
+        self.assertEqual(status.offer_detail(to_room, "alice"), "bob → #dev · 10 B")
+        self.assertEqual(status.short_path(Path.home() / "Downloads" / "chat"), "~/Downloads/chat")
+        self.assertEqual(status.short_path(Path("/srv/inbox")), "/srv/inbox")
 
 
 def imports(package: str) -> set[str]:

@@ -28,9 +28,9 @@ from zope.interface import implementer
 from chat import events
 from chat.client import options as client_options
 from chat.client.model import Change, ChatModel, ConnectionChanged, Notice, State, TransferChanged
-from chat.client.present import nick_colour
 from chat.client.protocol import ChatClientProtocol
 from chat.client.service import Account, ChatClient, describe_failure
+from chat.client.status import nick_colour
 from chat.client.stdio import NICK_ANSI, Screen, use_colour
 from chat.render import render_json
 from tests.test_client_protocol import TLSTransport

@@ -40,7 +40,7 @@ from twisted.internet.threads import deferToThread  # noqa: E402
 from twisted.trial.unittest import SynchronousTestCase, TestCase  # noqa: E402
 
 from chat import events  # noqa: E402
-from chat.client import present  # noqa: E402
+from chat.client import status  # noqa: E402
 from chat.client import tk as chat_tk  # noqa: E402
 from chat.client.model import ChatModel, State  # noqa: E402
 from chat.client.options import ClientOptions  # noqa: E402
@@ -53,7 +53,7 @@ UTC = timezone.utc
 T0 = datetime(2026, 5, 11, 9, 30, tzinfo=UTC)
 WAIT = 10.0
 """Bound, in seconds, on each wait for the daemon or the window."""
-BOB_TAG = theme.nick_tag(present.nick_colour("bob"))
+BOB_TAG = theme.nick_tag(status.nick_colour("bob"))
 """The pane's tag of bob's colour."""
 
 
@@ -154,7 +154,7 @@ class ThemeTests(SynchronousTestCase):
         Both palettes have a colour for each of the presenter's nick colours; a palette without is refused.
         """
         for palette in theme.THEMES.values():
-            self.assertEqual(len(palette.nicks), present.NICK_COLOURS)
+            self.assertEqual(len(palette.nicks), status.NICK_COLOURS)
         self.assertEqual(set(theme.THEMES), {"dark", "light"})
         with self.assertRaises(ValueError):
             dataclasses.replace(theme.DARK, nicks=theme.DARK.nicks[:-1])
@@ -344,7 +344,7 @@ class WindowTests(SynchronousTestCase):
         self.assertIn("line:system", tags_of("You joined"))
         self.assertIn(BOB_TAG, tags_of("bob  alice?"))
         self.assertEqual(str(pane.tag_cget(BOB_TAG, "foreground")),
-                         theme.DARK.nicks[present.nick_colour("bob")])
+                         theme.DARK.nicks[status.nick_colour("bob")])
         self.assertEqual(str(pane.cget("state")), "disabled")
 
     def test_panels_keep_what_they_show_out_of_the_pane(self) -> None:
@@ -574,7 +574,7 @@ class WindowTests(SynchronousTestCase):
         self.window.set_theme("light")
         self.assertEqual(str(self.window.messages.pane.cget("background")), theme.LIGHT.pane)
         self.assertEqual(str(self.window.messages.pane.tag_cget(BOB_TAG, "foreground")),
-                         theme.LIGHT.nicks[present.nick_colour("bob")])
+                         theme.LIGHT.nicks[status.nick_colour("bob")])
 
     def test_fit_shortens_in_the_middle(self) -> None:
         """

@@ -29,7 +29,6 @@ from zope.interface import implementer
 from chat.client import options as client_options
 from chat.client.model import Change, ChatModel, Transfer, TransferChanged
 from chat.client.present import (
-    NICK_COLOURS,
     TERMINAL,
     Line,
     Presenter,
@@ -38,9 +37,10 @@ from chat.client.present import (
     transfer_title,
 )
 from chat.client.service import ChatClient
+from chat.client.status import NICK_COLOURS
 
 NICK_ANSI = (31, 33, 93, 92, 32, 36, 96, 94, 34, 35, 95, 91)
-"""ANSI foreground colours of nicks, by L{chat.client.present.nick_colour}:
+"""ANSI foreground colours of nicks, by L{chat.client.status.nick_colour}:
 the hues of the window's, in the same order."""
 
 STYLE_ANSI: dict[str, tuple[int, ...]] = {

@@ -13,7 +13,8 @@ from tkinter import ttk
 from typing import Any
 
 from chat.client.model import ChatModel, State
-from chat.client.present import KINDS, Line, Span, topic_text
+from chat.client.present import KINDS, Line, Span
+from chat.client.status import topic_text
 from chat.client.tk.theme import Fonts, Theme, fit, nick_tag
 
 MAX_LINES = 5000

@@ -18,13 +18,8 @@ from twisted.internet.interfaces import IDelayedCall, IReactorTime
 
 from chat import events
 from chat.client.model import ChatModel, Transfer
-from chat.client.present import (
-    WINDOW,
-    offer_detail,
-    short_path,
-    transfer_detail,
-    transfer_title,
-)
+from chat.client.present import WINDOW, transfer_detail, transfer_title
+from chat.client.status import offer_detail, short_path
 from chat.client.tk.theme import Fonts, Theme, fit
 
 PROGRESS_INTERVAL = 0.1

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from tkinter import font as tkfont
 from tkinter import ttk
 
-from chat.client.present import NICK_COLOURS
+from chat.client.status import NICK_COLOURS
 
 
 @dataclass(frozen=True)
@@ -21,7 +21,7 @@ class Theme:
     The colours of the window, as C{#rrggbb} strings.
 
     @ivar nicks: the colours nicks are drawn in, all readable on C{pane},
-        by L{chat.client.present.nick_colour}: L{NICK_COLOURS} of them.
+        by L{chat.client.status.nick_colour}: L{NICK_COLOURS} of them.
     """
 
     name: str

@@ -31,7 +31,8 @@ from chat.client.model import (
     TransferChanged,
     UsersChanged,
 )
-from chat.client.present import WINDOW, Presenter, window_title
+from chat.client.present import WINDOW, Presenter
+from chat.client.status import window_title
 from chat.client.tk.conversation import InputLine, MessagePane, RoomHeader
 from chat.client.tk.files import FilesPanel
 from chat.client.tk.panels import PeoplePanel, RoomsPanel, StatusBar
