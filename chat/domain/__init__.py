@@ -4,7 +4,7 @@ The chat domain: users, rooms, history and file offers, with the rules of
 PROTOCOL.md sections 3, 4 and 6. It never touches a transport, reads no
 clock (every call takes C{now}, POSIX seconds) and talks to connections
 only by publishing L{chat.events} to addresses (a room, users, one
-participant) on an L{IBus}, in order, via a L{Sequencer}: a message is
+participant) on an L{IBus}, in order, via a L{chat.sequencer.Sequencer}: a message is
 published only once its store has made it durable, and whatever happens
 after it waits its turn.
 
@@ -19,10 +19,9 @@ from chat.domain.messages import Messages
 from chat.domain.sessions import Sessions
 from chat.domain.state import HISTORY_MAX, LOBBY, NICK_MAX, Room, User, room_name, utc
 from chat.interfaces import IBus, IIdAllocator
-from chat.sequencer import Sequencer
 from chat.storage import IStore
 
-__all__ = ["HISTORY_MAX", "LOBBY", "NICK_MAX", "ChatDomain", "Room", "Sequencer", "User", "room_name", "utc"]
+__all__ = ["HISTORY_MAX", "LOBBY", "NICK_MAX", "ChatDomain", "Room", "User", "room_name", "utc"]
 
 
 class ChatDomain(Sessions, Messages, Files):
@@ -31,7 +30,7 @@ class ChatDomain(Sessions, Messages, Files):
 
     Each public method is one request of PROTOCOL.md section 4 by a registered
     L{User}: it changes state, stores messages in the L{IStore}, and publishes
-    the resulting events, in order, through a L{Sequencer}. A refused request
+    the resulting events, in order, through a L{chat.sequencer.Sequencer}. A refused request
     raises a L{chat.errors.ChatError} subclass and changes nothing.
     """
 
