@@ -3,14 +3,14 @@
 The operations of the client protocol that own the answers to their
 command until they end (PROTOCOL.md sections 6 and 7): an upload, a
 download, C{/starttls}; each runs in its turn, behind a C{/ping} barrier,
-on a L{ChatClientProtocol}.
+on a L{JobHost}, the client protocol.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, BinaryIO, Generic, TypeVar
+from typing import Any, BinaryIO, Generic, Protocol, TypeVar
 
 from twisted.internet.defer import Deferred
 from twisted.internet.interfaces import ITLSTransport
@@ -22,9 +22,6 @@ from chat import events
 from chat.client.transfer import Download, Upload
 from chat.codec import ProtocolError
 from chat.wire import clean
-
-if TYPE_CHECKING:
-    from chat.client.protocol import ChatClientProtocol
 
 T = TypeVar("T")
 
@@ -66,6 +63,37 @@ class ServerError(Exception):
 
 
 
+class JobHost(Protocol):
+    """
+    What a job uses of the client protocol it runs on
+    (L{chat.client.protocol.ChatClientProtocol}).
+    """
+
+    transport: Any
+    run_in_thread: RunInThread
+
+    def write_line(self, text: str) -> None:
+        """Send one command line."""
+
+    def sync(self, job: Job[Any]) -> None:
+        """Send the C{/ping} barrier after which C{job}'s answers come."""
+
+    def hold_input(self) -> None:
+        """Stop reading lines until the job switches modes."""
+
+    def end_job(self, job: Job[Any], result: Any) -> None:
+        """End C{job} with C{result} (a value or a L{Failure}) and start the next."""
+
+    def report_progress(self, progress: Progress | None, done: int, size: int) -> None:
+        """Call C{progress(done, size)}, if any, without letting it raise."""
+
+    def setRawMode(self) -> None:  # noqa: N802 - LineReceiver's name
+        """Read raw bytes (a download's)."""
+
+    def setLineMode(self, extra: bytes = b"") -> Any:  # noqa: N802 - LineReceiver's name
+        """Read lines again, starting with C{extra}."""
+
+
 class Job(Generic[T]):
     """
     One operation that owns the answers to its command until it ends: an
@@ -77,7 +105,7 @@ class Job(Generic[T]):
     @ivar ended: whether L{deferred} has fired or been failed.
     """
 
-    def __init__(self, client: ChatClientProtocol) -> None:
+    def __init__(self, client: JobHost) -> None:
         self.client = client
         self.deferred: Deferred[T] = Deferred()
         self.barrier: str | None = None
@@ -113,7 +141,7 @@ class Job(Generic[T]):
 
 
 class StartTLSJob(Job[None]):
-    def __init__(self, client: ChatClientProtocol, options: Any) -> None:
+    def __init__(self, client: JobHost, options: Any) -> None:
         super().__init__(client)
         self.options = options
 
@@ -180,7 +208,7 @@ class _Exactly:
 
 
 class UploadJob(Job[events.UploadDone]):
-    def __init__(self, client: ChatClientProtocol, target: str, upload: Upload, progress: Progress | None) -> None:
+    def __init__(self, client: JobHost, target: str, upload: Upload, progress: Progress | None) -> None:
         super().__init__(client)
         self.target = target
         self.upload = upload
@@ -262,7 +290,7 @@ class UploadJob(Job[events.UploadDone]):
 
 
 class DownloadJob(Job[Path]):
-    def __init__(self, client: ChatClientProtocol, download: Download, progress: Progress | None) -> None:
+    def __init__(self, client: JobHost, download: Download, progress: Progress | None) -> None:
         super().__init__(client)
         self.download = download
         self.progress = progress
