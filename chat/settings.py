@@ -43,3 +43,19 @@ class Settings:
     """Whether passwords may cross plain TCP from other machines (PROTOCOL.md section 7)."""
     shutdown_timeout: float = 5.0
     """How long shutdown waits for goodbyes to drain before cutting connections."""
+    registration_timeout: float = 60.0
+    """Seconds a connection may stay without a nick before it is closed (PROTOCOL.md section 8)."""
+    tls_handshake_timeout: float = 15.0
+    """Seconds a TLS handshake (implicit TLS or C{/starttls}) may take before the connection is closed."""
+    upload_idle_timeout: float = 60.0
+    """Seconds an upload may go without a byte before it is cancelled and the connection closed."""
+    disk_reserve: int | None = None
+    """Free bytes kept on the spool's file system for history: C{/upload} is refused with C{quota}
+    when the declared size would eat into them; C{None} for 256 MiB or 5 % of the file system,
+    the smaller."""
+    max_output_total: int = 256 * MiB
+    """Output queued for all connections together, in bytes, beyond which the connections
+    holding the most are disconnected first (PROTOCOL.md section 8)."""
+    ipv6_prefix: int = 64
+    """IPv6 addresses in one network of this prefix length count as one address for the
+    per-address limits (PROTOCOL.md section 8)."""

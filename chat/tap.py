@@ -118,6 +118,21 @@ class Options(usage.Options):
          "warn, error or critical. The log goes where twistd sends it (stdout with -n, "
          "else twistd.log or --logfile, or --syslog)."],
         ["log-format", None, "text", "Log lines as text (twistd's usual lines) or json (one JSON object a line)."],
+        ["registration-timeout", None, _DEFAULTS.registration_timeout,
+         "Seconds a connection may stay without a nick before it is closed.", _positive(float)],
+        ["tls-handshake-timeout", None, _DEFAULTS.tls_handshake_timeout,
+         "Seconds a TLS handshake (ssl: listeners and /starttls) may take.", _positive(float)],
+        ["upload-idle-timeout", None, _DEFAULTS.upload_idle_timeout,
+         "Seconds an upload may go without a byte before it is cancelled.", _positive(float)],
+        ["disk-reserve", None, None,
+         "Free disk space kept for history: /upload is refused when a file would eat into it "
+         "[default: 256M or 5% of the file system, the smaller].", size],
+        ["max-output-total", None, "256M",
+         "Output queued for all connections together; beyond it the connections holding the most "
+         "are disconnected first.", size],
+        ["ipv6-prefix", None, _DEFAULTS.ipv6_prefix,
+         "IPv6 addresses in one network of this prefix length count as one address for the "
+         "per-address limits (128: each address apart).", int],
     ]
 
     def __init__(self) -> None:
@@ -135,13 +150,15 @@ or TLS: ssl:6697:privateKey=KEY.pem:certKey=CERT.pem. [default: tcp:8888:interfa
     def postOptions(self) -> None:
         if not self["listen"]:
             self["listen"] = [DEFAULT_LISTEN]
-        for name in ("max-file-size", "spool-quota"):
+        for name in ("max-file-size", "spool-quota", "max-output-total"):
             if isinstance(self[name], str):  # the default, written as people would
                 self[name] = size(self[name])
         if self["history-on-join"] < 0:
             raise usage.UsageError("--history-on-join must be 0 or more")
         if self["tls-key"] and not self["tls-cert"]:
             raise usage.UsageError("--tls-key needs --tls-cert")
+        if not 0 <= self["ipv6-prefix"] <= 128:
+            raise usage.UsageError("--ipv6-prefix must be 0 to 128")
         if not 0 <= self["history-days"] < float("inf"):
             raise usage.UsageError("--history-days must be 0 (forever) or a positive number")
         self["log-level"] = self["log-level"].lower()
@@ -169,6 +186,12 @@ or TLS: ssl:6697:privateKey=KEY.pem:certKey=CERT.pem. [default: tcp:8888:interfa
             history_on_join=self["history-on-join"],
             history_days=self["history-days"],
             allow_plaintext_auth=bool(self["allow-plaintext-auth"]),
+            registration_timeout=self["registration-timeout"],
+            tls_handshake_timeout=self["tls-handshake-timeout"],
+            upload_idle_timeout=self["upload-idle-timeout"],
+            disk_reserve=self["disk-reserve"],
+            max_output_total=self["max-output-total"],
+            ipv6_prefix=self["ipv6-prefix"],
         )
 
 

@@ -54,6 +54,12 @@ DEFAULTS = {
     "listen": ["tcp:8888:interface=127.0.0.1"],
     "log-level": "info",
     "log-format": "text",
+    "registration-timeout": 60.0,
+    "tls-handshake-timeout": 15.0,
+    "upload-idle-timeout": 60.0,
+    "disk-reserve": None,
+    "max-output-total": 256 * 1024 * 1024,
+    "ipv6-prefix": 64,
 }
 
 POSITIVE = [
@@ -118,6 +124,8 @@ class OptionsTests(SynchronousTestCase):
             "spool-quota": 5120, "history-on-join": 0, "listen": [DEFAULT_LISTEN],
             "history-days": 7.5, "in-memory": 1, "allow-plaintext-auth": 1, "file-ttl": 0.5,
             "tls-cert": None, "tls-key": None, "log-level": "info", "log-format": "text",
+            "registration-timeout": 60.0, "tls-handshake-timeout": 15.0, "upload-idle-timeout": 60.0,
+            "disk-reserve": None, "max-output-total": 256 * 1024 * 1024, "ipv6-prefix": 64,
         })
         self.assertEqual(options.settings(), Settings(
             server_name="example", motd="hi all", max_line=512, flood_burst=3, flood_rate=2.5,
