@@ -8,7 +8,8 @@ Passwords are hashed with argon2id (argon2-cffi) using OWASP's password
 storage parameters (19 MiB of memory, 2 iterations, 1 lane), on a small
 thread pool of its own: hashing never runs on the reactor thread, and a
 flood of logins waits in a bounded queue instead of taking all memory.
-Failed logins are slowed down per nick and per address (L{LoginLimiter}).
+Login attempts are limited per nick and per address (L{LoginLimiter}): each
+is counted before its password is checked, and given back if it succeeds.
 """
 
 from __future__ import annotations
@@ -33,7 +34,6 @@ from twisted.python.threadpool import ThreadPool
 from zope.interface import Attribute, Interface, implementer
 
 from chat import errors
-from chat.limits import TokenBucket
 from chat.storage import AccountExists, IStore
 
 PASSWORD_MIN = 8
@@ -44,9 +44,11 @@ PASSWORD_MAX = 256
 FAILURE_DELAY = 1.0
 """Seconds before a failed login is answered."""
 NICK_FAILURES = (5, 1 / 60)
-"""Failed logins allowed for one nick: a burst, then this many per second."""
+"""Failed logins allowed for one nick: a burst, then this many per second
+(one period, the longest a nick ever waits, is 60 s)."""
 ADDRESS_FAILURES = (20, 1 / 10)
-"""Failed logins allowed from one address: a burst, then this many per second."""
+"""Failed logins allowed from one address: a burst, then this many per second
+(one period, the longest an address ever waits, is 10 s)."""
 
 
 def owasp_hasher() -> argon2.PasswordHasher:
@@ -235,23 +237,113 @@ class AccountChecker:
         return record.name.encode("utf-8")
 
 
+class AttemptBucket:
+    """
+    A token bucket of login attempts: C{burst} attempts, refilled at C{rate}
+    per second, that never goes below empty. Its debt is therefore capped at
+    one period: once emptied, it holds an attempt again at most C{1 / rate}
+    seconds later, however many attempts were taken from it. (The flood
+    limit's L{chat.limits.TokenBucket} goes into debt instead.) Times are
+    POSIX seconds given by the caller.
+    """
+
+    __slots__ = ("rate", "burst", "_tokens", "_stamp")
+
+    def __init__(self, rate: float, burst: int, now: float) -> None:
+        self.rate = rate
+        self.burst = burst
+        self._tokens = float(burst)
+        self._stamp = now
+
+    def _level(self, now: float) -> float:
+        return min(self.burst, self._tokens + (now - self._stamp) * self.rate)
+
+    def wait(self, now: float) -> float:
+        """
+        Seconds until an attempt is available, at most C{1 / rate}; 0 when
+        one is available now.
+        """
+        tokens = self._level(now)
+        return 0.0 if tokens >= 1 else (1 - tokens) / self.rate
+
+    def take(self, now: float) -> None:
+        """
+        Spend one attempt; taken from an empty bucket it stays empty (its
+        refill starts again from C{now}).
+        """
+        self._tokens = max(0.0, self._level(now) - 1)
+        self._stamp = now
+
+    def give_back(self, now: float) -> None:
+        """
+        Return one attempt taken earlier, up to C{burst}.
+        """
+        self._tokens = min(self.burst, self._level(now) + 1)
+        self._stamp = now
+
+    def full(self, now: float) -> bool:
+        """
+        Whether the bucket has refilled to its burst at C{now}.
+        """
+        return self._level(now) >= self.burst
+
+
+class Reservation:
+    """
+    One login attempt counted by L{LoginLimiter.reserve} against a nick and
+    an address before the password is checked. A failed attempt leaves it
+    spent; any other outcome hands it back with L{refund}.
+    """
+
+    __slots__ = ("_buckets", "_refunded")
+
+    def __init__(self, buckets: tuple[AttemptBucket, ...]) -> None:
+        self._buckets = buckets
+        self._refunded = False
+
+    def refund(self, now: float) -> None:
+        """
+        Give the attempt back to the nick's and the address's buckets; a
+        second call does nothing.
+
+        @param now: POSIX seconds.
+        """
+        if self._refunded:
+            return
+        self._refunded = True
+        for bucket in self._buckets:
+            bucket.give_back(now)
+
+
 class LoginLimiter:
     """
-    Counts failed logins in token buckets per nick and per address; while
-    either is empty, logins for that nick or from that address are refused
-    without checking the password. Memory stays bounded: at most
-    C{max_entries} buckets of each kind, the recovered ones dropped first.
+    Counts login attempts in token buckets per nick (case-insensitive) and
+    per address (PROTOCOL.md section 8): L{NICK_FAILURES} and
+    L{ADDRESS_FAILURES}. An attempt is counted before its password is
+    checked (L{reserve}) and given back if it did not fail, so attempts sent
+    in parallel are limited like attempts sent one after another. While
+    either bucket is empty, logins for that nick or from that address are
+    refused without checking the password; a bucket is never more than
+    empty, so nobody waits longer than one period. Memory stays bounded: at
+    most C{max_entries} buckets of each kind, the recovered ones dropped
+    first. Times are POSIX seconds given by the caller.
     """
 
     def __init__(self, max_entries: int = 10_000) -> None:
-        self._nicks: dict[str, TokenBucket] = {}
-        self._addresses: dict[str, TokenBucket] = {}
+        self._nicks: dict[str, AttemptBucket] = {}
+        self._addresses: dict[str, AttemptBucket] = {}
         self._max = max_entries
 
     def check(self, nick: str, address: str, now: float) -> None:
         """
-        @raise errors.AuthFailed: too many recent failures for C{nick} or
-            from C{address}; the message says how long to wait.
+        Refuse a login for C{nick} from C{address} that may not be tried now,
+        counting nothing.
+
+        @param address: the client's address as a string (an IP address or
+            a UNIX socket path).
+        @raise errors.AuthFailed: too many recent attempts for C{nick} or
+            from C{address}; the message says how many seconds to wait
+            (C{auth-failed}).
         """
         for buckets, key, what in (
             (self._nicks, nick.lower(), f"for {nick}"),
@@ -263,21 +355,44 @@ class LoginLimiter:
                 if wait > 0:
                     raise errors.AuthFailed(f"too many failed logins {what}: try again in {int(wait) + 1} s")
 
+    def reserve(self, nick: str, address: str, now: float) -> Reservation:
+        """
+        Count an attempt to log in to C{nick} from C{address}, before its
+        password is checked: one attempt is taken from both buckets, or from
+        neither when the attempt is refused.
+
+        @return: the attempt, to be refunded unless the password was wrong.
+        @raise errors.AuthFailed: as L{check}.
+        """
+        self.check(nick, address, now)
+        buckets = (
+            self._bucket(self._nicks, nick.lower(), NICK_FAILURES, now),
+            self._bucket(self._addresses, address, ADDRESS_FAILURES, now),
+        )
+        for bucket in buckets:
+            bucket.take(now)
+        return Reservation(buckets)
+
     def failed(self, nick: str, address: str, now: float) -> None:
         """
-        Count a failed login for C{nick} from C{address}.
+        Count a failed login for C{nick} from C{address} that was not
+        reserved, even where the buckets are empty already (they stay
+        empty: the debt is capped at one period).
         """
-        for buckets, key, (burst, rate) in (
-            (self._nicks, nick.lower(), NICK_FAILURES),
-            (self._addresses, address, ADDRESS_FAILURES),
-        ):
-            bucket = buckets.get(key)
-            if bucket is None:
-                self._bound(buckets, now)
-                bucket = buckets[key] = TokenBucket(rate, burst, now)
-            bucket.take(now)
+        self._bucket(self._nicks, nick.lower(), NICK_FAILURES, now).take(now)
+        self._bucket(self._addresses, address, ADDRESS_FAILURES, now).take(now)
 
-    def _bound(self, buckets: dict[str, TokenBucket], now: float) -> None:
+    def _bucket(
+        self, buckets: dict[str, AttemptBucket], key: str, limits: tuple[int, float], now: float
+    ) -> AttemptBucket:
+        bucket = buckets.get(key)
+        if bucket is None:
+            self._bound(buckets, now)
+            burst, rate = limits
+            bucket = buckets[key] = AttemptBucket(rate, burst, now)
+        return bucket
+
+    def _bound(self, buckets: dict[str, AttemptBucket], now: float) -> None:
         if len(buckets) < self._max:
             return
         for key in [k for k, b in buckets.items() if b.full(now)]:
@@ -325,23 +440,36 @@ class Accounts:
         """
         Check C{password} for the account C{name}, asked from C{address}.
 
+        The attempt is counted against the nick and the address before the
+        password is checked (L{LoginLimiter.reserve}), and given back unless
+        the password is wrong; the check runs on the hasher's threads, at
+        most L{PasswordHasher.limit} at once.
+
+        @param address: the client's address as a string.
         @return: fires with the L{Account} avatar.
         @raise errors.AuthFailed: wrong name or password (answered after
-            L{FAILURE_DELAY} seconds), or too many recent failures.
-        @raise errors.Busy: too many passwords are being hashed.
+            L{FAILURE_DELAY} seconds), or too many recent attempts
+            (answered at once, saying how many seconds to wait).
+        @raise errors.Busy: too many passwords are being hashed (answered
+            at once; not counted as a failed login).
         """
         return Deferred.fromCoroutine(self._login(name, password, address))
 
     async def _login(self, name: str, password: str, address: str) -> Account:
-        self.limiter.check(name, address, self._clock.seconds())
+        reservation = self.limiter.reserve(name, address, self._clock.seconds())
         credentials = UsernamePassword(name.encode("utf-8"), password.encode("utf-8"))
         try:
             _, avatar, _ = await self.portal.login(credentials, None, IAccount)
         except UnauthorizedLogin:
-            self.limiter.failed(name, address, self._clock.seconds())
+            # The attempt stays counted.
             self._log.info("failed login for {name} from {address}", name=name, address=address)
             await deferLater(self._clock, FAILURE_DELAY)
             raise errors.AuthFailed("wrong nick or password") from None
+        except BaseException:
+            # Not a wrong password (busy, the store failed): no failed login.
+            reservation.refund(self._clock.seconds())
+            raise
+        reservation.refund(self._clock.seconds())
         assert isinstance(avatar, Account)
         return avatar
 

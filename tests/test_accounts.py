@@ -8,6 +8,8 @@ with failures answered on a L{Clock}.
 from __future__ import annotations
 
 import re
+import threading
+from collections.abc import Callable
 from typing import Any, cast
 
 import argon2
@@ -17,9 +19,10 @@ from twisted.cred.error import UnauthorizedLogin
 from twisted.cred.portal import IRealm, Portal
 from twisted.internet.address import IPv4Address, IPv6Address, UNIXAddress
 from twisted.internet.defer import Deferred
+from twisted.internet.interfaces import IReactorFromThreads
 from twisted.internet.task import Clock
 from twisted.trial.unittest import SynchronousTestCase
-from zope.interface import Interface
+from zope.interface import Interface, implementer
 from zope.interface.verify import verifyObject
 
 from chat import errors
@@ -33,6 +36,7 @@ from chat.accounts import (
     AccountChecker,
     AccountRealm,
     Accounts,
+    AttemptBucket,
     IAccount,
     LoginLimiter,
     PasswordHasher,
@@ -90,6 +94,38 @@ class PendingHasher:
 
     def check_needs_rehash(self, encoded: str) -> bool:
         return False
+
+
+@implementer(IReactorFromThreads)
+class ThreadReports:
+    """
+    Stands in for the reactor a thread pool reports to: C{callFromThread}
+    keeps each call for the test to run on its own thread, and sets
+    C{reported}.
+    """
+
+    def __init__(self) -> None:
+        self.calls: list[tuple[Callable[..., object], tuple[object, ...], dict[str, object]]] = []
+        self.reported = threading.Event()
+
+    def callFromThread(self, callable: Callable[..., object], *args: object, **kwargs: object) -> None:  # noqa: N802
+        self.calls.append((callable, args, kwargs))
+        self.reported.set()
+
+
+class ThreadRecordingHasher:
+    """
+    Stands in for argon2-cffi's hasher: hashes with L{cheap} parameters and
+    records the thread each hash ran on.
+    """
+
+    def __init__(self) -> None:
+        self.threads: list[int] = []
+        self._hasher = cheap()
+
+    def hash(self, password: str) -> str:
+        self.threads.append(threading.get_ident())
+        return self._hasher.hash(password)
 
 
 class PasswordHasherTests(SynchronousTestCase):
@@ -198,6 +234,24 @@ class PasswordHasherTests(SynchronousTestCase):
         hasher = PasswordHasher(None, limit=0, hasher=cheap())
         self.failureResultOf(hasher.hash("password1"), errors.Busy)
         self.failureResultOf(hasher.verify(cheap().hash("password1"), "password1"), errors.Busy)
+
+    def test_runs_on_its_own_threads(self) -> None:
+        """
+        Given a reactor, hashing runs on a thread of the hasher's, not the caller's, and reports through the reactor.
+        """
+        reports = ThreadReports()
+        recording = ThreadRecordingHasher()
+        hasher = PasswordHasher(reports, hasher=cast(argon2.PasswordHasher, recording))
+        hasher.start()
+        self.addCleanup(hasher.stop)
+        hashed = hasher.hash("password1")
+        self.assertTrue(reports.reported.wait(10), "the pool never reported")
+        self.assertNoResult(hashed)
+        self.assertEqual(len(recording.threads), 1)
+        self.assertNotEqual(recording.threads[0], threading.get_ident())
+        for function, args, kwargs in reports.calls:
+            function(*args, **kwargs)
+        self.assertTrue(self.successResultOf(hashed).startswith(CHEAP_PREFIX))
 
     def test_start_stop_inline(self) -> None:
         """
@@ -492,6 +546,106 @@ class LoginLimiterTests(SynchronousTestCase):
         self.assertRaises(errors.AuthFailed, limiter.check, "blocked", "192.0.2.9", T0 + 130)
         self.assertNotIn("early", limiter._nicks)
 
+    def test_reserve_counts_before_the_check(self) -> None:
+        """
+        Five attempts reserved for a nick and not yet answered refuse a sixth, from any address, saying to wait 61 s.
+        """
+        for index in range(5):
+            self.limiter.reserve("alice", f"192.0.2.{index}", T0)
+        for nick, address in [("alice", "192.0.2.0"), ("ALICE", "198.51.100.9")]:
+            error = self.assertRaises(errors.AuthFailed, self.limiter.reserve, nick, address, T0)
+            self.assertEqual(self.wait_in(error, f"for {nick}"), 61)
+        self.limiter.reserve("bob", "192.0.2.0", T0)
+
+    def test_refused_reservation_counts_nothing(self) -> None:
+        """
+        An attempt refused for its nick takes nothing from its address, and one refused for its address nothing from
+        its nick.
+        """
+        for _ in range(5):
+            self.limiter.reserve("alice", "192.0.2.1", T0)
+        for _ in range(30):
+            self.assertRaises(errors.AuthFailed, self.limiter.reserve, "alice", "198.51.100.9", T0)
+        for index in range(20):
+            self.limiter.reserve(f"user{index}", "198.51.100.9", T0)
+        error = self.assertRaises(errors.AuthFailed, self.limiter.reserve, "bob", "198.51.100.9", T0)
+        self.assertEqual(self.wait_in(error, "from your address"), 11)
+        for _ in range(5):
+            self.limiter.reserve("bob", "203.0.113.1", T0)
+
+    def test_refund(self) -> None:
+        """
+        A refunded attempt is given back: attempts reserved and refunded one after another never lock anyone.
+        """
+        for _ in range(50):
+            self.limiter.reserve("alice", "192.0.2.1", T0).refund(T0)
+        for _ in range(5):
+            self.limiter.reserve("alice", "192.0.2.1", T0)
+        self.assertRaises(errors.AuthFailed, self.limiter.reserve, "alice", "192.0.2.1", T0)
+
+    def test_refund_once(self) -> None:
+        """
+        Refunding one reservation twice gives back one attempt, not two.
+        """
+        first = self.limiter.reserve("alice", "192.0.2.1", T0)
+        self.limiter.reserve("alice", "192.0.2.1", T0)
+        first.refund(T0)
+        first.refund(T0)
+        for _ in range(4):
+            self.limiter.reserve("alice", "192.0.2.1", T0)
+        self.assertRaises(errors.AuthFailed, self.limiter.reserve, "alice", "192.0.2.1", T0)
+
+    def test_debt_capped_at_one_period(self) -> None:
+        """
+        However many failures are counted at once, a nick waits at most 60 s and an address at most 10 s.
+        """
+        self.limiter.failed("bob", "198.51.100.9", T0)
+        for _ in range(60):
+            self.limiter.failed("alice", "192.0.2.1", T0)
+        error = self.assertRaises(errors.AuthFailed, self.limiter.check, "alice", "198.51.100.9", T0)
+        self.assertEqual(self.wait_in(error, "for alice"), 61)
+        error = self.assertRaises(errors.AuthFailed, self.limiter.check, "bob", "192.0.2.1", T0)
+        self.assertEqual(self.wait_in(error, "from your address"), 11)
+        self.limiter.check("bob", "192.0.2.1", T0 + 10)
+        self.assertRaises(errors.AuthFailed, self.limiter.check, "alice", "198.51.100.9", T0 + 59)
+        self.limiter.reserve("alice", "198.51.100.9", T0 + 60)
+
+
+class AttemptBucketTests(SynchronousTestCase):
+    """
+    L{AttemptBucket}: a token bucket that never goes below empty, with literal times.
+    """
+
+    def test_never_below_empty(self) -> None:
+        """
+        Taken from when empty, the bucket stays empty: the wait is one period from the last take, never more.
+        """
+        bucket = AttemptBucket(1 / 60, 5, T0)
+        for _ in range(100):
+            bucket.take(T0)
+        self.assertEqual(bucket.wait(T0), 60.0)
+        self.assertEqual(bucket.wait(T0 + 30), 30.0)
+        bucket.take(T0 + 30)
+        self.assertEqual(bucket.wait(T0 + 30), 60.0)
+        self.assertEqual(bucket.wait(T0 + 90), 0.0)
+
+    def test_give_back_up_to_burst(self) -> None:
+        """
+        C{give_back} returns an attempt, but never fills the bucket beyond its burst.
+        """
+        bucket = AttemptBucket(1 / 60, 2, T0)
+        bucket.take(T0)
+        bucket.take(T0)
+        self.assertGreater(bucket.wait(T0), 0)
+        bucket.give_back(T0)
+        self.assertEqual(bucket.wait(T0), 0.0)
+        bucket.give_back(T0)
+        bucket.give_back(T0)
+        self.assertTrue(bucket.full(T0))
+        bucket.take(T0)
+        bucket.take(T0)
+        self.assertGreater(bucket.wait(T0), 0)
+
 
 class AccountsTests(SynchronousTestCase):
     """
@@ -610,3 +764,130 @@ class AccountsTests(SynchronousTestCase):
             self.accounts.change_password("alice", "password1", "short", "127.0.0.1"), errors.BadArguments
         )
         self.successResultOf(self.accounts.login("alice", "password1", "127.0.0.1"))
+
+
+class ParallelLoginTests(SynchronousTestCase):
+    """
+    L{Accounts.login} with password checks that stay pending until the test fires them, as when many logins arrive
+    at once: the limits count an attempt before its password is checked.
+    """
+
+    def setUp(self) -> None:
+        self.clock = Clock()
+        self.clock.advance(T0)
+        self.store = MemoryStore()
+        self.successResultOf(self.store.create_account("Alice", "encoded", T0))
+        self.pending = PendingHasher()
+        self.hasher = PasswordHasher(None, hasher=cast(argon2.PasswordHasher, self.pending))
+        self.accounts = Accounts(self.store, self.hasher, self.clock)
+
+    def wait_in(self, error: BaseException) -> int:
+        """
+        The seconds a refusal for C{alice} says to wait.
+        """
+        match = re.fullmatch(r"too many failed logins for alice: try again in (\d+) s", str(error))
+        assert match is not None, str(error)
+        return int(match.group(1))
+
+    def test_parallel_guesses_reach_the_hasher_at_most_five(self) -> None:
+        """
+        60 guesses for one nick sent at once from two addresses: 5 passwords are checked, 55 are refused at once.
+        """
+        attempts = [
+            self.accounts.login("alice", f"guess-{index}", f"192.0.2.{index % 2}") for index in range(60)
+        ]
+        self.assertEqual(len(self.pending.calls), 5)
+        for attempt in attempts[:5]:
+            self.assertNoResult(attempt)
+        for attempt in attempts[5:]:
+            self.assertEqual(self.wait_in(self.failureResultOf(attempt, errors.AuthFailed).value), 61)
+
+    def test_owner_waits_at_most_one_period_after_a_burst(self) -> None:
+        """
+        After a burst of 60 failed guesses, the owner from an address with no failures waits at most 60 s.
+        """
+        attempts = [
+            self.accounts.login("alice", f"guess-{index}", f"192.0.2.{index % 2}") for index in range(60)
+        ]
+        for call in list(self.pending.calls):
+            call.callback(False)
+        self.clock.advance(FAILURE_DELAY)
+        for attempt in attempts:
+            self.failureResultOf(attempt, errors.AuthFailed)
+        refused = self.failureResultOf(self.accounts.login("alice", "password1", "203.0.113.5"), errors.AuthFailed)
+        self.assertLessEqual(self.wait_in(refused.value), 60)
+        self.clock.advance(60 - FAILURE_DELAY)
+        owner = self.accounts.login("alice", "password1", "203.0.113.5")
+        self.pending.calls[-1].callback(True)
+        self.assertEqual(self.successResultOf(owner), Account("Alice"))
+
+    def test_attempts_in_flight_count(self) -> None:
+        """
+        While 5 logins for a nick are being checked a sixth is refused, right password or not; once they succeed the
+        next is checked at once.
+        """
+        attempts = [self.accounts.login("alice", "password1", "192.0.2.1") for _ in range(5)]
+        self.failureResultOf(self.accounts.login("alice", "password1", "198.51.100.9"), errors.AuthFailed)
+        self.assertEqual(len(self.pending.calls), 5)
+        for call in self.pending.calls:
+            call.callback(True)
+        for attempt in attempts:
+            self.assertEqual(self.successResultOf(attempt), Account("Alice"))
+        self.assertNoResult(self.accounts.login("alice", "password1", "198.51.100.9"))
+        self.assertEqual(len(self.pending.calls), 6)
+
+    def test_successful_logins_refunded(self) -> None:
+        """
+        Successful logins are given back: 20 in a row lock nobody, and 5 failures are still allowed after them.
+        """
+        for _ in range(20):
+            attempt = self.accounts.login("alice", "password1", "192.0.2.1")
+            self.pending.calls[-1].callback(True)
+            self.successResultOf(attempt)
+        for _ in range(5):
+            attempt = self.accounts.login("alice", "wrong-password", "192.0.2.1")
+            self.pending.calls[-1].callback(False)
+            self.clock.advance(FAILURE_DELAY)
+            self.assertEqual(str(self.failureResultOf(attempt, errors.AuthFailed).value), "wrong nick or password")
+        self.failureResultOf(self.accounts.login("alice", "password1", "192.0.2.1"), errors.AuthFailed)
+        self.assertEqual(len(self.pending.calls), 25)
+
+    def test_store_failure_refunded(self) -> None:
+        """
+        A login that fails for another reason than a wrong password (the store failed) is no failed login.
+        """
+        self.store.account = lambda name: Deferred.fromCoroutine(self._broken())  # type: ignore[method-assign]
+        for _ in range(10):
+            self.failureResultOf(self.accounts.login("alice", "password1", "192.0.2.1"), RuntimeError)
+        del self.store.account
+        attempt = self.accounts.login("alice", "password1", "192.0.2.1")
+        self.pending.calls[-1].callback(True)
+        self.assertEqual(self.successResultOf(attempt), Account("Alice"))
+
+    async def _broken(self) -> None:
+        raise RuntimeError("the store is unreachable")
+
+    def test_burst_bounded_by_hasher_limit(self) -> None:
+        """
+        200 logins to 200 accounts at once: C{limit} (64) are checked, the others get L{errors.Busy} at once and are
+        not counted as failures.
+        """
+        for index in range(200):
+            self.successResultOf(self.store.create_account(f"user{index}", "encoded", T0))
+        attempts = [
+            self.accounts.login(f"user{index}", "password1", f"192.0.2.{index // 10}") for index in range(200)
+        ]
+        self.assertEqual(self.hasher.limit, 64)
+        self.assertEqual(len(self.pending.calls), 64)
+        for attempt in attempts[64:]:
+            self.failureResultOf(attempt, errors.Busy)
+        for call in self.pending.calls:
+            call.callback(True)
+        for index, attempt in enumerate(attempts[:64]):
+            self.assertEqual(self.successResultOf(attempt), Account(f"user{index}"))
+        retried = [self.accounts.login(f"user{index}", "password1", "192.0.2.19") for index in range(180, 200)]
+        self.assertEqual(len(self.pending.calls), 84)
+        for call in self.pending.calls[64:]:
+            call.callback(True)
+        for index, attempt in zip(range(180, 200), retried, strict=True):
+            self.assertEqual(self.successResultOf(attempt), Account(f"user{index}"))

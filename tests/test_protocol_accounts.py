@@ -22,7 +22,6 @@ from chat.memory_store import MemoryStore
 from chat.protocol import ChatFactory
 from chat.server import ChatServer
 from chat.settings import Settings
-from tests.test_accounts import PendingHasher, cheap
 from tests.support import (
     START,
     TS,
@@ -32,6 +31,7 @@ from tests.support import (
     error_text,
     registered_text,
 )
+from tests.test_accounts import PendingHasher, cheap
 
 REMOTE = "192.0.2.7"
 """A peer address that is not this machine (TEST-NET-1)."""
@@ -481,8 +481,10 @@ class LoginTests(AccountsTestCase):
         wait = re.search(r"in (\d+) s", text)
         assert wait is not None
         self.clock.advance(int(wait.group(1)))
-        client.line("/login alice password1")
-        self.assertTrue(client.take().startswith(account_line("Alice")))
+        retry = self.connect()  # the first may have met the registration timeout meanwhile
+        retry.take()
+        retry.line("/login alice password1")
+        self.assertTrue(retry.take().startswith(account_line("Alice")))
 
     def test_login_usage(self) -> None:
         """
@@ -506,6 +508,100 @@ class LoginTests(AccountsTestCase):
         pending.calls[0].callback(True)
         self.assertEqual(carol.take(), b"")
         self.assertEqual(list(self.server.domain.users), ["carol"])
+
+
+class ParallelLoginTests(AccountsTestCase):
+    """
+    Many C{/login}s at once, on as many connections, while their password checks are pending (PROTOCOL.md
+    section 8: an attempt is counted before its password is checked, and a nick never waits longer than one period).
+    """
+
+    def setUp(self) -> None:
+        super().setUp()
+        self.pending = self.use_pending_hasher()
+
+    def burst(self, line: str, count: int, hosts: list[str]) -> list[Client]:
+        """
+        C{count} connections, spread over C{hosts} in turn, each sending C{line} at once.
+        """
+        clients = []
+        for index in range(count):
+            client = self.connect(hosts[index % len(hosts)])
+            client.take()
+            client.line(line)
+            clients.append(client)
+        return clients
+
+    def test_parallel_guesses_checked_at_most_five(self) -> None:
+        """
+        60 guesses for one nick from two addresses at once: 5 passwords are checked, the 55 others are refused at
+        once with C{auth-failed} saying to wait 61 s.
+        """
+        clients = self.burst("/login alice wrong-password", 60, ["127.0.0.2", "127.0.0.3"])
+        self.assertEqual(len(self.pending.calls), 5)
+        for client in clients[:5]:
+            self.assertEqual(client.take(), b"")
+        refused = error_text("auth-failed", "too many failed logins for alice: try again in 61 s")
+        for client in clients[5:]:
+            self.assertEqual(client.take(), refused)
+        for call in self.pending.calls:
+            call.callback(False)
+        self.clock.advance(1)
+        for client in clients[:5]:
+            self.assertEqual(client.take(), WRONG)
+
+    def test_owner_not_locked_out_by_a_burst(self) -> None:
+        """
+        After a burst of 60 failed guesses from two addresses, the owner from a third waits at most 60 s, then logs in.
+        """
+        self.burst("/login alice wrong-password", 60, ["127.0.0.2", "127.0.0.3"])
+        for call in self.pending.calls:
+            call.callback(False)
+        self.clock.advance(1)
+        owner = self.connect("127.0.0.4")
+        owner.take()
+        owner.line("/login alice password1")
+        text = owner.take().decode()
+        wait = re.fullmatch(
+            r"\*\*\* Error: too many failed logins for alice: try again in (\d+) s \(auth-failed\)\r\n", text
+        )
+        assert wait is not None, text
+        self.assertLessEqual(int(wait.group(1)), 60)
+        self.clock.advance(59)
+        again = self.connect("127.0.0.4")
+        again.take()
+        again.line("/login alice password1")
+        self.assertEqual(len(self.pending.calls), 6)
+        self.pending.calls[-1].callback(True)
+        self.assertTrue(again.take().startswith(account_line("alice")))
+
+    def test_burst_of_logins_does_not_stall_the_chat(self) -> None:
+        """
+        200 logins to 200 accounts at once: 64 are checked, the others get C{busy} at once, and the chat goes on.
+        """
+        for index in range(200):
+            self.successResultOf(self.server.store.create_account(f"user{index}", "encoded", START))
+        bob = self.text_user("bob")
+        carol = self.text_user("carol")
+        bob.take()
+        clients = []
+        for index in range(200):
+            client = self.connect(f"127.0.0.{2 + index % 10}")
+            client.take()
+            client.line(f"/login user{index} password1")
+            clients.append(client)
+        self.assertEqual(len(self.pending.calls), 64)
+        busy = error_text("busy", "the server is busy checking passwords; try again in a moment")
+        for client in clients[64:]:
+            self.assertEqual(client.take(), busy)
+        bob.line("hello")
+        bob.line("/ping 1")
+        self.assertEqual(bob.take(), b"[14:02] #lobby <bob> hello\r\n*** pong 1\r\n")
+        self.assertEqual(carol.take(), b"[14:02] #lobby <bob> hello\r\n")
+        for call in self.pending.calls:
+            call.callback(True)
+        for index, client in enumerate(clients[:64]):
+            self.assertTrue(client.take().startswith(f"*** You are user{index}, logged in".encode()))
 
 
 class PasswordTests(AccountsTestCase):
