@@ -169,12 +169,16 @@ class IFileStore(Interface):
     Where offered files are kept, by their SHA-256 (PROTOCOL.md section 6).
     """
 
-    def begin(size: int, expected: str | None = None) -> IUpload:  # noqa: N805
+    def begin(size: int, expected: str | None = None, owner: str | None = None) -> IUpload:  # noqa: N805
         """
         Reserve C{size} bytes for an upload, checked against C{expected}
-        (lower-case hex SHA-256) when given.
+        (lower-case hex SHA-256) when given, and counted against the share
+        of the quota of C{owner} (a client address, as
+        L{chat.limits.address_key} gives it) when given.
 
-        @raise chat.errors.Quota: the store has no room for it.
+        @raise chat.errors.Quota: the store has no room for it, C{owner}'s
+            uploads in progress hold their share already, or the disk
+            would be left with less than its reserve.
         """
 
     def abort(upload: IUpload) -> None:  # noqa: N805

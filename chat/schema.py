@@ -168,14 +168,16 @@ def path_in(data_dir: str) -> str:
     return os.path.join(data_dir, FILENAME)
 
 
-def open_database(path: str, create: bool = True) -> sqlite3.Connection:
+def open_database(path: str, create: bool = True, check: bool = False) -> sqlite3.Connection:
     """
     Open (and with C{create}, create) the database at C{path}, configured
     and migrated to L{VERSION}, in autocommit mode.
 
+    @param check: also make sure that it can be written and is sound
+        (L{check_database}): the daemon does, at start-up.
     @raise DatabaseError: the file is missing (without C{create}), not a
         database, locked for longer than L{BUSY_TIMEOUT}, or newer than
-        this code.
+        this code; with C{check}, read-only or damaged.
     """
     if not create and not os.path.exists(path):
         raise DatabaseError(f"no database at {path}")
@@ -186,6 +188,8 @@ def open_database(path: str, create: bool = True) -> sqlite3.Connection:
     try:
         configure(connection)
         migrate(connection)
+        if check:
+            check_database(connection, path)
     except sqlite3.Error as e:
         connection.close()
         raise DatabaseError(f"cannot use {path}: {e}") from None
@@ -193,6 +197,49 @@ def open_database(path: str, create: bool = True) -> sqlite3.Connection:
         connection.close()
         raise
     return connection
+
+
+def check_database(connection: sqlite3.Connection, path: str) -> None:
+    """
+    Make sure that the database at C{path}, open on C{connection} (in
+    autocommit mode, at L{VERSION}), can be written, and that its pages are
+    sound (C{PRAGMA quick_check}, which reads the whole file once), so that
+    a daemon does not start on a database that would fail every message.
+    Writes nothing: the test write is rolled back.
+
+    @raise DatabaseError: it cannot be written (a read-only file or
+        directory, or another program holding its write lock for longer
+        than L{BUSY_TIMEOUT}), or it is damaged; one line naming the file
+        and what to do.
+    """
+    try:
+        connection.execute("BEGIN IMMEDIATE")
+        try:
+            # Rewrites the first page; a read-only file fails here, not at BEGIN.
+            connection.execute(f"PRAGMA user_version={VERSION}")
+        finally:
+            connection.execute("ROLLBACK")
+    except sqlite3.Error as e:
+        if getattr(e, "sqlite_errorname", "").startswith("SQLITE_BUSY"):
+            advice = "another program (chat-admin?) kept it locked; try again once it is done"
+        else:
+            advice = (
+                "let the daemon's user write to it and to its directory (chown, chmod), or restore it from a backup"
+            )
+        raise DatabaseError(f"cannot write to the database {path}: {e}; {advice}") from None
+    try:
+        rows = connection.execute("PRAGMA quick_check(1)").fetchall()
+    except sqlite3.DatabaseError as e:
+        problem = str(e)
+    else:
+        if rows == [("ok",)]:
+            return
+        lines = "\n".join(str(row[0]) for row in rows).splitlines()
+        problem = "; ".join(line for line in lines if not line.startswith("***")) or "quick_check failed"
+    raise DatabaseError(
+        f"the database {path} is damaged ({problem}): restore it from a backup, or save what can be read"
+        f" (sqlite3 {path} .recover, or chat-admin export ROOM) and start with a new database"
+    )
 
 
 def last_id(connection: sqlite3.Connection) -> int:

@@ -12,7 +12,17 @@ could point; C{partial/} is emptied at start-up.
 
 The quota (C{--spool-quota}, bytes) counts the stored files plus the
 announced size of every upload in progress, so the disk use stays under it
-whatever the uploads do.
+whatever the uploads do. Two more limits keep one client, or the spool as a
+whole, from taking what others need (PROTOCOL.md section 8):
+
+  - I{an owner's share}: the uploads in progress of one owner (the server
+    passes the client's address) together reserve at most a
+    L{SHARE_DIVISOR}th of the quota; a single upload is allowed whatever
+    its size, so a file up to C{--max-file-size} can always be sent alone.
+  - I{the disk reserve} (C{--disk-reserve}): an upload is refused when its
+    size, plus the bytes the uploads in progress have still to write, would
+    leave less than the reserve free on the spool's file system, which the
+    history database shares, so that messages can still be stored.
 """
 
 from __future__ import annotations
@@ -43,6 +53,16 @@ PARTIAL = "partial"
 NAME_MAX = 255
 """The longest file name shown, in characters."""
 
+SHARE_DIVISOR = 4
+"""The uploads in progress of one owner (one client address) reserve at most
+C{quota // SHARE_DIVISOR} bytes together, unless it is their only upload."""
+
+RESERVE_MAX = 256 * 1024 * 1024
+"""The default disk reserve, in bytes, on a file system of over 5 GiB."""
+
+RESERVE_PERCENT = 5
+"""The default disk reserve on a smaller file system: this percentage of its size."""
+
 _STORED = re.compile(r"[0-9a-f]{64}\Z")
 _SEPARATOR = re.compile(r"[/\\]")
 
@@ -52,15 +72,38 @@ RunInThread = Callable[..., "Deferred[Any]"]
 
 def display_name(name: str) -> str:
     """
-    The label shown for a file a client called C{name}: its last path
-    component (after C{/} or C{\\}), without control characters or
-    surrounding spaces, at most L{NAME_MAX} characters; C{file} when nothing
-    is left (C{..}, say). It is never used as a path.
+    The label shown for a file a client called C{name} (PROTOCOL.md
+    sections 1 and 6): its last path component (after C{/} or C{\\}),
+    without control characters or any format character (category Cf: bidi
+    controls, zero-width characters), each run of white space as one space
+    and none at either end; C{file} when nothing is left (C{..}, say). So
+    the label shows the name's real end: C{invoice}, RLO, C{txt.exe}
+    becomes C{invoicetxt.exe}, not a name that looks like C{.txt}.
+
+    A name longer than L{NAME_MAX} characters is cut before its extension
+    (the text after its last dot), which is kept whole; an extension too
+    long for that keeps the name's last L{NAME_MAX} characters. It is never
+    used as a path.
     """
-    name = wire.clean(_SEPARATOR.split(name)[-1]).strip()
+    name = " ".join(wire.strip_format(wire.clean(_SEPARATOR.split(name)[-1])).split())
     if name in ("", ".", ".."):
         return "file"
-    return name[:NAME_MAX]
+    if len(name) > NAME_MAX:
+        stem, dot, extension = name.rpartition(".")
+        tail = dot + extension if stem else ""
+        name = name[:NAME_MAX - len(tail)] + tail if len(tail) < NAME_MAX else name[-NAME_MAX:]
+    return name
+
+
+def disk_reserve(total: int, reserve: int | None = None) -> int:
+    """
+    The free bytes an upload must leave on a file system of C{total} bytes:
+    C{reserve} (C{--disk-reserve}) when given, else L{RESERVE_MAX} or
+    L{RESERVE_PERCENT} % of C{total}, the smaller.
+    """
+    if reserve is not None:
+        return reserve
+    return min(RESERVE_MAX, total * RESERVE_PERCENT // 100)
 
 
 def is_sha256(text: str) -> bool:
@@ -82,12 +125,15 @@ class Upload:
         C{None}.
     @ivar failed: the error that stopped writing to disk, or C{None}; the
         bytes are still counted, so the connection finds its next line.
+    @ivar owner: whose share of the quota it counts against (a client
+        address), or C{None}.
     """
 
-    def __init__(self, file: IO[bytes], size: int, expected: str | None) -> None:
+    def __init__(self, file: IO[bytes], size: int, expected: str | None, owner: str | None = None) -> None:
         self.size = size
         self.remaining = size
         self.expected = expected
+        self.owner = owner
         self.failed: OSError | None = None
         self._file = file
         self._hash = hashlib.sha256()
@@ -125,7 +171,10 @@ class Spool:
     @ivar directory: where the files are.
     @ivar quota: the most bytes stored and announced together.
     @ivar used: bytes of the stored files.
-    @ivar reserved: bytes announced by the uploads in progress.
+    @ivar reserved: bytes announced by the uploads in progress (until they
+        are stored or dropped).
+    @ivar reserve: the free bytes to leave on the file system
+        (C{--disk-reserve}), or C{None} for L{disk_reserve}'s default.
     """
 
     _log = Logger()
@@ -136,27 +185,42 @@ class Spool:
         quota: int,
         run_in_thread: RunInThread | None = None,
         temporary: bool = False,
+        *,
+        reserve: int | None = None,
+        statvfs: Callable[[str], os.statvfs_result] = os.statvfs,
     ) -> None:
         """
         @param run_in_thread: runs the blocking end of an upload (C{fsync},
             rename); the reactor's thread pool by default.
         @param temporary: remove C{directory} on L{close} (C{--in-memory}).
+        @param reserve: free bytes to keep on the file system, in bytes;
+            C{None} for L{disk_reserve}'s default.
+        @param statvfs: tells the free space of the file system holding a
+            path: L{os.statvfs} (the free bytes are C{f_bavail * f_frsize},
+            its size C{f_blocks * f_frsize}).
         """
         self.directory = directory
         self.quota = quota
         self.used = 0
         self.reserved = 0
+        self.reserve = reserve
+        self._statvfs = statvfs
         self._run = run_in_thread or deferToThread
         self._temporary = temporary
         self._stored: dict[str, int] = {}
         self._committing: Counter[str] = Counter()
+        self._uploads: set[Upload] = set()
+        self._owners: Counter[str] = Counter()
+        self._disk_low = False
 
     @classmethod
-    def in_temporary_directory(cls, quota: int, run_in_thread: RunInThread | None = None) -> Spool:
+    def in_temporary_directory(
+        cls, quota: int, run_in_thread: RunInThread | None = None, reserve: int | None = None
+    ) -> Spool:
         """
         A spool in a new temporary directory, removed on L{close}.
         """
-        spool = cls(tempfile.mkdtemp(prefix="chat-spool-"), quota, run_in_thread, temporary=True)
+        spool = cls(tempfile.mkdtemp(prefix="chat-spool-"), quota, run_in_thread, temporary=True, reserve=reserve)
         spool.open()
         return spool
 
@@ -196,19 +260,34 @@ class Spool:
 
     # Uploads
 
-    def begin(self, size: int, expected: str | None = None) -> Upload:
+    def begin(self, size: int, expected: str | None = None, owner: str | None = None) -> Upload:
         """
-        Start receiving C{size} bytes, reserving them against the quota.
+        Start receiving C{size} bytes, reserving them against the quota,
+        against C{owner}'s share of it, and against the free disk space.
 
         @param expected: the SHA-256 the client announced, hex, or C{None}.
-        @raise errors.Quota: the spool has no room for C{size} more bytes.
-        @raise errors.Busy: the partial file cannot be created.
+        @param owner: whose share the upload counts against (the client's
+            address), or C{None} for no share.
+        @raise errors.Quota: the spool has no room for C{size} more bytes;
+            C{owner}'s other uploads in progress hold their share already
+            (L{SHARE_DIVISOR}); or the file system would be left with
+            less than the disk reserve free.
+        @raise errors.Busy: the free space cannot be known, or the partial
+            file cannot be created.
         """
         free = self.quota - self.used - self.reserved
         if size > free:
             raise errors.Quota(
                 f"the server's file space is full ({max(free, 0)} bytes free, {size} needed): try a smaller file later"
             )
+        if owner is not None:
+            held, share = self._owners[owner], self.quota // SHARE_DIVISOR
+            if held and held + size > share:
+                raise errors.Quota(
+                    f"uploads from your address hold {held} bytes of the server's file space already,"
+                    f" and one address may hold at most {share} bytes at once: wait for them to finish"
+                )
+        self._check_disk(size)
         try:
             file = tempfile.NamedTemporaryFile(  # noqa: SIM115 - closed by commit or abort
                 dir=os.path.join(self.directory, PARTIAL), delete=False
@@ -216,15 +295,71 @@ class Spool:
         except OSError as e:
             self._log.error("cannot create a file in the spool: {error}", error=e)
             raise errors.Busy("the server cannot store files right now; try again later") from None
+        upload = Upload(file, size, expected.lower() if expected else None, owner)
         self.reserved += size
-        return Upload(file, size, expected.lower() if expected else None)
+        self._uploads.add(upload)
+        if owner is not None:
+            self._owners[owner] += size
+        return upload
+
+    def _check_disk(self, size: int) -> None:
+        """
+        Refuse an upload of C{size} bytes that would leave less than the
+        disk reserve free, counting the bytes the uploads in progress have
+        yet to write. Logs a warning when uploads start being refused, and
+        once they are accepted again.
+
+        @raise errors.Quota: it would.
+        @raise errors.Busy: the free space cannot be known.
+        """
+        try:
+            stat = self._statvfs(self.directory)
+        except OSError as e:
+            self._log.error("cannot tell the free space of {directory}: {error}", directory=self.directory, error=e)
+            raise errors.Busy("the server cannot store files right now; try again later") from None
+        free = stat.f_bavail * stat.f_frsize
+        reserve = disk_reserve(stat.f_blocks * stat.f_frsize, self.reserve)
+        pending = sum(upload.remaining for upload in self._uploads)
+        low = free - pending - size < reserve
+        if low != self._disk_low:
+            self._disk_low = low
+            if low:
+                self._log.warn(
+                    "the disk of {directory} is nearly full ({free} bytes free, {pending} more promised to uploads):"
+                    " uploads are refused to keep {reserve} bytes (--disk-reserve) for messages",
+                    directory=self.directory, free=free, pending=pending, reserve=reserve,
+                )
+            else:
+                self._log.info("the disk of {directory} has room for uploads again", directory=self.directory)
+        if low:
+            raise errors.Quota(
+                f"the server's disk is nearly full ({max(free - pending - reserve, 0)} bytes free for files,"
+                f" {size} needed): try a smaller file later"
+            )
+
+    def _release(self, upload: Upload) -> None:
+        """
+        Give back the reservation of an upload in progress (nothing if it
+        was given back already).
+        """
+        if upload not in self._uploads:
+            return
+        self._uploads.remove(upload)
+        self.reserved -= upload.size
+        if upload.owner is not None:
+            self._owners[upload.owner] -= upload.size
+            if not self._owners[upload.owner]:
+                del self._owners[upload.owner]
 
     def abort(self, upload: IUpload) -> None:
         """
-        Drop an upload: its partial file and its reservation.
+        Drop an upload: its partial file and its reservation (once, however
+        often it is called).
         """
         assert isinstance(upload, Upload), "an upload of this spool"
-        self.reserved -= upload.size
+        if upload not in self._uploads:
+            return  # dropped or stored already
+        self._release(upload)
         upload._file.close()
         try:
             os.unlink(upload.path)
@@ -273,7 +408,7 @@ class Spool:
         return storing.addCallbacks(stored, failed)
 
     def _done(self, upload: Upload, sha256: str) -> None:
-        self.reserved -= upload.size
+        self._release(upload)
         self._committing[sha256] -= 1
         if not self._committing[sha256]:
             del self._committing[sha256]

@@ -61,6 +61,22 @@ def _statement(item: Pending) -> tuple[str, tuple[Any, ...]]:
     return item
 
 
+def _describe(items: Sequence[Pending]) -> str:
+    """
+    What a group holds, for the log: C{"12 messages"}, C{"1 message, 1 file
+    offer and 2 other changes"}.
+    """
+    messages = sum(isinstance(item, (Message, Private)) for item in items)
+    offers = sum(isinstance(item, FileOffer) for item in items)
+    other = len(items) - messages - offers
+    parts = [
+        f"{count} {noun}{'' if count == 1 else 's'}"
+        for count, noun in ((messages, "message"), (offers, "file offer"), (other, "other change"))
+        if count
+    ]
+    return parts[0] if len(parts) == 1 else ", ".join(parts[:-1]) + " and " + parts[-1]
+
+
 def _write(transaction: Any, items: Sequence[Pending]) -> None:
     """
     Run in the database thread: one transaction for a whole group, rows
@@ -100,7 +116,9 @@ class SQLiteStore:
     so operations run in the order they are asked for), with group commit:
     messages added while a write is in progress are written together in the
     next transaction, one disk flush for the whole group. The group shares
-    one L{Deferred}; a failed write is logged here, once, and fails it.
+    one L{Deferred}; a failed write is logged here, in one line naming the
+    database and the error (no traceback: a full or failing disk fails
+    every group alike), and fails it: the senders are told C{busy}.
 
     Open it with L{open_store}.
     """
@@ -115,7 +133,12 @@ class SQLiteStore:
         account_names: dict[str, str],
         offers: Sequence[FileOffer] = (),
         topics: dict[str, tuple[str, str, str]] | None = None,
+        path: str = "the database",
     ) -> None:
+        """
+        @param path: the database's file, named in the log.
+        """
+        self.path = path
         self._pool = pool
         self._clock = clock
         self._last_id = last_id
@@ -170,12 +193,15 @@ class SQLiteStore:
         assert group is not None
         self._writing += 1
         done = self._pool.runInteraction(_write, items)
-        done.addBoth(self._written, group, len(items))
+        done.addBoth(self._written, group, items)
 
-    def _written(self, result: object, group: Deferred[None], count: int) -> None:
+    def _written(self, result: object, group: Deferred[None], items: Sequence[Pending]) -> None:
         self._writing -= 1
         if isinstance(result, Failure):
-            self._log.failure("could not store a group of {count} writes", result, count=count)
+            self._log.error(
+                "could not store {what} in {path}: {error}; the senders got busy",
+                what=_describe(items), path=self.path, error=result.getErrorMessage(), count=len(items),
+            )
             group.errback(result)
             group.addErrback(lambda _: None)  # reported above, once
         else:
@@ -376,6 +402,7 @@ def open_store(
     reactor: Any = None,
     create: bool = True,
     make_pool: Callable[[str], Pool] | None = None,
+    check: bool = False,
 ) -> SQLiteStore:
     """
     Open the database in C{data_dir} (migrating it) and return a store over
@@ -388,11 +415,15 @@ def open_store(
     @param make_pool: called with the database's path, returns the L{Pool}
         the store runs on, instead of adbapi's C{ConnectionPool} of one
         connection on a thread of its own (the daemon's).
-    @raise schema.DatabaseError: the database cannot be used, or is missing
-        without C{create} (one line for the operator).
+    @param check: refuse a database that cannot be written or is damaged
+        (L{schema.check_database}, which reads it whole): the daemon does;
+        C{chat-admin} does not, so that it can read what is left.
+    @raise schema.DatabaseError: the database cannot be used, is missing
+        without C{create}, or with C{check} is read-only or damaged (one
+        line for the operator).
     """
     path = schema.path_in(data_dir)
-    connection = schema.open_database(path, create)
+    connection = schema.open_database(path, create, check)
     try:
         last = schema.last_id(connection)
         names = schema.account_names(connection)
@@ -413,4 +444,4 @@ def open_store(
         )
     else:
         pool = make_pool(path)
-    return SQLiteStore(pool, clock, last, names, offers, topics)
+    return SQLiteStore(pool, clock, last, names, offers, topics, path)

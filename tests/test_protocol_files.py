@@ -239,7 +239,7 @@ class UploadTests(FilesTestCase):
         self.bob.line("/upload alice b.bin 4000")
         self.bob.send(b"y" * 10)
         self.alice.take(), self.bob.take()
-        carol = self.json_user("carol")
+        carol = self.json_user("carol", "192.0.2.9")  # another address: its share is untouched
         carol.line("/upload bob c.bin 2001")
         [error] = carol.take_json()
         self.assertEqual((error["type"], error["code"]), ("error", "quota"))

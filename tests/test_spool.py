@@ -248,3 +248,50 @@ class CollectTests(SpoolTestCase):
         self.assertFalse(os.path.exists(spool.directory))
         self.spool.close()
         self.assertTrue(os.path.isdir(self.directory))
+
+
+class DisguisedNameTests(SynchronousTestCase):
+    """
+    L{display_name} against names that disguise what a file is (PROTOCOL.md
+    section 1): format characters, white space padding, and names cut to
+    L{NAME_MAX}.
+    """
+
+    def test_bidi_controls_removed(self) -> None:
+        """
+        Each bidi override, embedding and isolate is removed, so the real extension shows.
+        """
+        for code in (*range(0x202A, 0x202F), *range(0x2066, 0x206A)):
+            self.assertEqual(display_name(f"invoice{chr(code)}txt.exe"), "invoicetxt.exe", hex(code))
+
+    def test_every_format_character_removed(self) -> None:
+        """
+        Every character of category Cf goes (marks, zero-width characters,
+        soft hyphen, BOM, tags); letters of any script, combining marks and
+        variation selectors stay.
+        """
+        cf = "\u200b\u200c\u200d\u200e\u200f\u061c\u2060\u00ad\ufeff\U000e0041\u180e"
+        self.assertEqual(display_name(f"re{cf}port{cf}.pdf{cf}"), "report.pdf")
+        self.assertEqual(display_name(f"{cf}/{cf}"), "file")
+        self.assertEqual(display_name(f".{cf}."), "file")
+        kept = "\u05e9\u05dc\u05d5\u05dd e\u0301t\u00e9 \u2764\ufe0f.txt"
+        self.assertEqual(display_name(f"{cf}{kept}{cf}"), kept)
+
+    def test_white_space_runs_collapsed(self) -> None:
+        """
+        A run of white space (tabs and Unicode spaces too) shows as one space,
+        so padding cannot push the extension out of sight.
+        """
+        self.assertEqual(display_name("invoice.pdf" + " " * 200 + ".exe"), "invoice.pdf .exe")
+        self.assertEqual(display_name("a\t\u3000\u2003\xa0b.txt"), "a b.txt")
+
+    def test_long_name_keeps_its_extension(self) -> None:
+        """
+        A name cut to 255 characters is cut before its extension, which stays
+        whole; an extension too long for that leaves the name's last 255.
+        """
+        self.assertEqual(display_name("a" * 300 + ".exe"), "a" * 251 + ".exe")
+        self.assertEqual(display_name("a" * 300 + ".tar.gz"), "a" * 252 + ".gz")
+        self.assertEqual(display_name("a" * 255), "a" * 255)
+        self.assertEqual(display_name("x." + "b" * 300), "b" * 255)
+        self.assertEqual(display_name("." + "b" * 300), "." + "b" * 254)

@@ -22,6 +22,7 @@ from typing import TYPE_CHECKING, Any
 from twisted.internet.defer import Deferred
 from twisted.internet.task import Clock
 from twisted.internet.testing import MemoryReactor
+from twisted.logger import LogLevel, capturedLogs, formatEvent
 from twisted.python.failure import Failure
 from twisted.trial.unittest import SynchronousTestCase
 from zope.interface.verify import verifyObject
@@ -329,7 +330,7 @@ class SQLiteStoreTestCase(SynchronousTestCase):
         self.clock = Clock()
         self.pool = FakePool(self.path)
         self.addCleanup(self.close_pool)
-        self.store: IStore = SQLiteStore(self.pool, self.clock, 0, {})
+        self.store: IStore = SQLiteStore(self.pool, self.clock, 0, {}, path=self.path)
 
     def close_pool(self) -> None:
         if not self.pool.closed:
@@ -423,18 +424,24 @@ class GroupCommitTests(SQLiteStoreTestCase):
 
     def test_failed_write_fails_its_group_only(self) -> None:
         """
-        A write that fails fails every message of its group and is logged; the next group is written.
+        A write that fails fails every message of its group and is logged
+        once, in one error line naming the database; the next group is written.
         """
         lost = self.store.add(Message(self.store.next_id(), TS, "#a", "alice", "lost"))
         results: list[object] = []
         lost.addBoth(results.append)  # callbacks are added before the group is written
         self.clock.advance(0)
         self.pool.broken = True
-        self.pool.run()
+        with capturedLogs() as logged:
+            self.pool.run()
         [failure] = results
         self.assertIsInstance(failure, Failure)
         self.assertIsInstance(failure.value, sqlite3.OperationalError)  # type: ignore[attr-defined]
-        self.assertEqual(len(self.flushLoggedErrors(sqlite3.OperationalError)), 1)
+        self.assertEqual(
+            [(event["log_level"], formatEvent(event)) for event in logged],
+            [(LogLevel.error, f"could not store 1 message in {self.path}: disk I/O error; the senders got busy")],
+        )
+        self.assertEqual(self.flushLoggedErrors(), [])
         self.pool.broken = False
         kept = self.store.add(Message(self.store.next_id(), TS, "#a", "alice", "kept"))
         self.settle()
