@@ -3,8 +3,8 @@
 The input side of a line front end (PROTOCOL.md sections 1 and 8):
 L{LimitedLineReceiver} frames bytes into lines with Twisted's
 L{LineReceiver}, removes telnet sequences, refuses over-long lines and bad
-UTF-8, delays lines beyond the flood limit, and stops reading while a
-request completes, so that a connection's lines run in order.
+UTF-8, delays lines (and telnet commands) beyond the flood limit, and stops
+reading while a request completes, so that a connection's lines run in order.
 """
 
 from __future__ import annotations
@@ -19,6 +19,21 @@ from chat.limits import TokenBucket
 from chat.settings import Settings
 from chat.telnet import TelnetFilter
 
+LINE_BYTES_PER_TOKEN = 1024
+"""
+Bytes of a line that one flood token pays for: a line costs
+C{max(1, len(line) / LINE_BYTES_PER_TOKEN)} tokens, its line end included,
+so the flood limit bounds bytes as well as lines.
+"""
+
+TELNET_BYTES_PER_TOKEN = 512
+"""
+Bytes of telnet commands (RFC 854 sequences the filter removes) that one
+flood token pays for: every 512th such byte of a connection takes a token,
+so a client's few option requests cost nothing, and an IAC flood is slowed
+like a flood of lines.
+"""
+
 
 class LimitedLineReceiver(LineReceiver):
     """
@@ -26,6 +41,19 @@ class LimitedLineReceiver(LineReceiver):
     line as a L{wire.Command} in L{command_received} and is told of refused
     input through L{refuse}. Raw mode (an upload's bytes) is
     L{LineReceiver}'s.
+
+    The flood limit is a L{TokenBucket} of C{settings.flood_burst} tokens
+    refilled at C{settings.flood_rate} tokens a second. A line is read once
+    the bucket holds a token, and costs C{max(1, n / 1024)} tokens for
+    C{n} bytes (L{LINE_BYTES_PER_TOKEN}): short lines one each, so the
+    limit is C{flood_rate} lines a second for them, and long lines their
+    bytes' worth, so at most C{1024 * flood_rate} bytes a second are read
+    after the burst (an over-long line, refused unread, costs one). Telnet
+    command bytes cost a token per 512 (L{TELNET_BYTES_PER_TOKEN}), taken
+    as they are filtered out, each time another 512 have been. While the
+    bucket is empty reading stops (the transport is paused), so a flood of
+    lines or of telnet bytes slows its sender only; the first delay of an
+    episode is announced with error C{flood}.
     """
 
     delimiter = b"\n"
@@ -38,6 +66,8 @@ class LimitedLineReceiver(LineReceiver):
         self._telnet = TelnetFilter()
         self._bucket = TokenBucket(settings.flood_rate, settings.flood_burst, clock.seconds())
         self._throttle: IDelayedCall | None = None
+        self._telnet_bytes = 0
+        """Telnet command bytes filtered out and not yet paid for with a token."""
         self._flood_warned = False
         self._refeed: bytes | None = None
         self._discarding = False
@@ -127,10 +157,35 @@ class LimitedLineReceiver(LineReceiver):
 
         @return: the filtered lines, and the rest of C{data}, unfiltered.
         """
-        lines, reply, used = self._telnet.feed_line(data, now=self.clock.seconds())
+        now = self.clock.seconds()
+        lines, reply, used = self._telnet.feed_line(data, now=now)
         if reply:
             self.reply_raw(reply)
+        if used != len(lines):
+            self._charge_telnet(data[:used], lines, now)
         return lines, data[used:]
+
+    def _charge_telnet(self, data: bytes, lines: bytes, now: float) -> None:
+        """
+        Take the flood tokens of the telnet command bytes filtered out of
+        C{data} (giving C{lines}): the bytes removed, less one for each
+        CR LF or CR NUL and for a CR at its end (a line end the filter
+        turns into LF, not a command). Reading stops while this leaves
+        the bucket empty.
+        """
+        line_ends = data.count(b"\r\n") + data.count(b"\r\0") + data.endswith(b"\r")
+        removed = len(data) - len(lines) - line_ends
+        if removed <= 0:
+            return
+        tokens, self._telnet_bytes = divmod(self._telnet_bytes + removed, TELNET_BYTES_PER_TOKEN)
+        if not tokens:
+            return
+        if self._flood_warned and self._bucket.full(now):
+            self._flood_warned = False
+        self._bucket.take(now, tokens)
+        delay = self._bucket.wait(now)
+        if delay > 0 and self._throttle is None and not self._closing:
+            self._pause_for_flood(delay)
 
     def _read_again(self) -> None:
         while self._refeed is not None and not self._closing:
@@ -190,17 +245,24 @@ class LimitedLineReceiver(LineReceiver):
             self._flood_warned = False
         delay = self._bucket.wait(now)
         if delay <= 0:
-            self._bucket.take(now)
+            self._bucket.take(now, max(1.0, (len(line) + 1) / LINE_BYTES_PER_TOKEN))
             return False
         # Put the line back in front of what LineReceiver holds (while it is
         # receiving, dataReceived only appends): it is read again on resumeProducing.
-        self.pauseProducing()
+        self._pause_for_flood(delay)
         super().dataReceived(line + self.delimiter + self.clearLineBuffer())
+        return True
+
+    def _pause_for_flood(self, delay: float) -> None:
+        """
+        Stop reading for C{delay} seconds, the flood limit's wait; the
+        first wait of an episode is announced with error C{flood}.
+        """
+        self.pauseProducing()
         if not self._flood_warned:
             self._flood_warned = True
             self.refuse(errors.Flood("you are sending too fast: your lines are being delayed"))
         self._throttle = self.clock.callLater(delay, self._unthrottle)
-        return True
 
     def _unthrottle(self) -> None:
         self._throttle = None

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from twisted.application.service import Service
 from twisted.internet.defer import Deferred
-from twisted.internet.interfaces import IListeningPort, IStreamServerEndpoint
+from twisted.internet.interfaces import IListeningPort, IReactorCore, IStreamServerEndpoint
 from twisted.internet.protocol import Factory
 from twisted.logger import Logger
 from twisted.python.failure import Failure
@@ -27,10 +27,16 @@ class Listener(Service):
 
     _log = Logger()
 
-    def __init__(self, endpoint: IStreamServerEndpoint, factory: Factory, secure: bool = False) -> None:
+    def __init__(
+        self, endpoint: IStreamServerEndpoint, factory: Factory, reactor: IReactorCore, secure: bool = False
+    ) -> None:
         """
+        @param reactor: the reactor, once running, announces the listener:
+            whoever reads the line may signal the daemon, whose handlers
+            are in place by then.
         @param secure: whether the endpoint serves TLS, for the log.
         """
+        self._reactor = reactor
         self.endpoint = endpoint
         self.factory = factory
         self.secure = secure
@@ -67,6 +73,9 @@ class Listener(Service):
 
     def _listening(self, port: IListeningPort) -> None:
         self.port = port
+        self._reactor.callWhenRunning(self._announce, port)
+
+    def _announce(self, port: IListeningPort) -> None:
         address = port.getHost()
         host = getattr(address, "host", None)
         where = f"{host}:{getattr(address, 'port', '')}" if host is not None else str(address)

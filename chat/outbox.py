@@ -1,9 +1,9 @@
-# -*- test-case-name: tests.test_protocol -*-
+# -*- test-case-name: tests.test_outbox,tests.test_hardening_output -*-
 """
 The only writer of a connection's transport: a push producer that batches
 the lines of one reactor turn into one write, queues while the transport is
-paused, bounds what a slow reader can cost, and streams files from disk
-between its lines (PROTOCOL.md section 6).
+paused, bounds what a slow reader can cost (PROTOCOL.md section 8), and
+streams files from disk between its lines (section 6).
 """
 
 from __future__ import annotations
@@ -21,8 +21,10 @@ from twisted.internet.interfaces import (
 )
 from twisted.protocols.basic import FileSender
 from twisted.python.failure import Failure
+from typing_extensions import override
 from zope.interface import implementer
 
+from chat.budget import OutputBudget
 from chat.interfaces import Outgoing, Renderer
 from chat.render import render_text
 
@@ -41,7 +43,8 @@ class Batch:
     """
 
     def __init__(self, clock: IReactorTime) -> None:
-        self._clock = clock
+        self.clock = clock
+        """The reactor's clock, which the outboxes judge their readers by too."""
         self.dirty: list[Outbox] = []
         """
         The outboxes with lines pending, in the order they were written to:
@@ -57,7 +60,7 @@ class Batch:
         in a thread's callback, say).
         """
         if self._call is None:
-            self._call = self._clock.callLater(0, self.flush)
+            self._call = self.clock.callLater(0, self.flush)
 
     def add(self, outbox: Outbox) -> None:
         """
@@ -80,7 +83,30 @@ class Batch:
 
 
 FLUSH_SIZE = 16 * 1024
-"""Bytes an outbox gathers in one turn before writing them without waiting for the turn's end."""
+"""
+Bytes an outbox gathers in one turn before writing them without waiting for
+the turn's end, and at most in one write from its queue.
+"""
+
+STALL_TIMEOUT = 10.0
+"""
+Seconds a queue may stay over the outbox's limit while its transport takes
+nothing (it neither drains its buffer nor pulls a file's bytes) before the
+reader is disconnected.
+"""
+
+CEILING = 4
+"""
+How many times its limit a queue may hold at all: past it the reader is
+disconnected at once, drained or not (one that reads, but slower than its
+output comes).
+"""
+
+DRAINING = 1.0
+"""
+Seconds after its transport last took bytes during which an outbox counts
+as draining, which puts it last in line when the L{OutputBudget} cuts.
+"""
 
 
 class Verbatim(Outgoing):
@@ -102,10 +128,19 @@ class Verbatim(Outgoing):
 class _Sender(FileSender):
     """
     Twisted's file producer, reading 64 KiB a time (its default is 16 KiB):
-    a quarter of the reactor turns for the same bytes.
+    a quarter of the reactor turns for the same bytes. Each pull by the
+    transport tells the outbox that its reader is taking bytes.
     """
 
     CHUNK_SIZE = 64 * 1024
+
+    def __init__(self, on_pull: Callable[[], None]) -> None:
+        self._on_pull = on_pull
+
+    @override
+    def resumeProducing(self) -> None:
+        self._on_pull()
+        super().resumeProducing()
 
 
 class _Stream:
@@ -121,6 +156,12 @@ class _Stream:
         self.done: Deferred[None] = Deferred()
 
 
+def _ignore() -> None:
+    """
+    What an outbox calls on overflow once it has called its C{on_overflow}.
+    """
+
+
 @implementer(IPushProducer)
 class Outbox:
     """
@@ -128,10 +169,18 @@ class Outbox:
 
     Lines wait in the L{Batch} until it is flushed. The transport pauses this
     producer when its own buffer is full (about 64 KiB for TCP); lines are
-    then queued here. When the queue would pass C{limit} bytes (PROTOCOL.md
-    section 8, 4 MiB by default) the queue is dropped and C{on_overflow} is
-    called once, to disconnect the reader, so memory per connection stays
-    bounded.
+    then queued here, each as the C{bytes} object every recipient of that
+    format shares, and counted in the server's L{OutputBudget}.
+
+    A slow reader is judged over time (PROTOCOL.md section 8): a burst may
+    take the queue past C{limit} (C{--max-output}, 4 MiB by default) as long
+    as the reader drains it. The queue is dropped and C{on_overflow} called
+    once, to disconnect the reader, when
+      - the queue has stayed over C{limit} while the transport took nothing
+        for L{STALL_TIMEOUT} seconds (a reader that does not read);
+      - the queue would pass L{CEILING} times C{limit} (a reader that reads
+        more slowly than its output comes);
+      - the budget, over its own limit, cuts the biggest holders (L{shed}).
 
     A file (L{stream}) takes its place in that order: while Twisted's
     L{FileSender} sends it, pulled by the transport as its buffer drains,
@@ -146,22 +195,35 @@ class Outbox:
         limit: int,
         on_overflow: Callable[[], None],
         renderer: Renderer = render_text,
+        budget: OutputBudget | None = None,
     ) -> None:
         """
+        @param limit: bytes the queue may hold for long (C{--max-output}).
+        @param on_overflow: disconnects the reader; called at most once.
         @param renderer: the connection's format, in which L{deliver}
             renders events; a protocol sets L{renderer} when it changes.
+        @param budget: the server's budget for all queued output; without
+            one, a budget of this outbox's own with no limit.
         """
         self.renderer = renderer
         self._transport = transport
         self._batch = batch
+        self._clock = batch.clock
         self._limit = limit
+        self._ceiling = CEILING * limit
         self._on_overflow = on_overflow
+        self._budget = budget if budget is not None else OutputBudget(1 << 62)
         self._pending: list[bytes] = []
         self._pending_size = 0
         self._queue: deque[bytes | _Stream] = deque()
         self._queued = 0
         self._paused = False
         self._closed = False
+        self._taking = 0.0
+        """When the transport last took bytes: it drained, pulled a file chunk, or filled up."""
+        self._judge_call: IDelayedCall | None = None
+        self.overflow_reason = ""
+        """Why C{on_overflow} was called, for the log: which rule cut the reader."""
         self.streaming = False
         """Whether a file is being sent: the transport then belongs to it."""
         transport.registerProducer(self, True)  # type: ignore[attr-defined]
@@ -198,9 +260,9 @@ class Outbox:
             self.flush()
             return
         # While the transport is not paused the next flush writes it all; a
-        # reader that does not keep up is paused, and then the cap applies.
-        if (self._paused or self._queue) and self._queued + self._pending_size > self._limit:
-            self._overflow()
+        # reader that does not keep up is paused, and then the ceiling applies.
+        if (self._paused or self._queue) and self._queued + self._pending_size > self._ceiling:
+            self._overflow(f"its queue passed {CEILING} times --max-output")
 
     def finish(self, data: bytes) -> None:
         """
@@ -218,46 +280,116 @@ class Outbox:
         pending = self._pending
         if not pending:
             return
+        size = self._pending_size
         self._pending = []
         self._pending_size = 0
-        data = pending[0] if len(pending) == 1 else b"".join(pending)
         if self._paused or self._queue:
-            self._queue.append(data)
-            self._queued += len(data)
-            if self._queued > self._limit:
-                self._overflow()
+            # The slow path: queue the shared objects themselves, no copy.
+            self._queue.extend(pending)
+            self._queued += size
+            self._budget.take(self, pending)  # may cut this very outbox
+            if self._queued > self._limit and self._judge_call is None and not self._closed:
+                self._judge_call = self._clock.callLater(
+                    max(0.0, self._taking + STALL_TIMEOUT - self._clock.seconds()), self._judge
+                )
         else:
-            self._transport.write(data)
+            self._transport.write(pending[0] if len(pending) == 1 else b"".join(pending))
 
-    def _overflow(self) -> None:
+    def _judge(self) -> None:
+        """
+        L{STALL_TIMEOUT} after the transport last took bytes, with the queue
+        over the limit: disconnect the reader if nothing was taken since,
+        else look again that long after the last take.
+        """
+        self._judge_call = None
+        if self._closed or self._queued <= self._limit:
+            return
+        due = self._taking + STALL_TIMEOUT
+        now = self._clock.seconds()
+        if now >= due:
+            self._overflow(f"its queue stayed over --max-output for {STALL_TIMEOUT:g} s with nothing read")
+        else:
+            self._judge_call = self._clock.callLater(due - now, self._judge)
+
+    def _overflow(self, why: str) -> None:
+        self.overflow_reason = why
+        self._closed = True
         self._pending = []
         self._pending_size = 0
         self._drop_queue()
-        self._closed = True
-        self._on_overflow()
+        on_overflow, self._on_overflow = self._on_overflow, _ignore
+        on_overflow()
 
-    def pauseProducing(self) -> None:
+    @property
+    def queued(self) -> int:
         """
-        Called by the transport when its buffer is full.
+        Bytes waiting in the queue (lines only, each counted in full; a
+        file waiting counts nothing), for the L{OutputBudget}.
+        """
+        return self._queued
+
+    @property
+    def draining(self) -> bool:
+        """
+        Whether the transport is taking bytes, or took some within the last
+        L{DRAINING} seconds, for the L{OutputBudget}.
+        """
+        return not self._paused or self._clock.seconds() - self._taking < DRAINING
+
+    def shed(self) -> None:
+        """
+        Called by the L{OutputBudget} to cut this connection: drop the queue
+        and call C{on_overflow}.
+        """
+        self._overflow("the output queued for all connections passed --max-output-total")
+
+    def pauseProducing(self) -> None:  # noqa: N802 - IPushProducer's name
+        """
+        Called by the transport when its buffer is full: it took bytes up to
+        now.
         """
         self._paused = True
+        self._taking = self._clock.seconds()
 
-    def resumeProducing(self) -> None:
+    def resumeProducing(self) -> None:  # noqa: N802 - IPushProducer's name
         """
         Called by the transport when its buffer has drained: writes queued
-        lines until the transport pauses again.
+        lines, in writes of about L{FLUSH_SIZE} bytes, until the transport
+        pauses again.
         """
         self._paused = False
         queue = self._queue
+        if not queue:
+            return
+        self._taking = self._clock.seconds()
+        budget = self._budget
+        transport = self._transport
         while queue and not self._paused:
-            data = queue.popleft()
-            if isinstance(data, _Stream):
-                self._send(data)
+            head = queue[0]
+            if isinstance(head, _Stream):
+                queue.popleft()
+                if not queue:
+                    budget.forget(self)
+                self._send(head)
                 return
-            self._queued -= len(data)
-            self._transport.write(data)
+            chunk: list[bytes] = []
+            size = 0
+            while size < FLUSH_SIZE:
+                chunk.append(head)
+                size += len(head)
+                queue.popleft()
+                if not queue:
+                    break
+                head = queue[0]
+                if isinstance(head, _Stream):
+                    break
+            self._queued -= size
+            budget.release(chunk)
+            transport.write(chunk[0] if len(chunk) == 1 else b"".join(chunk))
+        if not queue:
+            budget.forget(self)
 
-    def stopProducing(self) -> None:
+    def stopProducing(self) -> None:  # noqa: N802 - IPushProducer's name
         """
         Called by the transport when the connection is gone: drop what waits.
         """
@@ -267,12 +399,25 @@ class Outbox:
         self._drop_queue()
 
     def _drop_queue(self) -> None:
+        if self._judge_call is not None:
+            if self._judge_call.active():
+                self._judge_call.cancel()
+            self._judge_call = None
+        lines = [item for item in self._queue if not isinstance(item, _Stream)]
         for item in self._queue:
             if isinstance(item, _Stream):
                 item.source.close()
                 item.done.errback(Failure(ConnectionError("the connection closed before the file was sent")))
         self._queue.clear()
         self._queued = 0
+        self._budget.release(lines)
+        self._budget.forget(self)
+
+    def _took(self) -> None:
+        """
+        The transport pulled a chunk of the file being sent.
+        """
+        self._taking = self._clock.seconds()
 
     # Files
 
@@ -306,7 +451,7 @@ class Outbox:
         self._paused = True  # lines queue up until the file is sent
         transport = self._transport
         transport.unregisterProducer()  # type: ignore[attr-defined]
-        sending = _Sender().beginFileTransfer(stream.source, transport)
+        sending = _Sender(self._took).beginFileTransfer(stream.source, transport)
         sending.addBoth(self._sent, stream)
 
     def _sent(self, result: object, stream: _Stream) -> None:

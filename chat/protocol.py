@@ -5,7 +5,11 @@ connection, and L{ChatFactory}, which builds them for one L{ChatServer}.
 It frames, decodes and limits the input (sections 1 and 8), handles telnet,
 the raw-mode upload and the streamed download (section 6) and C{/starttls}
 (section 7), turns each line into one request of L{chat.commands} for the
-server, and renders what it is delivered in its own format.
+server, and renders what it is delivered in its own format. It closes
+connections that hold resources without using them (section 8): no nick
+within C{--registration-timeout}, a TLS handshake unfinished after
+C{--tls-handshake-timeout}, an upload without a byte for
+C{--upload-idle-timeout}.
 """
 
 from __future__ import annotations
@@ -17,6 +21,7 @@ from twisted.internet.defer import Deferred
 from twisted.internet.interfaces import (
     IAddress,
     IDelayedCall,
+    IHandshakeListener,
     ISSLTransport,
     ITCPTransport,
 )
@@ -39,18 +44,32 @@ MAX_DOWNLOADS = 4
 """Downloads one connection may have sent or waiting at once."""
 
 
-@implementer(IParticipant)
+@implementer(IParticipant, IHandshakeListener)
 class ChatProtocol(LimitedLineReceiver):
     """
     One connection: a participant of the L{ChatServer}.
 
-    @ivar secure: whether the connection is encrypted.
-    @ivar peer: the client's address (IP or UNIX path), the key of the
-        per-address limits.
+    @ivar secure: whether the connection is encrypted (or its TLS
+        handshake under way).
+    @ivar peer: the client's address (IP or UNIX path), from which the
+        server takes the key of the per-address limits.
 
     File transfer (PROTOCOL.md section 6): during an upload the protocol is
     in L{LineReceiver}'s raw mode for exactly the announced bytes; a
     download is streamed by the L{Outbox} while commands keep being read.
+
+    Timeouts (PROTOCOL.md section 8), each a C{callLater} of the server's
+    clock, cancelled when the connection is lost:
+      - registration: a connection without a nick C{settings.registration_timeout}
+        seconds after it was made gets C{bye} ("no nick chosen within 60 s")
+        and is closed, whatever bytes it sent meanwhile; once registered it
+        may idle for ever;
+      - TLS handshake: an C{ssl:} connection, or one after C{/starttls},
+        whose handshake has not completed (L{handshakeCompleted}) within
+        C{settings.tls_handshake_timeout} seconds is aborted;
+      - upload: an upload that gets no byte for C{settings.upload_idle_timeout}
+        seconds is cancelled (its partial file and quota released), and the
+        connection gets C{bye} and is closed.
     """
 
     delimiter = b"\n"
@@ -71,6 +90,9 @@ class ChatProtocol(LimitedLineReceiver):
         """C{host:port}, for the log."""
         self._quit_reason = "connection lost"
         self._abort_call: IDelayedCall | None = None
+        self._registration_call: IDelayedCall | None = None
+        self._handshake_call: IDelayedCall | None = None
+        self._upload_call: IDelayedCall | None = None
         self._upload: Incoming | None = None
         self._downloads = 0
 
@@ -127,24 +149,86 @@ class ChatProtocol(LimitedLineReceiver):
         set_nodelay = getattr(self.transport, "setTcpNoDelay", None)
         if set_nodelay is not None:
             set_nodelay(True)
-        self.outbox = Outbox(self.transport, self._batch, self.settings.max_output, self._slow_reader, render_text)
+        self.outbox = Outbox(
+            self.transport, self._batch, self.settings.max_output, self._slow_reader, render_text,
+            self.server.output_budget,
+        )
         self.deliver = self.outbox.deliver
         self.session = self.server.connect(self, is_local(address))
+        if self.secure:
+            self._expect_handshake()
         if not self.session.allowed:
             self._log.debug("refused {peer}: too many connections from its address", peer=self._where)
             self.close("too many connections from your address")
             return
         self._log.debug("connection from {peer}", peer=self._where)
+        self._registration_call = self.clock.callLater(
+            self.settings.registration_timeout, self._registration_timed_out
+        )
         self.send(self.server.welcome(registered=False))
         self.outbox.flush()
+
+    def _registration_timed_out(self) -> None:
+        """
+        Close a connection that chose no nick in time.
+        """
+        self._registration_call = None
+        if self.session.user is not None or self._closing:
+            return
+        timeout = self.settings.registration_timeout
+        self._log.debug("{peer} chose no nick within {timeout} s: closed", peer=self._where, timeout=timeout)
+        self.close(f"no nick chosen within {timeout:g} s")
+
+    def _registered(self) -> None:
+        """
+        Called after each request: once the session has a user, the
+        registration timeout is over.
+        """
+        call = self._registration_call
+        if call is not None and self.session.user is not None:
+            self._registration_call = None
+            if call.active():
+                call.cancel()
+
+    def _expect_handshake(self) -> None:
+        """
+        A TLS handshake has begun: abort the connection unless it completes
+        within C{settings.tls_handshake_timeout} seconds.
+        """
+        self._handshake_call = self.clock.callLater(self.settings.tls_handshake_timeout, self._handshake_timed_out)
+
+    def handshakeCompleted(self) -> None:  # noqa: N802 - IHandshakeListener's name
+        """
+        Called by Twisted's TLS layer once the handshake is done (an
+        C{ssl:} listener's, or after C{/starttls}): stops its timeout.
+        """
+        call, self._handshake_call = self._handshake_call, None
+        if call is not None and call.active():
+            call.cancel()
+
+    def _handshake_timed_out(self) -> None:
+        """
+        Abort a connection whose TLS handshake did not complete in time:
+        nothing can be said to it, not even C{bye}, and a close already
+        under way could not finish either (its C{bye} waits for the
+        handshake).
+        """
+        self._handshake_call = None
+        timeout = self.settings.tls_handshake_timeout
+        self._log.debug("{peer}: no TLS handshake within {timeout} s: aborted", peer=self._where, timeout=timeout)
+        if not self._closing:
+            self._quit_reason = "TLS handshake timed out"
+            self._closing = self.session.closing = True
+        self.transport.abortConnection()
 
     @override
     def connectionLost(self, reason: Failure | None = None) -> None:
         self._closing = self.session.closing = True
-        if self._throttle is not None and self._throttle.active():
-            self._throttle.cancel()
-        if self._abort_call is not None and self._abort_call.active():
-            self._abort_call.cancel()
+        for call in (
+            self._throttle, self._abort_call, self._registration_call, self._handshake_call, self._upload_call
+        ):
+            if call is not None and call.active():
+                call.cancel()
         if self._upload is not None:
             incoming, self._upload = self._upload, None
             self.server.abort_upload(incoming)
@@ -187,7 +271,10 @@ class ChatProtocol(LimitedLineReceiver):
         self._abort_call = self.clock.callLater(self.settings.shutdown_timeout, self.transport.abortConnection)
 
     def _slow_reader(self) -> None:
-        self._log.warn("disconnecting {peer}: it does not read its output", peer=self._where)
+        self._log.warn(
+            "disconnecting {peer}: it does not read its output ({why})",
+            peer=self._where, why=self.outbox.overflow_reason,
+        )
         self._quit_reason = "too slow reading"
         self._closing = self.session.closing = True
         if not self.outbox.streaming:  # never inside a file's bytes
@@ -226,7 +313,10 @@ class ChatProtocol(LimitedLineReceiver):
         else:
             pending = self.server.execute(session, request)
             if pending is not None:
+                pending.addCallback(lambda _: self._registered())
                 self.hold(pending)
+            else:
+                self._registered()
 
     # Files (PROTOCOL.md section 6)
 
@@ -237,6 +327,27 @@ class ChatProtocol(LimitedLineReceiver):
             return
         self._upload = incoming
         self.setRawMode()
+        self._upload_call = self.clock.callLater(self.settings.upload_idle_timeout, self._upload_timed_out)
+
+    def _upload_timed_out(self) -> None:
+        """
+        Cancel an upload that got no byte for C{settings.upload_idle_timeout}
+        seconds: its partial file and its share of the quota are released,
+        and the connection gets C{bye} and is closed.
+        """
+        self._upload_call = None
+        incoming = self._upload
+        if incoming is None or self._closing:
+            return
+        self._upload = None
+        self.server.abort_upload(incoming)
+        upload = incoming.upload
+        timeout = self.settings.upload_idle_timeout
+        self._log.debug(
+            "{peer}: upload {id} idle for {timeout} s after {got} of {size} bytes: cancelled",
+            peer=self._where, id=incoming.id, timeout=timeout, got=upload.size - upload.remaining, size=upload.size,
+        )
+        self.close(f"upload {incoming.id} cancelled: no data for {timeout:g} s")
 
     @override
     def rawDataReceived(self, data: bytes) -> None:
@@ -251,8 +362,14 @@ class ChatProtocol(LimitedLineReceiver):
             self._unread = data[upload.remaining:] + self._unread
             data = data[:upload.remaining]
         upload.write(data)
-        if not upload.remaining:
-            self._upload = None
+        call = self._upload_call
+        if upload.remaining:
+            if call is not None and call.active():
+                call.reset(self.settings.upload_idle_timeout)
+        else:
+            self._upload = self._upload_call = None
+            if call is not None and call.active():
+                call.cancel()
             self.setLineMode()
             self.hold(self.server.finish_upload(self.session, incoming))
 
@@ -306,6 +423,7 @@ class ChatProtocol(LimitedLineReceiver):
                 self.outbox.flush()
                 self.transport.startTLS(options)  # type: ignore[attr-defined]
                 self.secure = True
+                self._expect_handshake()
                 self._log.debug("{peer} started TLS", peer=self._where)
             started.callback(None)
 

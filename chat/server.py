@@ -21,11 +21,12 @@ from twisted.python.failure import Failure
 import chat
 from chat import commands, errors, events
 from chat.accounts import Account, Accounts, PasswordHasher
+from chat.budget import OutputBudget
 from chat.delivery import LocalBus
 from chat.domain import NICK_MAX, ChatDomain, User, utc
 from chat.ids import LocalIds
 from chat.interfaces import IBus, IFileStore, IIdAllocator, IParticipant, IUpload
-from chat.limits import AddressCounter
+from chat.limits import AddressCounter, address_key
 from chat.memory_store import MemoryStore
 from chat.settings import Settings
 from chat.spool import Spool, display_name
@@ -113,6 +114,8 @@ class ChatServer:
         self._files = files
         self.sessions: dict[IParticipant, Session] = {}
         self._addresses = AddressCounter(settings.max_per_ip)
+        self.output_budget = OutputBudget(settings.max_output_total)
+        """The bound on output queued for all connections of every front end together."""
         self._drained: Deferred[None] | None = None
         self._requests: dict[type, Callable[[Session, Any], Deferred[None] | None]] = {
             commands.Say: self._say,
@@ -171,11 +174,14 @@ class ChatServer:
     def connect(self, participant: IParticipant, local: bool) -> Session:
         """
         Start the session of a new connection. When its address is over the
-        per-address limit the session is not C{allowed}: the front end
-        closes it (and still calls L{disconnect}).
+        per-address limit (C{--max-connections-per-ip}; IPv6 addresses
+        counted per network of C{--ipv6-prefix} bits, see L{address_key})
+        the session is not C{allowed}: the front end closes it (and still
+        calls L{disconnect}). Refusals are summarised in the log (at most
+        one line a minute per address, L{chat.limits.RefusalLog}).
         """
         session = self.sessions[participant] = Session(participant, local)
-        session.allowed = self._addresses.add(participant.peer)
+        session.allowed = self._addresses.add(address_key(participant.peer, self.settings.ipv6_prefix), self._now())
         return session
 
     def disconnect(self, session: Session, reason: str) -> None:
@@ -187,7 +193,7 @@ class ChatServer:
             self.domain.quit(session.user, reason, self._now())
             self._log.debug("{nick} quit", nick=session.user.nick)
             session.user = None
-        self._addresses.remove(session.participant.peer)
+        self._addresses.remove(address_key(session.participant.peer, self.settings.ipv6_prefix), self._now())
         self.sessions.pop(session.participant, None)
         if not self.sessions and self._drained is not None:
             drained, self._drained = self._drained, None
@@ -319,7 +325,9 @@ class ChatServer:
 
     def _login(self, session: Session, request: commands.Login) -> Deferred[None]:
         self._require_private_channel(session)
-        checking: Deferred[Account] = self.accounts.login(request.nick, request.password, session.participant.peer)
+        checking: Deferred[Account] = self.accounts.login(
+            request.nick, request.password, address_key(session.participant.peer, self.settings.ipv6_prefix)
+        )
         return checking.addCallback(self._logged_in, session)
 
     def _logged_in(self, account: Account, session: Session) -> None:
@@ -346,7 +354,7 @@ class ChatServer:
         self._require_private_channel(session)
         name = self.domain.accounts.get(user.account, user.account)
         changed: Deferred[None] = self.accounts.change_password(
-            name, request.old, request.new, session.participant.peer
+            name, request.old, request.new, address_key(session.participant.peer, self.settings.ipv6_prefix)
         )
         return changed.addCallback(lambda _: self.tell(session, events.Info("Your password is changed")))
 
@@ -358,6 +366,11 @@ class ChatServer:
         L{Incoming}'s C{upload} by the front end, which calls
         L{finish_upload} after the last. Sends C{upload-ready}.
 
+        The upload counts against the share of the file store's quota of
+        the session's client address (L{chat.spool.SHARE_DIVISOR}; IPv6
+        addresses per network, L{address_key}), and against the disk
+        reserve (C{--disk-reserve}).
+
         @raise errors.ChatError: refused (C{not-in-room}, C{no-such-room},
             C{no-such-nick}, C{file-too-large}, C{quota}, C{busy}).
         """
@@ -366,7 +379,8 @@ class ChatServer:
         limit = self.settings.max_file
         if request.size > limit:
             raise errors.FileTooLarge(f"a file is at most {limit} bytes on this server, not {request.size}")
-        upload = self.files.begin(request.size, request.sha256)
+        owner = address_key(session.participant.peer, self.settings.ipv6_prefix)
+        upload = self.files.begin(request.size, request.sha256, owner=owner)
         incoming = Incoming(self.domain.next_id(), to, display_name(request.name), upload)
         self.tell(session, events.UploadReady(incoming.id, incoming.name, request.size))
         return incoming

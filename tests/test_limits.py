@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from twisted.trial.unittest import SynchronousTestCase
 
-from chat.limits import AddressCounter, TokenBucket
+from chat.limits import MIN_WAIT, AddressCounter, TokenBucket
 
 
 class TokenBucketTests(SynchronousTestCase):
@@ -102,3 +102,22 @@ class AddressCounterTests(SynchronousTestCase):
         counter.remove("192.0.2.1")
         self.assertTrue(counter.add("192.0.2.1"))
         self.assertFalse(counter.add("192.0.2.1"))
+
+
+class MinimumWaitTests(SynchronousTestCase):
+    """
+    L{TokenBucket.wait} never gives a wait too short for a float clock to step.
+    """
+
+    def test_hair_under_one_token(self) -> None:
+        """
+        A bucket a rounding error short of a token waits L{MIN_WAIT}, not a
+        wait the clock of today's timestamps cannot represent.
+        """
+        now = 1763733723.5
+        bucket = TokenBucket(rate=50.0, burst=20, now=now)
+        for _ in range(20):
+            bucket.take(now)
+        later = now + (1 - 1e-9) / 50.0
+        self.assertEqual(bucket.wait(later), MIN_WAIT)
+        self.assertGreater(later + bucket.wait(later), later)

@@ -1,6 +1,7 @@
 """
-Tests for L{chat.outbox}: write batching per reactor turn, chunking, and
-the slow-reader cap.
+Tests for L{chat.outbox}: write batching per reactor turn, chunking, the
+queue while the transport is paused, and files between lines. The
+slow-reader rules and the output budget are in L{tests.test_hardening_output}.
 """
 
 from __future__ import annotations
@@ -10,8 +11,24 @@ import io
 from twisted.internet.task import Clock
 from twisted.internet.testing import StringTransport
 from twisted.trial.unittest import SynchronousTestCase
+from typing_extensions import override
 
-from chat.outbox import FLUSH_SIZE, Batch, Outbox
+from chat.outbox import CEILING, FLUSH_SIZE, STALL_TIMEOUT, Batch, Outbox
+
+
+class WriteRecorder(StringTransport):
+    """
+    A L{StringTransport} that also keeps each C{write} apart.
+    """
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.writes: list[bytes] = []
+
+    @override
+    def write(self, data: bytes) -> None:
+        self.writes.append(data)
+        super().write(data)
 
 
 class OutboxTests(SynchronousTestCase):
@@ -61,6 +78,24 @@ class OutboxTests(SynchronousTestCase):
         self.assertEqual(self.transport.value(), b"y" * 3 * FLUSH_SIZE)
         self.assertEqual(self.overflows, [])
 
+    def test_queue_written_in_chunks(self) -> None:
+        """
+        A resumed outbox writes its queue in order, in writes of about
+        FLUSH_SIZE bytes (at most one line more), however much one turn queued.
+        """
+        transport = WriteRecorder()
+        outbox = Outbox(transport, self.batch, 1000 * FLUSH_SIZE, lambda: self.overflows.append(None))
+        outbox.pauseProducing()
+        lines = [b"%05d" % i + b"z" * 995 + b"\r\n" for i in range(100)]
+        for line in lines:
+            outbox.write(line)
+        self.batch.flush()
+        self.assertEqual(transport.writes, [])
+        outbox.resumeProducing()
+        self.assertEqual(b"".join(transport.writes), b"".join(lines))
+        self.assertGreater(len(transport.writes), 1)
+        self.assertTrue(all(len(chunk) < FLUSH_SIZE + 1002 for chunk in transport.writes))
+
 
 class StreamTests(SynchronousTestCase):
     """
@@ -108,13 +143,44 @@ class StreamTests(SynchronousTestCase):
         self.assertTrue(self.transport.streaming)
         self.assertFalse(self.outbox.streaming)
 
-    def test_lines_during_count_against_cap(self) -> None:
+    def test_lines_during_stalled_file_count_against_limit(self) -> None:
         """
-        Lines held during a file count against the slow-reader cap.
+        Lines held over the limit behind a file the transport does not pull
+        cut the reader STALL_TIMEOUT seconds later.
         """
         self.outbox.stream(b"h\r\n", io.BytesIO(b"x" * 10))
         self.outbox.write(b"y" * 1001)
         self.batch.flush()
+        self.clock.advance(STALL_TIMEOUT - 1)
+        self.assertEqual(self.overflows, [])
+        self.clock.advance(1)
+        self.assertEqual(self.overflows, [None])
+
+    def test_lines_during_pulled_file_wait(self) -> None:
+        """
+        While the transport keeps pulling a file's chunks, lines held over
+        the limit behind it wait as long as it takes, then follow the file.
+        """
+        body = b"x" * (10 * 64 * 1024)
+        done = self.outbox.stream(b"h\r\n", io.BytesIO(body))
+        self.outbox.write(b"y" * 1001)
+        self.batch.flush()
+        for _ in range(20):
+            self.clock.advance(STALL_TIMEOUT / 2)
+            producer = self.transport.producer
+            if producer is None or producer is self.outbox:
+                break
+            producer.resumeProducing()
+        self.assertEqual(self.overflows, [])
+        self.assertIsNone(self.successResultOf(done))
+        self.assertEqual(self.transport.value(), b"h\r\n" + body + b"y" * 1001)
+
+    def test_lines_during_file_past_ceiling(self) -> None:
+        """
+        Lines held during a file that pass CEILING times the limit cut the reader at once.
+        """
+        self.outbox.stream(b"h\r\n", io.BytesIO(b"x" * 10))
+        self.outbox.write(b"y" * (CEILING * 1000 + 1))
         self.assertEqual(self.overflows, [None])
 
     def test_connection_lost_during_file(self) -> None:
@@ -125,7 +191,9 @@ class StreamTests(SynchronousTestCase):
         first, second = io.BytesIO(b"a" * 10), io.BytesIO(b"b" * 10)
         sending = self.outbox.stream(b"h1\r\n", first)
         waiting = self.outbox.stream(b"h2\r\n", second)
-        self.transport.producer.stopProducing()
+        producer = self.transport.producer
+        assert producer is not None
+        producer.stopProducing()
         self.failureResultOf(sending)
         self.failureResultOf(waiting, ConnectionError)
         self.assertTrue(first.closed and second.closed)

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from chat.outbox import STALL_TIMEOUT
 from chat.settings import Settings
 from tests.support import WELCOME_TEXT, ProtocolTestCase
 
@@ -144,8 +145,9 @@ class SlowReaderTests(ProtocolTestCase):
 
     def test_slow_reader_disconnected(self) -> None:
         """
-        Past C{max_output} bytes queued the reader gets C{bye} and is aborted;
-        up to it, nothing happens.
+        Once more than C{max_output} bytes have stayed queued for
+        C{STALL_TIMEOUT} seconds while the transport took nothing, the reader
+        gets C{bye} and is aborted; up to then, nothing happens.
         """
         self.alice.producer.pauseProducing()
         for _ in range(10):
@@ -153,6 +155,10 @@ class SlowReaderTests(ProtocolTestCase):
         self.assertEqual(self.alice.take(), b"")
         self.assertFalse(self.alice.transport.disconnecting)
         self.bob.line(self.TEXT)
+        self.clock.advance(STALL_TIMEOUT - 0.5)
+        self.assertEqual(self.alice.take(), b"")
+        self.assertFalse(self.alice.transport.disconnecting)
+        self.clock.advance(0.5)
         self.assertEqual(self.alice.take(), b"*** Bye: you are not reading fast enough\r\n")
         self.assertTrue(self.alice.transport.disconnected)  # abortConnection, not loseConnection
         self.bob.line(self.TEXT)
@@ -180,6 +186,7 @@ class SlowReaderTests(ProtocolTestCase):
         carol.producer.pauseProducing()
         for _ in range(20):
             self.bob.line(self.TEXT)
+        self.clock.advance(STALL_TIMEOUT)
         self.assertEqual(carol.take_json(), [{"type": "bye", "reason": "you are not reading fast enough"}])
         self.assertTrue(carol.transport.disconnected)
 

@@ -277,12 +277,15 @@ class MakeServiceTests(SynchronousTestCase):
 
     def test_listening_logged(self) -> None:
         """
-        Once a listener is up the service logs "chat listening on HOST:PORT" for it.
+        Once a listener is up and the reactor runs (its signal handlers in
+        place), the service logs "chat listening on HOST:PORT" for it.
         """
-        top, _ = self.make("--listen", "tcp:6667", "--listen", "tcp:6668")
+        top, memory = self.make("--listen", "tcp:6667", "--listen", "tcp:6668")
         with capturedLogs() as logged:
             top.privilegedStartService()
             top.startService()
+            self.assertEqual([e for e in logged if "listening" in formatEvent(e)], [])
+            memory.run()
         messages = [formatEvent(e) for e in logged]
         # MemoryReactor reports 0.0.0.0 as the host of any IPv4 port.
         self.assertEqual(
