@@ -29,7 +29,8 @@ class Settings:
     flood_rate: float = 5.0
     max_per_ip: int = 32
     max_output: int = 4 * MiB
-    """Output queued for a slow reader beyond which it is disconnected."""
+    """Output queued for one connection, in bytes, judged over time: over it, the connection is
+    disconnected after 10 s without reading, or at once at 4 times it (PROTOCOL.md section 8)."""
     max_file: int = 100 * MiB
     """The largest file offered, in bytes (PROTOCOL.md section 8)."""
     spool_quota: int = 2048 * MiB

@@ -102,7 +102,8 @@ class Options(usage.Options):
         ["max-connections-per-ip", None, _DEFAULTS.max_per_ip,
          "Connections allowed from one address.", _positive(int)],
         ["max-output", None, _DEFAULTS.max_output,
-         "Output queued for a slow reader before it is disconnected, in bytes.", _positive(int)],
+         "Output queued for one connection, in bytes, judged over time: a connection over it is "
+         "disconnected after 10 s without reading, or at 4 times it.", _positive(int)],
         ["max-file-size", None, "100M",
          "Largest file that may be offered (/upload).", size],
         ["spool-quota", None, "2G",
