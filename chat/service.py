@@ -115,7 +115,13 @@ class ChatService(Service):
     def sweep(self) -> None:
         """
         Remove the file offers that expired (C{--file-ttl}) or whose file is
-        gone, then the stored files no offer points to.
+        gone, then the stored files no offer points to; then collect the
+        garbage of closed connections. A closed connection's objects refer
+        to each other (its protocol, session, outbox and TLS state), so only
+        the cycle collector frees them, and with L{GC_THRESHOLDS} its full
+        passes are rare on a quiet daemon: without this, the memory of
+        connections that came and went (a flood of silent TLS connections,
+        say) would stay held until one.
         """
         domain = self.server.domain
         files = self.server.files
@@ -125,6 +131,10 @@ class ChatService(Service):
             self._log.info(
                 "removed {count} expired file offers; {freed} bytes freed", count=len(gone), freed=freed
             )
+        self._collect()
+
+    def _collect(self) -> None:
+        gc.collect()
 
     @override
     def stopService(self) -> Deferred[None]:
