@@ -31,9 +31,11 @@ from twisted.internet.task import deferLater
 from twisted.internet.threads import deferToThreadPool
 from twisted.logger import Logger
 from twisted.python.threadpool import ThreadPool
+from typing_extensions import override
 from zope.interface import Attribute, Interface, implementer
 
 from chat import errors
+from chat.limits import TokenBucket
 from chat.storage import AccountExists, IStore
 
 PASSWORD_MIN = 8
@@ -237,55 +239,33 @@ class AccountChecker:
         return record.name.encode("utf-8")
 
 
-class AttemptBucket:
+class AttemptBucket(TokenBucket):
     """
     A token bucket of login attempts: C{burst} attempts, refilled at C{rate}
     per second, that never goes below empty. Its debt is therefore capped at
     one period: once emptied, it holds an attempt again at most C{1 / rate}
     seconds later, however many attempts were taken from it. (The flood
-    limit's L{chat.limits.TokenBucket} goes into debt instead.) Times are
-    POSIX seconds given by the caller.
+    limit's L{TokenBucket} goes into debt instead.) Times are POSIX seconds
+    given by the caller.
     """
 
-    __slots__ = ("rate", "burst", "_tokens", "_stamp")
+    __slots__ = ()
 
-    def __init__(self, rate: float, burst: int, now: float) -> None:
-        self.rate = rate
-        self.burst = burst
-        self._tokens = float(burst)
-        self._stamp = now
-
-    def _level(self, now: float) -> float:
-        return min(self.burst, self._tokens + (now - self._stamp) * self.rate)
-
-    def wait(self, now: float) -> float:
+    @override
+    def take(self, now: float, tokens: float = 1.0) -> None:
         """
-        Seconds until an attempt is available, at most C{1 / rate}; 0 when
-        one is available now.
+        Spend C{tokens} attempts; taken from an empty bucket it stays empty
+        (its refill starts again from C{now}).
         """
-        tokens = self._level(now)
-        return 0.0 if tokens >= 1 else (1 - tokens) / self.rate
-
-    def take(self, now: float) -> None:
-        """
-        Spend one attempt; taken from an empty bucket it stays empty (its
-        refill starts again from C{now}).
-        """
-        self._tokens = max(0.0, self._level(now) - 1)
-        self._stamp = now
+        super().take(now, tokens)
+        self._tokens = max(0.0, self._tokens)
 
     def give_back(self, now: float) -> None:
         """
         Return one attempt taken earlier, up to C{burst}.
         """
-        self._tokens = min(self.burst, self._level(now) + 1)
-        self._stamp = now
-
-    def full(self, now: float) -> bool:
-        """
-        Whether the bucket has refilled to its burst at C{now}.
-        """
-        return self._level(now) >= self.burst
+        super().take(now, -1.0)
+        self._tokens = min(float(self.burst), self._tokens)
 
 
 class Reservation:
