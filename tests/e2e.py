@@ -565,6 +565,19 @@ class Client:
         lines = self.read_lines_until(lambda line: line == f"*** pong {token}")
         return lines[:-1]
 
+    def join(self, room: str) -> list[dict[str, Any]]:
+        """
+        Join C{room} (JSON mode); returns the events up to its C{history}.
+        """
+        self.send_line(f"/join {room}")
+        return self.read_events_until(lambda e: e["type"] == "history" and e["room"] == room)
+
+    def errors_before_pong(self, token: str) -> list[str]:
+        """
+        The error codes read (JSON mode) before the pong of C{/ping TOKEN}.
+        """
+        return [e["code"] for e in self.ping(token) if e["type"] == "error"]
+
     def read_until_closed(self, timeout: float | None = None) -> bytes:
         """
         Read until the server closes the connection (EOF or reset).

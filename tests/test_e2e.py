@@ -94,19 +94,6 @@ class DaemonTestCase(SynchronousTestCase):
         self.addCleanup(client.close)
         return client
 
-    def join(self, client: Client, nick: str, room: str) -> list[dict[str, Any]]:
-        """
-        Join a JSON client to C{room}; returns the events up to its C{history}.
-        """
-        client.send_line(f"/join {room}")
-        return client.read_events_until(lambda e: e["type"] == "history" and e["room"] == room)
-
-    def errors_between(self, client: Client, token: str) -> list[str]:
-        """
-        The error codes a JSON client got before the pong of C{token}.
-        """
-        return [e["code"] for e in client.ping(token) if e["type"] == "error"]
-
 
 def ends_with(suffix: str) -> Callable[[str], bool]:
     """
@@ -274,7 +261,7 @@ class ChatTests(DaemonTestCase):
         ids and RFC 3339 UTC millisecond times.
         """
         client = self.json_client("msgjson")
-        self.join(client, "msgjson", "#e2e-json")
+        client.join("#e2e-json")
         client.send_line("hello json")
         client.send_line("/me waves")
         first = client.expect_event("message", text="hello json")
@@ -302,7 +289,7 @@ class ChatTests(DaemonTestCase):
         client.read_events_until("welcome")
         client.send_line("hello?")
         client.send_line("/list")
-        self.assertEqual(self.errors_between(client, "unregistered"), ["not-registered", "not-registered"])
+        self.assertEqual(client.errors_before_pong("unregistered"), ["not-registered", "not-registered"])
 
     # Rooms, private messages, queries
 
@@ -313,12 +300,12 @@ class ChatTests(DaemonTestCase):
         """
         alice = self.json_client("roomalice")
         bob = self.json_client("roombob")
-        events = self.join(alice, "roomalice", "#e2e-rooms")
+        events = alice.join("#e2e-rooms")
         join, users, history = [e for e in events if e.get("room") == "#e2e-rooms"]
         self.assertEqual((join["type"], join["nick"]), ("join", "roomalice"))
         self.assertEqual((users["type"], users["count"]), ("users", 1))
         self.assertEqual(history["messages"], [])
-        self.join(bob, "roombob", "#e2e-rooms")
+        bob.join("#e2e-rooms")
         alice.expect_event("join", room="#e2e-rooms", nick="roombob")
         alice.send_line("/topic #e2e-rooms Testing rooms")
         for client in (alice, bob):
@@ -339,7 +326,7 @@ class ChatTests(DaemonTestCase):
             )
             self.assertRegex(part["ts"], TS)
         bob.send_line("/part #e2e-rooms")
-        self.assertEqual(self.errors_between(bob, "parted"), ["not-in-room"])
+        self.assertEqual(bob.errors_before_pong("parted"), ["not-in-room"])
         alice.send_line("/part")
         alice.expect_event("part", room="#e2e-rooms", nick="roomalice")
         alice.send_line("/rooms")
@@ -374,7 +361,7 @@ class ChatTests(DaemonTestCase):
         alice = self.json_client("pmlonely")
         alice.send_line("/msg nobody-here hello?")
         alice.send_line("/msg pmlonely")
-        self.assertEqual(self.errors_between(alice, "pm-errors"), ["no-such-nick", "bad-arguments"])
+        self.assertEqual(alice.errors_before_pong("pm-errors"), ["no-such-nick", "bad-arguments"])
 
     def test_list_users_with_status(self) -> None:
         """
@@ -383,8 +370,8 @@ class ChatTests(DaemonTestCase):
         """
         alice = self.json_client("listalice")
         bob = self.json_client("listbob")
-        self.join(alice, "listalice", "#e2e-list")
-        self.join(bob, "listbob", "#e2e-list")
+        alice.join("#e2e-list")
+        bob.join("#e2e-list")
         bob.send_line("/status on a break")
         alice.expect_event("status", nick="listbob")
         for command in ("/list #e2e-list", "/users"):
@@ -399,7 +386,7 @@ class ChatTests(DaemonTestCase):
                 self.assertIsInstance(user["idle"], int)
                 self.assertGreaterEqual(user["idle"], 0)
         alice.send_line("/list #e2e-nowhere")
-        self.assertEqual(self.errors_between(alice, "list"), ["no-such-room"])
+        self.assertEqual(alice.errors_before_pong("list"), ["no-such-room"])
 
     def test_whois(self) -> None:
         """
@@ -408,7 +395,7 @@ class ChatTests(DaemonTestCase):
         """
         alice = self.json_client("whoisalice")
         bob = self.json_client("whoisbob")
-        self.join(bob, "whoisbob", "#e2e-whois")
+        bob.join("#e2e-whois")
         alice.send_line("/whois WhoisBob")
         whois = alice.expect_event("whois")
         self.assertEqual(
@@ -419,7 +406,7 @@ class ChatTests(DaemonTestCase):
         self.assertRegex(whois["since"], TS)
         self.assertIsInstance(whois["idle"], int)
         alice.send_line("/whois nobody-here")
-        self.assertEqual(self.errors_between(alice, "whois"), ["no-such-nick"])
+        self.assertEqual(alice.errors_before_pong("whois"), ["no-such-nick"])
 
     def test_status_set_and_cleared(self) -> None:
         """
@@ -449,12 +436,12 @@ class ChatTests(DaemonTestCase):
         gives the last N; out-of-range N and unknown rooms are errors.
         """
         alice = self.json_client("histalice")
-        self.join(alice, "histalice", "#e2e-hist")
+        alice.join("#e2e-hist")
         for text in ("one", "two", "three"):
             alice.send_line(text)
         alice.expect_event("message", text="three")
         bob = self.json_client("histbob")
-        history = self.join(bob, "histbob", "#e2e-hist")[-1]
+        history = bob.join("#e2e-hist")[-1]
         messages = history["messages"]
         self.assertEqual([m["text"] for m in messages], ["one", "two", "three"])
         for message in messages:
@@ -474,7 +461,7 @@ class ChatTests(DaemonTestCase):
         )
         alice.send_line("/history 501")
         alice.send_line("/history 5 #e2e-nowhere")
-        self.assertEqual(self.errors_between(alice, "history"), ["bad-arguments", "no-such-room"])
+        self.assertEqual(alice.errors_before_pong("history"), ["bad-arguments", "no-such-room"])
         carol = self.text_client("histcarol")
         carol.send_line("/join #e2e-hist")
         lines = carol.read_lines_until(lambda line: line == "--- end of history ---")
@@ -492,7 +479,7 @@ class ChatTests(DaemonTestCase):
         gets line-too-long, and the next line works.
         """
         client = self.json_client("longliner")
-        self.join(client, "longliner", "#e2e-long")
+        client.join("#e2e-long")
         client.send(b"a" * 4096 + b"\n")
         client.send(b"b" * 4096 + b"\r\n")
         client.send(b"c" * 4097 + b"\n")
@@ -539,7 +526,7 @@ class ChatTests(DaemonTestCase):
         watcher = self.json_client("badwatch")
         for line in (b"caf\xe9\n", b"\xc3\x28\n", b"\xed\xa0\x80\n", b"ok \xf0\x9f\x98\n"):
             sender.send(line)
-        self.assertEqual(self.errors_between(sender, "utf"), ["bad-encoding"] * 4)
+        self.assertEqual(sender.errors_before_pong("utf"), ["bad-encoding"] * 4)
         sender.send("good \u00e9\U0001f600\n".encode())
         events = watcher.read_events_until(lambda e: e["type"] == "message" and e["from"] == "badutf")
         self.assertEqual(said(events, "badutf"), ["good \u00e9\U0001f600"])
@@ -555,7 +542,7 @@ class ChatTests(DaemonTestCase):
         for client in (sender, text_watch):
             client.send_line("/join #e2e-esc")
             client.read_lines_until(lambda line: line.endswith("joined #e2e-esc"))
-        self.join(json_watch, "escjson", "#e2e-esc")
+        json_watch.join("#e2e-esc")
         nasty = "\x1b[31mred\x1b[0m \x07bell \x9b2J c1 \x7fdel\ttab \x1b]0;title\x07"
         clean = "[31mred[0m bell 2J c1 del\ttab ]0;title"
         for prefix in ("", "/me ", "/msg escjson ", "/status ", "/topic #e2e-esc "):

@@ -171,19 +171,6 @@ class HeldTestCase(SynchronousTestCase):
         self.addCleanup(client.close)
         return client
 
-    def join(self, client: Client, room: str) -> list[dict[str, Any]]:
-        """
-        Join a JSON client to C{room}; returns the events up to its C{history}.
-        """
-        client.send_line(f"/join {room}")
-        return client.read_events_until(lambda e: e["type"] == "history" and e["room"] == room)
-
-    def errors_between(self, client: Client, token: str) -> list[str]:
-        """
-        The error codes a JSON client got before the pong of C{token}.
-        """
-        return [e["code"] for e in client.ping(token) if e["type"] == "error"]
-
 
 class FileDescriptorExhaustionTests(HeldTestCase):
     """
@@ -248,7 +235,7 @@ class FileDescriptorExhaustionTests(HeldTestCase):
         self.assertEqual(late.read_until_closed(timeout=2), b"")
 
         uploader.send_line("/upload target notes.txt 10")
-        self.assertEqual(self.errors_between(uploader, "exhausted"), ["busy"])
+        self.assertEqual(uploader.errors_before_pong("exhausted"), ["busy"])
         uploader.send_line("still chatting")
         self.assertEqual(target.expect_event("message", {"from": "uploader"})["text"], "still chatting")
 
@@ -321,7 +308,7 @@ class BadInputTests(HeldTestCase):
         thread.join(60)
         self.assertEqual(failed, [])
         self.assertLess(slowest, 1.0, "the bystander was held up by the huge lines")
-        self.assertEqual(self.errors_between(sender, "huge"), ["line-too-long"] * 3)
+        self.assertEqual(sender.errors_before_pong("huge"), ["line-too-long"] * 3)
         sender.send_line("after the huge lines")
         events = watcher.read_events_until(lambda e: e["type"] == "message" and e["from"] == "bigliner")
         self.assertEqual(said(events, "bigliner"), ["after the huge lines"])
@@ -368,7 +355,7 @@ class BadInputTests(HeldTestCase):
         client.send_line(f"/nick {wide}")
         client.send_line("/nick " + "n" * 4000)
         self.assertEqual(
-            self.errors_between(client, "huge-nick"), ["line-too-long", "line-too-long", "nick-invalid"]
+            client.errors_before_pong("huge-nick"), ["line-too-long", "line-too-long", "nick-invalid"]
         )
         client.send_line("/nick hugeafter")
         client.read_events_until(lambda e: e["type"] == "history" and e["room"] == "#lobby")
@@ -376,7 +363,7 @@ class BadInputTests(HeldTestCase):
         client.send_line(f"/msg {huge} hello")
         client.send_line("/whois " + "n" * 4000)
         self.assertEqual(
-            self.errors_between(client, "huge-target"), ["line-too-long", "line-too-long", "no-such-nick"]
+            client.errors_before_pong("huge-target"), ["line-too-long", "line-too-long", "no-such-nick"]
         )
         text.send_line("hugetext")
         text.read_lines_until(lambda line: line.startswith("*** You are hugetext."))
@@ -393,13 +380,13 @@ class BadInputTests(HeldTestCase):
         text_watch.send_line("esctextwatch")
         text_watch.read_lines_until(lambda line: line.startswith("*** You are esctextwatch."))
         for client in (sender, watcher):
-            self.join(client, "#held-esc")
+            client.join("#held-esc")
         text_watch.send_line("/join #held-esc")
         text_watch.read_lines_until(lambda line: line.endswith("joined #held-esc"))
 
         sender.send_line("/nick \x1b[31mred")
         sender.send_line("/join #held\x1b[31m")
-        self.assertEqual(self.errors_between(sender, "names"), ["nick-invalid", "bad-arguments"])
+        self.assertEqual(sender.errors_before_pong("names"), ["nick-invalid", "bad-arguments"])
         sender.send_line("/part #held-esc \x1b[2Jbye\x07 now")
         part = watcher.expect_event("part", nick="escsender")
         self.assertEqual(part["reason"], "[2Jbye now")
@@ -458,7 +445,7 @@ class BadInputTests(HeldTestCase):
         attacker.read_events_until("registered")
         for nick in look_alikes[:6]:
             attacker.send_line(f"/whois {nick}")
-        self.assertEqual(self.errors_between(attacker, "glyph-whois"), ["no-such-nick"] * 6)
+        self.assertEqual(attacker.errors_before_pong("glyph-whois"), ["no-such-nick"] * 6)
 
 
 class StartRefusalTests(SynchronousTestCase):
@@ -863,7 +850,7 @@ class TLSAttackTests(HeldTestCase):
         self.assertTrue(data == b"" or data.startswith(b"\x15"), data)  # nothing, or a TLS alert
         watcher = self.json_client("plainwatch")
         watcher.send_line("/whois plainmallory")
-        self.assertEqual(self.errors_between(watcher, "plain"), ["no-such-nick"])
+        self.assertEqual(watcher.errors_before_pong("plain"), ["no-such-nick"])
 
     def test_old_protocol_versions_refused(self) -> None:
         """

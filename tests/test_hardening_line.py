@@ -45,6 +45,7 @@ from tests.support import (
 )
 from tests.test_protocol_accounts import TLSClient
 from tests.test_protocol_files import FilesTestCase, sha
+from tests.test_protocol_limits import FloodTestCase
 from tests.test_tls import RecordingTLSTransport
 
 BYE_NO_NICK = b"*** Bye: no nick chosen within 60 s\r\n"
@@ -538,20 +539,11 @@ class UploadIdleTimeoutTests(FilesTestCase):
         self.assertEqual(self.alice.take(), b"")
 
 
-class TelnetFloodTests(ProtocolTestCase):
+class TelnetFloodTests(FloodTestCase):
     """
     Finding 8: telnet command bytes count against the flood limit, one
     token per 512 bytes, and slow their sender only.
     """
-
-    settings = Settings(flood_burst=5, flood_rate=2.0)
-
-    def setUp(self) -> None:
-        super().setUp()
-        self.alice = self.json_user("alice")
-        self.bob = self.text_user("bob")
-        self.alice.take()
-        self.clock.advance(60)  # both buckets full again
 
     def said(self) -> list[str]:
         return [e["text"] for e in self.alice.take_json() if e["type"] == "message"]
