@@ -17,7 +17,7 @@ from chat.spool import is_sha256
 
 COMMANDS: dict[str, tuple[str, str]] = {
     "help": ("/help [COMMAND]", "lists the commands, or explains one"),
-    "nick": ("/nick NEW", "picks your nick, or changes it"),
+    "nick": ("/nick NEW [--no-join]", "picks your nick (and joins #lobby, unless --no-join), or changes it"),
     "msg": ("/msg NICK TEXT", "sends a private message"),
     "me": ("/me TEXT", "sends an action to the current room"),
     "join": ("/join #ROOM", "joins a room (creating it if new) and makes it current"),
@@ -29,7 +29,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "topic": ("/topic [#ROOM] [TEXT]", "shows or sets a room's topic"),
     "history": ("/history [N] [#ROOM]", "shows the last N messages (default 20, at most 500)"),
     "register": ("/register PASSWORD", "creates an account for your nick"),
-    "login": ("/login NICK PASSWORD", "logs in to an account"),
+    "login": ("/login NICK PASSWORD [--no-join]", "logs in to an account (joining #lobby, unless --no-join)"),
     "password": ("/password OLD NEW", "changes your account's password"),
     "upload": ("/upload TARGET NAME SIZE [SHA256]", "offers a file to a nick or #room"),
     "download": ("/download ID [OFFSET]", "fetches an offered file"),
@@ -69,9 +69,14 @@ class Help:
 
 @dataclass(frozen=True, slots=True)
 class Nick:
-    """C{/nick NEW}."""
+    """
+    C{/nick NEW [--no-join]}: C{join} is false when C{--no-join} asks a
+    registration to skip the automatic C{#lobby} join (for programs); it
+    means nothing to a nick change.
+    """
 
     nick: str
+    join: bool = True
 
 
 @dataclass(frozen=True, slots=True)
@@ -148,10 +153,11 @@ class Register:
 
 @dataclass(frozen=True, slots=True)
 class Login:
-    """C{/login NICK PASSWORD}."""
+    """C{/login NICK PASSWORD [--no-join]}: C{join} as for L{Nick}."""
 
     nick: str
     password: str
+    join: bool = True
 
 
 @dataclass(frozen=True, slots=True)
@@ -266,6 +272,33 @@ def _words(args: str, count: int, verb: str, low: int, high: int | None = None) 
     return words
 
 
+NO_JOIN = "--no-join"
+"""The registration flag that skips the automatic C{#lobby} join (PROTOCOL.md section 3.4)."""
+
+
+def _registration(args: str, verb: str, count: int) -> tuple[list[str], bool]:
+    """
+    The C{count} words of C{/nick} or C{/login}, and whether to join
+    C{#lobby}: not when a last word L{NO_JOIN} follows them.
+    """
+    words = _words(args, count + 1, verb, count, count + 1)
+    if len(words) == count:
+        return words, True
+    if words.pop() != NO_JOIN:
+        raise usage(verb)
+    return words, False
+
+
+def _nick(args: str) -> Nick:
+    words, join = _registration(args, "nick", 1)
+    return Nick(*words, join=join)
+
+
+def _login(args: str) -> Login:
+    words, join = _registration(args, "login", 2)
+    return Login(*words, join=join)
+
+
 def _history(args: str) -> History:
     count: int | None = None
     room: str | None = None
@@ -329,7 +362,7 @@ def _list(args: str) -> ListUsers:
 
 _PARSERS: dict[str, Callable[[str], Request]] = {
     "help": Help,
-    "nick": lambda args: Nick(*_words(args, 2, "nick", 1)),
+    "nick": _nick,
     "msg": lambda args: Msg(*_words(args, 2, "msg", 2)),
     "me": _me,
     "join": lambda args: Join(*_words(args, 2, "join", 1)),
@@ -341,7 +374,7 @@ _PARSERS: dict[str, Callable[[str], Request]] = {
     "topic": _topic,
     "history": _history,
     "register": lambda args: Register(*_words(args, 2, "register", 1)),
-    "login": lambda args: Login(*_words(args, 3, "login", 2)),
+    "login": _login,
     "password": lambda args: Password(*_words(args, 3, "password", 2)),
     "upload": _upload,
     "download": _download,

@@ -278,7 +278,7 @@ class ChatServer:
 
     def _nick(self, session: Session, request: commands.Nick) -> None:
         if session.user is None:
-            session.user = self.domain.register(session.participant, request.nick, self._now())
+            session.user = self.domain.register(session.participant, request.nick, self._now(), join=request.join)
             self._log.debug("{peer} registered as {nick}", peer=session.participant.peer, nick=request.nick)
         else:
             old = session.user.nick
@@ -328,9 +328,9 @@ class ChatServer:
         checking: Deferred[Account] = self.accounts.login(
             request.nick, request.password, address_key(session.participant.peer, self.settings.ipv6_prefix)
         )
-        return checking.addCallback(self._logged_in, session)
+        return checking.addCallback(self._logged_in, session, request.join)
 
-    def _logged_in(self, account: Account, session: Session) -> None:
+    def _logged_in(self, account: Account, session: Session, join: bool) -> None:
         if session.closing or session.participant not in self.sessions:
             return  # gone meanwhile
         domain = self.domain
@@ -340,7 +340,7 @@ class ChatServer:
             self.kick(self.sessions[holder.participant], "you logged in from another connection")
         now = self._now()
         if session.user is None:
-            session.user = domain.register(session.participant, account.name, now, account=key)
+            session.user = domain.register(session.participant, account.name, now, account=key, join=join)
         else:
             domain.login(session.user, account.name, now)
         self._log.debug("{peer} logged in as {nick}", peer=session.participant.peer, nick=account.name)

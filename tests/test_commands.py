@@ -103,9 +103,23 @@ class ParseTests(SynchronousTestCase):
 
     def test_nick(self) -> None:
         """
-        C{/nick NEW} takes one word.
+        C{/nick NEW} takes one word, then optionally C{--no-join}.
         """
-        self.assert_parses({"/nick alice": Nick("alice"), "/nick   alice  ": Nick("alice")})
+        self.assert_parses({
+            "/nick alice": Nick("alice"),
+            "/nick   alice  ": Nick("alice"),
+            "/nick alice --no-join": Nick("alice", join=False),
+        })
+
+    def test_nick_bad_flag(self) -> None:
+        """
+        A second word other than C{--no-join} after the nick is a usage error naming the flag.
+        """
+        for line in ("/nick alice bob", "/nick alice --no-join x"):
+            with self.subTest(line=line):
+                with self.assertRaises(errors.BadArguments) as raised:
+                    request(line)
+                self.assertEqual(str(raised.exception), "usage: /nick NEW [--no-join]")
 
     def test_msg(self) -> None:
         """
@@ -203,9 +217,13 @@ class ParseTests(SynchronousTestCase):
 
     def test_login(self) -> None:
         """
-        C{/login NICK PASSWORD} takes two words.
+        C{/login NICK PASSWORD} takes two words, then optionally C{--no-join}.
         """
-        self.assert_parses({"/login alice s3cret-pw": Login("alice", "s3cret-pw")})
+        self.assert_parses({
+            "/login alice s3cret-pw": Login("alice", "s3cret-pw"),
+            "/login alice s3cret-pw --no-join": Login("alice", "s3cret-pw", join=False),
+            "/login alice --no-join": Login("alice", "--no-join"),
+        })
 
     def test_password(self) -> None:
         """
@@ -357,7 +375,7 @@ class PrecedenceTests(SynchronousTestCase):
         A verb allowed before registration is parsed before it, bad arguments refused as such.
         """
         error = self.assertRaises(errors.BadArguments, request, "/nick", False)
-        self.assertEqual(str(error), "usage: /nick NEW")
+        self.assertEqual(str(error), "usage: /nick NEW [--no-join]")
         error = self.assertRaises(errors.BadArguments, request, "/format xml", False)
         self.assertEqual(str(error), "usage: /format text|json")
 
@@ -412,7 +430,7 @@ class HelpTests(SynchronousTestCase):
         """
         With a verb, with or without its C{/} and in any case: its usage and description.
         """
-        expected = "/nick NEW: picks your nick, or changes it"
+        expected = "/nick NEW [--no-join]: picks your nick (and joins #lobby, unless --no-join), or changes it"
         for topic in ("nick", "/nick", "NICK"):
             self.assertEqual(help_text(topic), expected, topic)
 

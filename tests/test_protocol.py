@@ -233,7 +233,7 @@ class RegistrationTests(ProtocolTestCase):
         client.line("/ping abc")
         self.assertEqual(client.take(), b"*** pong abc\r\n")
         client.line("/help nick")
-        self.assertEqual(client.take(), b"*** /nick NEW: picks your nick, or changes it\r\n")
+        self.assertEqual(client.take(), b"*** /nick NEW [--no-join]: picks your nick (and joins #lobby, unless --no-join), or changes it\r\n")
         client.line("/starttls")
         self.assertEqual(
             client.take(), error_text("tls-unavailable", "this server has no TLS certificate configured")
@@ -261,9 +261,9 @@ class RegistrationTests(ProtocolTestCase):
         client = self.connect()
         client.take()
         client.line("/nick al ice")
-        self.assertEqual(client.take(), error_text("bad-arguments", "usage: /nick NEW"))
+        self.assertEqual(client.take(), error_text("bad-arguments", "usage: /nick NEW [--no-join]"))
         client.line("/nick")
-        self.assertEqual(client.take(), error_text("bad-arguments", "usage: /nick NEW"))
+        self.assertEqual(client.take(), error_text("bad-arguments", "usage: /nick NEW [--no-join]"))
 
     def test_nick_taken_ignoring_case(self) -> None:
         """

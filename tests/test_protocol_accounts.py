@@ -494,7 +494,7 @@ class LoginTests(AccountsTestCase):
         client.take()
         for line in ["/login", "/login alice", "/login alice pass word"]:
             client.line(line)
-            self.assertEqual(client.take(), error_text("bad-arguments", "usage: /login NICK PASSWORD"))
+            self.assertEqual(client.take(), error_text("bad-arguments", "usage: /login NICK PASSWORD [--no-join]"))
 
     def test_login_completing_after_disconnect(self) -> None:
         """
@@ -1016,7 +1016,7 @@ class WhoisAndHelpTests(AccountsTestCase):
         lines = bob.take().decode().split("\r\n")
         for usage, what in [
             ("/register PASSWORD", "creates an account for your nick"),
-            ("/login NICK PASSWORD", "logs in to an account"),
+            ("/login NICK PASSWORD [--no-join]", "logs in to an account (joining #lobby, unless --no-join)"),
             ("/password OLD NEW", "changes your account's password"),
         ]:
             self.assertTrue(

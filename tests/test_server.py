@@ -229,6 +229,19 @@ class ExecuteTests(ServerTestCase):
         assert session.user is not None
         self.assertEqual(session.user.nick, "alice")
 
+    def test_nick_without_lobby(self) -> None:
+        """
+        C{Nick} with C{join=False} registers without joining #lobby: the newcomer gets only
+        C{registered}, and those in #lobby see nothing.
+        """
+        bob, _ = self.user("bob")
+        alice, session = self.connect("alice")
+        self.assertIsNone(self.server.execute(session, commands.Nick("alice", join=False)))
+        self.assertEqual(alice.take(), [{"type": "registered", "nick": "alice", "account": False}])
+        self.assertEqual(bob.take(), [])
+        assert session.user is not None
+        self.assertEqual(session.user.rooms, {})
+
     def test_newcomer_announced(self) -> None:
         """
         Those in #lobby see a newcomer's join.
@@ -293,7 +306,7 @@ class ExecuteTests(ServerTestCase):
         self.server.execute(session, commands.Help("frobnicate"))
         self.assertEqual(participant.take(), [
             {"type": "info", "text": commands.help_text("")},
-            {"type": "info", "text": "/nick NEW: picks your nick, or changes it"},
+            {"type": "info", "text": "/nick NEW [--no-join]: picks your nick (and joins #lobby, unless --no-join), or changes it"},
             {"type": "pong", "token": "t-42"},
             error("bad-arguments", "no command /frobnicate: /help lists them"),
         ])
@@ -333,6 +346,17 @@ class LoginTests(ServerTestCase):
         self.assertEqual(received[1], {"type": "join", "ts": TS, "room": "#lobby", "nick": "alice"})
         assert session.user is not None
         self.assertEqual(session.user.account, "alice")
+
+    def test_login_without_lobby(self) -> None:
+        """
+        C{Login} with C{join=False} registers the account's user in no room.
+        """
+        self.create_account("alice")
+        alice, session = self.connect("alice")
+        pending = self.server.execute(session, commands.Login("alice", "password1", join=False))
+        assert pending is not None
+        self.successResultOf(pending)
+        self.assertEqual(alice.take(), [{"type": "registered", "nick": "alice", "account": True}])
 
     def test_login_takes_over(self) -> None:
         """

@@ -20,13 +20,16 @@ class Sessions(Rooms):
     Users coming, renaming, logging in and going.
     """
 
-    def register(self, participant: IParticipant, nick: str, now: float, account: str | None = None) -> User:
+    def register(
+        self, participant: IParticipant, nick: str, now: float, account: str | None = None, join: bool = True
+    ) -> User:
         """
         Give a connection a nick, then join it to C{#lobby} (PROTOCOL.md
         section 3.4). Publishes C{registered} to it, then the join events.
 
         @param account: the lower-cased account name when the connection
             logged in (C{nick} is then the account's name), else C{None}.
+        @param join: false to skip the C{#lobby} join (C{--no-join}).
         @raise errors.NickInvalid: C{nick} breaks the rules of section 3.3.
         @raise errors.NickTaken: another user has C{nick}, ignoring case.
         @raise errors.NickRegistered: C{nick} belongs to an account the
@@ -37,7 +40,8 @@ class Sessions(Rooms):
         user.account = account
         self.users[nick.lower()] = user
         self._events.publish(events.Registered(nick, account is not None), user.here)
-        self.join(user, LOBBY, now)
+        if join:
+            self.join(user, LOBBY, now)
         return user
 
     def _check_nick(self, nick: str, account: str | None) -> None:
