@@ -290,13 +290,13 @@ def _registration(args: str, verb: str, count: int) -> tuple[list[str], bool]:
 
 
 def _nick(args: str) -> Nick:
-    words, join = _registration(args, "nick", 1)
-    return Nick(*words, join=join)
+    (nick,), join = _registration(args, "nick", 1)
+    return Nick(nick, join)
 
 
 def _login(args: str) -> Login:
-    words, join = _registration(args, "login", 2)
-    return Login(*words, join=join)
+    (nick, password), join = _registration(args, "login", 2)
+    return Login(nick, password, join)
 
 
 def _history(args: str) -> History:
