@@ -421,6 +421,7 @@ class ChatProtocol(LimitedLineReceiver):
         def start() -> None:
             if not self._closing:
                 self.outbox.flush()
+                self.outbox.stop_direct()
                 self.transport.startTLS(options)  # type: ignore[attr-defined]
                 self.secure = True
                 self._expect_handshake()

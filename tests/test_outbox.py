@@ -2,16 +2,20 @@
 Tests for L{chat.outbox}: write batching per reactor turn, chunking, the
 queue while the transport is paused, and files between lines. The
 slow-reader rules and the output budget are in L{tests.test_hardening_output}.
+Plain TCP's direct sends are tested over a real socket pair.
 """
 
 from __future__ import annotations
 
 import io
+import socket
 
+from twisted.internet.interfaces import ISSLTransport, ISystemHandle
 from twisted.internet.task import Clock
 from twisted.internet.testing import StringTransport
 from twisted.trial.unittest import SynchronousTestCase
 from typing_extensions import override
+from zope.interface import directlyProvides, implementer
 
 from chat.outbox import CEILING, FLUSH_SIZE, STALL_TIMEOUT, Batch, Outbox
 
@@ -209,3 +213,130 @@ class StreamTests(SynchronousTestCase):
         source = io.BytesIO(b"x")
         self.failureResultOf(self.outbox.stream(b"h\r\n", source), ConnectionError)
         self.assertTrue(source.closed)
+
+
+@implementer(ISystemHandle)
+class SocketTransport(WriteRecorder):
+    """
+    A plain TCP transport as the outbox sees it: a L{StringTransport} that
+    hands out a real socket (one end of a socket pair) as its handle.
+    """
+
+    def __init__(self, handle: socket.socket) -> None:
+        super().__init__()
+        self.handle = handle
+
+    def getHandle(self) -> socket.socket:  # noqa: N802 - ISystemHandle's name
+        return self.handle
+
+
+class DirectTests(SynchronousTestCase):
+    """
+    On plain TCP the outbox sends to the socket itself, and gives the
+    transport only what the socket does not take (issue 17).
+    """
+
+    def setUp(self) -> None:
+        self.clock = Clock()
+        self.batch = Batch(self.clock)
+        ours, self.peer = socket.socketpair()
+        self.addCleanup(ours.close)
+        self.addCleanup(self.peer.close)
+        ours.setblocking(False)
+        self.peer.setblocking(False)
+        self.transport = SocketTransport(ours)
+        self.overflows: list[None] = []
+        self.outbox = Outbox(self.transport, self.batch, 1000 * FLUSH_SIZE, lambda: self.overflows.append(None))
+
+    def received(self) -> bytes:
+        """
+        What the peer end of the socket can read now.
+        """
+        chunks = []
+        while True:
+            try:
+                chunk = self.peer.recv(1 << 20)
+            except BlockingIOError:
+                break
+            if not chunk:
+                break
+            chunks.append(chunk)
+        return b"".join(chunks)
+
+    def test_lines_go_to_the_socket(self) -> None:
+        """
+        A flush sends the turn's lines to the socket in one piece; the transport writes nothing,
+        and the outbox is its pull producer.
+        """
+        self.assertIs(self.transport.producer, self.outbox)
+        self.assertFalse(self.transport.streaming)
+        self.outbox.write(b"one\r\n")
+        self.outbox.write(b"two\r\n")
+        self.assertEqual(self.received(), b"")
+        self.batch.flush()
+        self.assertEqual(self.received(), b"one\r\ntwo\r\n")
+        self.assertEqual(self.transport.writes, [])
+
+    def test_what_the_socket_refuses_goes_first(self) -> None:
+        """
+        When the socket takes only part, the rest goes to the transport, and lines written later
+        wait in the queue until the transport says it drained: the bytes arrive in order.
+        """
+        big = bytes(range(256)) * 8192  # 2 MiB: more than a socket buffer
+        self.outbox.write(big)
+        self.batch.flush()
+        on_socket = self.received()
+        self.assertLess(len(on_socket), len(big))
+        self.assertEqual(self.transport.value(), big[len(on_socket):])
+        self.outbox.write(b"after\r\n")
+        self.batch.flush()
+        self.assertEqual(self.received(), b"")
+        self.assertEqual(len(self.transport.writes), 1)
+        self.assertEqual(self.outbox.queued, len(b"after\r\n"))
+        self.outbox.resumeProducing()  # the transport wrote its buffer
+        self.assertEqual(self.received(), b"after\r\n")
+        self.assertEqual(self.outbox.queued, 0)
+
+    def test_finished_outbox_lets_the_transport_close(self) -> None:
+        """
+        Once finished and drained, the outbox unregisters when the transport next asks for more,
+        so that a closing transport (which asks at its end) may close.
+        """
+        self.outbox.finish(b"bye\r\n")
+        self.batch.flush()
+        self.assertEqual(self.received(), b"bye\r\n")
+        self.assertIs(self.transport.producer, self.outbox)
+        self.outbox.resumeProducing()
+        self.assertIsNone(self.transport.producer)
+
+    def test_stop_direct_before_tls(self) -> None:
+        """
+        After L{Outbox.stop_direct} lines go through the transport, the outbox now its push producer;
+        lines queued behind bytes the transport holds follow them there, in order.
+        """
+        big = b"z" * (2 << 20)
+        self.outbox.write(big)
+        self.batch.flush()
+        on_socket = self.received()
+        self.outbox.write(b"queued\r\n")
+        self.batch.flush()
+        self.outbox.stop_direct()
+        self.assertTrue(self.transport.streaming)
+        self.assertEqual(on_socket + self.transport.value(), big + b"queued\r\n")
+        self.outbox.write(b"later\r\n")
+        self.batch.flush()
+        self.assertEqual(self.received(), b"")
+        self.assertTrue(self.transport.value().endswith(b"queued\r\nlater\r\n"))
+
+    def test_tls_transport_writes_through(self) -> None:
+        """
+        A transport that provides ISSLTransport gets every line itself: the socket carries TLS records.
+        """
+        transport = SocketTransport(self.transport.handle)
+        directlyProvides(transport, ISSLTransport)
+        outbox = Outbox(transport, self.batch, FLUSH_SIZE, lambda: None)
+        self.assertTrue(transport.streaming)
+        outbox.write(b"secret\r\n")
+        self.batch.flush()
+        self.assertEqual(transport.value(), b"secret\r\n")
+        self.assertEqual(self.received(), b"")
