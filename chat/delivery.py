@@ -39,8 +39,8 @@ class Directory:
         self._rooms: dict[str, dict[IParticipant, None]] = {}
         self._audiences: dict[str, tuple[IParticipant, ...]] = {}
         self._fan_outs: dict[str, tuple[Callable[[Outgoing], None], ...]] = {}
-        self._joined: dict[str, dict[str, None]] = {}
-        """The rooms of each nick (lower-cased names)."""
+        self._joined: dict[str, tuple[str, ...]] = {}
+        """The rooms of each nick (lower-cased names): a tuple, which costs less memory than a set for few rooms."""
 
     def before(self, event: events.Event, address: Address) -> None:
         """
@@ -53,7 +53,9 @@ class Directory:
             if participant is not None:
                 self._rooms.setdefault(room, {})[participant] = None
                 self._forget(room)
-                self._joined.setdefault(nick, {})[room] = None
+                rooms = self._joined.get(nick, ())
+                if room not in rooms:
+                    self._joined[nick] = (*rooms, room)
         elif isinstance(event, events.Registered) and isinstance(address, ToParticipant):
             self._participants[event.nick.lower()] = address.participant
         elif isinstance(event, events.NickChanged):
@@ -62,8 +64,8 @@ class Directory:
                 participant = self._participants.pop(old, None)
                 if participant is not None:
                     self._participants[new] = participant
-                rooms = self._joined.pop(old, None)
-                if rooms is not None:
+                rooms = self._joined.pop(old, ())
+                if rooms:
                     self._joined[new] = rooms
 
     def after(self, event: events.Event) -> None:
@@ -74,7 +76,7 @@ class Directory:
             self._leave(event.nick.lower(), event.room.lower())
         elif isinstance(event, events.Quit):
             nick = event.nick.lower()
-            for room in list(self._joined.get(nick, ())):
+            for room in self._joined.get(nick, ()):
                 self._leave(nick, room)
             self._joined.pop(nick, None)
             self._participants.pop(nick, None)
@@ -89,8 +91,8 @@ class Directory:
         if not members:
             del self._rooms[room]
         rooms = self._joined.get(nick)
-        if rooms is not None:
-            rooms.pop(room, None)
+        if rooms is not None and room in rooms:
+            self._joined[nick] = tuple(name for name in rooms if name != room)
 
     def _forget(self, room: str) -> None:
         self._audiences.pop(room, None)

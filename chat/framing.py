@@ -58,26 +58,40 @@ class LimitedLineReceiver(LineReceiver):
 
     delimiter = b"\n"
 
+    # What every connection sets is in slots; what few change (a flood, an
+    # upload, a close) defaults here and is set on the instance when it does:
+    # an idle connection costs little memory (issue 17).
+    __slots__ = ("settings", "clock", "_telnet", "_bucket")
+
+    _throttle: IDelayedCall | None = None
+    _telnet_bytes = 0
+    """Telnet command bytes filtered out and not yet paid for with a token."""
+    _flood_warned = False
+    _refeed: bytes | None = None
+    _discarding = False
+    _closing = False
+    """Set once the connection is closing: no more input is read."""
+    _waiting = False
+    _unread = b""
+    """Input not yet telnet-filtered: held while reading is paused."""
+    _drop_input = False
+    """Set by /starttls: the rest of its packet is dropped, never read as if it came over TLS."""
+
     def __init__(self, settings: Settings, clock: IReactorTime) -> None:
+        self.settings = settings
         self.clock = clock
-        self.max_line = settings.max_line
-        """The longest line taken, in bytes, without its line end."""
-        self.MAX_LENGTH = settings.max_line + 1  # room for a CR before the LF
         self._telnet = TelnetFilter()
         self._bucket = TokenBucket(settings.flood_rate, settings.flood_burst, clock.seconds())
-        self._throttle: IDelayedCall | None = None
-        self._telnet_bytes = 0
-        """Telnet command bytes filtered out and not yet paid for with a token."""
-        self._flood_warned = False
-        self._refeed: bytes | None = None
-        self._discarding = False
-        self._closing = False
-        """Set once the connection is closing: no more input is read."""
-        self._waiting = False
-        self._unread = b""
-        """Input not yet telnet-filtered: held while reading is paused."""
-        self._drop_input = False
-        """Set by /starttls: the rest of its packet is dropped, never read as if it came over TLS."""
+
+    @property
+    def max_line(self) -> int:
+        """The longest line taken, in bytes, without its line end."""
+        return self.settings.max_line
+
+    @property
+    def MAX_LENGTH(self) -> int:  # type: ignore[override]  # noqa: N802 - LineReceiver's name
+        """L{LineReceiver}'s limit: L{max_line} and room for a CR before the LF."""
+        return self.settings.max_line + 1
 
     def command_received(self, command: wire.Command) -> None:
         """
@@ -118,7 +132,8 @@ class LimitedLineReceiver(LineReceiver):
             self.flush_output()
 
     def _receive(self, data: bytes) -> None:
-        self._drop_input = False
+        if self._drop_input:
+            self._drop_input = False
         if self._unread:
             data, self._unread = self._unread + data, b""
         if not self.paused and not self._closing:

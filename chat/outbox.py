@@ -218,6 +218,12 @@ class Outbox:
     queued, to go out after the file's last byte.
     """
 
+    __slots__ = (
+        "renderer", "_transport", "_batch", "_clock", "_limit", "_on_overflow", "_budget", "_pending",
+        "_pending_size", "_queue", "_queued", "_paused", "_closed", "_taking", "_judge_call", "overflow_reason",
+        "streaming", "_direct",
+    )
+
     def __init__(
         self,
         transport: ITransport,
@@ -240,12 +246,13 @@ class Outbox:
         self._batch = batch
         self._clock = batch.clock
         self._limit = limit
-        self._ceiling = CEILING * limit
         self._on_overflow = on_overflow
         self._budget = budget if budget is not None else OutputBudget(1 << 62)
-        self._pending: list[bytes] = []
+        self._pending: list[bytes] | None = None
+        """The lines of this turn; C{None} when there are none."""
         self._pending_size = 0
-        self._queue: deque[bytes | _Stream] = deque()
+        self._queue: deque[bytes | _Stream] | None = None
+        """What waits for the transport; C{None} when nothing does (most connections, most of the time)."""
         self._queued = 0
         self._paused = False
         self._closed = False
@@ -302,6 +309,15 @@ class Outbox:
         self._paused = True
         self._taking = self._clock.seconds()
 
+    def _waiting(self) -> deque[bytes | _Stream]:
+        """
+        The queue, created when something first waits in it.
+        """
+        queue = self._queue
+        if queue is None:
+            queue = self._queue = deque()
+        return queue
+
     def write(self, data: bytes) -> None:
         """
         Add C{data} (complete lines, CR LF included, or telnet bytes) to
@@ -320,13 +336,16 @@ class Outbox:
         data = outgoing[self.renderer]
         if self._closed or not data:
             return
-        if not self._pending:
+        pending = self._pending
+        if pending is None:
             # The fan-out path: most outboxes only append themselves.
             dirty = self._batch.dirty
             if not dirty:
                 self._batch.arm()
             dirty.append(self)
-        self._pending.append(data)
+            self._pending = [data]
+        else:
+            pending.append(data)
         self._pending_size += len(data)
         if self._pending_size >= FLUSH_SIZE and not (self._paused or self._queue):
             # A burst (a commit releasing many messages) goes out in chunks:
@@ -335,7 +354,7 @@ class Outbox:
             return
         # While the transport is not paused the next flush writes it all; a
         # reader that does not keep up is paused, and then the ceiling applies.
-        if (self._paused or self._queue) and self._queued + self._pending_size > self._ceiling:
+        if (self._paused or self._queue) and self._queued + self._pending_size > CEILING * self._limit:
             self._overflow(f"its queue passed {CEILING} times --max-output")
 
     def finish(self, data: bytes) -> None:
@@ -355,11 +374,11 @@ class Outbox:
         if not pending:
             return
         size = self._pending_size
-        self._pending = []
+        self._pending = None
         self._pending_size = 0
         if self._paused or self._queue:
             # The slow path: queue the shared objects themselves, no copy.
-            self._queue.extend(pending)
+            self._waiting().extend(pending)
             self._queued += size
             self._budget.take(self, pending)  # may cut this very outbox
             if self._queued > self._limit and self._judge_call is None and not self._closed:
@@ -388,7 +407,7 @@ class Outbox:
     def _overflow(self, why: str) -> None:
         self.overflow_reason = why
         self._closed = True
-        self._pending = []
+        self._pending = None
         self._pending_size = 0
         self._drop_queue()
         on_overflow, self._on_overflow = self._on_overflow, _ignore
@@ -468,13 +487,14 @@ class Outbox:
             self._write(chunk[0] if len(chunk) == 1 else b"".join(chunk))
         if not queue:
             budget.forget(self)
+            self._queue = None
 
     def stopProducing(self) -> None:  # noqa: N802 - IPushProducer's name
         """
         Called by the transport when the connection is gone: drop what waits.
         """
         self._closed = True
-        self._pending = []
+        self._pending = None
         self._pending_size = 0
         self._drop_queue()
 
@@ -483,12 +503,13 @@ class Outbox:
             if self._judge_call.active():
                 self._judge_call.cancel()
             self._judge_call = None
-        lines = [item for item in self._queue if not isinstance(item, _Stream)]
-        for item in self._queue:
+        queue = self._queue or ()
+        self._queue = None
+        lines = [item for item in queue if not isinstance(item, _Stream)]
+        for item in queue:
             if isinstance(item, _Stream):
                 item.source.close()
                 item.done.errback(Failure(ConnectionError("the connection closed before the file was sent")))
-        self._queue.clear()
         self._queued = 0
         self._budget.release(lines)
         self._budget.forget(self)
@@ -518,8 +539,9 @@ class Outbox:
             return stream.done
         self.write(header)
         self.flush()
-        self._queue.append(stream)
-        if not self._paused and len(self._queue) == 1:
+        queue = self._waiting()
+        queue.append(stream)
+        if not self._paused and len(queue) == 1:
             self._drain()
         return stream.done
 

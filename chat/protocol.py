@@ -14,6 +14,7 @@ C{--upload-idle-timeout}.
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Callable
 from typing import IO
 
@@ -76,25 +77,29 @@ class ChatProtocol(LimitedLineReceiver):
     transport: ITCPTransport
     _log = Logger()
 
+    __slots__ = ("factory", "server", "_batch", "outbox", "deliver", "session", "peer", "_registration_call")
+
+    secure = False
+    _quit_reason = "connection lost"
+    _abort_call: IDelayedCall | None = None
+    _handshake_call: IDelayedCall | None = None
+    _upload_call: IDelayedCall | None = None
+    _upload: Incoming | None = None
+    _downloads = 0
+
     def __init__(self, factory: ChatFactory) -> None:
         self.factory = factory
         self.server = server = factory.server
-        self.settings = server.settings
-        self.clock = server.clock
         self._batch = factory.batch
-        super().__init__(self.settings, self.clock)
-        self.secure = False
+        super().__init__(server.settings, server.clock)
         self.outbox: Outbox
         self.peer = ""
-        self._where = ""
-        """C{host:port}, for the log."""
-        self._quit_reason = "connection lost"
-        self._abort_call: IDelayedCall | None = None
         self._registration_call: IDelayedCall | None = None
-        self._handshake_call: IDelayedCall | None = None
-        self._upload_call: IDelayedCall | None = None
-        self._upload: Incoming | None = None
-        self._downloads = 0
+
+    @property
+    def _where(self) -> str:
+        """C{host:port}, for the log."""
+        return f"{self.peer}:{getattr(self.transport.getPeer(), 'port', '')}"
 
     # The participant (chat.interfaces.IParticipant)
 
@@ -143,9 +148,10 @@ class ChatProtocol(LimitedLineReceiver):
     @override
     def connectionMade(self) -> None:
         address = self.transport.getPeer()
-        self.peer = str(getattr(address, "host", address))
-        self._where = f"{self.peer}:{getattr(address, 'port', '')}"
-        self.secure = ISSLTransport.providedBy(self.transport)
+        # One string per address, however many connections come from it.
+        self.peer = sys.intern(str(getattr(address, "host", address)))
+        if ISSLTransport.providedBy(self.transport):
+            self.secure = True
         set_nodelay = getattr(self.transport, "setTcpNoDelay", None)
         if set_nodelay is not None:
             set_nodelay(True)

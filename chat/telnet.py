@@ -67,6 +67,8 @@ class TelnetFilter:
         never time out.
     """
 
+    __slots__ = ("_state", "_command", "_sub_length", "_sub_started")
+
     def __init__(self) -> None:
         self._state = _DATA
         self._command = b""
