@@ -3,17 +3,51 @@
 Rate and connection limits of PROTOCOL.md section 8, shared by every front
 end: the L{TokenBucket} of the flood limit (and of login attempts), the
 per-address connection count L{AddressCounter} with the L{address_key}
-that groups addresses, and the L{RefusalLog} that summarises its refusals.
+that groups addresses, and the L{RefusalLog} that summarises its refusals;
+and the process's own limit of open files (L{raise_descriptor_limit}).
 """
 
 from __future__ import annotations
 
 import ipaddress
+import resource
 
 from twisted.logger import Logger
 
 REFUSAL_PERIOD = 60.0
 """Seconds over which the refusals from one address are summarised in one log line."""
+
+
+DESCRIPTORS_CAP = 1 << 20
+"""The most open files asked for when the hard limit is unlimited."""
+
+DESCRIPTORS_RESERVED = 32
+"""
+Open files kept for other than connections (the log, the database, the
+listening sockets, files being uploaded or downloaded), in the number of
+connections the log line announces.
+"""
+
+
+def raise_descriptor_limit() -> tuple[int, int]:
+    """
+    Raise this process's soft limit of open files (C{RLIMIT_NOFILE}) to its
+    hard limit (at most L{DESCRIPTORS_CAP}): each connection holds one, and
+    a soft limit of 1024, the common default, would refuse connections long
+    before memory runs out (issue 17). A limit that cannot be raised is left
+    as it is.
+
+    @return: the soft limit before and after, in open files.
+    """
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    target = DESCRIPTORS_CAP if hard == resource.RLIM_INFINITY else hard
+    if soft != resource.RLIM_INFINITY and soft < target:
+        try:
+            resource.setrlimit(resource.RLIMIT_NOFILE, (target, hard))
+        except (ValueError, OSError):
+            return soft, soft
+        return soft, target
+    return soft, soft
 
 
 def address_key(address: str, ipv6_prefix: int) -> str:

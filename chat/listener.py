@@ -8,6 +8,8 @@ says where it listens.
 
 from __future__ import annotations
 
+import re
+
 from twisted.application.service import Service
 from twisted.internet.defer import Deferred
 from twisted.internet.interfaces import IListeningPort, IReactorCore, IStreamServerEndpoint
@@ -15,6 +17,35 @@ from twisted.internet.protocol import Factory
 from twisted.logger import Logger
 from twisted.python.failure import Failure
 from typing_extensions import override
+
+
+LISTEN_BACKLOG = 1024
+"""
+Connections the kernel queues before the daemon accepts them, unless the
+endpoint says C{backlog=}: Twisted's default of 50 drops connections (their
+SYNs) when many arrive at once, as after a restart (issue 17). The kernel
+caps it at C{net.core.somaxconn}.
+"""
+
+_BACKLOG_TYPES = frozenset({"tcp", "tcp6", "ssl", "unix"})
+"""The endpoint types whose Twisted parsers take C{backlog=}."""
+
+_BACKLOG_GIVEN = re.compile(r"(?<!\\):backlog=")
+
+
+def with_backlog(description: str, backlog: int = LISTEN_BACKLOG) -> str:
+    """
+    A server endpoint description (Twisted's strports syntax) with
+    C{backlog=BACKLOG} added, unless it names a backlog already or is of a
+    type that takes none (L{_BACKLOG_TYPES}).
+
+    @param description: e.g. C{tcp:8888:interface=127.0.0.1}.
+    @return: e.g. C{tcp:8888:interface=127.0.0.1:backlog=1024}.
+    """
+    kind = description.split(":", 1)[0].lower()
+    if kind not in _BACKLOG_TYPES or ":" not in description or _BACKLOG_GIVEN.search(description):
+        return description
+    return f"{description}:backlog={backlog}"
 
 
 class Listener(Service):

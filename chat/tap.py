@@ -20,7 +20,8 @@ from twisted.python import usage
 from typing_extensions import override
 
 from chat import logs
-from chat.listener import Listener
+from chat.limits import DESCRIPTORS_RESERVED, raise_descriptor_limit
+from chat.listener import Listener, with_backlog
 from chat.memory_store import MemoryStore
 from chat.protocol import ChatFactory
 from chat.schema import FILENAME, DatabaseError
@@ -387,6 +388,12 @@ class Daemon(MultiService):
 
     @override
     def privilegedStartService(self) -> None:
+        before, limit = raise_descriptor_limit()
+        self._log.info(
+            "open files limit {limit}{raised}: room for about {connections} connections",
+            limit=limit, raised=f" (raised from {before})" if limit != before else "",
+            connections=max(0, limit - DESCRIPTORS_RESERVED),
+        )
         if self.data is None:
             self._log.info("chat data in memory: nothing is kept after the daemon stops")
         else:
@@ -414,6 +421,7 @@ def _listener(description: str, factory: ChatFactory, reactor: Any) -> tuple[Lis
     @raise TLSError: the C{ssl:} endpoint's files cannot be used.
     @raise ValueError: the description is not a valid endpoint.
     """
+    description = with_backlog(description)
     with endpoint_files(description):
         endpoint = endpoints.serverFromString(reactor, description)
     if isinstance(endpoint, endpoints.SSL4ServerEndpoint):

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import errno
 import os
+import resource
 import shutil
 import sqlite3
 import tempfile
@@ -23,7 +24,8 @@ from twisted.python import usage
 from twisted.python.usage import UsageError
 from twisted.trial.unittest import SynchronousTestCase
 
-from chat.listener import Listener
+from chat.limits import DESCRIPTORS_CAP
+from chat.listener import LISTEN_BACKLOG, with_backlog, Listener
 from chat.memory_store import MemoryStore
 from chat.protocol import ChatFactory
 from chat.schema import VERSION
@@ -273,6 +275,52 @@ class MakeServiceTests(SynchronousTestCase):
         top, memory = self.make("--listen", "tcp:6667", "--listen", "tcp:6668")
         top.startService()
         self.assertEqual([port for port, *_ in memory.tcpServers], [6667, 6668])
+        self.successResultOf(top.stopService())
+
+    def test_backlog_default_and_explicit(self) -> None:
+        """
+        A TCP or UNIX listener gets a backlog of LISTEN_BACKLOG (1024), not Twisted's 50, unless its
+        description names one.
+        """
+        socket = os.path.join(self.data, "chat.sock")
+        top, memory = self.make("--listen", "tcp:6667", "--listen", "tcp:6668:backlog=7", "--listen", f"unix:{socket}")
+        top.privilegedStartService()
+        self.assertEqual([(port, backlog) for port, _, backlog, _ in memory.tcpServers], [(6667, 1024), (6668, 7)])
+        [(_, _, backlog, *_)] = memory.unixServers
+        self.assertEqual(backlog, LISTEN_BACKLOG)
+        self.successResultOf(top.stopService())
+
+    def test_with_backlog(self) -> None:
+        """
+        with_backlog adds backlog= to the endpoint types that take it, after escaped colons, and
+        leaves a description that names a backlog, or whose type takes none, as it is.
+        """
+        cases = {
+            "tcp:8888": "tcp:8888:backlog=1024",
+            "tcp6:0:interface=\\:\\:1": "tcp6:0:interface=\\:\\:1:backlog=1024",
+            "ssl:6697:privateKey=k.pem:certKey=c.pem": "ssl:6697:privateKey=k.pem:certKey=c.pem:backlog=1024",
+            "tcp:8888:backlog=5:interface=127.0.0.1": "tcp:8888:backlog=5:interface=127.0.0.1",
+            "systemd:domain=INET:index=0": "systemd:domain=INET:index=0",
+        }
+        self.assertEqual({description: with_backlog(description) for description in cases}, cases)
+
+    def test_descriptor_limit_logged(self) -> None:
+        """
+        Starting raises the soft limit of open files to the hard limit and logs it, with the room it
+        leaves for connections.
+        """
+        soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+        self.addCleanup(resource.setrlimit, resource.RLIMIT_NOFILE, (soft, hard))
+        resource.setrlimit(resource.RLIMIT_NOFILE, (256, hard))
+        top, _ = self.make("--listen", "tcp:6667")
+        with capturedLogs() as logged:
+            top.privilegedStartService()
+        limit = resource.getrlimit(resource.RLIMIT_NOFILE)[0]
+        self.assertEqual(limit, min(hard, DESCRIPTORS_CAP) if hard != resource.RLIM_INFINITY else DESCRIPTORS_CAP)
+        self.assertIn(
+            f"open files limit {limit} (raised from 256): room for about {limit - 32} connections",
+            [formatEvent(e) for e in logged],
+        )
         self.successResultOf(top.stopService())
 
     def test_listening_logged(self) -> None:
