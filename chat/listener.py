@@ -42,10 +42,16 @@ def with_backlog(description: str, backlog: int = LISTEN_BACKLOG) -> str:
     @param description: e.g. C{tcp:8888:interface=127.0.0.1}.
     @return: e.g. C{tcp:8888:interface=127.0.0.1:backlog=1024}.
     """
+    return f"{description}:backlog={backlog}" if needs_backlog(description) else description
+
+
+def needs_backlog(description: str) -> bool:
+    """
+    Whether L{with_backlog} adds a backlog to C{description}: its type takes
+    one and it names none.
+    """
     kind = description.split(":", 1)[0].lower()
-    if kind not in _BACKLOG_TYPES or ":" not in description or _BACKLOG_GIVEN.search(description):
-        return description
-    return f"{description}:backlog={backlog}"
+    return kind in _BACKLOG_TYPES and ":" in description and not _BACKLOG_GIVEN.search(description)
 
 
 class Listener(Service):

@@ -21,7 +21,7 @@ from typing_extensions import override
 
 from chat import logs
 from chat.limits import DESCRIPTORS_RESERVED, raise_descriptor_limit
-from chat.listener import Listener, with_backlog
+from chat.listener import LISTEN_BACKLOG, Listener, needs_backlog, with_backlog
 from chat.memory_store import MemoryStore
 from chat.protocol import ChatFactory
 from chat.schema import FILENAME, DatabaseError
@@ -421,11 +421,10 @@ def _listener(description: str, factory: ChatFactory, reactor: Any) -> tuple[Lis
     @raise TLSError: the C{ssl:} endpoint's files cannot be used.
     @raise ValueError: the description is not a valid endpoint.
     """
-    description = with_backlog(description)
     with endpoint_files(description):
-        endpoint = endpoints.serverFromString(reactor, description)
+        endpoint = endpoints.serverFromString(reactor, with_backlog(description))
     if isinstance(endpoint, endpoints.SSL4ServerEndpoint):
-        endpoint, tls = ssl_endpoint(reactor, description)
+        endpoint, tls = ssl_endpoint(reactor, description, LISTEN_BACKLOG if needs_backlog(description) else None)
         return Listener(endpoint, factory, reactor, secure=True), tls
     return Listener(endpoint, factory, reactor), None
 

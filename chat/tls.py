@@ -251,20 +251,25 @@ def parse_ssl_endpoint(description: str) -> SSLEndpoint:
     return recorder.endpoint
 
 
-def ssl_endpoint(reactor: Any, description: str) -> tuple[endpoints.SSL4ServerEndpoint, ServerTLS]:
+def ssl_endpoint(
+    reactor: Any, description: str, backlog: int | None = None
+) -> tuple[endpoints.SSL4ServerEndpoint, ServerTLS]:
     """
     The endpoint of an C{ssl:} description served with L{ServerTLS} (TLS
     1.2 at least, the ciphers of Mozilla's intermediate profile, reloaded on
     SIGHUP) instead of the options Twisted's parser builds, which allow
     non-forward-secret and CBC suites.
 
+    @param backlog: the listen backlog instead of the description's.
     @return: the endpoint, and its L{ServerTLS} (to reload).
     @raise TLSError: the endpoint's files cannot be used.
     @raise ValueError: C{description} is not a valid C{ssl:} endpoint.
     """
     parsed = parse_ssl_endpoint(description)
     server_tls = ServerTLS(lambda: from_endpoint(reactor, description), description)
-    endpoint = endpoints.SSL4ServerEndpoint(reactor, parsed.port, server_tls, parsed.backlog, parsed.interface)
+    endpoint = endpoints.SSL4ServerEndpoint(
+        reactor, parsed.port, server_tls, parsed.backlog if backlog is None else backlog, parsed.interface
+    )
     return endpoint, server_tls
 
 
