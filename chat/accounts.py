@@ -17,6 +17,7 @@ from __future__ import annotations
 import ipaddress
 from collections.abc import Callable
 from dataclasses import dataclass
+from functools import lru_cache
 from typing import Any
 
 import argon2
@@ -84,13 +85,23 @@ def is_local(address: IAddress) -> bool:
     if isinstance(address, UNIXAddress):
         return True
     if isinstance(address, (IPv4Address, IPv6Address)):
-        try:
-            ip = ipaddress.ip_address(address.host.split("%")[0])
-        except ValueError:
-            return False
-        mapped = getattr(ip, "ipv4_mapped", None)
-        return ip.is_loopback or (mapped is not None and mapped.is_loopback)
+        return _loopback(address.host)
     return False
+
+
+@lru_cache(maxsize=4096)
+def _loopback(host: str) -> bool:
+    """
+    Whether C{host}, an IP address as a transport reports it, is a loopback
+    address (also IPv4-mapped, or with an IPv6 C{%scope}); cached, as
+    every connection asks.
+    """
+    try:
+        ip = ipaddress.ip_address(host.split("%")[0])
+    except ValueError:
+        return False
+    mapped = getattr(ip, "ipv4_mapped", None)
+    return ip.is_loopback or (mapped is not None and mapped.is_loopback)
 
 
 class PasswordHasher:

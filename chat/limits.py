@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import ipaddress
 import resource
+from functools import lru_cache
 
 from twisted.logger import Logger
 
@@ -50,6 +51,7 @@ def raise_descriptor_limit() -> tuple[int, int]:
     return soft, soft
 
 
+@lru_cache(maxsize=4096)
 def address_key(address: str, ipv6_prefix: int) -> str:
     """
     The key under which a client address counts for the per-address limits
@@ -66,6 +68,9 @@ def address_key(address: str, ipv6_prefix: int) -> str:
         address in its compressed form when C{ipv6_prefix} is 128, or
         C{address} as it is when it is no IP address (a UNIX path).
     @raise ValueError: C{ipv6_prefix} is not 0 to 128.
+
+    Results are cached (the last 4,096 addresses): every connection and
+    login asks, mostly for addresses seen before.
     """
     if not 0 <= ipv6_prefix <= 128:
         raise ValueError(f"an IPv6 prefix is 0 to 128 bits, not {ipv6_prefix}")

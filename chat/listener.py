@@ -18,7 +18,6 @@ from twisted.logger import Logger
 from twisted.python.failure import Failure
 from typing_extensions import override
 
-
 LISTEN_BACKLOG = 1024
 """
 Connections the kernel queues before the daemon accepts them, unless the

@@ -32,7 +32,7 @@ from twisted.python.failure import Failure
 from typing_extensions import override
 from zope.interface import implementer
 
-from chat import commands, errors, events, wire
+from chat import commands, errors, events, logs, wire
 from chat.accounts import is_local
 from chat.framing import LimitedLineReceiver
 from chat.interfaces import IParticipant, Outgoing
@@ -164,10 +164,12 @@ class ChatProtocol(LimitedLineReceiver):
         if self.secure:
             self._expect_handshake()
         if not self.session.allowed:
-            self._log.debug("refused {peer}: too many connections from its address", peer=self._where)
+            if logs.debugging:
+                self._log.debug("refused {peer}: too many connections from its address", peer=self._where)
             self.close("too many connections from your address")
             return
-        self._log.debug("connection from {peer}", peer=self._where)
+        if logs.debugging:
+            self._log.debug("connection from {peer}", peer=self._where)
         self._registration_call = self.clock.callLater(
             self.settings.registration_timeout, self._registration_timed_out
         )
@@ -243,7 +245,8 @@ class ChatProtocol(LimitedLineReceiver):
                 "{peer} left during upload {id}: {got} of {size} bytes, dropped",
                 peer=self._where, id=incoming.id, got=upload.size - upload.remaining, size=upload.size,
             )
-        self._log.debug("{peer} disconnected", peer=self._where)
+        if logs.debugging:
+            self._log.debug("{peer} disconnected", peer=self._where)
         self.server.disconnect(self.session, self._quit_reason)
         self._batch.flush()
 

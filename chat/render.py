@@ -34,7 +34,7 @@ def render_json(event: events.Event) -> bytes:
 
 
 def _clock(ts: datetime) -> str:
-    return ts.strftime("[%H:%M]")
+    return f"[{ts.hour:02d}:{ts.minute:02d}]"
 
 
 def _message_text(m: events.Message, stamp: str) -> str:

@@ -19,7 +19,7 @@ from twisted.logger import Logger
 from twisted.python.failure import Failure
 
 import chat
-from chat import commands, errors, events
+from chat import commands, errors, events, logs
 from chat.accounts import Account, Accounts, PasswordHasher
 from chat.budget import OutputBudget
 from chat.delivery import LocalBus
@@ -191,7 +191,8 @@ class ChatServer:
         """
         if session.user is not None:
             self.domain.quit(session.user, reason, self._now())
-            self._log.debug("{nick} quit", nick=session.user.nick)
+            if logs.debugging:
+                self._log.debug("{nick} quit", nick=session.user.nick)
             session.user = None
         self._addresses.remove(address_key(session.participant.peer, self.settings.ipv6_prefix), self._now())
         self.sessions.pop(session.participant, None)
@@ -279,7 +280,8 @@ class ChatServer:
     def _nick(self, session: Session, request: commands.Nick) -> None:
         if session.user is None:
             session.user = self.domain.register(session.participant, request.nick, self._now(), join=request.join)
-            self._log.debug("{peer} registered as {nick}", peer=session.participant.peer, nick=request.nick)
+            if logs.debugging:
+                self._log.debug("{peer} registered as {nick}", peer=session.participant.peer, nick=request.nick)
         else:
             old = session.user.nick
             self.domain.change_nick(session.user, request.nick, self._now())
