@@ -340,6 +340,19 @@ class InstallTests(SynchronousTestCase):
             [json.loads(line)["log_level"]["name"] for line in stdout.getvalue().splitlines()], ["error", "critical"]
         )
 
+    def test_debugging_follows_level(self) -> None:
+        """
+        Installing the hook sets logs.debugging: false above debug (per-connection lines are then
+        not built), true at debug.
+        """
+        self.patch(sys, "stdout", io.StringIO())
+        self.patch(logs, "debugging", True)
+        for level, expected in (("info", False), ("debug", True), ("warn", False)):
+            hook = logs.for_twistd({"log-level": level, "log-format": "text"}, {"nodaemon": True}, object())
+            assert hook is not None
+            hook(Application("chat"))
+            self.assertIs(logs.debugging, expected, level)
+
     def test_not_under_twistd(self) -> None:
         """
         Options that twistd did not parse give no hook.

@@ -14,6 +14,7 @@ from twisted.logger import capturedLogs
 
 import chat
 from chat import events
+from chat import logs as chat_logs
 from chat import protocol as chat_protocol
 from chat.render import Renderer, render_json, render_text
 from chat.settings import Settings
@@ -124,6 +125,20 @@ class ConnectTests(ProtocolTestCase):
             protocol.makeConnection(transport)
         self.assertIn("203.0.113.9:40404", [e.get("peer") for e in logged])
         self.assertNotIn("192.0.2.1:1", [e.get("peer") for e in logged])
+
+    def test_connection_lines_only_when_debugging(self) -> None:
+        """
+        With logs.debugging false (--log-level above debug) a connection that registers and goes
+        emits no log event at all; with it true, its connect, register, quit and disconnect lines.
+        """
+        expected_lines = ["connection from", "registered as", "quit", "disconnected"]
+        for debugging, expected in ((False, []), (True, expected_lines)):
+            self.patch(chat_logs, "debugging", debugging)
+            with capturedLogs() as logged:
+                self.text_user(f"user{int(debugging)}").lose()
+            formats = [str(e.get("log_format", "")) for e in logged]
+            self.assertEqual([part for part in expected if any(part in f for f in formats)], expected)
+            self.assertEqual(len(formats), len(expected))
 
     def test_message_text_not_logged(self) -> None:
         """
