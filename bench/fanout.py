@@ -74,7 +74,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from multiprocessing.connection import Connection
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol, TypeVar
 
 HOST = "127.0.0.1"
 ROOM = "#bench"
@@ -133,13 +133,108 @@ def connect(port: int) -> socket.socket:
     return sock
 
 
+def read_lines(sock: socket.socket, inbox: bytearray, quickack: bool = False) -> bytes | None:
+    """
+    Read what is available on the non-blocking C{sock}, add it to C{inbox}
+    and take the complete lines out of it. With C{quickack}, acknowledge at
+    once (C{TCP_QUICKACK}).
+
+    @return: the complete lines, LF included (empty if none is complete
+        yet), or C{None} once the other end has closed the connection.
+    """
+    try:
+        data = sock.recv(READ_SIZE)
+        if quickack:
+            sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_QUICKACK, 1)
+    except BlockingIOError:
+        return b""
+    except OSError:
+        data = b""
+    if not data:
+        return None
+    inbox += data
+    end = inbox.rfind(b"\n") + 1
+    lines = bytes(inbox[:end])
+    del inbox[:end]
+    return lines
+
+
+def send_pending(sock: socket.socket, outbox: bytearray) -> None:
+    """
+    Write as much of C{outbox} as the non-blocking C{sock} takes, and take
+    that out of C{outbox}.
+    """
+    if outbox:
+        try:
+            written = sock.send(outbox)
+        except BlockingIOError:
+            return
+        del outbox[:written]
+
+
+class Pollable(Protocol):
+    """
+    A client connection that L{pump} serves.
+    """
+
+    outbox: bytearray
+
+    def read(self) -> bool:
+        """
+        Read what is available; C{False} once the server has closed.
+        """
+
+    def flush(self) -> None:
+        """
+        Write what the socket takes of C{outbox}.
+        """
+
+
+PollableT = TypeVar("PollableT", bound=Pollable)
+
+
+def pump(poller: select.epoll, clients: dict[int, PollableT], timeout: float) -> None:
+    """
+    Wait up to C{timeout} seconds for input on C{poller}, have each client
+    with input read it (forgetting those the server closed), then flush the
+    clients' pending output. C{clients} are by file descriptor.
+    """
+    for fd, _ in poller.poll(timeout):
+        if not clients[fd].read():
+            poller.unregister(fd)
+            del clients[fd]
+    for client in clients.values():
+        if client.outbox:
+            client.flush()
+
+
 # The bulk receivers: a child process that counts.
 
 
-def receive_bulk(port: int, nicks: Sequence[str], control: Connection, lazy: float) -> None:
+def receive_bulk(
+    port: int,
+    nicks: Sequence[str],
+    control: Connection,
+    lazy: float,
+    hello: Callable[[str], bytes] = registration,
+    ready: bytes = PONG,
+    marker_of: Callable[[int], bytes] = phase_marker,
+    batch: int = CONNECT_BATCH,
+    quickack: bool = False,
+) -> None:
     """
     Child process: connects and registers one receiver per nick, then counts
     the current phase's messages until told to quit.
+
+    By default it speaks the chat daemon's protocol; another server's
+    clients give C{hello} (the bytes a receiver sends on connect, given its
+    nick), C{ready} (bytes that arrive once its registration and join are
+    done) and C{marker_of} (the counted marker of a phase), as
+    C{compare.py} does for IRC. C{batch} is how many connections it opens
+    before waiting for their registration (keep it under the server's listen
+    backlog). With C{quickack} it sets C{TCP_QUICKACK} after every read, so
+    the kernel acknowledges at once rather than up to 40 ms later: a server
+    without C{TCP_NODELAY} (ngIRCd) holds small writes until then.
 
     Commands on C{control}: C{("phase", n)} switches the counted marker and
     zeroes the count (answered C{"ok"}); C{("report",)} is answered with
@@ -159,15 +254,15 @@ def receive_bulk(port: int, nicks: Sequence[str], control: Connection, lazy: flo
     waiting: set[int] = set()
     todo = list(reversed(nicks))
     buf = bytearray(READ_SIZE)
-    marker = phase_marker(0)
+    marker = marker_of(0)
     keep = len(marker) - 1
     count = total_bytes = last_ns = 0
     announced = False
     clock = time.monotonic_ns
     while True:
-        while todo and len(waiting) < CONNECT_BATCH:
+        while todo and len(waiting) < batch:
             sock = connect(port)
-            sock.sendall(registration(todo.pop()))
+            sock.sendall(hello(todo.pop()))
             fd = sock.fileno()
             socks[fd], tails[fd] = sock, b""
             waiting.add(fd)
@@ -181,7 +276,7 @@ def receive_bulk(port: int, nicks: Sequence[str], control: Connection, lazy: flo
             if fd == control_fd:
                 command = control.recv()
                 if command[0] == "phase":
-                    marker = phase_marker(command[1])
+                    marker = marker_of(command[1])
                     keep = len(marker) - 1
                     count = last_ns = 0
                     control.send("ok")
@@ -196,6 +291,8 @@ def receive_bulk(port: int, nicks: Sequence[str], control: Connection, lazy: flo
             sock = socks[fd]
             try:
                 n = sock.recv_into(buf)
+                if quickack:
+                    sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_QUICKACK, 1)
             except OSError:
                 n = 0
             if n == 0:
@@ -207,7 +304,7 @@ def receive_bulk(port: int, nicks: Sequence[str], control: Connection, lazy: flo
             total_bytes += n
             tail = tails[fd]
             if fd in waiting:
-                if PONG in tail + buf[:n]:
+                if ready in tail + buf[:n]:
                     waiting.discard(fd)
             found = buf.count(marker, 0, n)
             if n >= keep:
@@ -269,22 +366,12 @@ class Client:
 
         @return: C{False} once the daemon has closed the connection.
         """
-        try:
-            data = self.sock.recv(READ_SIZE)
-        except BlockingIOError:
-            return True
-        except OSError:
-            data = b""
-        if not data:
+        lines = read_lines(self.sock, self.inbox)
+        if lines is None:
             return False
-        now = time.monotonic_ns()
-        inbox = self.inbox
-        inbox += data
-        end = inbox.rfind(b"\n") + 1
-        if not end:
+        if not lines:
             return True
-        lines = bytes(inbox[:end])
-        del inbox[:end]
+        now = time.monotonic_ns()
         if not self.ready and PONG in lines:
             self.ready = True
         if self.pattern is not None:
@@ -312,12 +399,7 @@ class Client:
         """
         Write as much of the pending output as the socket takes.
         """
-        if self.outbox:
-            try:
-                written = self.sock.send(self.outbox)
-            except BlockingIOError:
-                return
-            del self.outbox[:written]
+        send_pending(self.sock, self.outbox)
 
 
 @dataclass
@@ -417,27 +499,32 @@ class Daemon:
 
     The daemon's arguments end with C{args.daemon_arg} (C{--daemon-arg},
     if the namespace has it), then C{extra}, e.g. C{["--in-memory"]}.
+    C{history_on_join} is its C{--history-on-join}; C{None} leaves the
+    daemon's default.
+
+    A subclass runs another server the same way by overriding L{command}
+    (and L{listening}, L{log_name}, L{errors}), as C{compare.py} does for
+    ngIRCd.
     """
 
-    def __init__(self, args: argparse.Namespace, room_size: int, workdir: Path, extra: Sequence[str] = ()) -> None:
+    listening: re.Pattern[str] = LISTENING
+    """The log line that tells the server is ready, its port as group 1."""
+    log_name = "chat.log"
+    """The file in C{workdir} that gets the server's output."""
+
+    def __init__(
+        self,
+        args: argparse.Namespace,
+        room_size: int,
+        workdir: Path,
+        extra: Sequence[str] = (),
+        history_on_join: int | None = 0,
+    ) -> None:
         self.workdir = workdir
-        self.log_path = workdir / "chat.log"
+        self.log_path = workdir / self.log_name
         self.profile_path = workdir / "daemon.cprofile"
-        options = [
-            "-n", "--pidfile=", "chat",
-            "--listen", f"tcp:0:interface={HOST}",
-            "--data-dir", str(workdir / "data"),
-            "--flood-burst", "1000000", "--flood-rate", "1000000",
-            "--max-output", str(args.max_output),
-            "--history-on-join", "0",
-            "--max-connections-per-ip", str(room_size + 16),
-            *(getattr(args, "daemon_arg", None) or ()),
-            *extra,
-        ]
-        if args.profile == "cprofile":
-            command = [sys.executable, "-c", LAUNCHER, str(self.profile_path), *options]
-        else:
-            command = [args.twistd, *options]
+        self.history_on_join = history_on_join
+        command = self.command(args, room_size, extra)
         self._log = open(self.log_path, "wb")
         self.process = subprocess.Popen(
             command, cwd=workdir, stdin=subprocess.DEVNULL, stdout=self._log, stderr=subprocess.STDOUT
@@ -449,10 +536,31 @@ class Daemon:
             self.stop(timeout=5)
             raise
 
+    def command(self, args: argparse.Namespace, room_size: int, extra: Sequence[str]) -> list[str]:
+        """
+        The server's command line: C{twistd -n chat} on a free port with the
+        limits out of the way for C{room_size} connections from one address.
+        """
+        history = () if self.history_on_join is None else ("--history-on-join", str(self.history_on_join))
+        options = [
+            "-n", "--pidfile=", "chat",
+            "--listen", f"tcp:0:interface={HOST}",
+            "--data-dir", str(self.workdir / "data"),
+            "--flood-burst", "1000000", "--flood-rate", "1000000",
+            "--max-output", str(args.max_output),
+            *history,
+            "--max-connections-per-ip", str(room_size + 16),
+            *(getattr(args, "daemon_arg", None) or ()),
+            *extra,
+        ]
+        if args.profile == "cprofile":
+            return [sys.executable, "-c", LAUNCHER, str(self.profile_path), *options]
+        return [args.twistd, *options]
+
     def _wait_for_port(self, timeout: float) -> int:
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
-            match = LISTENING.search(self.log_path.read_text(errors="replace"))
+            match = self.listening.search(self.log_path.read_text(errors="replace"))
             if match:
                 return int(match.group(1))
             if self.process.poll() is not None:
@@ -568,13 +676,7 @@ class Bench:
         """
         Wait up to C{timeout} seconds for input, read it, and flush output.
         """
-        for fd, _ in self.poller.poll(timeout):
-            client = self.clients[fd]
-            if not client.read():
-                self.poller.unregister(fd)
-                del self.clients[fd]
-        for sender in self.senders:
-            sender.flush()
+        pump(self.poller, self.clients, timeout)
 
     def _ask(self, command: tuple[object, ...]) -> list[Any]:
         for _, control, _ in self.workers:
