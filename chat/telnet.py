@@ -119,8 +119,17 @@ class TelnetFilter:
         """
         if now is not None and self._state in _SUBNEGOTIATING:
             self._expire(now)
-        if self._state == _DATA and IAC not in data and b"\r" not in data:
-            return data, b"", len(data)
+        if self._state == _DATA:
+            if IAC not in data and b"\r" not in data:
+                return data, b"", len(data)
+            # A first line that ends with CR LF and holds no other CR nor an
+            # IAC (what telnet, nc -C and every client send) is turned
+            # into the line and LF without looking at each byte.
+            end = data.find(b"\n")
+            if end > 0 and data[end - 1] == 0x0D:  # CR
+                line = data[:end - 1]
+                if IAC not in line and b"\r" not in line:
+                    return line + b"\n", b"", end + 1
         return self._filter(data, True, now)
 
     def _expire(self, now: float) -> None:

@@ -5,6 +5,8 @@ option requests answered, CR NUL and CR LF line ends (PROTOCOL.md section 1).
 
 from __future__ import annotations
 
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from twisted.trial.unittest import SynchronousTestCase
 
 from chat.telnet import SUBNEGOTIATION_MAX, SUBNEGOTIATION_TIMEOUT, TelnetFilter
@@ -217,6 +219,22 @@ class FeedLineTests(SynchronousTestCase):
         self.assertFalse(telnet.idle)
         self.assertEqual(telnet.feed_line(b"\nxyz"), (b"\n", b"", 1))
         self.assertTrue(telnet.idle)
+
+
+    @given(st.lists(st.sampled_from([b"a", b"\r", b"\n", b"\r\n", b"\xff", b"\x00", b"\xff\xfd\x06", b"hi "]),
+                    max_size=12).map(b"".join))
+    @settings(max_examples=300, derandomize=True)
+    def test_fast_path_agrees(self, data: bytes) -> None:
+        """
+        Whatever the bytes, feed_line (with its shortcut for a first line ending in CR LF) gives what
+        filtering them byte by byte up to the first line end gives, and leaves the filter in the same
+        state; bytes it would not change at all (no IAC, no CR) are used whole.
+        """
+        fast, slow = TelnetFilter(), TelnetFilter()
+        unchanged = b"\xff" not in data and b"\r" not in data
+        expected = (data, b"", len(data)) if unchanged else slow._filter(data, True, None)
+        self.assertEqual(fast.feed_line(data), expected)
+        self.assertEqual(fast.idle, slow.idle)
 
 
 class SplitTests(SynchronousTestCase):
