@@ -7,8 +7,13 @@ a recording event sink, a L{MemoryStore} and literal times.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
+from twisted.internet.defer import Deferred
+
 from chat import errors, events
 from chat.domain import HISTORY_MAX, LOBBY, User
+from chat.domain.state import DORMANT_ROOMS
 from chat.memory_store import MemoryStore
 from tests.support import T0, DomainTestCase, FakeParticipant, RecordingSink, at, make_domain
 
@@ -515,3 +520,77 @@ class RoomHistoryCacheTests(DomainTestCase):
         self.assertEqual(self.successResultOf(self.domain.prune(T0 + 50)), 1)
         self.assertEqual([m.text for m in self.domain.rooms[LOBBY].history], ["new"])
         self.assertEqual([m.text for m in self.successResultOf(self.store.recent(LOBBY, 10))], ["new"])
+
+
+class CountingStore(MemoryStore):
+    """
+    A memory store that counts its reads of room history.
+    """
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.reads = 0
+
+    def recent(self, room: str, count: int) -> Deferred[Sequence[events.Message]]:
+        self.reads += 1
+        return super().recent(room, count)
+
+
+class DormantRoomTests(DomainTestCase):
+    """
+    A room that empties keeps its loaded history for a while (the last DORMANT_ROOMS of them):
+    joining it again reads nothing from the store.
+    """
+
+    history_on_join = 3
+
+    def setUp(self) -> None:
+        self.sink = RecordingSink()
+        self.store = CountingStore()
+        self.domain = make_domain(self.sink, self.store, self.history_on_join)
+
+    def test_rejoin_reads_nothing(self) -> None:
+        """
+        Leaving an emptied room and joining it again (with another spelling) replays its history from
+        memory, under the new spelling; it is not listed while empty.
+        """
+        alice, _ = self.register("alice")
+        self.domain.join(alice, "#dev", T0)
+        self.domain.say(alice, "hello", T0)
+        self.domain.part(alice, "#dev", "", T0)
+        self.assertNotIn("#dev", self.domain.rooms)
+        reads = self.store.reads
+        self.take()
+        self.domain.join(alice, "#DEV", T0)
+        self.assertEqual(self.store.reads, reads)
+        [history] = [e for e, _ in self.take() if isinstance(e, events.History)]
+        self.assertEqual((history.room, [m.text for m in history.messages]), ("#DEV", ["hello"]))
+
+    def test_dormant_rooms_bounded(self) -> None:
+        """
+        Past DORMANT_ROOMS emptied rooms the oldest is forgotten: joining it reads the store again.
+        """
+        alice, _ = self.register("alice")
+        for number in range(DORMANT_ROOMS + 1):
+            self.domain.join(alice, f"#r{number}", T0)
+            self.domain.part(alice, f"#r{number}", "", T0)
+        reads = self.store.reads
+        self.domain.join(alice, f"#r{DORMANT_ROOMS}", T0)
+        self.assertEqual(self.store.reads, reads)
+        self.domain.join(alice, "#r0", T0)
+        self.assertGreater(self.store.reads, reads)
+
+    def test_prune_reaches_dormant_rooms(self) -> None:
+        """
+        prune drops old messages from an emptied room's kept history too.
+        """
+        alice, _ = self.register("alice")
+        self.domain.join(alice, "#dev", T0)
+        self.domain.say(alice, "old", T0)
+        self.domain.say(alice, "new", T0 + 100)
+        self.domain.part(alice, "#dev", "", T0 + 100)
+        self.successResultOf(self.domain.prune(T0 + 50))
+        self.take()
+        self.domain.join(alice, "#dev", T0 + 200)
+        [history] = [e for e, _ in self.take() if isinstance(e, events.History)]
+        self.assertEqual([m.text for m in history.messages], ["new"])

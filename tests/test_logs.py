@@ -287,6 +287,10 @@ class InstallTests(SynchronousTestCase):
     application as its ILogObserver component.
     """
 
+    def setUp(self) -> None:
+        # A hook sets the process-wide logs.debugging: put it back afterwards.
+        self.patch(logs, "debugging", logs.debugging)
+
     def test_sets_component(self) -> None:
         """
         An application without an observer gets the one made.
@@ -346,7 +350,6 @@ class InstallTests(SynchronousTestCase):
         not built), true at debug.
         """
         self.patch(sys, "stdout", io.StringIO())
-        self.patch(logs, "debugging", True)
         for level, expected in (("info", False), ("debug", True), ("warn", False)):
             hook = logs.for_twistd({"log-level": level, "log-format": "text"}, {"nodaemon": True}, object())
             assert hook is not None

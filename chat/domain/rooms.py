@@ -34,8 +34,14 @@ class Rooms(DomainState):
 
     def _new_room(self, name: str) -> Room:
         """
-        Create a room and start filling its history from the store.
+        Create a room and start filling its history from the store, or
+        bring back the dormant room of that name (its history loaded).
         """
+        room = self._dormant.pop(name.lower(), None)
+        if room is not None:
+            room.name = name  # the spelling of whoever brings it back
+            self.rooms[name.lower()] = room
+            return room
         room = self.rooms[name.lower()] = Room(name, self.history_on_join)
         topic = self.topics.get(name.lower())
         if topic is not None:
@@ -237,7 +243,7 @@ class Rooms(DomainState):
         @return: fires with how many the store deleted.
         """
         self._pruned_before = max(self._pruned_before, before)
-        for room in self.rooms.values():
+        for room in (*self.rooms.values(), *self._dormant.values()):
             history = room.history
             while history and history[0].ts.timestamp() < before:
                 history.popleft()

@@ -9,7 +9,7 @@ the L{Sequencer} the rules publish through.
 from __future__ import annotations
 
 import re
-from collections import deque
+from collections import OrderedDict, deque
 from collections.abc import Callable, Sequence
 from datetime import datetime, timezone
 
@@ -43,6 +43,13 @@ ROOM_PATTERN = re.compile(r"#[A-Za-z0-9_-]{1,32}\Z")
 STATUS_MAX = 200
 """The longest status or part/quit reason kept, in characters."""
 TOPIC_MAX = 390
+
+DORMANT_ROOMS = 128
+"""
+Rooms kept, with their loaded history, after their last member left: a
+room that empties and fills again (a chat that comes and goes, a program
+that joins and quits) is not read from the store anew each time (issue 17).
+"""
 """The longest topic kept, in characters."""
 
 
@@ -165,6 +172,8 @@ class DomainState:
         self.history_on_join = history_on_join
         self.users: dict[str, User] = {}
         self.rooms: dict[str, Room] = {}
+        self._dormant: OrderedDict[str, Room] = OrderedDict()
+        """Emptied rooms whose history is loaded, by lower-cased name, the most recently emptied last."""
         self.accounts: dict[str, str] = store.account_names()
         self._offers = Offers(store.offers())
         self.offers = self._offers.by_id
@@ -224,3 +233,8 @@ class DomainState:
         del user.rooms[key]
         if not room.members and key != LOBBY:
             del self.rooms[key]
+            if room.loaded:
+                dormant = self._dormant
+                dormant[key] = room
+                if len(dormant) > DORMANT_ROOMS:
+                    dormant.popitem(last=False)
