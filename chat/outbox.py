@@ -209,7 +209,9 @@ class Outbox:
       - the queue has stayed over C{limit} while the transport took nothing
         for L{STALL_TIMEOUT} seconds (a reader that does not read);
       - the queue would pass L{CEILING} times C{limit} (a reader that reads
-        more slowly than its output comes);
+        more slowly than its output comes), checked when a turn's lines are
+        queued and whenever they reach L{FLUSH_SIZE}, so that the fan-out
+        path does no more than append;
       - the budget, over its own limit, cuts the biggest holders (L{shed}).
 
     A file (L{stream}) takes its place in that order: while Twisted's
@@ -344,17 +346,25 @@ class Outbox:
                 self._batch.arm()
             dirty.append(self)
             self._pending = [data]
+            size = len(data)
         else:
             pending.append(data)
-        self._pending_size += len(data)
-        if self._pending_size >= FLUSH_SIZE and not (self._paused or self._queue):
-            # A burst (a commit releasing many messages) goes out in chunks:
-            # no buffer grows to megabytes only to be freed at the turn's end.
+            size = self._pending_size + len(data)
+        self._pending_size = size
+        if size >= FLUSH_SIZE:
+            self._pending_full()
+
+    def _pending_full(self) -> None:
+        """
+        The lines of this turn reached L{FLUSH_SIZE}. A burst (a commit
+        releasing many messages) goes out in chunks: no buffer grows to
+        megabytes only to be freed at the turn's end. A reader that does
+        not keep up is paused: the ceiling applies (here, and at each
+        flush).
+        """
+        if not (self._paused or self._queue):
             self.flush()
-            return
-        # While the transport is not paused the next flush writes it all; a
-        # reader that does not keep up is paused, and then the ceiling applies.
-        if (self._paused or self._queue) and self._queued + self._pending_size > CEILING * self._limit:
+        elif self._queued + self._pending_size > CEILING * self._limit:
             self._overflow(f"its queue passed {CEILING} times --max-output")
 
     def finish(self, data: bytes) -> None:
@@ -378,6 +388,9 @@ class Outbox:
         self._pending_size = 0
         if self._paused or self._queue:
             # The slow path: queue the shared objects themselves, no copy.
+            if self._queued + size > CEILING * self._limit:
+                self._overflow(f"its queue passed {CEILING} times --max-output")
+                return
             self._waiting().extend(pending)
             self._queued += size
             self._budget.take(self, pending)  # may cut this very outbox

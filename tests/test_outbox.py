@@ -181,11 +181,18 @@ class StreamTests(SynchronousTestCase):
 
     def test_lines_during_file_past_ceiling(self) -> None:
         """
-        Lines held during a file that pass CEILING times the limit cut the reader at once.
+        Lines held during a file that pass CEILING times the limit cut the reader by the end of the
+        turn, and at once when the turn's lines reach FLUSH_SIZE.
         """
         self.outbox.stream(b"h\r\n", io.BytesIO(b"x" * 10))
         self.outbox.write(b"y" * (CEILING * 1000 + 1))
+        self.assertEqual(self.overflows, [])
+        self.batch.flush()
         self.assertEqual(self.overflows, [None])
+        other = Outbox(StringTransport(), self.batch, 1000, lambda: self.overflows.append(None))
+        other.pauseProducing()
+        other.write(b"z" * FLUSH_SIZE)
+        self.assertEqual(self.overflows, [None, None])
 
     def test_connection_lost_during_file(self) -> None:
         """
