@@ -131,8 +131,8 @@ def _to_text(event: events.Event) -> list[str]:
             return [
                 f"*** {event.sender} offers a file to {event.to}: {event.name} ({_size(event.size)}), "
                 f"id {event.id}, until {event.expires.strftime('%Y-%m-%d %H:%M')} UTC",
-                f"***   fetch it with a chat client (chat-client: /get {event.id}); "
-                "raw file bytes cannot be shown here",
+                f"***   fetch it with a chat client (chat-client or chat-tk: /get {event.id}); "
+                f"/download {event.id} sends raw bytes, so only after /format json",
             ]
         case events.UploadReady():
             return [f"*** Upload {event.id}: send the {_plural(event.size, 'byte')} of {event.name} now"]

@@ -307,7 +307,9 @@ class ChatServer:
         if user.account is not None:
             raise errors.NickRegistered(f"you are logged in to the account {domain.accounts[user.account]} already")
         if user.nick.lower() in domain.accounts:
-            raise errors.NickRegistered(f"{user.nick} is registered already")
+            raise errors.NickRegistered(
+                f"{user.nick} is registered already: /login {user.nick} PASSWORD if it is yours, else /nick NAME"
+            )
         self._require_private_channel(session)
         nick = user.nick
         domain.reserve(nick)

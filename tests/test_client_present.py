@@ -16,7 +16,7 @@ from twisted.trial.unittest import SynchronousTestCase
 
 from chat import events
 from chat.client import present, status
-from chat.client.model import ChatModel, Notice, State, Transfer
+from chat.client.model import ChatModel, Departed, Notice, State, Transfer
 from chat.client.present import TERMINAL, WINDOW, Line, Presenter, Span
 
 UTC = timezone.utc
@@ -45,17 +45,25 @@ class ColourTests(SynchronousTestCase):
         A nick gets the same colour in any case, from CRC-32 (the same every run), among NICK_COLOURS.
         """
         self.assertEqual(status.nick_colour("Alice"), status.nick_colour("alice"))
-        self.assertEqual(status.nick_colour("alice"), 663665735 % 12)
-        self.assertEqual(status.NICK_COLOURS, 12)
+        self.assertEqual(status.nick_colour("alice"), 663665735 % 30)
+        self.assertEqual(status.NICK_COLOURS, 30)
         self.assertIn(status.nick_colour("bob"), range(status.NICK_COLOURS))
+
+    def test_first_four_nicks_differ(self) -> None:
+        """
+        alice, bob, carol and dave, the nicks of every example, get four different colours.
+        """
+        self.assertEqual(len({status.nick_colour(n) for n in ("alice", "bob", "carol", "dave")}), 4)
 
     def test_nick_colours_spread(self) -> None:
         """
-        Twelve common nicks use at least six of the twelve colours.
+        Twelve common nicks use at least nine colours; twenty at least fourteen.
         """
         nicks = ["alice", "bob", "carol", "dave", "eve", "mallory", "trent", "peggy", "victor", "walter", "chen",
                  "dana"]
-        self.assertGreaterEqual(len({status.nick_colour(n) for n in nicks}), 6)
+        self.assertGreaterEqual(len({status.nick_colour(n) for n in nicks}), 9)
+        nicks += ["erin", "frank", "grace", "heidi", "ivan", "judy", "oscar", "sybil"]
+        self.assertGreaterEqual(len({status.nick_colour(n) for n in nicks}), 14)
 
 
 class WindowLineTests(SynchronousTestCase):
@@ -326,6 +334,89 @@ class TextTests(SynchronousTestCase):
         self.assertEqual(status.offer_detail(to_room, "alice"), "bob → #dev · 10 B")
         self.assertEqual(status.short_path(Path.home() / "Downloads" / "chat"), "~/Downloads/chat")
         self.assertEqual(status.short_path(Path("/srv/inbox")), "/srv/inbox")
+
+
+class DepartedTests(SynchronousTestCase):
+    """
+    A quit is shown only where the person shared something with the user.
+    """
+
+    def test_quit_only_where_shared(self) -> None:
+        """
+        The window shows a quit in each room shared and in the private
+        conversation; the terminal one line; nobody shows the quit of a
+        stranger.
+        """
+        quit = events.Quit(T0, "bob", "bye")
+        shared = Departed(quit, ("#lobby", "#dev"), True)
+        window = presenter(WINDOW).lines(shared, T0)
+        self.assertEqual([(line.text, line.room, line.conversation) for line in window], [
+            ("09:30  ← bob quit (bye)", "#lobby", None),
+            ("09:30  ← bob quit (bye)", "#dev", None),
+            ("09:30  ← bob quit (bye)", None, "bob"),
+        ])
+        self.assertEqual(texts(presenter(TERMINAL).lines(shared, T0)), [("system", "[09:30] <-- bob quit (bye)", None)])
+        for voice in (WINDOW, TERMINAL):
+            self.assertEqual(presenter(voice).lines(Departed(quit, (), False), T0), [])
+
+    def test_private_lines_name_their_conversation(self) -> None:
+        """
+        A private message belongs to the conversation with the other person, sent or received.
+        """
+        mine = presenter().private(events.Private(1, T0, "alice", "Bob", "hi"))
+        theirs = presenter().private(events.Private(2, T0, "Bob", "alice", "hello"))
+        self.assertEqual((mine.conversation, theirs.conversation), ("Bob", "Bob"))
+
+
+class PeopleCountTests(SynchronousTestCase):
+    """
+    L{present.people_count}: the current room's people beside the server's.
+    """
+
+    def test_room_and_server(self) -> None:
+        """
+        The count shows the room's people, and beside them how many are on the
+        server at least: the distinct people of the rooms joined, or the
+        largest room of the last /rooms.
+        """
+        model = ChatModel("alice")
+        self.assertEqual(present.people_count(model), "0+ online")
+        model.apply(events.Registered("alice"))
+        for room, nicks in (("#lobby", ("alice", "bob", "carol")), ("#dev", ("alice", "Bob"))):
+            model.apply(events.Joined(T0, room, "alice"))
+            model.apply(events.Users(room, tuple(events.UserInfo(n, "", 0) for n in nicks)))
+        self.assertEqual(present.people_count(model), "2 here · 3+ online")
+        model.apply(events.Rooms((events.RoomInfo("#dev", "", 2), events.RoomInfo("#lobby", "", 9))))
+        self.assertEqual(present.people_count(model), "2 here · 9+ online")
+        model.make_current("#lobby")
+        model.apply(events.Rooms((events.RoomInfo("#lobby", "", 3),)))
+        self.assertEqual(present.people_count(model), "3 here")
+
+
+class SecretTests(SynchronousTestCase):
+    """
+    L{present.secret_input} and L{present.masked}: lines that carry passwords.
+    """
+
+    def test_secret_lines(self) -> None:
+        """
+        /login NICK PW, /register PW and /password OLD NEW carry passwords, in
+        any case; other lines, and a //-escaped one, do not.
+        """
+        for line in ["/login bob pw", "/LOGIN  bob pw --no-join", "/register pw", "/password old new",
+                     "/password old", " /login bob pw"]:
+            self.assertTrue(present.secret_input(line), line)
+        for line in ["/login bob", "/login", "//login bob pw", "login bob pw", "/loginx bob pw", "/msg bob pw", ""]:
+            self.assertFalse(present.secret_input(line), line)
+
+    def test_masked(self) -> None:
+        """
+        The passwords are masked, the rest of the line and its spacing kept; other lines are unchanged.
+        """
+        self.assertEqual(present.masked("/login bob s3cret --no-join"), "/login bob ******** --no-join")
+        self.assertEqual(present.masked("/register  s3cret"), "/register  ********")
+        self.assertEqual(present.masked("/password old new"), "/password ******** ********")
+        self.assertEqual(present.masked("/msg bob s3cret"), "/msg bob s3cret")
 
 
 def imports(package: str) -> set[str]:

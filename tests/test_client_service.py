@@ -27,9 +27,9 @@ from zope.interface import implementer
 
 from chat import events
 from chat.client import options as client_options
-from chat.client.model import Change, ChatModel, ConnectionChanged, Notice, State, TransferChanged
+from chat.client.model import Change, ChatModel, ConnectionChanged, Departed, Notice, State, TransferChanged
 from chat.client.protocol import ChatClientProtocol
-from chat.client.service import Account, ChatClient, describe_failure
+from chat.client.service import HABITS_HELP, Account, ChatClient, describe_failure
 from chat.client.status import nick_colour
 from chat.client.stdio import NICK_ANSI, Screen, use_colour
 from chat.render import render_json
@@ -134,12 +134,80 @@ class ModelTests(SynchronousTestCase):
         self.join("#lobby")
         self.model.apply(message(1, "bob", "one"))
         self.model.apply(message(2, "bob", "two"))
+        self.model.set_state(State.CONNECTING)
+        self.model.apply(events.Registered("alice"))
+        self.join("#lobby")  # joined again after the reconnection: its history follows
         self.recorder.take()
         self.model.apply(events.History("#lobby", (message(1, "bob", "one"), message(2, "bob", "two"),
                                                    message(3, "bob", "three"))))
         [history] = [c for c in self.recorder.take() if isinstance(c, events.History)]
         self.assertEqual([m.text for m in history.messages], ["three"])
         self.assertEqual(self.model.last_id, 3)
+
+    def test_history_of_a_second_room_is_whole(self) -> None:
+        """
+        Joining a room whose messages are older than those seen in another
+        room shows its whole history: what was seen is kept per room.
+        """
+        self.join("#lobby")
+        for id in (10, 11, 12):
+            self.model.apply(message(id, "bob", f"lobby {id}"))
+        self.join("#dev")
+        self.recorder.take()
+        self.model.apply(events.History("#dev", tuple(message(id, "carol", f"dev {id}", "#dev") for id in (3, 5, 9))))
+        [history] = [c for c in self.recorder.take() if isinstance(c, events.History)]
+        self.assertEqual([m.text for m in history.messages], ["dev 3", "dev 5", "dev 9"])
+        self.assertEqual((self.model.rooms["#dev"].last_id, self.model.rooms["#lobby"].last_id), (9, 12))
+
+    def test_asked_history_is_whole(self) -> None:
+        """
+        The answer to /history (a history that does not follow a join) is
+        passed on whole, messages seen included; only the join's replay is
+        filtered.
+        """
+        self.join("#lobby")
+        self.model.apply(message(1, "bob", "one"))
+        self.model.apply(events.History("#lobby", (message(1, "bob", "one"),)))
+        self.recorder.take()
+        self.model.apply(events.History("#lobby", (message(1, "bob", "one"),)))
+        [history] = [c for c in self.recorder.take() if isinstance(c, events.History)]
+        self.assertEqual([m.text for m in history.messages], ["one"])
+
+    def test_history_after_live_message(self) -> None:
+        """
+        A message arriving between the join and its history does not hide
+        the history's older messages.
+        """
+        self.join("#dev")
+        self.model.apply(message(7, "bob", "live", "#dev"))
+        self.recorder.take()
+        self.model.apply(events.History("#dev", (message(4, "bob", "old", "#dev"),)))
+        [history] = [c for c in self.recorder.take() if isinstance(c, events.History)]
+        self.assertEqual([m.text for m in history.messages], ["old"])
+
+    def test_quit_says_where_it_was_shared(self) -> None:
+        """
+        A quit reaches observers as Departed, with the rooms the person
+        shared with the user and whether they talked privately.
+        """
+        self.join("#lobby")
+        self.model.apply(events.Users("#lobby", (events.UserInfo("alice", "", 0), events.UserInfo("bob", "", 0))))
+        self.model.apply(events.Private(1, TS, "Carol", "alice", "psst"))
+        self.recorder.take()
+        for nick in ("bob", "carol", "zed"):
+            self.model.apply(events.Quit(TS, nick, "bye"))
+        departed = [c for c in self.recorder.take() if isinstance(c, Departed)]
+        self.assertEqual([(d.quit.nick, d.rooms, d.private) for d in departed],
+                         [("bob", ("#lobby",), False), ("carol", (), True), ("zed", (), False)])
+        self.assertEqual(self.model.conversations, {"carol": "Carol"})
+
+    def test_rooms_listed_kept(self) -> None:
+        """
+        The last /rooms answer is kept: the only counts of the whole server the protocol gives.
+        """
+        listed = events.Rooms((events.RoomInfo("#lobby", "", 7), events.RoomInfo("#dev", "", 2)))
+        self.model.apply(listed)
+        self.assertIs(self.model.listed, listed)
 
     def test_disconnection_forgets_members_keeps_rooms(self) -> None:
         """
@@ -275,6 +343,114 @@ class SessionTests(ClientTestCase):
             "Choose another nick with /nick NAME (or log in with /login NICK PASSWORD).",
         )
 
+    def restart(self) -> list[str]:
+        """
+        The daemon restarts: the connection drops, the client connects
+        again after its backoff; returns what it then writes.
+        """
+        self.lose(Failure(error.ConnectionDone()))
+        self.clock.advance(2)
+        self.welcome()
+        return self.written()
+
+    def test_typed_login_logs_in_again(self) -> None:
+        """
+        A /login typed in the session logs in again after a restart, in
+        memory only, with the account's nick.
+        """
+        client = self.make()
+        self.online(client, "guest1")
+        client.input("/login alice s3cret")
+        self.server(events.NickChanged(TS, "guest1", "Alice"), events.Registered("Alice", True))
+        self.assertEqual(self.restart(), ["/format json", "/login Alice s3cret"])
+        self.assertEqual(client.account, Account("Alice", "s3cret"))
+        self.assertNotIn("s3cret", repr(client.account))
+
+    def test_typed_register_logs_in_again(self) -> None:
+        """
+        After /register PASSWORD, a restart logs in to the new account; a
+        /password change is followed.
+        """
+        client = self.make()
+        self.online(client)
+        client.input("/register s3cret12")
+        self.server(events.Registered("alice", True))
+        client.input("/password s3cret12 n3wpassw")
+        self.server(events.Info("Your password is changed"))
+        self.assertEqual(self.restart(), ["/format json", "/login alice n3wpassw"])
+
+    def test_failed_login_is_forgotten(self) -> None:
+        """
+        A /login the daemon refused is not tried again after a restart.
+        """
+        client = self.make()
+        self.online(client)
+        client.input("/login alice wrong")
+        self.server(events.Error("auth-failed", "wrong nick or password"))
+        self.server(events.Registered("alice", True))  # a later registration cannot pick it up
+        self.assertEqual(self.restart(), ["/format json", "/nick alice"])
+
+    def test_registered_nick_hint(self) -> None:
+        """
+        A guest taking a registered nick is told to /login NICK PASSWORD, at
+        registration and once online.
+        """
+        client = self.make()
+        client.startService()
+        self.welcome()
+        self.server(events.Error("nick-registered", "alice is a registered nick: /login alice PASSWORD"))
+        self.assertEqual(self.recorder.notices()[-1], "alice has an account: /login alice PASSWORD if it is yours, "
+                         "or choose another nick with /nick NAME.")
+        self.server(events.Registered("guest"), events.Joined(TS, "#lobby", "guest"))
+        client.input("/nick bob")
+        self.server(events.Error("nick-registered", "bob is a registered nick: /login bob PASSWORD"))
+        self.assertEqual(self.recorder.notices()[-1], "bob has an account: /login bob PASSWORD if it is yours.")
+
+    def test_habits_are_commands(self) -> None:
+        """
+        send NICK TEXT, list, help and quit typed alone run as /msg, /list,
+        /help and /quit; a leading space says them as they are.
+        """
+        client = self.make()
+        self.online(client)
+        self.server(events.Users("#lobby", (events.UserInfo("alice", "", 0), events.UserInfo("Bob", "", 0))))
+        self.written()
+        for line in ["send bob hi there", "List", "help", " list", "send me the file", "listen"]:
+            client.input(line)
+        self.assertEqual(self.written(), ["/msg bob hi there", "/list", "/help", " list", "listen"])
+        self.assertEqual(self.recorder.notices()[-1],
+                         "To message someone: /msg NICK TEXT. To say a line starting with send, start it with a space.")
+        client.input("quit")
+        self.assertEqual(self.written(), ["/quit"])
+        self.lose(Failure(error.ConnectionDone()))
+        self.assertEqual(self.successResultOf(client.done), None)
+
+    def test_file_habit_never_said(self) -> None:
+        """
+        file:PATH typed alone offers the file to the current room, and
+        never says the path to the room.
+        """
+        client = self.make(run_in_thread=inline)
+        self.online(client)
+        self.written()
+        client.input("file:/home/me/report.pdf")
+        self.assertFalse([line for line in self.written() if "report.pdf" in line])
+        [transfer] = client.model.transfers.values()
+        self.assertEqual((transfer.kind, transfer.name, transfer.peer), ("upload", "report.pdf", "#lobby"))
+        self.assertEqual(self.recorder.notices()[-1],
+                         "Could not send report.pdf to #lobby: No such file or directory: /home/me/report.pdf.")
+
+    def test_password_never_said(self) -> None:
+        """
+        A password command typed after a space is not said to the room.
+        """
+        client = self.make()
+        self.online(client)
+        self.written()
+        client.input(" /login alice s3cret")
+        self.assertEqual(self.written(), [])
+        self.assertNotIn("s3cret", " ".join(self.recorder.notices()))
+
     def test_reconnects_and_rejoins(self) -> None:
         """
         After the server goes away the client says why, waits the backoff,
@@ -397,6 +573,8 @@ class SessionTests(ClientTestCase):
         client.input("/help")
         self.assertIn("  /send NICK|#ROOM PATH: offers a file: uploads it with its SHA-256, showing progress",
                       self.recorder.notices())
+        self.assertIn(HABITS_HELP, self.recorder.notices())
+        self.assertIn("Start a line with a space to say such words as they are", HABITS_HELP)
         self.assertEqual(self.written(), ["/help"])
         client.input("/help get")
         self.assertEqual(self.written(), [])

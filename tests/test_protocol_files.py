@@ -505,7 +505,10 @@ class FilesListTests(FilesTestCase):
         self.bob.line("/files")
         listed = self.bob.take_json()
         self.assertEqual([e.get("id") for e in listed], [first, second, 3, None])
-        self.assertEqual(listed[-1], {"type": "info", "text": "3 files you may fetch with /download ID"})
+        self.assertEqual(listed[-1], {
+            "type": "info",
+            "text": "3 files offered to you, listed above: /get ID fetches one in chat-client or chat-tk",
+        })
 
     def test_files_none(self) -> None:
         """
@@ -522,7 +525,8 @@ class FilesListTests(FilesTestCase):
         self.upload(self.alice, "carol", b"x" * 2048, "notes.txt")
         self.assertEqual(bob.take(), (
             b"*** alice offers a file to carol: notes.txt (2.0 KiB), id 1, until 2025-11-22 14:02 UTC\r\n"
-            b"***   fetch it with a chat client (chat-client: /get 1); raw file bytes cannot be shown here\r\n"
+            b"***   fetch it with a chat client (chat-client or chat-tk: /get 1); /download 1 sends raw bytes, so only "
+            b"after /format json\r\n"
         ))
 
 

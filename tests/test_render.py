@@ -224,7 +224,8 @@ class FileTextTests(SynchronousTestCase):
         """
         self.assertEqual(render_text(OFFER), (
             b"*** alice offers a file to #dev: a b.pdf (1.5 KiB), id 9, until 2026-11-21 14:02 UTC\r\n"
-            b"***   fetch it with a chat client (chat-client: /get 9); raw file bytes cannot be shown here\r\n"
+            b"***   fetch it with a chat client (chat-client or chat-tk: /get 9); /download 9 sends raw bytes, so only "
+            b"after /format json\r\n"
         ))
 
     def test_sizes(self) -> None:

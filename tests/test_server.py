@@ -490,6 +490,24 @@ class LoginTests(ServerTestCase):
         self.assertEqual(self.server.domain.accounts, {"alice": "alice"})
 
 
+class RegisteredGuestTests(ServerTestCase):
+    """
+    A guest whose nick got an account meanwhile (made by the admin tool, say).
+    """
+
+    def test_register_hints_login(self) -> None:
+        """
+        C{Register} of a nick that has an account is refused with the way in: /login, or another nick.
+        """
+        alice, session = self.user("alice")
+        self.create_account("alice")
+        self.server.execute(session, commands.Register("password2"))
+        self.assertEqual(alice.take()[-1], {
+            "type": "error", "code": "nick-registered",
+            "message": "alice is registered already: /login alice PASSWORD if it is yours, else /nick NAME",
+        })
+
+
 class BrokenAccounts:
     """
     Stands in for L{Accounts} whose store fails: each call fails with C{error}.

@@ -108,8 +108,26 @@ class UsersChanged:
     room: str
 
 
-Change = events.Event | Notice | ConnectionChanged | TransferChanged | RoomsChanged | UsersChanged
-"""What an observer is told: an event from the daemon, or a change of the model."""
+@dataclass(frozen=True, slots=True)
+class Departed:
+    """
+    Someone quit the server: told instead of their C{quit} event, with
+    where the user shared something with them when they quit.
+
+    @ivar quit: the daemon's event.
+    @ivar rooms: the names of the rooms joined that they were in.
+    @ivar private: whether the user exchanged private messages with them
+        this session (see L{ChatModel.conversations}).
+    """
+
+    quit: events.Quit
+    rooms: tuple[str, ...]
+    private: bool
+
+
+Change = events.Event | Notice | ConnectionChanged | TransferChanged | RoomsChanged | UsersChanged | Departed
+"""What an observer is told: an event from the daemon (a C{quit} as a
+L{Departed}), or a change of the model."""
 
 Observer = Callable[[Change], None]
 
@@ -125,6 +143,14 @@ class Room:
     topic: str = ""
     members: dict[str, events.UserInfo] = field(default_factory=dict)
     unread: int = 0
+    last_id: int = 0
+    """The highest id of the messages of this room seen: the C{history}
+    replayed when it is joined again (a reconnection) is passed on without
+    them."""
+    replay: int | None = None
+    """While the C{history} the daemon sends after a join is still to come,
+    the L{last_id} when joined: only its later messages are new (an answer
+    to C{/history} is passed on whole)."""
 
 
 def _key(name: str) -> str:
@@ -144,8 +170,12 @@ class ChatModel:
     @ivar offers: the file offers received, by offer id.
     @ivar transfers: the transfers, by the client's own number.
     @ivar rtt: the last round-trip time measured with C{/ping}, in seconds.
-    @ivar last_id: the highest message id seen: a C{history} is passed on
-        without the messages seen already (a reconnection replays them).
+    @ivar last_id: the highest message id seen, in any room (each room's
+        own is L{Room.last_id}, which filters the history of a join).
+    @ivar conversations: the people the user exchanged private messages
+        with this session, by lower-case nick, as last spelled.
+    @ivar listed: the last C{rooms} event (C{/rooms}), or C{None}: the only
+        counts of the server as a whole the protocol gives.
     """
 
     def __init__(self, nick: str = "") -> None:
@@ -158,6 +188,8 @@ class ChatModel:
         self.transfers: dict[int, Transfer] = {}
         self.rtt: float | None = None
         self.last_id = 0
+        self.conversations: dict[str, str] = {}
+        self.listed: events.Rooms | None = None
         self._observers: list[Observer] = []
         self._transfer_ids = 0
 
@@ -254,6 +286,7 @@ class ChatModel:
         already) and what it changed.
         """
         changes: list[Change] = []
+        told: Change = event
         match event:
             case events.Welcome():
                 self.welcome = event
@@ -265,12 +298,17 @@ class ChatModel:
             case events.Parted():
                 changes += self._parted(event.room, event.nick)
             case events.Quit():
+                shared = []
                 for room in self.rooms.values():
                     if room.members.pop(event.nick, None) is not None:
+                        shared.append(room.name)
                         changes.append(UsersChanged(room.name))
+                told = Departed(event, tuple(shared), _key(event.nick) in self.conversations)
             case events.NickChanged():
                 if _key(event.old) == _key(self.nick):
                     self.nick = event.new
+                elif self.conversations.pop(_key(event.old), None) is not None:
+                    self.conversations[_key(event.new)] = event.new
                 for room in self.rooms.values():
                     info = room.members.pop(event.old, None)
                     if info is not None:
@@ -294,20 +332,42 @@ class ChatModel:
                     changes.append(UsersChanged(named.name))
             case events.Message():
                 named = self.rooms.get(_key(event.room))
-                if named is not None and named is not self.current:
-                    named.unread += 1
-                    changes.append(RoomsChanged())
+                if named is not None:
+                    named.last_id = max(named.last_id, event.id)
+                    if named is not self.current:
+                        named.unread += 1
+                        changes.append(RoomsChanged())
+            case events.Private():
+                other = event.to if _key(event.sender) == _key(self.nick) else event.sender
+                if _key(other) != _key(self.nick):
+                    self.conversations[_key(other)] = other
+            case events.Rooms():
+                self.listed = event
             case events.FileOffer():
                 self.offers[event.id] = event
             case events.History():
-                # After a reconnection the daemon replays what was seen already.
-                event = events.History(event.room, tuple(m for m in event.messages if m.id > self.last_id))
+                told = event = self._history(event)
         if isinstance(event, (events.Message, events.Private, events.History)):
             ids = [m.id for m in event.messages] if isinstance(event, events.History) else [event.id]
             self.last_id = max([self.last_id, *ids])
-        self._tell(event)
+        self._tell(told)
         for change in changes:
             self._tell(change)
+
+    def _history(self, event: events.History) -> events.History:
+        """
+        The C{history} to pass on: the one that follows a join without the
+        messages of that room seen already (after a reconnection the daemon
+        replays them); an answer to C{/history} whole.
+        """
+        room = self.rooms.get(_key(event.room))
+        if room is None:
+            return event
+        if room.replay is not None:
+            seen, room.replay = room.replay, None
+            event = events.History(event.room, tuple(m for m in event.messages if m.id > seen))
+        room.last_id = max([room.last_id, *(m.id for m in event.messages)])
+        return event
 
     def _joined(self, event: events.Joined) -> list[Change]:
         key = _key(event.room)
@@ -315,6 +375,7 @@ class ChatModel:
             room = self.rooms.pop(key, None) or Room(event.room)
             room.name = event.room
             room.unread = 0
+            room.replay = room.last_id
             self.rooms[key] = room
             changed: list[Change] = [RoomsChanged()]
         else:

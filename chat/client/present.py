@@ -15,12 +15,13 @@ window), the difference is data, in the L{Voice} each passes.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime, tzinfo
 
 from chat import events
-from chat.client.model import Change, ChatModel, Notice, Transfer
+from chat.client.model import Change, ChatModel, Departed, Notice, Transfer
 from chat.client.status import nick_colour, size_text
 
 STYLES = frozenset({
@@ -72,12 +73,16 @@ class Line:
         room is current), or C{None} for a line about no room.
     @ivar offer: the id of the file offer it is about, which a span of
         style C{link} downloads; C{None} for other lines.
+    @ivar conversation: the nick of the other person of the private
+        conversation it belongs to (a private message, or the quit of
+        someone the user talked with privately), or C{None}.
     """
 
     kind: str
     parts: tuple[Span, ...]
     room: str | None = None
     offer: int | None = None
+    conversation: str | None = None
 
     @property
     def text(self) -> str:
@@ -189,6 +194,33 @@ def transfer_bar(transfer: Transfer, width: int) -> str:
             f"{size_text(transfer.done)} of {size_text(transfer.size)}")
 
 
+def online_at_least(model: ChatModel) -> int:
+    """
+    How many people are on the server at least: the protocol has no count
+    of the whole server, so this is the larger of the distinct people in
+    the rooms joined (kept live) and the largest room of the last C{/rooms}
+    (L{ChatModel.listed}, a snapshot; everyone is in C{#lobby} unless they
+    left it).
+    """
+    everyone = {nick.lower() for room in model.rooms.values() for nick in room.members}
+    largest = max((info.count for info in model.listed.rooms), default=0) if model.listed is not None else 0
+    return max(len(everyone), largest)
+
+
+def people_count(model: ChatModel) -> str:
+    """
+    The people of the current room beside the server's: C{3 here · 12+
+    online} (C{+}: a lower bound, see L{online_at_least}), C{3 here} when
+    the room holds everyone known, C{12+ online} outside any room.
+    """
+    total = online_at_least(model)
+    current = model.current
+    if current is None:
+        return f"{total}+ online"
+    here = len(current.members)
+    return f"{here} here" if total <= here else f"{here} here · {total}+ online"
+
+
 def names(text: str, nick: str) -> bool:
     """
     Whether C{text} names C{nick} as a word, ignoring case.
@@ -205,6 +237,53 @@ def names(text: str, nick: str) -> bool:
             return True
         start = lowered.find(wanted, start + 1)
     return False
+
+
+# What the user types
+
+MASK = "********"
+"""What a password is shown as."""
+
+SECRET_WORDS = {"login": (2,), "register": (1,), "password": (1, 2)}
+"""The commands that carry passwords, and which of their words (after the
+command, counting from 1) are passwords: C{/login NICK PASSWORD},
+C{/register PASSWORD}, C{/password OLD NEW}."""
+
+
+def _secret_parts(line: str) -> tuple[list[str], tuple[int, ...]]:
+    """
+    C{line} split into words and the whitespace between them (words at even
+    indexes), with the indexes of the words that are passwords.
+    """
+    parts = re.split(r"(\s+)", line)
+    words = [i for i, part in enumerate(parts) if i % 2 == 0 and part]
+    if not words:
+        return parts, ()
+    first = parts[words[0]]
+    if not first.startswith("/") or first.startswith("//"):
+        return parts, ()
+    places = SECRET_WORDS.get(first[1:].lower(), ())
+    return parts, tuple(words[n] for n in places if n < len(words))
+
+
+def secret_input(line: str) -> bool:
+    """
+    Whether a line the user typed carries a password (C{/login NICK
+    PASSWORD}, C{/register PASSWORD}, C{/password OLD NEW}, any letter
+    case, a password only partly typed included): such a line is kept out
+    of the input history, and shown only L{masked}.
+    """
+    return bool(_secret_parts(line)[1])
+
+
+def masked(line: str) -> str:
+    """
+    C{line} with each password it carries (see L{secret_input}) replaced by
+    L{MASK}; other lines as they are. The command, the nick and the spacing
+    are kept: C{/login bob ********}.
+    """
+    parts, secret = _secret_parts(line)
+    return "".join(MASK if i in secret else part for i, part in enumerate(parts))
 
 
 # Lines
@@ -317,7 +396,7 @@ class Presenter:
         text = f"* {private.sender} {private.text}" if private.action else private.text
         away = Span(f"{voice.gap}(sent while you were away)", "muted") if private.offline else Span("")
         return Line("private", _joined((*self._stamp(private.ts), *who, Span(voice.gap), Span(text, "private"),
-                                        away)))
+                                        away)), conversation=private.to if sent else private.sender)
 
     def offer(self, offer: events.FileOffer, now: datetime) -> Line:
         """
@@ -340,6 +419,23 @@ class Presenter:
             link = () if mine else (Span("   "), Span("Download", "link"))
             said = (Span(f" offered {what}", "body"), *link)
         return Line("offer", _joined((*stamp, Span(f"{voice.offer} ", "offer"), who, *said)), offer=offer.id)
+
+    def departed(self, quit: events.Quit, rooms: tuple[str, ...], private: bool) -> list[Line]:
+        """
+        The lines of someone's quit, only where the user shared something
+        with them: in the terminal's one stream one line if they shared a
+        room or a private conversation; in the window one line in each room
+        they shared, and one in their private conversation.
+        """
+        if not rooms and not private:
+            return []
+        line = self._presence(self.voice.leave, quit.nick, f"quit ({quit.reason})", quit.ts, None)
+        if self.voice.rooms_inline:
+            return [line]
+        lines = [Line(line.kind, line.parts, room) for room in rooms]
+        if private:
+            lines.append(Line(line.kind, line.parts, conversation=quit.nick))
+        return lines
 
     def history(self, history: events.History, now: datetime) -> list[Line]:
         """
@@ -383,6 +479,8 @@ class Presenter:
             case events.Parted(nick=nick, room=room):
                 reason = f" ({change.reason})" if change.reason else ""
                 return [self._presence(voice.leave, nick, f"left {room}{reason}", change.ts, room)]
+            case Departed(quit=quit, rooms=rooms, private=private):
+                return self.departed(quit, rooms, private)
             case events.Quit():
                 return [self._presence(voice.leave, change.nick, f"quit ({change.reason})", change.ts, None)]
             case events.NickChanged():

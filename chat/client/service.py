@@ -15,7 +15,7 @@ from __future__ import annotations
 import itertools
 import os
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -36,6 +36,7 @@ from zope.interface import implementer
 from chat import events
 from chat.client.jobs import RunInThread, ServerError
 from chat.client.model import ChatModel, State
+from chat.client.present import secret_input
 from chat.client.protocol import ChatClientProtocol, IClientHandler
 from chat.client.transfer import ChecksumMismatch
 
@@ -54,6 +55,13 @@ CLIENT_COMMANDS = {
     "help": ("/help [COMMAND]", "lists the client's commands, then the server's"),
 }
 """The commands this client runs itself: usage and what they do."""
+
+HABITS_HELP = (
+    "A line not starting with / is said to your current room, except the habits of simple chat programs: "
+    "send NICK TEXT (/msg), list (/list), help (/help), quit (/quit) and file:PATH (/send to the current room). "
+    "Start a line with a space to say such words as they are, and with // to say a line starting with /."
+)
+"""How plain lines are read, for C{/help}."""
 
 NICK_ERRORS = frozenset({"nick-invalid", "nick-taken", "nick-registered", "auth-failed", "auth-needs-tls"})
 
@@ -101,11 +109,13 @@ def describe_failure(reason: Failure) -> str:
 @dataclass(frozen=True)
 class Account:
     """
-    Who to be: a nick, and a password to log in with (C{None}: a guest).
+    Who to be: a nick, and a password to log in with (C{None}: a guest),
+    kept in memory only and never shown in its C{repr} (which a log or a
+    traceback may print).
     """
 
     nick: str
-    password: str | None = None
+    password: str | None = field(default=None, repr=False)
 
 
 @implementer(IStreamClientEndpoint)
@@ -192,6 +202,8 @@ class ChatClient(Service):
             retryPolicy=self._retry_in, clock=reactor,
         )
         self._rejoin: list[str] = []
+        self._typed_login: tuple[str | None, str] | None = None
+        self._typed_password: str | None = None
         self._quitting = False
         self._bye = ""
         self._welcomed_once = False
@@ -291,11 +303,11 @@ class ChatClient(Service):
 
     def _register(self, protocol: ChatClientProtocol) -> None:
         self._rejoin = [room.name for room in self.model.rooms.values()]
-        nick = self.model.nick or self.account.nick
+        self._typed_login = self._typed_password = None
         if self.account.password is not None:
-            protocol.send_line(f"/login {nick} {self.account.password}")
+            protocol.send_line(f"/login {self.account.nick} {self.account.password}")
         else:
-            protocol.send_line(f"/nick {nick}")
+            protocol.send_line(f"/nick {self.model.nick or self.account.nick}")
 
     def event_received(self, event: events.Event) -> None:
         """
@@ -309,16 +321,54 @@ class ChatClient(Service):
                     self.model.set_rtt(self._reactor.seconds() - sent)
                 return
             case events.Registered():
+                self._remember_login(event)
                 self.model.apply(event)
                 self._registered()
                 return
             case events.Bye():
                 self._bye = event.reason
+            case events.Info(text="Your password is changed") if self._typed_password is not None:
+                if self.account.password is not None:
+                    self.account = Account(self.account.nick, self._typed_password)
+                self._typed_password = None
+            case events.Error(code="nick-registered"):
+                self._typed_login = None
+                self.model.apply(event)
+                hint = self._registered_hint(event.message)
+                if hint:
+                    self.model.notice(hint)
+                return
             case events.Error(code=code) if code in NICK_ERRORS and self.model.state == State.CONNECTED:
+                self._typed_login = None
                 self.model.apply(event)
                 self.model.notice("Choose another nick with /nick NAME (or log in with /login NICK PASSWORD).")
                 return
+            case events.Error(code="auth-failed" | "auth-needs-tls" | "bad-arguments" | "busy"):
+                self._typed_login = self._typed_password = None
         self.model.apply(event)
+
+    def _remember_login(self, event: events.Registered) -> None:
+        """
+        A C{/login} or C{/register} the user typed succeeded: remember the
+        account and password (in memory only) to log in again after a
+        reconnection.
+        """
+        typed, self._typed_login = self._typed_login, None
+        if event.account and typed is not None:
+            self.account = Account(event.nick, typed[1])
+
+    def _registered_hint(self, message: str) -> str:
+        """
+        The hint after C{nick-registered} (PROTOCOL.md section 3.3: C{bob is
+        a registered nick: /login bob PASSWORD}): how to log in to that
+        nick, or choose another; C{""} when the user is logged in already.
+        """
+        nick = message.split(" ", 1)[0]
+        if not nick or nick.lower() == "you":
+            return ""
+        if self.model.state == State.ONLINE:
+            return f"{nick} has an account: /login {nick} PASSWORD if it is yours."
+        return f"{nick} has an account: /login {nick} PASSWORD if it is yours, or choose another nick with /nick NAME."
 
     def _registered(self) -> None:
         assert self.protocol is not None
@@ -379,8 +429,13 @@ class ChatClient(Service):
     def input(self, line: str) -> None:
         """
         One line the user typed: a client command (L{CLIENT_COMMANDS}),
-        or a command or message for the daemon, sent as typed.
-        Problems are told as notices; nothing is raised.
+        or a command or message for the daemon, sent as typed, except the
+        habits of simple chat programs (L{HABITS_HELP}), run as the
+        commands they meant, and a plain line carrying a password
+        (L{chat.client.present.secret_input}), never said. A C{/login} or
+        C{/register} the daemon accepts is remembered, in memory only, to
+        log in again after a reconnection. Problems are told as notices;
+        nothing is raised, and no notice repeats a password.
         """
         line = line.rstrip("\r\n")
         if not line.strip():
@@ -395,7 +450,59 @@ class ChatClient(Service):
                 return
             if name.lower() == "join" and args.strip():
                 self.model.make_current(args.split()[0])
+            self._typed(name.lower(), args.split())
+        elif secret_input(line):
+            self.model.notice("Not sent: that line holds a password. Type commands without a space before the /.",
+                              "error")
+            return
+        elif self._habit(line):
+            return
         self._send(line)
+
+    def _typed(self, verb: str, args: list[str]) -> None:
+        """
+        Note a C{/login}, C{/register} or C{/password} typed, so that its
+        password logs in again after a reconnection once the daemon took it.
+        """
+        if verb == "login" and len(args) >= 2:
+            self._typed_login = (args[0], args[1])
+        elif verb == "register" and len(args) == 1:
+            self._typed_login = (None, args[0])
+        elif verb == "password" and len(args) == 2:
+            self._typed_password = args[1]
+
+    def _habit(self, line: str) -> bool:
+        """
+        Run a plain line that is a habit of simple chat programs (see
+        L{HABITS_HELP}) as the command it meant, or tell how to; a line
+        starting with a space is never one.
+
+        @return: whether C{line} was one (and must not be said).
+        """
+        word, _, rest = line.partition(" ")
+        verb = word.lower()
+        if not rest.strip() and verb in ("list", "help", "quit"):
+            self.input(f"/{verb}")
+            return True
+        if verb == "send" and rest.strip():
+            nick, _, text = rest.strip().partition(" ")
+            known = {n.lower() for room in self.model.rooms.values() for n in room.members} | set(
+                self.model.conversations)
+            if text.strip() and nick.lower() in known:
+                self._send(f"/msg {nick} {text.strip()}")
+            else:
+                self.model.notice("To message someone: /msg NICK TEXT. To say a line starting with send, "
+                                  "start it with a space.")
+            return True
+        if verb.startswith("file:") and len(line) > len("file:"):
+            path = line[len("file:"):].strip()
+            current = self.model.current
+            if current is None:
+                self.model.notice(f"To offer a file: /send NICK|#ROOM {path}", "error")
+            else:
+                self.send_file(current.name, Path(os.path.expanduser(path)))
+            return True
+        return False
 
     def _send(self, line: str) -> None:
         if self.protocol is None:
@@ -416,6 +523,7 @@ class ChatClient(Service):
             self.model.notice("This client's commands:")
             for usage, does in CLIENT_COMMANDS.values():
                 self.model.notice(f"  {usage}: {does}")
+            self.model.notice(HABITS_HELP)
             self.model.notice("The server's commands:")
         self._send(f"/help {args}".rstrip())
 

@@ -81,7 +81,8 @@ class Files(DomainState):
         for offer in offers:
             self._events.publish(offer, user.here)
         if offers:
-            text = f"{len(offers)} file{'s' if len(offers) > 1 else ''} you may fetch with /download ID"
+            text = (f"{len(offers)} file{'s' if len(offers) > 1 else ''} offered to you, listed above: "
+                    "/get ID fetches one in chat-client or chat-tk")
         else:
             text = "No files are offered to you"
         self._events.publish(events.Info(text), user.here)
