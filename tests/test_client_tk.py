@@ -137,6 +137,16 @@ def make_root(case: SynchronousTestCase) -> Any:
     return root
 
 
+def row_middle(tree: Any, item: str) -> tuple[int, int]:
+    """
+    Where to click on C{item} of C{tree} (a Treeview): its text, half-way down its row, in pixels.
+    """
+    box = tree.bbox(item)
+    assert isinstance(box, tuple), f"{item} is not shown"
+    x, y, _, height = (int(v) for v in box)
+    return x + 20, y + height // 2
+
+
 def message(room: str, sender: str, text: str, minutes: int = 0, action: bool = False, id: int = 1) -> events.Message:
     return events.Message(id, T0 + timedelta(minutes=minutes), room, sender, text, action)
 
@@ -159,6 +169,35 @@ class ThemeTests(SynchronousTestCase):
         with self.assertRaises(ValueError):
             dataclasses.replace(theme.DARK, nicks=theme.DARK.nicks[:-1])
         self.assertEqual((theme.DARK.level("ok"), theme.LIGHT.level("error")), (theme.DARK.ok, theme.LIGHT.error))
+
+    def test_contrast_ratio(self) -> None:
+        """
+        L{theme.contrast} is the WCAG 2 ratio: 21 for black on white, 1 for a colour on itself, either order.
+        """
+        self.assertAlmostEqual(theme.contrast("#000000", "#ffffff"), 21.0)
+        self.assertAlmostEqual(theme.contrast("#ffffff", "#000000"), 21.0)
+        self.assertAlmostEqual(theme.contrast("#20242c", "#20242c"), 1.0)
+        self.assertAlmostEqual(theme.contrast("#767676", "#ffffff"), 4.54, places=2)  # the AA grey on white
+
+    def test_nick_colours_readable_on_both_themes(self) -> None:
+        """
+        Every nick colour of both palettes has WCAG AA contrast (4.5:1) on every background a nick is drawn on.
+        """
+        for palette in theme.THEMES.values():
+            self.assertEqual(len(palette.nick_backgrounds()), 5)
+            for background in palette.nick_backgrounds():
+                for colour in palette.nicks:
+                    self.assertGreaterEqual(theme.contrast(colour, background), theme.MIN_CONTRAST,
+                                            f"{palette.name}: {colour} on {background}")
+        self.assertEqual(theme.MIN_CONTRAST, 4.5)
+
+    def test_enough_distinct_nick_colours(self) -> None:
+        """
+        Each palette has at least 24 different nick colours, so that a room of 20 rarely repeats one.
+        """
+        for palette in theme.THEMES.values():
+            self.assertGreaterEqual(len(set(palette.nicks)), 24)
+            self.assertEqual(len(set(palette.nicks)), len(palette.nicks))
 
 
 # The window, without a network
@@ -234,6 +273,19 @@ class WindowTests(SynchronousTestCase):
         entry.insert(0, text)
         self.root.update()
         entry.event_generate(key)
+        self.root.update()
+
+    def click(self, widget: Any, x: int | None = None, y: int | None = None) -> None:
+        """
+        Press and release the mouse's first button on C{widget} (at its middle unless told), as a user does.
+        """
+        self.root.update()
+        x = widget.winfo_width() // 2 if x is None else x
+        y = widget.winfo_height() // 2 if y is None else y
+        widget.event_generate("<Enter>", x=x, y=y)
+        widget.event_generate("<ButtonPress-1>", x=x, y=y)
+        self.root.update()
+        widget.event_generate("<ButtonRelease-1>", x=x, y=y)
         self.root.update()
 
     def test_enter_sends_the_line_as_typed(self) -> None:
@@ -521,16 +573,17 @@ class WindowTests(SynchronousTestCase):
 
     def test_leave_then_reconnect(self) -> None:
         """
-        Leave disconnects and keeps the window; the button then reads Reconnect and connects again.
+        Disconnect leaves the server and keeps the window; the button then reads Reconnect and connects again.
         """
-        self.window.header.leave_button.invoke()
+        self.window.rooms.server_button.invoke()
         self.assertEqual(self.client.calls, ["leave"])
         self.model.set_state(State.DISCONNECTED)
-        self.assertEqual(self.window.header.leave_button.cget("text"), "Reconnect")
-        self.window.header.leave_button.invoke()
+        self.assertEqual(self.window.rooms.server_button.cget("text"), "Reconnect")
+        self.assertEqual(self.window.chat_menu.entrycget(6, "label"), "Reconnect")
+        self.window.rooms.server_button.invoke()
         self.assertEqual(self.client.calls, ["leave", "reconnect"])
         self.model.set_state(State.CONNECTING)
-        self.assertEqual(self.window.header.leave_button.cget("text"), "Leave")
+        self.assertEqual(self.window.rooms.server_button.cget("text"), "Disconnect")
         self.assertEqual(self.exits, [])
 
     def test_exit_quits_then_stops(self) -> None:
@@ -540,7 +593,7 @@ class WindowTests(SynchronousTestCase):
         self.client.goodbye = Deferred()
         close = self.root.protocol("WM_DELETE_WINDOW")
         self.root.tk.call(close)
-        self.window.header.exit_button.invoke()
+        self.window.rooms.exit_button.invoke()
         self.assertEqual((self.client.calls, self.exits), (["quit"], []))
         self.client.goodbye.callback(None)
         self.assertEqual(self.exits, ["exit"])
@@ -565,6 +618,212 @@ class WindowTests(SynchronousTestCase):
         self.window.choose_downloads()
         self.assertEqual(self.client.downloads, Path("/srv/inbox"))
         self.assertEqual(self.window.files.downloads_label.cget("text"), "Save to /srv/inbox")
+
+    def test_first_four_nicks_get_four_colours(self) -> None:
+        """
+        alice, bob, carol and dave are drawn in four different colours, in the pane and the people list.
+        """
+        joined(self.model, "#lobby", "bob", "carol", "dave")
+        for nick in ("bob", "carol", "dave"):
+            self.model.apply(message("#lobby", nick, "hi"))
+        self.model.apply(message("#lobby", "alice", "hi"))
+        pane = self.window.messages.pane
+        colours = set()
+        for nick in ("alice", "bob", "carol", "dave"):
+            start = pane.search(f"{nick}  hi", "1.0", "end")
+            (tag,) = [t for t in pane.tag_names(start) if t.startswith("nick") and t != "nick"]
+            colours.add(str(pane.tag_cget(tag, "foreground")))
+        self.assertEqual(len(colours), 4)
+        people = self.window.people.tree
+        self.assertEqual(len({people.item(nick, "tags")[0] for nick in ("alice", "bob", "carol", "dave")}), 4)
+
+    def test_buttons_and_lists_leave_the_focus_in_the_input(self) -> None:
+        """
+        Clicking the buttons and the lists leaves (or gives back) the keyboard focus to the input line.
+        """
+        joined(self.model, "#dev", "bob")
+        joined(self.model, "#lobby", "bob")
+        self.window.choose_file = lambda: ""
+        self.window.choose_folder = lambda: ""
+        self.window.ask_room = lambda: ""
+        entry = self.window.compose.entry
+        buttons = [self.window.people.refresh_button, self.window.files.send_button, self.window.compose.send_button,
+                   self.window.rooms.join_button, self.window.header.part_button]
+        for widget in buttons:
+            entry.focus_force()
+            self.click(widget)
+            self.assertEqual(self.root.focus_get(), entry, str(widget))
+        self.assertEqual(self.client.lines, ["/list", "/part"])
+        for tree, item in ((self.window.people.tree, "bob"), (self.window.rooms.tree, "#dev")):
+            entry.focus_force()
+            self.click(tree, *row_middle(tree, item))
+            self.assertEqual(self.root.focus_get(), entry, str(tree))
+        self.assertEqual(self.client.lines[-1], "/join #dev")
+
+    def test_typing_in_the_pane_types_in_the_input(self) -> None:
+        """
+        Keys typed while the pane has the focus (after selecting text in it) go to the input line.
+        """
+        pane = self.window.messages.pane
+        pane.focus_force()
+        self.root.update()
+        pane.event_generate("<KeyPress>", keysym="h")
+        pane.event_generate("<KeyPress>", keysym="i")
+        self.root.update()
+        self.assertEqual(self.window.compose.entry.get(), "hi")
+        self.assertEqual(self.root.focus_get(), self.window.compose.entry)
+
+    def test_actions_keep_the_unsent_line(self) -> None:
+        """
+        Join room…, opening a person and Up/Down keep what was typed and not sent; only sending empties it.
+        """
+        joined(self.model, "#lobby", "bob")
+        entry = self.window.compose.entry
+        entry.insert(0, "half a thought")
+        rooms = ["#dev", "ops", None]
+        self.window.ask_room = lambda: rooms.pop(0)
+        self.window.rooms.join_button.invoke()
+        self.window.rooms.join_button.invoke()
+        self.window.rooms.join_button.invoke()
+        self.assertEqual(self.client.lines, ["/join #dev", "/join #ops"])
+        self.assertEqual(entry.get(), "half a thought")
+        self.root.update()
+        x, y = row_middle(self.window.people.tree, "bob")
+        for _ in range(2):  # a double click
+            self.window.people.tree.event_generate("<ButtonPress-1>", x=x, y=y)
+            self.window.people.tree.event_generate("<ButtonRelease-1>", x=x, y=y)
+        self.root.update()
+        self.assertEqual(entry.get(), "/msg bob half a thought")
+        self.window.compose.prefix("/msg carol ")
+        self.assertEqual(entry.get(), "/msg carol half a thought")
+        self.window.set_theme("light")
+        self.assertEqual(entry.get(), "/msg carol half a thought")
+        self.type_line("/msg carol half a thought")
+        self.assertEqual(entry.get(), "")
+
+    def test_line_kept_while_not_connected(self) -> None:
+        """
+        A line typed while not connected stays in the input, with a word why, instead of being lost.
+        """
+        self.model.set_state(State.CONNECTING)
+        self.type_line("are you there?")
+        self.assertEqual(self.client.lines, [])
+        self.assertEqual(self.window.compose.entry.get(), "are you there?")
+        self.assertIn("Not connected", self.window.status.error_label.cget("text"))
+        self.model.set_state(State.CONNECTED)
+        self.model.set_state(State.ONLINE)
+        self.type_line(self.window.compose.entry.get())
+        self.assertEqual(self.client.lines, ["are you there?"])
+        self.assertEqual(self.window.compose.entry.get(), "")
+
+    def test_layout_at_800_by_560(self) -> None:
+        """
+        At 800×560 the window is that size and every part is shown whole inside it, the input still wide.
+        """
+        joined(self.model, "#lobby", "bob")
+        self.model.apply(events.FileOffer(7, "bob", "alice", "a-long-file-name-for-a-card.tar.gz", 2048, "0" * 64, T0))
+        self.model.apply(events.Topic("#lobby", "A topic long enough to be shortened in a narrow header " * 3, "bob"))
+        self.root.geometry("800x560")
+        self.root.update()
+        self.root.update()
+        self.assertEqual((self.root.winfo_width(), self.root.winfo_height()), (800, 560))
+        right, bottom = self.root.winfo_rootx() + 800, self.root.winfo_rooty() + 560
+        w = self.window
+        widgets = [w.compose.entry, w.compose.send_button, w.compose.target, w.header.title, w.header.topic,
+                   w.header.part_button, w.rooms.server_button, w.rooms.exit_button, w.rooms.join_button,
+                   w.rooms.tree, w.people.refresh_button, w.people.heading, w.files.send_button,
+                   w.files.downloads_label, w.files.offer_rows[7].button, w.status.label, w.messages.pane]
+        for widget in widgets:
+            self.assertTrue(widget.winfo_viewable(), str(widget))
+            self.assertLessEqual(widget.winfo_rootx() + widget.winfo_width(), right, str(widget))
+            self.assertLessEqual(widget.winfo_rooty() + widget.winfo_height(), bottom, str(widget))
+            if widget.winfo_class() in ("TButton", "TLabel"):
+                self.assertGreaterEqual(widget.winfo_width(), widget.winfo_reqwidth(), f"{widget} is cut")
+        self.assertGreaterEqual(w.compose.entry.winfo_width(), 180)
+        self.assertGreaterEqual(w.messages.pane.winfo_width(), 300)
+
+    def test_server_actions_apart_from_room_actions(self) -> None:
+        """
+        The room header offers only Leave room (/part); Disconnect and Exit sit with the server, not the room.
+        """
+        joined(self.model, "#lobby")
+        header_buttons = [c for c in self.window.header.frame.winfo_children() if c.winfo_class() == "TButton"]
+        self.assertEqual([b.cget("text") for b in header_buttons], ["Leave room"])
+        self.window.header.part_button.invoke()
+        self.assertEqual((self.client.lines, self.client.calls), (["/part"], []))
+        self.assertEqual(self.window.rooms.server_button.cget("text"), "Disconnect")
+        self.assertEqual(self.window.rooms.server_button.master.master, self.window.rooms.frame)
+        self.assertLess(self.window.rooms.server_button.winfo_y() + self.window.rooms.server_button.master.winfo_y(),
+                        self.window.rooms.tree.winfo_y())  # above the rooms, under the server's name
+        labels = [self.window.chat_menu.entrycget(i, "label") for i in range(8)
+                  if self.window.chat_menu.type(i) == "command"]
+        self.assertEqual(labels, ["Send file…", "Downloads folder…", "Join room…", "Leave room", "Disconnect", "Exit"])
+
+    def test_reconnecting_shows_one_banner(self) -> None:
+        """
+        While reconnecting, notices replace each other in one banner (errors in the status bar too), not lines in
+        the pane; the banner goes once back online.
+        """
+        joined(self.model, "#lobby")
+        self.model.set_state(State.CONNECTING)
+        before = self.window.messages.lines(visible=False)
+        self.assertTrue(self.window.banner.shown())
+        self.model.notice("Trying again in 1 s.")
+        self.model.notice("Cannot connect to 127.0.0.1:8888: connection refused.", "error")
+        self.model.notice("Trying again in 2 s.")
+        self.assertEqual(self.window.messages.lines(visible=False), before)
+        self.assertEqual(self.window.banner.label.cget("text"), "Connecting… Trying again in 2 s.")
+        self.assertEqual(self.window.status.error_label.cget("text"),
+                         "! Cannot connect to 127.0.0.1:8888: connection refused.")
+        self.model.set_state(State.CONNECTED)
+        self.model.apply(events.Registered("alice"))
+        self.assertFalse(self.window.banner.shown())
+        self.assertFalse(self.window.banner.frame.winfo_ismapped())
+        self.model.notice("Joining #dev again.")
+        self.assertEqual(self.window.messages.lines()[-1], "09:30  • Joining #dev again.")
+
+    def test_password_masked_and_not_recalled(self) -> None:
+        """
+        A /login, /register or /password line shows as dots while typed, and Up never recalls it.
+        """
+        entry = self.window.compose.entry
+        self.type_line("hello")
+        for line in ("/login alice s3cret", "/register s3cret", "/password old new"):
+            entry.delete(0, "end")
+            entry.insert(0, line)
+            self.assertEqual(str(entry.cget("show")), "•", line)
+            self.assertEqual(self.window.compose.target.cget("text"), "password hidden")
+            entry.event_generate("<Return>")
+            self.assertEqual(entry.get(), "")
+            self.assertEqual(str(entry.cget("show")), "")
+        entry.insert(0, "/login alice")
+        self.assertEqual(str(entry.cget("show")), "")
+        entry.delete(0, "end")
+        entry.event_generate("<Up>")
+        self.assertEqual(entry.get(), "hello")
+        entry.event_generate("<Up>")
+        self.assertEqual(entry.get(), "hello")
+        self.assertEqual(self.client.lines, ["hello", "/login alice s3cret", "/register s3cret", "/password old new"])
+
+    def test_plain_line_goes_to_the_selected_room_after_reconnecting(self) -> None:
+        """
+        After a reconnection, the first plain line (or /me) makes the selected room current before it is sent.
+        """
+        joined(self.model, "#dev")
+        joined(self.model, "#lobby")
+        self.type_line("before")
+        self.assertEqual(self.client.lines, ["before"])
+        for state in (State.CONNECTING, State.CONNECTED):
+            self.model.set_state(state)
+        self.model.apply(events.Registered("alice"))
+        # The daemon joins #lobby first; the client joins #dev again, then #lobby (already in: no event).
+        self.model.apply(events.Joined(T0, "#lobby", "alice"))
+        self.model.apply(events.Joined(T0, "#dev", "alice"))
+        self.assertEqual(self.window.rooms.tree.selection(), ("#dev",))
+        self.type_line("hello")
+        self.type_line("/me waves")
+        self.type_line("again")
+        self.assertEqual(self.client.lines, ["before", "/join #dev", "hello", "/me waves", "again"])
 
     def test_light_theme(self) -> None:
         """
@@ -868,15 +1127,43 @@ class LiveTests(TestCase):
 
     def test_leave_and_reconnect(self) -> Deferred[None]:
         """
-        Leave disconnects while the window stays; Reconnect comes back online in the same room.
+        Disconnect leaves while the window stays; Reconnect comes back online in the same room.
         """
         async def run() -> None:
-            self.window.header.leave_button.invoke()
+            self.window.rooms.server_button.invoke()
             await self.until(lambda: self.client.model.state == State.DISCONNECTED, "disconnected")
-            self.assertEqual(self.window.header.leave_button.cget("text"), "Reconnect")
+            self.assertEqual(self.window.rooms.server_button.cget("text"), "Reconnect")
             self.assertTrue(self.window.status.label.cget("text").startswith("Disconnected"))
-            self.window.header.leave_button.invoke()
+            self.window.rooms.server_button.invoke()
             await self.until(lambda: self.client.model.state == State.ONLINE, "online again")
-            self.assertEqual(self.window.header.leave_button.cget("text"), "Leave")
+            self.assertEqual(self.window.rooms.server_button.cget("text"), "Disconnect")
+
+        return Deferred.fromCoroutine(run())
+
+    def test_message_goes_to_the_selected_room_after_reconnect(self) -> Deferred[None]:
+        """
+        After Reconnect, a line typed goes to the room selected in the window, as before.
+        """
+        async def run() -> None:
+            bob = await self.other("bob")
+            await deferToThread(bob.send_line, "/join #dev")
+            await self.type_line("/join #dev")
+            await self.until(lambda: self.room() == "#dev", "#dev current")
+            rooms = self.window.rooms.tree
+            self.root.update()
+            x, y = row_middle(rooms, "#lobby")
+            rooms.event_generate("<ButtonPress-1>", x=x, y=y)
+            rooms.event_generate("<ButtonRelease-1>", x=x, y=y)
+            await self.until(lambda: self.room() == "#lobby", "#lobby selected")
+            self.window.rooms.server_button.invoke()
+            await self.until(lambda: self.client.model.state == State.DISCONNECTED, "disconnected")
+            self.window.rooms.server_button.invoke()
+            await self.until(lambda: self.client.model.state == State.ONLINE
+                             and {"#dev", "#lobby"} <= set(self.client.model.rooms), "online again in both rooms")
+            await deferLater(reactor, 0.3, lambda: None)  # the joins again are answered
+            selected = rooms.selection()[0]
+            await self.type_line("which room?")
+            said = await deferToThread(bob.expect_event, "message", {"from": "alice"}, timeout=WAIT)
+            self.assertEqual((said["room"].lower(), said["text"]), (selected, "which room?"))
 
         return Deferred.fromCoroutine(run())

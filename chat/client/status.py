@@ -16,8 +16,11 @@ from pathlib import Path
 from chat import events
 from chat.client.model import ChatModel, State
 
-NICK_COLOURS = 12
-"""How many nick colours every front end has; L{nick_colour} picks one."""
+NICK_COLOURS = 30
+"""How many nick colours every front end has; L{nick_colour} picks one.
+Thirty hues, 12 degrees apart: two of 20 people share one about as often
+as not, three of them rarely (and C{alice}, C{bob}, C{carol} and C{dave}
+all differ)."""
 
 
 def nick_colour(nick: str) -> int:
@@ -27,7 +30,6 @@ def nick_colour(nick: str) -> int:
     (CRC-32 of the lower-cased UTF-8, not C{hash()}).
     """
     return zlib.crc32(nick.lower().encode("utf-8")) % NICK_COLOURS
-
 
 
 def size_text(count: float) -> str:

@@ -12,8 +12,8 @@ from collections.abc import Callable, Sequence
 from tkinter import ttk
 from typing import Any
 
-from chat.client.model import ChatModel, State
-from chat.client.present import KINDS, Line, Span
+from chat.client.model import ChatModel
+from chat.client.present import KINDS, Line, Span, secret_input
 from chat.client.status import topic_text
 from chat.client.tk.theme import Fonts, Theme, fit, nick_tag
 
@@ -47,12 +47,17 @@ def span_tags(span: Span, line: Line) -> tuple[str, ...]:
 
 class RoomHeader:
     """
-    The current room's name and topic, with the Leave (or Reconnect) and
-    Exit buttons.
+    The current room's name and topic, with the room's own action: Leave
+    room. Leaving the server is not here but with the server, in
+    L{chat.client.tk.panels.RoomsPanel}.
+
+    @ivar part_button: Leave room (C{/part}), disabled out of a room.
     """
 
-    def __init__(self, parent: tk.Misc, fonts: Fonts, on_leave: Callable[[], None],
-                 on_exit: Callable[[], None]) -> None:
+    def __init__(self, parent: tk.Misc, fonts: Fonts, on_part: Callable[[], None]) -> None:
+        """
+        @param on_part: Leave room was pressed.
+        """
         self.fonts = fonts
         self.frame = header = ttk.Frame(parent, padding=(18, 8, 14, 8))
         header.columnconfigure(0, weight=1)
@@ -60,10 +65,8 @@ class RoomHeader:
         self.title.grid(row=0, column=0, sticky="w")
         self.topic = ttk.Label(header, text="", style="Topic.TLabel")
         self.topic.grid(row=1, column=0, sticky="ew")
-        self.leave_button = ttk.Button(header, text="Leave", command=on_leave, width=10)
-        self.leave_button.grid(row=0, column=1, rowspan=2, padx=(12, 6))
-        self.exit_button = ttk.Button(header, text="Exit", command=on_exit, width=6)
-        self.exit_button.grid(row=0, column=2, rowspan=2)
+        self.part_button = ttk.Button(header, text="Leave room", style="Small.TButton", command=on_part)
+        self.part_button.grid(row=0, column=1, rowspan=2, padx=(12, 0))
         self._topic = ""
         header.bind("<Configure>", lambda e: self._fit_topic())
 
@@ -75,18 +78,56 @@ class RoomHeader:
         self.title.configure(text=current.name if current else "No room")
         self._topic = topic_text(model)
         self._fit_topic()
+        self.part_button.state(["!disabled"] if current is not None else ["disabled"])
 
     def _fit_topic(self) -> None:
-        width = self.frame.winfo_width() - self.leave_button.winfo_width() - self.exit_button.winfo_width() - 60
-        self.topic.configure(text=fit(self._topic, self.fonts.small, max(width, 200)))
+        width = self.frame.winfo_width() - self.part_button.winfo_width() - 50
+        self.topic.configure(text=fit(self._topic, self.fonts.small, max(width, 120)))
 
-    def show_state(self, state: State) -> None:
+
+class Banner:
+    """
+    One line above the pane while the connection is being made again: what
+    went wrong last and what happens next, each notice replacing the one
+    before, instead of a line per attempt in the pane.
+
+    @ivar label: the text of the banner.
+    """
+
+    def __init__(self, parent: tk.Misc, fonts: Fonts) -> None:
+        self.fonts = fonts
+        self.frame = ttk.Frame(parent, style="Banner.TFrame", padding=(18, 5, 14, 5))
+        self.frame.columnconfigure(0, weight=1)
+        self.label = ttk.Label(self.frame, text="", style="Banner.TLabel", anchor="w")
+        self.label.grid(row=0, column=0, sticky="ew")
+        self._text = ""
+        self.frame.bind("<Configure>", lambda e: self._fit())
+
+    def show(self, text: str) -> None:
         """
-        Offer Reconnect once disconnected, Leave otherwise.
+        Show the banner (where its frame was gridded) saying C{text}, fitted to its width.
         """
-        gone = state == State.DISCONNECTED
-        self.leave_button.configure(text="Reconnect" if gone else "Leave",
-                                    style="Accent.TButton" if gone else "TButton")
+        self._text = text
+        self._fit()
+        self.frame.grid()
+
+    def _fit(self) -> None:
+        width = self.frame.master.winfo_width() - 40  # the frame itself may not be shown yet
+        self.label.configure(text=fit(self._text, self.fonts.small, max(width, 300)) if self._text else "")
+
+    def hide(self) -> None:
+        """
+        Take the banner away.
+        """
+        self.frame.grid_remove()
+        self._text = ""
+        self.label.configure(text="")
+
+    def shown(self) -> bool:
+        """
+        Whether the banner is up.
+        """
+        return bool(self.frame.winfo_manager()) and bool(self.label.cget("text"))
 
 
 class MessagePane:
@@ -105,6 +146,8 @@ class MessagePane:
         self._on_offer = on_offer
         self._room_tags: set[str] = set()
         self._shown: str | None = None
+        self._follow = True  # at the bottom, as far as the user is concerned
+        self._size = (0, 0)
         self.frame = frame = ttk.Frame(parent, style="Pane.TFrame")
         frame.columnconfigure(0, weight=1)
         frame.rowconfigure(0, weight=1)
@@ -118,6 +161,8 @@ class MessagePane:
         self.pane.configure(yscrollcommand=self._scrolled)
         self.jump_button = ttk.Button(frame, text="↓ New messages", style="Accent.TButton",
                                       command=self.scroll_to_end)
+        self.typed: Callable[[str], None] | None = None
+        self.pane.bind("<KeyPress>", self._key)
         self.pane.tag_bind("link", "<Enter>", lambda e: self.pane.configure(cursor="hand2"))
         self.pane.tag_bind("link", "<Leave>", lambda e: self.pane.configure(cursor="xterm"))
 
@@ -211,6 +256,14 @@ class MessagePane:
 
     def _scrolled(self, first: str | float, last: str | float) -> None:
         self.bar.set(first, last)
+        size = (self.pane.winfo_width(), self.pane.winfo_height())
+        if size != self._size:
+            # Resized: lines wrap anew; a pane that showed the end shows it still.
+            self._size = size
+            if self._follow and float(last) < 0.999:
+                self.pane.after_idle(self.pane.see, "end")
+        else:
+            self._follow = float(last) >= 0.999
         if float(last) >= 0.999:
             self.jump_button.place_forget()
 
@@ -228,6 +281,14 @@ class MessagePane:
                 shown.append(self.pane.get(f"{number}.0", f"{number}.end"))
         return shown
 
+    def _key(self, event: tk.Event[Any]) -> str | None:
+        # Typing in the pane (clicked to select text) types in the input line.
+        control = int(event.state) & 0x4 if isinstance(event.state, int) else 0
+        if self.typed is not None and event.char and event.char.isprintable() and not control:
+            self.typed(event.char)
+            return "break"
+        return None
+
     def _offer_clicked(self, offer_id: int) -> Callable[[tk.Event[Any]], None]:
         def clicked(event: tk.Event[Any]) -> None:
             self._on_offer(offer_id)
@@ -238,16 +299,19 @@ class MessagePane:
 class InputLine:
     """
     Where the user types: Enter sends, Up and Down recall the lines sent
-    (back to the draft), Page Up and Page Down scroll the pane.
+    (back to the draft), Page Up and Page Down scroll the pane. A line
+    carrying a password (L{secret_input}) is shown as dots while typed,
+    and is never recalled. Nothing but sending empties the line.
 
     @ivar entry: the input line.
     @ivar target: shows the room plain lines go to.
     """
 
-    def __init__(self, parent: tk.Misc, fonts: Fonts, on_line: Callable[[str], None],
+    def __init__(self, parent: tk.Misc, fonts: Fonts, on_line: Callable[[str], bool],
                  page: Callable[[int], None]) -> None:
         """
-        @param on_line: called with each line sent, as typed.
+        @param on_line: called with each line sent, as typed; returns
+            whether it was taken (the input then empties) or not (it stays).
         @param page: scrolls the pane by a number of pages (negative: up).
         """
         self._on_line = on_line
@@ -256,17 +320,20 @@ class InputLine:
         self._draft = ""
         self.frame = compose = ttk.Frame(parent, padding=(16, 10, 16, 12))
         compose.columnconfigure(1, weight=1)
+        self._target = ""
         self.target = ttk.Label(compose, text="", style="Target.TLabel")
         self.target.grid(row=0, column=0, padx=(0, 8))
-        self.entry = ttk.Entry(compose, font=fonts.chat)
+        self.text = tk.StringVar(compose)
+        self.entry = ttk.Entry(compose, font=fonts.chat, textvariable=self.text)
         self.entry.grid(row=0, column=1, sticky="ew")
+        self.text.trace_add("write", lambda *args: self._mask())
         self.entry.bind("<Return>", self._entered)
         self.entry.bind("<KP_Enter>", self._entered)
         self.entry.bind("<Up>", lambda e: self._recall(-1))
         self.entry.bind("<Down>", lambda e: self._recall(1))
         self.entry.bind("<Prior>", lambda e: page(-1))
         self.entry.bind("<Next>", lambda e: page(1))
-        self.send_button = ttk.Button(compose, text="Send", style="Accent.TButton", command=self.send, width=8)
+        self.send_button = ttk.Button(compose, text="Send", style="Accent.TButton", command=self.send, width=6)
         self.send_button.grid(row=0, column=2, padx=(8, 0))
 
     def _entered(self, event: tk.Event[Any]) -> str:
@@ -275,18 +342,38 @@ class InputLine:
 
     def send(self) -> None:
         """
-        Send the line as typed (a message, or a command) and remember it for Up.
+        Send the line as typed (a message, or a command) and remember it for
+        Up unless it carries a password; the line stays if it was not taken.
         """
         line = self.entry.get()
         if not line.strip():
             return
+        if not self._on_line(line):
+            return
         self.entry.delete(0, "end")
-        if not self._recalled or self._recalled[-1] != line:
+        if not secret_input(line) and (not self._recalled or self._recalled[-1] != line):
             self._recalled.append(line)
             del self._recalled[:-HISTORY_SIZE]
         self._recall_at = len(self._recalled)
         self._draft = ""
-        self._on_line(line)
+
+    def show_target(self, target: str) -> None:
+        """
+        Name where plain lines go (the current room), left of the line.
+        """
+        self._target = target
+        self._mask()
+
+    def _mask(self) -> None:
+        secret = secret_input(self.entry.get())
+        self.entry.configure(show="•" if secret else "")
+        self.target.configure(text="password hidden" if secret else self._target)
+
+    def masked(self) -> bool:
+        """
+        Whether the line is shown as dots (it carries a password).
+        """
+        return bool(self.entry.cget("show"))
 
     def _recall(self, step: int) -> str:
         if not self._recalled:
@@ -301,9 +388,38 @@ class InputLine:
     def write(self, text: str, focus: bool = True) -> None:
         """
         Put C{text} in the input line, the cursor at its end, to be completed.
+        Up and Down use it; actions use L{prefix}, which keeps what was typed.
         """
         self.entry.delete(0, "end")
         self.entry.insert(0, text)
         self.entry.icursor("end")
         if focus:
             self.entry.focus_set()
+
+    def prefix(self, command: str) -> None:
+        """
+        Start the line with C{command} (C{/msg bob }), keeping the text
+        typed after it, unless that text is a command itself; the cursor
+        goes to the end and the focus to the line.
+        """
+        typed = self.entry.get().lstrip()
+        if typed.startswith("/") and not typed.startswith("//"):
+            words = typed.split(maxsplit=2)
+            typed = words[2] if words and words[0].lower() == "/msg" and len(words) > 2 else ""
+            if typed == "" and self.entry.get().strip():
+                self._stash(self.entry.get())
+        self.write(command + typed)
+
+    def _stash(self, line: str) -> None:
+        # A command being typed that an action replaces stays one Up away.
+        if not secret_input(line) and (not self._recalled or self._recalled[-1] != line):
+            self._recalled.append(line)
+            del self._recalled[:-HISTORY_SIZE]
+        self._recall_at = len(self._recalled)
+
+    def type_in(self, text: str) -> None:
+        """
+        Insert C{text} at the cursor and give the line the focus (keys typed elsewhere land here).
+        """
+        self.entry.insert("insert", text)
+        self.entry.focus_set()

@@ -31,8 +31,9 @@ MAX_OFFERS = 20
 MAX_TRANSFERS = 8
 """Transfers listed; the oldest finished ones go first."""
 
-CARD_WIDTH = 258
-"""Pixels of text across a card (296 - 2 × 8 - 2 × 10 - 2)."""
+CARD_WIDTH = 248
+"""Pixels of text across a card in a panel 296 pixels wide (296 - 2 × 8 - 2 × 10 - 2, less 10 for the scroll
+bar); see L{FilesPanel.set_width}."""
 
 
 class Scrolled:
@@ -137,6 +138,9 @@ class FilesPanel:
         self._redraw: IDelayedCall | None = None
         self._drawn_at = -PROGRESS_INTERVAL
         self._closed = False
+        self.card_width = CARD_WIDTH
+        self._target: str | None = None
+        self._folder: Path | None = None
 
         files = ttk.Frame(parent, style="Panel.TFrame", padding=(16, 10, 12, 6))
         files.grid(row=3, column=0, sticky="ew")
@@ -181,14 +185,40 @@ class FilesPanel:
         """
         Name where Send file sends: a nick or a room, or nowhere yet.
         """
-        self.send_button.configure(text=f"Send file to {fit(target, self.fonts.small, 110)}…" if target
-                                   else "Send file…")
+        self._target = target
+        self.send_button.configure(text=f"Send file to {fit(target, self.fonts.small, self.card_width - 148)}…"
+                                   if target else "Send file…")
 
     def show_downloads(self, folder: Path) -> None:
         """
         Show the folder downloads go to.
         """
-        self.downloads_label.configure(text=fit("Save to " + short_path(folder), self.fonts.small, 170))
+        self._folder = folder
+        self.downloads_label.configure(text=fit("Save to " + short_path(folder), self.fonts.small,
+                                                self.card_width - 88))
+
+    def set_width(self, panel: int) -> None:
+        """
+        Fit the texts to a panel C{panel} pixels wide (the window was resized).
+        """
+        self.card_width = panel - (296 - CARD_WIDTH)
+        self.no_files.configure(wraplength=self.card_width - 18)
+        self.show_target(self._target)
+        if self._folder is not None:
+            self.show_downloads(self._folder)
+        for row in self.offer_rows.values():
+            self._fit_offer(row)
+        for transfer_row in self.transfer_rows.values():
+            transfer_row.title.configure(text=self._transfer_title(transfer_row.transfer))
+
+    def _fit_offer(self, row: OfferRow) -> None:
+        row.title.configure(text=fit(row.offer.name, self.fonts.bold, self.card_width))
+        room = self.card_width - row.button.winfo_reqwidth() - 10
+        row.detail.configure(text=fit(offer_detail(row.offer, self.model.nick), self.fonts.small, room))
+
+    def _transfer_title(self, transfer: Transfer) -> str:
+        room = self.card_width - self.fonts.bold.measure(transfer_title(transfer, WINDOW, ""))
+        return transfer_title(transfer, WINDOW, fit(transfer.name, self.fonts.bold, max(room, 60)))
 
     def download(self, offer_id: int) -> None:
         """
@@ -207,16 +237,15 @@ class FilesPanel:
             return
         frame = ttk.Frame(self.offers_box, style="Card.TFrame", padding=(10, 8, 10, 8))
         frame.columnconfigure(0, weight=1)
-        title = ttk.Label(frame, text=fit(offer.name, self.fonts.bold, CARD_WIDTH), style="Card.TLabel")
+        title = ttk.Label(frame, text="", style="Card.TLabel")
         title.grid(row=0, column=0, columnspan=2, sticky="w")
         button = ttk.Button(frame, text="Download", style="SmallAccent.TButton",
                             command=lambda: self.download(offer.id))
         button.grid(row=1, column=1, sticky="e", padx=(8, 0))
-        room = CARD_WIDTH - button.winfo_reqwidth() - 10
-        detail = ttk.Label(frame, text=fit(offer_detail(offer, self.model.nick), self.fonts.small, room),
-                           style="CardMuted.TLabel")
+        detail = ttk.Label(frame, text="", style="CardMuted.TLabel")
         detail.grid(row=1, column=0, sticky="w", pady=(2, 0))
-        self.offer_rows[offer.id] = OfferRow(frame, title, detail, button, offer)
+        self.offer_rows[offer.id] = row = OfferRow(frame, title, detail, button, offer)
+        self._fit_offer(row)
         while len(self.offer_rows) > MAX_OFFERS:
             self.offer_rows.pop(min(self.offer_rows)).frame.destroy()
         self._layout()
@@ -274,9 +303,7 @@ class FilesPanel:
     def _transfer_row(self, transfer: Transfer) -> TransferRow:
         frame = ttk.Frame(self.transfers_box, style="Card.TFrame", padding=(10, 8, 10, 8))
         frame.columnconfigure(0, weight=1)
-        room = CARD_WIDTH - self.fonts.bold.measure(transfer_title(transfer, WINDOW, ""))
-        title = ttk.Label(frame, style="Card.TLabel", text=transfer_title(
-            transfer, WINDOW, fit(transfer.name, self.fonts.bold, max(room, 60))))
+        title = ttk.Label(frame, style="Card.TLabel", text=self._transfer_title(transfer))
         title.grid(row=0, column=0, sticky="w")
         bar = ttk.Progressbar(frame, style="Transfer.Horizontal.TProgressbar", maximum=100.0, mode="determinate")
         bar.grid(row=1, column=0, sticky="ew", pady=(5, 4))

@@ -15,7 +15,7 @@ from typing import Any
 
 from twisted.internet.interfaces import IDelayedCall, IReactorTime
 
-from chat.client.model import ChatModel
+from chat.client.model import ChatModel, State
 from chat.client.status import people_heading, people_rows, room_rows, state_level, status_text
 from chat.client.tk.theme import Fonts, Theme, fit, nick_tag
 
@@ -25,43 +25,65 @@ ERROR_SECONDS = 15.0
 
 class RoomsPanel:
     """
-    The left column: the server, the rooms joined (the current one
-    selected; clicking another makes it current), Join… and Part.
+    The left column: the server with what concerns it (Disconnect, or
+    Reconnect, and Exit), then the rooms joined (the current one selected;
+    clicking another makes it current) and Join room…. Leaving a room is
+    the room header's.
 
     @ivar tree: the rooms, by lower-case name, with unread counts.
+    @ivar server_button: Disconnect while connected, Reconnect once disconnected.
+    @ivar exit_button: Exit.
+    @ivar join_button: Join room….
     """
 
     def __init__(self, parent: tk.Misc, model: ChatModel, where: str, on_select: Callable[[str], None],
-                 on_join: Callable[[], None], on_part: Callable[[], None]) -> None:
+                 on_join: Callable[[], None], on_server: Callable[[], None], on_exit: Callable[[], None]) -> None:
         """
         @param where: C{host:port}.
         @param on_select: called with the name of a room clicked that is not the current one.
-        @param on_join: Join… was pressed.
-        @param on_part: Part was pressed.
+        @param on_join: Join room… was pressed.
+        @param on_server: Disconnect (or Reconnect) was pressed.
+        @param on_exit: Exit was pressed.
         """
         self.model = model
+        self.where = where
         self._on_select = on_select
         self.frame = left = ttk.Frame(parent, style="Panel.TFrame", width=176, padding=(0, 12, 0, 10))
         left.grid_propagate(False)
         left.columnconfigure(0, weight=1)
-        left.rowconfigure(3, weight=1)
+        left.rowconfigure(4, weight=1)
         self.server_label = ttk.Label(left, text="chat", style="Server.TLabel", padding=(16, 0, 8, 0))
         self.server_label.grid(row=0, column=0, sticky="w")
-        self.where_label = ttk.Label(left, text=where, style="Muted.TLabel", padding=(16, 0, 8, 14))
+        self.where_label = ttk.Label(left, text=where, style="Muted.TLabel", padding=(16, 0, 8, 6))
         self.where_label.grid(row=1, column=0, sticky="w")
-        ttk.Label(left, text="ROOMS", style="Heading.TLabel", padding=(16, 0, 0, 6)).grid(row=2, column=0, sticky="w")
+        server = ttk.Frame(left, style="Panel.TFrame", padding=(10, 0, 10, 14))
+        server.grid(row=2, column=0, sticky="ew")
+        server.columnconfigure(0, weight=1)
+        self.server_button = ttk.Button(server, text="Disconnect", style="Small.TButton", command=on_server,
+                                        padding=(6, 2))
+        self.server_button.grid(row=0, column=0, sticky="ew")
+        self.exit_button = ttk.Button(server, text="Exit", style="Small.TButton", command=on_exit, padding=(6, 2))
+        self.exit_button.grid(row=0, column=1, sticky="ew", padx=(6, 0))
+        ttk.Label(left, text="ROOMS", style="Heading.TLabel", padding=(16, 0, 0, 6)).grid(row=3, column=0, sticky="w")
         self.tree = ttk.Treeview(left, style="Rooms.Treeview", columns=("unread",), show="tree", selectmode="browse",
                                  height=4)
-        self.tree.column("#0", width=120, stretch=True)
-        self.tree.column("unread", width=44, stretch=False, anchor="e")
-        self.tree.grid(row=3, column=0, sticky="nsew", padx=(8, 8))
+        self.tree.column("#0", width=100, stretch=True)
+        self.tree.column("unread", width=40, stretch=False, anchor="e")
+        self.tree.grid(row=4, column=0, sticky="nsew", padx=(8, 8))
         self.tree.bind("<<TreeviewSelect>>", self._selected)
         buttons = ttk.Frame(left, style="Panel.TFrame", padding=(12, 8, 12, 0))
-        buttons.grid(row=4, column=0, sticky="ew")
-        buttons.columnconfigure((0, 1), weight=1, uniform="buttons")
-        ttk.Button(buttons, text="Join…", style="Small.TButton", command=on_join).grid(row=0, column=0, sticky="ew")
-        self.part_button = ttk.Button(buttons, text="Part", style="Small.TButton", command=on_part)
-        self.part_button.grid(row=0, column=1, sticky="ew", padx=(6, 0))
+        buttons.grid(row=5, column=0, sticky="ew")
+        buttons.columnconfigure(0, weight=1)
+        self.join_button = ttk.Button(buttons, text="Join room…", style="Small.TButton", command=on_join)
+        self.join_button.grid(row=0, column=0, sticky="ew")
+
+    def show_state(self, state: State) -> None:
+        """
+        Offer Reconnect once disconnected, Disconnect otherwise.
+        """
+        gone = state == State.DISCONNECTED
+        self.server_button.configure(text="Reconnect" if gone else "Disconnect",
+                                     style="SmallAccent.TButton" if gone else "Small.TButton")
 
     def apply_theme(self, t: Theme, f: Fonts) -> None:
         """
@@ -84,14 +106,15 @@ class RoomsPanel:
         if current is not None:
             tree.selection_set(current.name.lower())
             tree.see(current.name.lower())
-        self.part_button.state(["!disabled"] if current is not None else ["disabled"])
 
     def show_server(self, fonts: Fonts) -> None:
         """
-        Name the server, once it said its name.
+        Name the server, once it said its name, and where it is, fitted to the column's width.
         """
+        width = int(self.frame.cget("width"))
+        self.where_label.configure(text=fit(self.where, fonts.small, width - 24))
         if self.model.welcome is not None:
-            self.server_label.configure(text=fit(self.model.welcome.server, fonts.title, 160))
+            self.server_label.configure(text=fit(self.model.welcome.server, fonts.title, width - 24))
 
     def _selected(self, event: tk.Event[Any]) -> None:
         selected = self.tree.selection()

@@ -14,14 +14,41 @@ from tkinter import ttk
 
 from chat.client.status import NICK_COLOURS
 
+MIN_CONTRAST = 4.5
+"""The least contrast ratio of text on its background: WCAG 2 level AA for normal text."""
+
+
+def luminance(colour: str) -> float:
+    """
+    The relative luminance of C{colour} (C{#rrggbb}), from 0 (black) to 1
+    (white), as WCAG 2 defines it.
+    """
+    def linear(channel: int) -> float:
+        c = channel / 255
+        return c / 12.92 if c <= 0.04045 else ((c + 0.055) / 1.055) ** 2.4
+
+    r, g, b = (int(colour[i:i + 2], 16) for i in (1, 3, 5))
+    return 0.2126 * linear(r) + 0.7152 * linear(g) + 0.0722 * linear(b)
+
+
+def contrast(first: str, second: str) -> float:
+    """
+    The WCAG 2 contrast ratio of two C{#rrggbb} colours, from 1 (the same)
+    to 21 (black and white), in either order.
+    """
+    light, dark = sorted((luminance(first), luminance(second)), reverse=True)
+    return (light + 0.05) / (dark + 0.05)
+
 
 @dataclass(frozen=True)
 class Theme:
     """
     The colours of the window, as C{#rrggbb} strings.
 
-    @ivar nicks: the colours nicks are drawn in, all readable on C{pane},
-        by L{chat.client.status.nick_colour}: L{NICK_COLOURS} of them.
+    @ivar nicks: the colours nicks are drawn in, by
+        L{chat.client.status.nick_colour}: L{NICK_COLOURS} of them, each
+        with a contrast of at least L{MIN_CONTRAST} on every background a
+        nick is drawn on (L{nick_backgrounds}).
     """
 
     name: str
@@ -51,6 +78,12 @@ class Theme:
     def __post_init__(self) -> None:
         if len(self.nicks) != NICK_COLOURS:
             raise ValueError(f"theme {self.name} has {len(self.nicks)} nick colours, not {NICK_COLOURS}")
+
+    def nick_backgrounds(self) -> tuple[str, ...]:
+        """
+        The colours nicks are drawn on: the pane, private and mention lines, the people list and its selection.
+        """
+        return self.pane, self.private_bg, self.mention_bg, self.panel, self.select
 
     def level(self, level: str) -> str:
         """
@@ -82,9 +115,10 @@ DARK = Theme(
     mention_bg="#33301f",
     action="#c9a7ff",
     link="#6cb6ff",
-    nicks=(
-        "#ff7b72", "#ffa657", "#f2cc60", "#b5e06b", "#6fdd8b", "#4fd6be",
-        "#56c8f0", "#7aa7ff", "#a99bff", "#d2a8ff", "#f28ce0", "#ff9ab5",
+    nicks=(  # OKLCH hues 12 degrees apart, each at least 4.7:1 on every background a nick is drawn on
+        "#fc8a82", "#fa8d6d", "#f59159", "#ec9746", "#e19d35", "#d4a32a", "#c3aa2a", "#b1b035", "#9bb546", "#84ba59",
+        "#68bd6d", "#4ac082", "#1bc196", "#01d3bb", "#01dfdc", "#00ddef", "#00cef3", "#1ab8ee", "#47b3f8", "#69aefd",
+        "#83a9fe", "#98a4fe", "#ac9ffe", "#be99f9", "#ce94ee", "#dd90e1", "#e88cd0", "#f28abf", "#f888ab", "#fb8897",
     ),
 )
 """The default theme: light text on dark grey-blue."""
@@ -112,9 +146,10 @@ LIGHT = Theme(
     mention_bg="#fff5d6",
     action="#8250df",
     link="#0969da",
-    nicks=(
-        "#cf222e", "#bc4c00", "#8a6100", "#537a00", "#1a7f37", "#0f7b6c",
-        "#0a7399", "#0969da", "#4b50c8", "#8250df", "#a22fa8", "#bf3989",
+    nicks=(  # the same hues, darker
+        "#b93435", "#b7390b", "#a44b0a", "#96550c", "#8a5b0b", "#80600d", "#75640d", "#69680b", "#5a6c0c", "#41710b",
+        "#0a7520", "#087446", "#0e7258", "#117165", "#017170", "#01707a", "#106e82", "#0e6d8f", "#066a9f", "#0365ba",
+        "#365ec7", "#5358c7", "#6a51c3", "#7c4bbb", "#8c45af", "#993fa0", "#a53a8e", "#ad357b", "#b43265", "#b7314e",
     ),
 )
 """Dark text on white."""
@@ -126,7 +161,7 @@ THEMES = {theme.name: theme for theme in (DARK, LIGHT)}
 def nick_tag(colour: int) -> str:
     """
     The name of the tag (of the pane and of the lists) of nick colour
-    C{colour}: C{nick0} to C{nick11}.
+    C{colour}: C{nick0} to C{nick29}.
     """
     return f"nick{colour}"
 
@@ -200,6 +235,8 @@ def style_window(root: tk.Misc, theme: Theme, fonts: Fonts) -> ttk.Style:
                          ("Card.TFrame", t.field), ("Status.TFrame", t.panel)):
         style.configure(name, background=colour)
     style.configure("Rule.TFrame", background=t.border)
+    style.configure("Banner.TFrame", background=t.mention_bg)
+    style.configure("Banner.TLabel", background=t.mention_bg, foreground=t.text, font=fonts.small)
     style.configure("TLabel", background=t.window, foreground=t.text)
     style.configure("Panel.TLabel", background=t.panel, foreground=t.text)
     style.configure("Heading.TLabel", background=t.panel, foreground=t.muted, font=fonts.heading)

@@ -12,7 +12,7 @@ import tkinter as tk
 from collections.abc import Callable
 from datetime import datetime, timezone, tzinfo
 from pathlib import Path
-from tkinter import filedialog, ttk
+from tkinter import filedialog, simpledialog, ttk
 from typing import Protocol
 
 from twisted.internet.defer import Deferred
@@ -33,13 +33,25 @@ from chat.client.model import (
 )
 from chat.client.present import WINDOW, Presenter
 from chat.client.status import window_title
-from chat.client.tk.conversation import InputLine, MessagePane, RoomHeader
+from chat.client.tk.conversation import Banner, InputLine, MessagePane, RoomHeader
 from chat.client.tk.files import FilesPanel
 from chat.client.tk.panels import PeoplePanel, RoomsPanel, StatusBar
 from chat.client.tk.theme import THEMES, Fonts, style_window
 
 EXIT_GRACE = 2.0
 """Seconds Exit waits for the goodbye to be sent before closing anyway."""
+
+MIN_SIZE = (760, 480)
+"""The smallest the window can be made, in pixels (width, height)."""
+
+WIDE = 1040
+"""From this width in pixels on, the side columns take their full width."""
+
+SIDES = {True: (176, 296), False: (164, 256)}
+"""The widths in pixels of the left and right columns, wide or not."""
+
+OFFLINE_COMMANDS = ("/quit", "/exit", "/help")
+"""What a line may start with to be taken while not connected."""
 
 
 class ChatSession(Protocol):
@@ -72,13 +84,22 @@ class ChatSession(Protocol):
 
 class ChatWindow:
     """
-    The main window: the rooms on the left; the room's header, the
+    The main window: the server (Disconnect, Exit) and the rooms on the
+    left; the room's header (Leave room), a banner while reconnecting, the
     message pane and the input line in the middle; the people and the
     files on the right; a status bar below. It observes C{client.model}
     and calls C{client}'s methods; it never reads a socket or a file.
+    Buttons and lists do not keep the keyboard focus: it stays in (or goes
+    back to) the input line.
 
-    @ivar rooms: the rooms panel.
-    @ivar header: the current room's name and topic, Leave and Exit.
+    Plain lines go to the room selected: the daemon sends them to its own
+    current room, which after a reconnection (rooms joined again, C{#lobby}
+    first) can differ from the one selected; the window then makes the
+    selected room current (C{/join}) before the line.
+
+    @ivar rooms: the rooms panel, with the server's buttons.
+    @ivar header: the current room's name and topic, and Leave room.
+    @ivar banner: the reconnection banner.
     @ivar messages: the message pane.
     @ivar compose: the input line.
     @ivar people: the people of the current room.
@@ -87,6 +108,8 @@ class ChatWindow:
     @ivar choose_file: asks for a file to send; returns its path, or an
         empty string when the user cancelled.
     @ivar choose_folder: asks for the downloads folder, likewise.
+    @ivar ask_room: asks for the name of a room to join; returns it, or
+        C{None} or an empty string when the user cancelled.
     """
 
     _log = Logger()
@@ -129,13 +152,19 @@ class ChatWindow:
             parent=self.root, title="Send a file")
         self.choose_folder: Callable[[], str] = lambda: filedialog.askdirectory(
             parent=self.root, title="Downloads folder", initialdir=str(self.client.downloads), mustexist=False)
+        self.ask_room: Callable[[], str | None] = lambda: simpledialog.askstring(
+            "Join a room", "Room name (#dev):", parent=self.root)
         self._last_state = self.model.state
+        self._asserted: str | None = None  # the room the daemon was last told is current, lower case
+        self._rejoining = False  # reconnected, and no line sent since
+        self._wide: bool | None = None
         self._exiting = False
         self._closed = False
 
         root.title("chat")
         root.geometry("1120x700")
-        root.minsize(860, 480)
+        root.minsize(*MIN_SIZE)
+        root.option_add("*TButton.takeFocus", "0")  # clicking a button leaves the focus in the input
         self._theme_name = tk.StringVar(root, value=self.theme.name)
         self._build_menu()
         self._build()
@@ -154,7 +183,11 @@ class ChatWindow:
         self.chat_menu.add_command(label="Send file…", command=self.send_file)
         self.chat_menu.add_command(label="Downloads folder…", command=self.choose_downloads)
         self.chat_menu.add_separator()
-        self.chat_menu.add_command(label="Leave", command=self.leave_or_reconnect)
+        self.chat_menu.add_command(label="Join room…", command=self.join_room)
+        self.chat_menu.add_command(label="Leave room", command=self.part_room)
+        self.chat_menu.add_separator()
+        self.chat_menu.add_command(label="Disconnect", command=self.leave_or_reconnect)
+        self._server_entry = 6
         self.chat_menu.add_command(label="Exit", command=self.exit, accelerator="Ctrl+Q")
         self.view_menu = tk.Menu(self.menu, tearoff=False)
         for name in THEMES:
@@ -173,35 +206,65 @@ class ChatWindow:
         main.columnconfigure(2, weight=1)
         main.rowconfigure(0, weight=1)
 
-        self.rooms = RoomsPanel(main, self.model, client.where, on_select=lambda name: client.input(f"/join {name}"),
-                                on_join=lambda: self.compose.write("/join #"), on_part=lambda: client.input("/part"))
+        self.rooms = RoomsPanel(main, self.model, client.where, on_select=self._join, on_join=self.join_room,
+                                on_server=self.leave_or_reconnect, on_exit=self.exit)
         self.rooms.frame.grid(row=0, column=0, sticky="nsew")
         ttk.Frame(main, style="Rule.TFrame", width=1).grid(row=0, column=1, sticky="ns")
 
         centre = ttk.Frame(main)
         centre.grid(row=0, column=2, sticky="nsew")
         centre.columnconfigure(0, weight=1)
-        centre.rowconfigure(1, weight=1)
-        self.header = RoomHeader(centre, fonts, on_leave=self.leave_or_reconnect, on_exit=self.exit)
+        centre.rowconfigure(2, weight=1)
+        self.header = RoomHeader(centre, fonts, on_part=self.part_room)
         self.header.frame.grid(row=0, column=0, sticky="ew")
+        self.banner = Banner(centre, fonts)
+        self.banner.frame.grid(row=1, column=0, sticky="ew")
+        self.banner.hide()
         self.messages = MessagePane(centre, fonts, on_offer=lambda offer_id: self.files.download(offer_id))
-        self.messages.frame.grid(row=1, column=0, sticky="nsew")
+        self.messages.frame.grid(row=2, column=0, sticky="nsew")
         self.compose = InputLine(centre, fonts, on_line=self._send_line,
                                  page=lambda pages: self.messages.pane.yview_scroll(pages, "pages"))
-        self.compose.frame.grid(row=2, column=0, sticky="ew")
+        self.compose.frame.grid(row=3, column=0, sticky="ew")
+        self.messages.typed = self.compose.type_in
         ttk.Frame(main, style="Rule.TFrame", width=1).grid(row=0, column=3, sticky="ns")
 
-        right = ttk.Frame(main, style="Panel.TFrame", width=296, padding=(0, 12, 0, 0))
+        self.right = right = ttk.Frame(main, style="Panel.TFrame", width=296, padding=(0, 12, 0, 0))
         right.grid(row=0, column=4, sticky="nsew")
         right.grid_propagate(False)
         right.columnconfigure(0, weight=1)
         right.rowconfigure(1, weight=2)
         right.rowconfigure(4, weight=3)
         self.people = PeoplePanel(right, self.model, on_refresh=lambda: client.input("/list"),
-                                  on_select=self._show_target, on_open=lambda nick: self.compose.write(f"/msg {nick} "))
+                                  on_select=self._show_target,
+                                  on_open=lambda nick: self.compose.prefix(f"/msg {nick} "))
         self.files = FilesPanel(right, self.model, fonts, self._clock, on_send=self.send_file,
                                 on_download=lambda offer_id: client.get_file(offer_id), on_folder=self.choose_downloads)
         self.status = StatusBar(root, fonts, self._clock)
+        for tree in (self.rooms.tree, self.people.tree):
+            # A list takes the focus when clicked; give it back to the input line.
+            tree.bind("<ButtonRelease-1>", lambda e: self._refocus(), add="+")
+        root.bind("<Configure>", self._resized, add="+")
+        self._resized()
+
+    def _refocus(self) -> None:
+        if not self._closed:
+            self.compose.entry.focus_set()
+
+    def _resized(self, event: tk.Event[tk.Misc] | None = None) -> None:
+        """
+        Narrow the side columns below L{WIDE} pixels, so that the middle keeps room at L{MIN_SIZE}.
+        """
+        if event is not None and event.widget is not self.root:
+            return
+        width = event.width if event is not None else self.root.winfo_width()
+        wide = width >= WIDE or width <= 1  # 1: not drawn yet, at the default size
+        if wide != self._wide:
+            self._wide = wide
+            left, right = SIDES[wide]
+            self.rooms.frame.configure(width=left)
+            self.right.configure(width=right)
+            self.files.set_width(right)
+            self.rooms.show_server(self.fonts)
 
     def _apply_colours(self) -> None:
         """
@@ -249,10 +312,30 @@ class ChatWindow:
                 if current is not None and current.name.lower() == room.lower():
                     self._refresh_users()
                 return
-            case ConnectionChanged():
+            case ConnectionChanged(state=state):
+                if state == State.CONNECTED:
+                    # A new connection: the daemon chooses the current room again, and while the client
+                    # joins the rooms again its joins and the daemon's current room part ways.
+                    self._asserted = None
+                    self._rejoining = bool(self.model.rooms)
+                if state == State.CONNECTING:
+                    self.banner.show(f"Connecting to {self.client.where}…")
+                elif self.banner.shown():
+                    self.banner.hide()
                 self._refresh_status()
                 self._refresh_users()
                 return
+            case Notice() if self.model.state == State.CONNECTING:
+                # While connecting, what happens shows in the banner, each notice replacing the last.
+                self.banner.show(f"Connecting… {change.text}")
+                if change.level == "error":
+                    self.status.show_error(change.text)
+                return
+            case events.Joined(room=room, nick=nick) if nick.lower() == self.model.nick.lower():
+                if not self._rejoining:
+                    self._asserted = room.lower()
+            case events.Parted(nick=nick) if nick.lower() == self.model.nick.lower():
+                self._asserted = None  # the daemon chooses the next current room
             case Notice(level="error") | events.Error():
                 self.status.show_error(change.text if isinstance(change, Notice) else change.message)
             case events.Registered() | events.Welcome():
@@ -297,7 +380,7 @@ class ChatWindow:
 
     def _show_target(self) -> None:
         current = self.model.current
-        self.compose.target.configure(text=current.name if current is not None else "")
+        self.compose.show_target(current.name if current is not None else "")
         self.files.show_target(self.file_target())
 
     def _refresh_status(self) -> None:
@@ -306,16 +389,58 @@ class ChatWindow:
             self.status.clear_error()  # what went wrong before is over
         self._last_state = model.state
         self.status.show(model, self.client.where, self.theme)
-        self.header.show_state(model.state)
-        self.chat_menu.entryconfigure(3, label="Reconnect" if model.state == State.DISCONNECTED else "Leave")
+        self.rooms.show_state(model.state)
+        self.chat_menu.entryconfigure(self._server_entry,
+                                      label="Reconnect" if model.state == State.DISCONNECTED else "Disconnect")
         self.root.title(window_title(model, self.client.where))
         self.rooms.show_server(self.fonts)
 
     # What the user asks
 
-    def _send_line(self, line: str) -> None:
+    def _send_line(self, line: str) -> bool:
+        """
+        Hand a line typed to the client, the selected room made current
+        first for a plain line when the daemon may think otherwise.
+
+        @return: whether the line was taken; while not connected, only
+            L{OFFLINE_COMMANDS} are, and other lines stay in the input.
+        """
+        command = line.startswith("/") and not line.startswith("//")
+        if self.model.state in (State.DISCONNECTED, State.CONNECTING) and not line.lower().startswith(
+                OFFLINE_COMMANDS):
+            self.status.show_error(f"Not connected to {self.client.where}: the line stays until you send it again.")
+            return False
         self.messages.scroll_to_end()
+        current = self.model.current
+        word = line.split(maxsplit=1)[0].lower() if line.strip() else ""
+        if (not command or word == "/me") and current is not None and self._asserted != current.name.lower():
+            self._join(current.name)
+        if word == "/join" and len(line.split()) > 1:
+            self._asserted = line.split()[1].lower()
+            self._rejoining = False
         self.client.input(line)
+        return True
+
+    def _join(self, name: str) -> None:
+        self._asserted = name.lower()
+        self._rejoining = False
+        self.client.input(f"/join {name}")
+
+    def join_room(self) -> None:
+        """
+        Ask for a room and join it (C{#} is added when missing); what was typed stays in the input.
+        """
+        name = (self.ask_room() or "").strip()
+        self._refocus()
+        if name:
+            self._join(name if name.startswith("#") else "#" + name)
+
+    def part_room(self) -> None:
+        """
+        Leave the current room (C{/part}).
+        """
+        if self.model.current is not None:
+            self.client.input("/part")
 
     def file_target(self) -> str | None:
         """
@@ -352,7 +477,7 @@ class ChatWindow:
 
     def leave_or_reconnect(self) -> None:
         """
-        Leave the server (the window stays), or connect again after leaving.
+        Disconnect from the server (the window stays), or connect again after that.
         """
         if self.model.state == State.DISCONNECTED:
             self.client.reconnect()
