@@ -1,11 +1,14 @@
 """
 End-to-end tests of the terminal client: two C{python -m chat.client}
-processes, each on its own pseudo-terminal as a person would run them,
-against a real C{twistd -n chat}; assertions are on what their screens show.
+processes, each on its own pseudo-terminal (80 by 24) as a person would run
+them, against a real C{twistd -n chat}; assertions are on what their screens
+show: the output stream, or the rows an 80 by 24 terminal shows of it
+(insults' in-memory terminal, L{TerminalBuffer}).
 """
 
 from __future__ import annotations
 
+import fcntl
 import hashlib
 import os
 import pty
@@ -13,18 +16,24 @@ import re
 import select
 import signal
 import socket
+import struct
 import subprocess
 import sys
 import tempfile
+import termios
 import time
+from pathlib import Path
 from typing import ClassVar
 
+from twisted.conch.insults import helper, insults
+from twisted.internet.testing import StringTransport
 from twisted.trial.unittest import TestCase
 
 from tests.e2e import Daemon
 
 TIMEOUT = 15.0
 ANSI = re.compile(r"\x1b\[[0-9;]*[A-Za-z]")
+SGR = re.compile(r"\x1b\[[0-9;]*m")
 
 
 def free_port() -> int:
@@ -39,9 +48,15 @@ class Terminal:
     screen shows (ANSI sequences and carriage returns stripped).
     """
 
-    def __init__(self, *argv: str, cwd: str) -> None:
+    def __init__(self, *argv: str, cwd: str, data: str | None = None) -> None:
+        """
+        @param data: the client's data folder (C{XDG_DATA_HOME}).
+        """
         self.master, slave = pty.openpty()
+        fcntl.ioctl(self.master, termios.TIOCSWINSZ, struct.pack("HHHH", 24, 80, 0, 0))
         env = dict(os.environ, PYTHONUNBUFFERED="1", TERM="xterm", HOME=cwd)
+        if data is not None:
+            env["XDG_DATA_HOME"] = data
         env.pop("NO_COLOR", None)
         self.process = subprocess.Popen(
             [sys.executable, "-m", "chat.client", *argv],
@@ -53,6 +68,34 @@ class Terminal:
 
     def type(self, line: str) -> None:
         os.write(self.master, line.encode() + b"\n")
+
+    def keys(self, text: str) -> None:
+        """
+        Type C{text} without Enter.
+        """
+        os.write(self.master, text.encode())
+
+    def rows(self, quiet: float = 0.3) -> list[str]:
+        """
+        The rows an 80 by 24 terminal shows once the client has written
+        nothing for C{quiet} seconds (colours ignored, any non-ASCII
+        character shown as C{?}), without trailing blanks or blank rows at the end.
+        """
+        deadline = time.monotonic() + TIMEOUT
+        while time.monotonic() < deadline and select.select([self.master], [], [], quiet)[0]:
+            try:
+                self.raw += os.read(self.master, 65536)
+            except OSError:
+                break
+        text = SGR.sub("", self.raw.decode("utf-8", "replace"))
+        buffer = helper.TerminalBuffer()
+        emulator = insults.ClientProtocol(lambda: buffer)
+        emulator.makeConnection(StringTransport())
+        emulator.dataReceived("".join(c if c < "\x80" else "?" for c in text).encode("ascii"))
+        rows = [row.rstrip() for row in bytes(buffer).decode("ascii").split("\n")]
+        while rows and not rows[-1]:
+            rows.pop()
+        return rows
 
     @property
     def screen(self) -> str:
@@ -105,7 +148,7 @@ class StdioClientTests(TestCase):
         self.dir = directory.name
 
     def terminal(self, nick: str) -> Terminal:
-        terminal = Terminal("--port", str(self.port), nick, cwd=self.dir)
+        terminal = Terminal("--port", str(self.port), nick, cwd=self.dir, data=os.path.join(self.dir, nick))
         self.addCleanup(terminal.close)
         terminal.wait_for(f"You are {nick}.")
         return terminal
@@ -161,3 +204,40 @@ class StdioClientTests(TestCase):
         bob.type("/quit")
         bob.process.wait(10)
         self.assertEqual(bob.process.returncode, 0)
+
+    def test_line_editing(self) -> None:
+        """
+        alice's own message shows once on her screen; a line bob sends while
+        alice is typing goes above her prompt, which keeps her unfinished
+        line whole at the bottom; the password she types is masked and kept
+        out of her input history, which is saved in her data folder.
+        """
+        alice = self.terminal("alice")
+        bob = self.terminal("bob")
+        alice.wait_for("--> bob joined #lobby")
+        alice.type("hello bob")
+        bob.wait_for("<alice> hello bob")
+        alice.wait_for("<alice> hello bob")
+        shown = [row for row in alice.rows() if "hello bob" in row]
+        self.assertEqual(len(shown), 1, shown)
+        self.assertRegex(shown[0], r"<alice> hello bob$")
+
+        alice.keys("half typed")
+        alice.wait_for("half typed")
+        bob.type("ping")
+        alice.wait_for("<bob> ping")
+        rows = alice.rows()
+        self.assertRegex(rows[-2], r"<bob> ping$")
+        self.assertEqual(rows[-1], "#lobby> half typed")
+
+        alice.keys("\x15/register hunter2222")  # Ctrl-U first
+        alice.wait_for("/register ")
+        self.assertEqual(alice.rows()[-1], "#lobby> /register **********")
+        alice.keys("\r")
+        alice.wait_for("Account alice created")
+        alice.type("/quit")
+        alice.process.wait(10)
+        self.assertEqual(alice.process.returncode, 0)
+        self.assertNotIn("hunter2222", "\n".join(alice.rows()))
+        history = Path(self.dir, "alice", "chat", "stdio-history").read_text("utf-8")
+        self.assertEqual(history.splitlines(), ["hello bob", "/quit"])

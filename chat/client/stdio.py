@@ -1,21 +1,28 @@
-# -*- test-case-name: tests.test_client_service,tests.test_client_stdio_e2e -*-
+# -*- test-case-name: tests.test_client_service,tests.test_client_terminal,tests.test_client_stdio_e2e -*-
 """
 C{chat-client}: the terminal frontend. Lines typed on standard input go
 to L{ChatClient.input}; the lines the presenter (L{chat.client.present})
 makes of what the L{ChatModel} reports are written to standard output,
 in the presenter's L{TERMINAL} voice, with ANSI colours when the output
 is a terminal (unless C{NO_COLOR} is set), and a progress bar per
-transfer.
+transfer. On a terminal, input is edited with L{chat.client.terminal}
+(the tty in raw mode, restored on exit); from a pipe, lines are read as
+they come.
 """
 
 from __future__ import annotations
 
+import colorsys
 import os
+import signal
 import sys
+import termios
+import tty
 from collections.abc import Callable, Sequence
 from datetime import datetime, timezone, tzinfo
 from typing import Any
 
+from twisted.conch.insults.insults import ServerProtocol
 from twisted.internet import stdio
 from twisted.internet.defer import Deferred
 from twisted.internet.interfaces import IHalfCloseableProtocol
@@ -27,7 +34,7 @@ from typing_extensions import override
 from zope.interface import implementer
 
 from chat.client import options as client_options
-from chat.client.model import Change, ChatModel, Transfer, TransferChanged
+from chat.client.model import Change, ChatModel, RoomsChanged, Transfer, TransferChanged
 from chat.client.present import (
     TERMINAL,
     Line,
@@ -36,11 +43,30 @@ from chat.client.present import (
     transfer_bar,
     transfer_title,
 )
-from chat.client.service import ChatClient
+from chat.client.service import CLIENT_COMMANDS, ChatClient
 from chat.client.status import NICK_COLOURS
+from chat.client.terminal import (
+    HISTORY_FILE,
+    Completions,
+    History,
+    LineEditor,
+    data_dir,
+)
+from chat.commands import ALIASES, COMMANDS
 
-NICK_ANSI = (31, 33, 93, 92, 32, 36, 96, 94, 34, 35, 95, 91)
-"""ANSI foreground colours of nicks, by L{chat.client.status.nick_colour}:
+
+def _hue_ansi(index: int) -> str:
+    """
+    The 256-colour ANSI foreground of nick colour C{index}: hue
+    C{index / NICK_COLOURS} of the circle, bright and saturated enough to
+    read on dark and light backgrounds, in the xterm 6×6×6 colour cube.
+    """
+    red, green, blue = colorsys.hsv_to_rgb(index / NICK_COLOURS, 0.8, 0.85)
+    return f"38;5;{16 + 36 * round(red * 5) + 6 * round(green * 5) + round(blue * 5)}"
+
+
+NICK_ANSI = tuple(_hue_ansi(index) for index in range(NICK_COLOURS))
+"""ANSI foreground attributes (C{"38;5;N"}) of nicks, by L{chat.client.status.nick_colour}:
 the hues of the window's, in the same order."""
 
 STYLE_ANSI: dict[str, tuple[int, ...]] = {
@@ -48,8 +74,6 @@ STYLE_ANSI: dict[str, tuple[int, ...]] = {
     "arrow": (1, 35), "private": (1,), "offer": (1,), "link": (4,),
 }
 """ANSI attributes of each style of L{chat.client.present.STYLES}; plain when absent."""
-
-assert len(NICK_ANSI) == NICK_COLOURS
 
 PROGRESS_INTERVAL = 0.1
 """Seconds between two redraws of a progress bar."""
@@ -74,6 +98,7 @@ class Screen:
         terminal: bool,
         seconds: Callable[[], float],
         zone: tzinfo | None = None,
+        status: Callable[[str], None] | None = None,
     ) -> None:
         """
         @param write: writes text (str, with its line ends) to the output.
@@ -82,6 +107,9 @@ class Screen:
         @param seconds: the current time in seconds since the epoch, for
             throttling redraws and as the time of what has none of its own.
         @param zone: the time zone of timestamps; the local one by default.
+        @param status: shows a progress bar (str, C{""}: none) in a row of
+            its own (the line editor's); by default the bar is drawn in place
+            on the output, with lines written above it.
         """
         self.model = model
         self.colour = colour
@@ -91,12 +119,16 @@ class Screen:
         self._seconds = seconds
         self._bar: str = ""
         self._drawn_at: dict[int, float] = {}
+        self._status = status
 
     def _style(self, span: Span) -> str:
-        codes = (NICK_ANSI[span.nick_colour],) if span.nick_colour is not None else STYLE_ANSI.get(span.style, ())
+        if span.nick_colour is not None:
+            codes = NICK_ANSI[span.nick_colour]
+        else:
+            codes = ";".join(map(str, STYLE_ANSI.get(span.style, ())))
         if not self.colour or not codes:
             return span.text
-        return f"\x1b[{';'.join(map(str, codes))}m{span.text}\x1b[0m"
+        return f"\x1b[{codes}m{span.text}\x1b[0m"
 
     def render(self, line: Line) -> str:
         """
@@ -137,7 +169,9 @@ class Screen:
         label = transfer_title(transfer, TERMINAL)
         if transfer.finished:
             self._drawn_at.pop(transfer.id, None)
-            if self._bar:
+            if self._status is not None:
+                self._status("")
+            elif self._bar:
                 self._write("\r\x1b[K")
                 self._bar = ""
             if not transfer.error:
@@ -149,7 +183,11 @@ class Screen:
         if now - self._drawn_at.get(transfer.id, -1.0) < PROGRESS_INTERVAL:
             return
         self._drawn_at[transfer.id] = now
-        self._bar = f"{label} {transfer_bar(transfer, BAR)}"
+        bar = f"{label} {transfer_bar(transfer, BAR)}"
+        if self._status is not None:
+            self._status(bar)
+            return
+        self._bar = bar
         self._write("\r\x1b[K" + self._bar)
 
 
@@ -213,6 +251,84 @@ class StdioFrontend(LineReceiver):
         return self.closed
 
 
+class TerminalFrontend(ServerProtocol):
+    """
+    Standard input and output of C{chat-client} on a terminal in raw mode:
+    a L{LineEditor} keeps the prompt (the current room) at the bottom, with
+    what the model reports written above it; each line entered goes to the
+    client. Ctrl-C, or Ctrl-D on an empty line, quits.
+
+    @ivar editor: the line editor.
+    @ivar closed: fires once standard output is closed.
+    """
+
+    def __init__(
+        self, client: ChatClient, screen_options: dict[str, Any], *,
+        history: History | None = None, size: Callable[[], tuple[int, int]] = lambda: (80, 24),
+    ) -> None:
+        """
+        @param screen_options: keyword arguments of L{Screen}.
+        @param history: the input history (memory only by default).
+        @param size: the terminal's C{(columns, rows)}.
+        """
+        self.client = client
+        self.editor = LineEditor(
+            self.client.input, quit=self._quit, prompt=self._prompt, completions=self._completions,
+            history=history, size=size,
+        )
+        super().__init__(lambda: self.editor)
+        self._screen_options = screen_options
+        self.screen: Screen | None = None
+        self.closed: Deferred[None] = Deferred()
+
+    def _prompt(self) -> str:
+        room = self.client.model.current
+        return f"{room.name}> " if room is not None else "> "
+
+    def _completions(self) -> Completions:
+        model = self.client.model
+        room = model.current
+        return Completions(
+            commands=sorted({*COMMANDS, *ALIASES, *CLIENT_COMMANDS}),
+            rooms=[r.name for r in model.rooms.values()],
+            nicks=list(room.members) if room is not None else [],
+        )
+
+    def _quit(self) -> None:
+        if not self.client.done.called:
+            self.client.quit()
+
+    @override
+    def connectionMade(self) -> None:
+        super().connectionMade()
+        self.screen = Screen(
+            self.client.model, self.editor.show, status=self.editor.set_status, **self._screen_options,
+        )
+        self.client.model.observe(self._show)
+
+    def _show(self, change: Change) -> None:
+        assert self.screen is not None
+        self.screen.show(change)
+        if isinstance(change, RoomsChanged):
+            self.editor.redraw()  # the prompt names the current room
+
+    @override
+    def connectionLost(self, reason: Failure | None = None) -> None:
+        super().connectionLost(reason)
+        self._quit()
+        if not self.closed.called:
+            self.closed.callback(None)
+
+    def close(self) -> Deferred[None]:
+        """
+        Erase the prompt row, close standard output; fires once done.
+        """
+        assert self.transport is not None
+        self.editor.leave()
+        self.transport.loseConnection()
+        return self.closed
+
+
 def use_colour(stream: Any, environ: dict[str, str] | os._Environ[str] = os.environ) -> bool:
     """
     Whether to colour: the output is a terminal and C{NO_COLOR} is unset
@@ -231,9 +347,16 @@ def run(reactor: Any, options: client_options.ClientOptions, account: Any) -> De
         starttls=starttls, downloads=options["downloads"],
     )
     terminal = sys.stdout.isatty()
-    frontend = StdioFrontend(
-        client, {"colour": use_colour(sys.stdout), "terminal": terminal, "seconds": reactor.seconds}
-    )
+    screen_options = {"colour": use_colour(sys.stdout), "terminal": terminal, "seconds": reactor.seconds}
+    frontend: StdioFrontend | TerminalFrontend
+    if terminal and sys.stdin.isatty():
+        editing = TerminalFrontend(
+            client, screen_options, history=History(data_dir() / HISTORY_FILE), size=_terminal_size,
+        )
+        signal.signal(signal.SIGWINCH, lambda *_: reactor.callFromThread(editing.editor.redraw))
+        frontend = editing
+    else:
+        frontend = StdioFrontend(client, screen_options)
     stdio.StandardIO(frontend, reactor=reactor)
     if options["insecure"]:
         client.model.notice(client_options.INSECURE_WARNING, "error")
@@ -254,4 +377,24 @@ def main(argv: Sequence[str] | None = None) -> None:
         sys.stderr.write(f"{options}\nchat-client: {e}\n")
         raise SystemExit(2) from None
     account = client_options.account(options)
-    react(run, [options, account])
+    if not (sys.stdin.isatty() and sys.stdout.isatty()):
+        react(run, [options, account])  # exits
+        return
+    fd = sys.stdin.fileno()
+    saved = termios.tcgetattr(fd)
+    tty.setraw(fd)
+    try:
+        react(run, [options, account])
+    finally:
+        termios.tcsetattr(fd, termios.TCSADRAIN, saved)
+
+
+def _terminal_size() -> tuple[int, int]:
+    """
+    The terminal's C{(columns, rows)}, 80 by 24 when it does not say.
+    """
+    try:
+        size = os.get_terminal_size(sys.stdout.fileno())
+    except OSError:
+        return (80, 24)
+    return (size.columns or 80, size.lines or 24)
