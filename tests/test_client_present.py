@@ -419,6 +419,169 @@ class SecretTests(SynchronousTestCase):
         self.assertEqual(present.masked("/msg bob s3cret"), "/msg bob s3cret")
 
 
+def styled(spans: tuple[Span, ...]) -> list[tuple[str, str]]:
+    return [(span.text, span.style) for span in spans]
+
+
+class FormattedTests(SynchronousTestCase):
+    """
+    L{present.formatted}: the light formatting people type, shown as such.
+    """
+
+    def test_markers_become_styles(self) -> None:
+        """
+        *bold*, _italic_ and `code` lose their markers and take their styles; the rest keeps the given style.
+        """
+        self.assertEqual(styled(present.formatted("a *b* _i_ `c` z", "body")), [
+            ("a ", "body"), ("b", "bold"), (" ", "body"), ("i", "italic"), (" ", "body"), ("c", "code"),
+            (" z", "body"),
+        ])
+        self.assertEqual(styled(present.formatted("*all bold words*", "action")), [("all bold words", "bold")])
+
+    def test_urls(self) -> None:
+        """
+        An http(s) address is a url span of the address alone, without the sentence's punctuation around it.
+        """
+        self.assertEqual(styled(present.formatted("see https://example.org/a_b_c?x=1.", "body")), [
+            ("see ", "body"), ("https://example.org/a_b_c?x=1", "url"), (".", "body"),
+        ])
+        self.assertEqual(styled(present.formatted("(at http://en.wikipedia.org/wiki/Tk_(toolkit))", "private")), [
+            ("(at ", "private"), ("http://en.wikipedia.org/wiki/Tk_(toolkit)", "url"), (")", "private"),
+        ])
+        self.assertEqual(styled(present.formatted("http:// and ftp://x", "body")), [("http:// and ftp://x", "body")])
+
+    def test_text_that_is_not_formatting_stays(self) -> None:
+        """
+        Markers inside words, lone ones, spaced ones, and anything inside code stay as typed.
+        """
+        for text in ("snake_case_name", "2*3*4", "a * b * c", "_ x _", "it's *", "`", "``", "file_name_.txt"):
+            self.assertEqual(styled(present.formatted(text, "body")), [(text, "body")], text)
+        self.assertEqual(styled(present.formatted("`*not bold* _x_`", "body")), [("*not bold* _x_", "code")])
+
+    def test_empty_text(self) -> None:
+        """
+        Empty text has no span.
+        """
+        self.assertEqual(present.formatted("", "body"), ())
+
+    def test_message_action_and_private_lines_are_formatted(self) -> None:
+        """
+        Room messages, actions and private messages show formatting; the line's sender is set.
+        """
+        line = presenter().message(message("#a", "bob", "*yes* see http://x.org"))
+        self.assertEqual(styled(line.parts[-3:]), [("yes", "bold"), (" see ", "body"), ("http://x.org", "url")])
+        self.assertEqual(line.sender, "bob")
+        action = presenter().message(message("#a", "bob", "waves _slowly_", action=True))
+        self.assertEqual(styled(action.parts[-2:]), [(" waves ", "action"), ("slowly", "italic")])
+        private = presenter(TERMINAL).private(events.Private(3, T0, "bob", "alice", "run `ls`"))
+        self.assertEqual(styled(private.parts[-2:]), [("run ", "private"), ("ls", "code")])
+        self.assertEqual(private.text, "[09:30] *bob* run ls")
+        self.assertEqual(private.sender, "bob")
+
+
+class NotifiesTests(SynchronousTestCase):
+    """
+    L{present.notifies}: which lines alert the user.
+    """
+
+    def setUp(self) -> None:
+        self.presenter = presenter()
+        self.model = self.presenter.model
+
+    def test_mentions_and_private_messages_alert(self) -> None:
+        """
+        A mention, an action naming the user and a private message from someone else alert; other lines do not.
+        """
+        p, model = self.presenter, self.model
+        self.assertTrue(present.notifies(p.message(message("#a", "bob", "alice: hi")), model))
+        self.assertTrue(present.notifies(p.message(message("#a", "bob", "hugs Alice", action=True)), model))
+        self.assertTrue(present.notifies(p.private(events.Private(1, T0, "bob", "alice", "psst")), model))
+        self.assertFalse(present.notifies(p.message(message("#a", "bob", "hi all")), model))
+        self.assertFalse(present.notifies(p.message(message("#a", "bob", "waves", action=True)), model))
+        self.assertFalse(present.notifies(p.private(events.Private(1, T0, "alice", "bob", "alice here")), model))
+        self.assertFalse(present.notifies(p.info(["alice"], T0), model))
+
+    def test_own_and_history_lines_do_not_alert(self) -> None:
+        """
+        The user's own lines naming themselves, and history naming them, never alert.
+        """
+        p, model = self.presenter, self.model
+        self.assertFalse(present.notifies(p.message(message("#a", "Alice", "alice again")), model))
+        self.assertFalse(present.notifies(p.message(message("#a", "bob", "alice!"), history=True), model))
+        self.assertFalse(present.notifies(p.message(message("#a", "ALICE", "me, alice", action=True)), model))
+
+    def test_muted_room_does_not_alert(self) -> None:
+        """
+        A mention in a muted room does not alert; private messages still do; unmuting restores it.
+        """
+        p, model = self.presenter, self.model
+        model.mute("#A")
+        self.assertFalse(present.notifies(p.message(message("#a", "bob", "alice: hi")), model))
+        self.assertTrue(present.notifies(p.private(events.Private(1, T0, "bob", "alice", "psst")), model))
+        self.assertTrue(present.notifies(p.message(message("#b", "bob", "alice: hi")), model))
+        model.unmute("#a")
+        self.assertTrue(present.notifies(p.message(message("#a", "bob", "alice: hi")), model))
+
+
+class UnreadTests(SynchronousTestCase):
+    """
+    The "new since you last looked" divider, and the conversations listed beside the rooms.
+    """
+
+    def test_unread_mark_becomes_a_divider_before_the_message(self) -> None:
+        """
+        Coming back to a room, the lines show the divider just before the first message that arrived while away.
+        """
+        p = presenter()
+        model = p.model
+        shown: list[Line] = []
+        model.observe(lambda change: shown.extend(p.lines(change, T0)))
+        model.apply(events.Registered("alice"))
+        model.apply(events.Joined(T0, "#a", "alice"))
+        model.look("#a")
+        model.apply(message("#a", "bob", "seen", id=1))
+        model.look("bob")
+        model.apply(message("#a", "bob", "unseen", id=2))
+        model.apply(events.Private(3, T0, "bob", "alice", "psst"))
+        model.look("#a")
+        model.apply(message("#a", "bob", "live", id=4))
+        self.assertEqual([(line.kind, line.text, line.room, line.conversation) for line in shown[-5:]], [
+            ("message", "09:30  bob  seen", "#a", None),
+            ("unread", "── new since you last looked ──", "#a", None),
+            ("message", "09:30  bob  unseen", "#a", None),
+            ("private", "09:30  bob → you  psst", None, "bob"),
+            ("message", "09:30  bob  live", "#a", None),
+        ])
+        self.assertEqual(shown[-4].parts, (Span("── new since you last looked ──", "divider"),))
+
+    def test_unread_divider_function(self) -> None:
+        """
+        unread_divider makes the divider of a room or of a conversation in a voice's words.
+        """
+        line = present.unread_divider(TERMINAL, conversation="bob")
+        self.assertEqual((line.kind, line.text, line.room, line.conversation),
+                         ("unread", "--- new since you last looked ---", None, "bob"))
+        self.assertIn(line.kind, present.KINDS)
+
+    def test_conversation_rows(self) -> None:
+        """
+        Conversations are listed by nick ignoring case, with unread counts, marked when unread or looked at.
+        """
+        model = ChatModel("alice")
+        model.apply(events.Registered("alice"))
+        model.look("#lobby")
+        model.apply(events.Private(1, T0, "zed", "alice", "one"))
+        model.apply(events.Private(2, T0, "zed", "alice", "two"))
+        model.apply(events.Private(3, T0, "alice", "Bob", "hi"))
+        model.apply(events.Private(4, T0, "carol", "alice", "x"))
+        model.look("carol")
+        self.assertEqual(present.conversation_rows(model), [
+            status.RoomRow("bob", "Bob", "", False),
+            status.RoomRow("carol", "carol", "", True),
+            status.RoomRow("zed", "zed", "2", True),
+        ])
+
+
 def imports(package: str) -> set[str]:
     """
     The modules the source of C{package} (a module, or every module of a

@@ -27,9 +27,20 @@ from zope.interface import implementer
 
 from chat import events
 from chat.client import options as client_options
-from chat.client.model import Change, ChatModel, ConnectionChanged, Departed, Notice, State, TransferChanged
+from chat.client.model import (
+    Change,
+    ChatModel,
+    ConnectionChanged,
+    Departed,
+    Notice,
+    RoomsChanged,
+    State,
+    TransferChanged,
+    UnreadMark,
+)
 from chat.client.protocol import ChatClientProtocol
-from chat.client.service import HABITS_HELP, Account, ChatClient, describe_failure
+from chat.client.service import FORMATTING_HELP, HABITS_HELP, Account, ChatClient, describe_failure, with_emoji
+from chat.client.settings import ClientSettings
 from chat.client.status import nick_colour
 from chat.client.stdio import NICK_ANSI, Screen, use_colour
 from chat.render import render_json
@@ -201,6 +212,121 @@ class ModelTests(SynchronousTestCase):
                          [("bob", ("#lobby",), False), ("carol", (), True), ("zed", (), False)])
         self.assertEqual(self.model.conversations, {"carol": "Carol"})
 
+    def test_private_message_opens_conversation_with_unread_count(self) -> None:
+        """
+        A private message from someone opens a conversation with them, counted unread while the user looks elsewhere.
+        """
+        self.join("#lobby")
+        self.model.look("#lobby")
+        self.recorder.take()
+        self.model.apply(events.Private(1, TS, "Bob", "alice", "psst"))
+        self.model.apply(events.Private(2, TS, "Bob", "alice", "still there?"))
+        self.assertEqual(self.model.conversations, {"bob": "Bob"})
+        self.assertEqual(self.model.conversation_unread, {"bob": 2})
+        self.assertIn(RoomsChanged(), self.recorder.take())
+        self.model.look("bob")
+        self.assertEqual(self.model.conversation_unread, {})
+        self.model.apply(events.Private(3, TS, "Bob", "alice", "here"))
+        self.assertEqual(self.model.conversation_unread, {})
+
+    def test_own_private_message_opens_conversation_read(self) -> None:
+        """
+        The echo of the user's own private message opens the conversation with no unread count.
+        """
+        self.model.look("#lobby")
+        self.model.apply(events.Private(1, TS, "alice", "Carol", "hi"))
+        self.assertEqual((self.model.conversations, self.model.conversation_unread), ({"carol": "Carol"}, {}))
+
+    def test_without_look_rooms_count_when_not_current(self) -> None:
+        """
+        Until a front end calls look, a room's messages are unread while it is not current; conversations never.
+        """
+        self.join("#lobby")
+        self.join("#dev")
+        self.model.apply(message(1, "bob", "hi", "#lobby"))
+        self.model.apply(message(2, "bob", "hi", "#dev"))
+        self.model.apply(events.Private(3, TS, "bob", "alice", "psst"))
+        self.assertEqual((self.model.rooms["#lobby"].unread, self.model.rooms["#dev"].unread), (1, 0))
+        self.assertEqual(self.model.conversation_unread, {})
+
+    def test_looking_at_a_conversation_makes_current_room_unread(self) -> None:
+        """
+        While the user looks at a conversation, messages of the current room count as unread; looking clears them.
+        """
+        self.join("#lobby")
+        self.model.look("bob")
+        self.model.apply(message(1, "bob", "hi", "#lobby"))
+        self.assertEqual(self.model.rooms["#lobby"].unread, 1)
+        self.model.look("#LOBBY")
+        self.assertEqual((self.model.looking, self.model.rooms["#lobby"].unread), ("#lobby", 0))
+
+    def test_unread_mark_before_first_unseen_message(self) -> None:
+        """
+        After the user looks away from a room, the first message from someone else there follows an UnreadMark, once.
+        """
+        self.join("#lobby")
+        self.model.look("#lobby")
+        self.model.apply(message(1, "bob", "seen", "#lobby"))
+        self.model.look("#dev")
+        self.recorder.take()
+        self.model.apply(message(2, "alice", "my own", "#lobby"))
+        self.model.apply(message(3, "bob", "new", "#lobby"))
+        self.model.apply(message(4, "bob", "newer", "#lobby"))
+        changes = [c for c in self.recorder.take() if not isinstance(c, RoomsChanged)]
+        self.assertEqual(changes, [message(2, "alice", "my own", "#lobby"), UnreadMark(room="#lobby"),
+                                   message(3, "bob", "new", "#lobby"), message(4, "bob", "newer", "#lobby")])
+        self.model.look("#lobby")
+        self.model.apply(message(5, "bob", "live", "#lobby"))
+        self.assertNotIn(UnreadMark(room="#lobby"), self.recorder.take())
+
+    def test_unread_mark_of_conversation_follows_rename(self) -> None:
+        """
+        A conversation looked away from gets its UnreadMark under the other person's new nick after a rename.
+        """
+        self.model.apply(events.Private(1, TS, "bob", "alice", "psst"))
+        self.model.look("bob")
+        self.model.look("#lobby")
+        self.model.apply(events.NickChanged(TS, "bob", "Robert"))
+        self.recorder.take()
+        self.model.apply(events.Private(2, TS, "Robert", "alice", "it's me"))
+        self.assertEqual(self.recorder.take()[0], UnreadMark(conversation="Robert"))
+        self.assertEqual((self.model.conversations, self.model.conversation_unread), ({"robert": "Robert"},
+                                                                                    {"robert": 1}))
+
+    def test_returning_before_new_messages_places_no_mark(self) -> None:
+        """
+        Looking back at a room before anything new arrived there places no UnreadMark later.
+        """
+        self.join("#lobby")
+        self.model.look("#lobby")
+        self.model.look("#dev")
+        self.model.look("#lobby")
+        self.recorder.take()
+        self.model.apply(message(1, "bob", "hi", "#lobby"))
+        self.assertEqual([c for c in self.recorder.take() if isinstance(c, UnreadMark)], [])
+
+    def test_mute_and_unmute(self) -> None:
+        """
+        Muting keeps a lower-case room name and tells RoomsChanged; muting twice, or unmuting an unmuted room, is False.
+        """
+        self.assertTrue(self.model.mute("#Dev"))
+        self.assertFalse(self.model.mute("#dev"))
+        self.assertEqual(self.model.muted, {"#dev"})
+        self.assertEqual(self.recorder.take()[-1], RoomsChanged())
+        self.assertTrue(self.model.unmute("#DEV"))
+        self.assertFalse(self.model.unmute("#dev"))
+        self.assertEqual(self.model.muted, set())
+
+    def test_forget_conversation(self) -> None:
+        """
+        A conversation closed leaves the list with its unread count, until a message is exchanged again.
+        """
+        self.model.look("#lobby")
+        self.model.apply(events.Private(1, TS, "bob", "alice", "psst"))
+        self.assertTrue(self.model.forget_conversation("BOB"))
+        self.assertFalse(self.model.forget_conversation("bob"))
+        self.assertEqual((self.model.conversations, self.model.conversation_unread), ({}, {}))
+
     def test_rooms_listed_kept(self) -> None:
         """
         The last /rooms answer is kept: the only counts of the whole server the protocol gives.
@@ -266,6 +392,11 @@ class ClientTestCase(SynchronousTestCase):
     def setUp(self) -> None:
         self.clock = MemoryReactorClock()
         self.endpoint = FakeEndpoint()
+
+    def settings_file(self) -> Path:
+        made = tempfile.TemporaryDirectory()
+        self.addCleanup(made.cleanup)
+        return Path(made.name) / "settings.json"
 
     def make(self, account: Account = ALICE, **kwargs: Any) -> ChatClient:
         client = ChatClient(self.clock, self.endpoint, account, where="chat.example:8888",
@@ -579,6 +710,139 @@ class SessionTests(ClientTestCase):
         client.input("/help get")
         self.assertEqual(self.written(), [])
 
+    def test_help_lists_mute_and_formatting(self) -> None:
+        """
+        /help lists /mute and /unmute among the client's commands, and how emoji and formatting are typed.
+        """
+        client = self.make()
+        self.online(client)
+        client.input("/help")
+        notices = self.recorder.notices()
+        self.assertIn("  /mute [#ROOM]: a room's messages (default: the current room's) no longer alert you; "
+                      "remembered", notices)
+        self.assertIn("  /unmute [#ROOM]: a muted room's mentions alert you again (default: the current room)", notices)
+        self.assertIn(FORMATTING_HELP, notices)
+
+    def test_mute_current_or_named_room_is_saved(self) -> None:
+        """
+        /mute mutes the current room (or the one named, # optional) and saves it; /unmute undoes it; nothing is sent.
+        """
+        path = self.settings_file()
+        client = self.make(settings=ClientSettings(), settings_file=path)
+        self.online(client)
+        self.written()
+        client.input("/mute")
+        self.assertEqual(client.model.muted, {"#lobby"})
+        self.assertEqual(self.recorder.notices()[-1],
+                         "Muted #lobby: its messages no longer alert you (/unmute #lobby to undo).")
+        client.input("/mute Dev")
+        self.assertEqual(ClientSettings.load(path).muted, {"#lobby", "#dev"})
+        client.input("/mute #dev")
+        self.assertEqual(self.recorder.notices()[-1], "#dev is muted already.")
+        client.input("/unmute #DEV")
+        self.assertEqual(ClientSettings.load(path).muted, {"#lobby"})
+        client.input("/unmute #dev")
+        self.assertEqual(self.recorder.notices()[-1], "#dev is not muted (muted rooms: #lobby).")
+        self.assertEqual(self.written(), [])
+
+    def test_mute_outside_a_room_is_usage(self) -> None:
+        """
+        /mute with no room named and none current tells its usage and mutes nothing.
+        """
+        client = self.make()
+        client.input("/mute")
+        self.assertEqual(self.recorder.notices()[-1], "Usage: /mute [#ROOM]")
+        self.assertEqual(client.model.muted, set())
+
+    def test_settings_muted_rooms_and_saving(self) -> None:
+        """
+        The settings' muted rooms are the model's; registering saves the server and nick; quitting saves again.
+        """
+        path = self.settings_file()
+        settings = ClientSettings(muted={"#dev"}, theme="light")
+        client = self.make(settings=settings, settings_file=path, downloads=Path("/tmp/dl"))
+        self.assertEqual(client.model.muted, {"#dev"})
+        self.assertFalse(path.exists())
+        self.online(client, "Alice")
+        self.assertEqual(ClientSettings.load(path),
+                         ClientSettings("chat.example:8888", "Alice", "light", {"#dev"}, "/tmp/dl"))
+        client.settings.theme = "dark"  # type: ignore[union-attr]
+        client.downloads = Path.home() / "Downloads" / "chat"
+        client.quit()
+        self.assertEqual((ClientSettings.load(path).theme, ClientSettings.load(path).downloads), ("dark", ""))
+
+    def test_theme_saved_by_another_writer_is_kept(self) -> None:
+        """
+        A theme another writer saved is kept when the client saves, unless the client's own settings changed it.
+        """
+        path = self.settings_file()
+        client = self.make(settings=ClientSettings(theme="dark"), settings_file=path)
+        ClientSettings(theme="light", muted={"#old"}).save(path)
+        client.input("/mute #dev")
+        self.assertEqual(ClientSettings.load(path), ClientSettings(theme="light", muted={"#dev"}))
+        client.settings.theme = "solarized"  # type: ignore[union-attr]
+        client.save_settings()
+        self.assertEqual(ClientSettings.load(path).theme, "solarized")
+
+    def test_server_not_saved_before_registration(self) -> None:
+        """
+        A server never registered with is not remembered; a bad settings file is told as an error notice.
+        """
+        path = self.settings_file()
+        model = ChatModel("alice")
+        early = Recorder(model)
+        client = self.make(settings=ClientSettings("old:1", "old", notice="The settings are bad."),
+                           settings_file=path, model=model)
+        self.assertEqual(early.take(), [Notice("The settings are bad.", "error")])
+        client.quit()
+        self.assertEqual((ClientSettings.load(path).server, ClientSettings.load(path).nick), ("old:1", "old"))
+
+    def test_without_settings_nothing_is_saved(self) -> None:
+        """
+        A client made without settings saves nothing.
+        """
+        client = self.make()
+        self.assertFalse(client.save_settings())
+
+    def test_emoji_shortcodes_in_what_is_said(self) -> None:
+        """
+        Shortcodes become emoji in plain lines and the text of /me, /msg, /status, /topic and /part, nowhere else.
+        """
+        client = self.make()
+        self.online(client)
+        self.written()
+        for typed in ("hi :smile: :+1:", "//x :tada:", "/me waves :wave:", "/msg bob :heart: you",
+                      "/status lunch :pizza:", "/topic #dev new :fire:", "/topic ok :fire:", "/part #dev bye :wave:",
+                      "/join #:smile:", "/nick :smile:", "at 10:30: fine :not_an_emoji:"):
+            client.input(typed)
+        self.assertEqual(self.written(), [
+            "hi 😄 👍", "//x 🎉", "/me waves 👋", "/msg bob ❤️ you", "/status lunch 🍕", "/topic #dev new 🔥",
+            "/topic ok 🔥", "/part #dev bye 👋", "/join #:smile:", "/nick :smile:", "at 10:30: fine :not_an_emoji:",
+        ])
+        self.server(events.Users("#lobby", (events.UserInfo("alice", "", 0), events.UserInfo("bob", "", 0))))
+        client.input("send bob :wave:")
+        self.assertEqual(self.written(), ["/msg bob 👋"])
+
+    def test_no_emoji_in_passwords(self) -> None:
+        """
+        /login, /register and /password are sent exactly as typed, shortcodes and all.
+        """
+        client = self.make()
+        self.online(client)
+        self.written()
+        for typed in ("/login alice :smile:", "/register :tada:pw", "/password :a: :smile:"):
+            client.input(typed)
+        self.assertEqual(self.written(), ["/login alice :smile:", "/register :tada:pw", "/password :a: :smile:"])
+
+    def test_with_emoji_function(self) -> None:
+        """
+        with_emoji changes only the text part and keeps the spacing typed.
+        """
+        self.assertEqual(with_emoji("/msg  bob  :smile:"), "/msg  bob  😄")
+        self.assertEqual(with_emoji("/msg bob"), "/msg bob")
+        self.assertEqual(with_emoji("/away"), "/away")
+        self.assertEqual(with_emoji("/quit :wave:"), "/quit 👋")
+
     def test_get_unknown_offer_and_usage(self) -> None:
         """
         /get of an offer never seen, and bad /get and /send, are one line each.
@@ -633,7 +897,7 @@ class DescribeTests(SynchronousTestCase):
 
 class OptionsTests(SynchronousTestCase):
     def parse(self, *argv: str) -> client_options.ClientOptions:
-        options = client_options.ClientOptions()
+        options = client_options.ClientOptions(settings=ClientSettings())
         options.parseOptions(list(argv))
         return options
 

@@ -95,8 +95,26 @@ class TransferChanged:
 @dataclass(frozen=True, slots=True)
 class RoomsChanged:
     """
-    The rooms joined, the current one, or an unread count changed.
+    The rooms joined, the current one, the private conversations, what the
+    user looks at (L{ChatModel.look}), the muted rooms, or an unread count
+    changed.
     """
+
+
+@dataclass(frozen=True, slots=True)
+class UnreadMark:
+    """
+    The first message that the user has not seen in a room or private
+    conversation they looked at before (L{ChatModel.look}) comes next:
+    told just before that message, once each time the user looks away.
+    The presenter makes it a "new since you last looked" line.
+
+    @ivar room: the room's name, or C{None} for a conversation.
+    @ivar conversation: the other person's nick, or C{None} for a room.
+    """
+
+    room: str | None = None
+    conversation: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -125,7 +143,8 @@ class Departed:
     private: bool
 
 
-Change = events.Event | Notice | ConnectionChanged | TransferChanged | RoomsChanged | UsersChanged | Departed
+Change = (events.Event | Notice | ConnectionChanged | TransferChanged | RoomsChanged | UsersChanged | Departed
+          | UnreadMark)
 """What an observer is told: an event from the daemon (a C{quit} as a
 L{Departed}), or a change of the model."""
 
@@ -136,7 +155,9 @@ Observer = Callable[[Change], None]
 class Room:
     """
     A room joined: its members by nick (as the daemon spells them), its
-    topic, and how many messages arrived while it was not current.
+    topic, and how many messages from others arrived while the user looked
+    at something else (L{ChatModel.look}; before any look, while the room
+    was not current).
     """
 
     name: str
@@ -173,7 +194,19 @@ class ChatModel:
     @ivar last_id: the highest message id seen, in any room (each room's
         own is L{Room.last_id}, which filters the history of a join).
     @ivar conversations: the people the user exchanged private messages
-        with this session, by lower-case nick, as last spelled.
+        with this session, by lower-case nick, as last spelled, in the
+        order the conversations began (see L{conversation_unread}).
+    @ivar conversation_unread: how many private messages of each
+        conversation (by lower-case nick, as L{conversations}) arrived while
+        the user looked at something else; absent: none. Counted only once
+        a front end calls L{look}.
+    @ivar muted: the muted rooms, lower-case names with their C{#}: their
+        messages never alert the user (L{chat.client.present.notifies}).
+        Kept in the client's settings by the client service.
+    @ivar looking: what the user looks at, as given to L{look} in lower
+        case (a C{#room}, or the nick of a private conversation); C{None}
+        until a front end calls L{look}: then a room's messages are unread
+        while it is not L{current}, and conversations are never unread.
     @ivar listed: the last C{rooms} event (C{/rooms}), or C{None}: the only
         counts of the server as a whole the protocol gives.
     """
@@ -189,7 +222,11 @@ class ChatModel:
         self.rtt: float | None = None
         self.last_id = 0
         self.conversations: dict[str, str] = {}
+        self.conversation_unread: dict[str, int] = {}
+        self.muted: set[str] = set()
+        self.looking: str | None = None
         self.listed: events.Rooms | None = None
+        self._away: set[str] = set()
         self._observers: list[Observer] = []
         self._transfer_ids = 0
 
@@ -270,6 +307,98 @@ class ChatModel:
         self._tell(RoomsChanged())
         return True
 
+    def look(self, room_or_conversation: str) -> None:
+        """
+        Record what the user looks at now: a room (C{#name}) or the private
+        conversation with a nick, any letter case. Its unread count goes
+        back to zero; what the user looked at before becomes "away": the
+        next message from someone else that arrives there is told after an
+        L{UnreadMark}, once (until the user looks at it again and away
+        again). Observers are told L{RoomsChanged}.
+
+        Front ends call it when they show a room or conversation (Tk: on
+        selection, when the current room changes, and for a conversation
+        opened by C{/msg} or a click on a person). A front end that shows
+        everything in one stream need not call it at all.
+        """
+        key = _key(room_or_conversation)
+        if key != self.looking:
+            if self.looking is not None:
+                self._away.add(self.looking)
+            self._away.discard(key)
+            self.looking = key
+        room = self.rooms.get(key)
+        if room is not None:
+            room.unread = 0
+        self.conversation_unread.pop(key, None)
+        self._tell(RoomsChanged())
+
+    def _unseen(self, key: str, sender: str) -> list[Change]:
+        """
+        What to tell before a message from C{sender} arriving in room or
+        conversation C{key}: an L{UnreadMark} when it is the first from
+        someone else since the user looked away from there; else nothing.
+        """
+        if _key(sender) == _key(self.nick) or key not in self._away:
+            return []
+        self._away.discard(key)
+        room = self.rooms.get(key)
+        if room is not None:
+            return [UnreadMark(room=room.name)]
+        return [UnreadMark(conversation=self.conversations.get(key, sender))]
+
+    def _is_unread(self, key: str, sender: str) -> bool:
+        if _key(sender) == _key(self.nick):
+            return False
+        if self.looking is None:
+            room = self.rooms.get(key)
+            return room is not None and room is not self.current
+        return key != self.looking
+
+    def mute(self, room: str) -> bool:
+        """
+        Mute C{room} (C{#name}, any case): its messages no longer alert the
+        user. Observers are told L{RoomsChanged}.
+
+        @return: whether it was not muted before.
+        """
+        key = _key(room)
+        if key in self.muted:
+            return False
+        self.muted.add(key)
+        self._tell(RoomsChanged())
+        return True
+
+    def unmute(self, room: str) -> bool:
+        """
+        Unmute C{room} (C{#name}, any case). Observers are told
+        L{RoomsChanged}.
+
+        @return: whether it was muted.
+        """
+        key = _key(room)
+        if key not in self.muted:
+            return False
+        self.muted.discard(key)
+        self._tell(RoomsChanged())
+        return True
+
+    def forget_conversation(self, nick: str) -> bool:
+        """
+        Close the private conversation with C{nick} (any case): it leaves
+        L{conversations} until a private message is exchanged again.
+        Observers are told L{RoomsChanged}.
+
+        @return: whether there was one.
+        """
+        key = _key(nick)
+        if self.conversations.pop(key, None) is None:
+            return False
+        self.conversation_unread.pop(key, None)
+        self._away.discard(key)
+        self._tell(RoomsChanged())
+        return True
+
     def forget_rooms(self) -> None:
         """
         Forget every room (a new session that will not join them again).
@@ -286,6 +415,7 @@ class ChatModel:
         already) and what it changed.
         """
         changes: list[Change] = []
+        before: list[Change] = []
         told: Change = event
         match event:
             case events.Welcome():
@@ -308,7 +438,9 @@ class ChatModel:
                 if _key(event.old) == _key(self.nick):
                     self.nick = event.new
                 elif self.conversations.pop(_key(event.old), None) is not None:
+                    self._renamed(_key(event.old), _key(event.new))
                     self.conversations[_key(event.new)] = event.new
+                    changes.append(RoomsChanged())
                 for room in self.rooms.values():
                     info = room.members.pop(event.old, None)
                     if info is not None:
@@ -334,13 +466,22 @@ class ChatModel:
                 named = self.rooms.get(_key(event.room))
                 if named is not None:
                     named.last_id = max(named.last_id, event.id)
-                    if named is not self.current:
+                    before += self._unseen(_key(named.name), event.sender)
+                    if self._is_unread(_key(named.name), event.sender):
                         named.unread += 1
                         changes.append(RoomsChanged())
             case events.Private():
                 other = event.to if _key(event.sender) == _key(self.nick) else event.sender
                 if _key(other) != _key(self.nick):
-                    self.conversations[_key(other)] = other
+                    key = _key(other)
+                    opened = key not in self.conversations
+                    self.conversations[key] = other
+                    before += self._unseen(key, event.sender)
+                    if self._is_unread(key, event.sender):
+                        self.conversation_unread[key] = self.conversation_unread.get(key, 0) + 1
+                        opened = True
+                    if opened:
+                        changes.append(RoomsChanged())
             case events.Rooms():
                 self.listed = event
             case events.FileOffer():
@@ -350,9 +491,25 @@ class ChatModel:
         if isinstance(event, (events.Message, events.Private, events.History)):
             ids = [m.id for m in event.messages] if isinstance(event, events.History) else [event.id]
             self.last_id = max([self.last_id, *ids])
+        for change in before:
+            self._tell(change)
         self._tell(told)
         for change in changes:
             self._tell(change)
+
+    def _renamed(self, old: str, new: str) -> None:
+        """
+        Move what is kept about the conversation C{old} (lower-case nick) to
+        C{new}: its unread count, whether the user looks at it or away.
+        """
+        count = self.conversation_unread.pop(old, None)
+        if count is not None:
+            self.conversation_unread[new] = count
+        if old in self._away:
+            self._away.discard(old)
+            self._away.add(new)
+        if self.looking == old:
+            self.looking = new
 
     def _history(self, event: events.History) -> events.History:
         """
@@ -391,6 +548,7 @@ class ChatModel:
         if _key(nick) == _key(self.nick):
             if self.rooms.pop(key, None) is None:
                 return []
+            self._away.discard(key)
             return [RoomsChanged()]
         room = self.rooms.get(key)
         if room is None or room.members.pop(nick, None) is None:

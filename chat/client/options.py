@@ -3,6 +3,8 @@
 The command line shared by C{chat-client} and C{chat-tk}, and the
 endpoint it describes: TCP, TLS verified with service_identity against
 the system's CAs or C{--cafile}, or C{--insecure} (PROTOCOL.md section 7).
+What the command line leaves out comes from the user's settings
+(L{chat.client.settings}): the last server, nick and downloads folder.
 """
 
 from __future__ import annotations
@@ -21,6 +23,7 @@ from typing_extensions import override
 
 from chat import __version__
 from chat.client.service import Account, default_downloads
+from chat.client.settings import ClientSettings
 
 DEFAULT_PORT = 8888
 DEFAULT_TLS_PORT = 6697
@@ -33,7 +36,12 @@ INSECURE_WARNING = (
 
 class ClientOptions(usage.Options):
     """
-    C{[options] [NICK]}: where to connect, how, and as whom.
+    C{[options] [NICK]}: where to connect, how, and as whom. What is not
+    given comes from L{settings}: the host and port of the last server
+    (unless C{--host} or C{--port} is given; a saved default port follows
+    C{--tls}), the last nick, the downloads folder; the command line wins.
+
+    @ivar settings: the user's settings, read when the options are made.
     """
 
     program = "chat-client"
@@ -42,18 +50,26 @@ class ClientOptions(usage.Options):
         "Connects to a chat daemon as NICK (asked for when not given). With --tls the server's certificate "
         "and host name are verified against the system's CAs, or --cafile."
     )
-    optFlags = [
+    optFlags = [  # noqa: N815 (usage.Options dictates the name)
         ["tls", None, "Connect with TLS (implicit TLS, port 6697 by default), verifying the server's certificate."],
         ["starttls", None, "Connect in clear text, then upgrade with /starttls before anything else is sent."],
         ["insecure", None, "With --tls or --starttls: do not verify the certificate (dangerous: says so loudly)."],
         ["password-prompt", "P", "Ask for the account's password and log in (/login) instead of a guest /nick."],
     ]
-    optParameters = [
-        ["host", "H", "localhost", "The daemon's host name or address."],
-        ["port", "p", None, "The daemon's port [default: 8888, or 6697 with --tls].", int],
+    optParameters = [  # noqa: N815 (usage.Options dictates the name)
+        ["host", "H", None, "The daemon's host name or address [default: the last server's, or localhost]."],
+        ["port", "p", None, "The daemon's port [default: the last server's, or 8888, or 6697 with --tls].", int],
         ["cafile", None, None, "Trust the CA certificate(s) in this PEM file (e.g. a chat-cert certificate)."],
-        ["downloads", None, None, "Folder for /get [default: ~/Downloads/chat]."],
+        ["downloads", None, None, "Folder for /get [default: the last one set, or ~/Downloads/chat]."],
     ]
+
+    def __init__(self, settings: ClientSettings | None = None) -> None:
+        """
+        @param settings: the user's settings; read from the platform's
+            config directory (L{ClientSettings.load}) by default.
+        """
+        super().__init__()
+        self.settings = ClientSettings.load() if settings is None else settings
 
     def opt_version(self) -> None:
         """Display the version and exit."""
@@ -66,6 +82,10 @@ class ClientOptions(usage.Options):
 
     @override
     def postOptions(self) -> None:
+        if self["host"] is None and self["port"] is None:
+            self["host"], self["port"] = self._last_server()
+        if self["host"] is None:
+            self["host"] = "localhost"
         if self["port"] is None:
             self["port"] = DEFAULT_TLS_PORT if self["tls"] else DEFAULT_PORT
         if not 0 < self["port"] < 65536:
@@ -76,7 +96,28 @@ class ClientOptions(usage.Options):
             raise usage.UsageError("--cafile and --insecure need --tls or --starttls")
         if self["cafile"] and self["insecure"]:
             raise usage.UsageError("--cafile and --insecure exclude each other")
-        self["downloads"] = Path(self["downloads"]).expanduser() if self["downloads"] else default_downloads()
+        downloads = self["downloads"] or self.settings.downloads
+        self["downloads"] = Path(downloads).expanduser() if downloads else default_downloads()
+        if not self["nick"] and self.settings.nick:
+            self["nick"] = self.settings.nick
+
+    def _last_server(self) -> tuple[str | None, int | None]:
+        """
+        The host and port of L{ClientSettings.server} (C{HOST:PORT}, the
+        port after the last colon), C{(None, None)} when none is saved or
+        it cannot be read. A saved default port (8888 or 6697) follows
+        C{--tls}: the other default is used when the mode differs.
+        """
+        host, colon, port_text = self.settings.server.rpartition(":")
+        if not colon or not host or not port_text.isdigit():
+            return None, None
+        host = host[1:-1] if host.startswith("[") and host.endswith("]") else host
+        port = int(port_text)
+        if port == DEFAULT_PORT and self["tls"]:
+            port = DEFAULT_TLS_PORT
+        elif port == DEFAULT_TLS_PORT and not self["tls"]:
+            port = DEFAULT_PORT
+        return host, port
 
     @property
     def where(self) -> str:

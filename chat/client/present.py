@@ -21,27 +21,31 @@ from dataclasses import dataclass
 from datetime import datetime, tzinfo
 
 from chat import events
-from chat.client.model import Change, ChatModel, Departed, Notice, Transfer
-from chat.client.status import nick_colour, size_text
+from chat.client.model import Change, ChatModel, Departed, Notice, Transfer, UnreadMark
+from chat.client.status import RoomRow, nick_colour, size_text
 
 STYLES = frozenset({
     "text", "time", "nick", "body", "action", "private", "arrow", "muted", "system", "error", "divider", "offer",
-    "link",
+    "link", "bold", "italic", "code", "url",
 })
 """
 The looks of a L{Span}: C{text} (plain), C{time} (a timestamp), C{nick}
 (in the nick's colour), C{body} (what someone said in a room), C{action}
 (a C{/me}), C{private} (a private message), C{arrow} (who a private
 message goes to), C{muted}, C{system} (what happened), C{error},
-C{divider} (around history), C{offer} (a file offer) and C{link} (what
-to click to download the line's offer).
+C{divider} (around history, and the unread marker), C{offer} (a file
+offer), C{link} (what to click to download the line's offer), and the
+light formatting of what people say (L{formatted}): C{bold} (typed
+C{*so*}), C{italic} (C{_so_}), C{code} (C{`so`}) and C{url} (an http or
+https address, the span's whole text: what to open when clicked).
 """
 
-KINDS = ("message", "mention", "action", "private", "system", "error", "history", "offer")
+KINDS = ("message", "mention", "action", "private", "system", "error", "history", "offer", "unread")
 """
 The kinds of L{Line}: C{message}, C{mention} (a message naming the
 user), C{action}, C{private}, C{system}, C{error}, C{history} (a
-message from before, or a divider around them) and C{offer}.
+message from before, or a divider around them), C{offer} and C{unread}
+(the "new since you last looked" divider, see L{unread_divider}).
 """
 
 
@@ -76,6 +80,8 @@ class Line:
     @ivar conversation: the nick of the other person of the private
         conversation it belongs to (a private message, or the quit of
         someone the user talked with privately), or C{None}.
+    @ivar sender: who said it, for a room message, an action or a
+        private message (the user's own included); C{None} otherwise.
     """
 
     kind: str
@@ -83,6 +89,7 @@ class Line:
     room: str | None = None
     offer: int | None = None
     conversation: str | None = None
+    sender: str | None = None
 
     @property
     def text(self) -> str:
@@ -239,6 +246,130 @@ def names(text: str, nick: str) -> bool:
     return False
 
 
+# Light formatting
+
+_FORMATTED = re.compile(
+    r"(?P<code>`[^`\n]+`)"
+    r"|(?P<url>\bhttps?://[^\s<>\"`]+)"
+    r"|(?<![\w*])\*(?P<bold>[^\s*](?:[^*\n]*[^\s*])?)\*(?![\w*])"
+    r"|(?<![\w_])_(?P<italic>[^\s_](?:[^_\n]*[^\s_])?)_(?![\w_])",
+    re.IGNORECASE,
+)
+"""The formatting of L{formatted}, leftmost first, one level (no nesting)."""
+
+_URL_TRAILERS = ".,;:!?'\"*_"
+"""Characters that end a sentence rather than an address."""
+
+
+def _url_end(url: str) -> str:
+    """
+    C{url} without the punctuation of the sentence around it: trailing
+    dots, commas, quotes, and closing brackets that do not close one of
+    the address's own.
+    """
+    while url:
+        last = url[-1]
+        pairs = {")": "(", "]": "[", "}": "{"}
+        if last in _URL_TRAILERS or (last in pairs and url.count(last) > url.count(pairs[last])):
+            url = url[:-1]
+        else:
+            break
+    return url
+
+
+def formatted(text: str, style: str) -> tuple[Span, ...]:
+    """
+    The spans of what someone said, with the light formatting people type
+    shown as such: C{*bold*} as style C{bold}, C{_italic_} as C{italic},
+    C{`code`} as C{code} (the markers dropped; nothing inside code is
+    formatted), and each C{http://} or C{https://} address as a C{url}
+    span whose text is the address (trailing sentence punctuation left
+    out); the rest in C{style}. Markers count only at word edges:
+    C{snake_case_name}, C{2*3*4} and C{a * b} stay as typed. The text on
+    the wire is never changed: this is only how a line is shown.
+
+    @param text: one line (no line end).
+    @param style: the look of the unformatted text, one of L{STYLES}.
+    @return: no empty span, no two neighbours of the same look.
+    """
+    spans: list[Span] = []
+    at = 0
+    for match in _FORMATTED.finditer(text):
+        spans.append(Span(text[at:match.start()], style))
+        if match.group("url"):
+            url = _url_end(match.group("url"))
+            if not url.partition("://")[2]:
+                spans.append(Span(match.group("url"), style))
+            else:
+                spans.append(Span(url, "url"))
+                spans.append(Span(match.group("url")[len(url):], style))
+        elif match.group("code"):
+            spans.append(Span(match.group("code")[1:-1], "code"))
+        elif match.group("bold"):
+            spans.append(Span(match.group("bold"), "bold"))
+        else:
+            spans.append(Span(match.group("italic"), "italic"))
+        at = match.end()
+    spans.append(Span(text[at:], style))
+    return _joined(spans)
+
+
+# Alerts, unread markers, conversations
+
+UNREAD_WORDS = "new since you last looked"
+"""The words of the unread divider."""
+
+
+def notifies(line: Line, model: ChatModel) -> bool:
+    """
+    Whether C{line} should alert the user (a bell, a highlight, a desktop
+    notification, as the front end can): a message or action naming the
+    user's nick as a word (L{names}) in a room that is not muted
+    (L{ChatModel.muted}), or a private message, in either case from
+    someone else. Lines of history never alert.
+    """
+    sender = line.sender
+    if sender is None or sender.lower() == model.nick.lower():
+        return False
+    if line.kind == "private":
+        return True
+    if line.room is not None and line.room.lower() in model.muted:
+        return False
+    if line.kind == "mention":
+        return True
+    return line.kind == "action" and names(line.text, model.nick)
+
+
+def unread_divider(voice: Voice, room: str | None = None, conversation: str | None = None) -> Line:
+    """
+    The "new since you last looked" line of a room or a conversation:
+    C{── new since you last looked ──} (C{--- … ---} in the terminal), of
+    kind C{unread}, one span of style C{divider}. The presenter makes one
+    of each L{UnreadMark}, just before the first unseen message; a front
+    end that keeps lines per room or conversation keeps only the latest
+    C{unread} line of each (dropping the earlier one when a new one comes).
+    """
+    edge = voice.divider
+    return Line("unread", (Span(f"{edge} {UNREAD_WORDS} {edge}", "divider"),), room, conversation=conversation)
+
+
+def conversation_rows(model: ChatModel) -> list[RoomRow]:
+    """
+    The private conversations of this session, to list beside the rooms,
+    by nick ignoring case: each a L{RoomRow} whose C{key} is the
+    lower-case nick (as in L{ChatModel.conversations}; never starting
+    with C{#}, so it cannot collide with a room's), C{name} the nick as
+    last spelled, C{unread} the count of L{ChatModel.conversation_unread}
+    (C{""} for none), C{marked} whether it has unread messages or is
+    looked at (L{ChatModel.looking}).
+    """
+    rows = []
+    for key, nick in sorted(model.conversations.items()):
+        unread = model.conversation_unread.get(key, 0)
+        rows.append(RoomRow(key, nick, str(unread) if unread else "", bool(unread) or model.looking == key))
+    return rows
+
+
 # What the user types
 
 MASK = "********"
@@ -371,10 +502,13 @@ class Presenter:
         room = f"{message.room} " if voice.rooms_inline and (history or len(self.model.rooms) > 1) else ""
         said: tuple[Span, ...]
         if message.action:
-            said = (Span("* ", "action"), _nick(message.sender), Span(" " + message.text, "action"))
+            said = (Span("* ", "action"), _nick(message.sender), Span(" ", "action"),
+                    *formatted(message.text, "action"))
         else:
-            said = (Span(voice.sender[0]), _nick(message.sender), Span(voice.sender[1]), Span(message.text, "body"))
-        return Line(kind, _joined((*self._stamp(message.ts, dated), Span(room), *said)), message.room)
+            said = (Span(voice.sender[0]), _nick(message.sender), Span(voice.sender[1]),
+                    *formatted(message.text, "body"))
+        return Line(kind, _joined((*self._stamp(message.ts, dated), Span(room), *said)), message.room,
+                    sender=message.sender)
 
     def private(self, private: events.Private) -> Line:
         """
@@ -393,10 +527,11 @@ class Presenter:
             star = Span("*", "arrow")
             who = (Span("->", "arrow"), Span(" ")) if sent else ()
             who += (star, _nick(private.to if sent else private.sender), star)
-        text = f"* {private.sender} {private.text}" if private.action else private.text
+        text: tuple[Span, ...] = (Span(f"* {private.sender} ", "private"),) if private.action else ()
+        text += formatted(private.text, "private")
         away = Span(f"{voice.gap}(sent while you were away)", "muted") if private.offline else Span("")
-        return Line("private", _joined((*self._stamp(private.ts), *who, Span(voice.gap), Span(text, "private"),
-                                        away)), conversation=private.to if sent else private.sender)
+        return Line("private", _joined((*self._stamp(private.ts), *who, Span(voice.gap), *text, away)),
+                    conversation=private.to if sent else private.sender, sender=private.sender)
 
     def offer(self, offer: events.FileOffer, now: datetime) -> Line:
         """
@@ -479,6 +614,8 @@ class Presenter:
             case events.Parted(nick=nick, room=room):
                 reason = f" ({change.reason})" if change.reason else ""
                 return [self._presence(voice.leave, nick, f"left {room}{reason}", change.ts, room)]
+            case UnreadMark(room=room, conversation=conversation):
+                return [unread_divider(voice, room, conversation)]
             case Departed(quit=quit, rooms=rooms, private=private):
                 return self.departed(quit, rooms, private)
             case events.Quit():

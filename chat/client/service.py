@@ -4,21 +4,24 @@ L{ChatClient}: one user's session with a daemon, shared by the stdio and
 Tk frontends. It keeps a connection with Twisted's L{ClientService}
 (reconnecting with backoff), registers the nick (or logs in), joins the
 rooms again after a reconnection, upgrades with C{/starttls} when asked,
-measures the round-trip time, and runs the client's own commands
-(C{/send}, C{/get}, C{/quit}, C{/help}). Everything the user should know
-reaches the L{ChatModel} as an event or a L{Notice}; nothing here prints
-or draws.
+measures the round-trip time, turns C{:shortcode:}s typed into emoji,
+runs the client's own commands (C{/send}, C{/get}, C{/mute}, C{/unmute},
+C{/quit}, C{/help}), and keeps the user's L{ClientSettings}. Everything
+the user should know reaches the L{ChatModel} as an event or a
+L{Notice}; nothing here prints or draws.
 """
 
 from __future__ import annotations
 
 import itertools
 import os
+import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import emoji
 from OpenSSL import SSL
 from twisted.application.internet import ClientService, backoffPolicy
 from twisted.application.service import Service
@@ -38,6 +41,7 @@ from chat.client.jobs import RunInThread, ServerError
 from chat.client.model import ChatModel, State
 from chat.client.present import secret_input
 from chat.client.protocol import ChatClientProtocol, IClientHandler
+from chat.client.settings import ClientSettings, settings_path
 from chat.client.transfer import ChecksumMismatch
 
 PING_INTERVAL = 15.0
@@ -51,6 +55,8 @@ user does not see."""
 CLIENT_COMMANDS = {
     "send": ("/send NICK|#ROOM PATH", "offers a file: uploads it with its SHA-256, showing progress"),
     "get": ("/get ID [DIR]", "downloads offer ID into the downloads folder or DIR, resuming, checked by SHA-256"),
+    "mute": ("/mute [#ROOM]", "a room's messages (default: the current room's) no longer alert you; remembered"),
+    "unmute": ("/unmute [#ROOM]", "a muted room's mentions alert you again (default: the current room)"),
     "quit": ("/quit [REASON]", "says goodbye and exits (alias /exit)"),
     "help": ("/help [COMMAND]", "lists the client's commands, then the server's"),
 }
@@ -62,6 +68,42 @@ HABITS_HELP = (
     "Start a line with a space to say such words as they are, and with // to say a line starting with /."
 )
 """How plain lines are read, for C{/help}."""
+
+FORMATTING_HELP = (
+    "Type :shortcode: for an emoji (:smile: :+1: :tada: :heart:). *bold*, _italic_, `code` and links are shown "
+    "formatted; everyone else receives exactly what you typed."
+)
+"""Emoji and light formatting, for C{/help}."""
+
+EMOJI_TEXT = {"me": 0, "msg": 1, "status": 0, "away": 0, "quit": 0, "exit": 0, "part": -1, "topic": -1}
+"""The commands whose text gets emoji (L{with_emoji}): verb to the number
+of words before the text (C{-1}: one when it is a C{#room}, else none).
+No other command's arguments are touched: nicks, room names, and never
+the passwords of C{/login}, C{/register} and C{/password}."""
+
+
+def with_emoji(line: str) -> str:
+    """
+    C{line} (as typed, no line end) with each C{:shortcode:} of its text
+    turned into its emoji by the C{emoji} library (C{language="alias"}:
+    GitHub and Slack names, C{:+1:} and C{:thumbsup:} alike): the whole of
+    a plain line (C{//} ones included), the text of the commands of
+    L{EMOJI_TEXT}; other commands unchanged. Unknown shortcodes stay as
+    typed.
+    """
+    if not line.startswith("/") or line.startswith("//"):
+        return emoji.emojize(line, language="alias")
+    verb, space, rest = line[1:].partition(" ")
+    skip = EMOJI_TEXT.get(verb.lower())
+    if skip is None or not rest:
+        return line
+    if skip < 0:
+        skip = 1 if rest.lstrip().startswith("#") else 0
+    kept = re.match(r"\s*" + r"\S+\s+" * skip, rest)
+    if kept is None:
+        return line
+    head = f"/{verb}{space}{rest[:kept.end()]}"
+    return head + emoji.emojize(rest[kept.end():], language="alias")
 
 NICK_ERRORS = frozenset({"nick-invalid", "nick-taken", "nick-registered", "auth-failed", "auth-needs-tls"})
 
@@ -129,7 +171,7 @@ class _ReportingEndpoint:
         self._endpoint = endpoint
         self._report = report
 
-    def connect(self, protocolFactory: IProtocolFactory) -> Deferred[Any]:
+    def connect(self, protocolFactory: IProtocolFactory) -> Deferred[Any]:  # noqa: N803 (IStreamClientEndpoint)
         def failed(reason: Failure) -> Failure:
             self._report(reason)
             return reason
@@ -173,6 +215,8 @@ class ChatClient(Service):
         model: ChatModel | None = None,
         retry_policy: Callable[[int], float] | None = None,
         run_in_thread: RunInThread = deferToThread,
+        settings: ClientSettings | None = None,
+        settings_file: Path | None = None,
     ) -> None:
         """
         @param endpoint: how to connect (TLS included when C{secure}).
@@ -185,6 +229,12 @@ class ChatClient(Service):
             failures; exponential backoff from 1 s to 30 s by default.
         @param run_in_thread: runs the file work of transfers (hashing,
             checking); the reactor's thread pool by default.
+        @param settings: what to remember across runs (the command line's,
+            L{chat.client.options.ClientOptions.settings}): its muted rooms
+            become the model's; L{save_settings} writes it back. C{None}:
+            nothing is remembered.
+        @param settings_file: where L{save_settings} writes; the platform's
+            (L{chat.client.settings.settings_path}) by default.
         """
         self._reactor = reactor
         self.account = account
@@ -192,6 +242,14 @@ class ChatClient(Service):
         self.model = model or ChatModel(account.nick)
         self.model.nick = self.model.nick or account.nick
         self.downloads = downloads or default_downloads()
+        self.settings = settings
+        self._settings_file = settings_file
+        self._theme_read = settings.theme if settings is not None else ""
+        if settings is not None:
+            self.model.muted = set(settings.muted)
+            if settings.notice:
+                self.model.notice(settings.notice, "error")
+        self._registered_once = False
         self.protocol: ChatClientProtocol | None = None
         self.done: Deferred[None] = Deferred()
         self._secure = secure
@@ -238,10 +296,41 @@ class ChatClient(Service):
 
         return stopped.addCallback(stopped_service)
 
+    def save_settings(self) -> bool:
+        """
+        Write L{settings} back (nothing without them): the server
+        (L{where}) and nick once registered this session, the model's muted
+        rooms, L{downloads} (C{""} for the default), and the theme as the
+        front end set it in C{settings.theme}; while C{settings.theme} is
+        unchanged, the file's theme is kept (another writer may have
+        changed it). Called on registration, on C{/mute} and C{/unmute},
+        and on L{quit}; a front end calls it after changing the theme or
+        the downloads folder. Never raises.
+
+        @return: whether they were saved.
+        """
+        settings = self.settings
+        if settings is None:
+            return False
+        if self._registered_once:
+            settings.server = self.where
+            settings.nick = self.model.nick
+        settings.muted = set(self.model.muted)
+        settings.downloads = "" if self.downloads == default_downloads() else str(self.downloads)
+        path = self._settings_file or settings_path()
+        if settings.theme == self._theme_read and path.exists():
+            on_disk = ClientSettings.load(path)
+            if not on_disk.notice:
+                settings.theme = on_disk.theme
+        self._theme_read = settings.theme
+        return settings.save(path)
+
     def quit(self, reason: str = "") -> Deferred[None]:
         """
-        Say goodbye (C{/quit REASON}) and stop; L{done} fires once closed.
+        Say goodbye (C{/quit REASON}), remember the settings
+        (L{save_settings}) and stop; L{done} fires once closed.
         """
+        self.save_settings()
         if self.protocol is not None:
             try:
                 self.protocol.send_line(f"/quit {reason}".rstrip())
@@ -323,6 +412,8 @@ class ChatClient(Service):
             case events.Registered():
                 self._remember_login(event)
                 self.model.apply(event)
+                self._registered_once = True
+                self.save_settings()
                 self._registered()
                 return
             case events.Bye():
@@ -434,8 +525,10 @@ class ChatClient(Service):
         commands they meant, and a plain line carrying a password
         (L{chat.client.present.secret_input}), never said. A C{/login} or
         C{/register} the daemon accepts is remembered, in memory only, to
-        log in again after a reconnection. Problems are told as notices;
-        nothing is raised, and no notice repeats a password.
+        log in again after a reconnection. C{:shortcode:}s become emoji
+        (L{with_emoji}) in what is said, never in a command's nick, room
+        or password. Problems are told as notices; nothing is raised, and
+        no notice repeats a password.
         """
         line = line.rstrip("\r\n")
         if not line.strip():
@@ -457,7 +550,7 @@ class ChatClient(Service):
             return
         elif self._habit(line):
             return
-        self._send(line)
+        self._send(with_emoji(line))
 
     def _typed(self, verb: str, args: list[str]) -> None:
         """
@@ -489,7 +582,7 @@ class ChatClient(Service):
             known = {n.lower() for room in self.model.rooms.values() for n in room.members} | set(
                 self.model.conversations)
             if text.strip() and nick.lower() in known:
-                self._send(f"/msg {nick} {text.strip()}")
+                self._send(with_emoji(f"/msg {nick} {text.strip()}"))
             else:
                 self.model.notice("To message someone: /msg NICK TEXT. To say a line starting with send, "
                                   "start it with a space.")
@@ -524,11 +617,48 @@ class ChatClient(Service):
             for usage, does in CLIENT_COMMANDS.values():
                 self.model.notice(f"  {usage}: {does}")
             self.model.notice(HABITS_HELP)
+            self.model.notice(FORMATTING_HELP)
             self.model.notice("The server's commands:")
         self._send(f"/help {args}".rstrip())
 
     def _cmd_quit(self, args: str) -> None:
-        self.quit(args)
+        self.quit(emoji.emojize(args, language="alias"))
+
+    def _room_argument(self, verb: str, args: str) -> str | None:
+        """
+        The room a C{/mute} or C{/unmute} names (C{#} added when left
+        out), or the current one; C{None} (after a usage notice) when
+        neither.
+        """
+        if args:
+            word = args.split()[0]
+            return word if word.startswith("#") else f"#{word}"
+        current = self.model.current
+        if current is None:
+            self.model.notice("Usage: " + CLIENT_COMMANDS[verb][0], "error")
+            return None
+        return current.name
+
+    def _cmd_mute(self, args: str) -> None:
+        room = self._room_argument("mute", args)
+        if room is None:
+            return
+        if self.model.mute(room):
+            self.model.notice(f"Muted {room}: its messages no longer alert you (/unmute {room} to undo).")
+            self.save_settings()
+        else:
+            self.model.notice(f"{room} is muted already.")
+
+    def _cmd_unmute(self, args: str) -> None:
+        room = self._room_argument("unmute", args)
+        if room is None:
+            return
+        if self.model.unmute(room):
+            self.model.notice(f"Unmuted {room}: mentions of you there alert you again.")
+            self.save_settings()
+        else:
+            muted = ", ".join(sorted(self.model.muted)) or "none"
+            self.model.notice(f"{room} is not muted (muted rooms: {muted}).")
 
     def _cmd_send(self, args: str) -> None:
         target, _, path_text = args.partition(" ")
