@@ -1,11 +1,19 @@
 """
 Render the main window of C{chat-tk} with a realistic conversation, without
-a network, and save it as a PNG (C{docs/tk-client.png} by default).
+a network, and save it as a PNG.
 
-    python docs/screenshot.py [--theme dark|light] [--output PATH]
+    python docs/screenshot.py [--theme dark|light|user] [--view room|private] [--output PATH]
+    python docs/screenshot.py --all
+
+C{--all} writes the four screenshots of the docs: C{tk-client.png} (dark),
+C{tk-client-light.png}, C{tk-client-theme.png} (a user theme, the
+L{EXAMPLE_THEME} file) and C{tk-client-private.png} (a private
+conversation). C{--theme user} reads L{EXAMPLE_THEME} from a temporary
+config directory, not the user's own.
 
 Without C{DISPLAY}, it runs itself again under C{xvfb-run}. The window is
-captured with ImageMagick's C{import} (Debian: xvfb, imagemagick).
+captured with ImageMagick's C{import} (Debian: xvfb, imagemagick); emoji
+need a font that has them (Debian: fonts-symbola).
 """
 
 from __future__ import annotations
@@ -15,6 +23,7 @@ import os
 import shutil
 import subprocess
 import sys
+import tempfile
 import tkinter as tk
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
@@ -29,6 +38,37 @@ from chat.client.model import ChatModel, State  # noqa: E402
 from chat.client.tk.window import ChatWindow  # noqa: E402
 
 HERE = Path(__file__).resolve().parent
+
+EXAMPLE_THEME = """\
+# A user theme: ~/.config/chat/theme.toml (on Linux), chosen with View → Your theme.
+base = "dark"            # the built-in theme it changes: "dark" or "light"
+
+[colours]                # any colour of the theme, as "#rrggbb"
+window = "#1b1a26"
+panel = "#211f30"
+pane = "#262338"
+field = "#302c45"
+button = "#332f4a"
+hover = "#3d3858"
+border = "#3a3552"
+select = "#433a66"
+text = "#ece8ff"
+muted = "#a39dc4"
+accent = "#e0719a"
+accent_hover = "#eb8aae"
+link = "#7fd1c7"
+mention_bg = "#3d2f3f"
+private_bg = "#2c2a45"
+
+[fonts]                  # families and sizes in points; any may be left out
+chat_size = 12
+code_family = "Noto Mono"
+"""
+"""The user theme of C{tk-client-theme.png}."""
+
+SHOTS = {"tk-client.png": ("dark", "room"), "tk-client-light.png": ("light", "room"),
+         "tk-client-theme.png": ("user", "room"), "tk-client-private.png": ("dark", "private")}
+"""The screenshots of C{--all}: file name, theme, view."""
 
 
 class StubClient:
@@ -107,7 +147,11 @@ def converse(model: ChatModel, clock: Clock) -> None:
     say(5, "#dev", "felix", "the flaky test is fixed on main")
     model.apply(events.Private(next(ids), at(5.5), "dana", "maya", "can you look at my PR when you have a minute?"))
     model.apply(events.Private(next(ids), at(6), "maya", "dana", "sure, right after lunch"))
-    say(6.5, "#lobby", "wen", "maya, the deploy script handles the new certificates now")
+    model.make_current("#dev")  # maya looks at #dev for a while, then comes back to #lobby
+    say(6.2, "#dev", "felix", "release notes are *done*, see https://example.org/notes/0.4")
+    say(6.3, "#lobby", "dana", "maya, *lunch* at 12? the `#design` review can wait")
+    model.make_current("#lobby")
+    say(6.5, "#lobby", "wen", "maya, the deploy script handles the new certificates now 👍")
     at(7)
     model.apply(events.FileOffer(7, "dana", "#lobby", "onboarding-review.pdf", 2_516_582, "0" * 64, expires))
     say(7.5, "#dev", "wen", "pushed the migration, please review")
@@ -115,31 +159,23 @@ def converse(model: ChatModel, clock: Clock) -> None:
     model.apply(events.Parted(at(8.5), "#lobby", "priya", "back after the meeting"))
     at(8.7)
     model.apply(events.FileOffer(8, "wen", "maya", "deploy-logs.tar.gz", 18_874_368, "1" * 64, expires))
-    say(9, "#lobby", "eli", "does anyone have the slides from Thursday?")
+    say(9, "#lobby", "eli", "does anyone have the slides from Thursday? _asking for a friend_ 😅")
+    model.apply(events.Private(next(ids), at(9.2), "wen", "maya", "run `make certs` after the pull, then restart 🚀"))
     say(9.5, "#dev", "felix", "CI is green again 🎉")
     at(9.7)
     notes = model.add_transfer("download", "meeting-notes.md", "wen", 14_336)
     model.finish(notes, result=str(Path.home() / "Downloads" / "chat" / "meeting-notes.md"))
     upload = model.add_transfer("upload", "thursday-slides.pdf", "#lobby", 6_291_456)
     model.progress(upload, 3_774_874, 6_291_456)
-    model.apply(events.Message(next(ids), at(10), "#lobby", "maya", "uploading them now", False))
+    model.apply(events.Message(next(ids), at(10), "#lobby", "maya", "uploading them now 🎉", False))
     model.set_rtt(0.023)
 
 
-def main() -> None:
+def shoot(theme: str, view: str, output: Path) -> None:
     """
-    Render, capture, save, exit.
+    Render the window in C{theme} showing C{view} (C{room}: #lobby; C{private}: the conversation with dana) and
+    capture it to C{output}.
     """
-    parser = argparse.ArgumentParser(description=__doc__.strip().splitlines()[0])
-    parser.add_argument("--theme", choices=("dark", "light"), default="dark")
-    parser.add_argument("--output", type=Path, default=None)
-    args = parser.parse_args()
-    output = args.output or HERE / ("tk-client.png" if args.theme == "dark" else f"tk-client-{args.theme}.png")
-    if not os.environ.get("DISPLAY"):
-        # No screen: run again on a virtual one, for the time of the capture.
-        if shutil.which("xvfb-run") is None:
-            raise SystemExit("screenshot: no DISPLAY and no xvfb-run (apt-get install xvfb)")
-        os.execvp("xvfb-run", ["xvfb-run", "-a", "-s", "-screen 0 1280x800x24", sys.executable, *sys.argv])
     importer = shutil.which("import")
     if importer is None:
         raise SystemExit("screenshot: ImageMagick's import is missing (apt-get install imagemagick)")
@@ -147,8 +183,12 @@ def main() -> None:
     model = ChatModel("maya")
     model.set_state(State.ONLINE)
     clock = Clock()
-    window = ChatWindow(root, StubClient(model), clock=clock, theme=args.theme, zone=timezone.utc)
+    window = ChatWindow(root, StubClient(model), clock=clock, theme=theme, zone=timezone.utc)
     converse(model, clock)
+    if view == "private":
+        window.open_conversation("dana")
+        model.apply(events.Private(990, datetime(2026, 5, 11, 9, 23, tzinfo=timezone.utc), "dana", "maya",
+                                   "thanks! *no rush*, the PR is https://example.org/pr/212 🙏"))
     clock.advance(1)
     root.geometry("+0+0")
     root.update()
@@ -159,6 +199,35 @@ def main() -> None:
     window.close()
     root.destroy()
     print(output)
+
+
+def main() -> None:
+    """
+    Render, capture, save, exit.
+    """
+    parser = argparse.ArgumentParser(description=(__doc__ or "").strip().splitlines()[0])
+    parser.add_argument("--theme", choices=("dark", "light", "user"), default="dark")
+    parser.add_argument("--view", choices=("room", "private"), default="room")
+    parser.add_argument("--output", type=Path, default=None)
+    parser.add_argument("--all", action="store_true", help="write the four screenshots of the docs")
+    args = parser.parse_args()
+    if not os.environ.get("DISPLAY"):
+        # No screen: run again on a virtual one, for the time of the capture.
+        if shutil.which("xvfb-run") is None:
+            raise SystemExit("screenshot: no DISPLAY and no xvfb-run (apt-get install xvfb)")
+        os.execvp("xvfb-run", ["xvfb-run", "-a", "-s", "-screen 0 1280x800x24", sys.executable, *sys.argv])
+    with tempfile.TemporaryDirectory(prefix="chat-screenshot-") as config:
+        os.environ["XDG_CONFIG_HOME"] = config  # the example theme, never the user's own settings
+        (Path(config) / "chat").mkdir()
+        (Path(config) / "chat" / "theme.toml").write_text(EXAMPLE_THEME, encoding="utf-8")
+        if args.all:
+            for name, (theme, view) in SHOTS.items():
+                shoot(theme, view, HERE / name)
+            return
+        suffix = {"dark": "", "light": "-light", "user": "-theme"}[args.theme]
+        default = HERE / (f"tk-client{suffix}.png" if args.view == "room" else f"tk-client{suffix}-private.png")
+        shoot(args.theme, args.view, args.output or default)
+
 
 if __name__ == "__main__":
     main()

@@ -40,7 +40,7 @@ from twisted.internet.threads import deferToThread  # noqa: E402
 from twisted.trial.unittest import SynchronousTestCase, TestCase  # noqa: E402
 
 from chat import events  # noqa: E402
-from chat.client import status  # noqa: E402
+from chat.client import settings, status  # noqa: E402
 from chat.client import tk as chat_tk  # noqa: E402
 from chat.client.model import ChatModel, State  # noqa: E402
 from chat.client.options import ClientOptions  # noqa: E402
@@ -248,18 +248,24 @@ def joined(model: ChatModel, room: str, *others: str, status: dict[str, str] | N
     model.apply(events.Users(room, tuple(events.UserInfo(n, (status or {}).get(n, ""), 0) for n in people)))
 
 
+def online_alice(case: SynchronousTestCase) -> tuple[Any, ChatModel, FakeClient, Clock]:
+    """
+    A Tk root, the model of alice online, a fake client over it, and a L{Clock} at L{T0}.
+    """
+    model = ChatModel("alice")
+    model.set_state(State.ONLINE)
+    clock = Clock()
+    clock.advance(T0.timestamp())
+    return make_root(case), model, FakeClient(model), clock
+
+
 class WindowTests(SynchronousTestCase):
     """
     L{tk_window.ChatWindow} on a model fed by hand, with a fake client and a L{Clock}.
     """
 
     def setUp(self) -> None:
-        self.root = make_root(self)
-        self.model = ChatModel("alice")
-        self.model.set_state(State.ONLINE)
-        self.client = FakeClient(self.model)
-        self.clock = Clock()
-        self.clock.advance(T0.timestamp())
+        self.root, self.model, self.client, self.clock = online_alice(self)
         self.exits: list[str] = []
         self.window = tk_window.ChatWindow(self.root, self.client, clock=self.clock, zone=UTC,
                                          on_exit=lambda: self.exits.append("exit"))
@@ -351,23 +357,31 @@ class WindowTests(SynchronousTestCase):
 
     def test_pane_shows_the_current_room(self) -> None:
         """
-        The pane shows the lines of the current room and of no room; switching rooms shows the other's.
+        The pane shows the lines of the current room and of no room; switching rooms shows the other's; private
+        messages show in their conversation only.
         """
         joined(self.model, "#dev")
         joined(self.model, "#lobby")
         self.model.apply(message("#dev", "bob", "in dev"))
         self.model.apply(message("#lobby", "carol", "in lobby"))
         self.model.apply(events.Private(5, T0, "dave", "alice", "private"))
+        self.model.notice("for every view")
         shown = self.window.messages.lines()
         self.assertIn("09:30  carol  in lobby", shown)
-        self.assertIn("09:30  dave → you  private", shown)
+        self.assertIn("09:30  • for every view", shown)
+        self.assertNotIn("09:30  dave → you  private", shown)
         self.assertNotIn("09:30  bob  in dev", shown)
         self.model.make_current("#dev")
         shown = self.window.messages.lines()
         self.assertIn("09:30  bob  in dev", shown)
-        self.assertIn("09:30  dave → you  private", shown)
+        self.assertNotIn("09:30  dave → you  private", shown)
         self.assertNotIn("09:30  carol  in lobby", shown)
         self.assertIn("09:30  carol  in lobby", self.window.messages.lines(visible=False))
+        self.window.open_conversation("dave")
+        shown = self.window.messages.lines()
+        self.assertIn("09:30  dave → you  private", shown)
+        self.assertIn("09:30  • for every view", shown)
+        self.assertNotIn("09:30  bob  in dev", shown)
 
     def test_line_looks(self) -> None:
         """
@@ -382,10 +396,11 @@ class WindowTests(SynchronousTestCase):
         pane = self.window.messages.pane
 
         def tags_of(text: str) -> set[str]:
-            start = pane.search(text, "1.0", "end")
+            start = pane.search(text, "1.0", "end", elide=True)
             self.assertTrue(start, f"{text!r} is not in the pane")
             return set(pane.tag_names(start))
 
+        self.assertIn(conversation.conversation_tag("bob"), tags_of("psst"))
         self.assertIn("line:history", tags_of("old"))
         self.assertIn("line:action", tags_of("waves"))
         self.assertIn("action", tags_of(" waves"))
@@ -675,7 +690,8 @@ class WindowTests(SynchronousTestCase):
 
     def test_actions_keep_the_unsent_line(self) -> None:
         """
-        Join room…, opening a person and Up/Down keep what was typed and not sent; only sending empties it.
+        Join room…, opening a person (their private conversation) and Up/Down keep what was typed and not sent;
+        only sending empties it.
         """
         joined(self.model, "#lobby", "bob")
         entry = self.window.compose.entry
@@ -693,7 +709,8 @@ class WindowTests(SynchronousTestCase):
             self.window.people.tree.event_generate("<ButtonPress-1>", x=x, y=y)
             self.window.people.tree.event_generate("<ButtonRelease-1>", x=x, y=y)
         self.root.update()
-        self.assertEqual(entry.get(), "/msg bob half a thought")
+        self.assertEqual(self.window.conversation, "bob")
+        self.assertEqual(entry.get(), "half a thought")
         self.window.compose.prefix("/msg carol ")
         self.assertEqual(entry.get(), "/msg carol half a thought")
         self.window.set_theme("light")
@@ -729,7 +746,8 @@ class WindowTests(SynchronousTestCase):
         self.assertEqual((self.root.winfo_width(), self.root.winfo_height()), (800, 560))
         right, bottom = self.root.winfo_rootx() + 800, self.root.winfo_rooty() + 560
         w = self.window
-        widgets = [w.compose.entry, w.compose.send_button, w.compose.target, w.header.title, w.header.topic,
+        widgets = [w.compose.entry, w.compose.send_button, w.compose.emoji_button, w.compose.target, w.header.title,
+                   w.header.topic, w.rooms.conversations,
                    w.header.part_button, w.rooms.server_button, w.rooms.exit_button, w.rooms.join_button,
                    w.rooms.tree, w.people.refresh_button, w.people.heading, w.files.send_button,
                    w.files.downloads_label, w.files.offer_rows[7].button, w.status.label, w.messages.pane]
@@ -846,6 +864,336 @@ class WindowTests(SynchronousTestCase):
         self.assertLessEqual(font.measure(fitted), 120)
         self.assertIn("…", fitted)
         self.assertTrue(fitted.startswith("a-v") and fitted.endswith("gz"))
+
+
+class FeatureTests(SynchronousTestCase):
+    """
+    The features of issue 18 in L{tk_window.ChatWindow}: private conversations, alerts, light formatting, the
+    emoji picker, user themes kept in the settings, and the unread divider.
+    """
+
+    def setUp(self) -> None:
+        # tests/conftest.py gives every test a config folder of its own.
+        self.config = Path(os.environ["XDG_CONFIG_HOME"])
+        self.root, self.model, self.client, self.clock = online_alice(self)
+        self.window = self.make_window()
+
+    def make_window(self, **kwargs: Any) -> Any:
+        window = tk_window.ChatWindow(self.root, self.client, clock=self.clock, zone=UTC, **kwargs)
+        self.addCleanup(window.close)
+        self.bells: list[str] = []
+        self.notified: list[tuple[str, str]] = []
+        self.opened: list[str] = []
+        self.root.bell = lambda *args: self.bells.append("bell")  # type: ignore[method-assign]
+        window.notify = lambda summary, body: self.notified.append((summary, body))
+        window.open_url = self.opened.append
+        self.root.update()
+        return window
+
+    def type_line(self, text: str) -> None:
+        entry = self.window.compose.entry
+        entry.delete(0, "end")
+        entry.insert(0, text)
+        entry.event_generate("<Return>")
+        self.root.update()
+
+    def test_private_conversations_listed_with_unread_counts(self) -> None:
+        """
+        A private message lists its conversation beside the rooms with an unread count; a click on it shows its
+        lines (not the room's), clears the count, and plain lines then go to that person.
+        """
+        joined(self.model, "#lobby", "bob")
+        self.model.apply(message("#lobby", "carol", "room talk"))
+        self.model.apply(events.Private(5, T0, "bob", "alice", "psst"))
+        self.model.apply(events.Private(6, T0, "bob", "alice", "you there?"))
+        self.root.update()
+        talks = self.window.rooms.conversations
+        self.assertEqual(talks.get_children(), ("bob",))
+        self.assertEqual(talks.item("bob", "values"), ("2",))
+        self.assertNotIn("09:30  bob → you  psst", self.window.messages.lines())
+        x, y = row_middle(talks, "bob")
+        talks.event_generate("<ButtonPress-1>", x=x, y=y)
+        talks.event_generate("<ButtonRelease-1>", x=x, y=y)
+        self.root.update()
+        self.assertEqual(self.window.conversation, "bob")
+        shown = self.window.messages.lines()
+        self.assertIn("09:30  bob → you  psst", shown)
+        self.assertNotIn("09:30  carol  room talk", shown)
+        self.assertEqual(talks.item("bob", "values"), ("",))
+        self.assertEqual(self.window.header.title.cget("text"), "bob")
+        self.type_line("hello back")
+        self.assertEqual(self.client.lines[-1], "/msg bob hello back")
+        self.window.header.part_button.invoke()
+        self.root.update()
+        self.assertIsNone(self.window.conversation)
+        self.assertIn("09:30  carol  room talk", self.window.messages.lines())
+        self.type_line("to the room")
+        self.assertEqual(self.client.lines[-1], "to the room")
+
+    def test_msg_and_a_person_lead_to_the_conversation(self) -> None:
+        """
+        C{/msg NICK TEXT} typed, and a double click on a person, show the conversation with them.
+        """
+        joined(self.model, "#lobby", "bob", "carol")
+        self.type_line("/msg carol lunch?")
+        self.assertEqual(self.client.lines, ["/msg carol lunch?"])
+        self.assertEqual(self.window.conversation, "carol")
+        self.model.apply(events.Private(7, T0, "alice", "carol", "lunch?"))
+        self.root.update()
+        self.assertIn("09:30  you → carol  lunch?", self.window.messages.lines())
+        self.assertEqual(self.window.rooms.conversations.selection(), ("carol",))
+        self.window.select_room("#lobby")
+        self.assertIsNone(self.window.conversation)
+        people = self.window.people.tree
+        x, y = row_middle(people, "bob")
+        for _ in range(2):
+            people.event_generate("<ButtonPress-1>", x=x, y=y)
+            people.event_generate("<ButtonRelease-1>", x=x, y=y)
+        self.root.update()
+        self.assertEqual(self.window.conversation, "bob")
+        self.assertEqual(self.window.compose.target.cget("text"), "→ bob")
+
+    def test_mentions_alert_while_not_focused(self) -> None:
+        """
+        A mention or a private message while the window is not focused rings, notifies and flashes the title until
+        the focus comes back; the user's own lines, muted rooms and a focused window do not alert.
+        """
+        joined(self.model, "#lobby", "bob")
+        self.window.focused = lambda: False
+        self.model.apply(message("#lobby", "alice", "alice here"))
+        self.model.apply(message("#lobby", "bob", "no name in it"))
+        self.assertEqual((self.bells, self.notified), ([], []))
+        self.model.apply(message("#lobby", "bob", "alice: look"))
+        self.assertEqual(self.bells, ["bell"])
+        self.assertEqual(self.notified, [("chat: #lobby", "09:30  bob  alice: look")])
+        pane = self.window.messages.pane
+        self.assertIn("line:mention", pane.tag_names(pane.search("alice: look", "1.0", "end")))
+        self.assertTrue(str(pane.tag_cget("line:mention", "background")))
+        title = self.root.title()
+        self.assertTrue(title.startswith("(1) "), title)
+        self.clock.advance(tk_window.FLASH_SECONDS)
+        self.assertFalse(self.root.title().startswith("(1) "))
+        self.clock.advance(tk_window.FLASH_SECONDS)
+        self.assertTrue(self.root.title().startswith("(1) "))
+        self.model.apply(events.Private(5, T0, "bob", "alice", "psst"))
+        self.assertEqual(len(self.notified), 2)
+        self.assertEqual(self.notified[1][0], "chat: bob (private)")
+        self.window.end_alert()
+        self.assertFalse(self.root.title().startswith("("))
+        self.clock.advance(10 * tk_window.FLASH_SECONDS)
+        self.assertFalse(self.root.title().startswith("("))
+        self.model.mute("#lobby")
+        self.model.apply(message("#lobby", "bob", "alice again"))
+        self.window.focused = lambda: True
+        self.model.apply(events.Private(6, T0, "bob", "alice", "psst again"))
+        self.assertEqual(len(self.bells), 2)
+        self.assertEqual(len(self.notified), 2)
+
+    def test_desktop_notification_with_notify_send(self) -> None:
+        """
+        With C{notify-send} on the PATH, a notification runs it through the reactor without waiting; without it,
+        or with a reactor that cannot run processes, nothing happens and nothing fails.
+        """
+        from twisted.internet.interfaces import IReactorProcess
+        from zope.interface import implementer
+
+        @implementer(IReactorProcess)
+        class Spawner:
+            def __init__(self) -> None:
+                self.spawned: list[tuple[str, list[str]]] = []
+
+            def spawnProcess(self, protocol: Any, executable: str, args: list[str], env: Any = None,  # noqa: N802
+                             *rest: Any, **kwargs: Any) -> None:
+                self.spawned.append((executable, args))
+
+        spawner = Spawner()
+        self.patch(tk_window.shutil, "which", lambda name: "/usr/bin/notify-send" if name == "notify-send" else None)
+        self.assertTrue(tk_window.desktop_notification(spawner, "chat: #lobby", "-bob: alice?"))
+        self.assertEqual(spawner.spawned, [("/usr/bin/notify-send",
+                                            ["/usr/bin/notify-send", "--app-name=chat", "--", "chat: #lobby",
+                                             "-bob: alice?"])])
+        self.assertFalse(tk_window.desktop_notification(Clock(), "chat", "text"))
+        self.patch(tk_window.shutil, "which", lambda name: None)
+        self.assertFalse(tk_window.desktop_notification(spawner, "chat", "text"))
+        self.assertEqual(len(spawner.spawned), 1)
+
+    def test_formatting_and_clickable_links(self) -> None:
+        """
+        Bold, italic, code and addresses show with their own tags (fonts and colours); clicking an address opens it.
+        """
+        joined(self.model, "#lobby", "bob")
+        self.model.apply(message("#lobby", "bob", "*big* and _slanted_ run `make test` at https://example.org/a."))
+        self.root.update()
+        pane = self.window.messages.pane
+
+        def tags_of(text: str) -> tuple[str, set[str]]:
+            start = pane.search(text, "1.0", "end")
+            self.assertTrue(start, f"{text!r} is not in the pane")
+            return start, set(pane.tag_names(start))
+
+        self.assertIn("09:30  bob  big and slanted run make test at https://example.org/a.",
+                      self.window.messages.lines())
+        self.assertIn("bold", tags_of("big")[1])
+        self.assertIn("italic", tags_of("slanted")[1])
+        self.assertIn("code", tags_of("make test")[1])
+        start, tags = tags_of("https://")
+        self.assertIn("url", tags)
+        self.assertNotIn("url", pane.tag_names(f"{start}+21c"))  # the full stop after the address
+        fonts = self.window.fonts
+        self.assertEqual(str(pane.tag_cget("bold", "font")), str(fonts.chat_bold))
+        self.assertEqual(str(pane.tag_cget("code", "font")), str(fonts.code))
+        self.assertEqual(str(pane.tag_cget("url", "foreground")), theme.DARK.link)
+        pane.see(start)
+        self.root.update()
+        x, y, _, height = pane.bbox(f"{start}+3c")
+        pane.event_generate("<Motion>", x=x + 1, y=y + height // 2)
+        pane.event_generate("<ButtonPress-1>", x=x + 1, y=y + height // 2)
+        pane.event_generate("<ButtonRelease-1>", x=x + 1, y=y + height // 2)
+        self.root.update()
+        self.assertEqual(self.opened, ["https://example.org/a"])
+
+    def test_emoji_picker_inserts_at_the_cursor(self) -> None:
+        """
+        The emoji button opens a grid of the common emoji; clicking one inserts it at the cursor and closes it.
+        """
+        self.assertEqual(len(conversation.common_emoji()), len(conversation.EMOJI_CODES))
+        self.assertTrue(all(not glyph.startswith(":") for glyph in conversation.common_emoji()))
+        entry = self.window.compose.entry
+        entry.insert(0, "ab")
+        entry.icursor(1)
+        self.window.compose.emoji_button.invoke()
+        self.root.update()
+        picker = self.window.compose.picker
+        assert picker is not None
+        self.assertTrue(picker.open())
+        self.assertEqual([label.cget("text") for label in picker.buttons], list(conversation.common_emoji()))
+        self.assertEqual(str(picker.buttons[0].cget("background")), theme.DARK.field)
+        picker.buttons[0].event_generate("<ButtonRelease-1>")
+        self.root.update()
+        self.assertFalse(picker.open())
+        entry.insert("insert", "!")  # the cursor is after the emoji
+        self.assertEqual(entry.get(), "a😀!b")
+        self.window.compose.emoji_button.invoke()
+        self.root.update()
+        picker = self.window.compose.picker
+        assert picker is not None
+        picker.window.focus_force()
+        self.root.update()
+        picker.window.event_generate("<Escape>")
+        self.root.update()
+        self.assertFalse(picker.open())
+        self.assertEqual(entry.get(), "a😀!b")
+
+    def test_emoji_have_a_font(self) -> None:
+        """
+        The fonts on the machine draw emoji (fontconfig finds a font with the glyphs, e.g. Symbola): each emoji of
+        the picker is as wide as a letter at least, not a missing-glyph box of zero width.
+        """
+        if shutil.which("fc-list") is None:
+            raise SkipTest("no fc-list")
+        found = subprocess.run(["fc-list", ":charset=1f600"], capture_output=True, text=True, check=False).stdout
+        self.assertTrue(found.strip(), "no font draws emoji (Debian: apt-get install fonts-symbola)")
+        font = self.window.fonts.chat
+        for glyph in conversation.common_emoji():
+            self.assertGreaterEqual(font.measure(glyph), font.measure("a"), glyph)
+
+    def test_user_theme_file(self) -> None:
+        """
+        The user's theme.toml changes the colours and fonts of a built-in theme; choosing it is kept in the settings.
+        """
+        path = self.config / "chat" / "theme.toml"
+        path.parent.mkdir(parents=True)
+        path.write_text('base = "light"\n[colours]\npane = "#102030"\ntext = "#F0F0F0"\n'
+                        '[fonts]\nchat_size = 15\ncode_family = "Noto Mono"\n', encoding="utf-8")
+        self.assertEqual(tk_window.user_theme_path(), path)
+        window = self.make_window(settings=settings.ClientSettings())
+        window.set_theme("user")
+        self.root.update()
+        self.assertEqual(window.theme.name, "user")
+        self.assertEqual(str(window.messages.pane.cget("background")), "#102030")
+        self.assertEqual(window.theme.text, "#f0f0f0")
+        self.assertEqual(window.theme.panel, theme.LIGHT.panel)
+        self.assertEqual(window.fonts.chat.actual("size"), 15)
+        self.assertEqual(window.fonts.code.cget("family"), "Noto Mono")
+        self.assertEqual(settings.ClientSettings.load().theme, "user")
+        window.set_theme("light")
+        self.assertEqual(window.fonts.chat.cget("size"), 11)
+        self.assertEqual(settings.ClientSettings.load().theme, "light")
+        again = self.make_window(settings=settings.ClientSettings.load())
+        self.assertEqual(again.theme.name, "light")
+
+    def test_theme_and_downloads_saved_through_the_client(self) -> None:
+        """
+        With the client's settings, the window starts in their theme, and a change of theme or downloads folder is
+        written to them and saved with the client's C{save_settings}.
+        """
+        saved = settings.ClientSettings(theme="light")
+        calls: list[str] = []
+        window = self.make_window(settings=saved, save_settings=lambda: calls.append("save"))
+        self.assertEqual(window.theme, theme.LIGHT)
+        self.assertEqual(window._theme_name.get(), "light")
+        window.set_theme("light")
+        self.assertEqual(calls, [])
+        window.set_theme("dark")
+        self.assertEqual((saved.theme, calls), ("dark", ["save"]))
+        window.choose_folder = lambda: str(self.config / "down")
+        window.choose_downloads()
+        self.assertEqual((saved.downloads, calls), (str(self.config / "down"), ["save", "save"]))
+        self.assertFalse((self.config / "chat" / "settings.json").exists())
+
+    def test_bad_user_theme_gives_the_dark_theme_and_a_notice(self) -> None:
+        """
+        A theme file that is not TOML, or has an unknown key or a bad colour, leaves the dark theme and a notice
+        saying why; the choice is not kept.
+        """
+        path = self.config / "chat" / "theme.toml"
+        path.parent.mkdir(parents=True)
+        for text, why in (("pane = ", "not TOML"), ('[colours]\npain = "#000000"\n', "unknown colour pain"),
+                          ('[colours]\npane = "red"\n', "colours.pane"), ('base = "pink"\n', "base"),
+                          ('[fonts]\nsize = 99\n', "fonts.size")):
+            path.write_text(text, encoding="utf-8")
+            with self.assertRaises(theme.ThemeError) as caught:
+                theme.read_theme_file(path)
+            self.assertIn(why, str(caught.exception))
+        saved = settings.ClientSettings(theme="dark")
+        window = self.make_window(settings=saved)
+        window.set_theme("user")
+        self.root.update()
+        self.assertEqual(window.theme.name, "dark")
+        self.assertEqual(window._theme_name.get(), "dark")
+        self.assertTrue(any(line.startswith("09:30  ! Your theme is not used") and "fonts.size" in line
+                            for line in window.messages.lines()), window.messages.lines())
+        self.assertEqual(saved.theme, "dark")
+        self.assertEqual(settings.ClientSettings.load().theme, "")
+        started = self.make_window(theme="user")
+        self.assertEqual(started.theme, theme.DARK)
+        self.assertTrue(any("Your theme is not used" in line for line in started.messages.lines()))
+
+    def test_unread_divider_when_coming_back(self) -> None:
+        """
+        Coming back to a room shows the presenter's "new since you last looked" line before the first message that
+        came while away, one per room.
+        """
+        joined(self.model, "#dev", "bob")
+        self.model.apply(message("#dev", "bob", "seen", id=1))
+        joined(self.model, "#lobby", "bob")
+        self.model.apply(message("#dev", "bob", "while away", id=2))
+        self.model.apply(message("#dev", "bob", "still away", id=3))
+        self.window.select_room("#dev")
+        self.model.make_current("#dev")
+        self.root.update()
+        shown = [line for line in self.window.messages.lines() if "bob" in line or "looked" in line]
+        self.assertEqual(shown, ["09:30  bob  seen", "── new since you last looked ──", "09:30  bob  while away",
+                                 "09:30  bob  still away"])
+        pane = self.window.messages.pane
+        self.assertIn("line:unread", pane.tag_names(pane.search("new since", "1.0", "end")))
+        self.model.make_current("#lobby")
+        self.model.apply(message("#dev", "bob", "later", id=4))
+        self.model.make_current("#dev")
+        self.root.update()
+        shown = [line for line in self.window.messages.lines() if "bob" in line or "looked" in line]
+        self.assertEqual(shown, ["09:30  bob  seen", "09:30  bob  while away", "09:30  bob  still away",
+                                 "── new since you last looked ──", "09:30  bob  later"])
 
 
 class ConnectDialogTests(SynchronousTestCase):

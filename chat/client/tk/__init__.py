@@ -30,14 +30,15 @@ from chat.client.tk.window import ChatWindow
 
 def run(reactor: Any, root: tk.Tk, options: client_options.ClientOptions, account: Account) -> None:
     """
-    Connect and show the window; return once the user exits.
+    Connect and show the window, in the theme of the user's settings
+    (C{options.settings}, which the client keeps); return once the user exits.
     """
     from twisted.internet import tksupport
 
     endpoint, starttls = client_options.endpoint(reactor, options)
     client = ChatClient(
         reactor, endpoint, account, where=options.where, secure=bool(options["tls"]),
-        starttls=starttls, downloads=options["downloads"],
+        starttls=starttls, downloads=options["downloads"], settings=options.settings,
     )
 
     def stop() -> None:
@@ -46,7 +47,8 @@ def run(reactor: Any, root: tk.Tk, options: client_options.ClientOptions, accoun
         if reactor.running:
             reactor.stop()
 
-    ChatWindow(root, client, clock=reactor, on_exit=stop)
+    ChatWindow(root, client, clock=reactor, on_exit=stop, settings=options.settings,
+               save_settings=client.save_settings)
     if options["insecure"]:
         client.model.notice(client_options.INSECURE_WARNING, "error")
     root.deiconify()

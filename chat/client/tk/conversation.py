@@ -12,6 +12,8 @@ from collections.abc import Callable, Sequence
 from tkinter import ttk
 from typing import Any
 
+import emoji
+
 from chat.client.model import ChatModel
 from chat.client.present import KINDS, Line, Span, secret_input
 from chat.client.status import topic_text
@@ -23,20 +25,62 @@ MAX_LINES = 5000
 HISTORY_SIZE = 200
 """Lines typed that Up and Down recall."""
 
+EMOJI_CODES = (
+    ":grinning_face:", ":face_with_tears_of_joy:", ":slightly_smiling_face:", ":smiling_face_with_smiling_eyes:",
+    ":winking_face:", ":smiling_face_with_heart-eyes:", ":smiling_face_with_sunglasses:", ":thinking_face:",
+    ":grinning_face_with_sweat:", ":upside-down_face:", ":face_with_open_mouth:", ":crying_face:",
+    ":thumbs_up:", ":thumbs_down:", ":clapping_hands:", ":folded_hands:", ":waving_hand:", ":OK_hand:",
+    ":party_popper:", ":red_heart:", ":fire:", ":sparkles:", ":check_mark_button:", ":cross_mark:",
+    ":eyes:", ":hundred_points:", ":rocket:", ":hot_beverage:", ":pizza:", ":bug:", ":light_bulb:", ":warning:",
+)
+"""The emoji of the picker, by their CLDR short names in the C{emoji} library."""
+
+EMOJI_COLUMNS = 8
+"""Emoji on a row of the picker."""
+
+
+def common_emoji() -> tuple[str, ...]:
+    """
+    The emoji of the picker, in order: L{EMOJI_CODES} made emoji by the C{emoji} library.
+    """
+    return tuple(emoji.emojize(code) for code in EMOJI_CODES)
+
 
 def room_tag(room: str) -> str:
     """
     The name of the pane's tag of the lines about C{room}, hidden while
-    another room is current.
+    another room (or a private conversation) is shown.
     """
     return "room:" + room.lower()
+
+
+def conversation_tag(nick: str) -> str:
+    """
+    The name of the pane's tag of the lines of the private conversation
+    with C{nick}, hidden while another room or conversation is shown.
+    """
+    return "conversation:" + nick.lower()
+
+
+def view_tag(line: Line) -> str | None:
+    """
+    The tag of the view C{line} belongs to: its room's, its private
+    conversation's, or C{None} for a line shown in every view.
+    """
+    if line.room is not None:
+        return room_tag(line.room)
+    if line.conversation is not None:
+        return conversation_tag(line.conversation)
+    return None
 
 
 def span_tags(span: Span, line: Line) -> tuple[str, ...]:
     """
     The pane's tags of C{span} of C{line}: the style's name (none for
     C{text}); a nick's also names its colour (L{nick_tag}), a link the
-    offer it downloads (C{offer:ID}).
+    offer it downloads (C{offer:ID}). The styles of light formatting are
+    tags of their own: C{bold}, C{italic}, C{code}, C{url} (the span's
+    text is the address a click opens).
     """
     if span.style == "nick" and span.nick_colour is not None:
         return "nick", nick_tag(span.nick_colour)
@@ -78,7 +122,18 @@ class RoomHeader:
         self.title.configure(text=current.name if current else "No room")
         self._topic = topic_text(model)
         self._fit_topic()
+        self.part_button.configure(text="Leave room")
         self.part_button.state(["!disabled"] if current is not None else ["disabled"])
+
+    def show_conversation(self, nick: str) -> None:
+        """
+        Show the private conversation with C{nick}; the button closes it (back to the room).
+        """
+        self.title.configure(text=f"{nick}")
+        self._topic = f"Private conversation with {nick}: only the two of you see it"
+        self._fit_topic()
+        self.part_button.configure(text="Close")
+        self.part_button.state(["!disabled"])
 
     def _fit_topic(self) -> None:
         width = self.frame.winfo_width() - self.part_button.winfo_width() - 50
@@ -133,18 +188,23 @@ class Banner:
 class MessagePane:
     """
     The read-only pane of lines, with a button to jump to the newest when
-    scrolled up.
+    scrolled up. It holds the lines of every room and private
+    conversation, and shows those of one view (L{show_view}) and those of
+    none.
 
     @ivar pane: the text widget.
     @ivar jump_button: shown while new lines arrive out of sight.
     """
 
-    def __init__(self, parent: tk.Misc, fonts: Fonts, on_offer: Callable[[int], None]) -> None:
+    def __init__(self, parent: tk.Misc, fonts: Fonts, on_offer: Callable[[int], None],
+                 on_url: Callable[[str], object] | None = None) -> None:
         """
         @param on_offer: called with an offer's id when its link is clicked.
+        @param on_url: called with the address of a C{url} span clicked.
         """
         self._on_offer = on_offer
-        self._room_tags: set[str] = set()
+        self._on_url = on_url
+        self._room_tags: set[str] = set()  # the view tags (rooms' and conversations') seen
         self._shown: str | None = None
         self._follow = True  # at the bottom, as far as the user is concerned
         self._size = (0, 0)
@@ -165,6 +225,9 @@ class MessagePane:
         self.pane.bind("<KeyPress>", self._key)
         self.pane.tag_bind("link", "<Enter>", lambda e: self.pane.configure(cursor="hand2"))
         self.pane.tag_bind("link", "<Leave>", lambda e: self.pane.configure(cursor="xterm"))
+        self.pane.tag_bind("url", "<Enter>", lambda e: self.pane.configure(cursor="hand2"))
+        self.pane.tag_bind("url", "<Leave>", lambda e: self.pane.configure(cursor="xterm"))
+        self.pane.tag_bind("url", "<ButtonRelease-1>", self._url_clicked)
 
     def apply_theme(self, t: Theme, f: Fonts) -> None:
         """
@@ -188,10 +251,15 @@ class MessagePane:
         pane.tag_configure("divider", foreground=t.muted, font=f.time)
         pane.tag_configure("offer", foreground=t.accent, font=f.chat_bold)
         pane.tag_configure("link", foreground=t.link, underline=True)
+        pane.tag_configure("url", foreground=t.link, underline=True)
+        pane.tag_configure("bold", font=f.chat_bold)
+        pane.tag_configure("italic", font=f.chat_italic)
+        pane.tag_configure("code", font=f.code, background=t.field)
+        pane.tag_configure("line:unread", foreground=t.accent, justify="center")
         pane.tag_configure("nick", font=f.chat_bold)
         for index, colour in enumerate(t.nicks):
             pane.tag_configure(nick_tag(index), foreground=colour)
-        for tag in ("line:history", "link", "sel"):
+        for tag in ("line:history", "link", "url", "line:unread", "sel"):
             pane.tag_raise(tag)  # history dims nicks too; links and the selection show over all
 
     def at_bottom(self) -> bool:
@@ -214,12 +282,18 @@ class MessagePane:
         shown = self._shown
         for line in lines:
             tags: tuple[str, ...] = (f"line:{line.kind}",)
-            if line.room is not None:
-                tag = room_tag(line.room)
+            tag = view_tag(line)
+            if tag is not None:
                 if tag not in self._room_tags:
                     self._room_tags.add(tag)
                     pane.tag_configure(tag, elide=shown is not None and tag != shown)
                 tags += (tag,)
+                if line.kind == "unread":
+                    # One "new since you last looked" line per view: the latest.
+                    old = pane.tag_ranges(f"unread:{tag}")
+                    if old:
+                        pane.delete(old[0], old[1])
+                    tags += (f"unread:{tag}",)
             for span in line.parts:
                 pane.insert("end-1c", span.text, (*span_tags(span, line), *tags))
                 if span.style == "link" and line.offer is not None:
@@ -231,15 +305,31 @@ class MessagePane:
         pane.configure(state="disabled")
         if follow:
             pane.see("end")
-        elif any(line.room is None or shown is None or room_tag(line.room) == shown for line in lines):
+        elif any(view_tag(line) in (None, shown) or shown is None for line in lines):
             self.jump_button.place(relx=1.0, rely=1.0, x=-28, y=-12, anchor="se")
 
     def show_room(self, room: str | None) -> None:
         """
         Show the lines of C{room} (and those of no room) from the end,
-        hiding other rooms'; C{None}: show every line.
+        hiding other rooms' and conversations'; C{None}: show every line.
         """
-        shown = room_tag(room) if room is not None else None
+        self.show_view(room_tag(room) if room is not None else None)
+
+    def show_conversation(self, nick: str) -> None:
+        """
+        Show the private conversation with C{nick} (and the lines of no room) from the end, hiding the rooms'.
+        """
+        self.show_view(conversation_tag(nick))
+
+    def show_view(self, shown: str | None) -> None:
+        """
+        Show the lines tagged C{shown} (a L{room_tag} or a
+        L{conversation_tag}) and those of no view, from the end; C{None}:
+        every line.
+        """
+        if shown is not None and shown not in self._room_tags:
+            self._room_tags.add(shown)
+            self.pane.tag_configure(shown, elide=False)
         if shown == self._shown:
             return
         self._shown = shown
@@ -289,6 +379,12 @@ class MessagePane:
             return "break"
         return None
 
+    def _url_clicked(self, event: tk.Event[Any]) -> None:
+        index = self.pane.index(f"@{event.x},{event.y}")
+        span = self.pane.tag_prevrange("url", f"{index}+1c")
+        if span and self._on_url is not None:
+            self._on_url(self.pane.get(span[0], span[1]))
+
     def _offer_clicked(self, offer_id: int) -> Callable[[tk.Event[Any]], None]:
         def clicked(event: tk.Event[Any]) -> None:
             self._on_offer(offer_id)
@@ -318,7 +414,7 @@ class InputLine:
         self._recalled: list[str] = []
         self._recall_at = 0
         self._draft = ""
-        self.frame = compose = ttk.Frame(parent, padding=(16, 10, 16, 12))
+        self.frame = compose = ttk.Frame(parent, padding=(14, 10, 12, 12))
         compose.columnconfigure(1, weight=1)
         self._target = ""
         self.target = ttk.Label(compose, text="", style="Target.TLabel")
@@ -333,8 +429,39 @@ class InputLine:
         self.entry.bind("<Down>", lambda e: self._recall(1))
         self.entry.bind("<Prior>", lambda e: page(-1))
         self.entry.bind("<Next>", lambda e: page(1))
-        self.send_button = ttk.Button(compose, text="Send", style="Accent.TButton", command=self.send, width=6)
-        self.send_button.grid(row=0, column=2, padx=(8, 0))
+        self.emoji_button = ttk.Button(compose, text="☺", style="Emoji.TButton", command=self.pick_emoji)
+        self.emoji_button.grid(row=0, column=2, padx=(4, 0))
+        self.send_button = ttk.Button(compose, text="Send", style="Accent.TButton", command=self.send, width=5,
+                                      padding=(8, 5))
+        self.send_button.grid(row=0, column=3, padx=(8, 0))
+        self.picker: EmojiPicker | None = None
+        self.fonts = fonts
+        self._colours = ("#ffffff", "#000000", "#dddddd")
+
+    def apply_theme(self, t: Theme) -> None:
+        """
+        Remember the colours of the emoji picker.
+        """
+        self._colours = (t.field, t.text, t.hover)
+
+    def pick_emoji(self) -> None:
+        """
+        Open the emoji picker above the button (or close it if open); the
+        emoji clicked goes in at the cursor.
+        """
+        if self.picker is not None and self.picker.open():
+            self.picker.close()
+            return
+        self.picker = EmojiPicker(self.frame, self.fonts, self.insert_emoji)
+        self.picker.colour(*self._colours)
+        self.picker.place_above(self.emoji_button)
+
+    def insert_emoji(self, text: str) -> None:
+        """
+        Insert C{text} at the cursor of the input line, which keeps the focus.
+        """
+        self.entry.insert("insert", text)
+        self.entry.focus_set()
 
     def _entered(self, event: tk.Event[Any]) -> str:
         self.send()
@@ -423,3 +550,94 @@ class InputLine:
         """
         self.entry.insert("insert", text)
         self.entry.focus_set()
+
+
+class EmojiPicker:
+    """
+    A small window of L{common_emoji} in a grid, under the input line's
+    emoji button: a click inserts one and closes it, as do Escape and
+    a click elsewhere (closing only).
+
+    @ivar window: the toplevel.
+    @ivar buttons: the emoji's labels, in the order of L{common_emoji}.
+    """
+
+    def __init__(self, parent: tk.Misc, fonts: Fonts, on_pick: Callable[[str], None]) -> None:
+        """
+        @param on_pick: called with the emoji clicked.
+        """
+        self._on_pick = on_pick
+        self.window = window = tk.Toplevel(parent)
+        window.withdraw()
+        window.overrideredirect(True)
+        frame = ttk.Frame(window, style="Card.TFrame", padding=6)
+        frame.grid(row=0, column=0)
+        self.buttons: list[tk.Label] = []
+        for index, glyph in enumerate(common_emoji()):
+            label = tk.Label(frame, text=glyph, font=fonts.title, width=2, padx=4, pady=2, cursor="hand2",
+                             borderwidth=0, highlightthickness=0)
+            label.grid(row=index // EMOJI_COLUMNS, column=index % EMOJI_COLUMNS)
+            label.bind("<ButtonRelease-1>", self._picked(glyph))
+            self.buttons.append(label)
+        window.bind("<Escape>", lambda e: self.close())
+        window.bind("<FocusOut>", lambda e: self.close())
+
+    def colour(self, background: str, foreground: str, hover: str) -> None:
+        """
+        Colour the labels: C{background}, C{hover} under the pointer.
+        """
+        for label in self.buttons:
+            label.configure(background=background, foreground=foreground, activebackground=hover)
+            label.bind("<Enter>", self._hover(label, hover))
+            label.bind("<Leave>", self._hover(label, background))
+
+    @staticmethod
+    def _hover(label: tk.Label, colour: str) -> Callable[[tk.Event[Any]], None]:
+        def hover(event: tk.Event[Any]) -> None:
+            label.configure(background=colour)
+
+        return hover
+
+    def _picked(self, glyph: str) -> Callable[[tk.Event[Any]], None]:
+        def picked(event: tk.Event[Any]) -> None:
+            self.pick(glyph)
+
+        return picked
+
+    def place_above(self, widget: tk.Misc) -> None:
+        """
+        Show the picker with its bottom right corner at the top right of C{widget}.
+        """
+        window = self.window
+        window.update_idletasks()
+        x = widget.winfo_rootx() + widget.winfo_width() - window.winfo_reqwidth()
+        y = widget.winfo_rooty() - window.winfo_reqheight() - 4
+        window.geometry(f"+{max(x, 0)}+{max(y, 0)}")
+        window.deiconify()
+        window.lift()
+        window.focus_set()
+
+    def pick(self, glyph: str) -> None:
+        """
+        Insert C{glyph} (as clicked) and close.
+        """
+        self.close()
+        self._on_pick(glyph)
+
+    def open(self) -> bool:
+        """
+        Whether the picker is still shown.
+        """
+        try:
+            return bool(self.window.winfo_exists()) and self.window.winfo_viewable() == 1
+        except tk.TclError:
+            return False
+
+    def close(self) -> None:
+        """
+        Take the picker away.
+        """
+        try:
+            self.window.destroy()
+        except tk.TclError:
+            pass

@@ -1,7 +1,7 @@
 # -*- test-case-name: tests.test_client_tk -*-
 """
-The lists around the C{chat-tk} conversation: the rooms joined with
-their unread counts, the people of the current room with their
+The lists around the C{chat-tk} conversation: the rooms joined and the
+private conversations with their unread counts, the people of the current room with their
 statuses, and the status bar; each shows what the presenter computes
 from the L{ChatModel}.
 """
@@ -16,6 +16,7 @@ from typing import Any
 from twisted.internet.interfaces import IDelayedCall, IReactorTime
 
 from chat.client.model import ChatModel, State
+from chat.client.present import conversation_rows
 from chat.client.status import people_heading, people_rows, room_rows, state_level, status_text
 from chat.client.tk.theme import Fonts, Theme, fit, nick_tag
 
@@ -27,20 +28,25 @@ class RoomsPanel:
     """
     The left column: the server with what concerns it (Disconnect, or
     Reconnect, and Exit), then the rooms joined (the current one selected;
-    clicking another makes it current) and Join room…. Leaving a room is
-    the room header's.
+    clicking another makes it current) and Join room…, then the private
+    conversations (clicking one shows it). Leaving a room is the room
+    header's.
 
     @ivar tree: the rooms, by lower-case name, with unread counts.
+    @ivar conversations: the private conversations, by lower-case nick,
+        with unread counts (muted rooms are marked with a bell struck out).
     @ivar server_button: Disconnect while connected, Reconnect once disconnected.
     @ivar exit_button: Exit.
     @ivar join_button: Join room….
     """
 
     def __init__(self, parent: tk.Misc, model: ChatModel, where: str, on_select: Callable[[str], None],
-                 on_join: Callable[[], None], on_server: Callable[[], None], on_exit: Callable[[], None]) -> None:
+                 on_join: Callable[[], None], on_server: Callable[[], None], on_exit: Callable[[], None],
+                 on_conversation: Callable[[str], None] | None = None) -> None:
         """
         @param where: C{host:port}.
-        @param on_select: called with the name of a room clicked that is not the current one.
+        @param on_select: called with the name of a room clicked that is not the one shown.
+        @param on_conversation: called with the nick of a conversation clicked that is not the one shown.
         @param on_join: Join room… was pressed.
         @param on_server: Disconnect (or Reconnect) was pressed.
         @param on_exit: Exit was pressed.
@@ -48,6 +54,8 @@ class RoomsPanel:
         self.model = model
         self.where = where
         self._on_select = on_select
+        self._on_conversation = on_conversation
+        self._shown: tuple[str, str] | None = None  # ("room" or "conversation", lower-case key)
         self.frame = left = ttk.Frame(parent, style="Panel.TFrame", width=176, padding=(0, 12, 0, 10))
         left.grid_propagate(False)
         left.columnconfigure(0, weight=1)
@@ -76,6 +84,15 @@ class RoomsPanel:
         buttons.columnconfigure(0, weight=1)
         self.join_button = ttk.Button(buttons, text="Join room…", style="Small.TButton", command=on_join)
         self.join_button.grid(row=0, column=0, sticky="ew")
+        ttk.Label(left, text="PRIVATE", style="Heading.TLabel", padding=(16, 12, 0, 6)).grid(
+            row=6, column=0, sticky="w")
+        self.conversations = ttk.Treeview(left, style="Rooms.Treeview", columns=("unread",), show="tree",
+                                          selectmode="browse", height=3)
+        self.conversations.column("#0", width=100, stretch=True)
+        self.conversations.column("unread", width=40, stretch=False, anchor="e")
+        self.conversations.grid(row=7, column=0, sticky="nsew", padx=(8, 8))
+        left.rowconfigure(7, weight=1)
+        self.conversations.bind("<<TreeviewSelect>>", self._conversation_selected)
 
     def show_state(self, state: State) -> None:
         """
@@ -89,23 +106,45 @@ class RoomsPanel:
         """
         Colour the rows: bold when current or unread, muted otherwise.
         """
-        self.tree.tag_configure("unread", font=f.bold, foreground=t.text)
-        self.tree.tag_configure("read", font=f.base, foreground=t.muted)
+        for tree in (self.tree, self.conversations):
+            tree.tag_configure("unread", font=f.bold, foreground=t.text)
+            tree.tag_configure("read", font=f.base, foreground=t.muted)
 
-    def show(self) -> None:
+    def show(self, conversation: str | None = None) -> None:
         """
-        List the rooms joined, select the current one.
+        List the rooms joined (a muted one with C{🔕}) and the private
+        conversations; select the one shown: C{conversation} (a nick), or
+        else the current room.
         """
         tree = self.tree
         for item in tree.get_children():
             tree.delete(item)
+        muted = self.model.muted
         for row in room_rows(self.model):
-            tree.insert("", "end", iid=row.key, text=row.name, values=(row.unread,),
+            name = f"{row.name} 🔕" if row.key in muted else row.name
+            tree.insert("", "end", iid=row.key, text=name, values=(row.unread,),
                         tags=("unread" if row.marked else "read",))
+        talks = self.conversations
+        for item in talks.get_children():
+            talks.delete(item)
+        for row in conversation_rows(self.model):
+            talks.insert("", "end", iid=row.key, text=row.name, values=(row.unread,),
+                         tags=("unread" if row.marked else "read",))
         current = self.model.current
-        if current is not None:
-            tree.selection_set(current.name.lower())
-            tree.see(current.name.lower())
+        if conversation is not None:
+            key = conversation.lower()
+            self._shown = ("conversation", key)
+            tree.selection_set(())
+            if not talks.exists(key):
+                talks.insert("", "end", iid=key, text=conversation, values=("",), tags=("unread",))
+            talks.selection_set(key)
+            talks.see(key)
+        else:
+            talks.selection_set(())
+            self._shown = ("room", current.name.lower()) if current is not None else None
+            if current is not None:
+                tree.selection_set(current.name.lower())
+                tree.see(current.name.lower())
 
     def show_server(self, fonts: Fonts) -> None:
         """
@@ -118,11 +157,17 @@ class RoomsPanel:
 
     def _selected(self, event: tk.Event[Any]) -> None:
         selected = self.tree.selection()
-        if not selected:
+        if not selected or self._shown == ("room", selected[0]):
             return
         room = self.model.rooms.get(selected[0])
-        if room is not None and room is not self.model.current:
+        if room is not None:
             self._on_select(room.name)
+
+    def _conversation_selected(self, event: tk.Event[Any]) -> None:
+        selected = self.conversations.selection()
+        if not selected or self._shown == ("conversation", selected[0]) or self._on_conversation is None:
+            return
+        self._on_conversation(str(self.conversations.item(selected[0], "text")))
 
 
 class PeoplePanel:

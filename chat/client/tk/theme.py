@@ -1,16 +1,20 @@
 # -*- test-case-name: tests.test_client_tk -*-
 """
 The look of C{chat-tk}: the two palettes (one L{Theme}, two instances),
-the fonts, the ttk styles made of them, and L{fit} to shorten text to a
-width in a font.
+a user's theme file over one of them (L{read_theme_file}), the fonts, the
+ttk styles made of them, and L{fit} to shorten text to a width in a font.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import tkinter as tk
+import tomllib
 from dataclasses import dataclass
+from pathlib import Path
 from tkinter import font as tkfont
 from tkinter import ttk
+from typing import Any
 
 from chat.client.status import NICK_COLOURS
 
@@ -155,7 +159,96 @@ LIGHT = Theme(
 """Dark text on white."""
 
 THEMES = {theme.name: theme for theme in (DARK, LIGHT)}
-"""The themes by name."""
+"""The built-in themes by name."""
+
+USER_THEME = "user"
+"""The name of the user's theme, read from L{THEME_FILE} in the client's config directory."""
+
+THEME_FILE = "theme.toml"
+"""The name of the user's theme file, in L{chat.client.settings.config_dir}."""
+
+
+@dataclass(frozen=True)
+class FontChoice:
+    """
+    The fonts a theme asks for; C{None}: the default.
+
+    @ivar family: the family of the window's text (lists, buttons, headings).
+    @ivar size: its size in points (headings and the status bar one less).
+    @ivar chat_family: the family of the message pane and the input line.
+    @ivar chat_size: its size in points.
+    @ivar code_family: the family of C{`code`} in messages (a monospaced one).
+    """
+
+    family: str | None = None
+    size: int | None = None
+    chat_family: str | None = None
+    chat_size: int | None = None
+    code_family: str | None = None
+
+
+class ThemeError(ValueError):
+    """
+    A theme file that cannot be used; the message says why, for the user.
+    """
+
+
+def _colour(key: str, value: object) -> str:
+    if not (isinstance(value, str) and len(value) == 7 and value.startswith("#")
+            and all(c in "0123456789abcdefABCDEF" for c in value[1:])):
+        raise ThemeError(f"colours.{key} is {value!r}, not a colour like \"#1f2328\"")
+    return value.lower()
+
+
+def read_theme_file(path: Path) -> tuple[Theme, FontChoice]:
+    """
+    The user's theme in the TOML file at C{path}: a built-in theme
+    (C{base = "dark"} or C{"light"}, dark by default) with the colours of
+    its C{[colours]} table (any field of L{Theme} but C{name}, as
+    C{"#rrggbb"}; C{nicks} a list of L{NICK_COLOURS} of them) and the fonts
+    of its C{[fonts]} table (the fields of L{FontChoice}: families as
+    strings, sizes as whole points from 6 to 40).
+
+    @raise ThemeError: the file cannot be read, is not TOML, or has a key
+        or a value that is not one of those.
+    """
+    try:
+        data: dict[str, Any] = tomllib.loads(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError) as e:
+        raise ThemeError(f"cannot read {path}: {e}") from None
+    except tomllib.TOMLDecodeError as e:
+        raise ThemeError(f"{path} is not TOML: {e}") from None
+    unknown = set(data) - {"base", "colours", "fonts"}
+    if unknown:
+        raise ThemeError(f"{path}: unknown key {sorted(unknown)[0]} (base, colours and fonts are)")
+    base = THEMES.get(data.get("base", "dark")) if isinstance(data.get("base", "dark"), str) else None
+    if base is None:
+        raise ThemeError(f"{path}: base is {data.get('base')!r}, not \"dark\" or \"light\"")
+    colours, fonts = data.get("colours", {}), data.get("fonts", {})
+    if not isinstance(colours, dict) or not isinstance(fonts, dict):
+        raise ThemeError(f"{path}: colours and fonts are tables ([colours], [fonts])")
+    fields = {f.name for f in dataclasses.fields(Theme)} - {"name"}
+    changes: dict[str, Any] = {}
+    for key, value in colours.items():
+        if key not in fields:
+            raise ThemeError(f"{path}: unknown colour {key}")
+        if key == "nicks":
+            if not isinstance(value, list) or len(value) != NICK_COLOURS:
+                raise ThemeError(f"{path}: colours.nicks is a list of {NICK_COLOURS} colours")
+            changes[key] = tuple(_colour(key, v) for v in value)
+        else:
+            changes[key] = _colour(key, value)
+    choice: dict[str, Any] = {}
+    for key, value in fonts.items():
+        if key not in {f.name for f in dataclasses.fields(FontChoice)}:
+            raise ThemeError(f"{path}: unknown font key {key}")
+        if key.endswith("size"):
+            if not isinstance(value, int) or isinstance(value, bool) or not 6 <= value <= 40:
+                raise ThemeError(f"{path}: fonts.{key} is {value!r}, not a size from 6 to 40 points")
+        elif not isinstance(value, str) or not value.strip():
+            raise ThemeError(f"{path}: fonts.{key} is {value!r}, not a font family")
+        choice[key] = value
+    return dataclasses.replace(base, name=USER_THEME, **changes), FontChoice(**choice)
 
 
 def nick_tag(colour: int) -> str:
@@ -181,23 +274,50 @@ class Fonts:
     chat_bold: tkfont.Font
     chat_italic: tkfont.Font
     time: tkfont.Font
+    code: tkfont.Font
+    default_family: str
+    code_family: str
 
     @classmethod
-    def create(cls, root: tk.Misc) -> Fonts:
+    def create(cls, root: tk.Misc, choice: FontChoice | None = None) -> Fonts:
         """
-        Fonts of the family of C{TkDefaultFont}, which becomes 10 points.
+        Fonts of the family of C{TkDefaultFont}, which becomes 10 points,
+        and for code of the family of C{TkFixedFont}; then L{choose}
+        C{choice}.
         """
         default = tkfont.nametofont("TkDefaultFont", root=root)
         default.configure(size=10)
         family = str(default.actual("family"))
+        code_family = str(tkfont.nametofont("TkFixedFont", root=root).actual("family"))
 
-        def make(size: int, weight: str = "normal", slant: str = "roman") -> tkfont.Font:
-            return tkfont.Font(root=root, family=family, size=size, weight=weight, slant=slant)  # type: ignore[arg-type]
+        def make(size: int, weight: str = "normal", slant: str = "roman", face: str = family) -> tkfont.Font:
+            return tkfont.Font(root=root, family=face, size=size, weight=weight, slant=slant)  # type: ignore[arg-type]
 
-        return cls(
+        fonts = cls(
             base=default, bold=make(10, "bold"), small=make(9), heading=make(9, "bold"), title=make(13, "bold"),
             chat=make(11), chat_bold=make(11, "bold"), chat_italic=make(11, slant="italic"), time=make(9),
+            code=make(10, face=code_family), default_family=family, code_family=code_family,
         )
+        fonts.choose(choice or FontChoice())
+        return fonts
+
+    def choose(self, choice: FontChoice) -> None:
+        """
+        Change the fonts in place (every widget drawn in them follows):
+        the families and sizes of C{choice}, the defaults where it has none.
+        """
+        family = choice.family or self.default_family
+        chat_family = choice.chat_family or family
+        size = choice.size or 10
+        chat_size = choice.chat_size or size + 1
+        for font, face, points in (
+            (self.base, family, size), (self.bold, family, size), (self.small, family, size - 1),
+            (self.heading, family, size - 1), (self.title, family, size + 3), (self.time, family, size - 1),
+            (self.chat, chat_family, chat_size), (self.chat_bold, chat_family, chat_size),
+            (self.chat_italic, chat_family, chat_size),
+            (self.code, choice.code_family or self.code_family, chat_size - 1),
+        ):
+            font.configure(family=face, size=points)
 
 
 def fit(text: str, font: tkfont.Font, pixels: int) -> str:
@@ -263,6 +383,7 @@ def style_window(root: tk.Misc, theme: Theme, fonts: Fonts) -> ttk.Style:
               lightcolor=[("active", t.hover)], darkcolor=[("active", t.hover)],
               foreground=[("disabled", t.muted)])
     style.configure("Small.TButton", padding=(10, 2), font=fonts.small, width=0)
+    style.configure("Emoji.TButton", padding=(4, 2), font=fonts.chat, width=0)
     style.configure("SmallAccent.TButton", background=t.accent, foreground=t.on_accent, bordercolor=t.accent,
                     lightcolor=t.accent, darkcolor=t.accent, padding=(10, 2), font=fonts.small, width=0)
     style.configure("Accent.TButton", background=t.accent, foreground=t.on_accent, bordercolor=t.accent,

@@ -8,15 +8,19 @@ for what the user asks. No network or disk work happens in it.
 
 from __future__ import annotations
 
+import os
+import shutil
 import tkinter as tk
-from collections.abc import Callable
+import webbrowser
+from collections.abc import Callable, Sequence
 from datetime import datetime, timezone, tzinfo
 from pathlib import Path
 from tkinter import filedialog, simpledialog, ttk
-from typing import Protocol
+from typing import Any, Protocol
 
 from twisted.internet.defer import Deferred
-from twisted.internet.interfaces import IReactorTime
+from twisted.internet.interfaces import IDelayedCall, IReactorProcess, IReactorTime
+from twisted.internet.protocol import ProcessProtocol
 from twisted.logger import Logger
 from twisted.python.failure import Failure
 
@@ -31,12 +35,24 @@ from chat.client.model import (
     TransferChanged,
     UsersChanged,
 )
-from chat.client.present import WINDOW, Presenter
+from chat.client.present import WINDOW, Line, Presenter, notifies
+from chat.client.settings import ClientSettings, config_dir
 from chat.client.status import window_title
-from chat.client.tk.conversation import Banner, InputLine, MessagePane, RoomHeader
+from chat.client.tk.conversation import Banner, InputLine, MessagePane, RoomHeader, conversation_tag, room_tag
 from chat.client.tk.files import FilesPanel
 from chat.client.tk.panels import PeoplePanel, RoomsPanel, StatusBar
-from chat.client.tk.theme import THEMES, Fonts, style_window
+from chat.client.tk.theme import (
+    DARK,
+    THEME_FILE,
+    THEMES,
+    USER_THEME,
+    FontChoice,
+    Fonts,
+    Theme,
+    ThemeError,
+    read_theme_file,
+    style_window,
+)
 
 EXIT_GRACE = 2.0
 """Seconds Exit waits for the goodbye to be sent before closing anyway."""
@@ -52,6 +68,38 @@ SIDES = {True: (176, 296), False: (164, 256)}
 
 OFFLINE_COMMANDS = ("/quit", "/exit", "/help")
 """What a line may start with to be taken while not connected."""
+
+FLASH_SECONDS = 1.0
+"""Seconds between two changes of the flashing title of an alert."""
+
+FLASHES = 10
+"""Changes of the title an alert flashes; it then stays marked until the window has the focus."""
+
+
+def user_theme_path() -> Path:
+    """
+    Where the user's theme file is: C{theme.toml} in the client's config directory.
+    """
+    return config_dir() / THEME_FILE
+
+
+def desktop_notification(reactor: Any, summary: str, body: str) -> bool:
+    """
+    Show a desktop notification with C{notify-send} when it is on the
+    C{PATH}, in a child process the reactor runs (nothing waits for it).
+
+    @param reactor: an L{IReactorProcess}; nothing is shown with another.
+    @return: whether one was asked for; never raises for want of it.
+    """
+    program = shutil.which("notify-send")
+    if program is None or not IReactorProcess.providedBy(reactor):
+        return False
+    try:
+        reactor.spawnProcess(ProcessProtocol(), program, [program, "--app-name=chat", "--", summary, body],
+                             env=dict(os.environ))
+    except OSError:
+        return False
+    return True
 
 
 class ChatSession(Protocol):
@@ -110,6 +158,13 @@ class ChatWindow:
     @ivar choose_folder: asks for the downloads folder, likewise.
     @ivar ask_room: asks for the name of a room to join; returns it, or
         C{None} or an empty string when the user cancelled.
+    @ivar conversation: the nick of the private conversation shown instead
+        of the current room, or C{None}.
+    @ivar focused: whether the window has the keyboard focus: alerts
+        (L{present.notifies}) ring and flash only when it has not.
+    @ivar notify: shows a desktop notification (summary, body); by default
+        L{desktop_notification}.
+    @ivar open_url: opens an address clicked in the pane (the browser).
     """
 
     _log = Logger()
@@ -121,8 +176,10 @@ class ChatWindow:
         *,
         clock: IReactorTime | None = None,
         on_exit: Callable[[], None] | None = None,
-        theme: str = "dark",
+        theme: str | None = None,
         zone: tzinfo | None = None,
+        settings: ClientSettings | None = None,
+        save_settings: Callable[[], object] | None = None,
     ) -> None:
         """
         @param clock: schedules the throttled redraws and the end of the
@@ -131,8 +188,14 @@ class ChatWindow:
         @param on_exit: called once Exit is done (the goodbye sent, or
             L{EXIT_GRACE} seconds passed): stops the program. By default
             the root window is destroyed.
-        @param theme: C{dark} or C{light}.
+        @param theme: C{dark}, C{light} or C{user} (L{user_theme_path});
+            by default the one of C{settings}, else dark.
         @param zone: the time zone of timestamps; the local one by default.
+        @param settings: the client's settings, where the theme chosen is
+            kept (saved when it changes); none are saved without them.
+        @param save_settings: writes C{settings} (the client's
+            C{save_settings}, after a change of theme or downloads folder);
+            by default C{settings.save}.
         """
         if clock is None:
             from twisted.internet import reactor as global_reactor
@@ -145,9 +208,25 @@ class ChatWindow:
         self.presenter = Presenter(self.model, WINDOW, zone)
         self._clock = clock
         self._on_exit = on_exit or root.destroy
-        self.theme = THEMES[theme]
+        self.settings = settings
+        self._save_settings = save_settings or (settings.save if settings is not None else None)
         self.fonts = Fonts.create(root)
+        self.theme = DARK
+        self._theme_problem: str | None = None
+        name = theme or (settings.theme if settings is not None else "") or DARK.name
+        self.theme = self._load_theme(name)
         self.style = style_window(root, self.theme, self.fonts)
+        self.conversation: str | None = None
+        self.focused: Callable[[], bool] = lambda: self.root.focus_displayof() is not None
+        self.notify: Callable[[str, str], object] = lambda summary, body: desktop_notification(
+            self._clock, summary, body)
+        self.open_url: Callable[[str], object] = webbrowser.open
+        self._alerts = 0
+        self._flashes = 0
+        self._flash_on = False
+        self._flash_timer: IDelayedCall | None = None
+        self._current_key: str | None = None
+        self._looked: str | None = None  # the view tag last told to the model
         self.choose_file: Callable[[], str] = lambda: filedialog.askopenfilename(
             parent=self.root, title="Send a file")
         self.choose_folder: Callable[[], str] = lambda: filedialog.askdirectory(
@@ -171,9 +250,12 @@ class ChatWindow:
         self._apply_colours()
         root.protocol("WM_DELETE_WINDOW", self.exit)
         root.bind("<Control-q>", lambda e: self.exit())
+        root.bind("<FocusIn>", lambda e: self.end_alert(), add="+")
         self.model.observe(self.show)
         self._refresh_all()
         self.compose.entry.focus_set()
+        if self._theme_problem is not None:
+            self.model.notice(self._theme_problem, "error")
 
     # Building
 
@@ -193,6 +275,8 @@ class ChatWindow:
         for name in THEMES:
             self.view_menu.add_radiobutton(label=f"{name.title()} theme", value=name, variable=self._theme_name,
                                            command=lambda: self.set_theme(self._theme_name.get()))
+        self.view_menu.add_radiobutton(label=f"Your theme ({THEME_FILE})", value=USER_THEME,
+                                       variable=self._theme_name, command=lambda: self.set_theme(USER_THEME))
         self.menu.add_cascade(label="Chat", menu=self.chat_menu)
         self.menu.add_cascade(label="View", menu=self.view_menu)
         self.root.configure(menu=self.menu)
@@ -206,8 +290,9 @@ class ChatWindow:
         main.columnconfigure(2, weight=1)
         main.rowconfigure(0, weight=1)
 
-        self.rooms = RoomsPanel(main, self.model, client.where, on_select=self._join, on_join=self.join_room,
-                                on_server=self.leave_or_reconnect, on_exit=self.exit)
+        self.rooms = RoomsPanel(main, self.model, client.where, on_select=self.select_room, on_join=self.join_room,
+                                on_server=self.leave_or_reconnect, on_exit=self.exit,
+                                on_conversation=self.open_conversation)
         self.rooms.frame.grid(row=0, column=0, sticky="nsew")
         ttk.Frame(main, style="Rule.TFrame", width=1).grid(row=0, column=1, sticky="ns")
 
@@ -220,7 +305,8 @@ class ChatWindow:
         self.banner = Banner(centre, fonts)
         self.banner.frame.grid(row=1, column=0, sticky="ew")
         self.banner.hide()
-        self.messages = MessagePane(centre, fonts, on_offer=lambda offer_id: self.files.download(offer_id))
+        self.messages = MessagePane(centre, fonts, on_offer=lambda offer_id: self.files.download(offer_id),
+                                    on_url=lambda url: self.open_url(url))
         self.messages.frame.grid(row=2, column=0, sticky="nsew")
         self.compose = InputLine(centre, fonts, on_line=self._send_line,
                                  page=lambda pages: self.messages.pane.yview_scroll(pages, "pages"))
@@ -236,7 +322,7 @@ class ChatWindow:
         right.rowconfigure(4, weight=3)
         self.people = PeoplePanel(right, self.model, on_refresh=lambda: client.input("/list"),
                                   on_select=self._show_target,
-                                  on_open=lambda nick: self.compose.prefix(f"/msg {nick} "))
+                                  on_open=self.open_conversation)
         self.files = FilesPanel(right, self.model, fonts, self._clock, on_send=self.send_file,
                                 on_download=lambda offer_id: client.get_file(offer_id), on_folder=self.choose_downloads)
         self.status = StatusBar(root, fonts, self._clock)
@@ -273,6 +359,7 @@ class ChatWindow:
         t, f = self.theme, self.fonts
         self.root.configure(background=t.window)
         self.messages.apply_theme(t, f)
+        self.compose.apply_theme(t)
         for menu in (self.menu, self.chat_menu, self.view_menu):
             menu.configure(background=t.panel, foreground=t.text, activebackground=t.select,
                            activeforeground=t.text, selectcolor=t.accent, font=f.base)
@@ -280,15 +367,45 @@ class ChatWindow:
         self.people.apply_theme(t, f)
         self.rooms.apply_theme(t, f)
 
+    def _load_theme(self, name: str) -> Theme:
+        """
+        The theme C{name} with its fonts chosen: a built-in one, or the
+        user's file (L{user_theme_path}); the dark theme when the name is
+        unknown or the file cannot be used, L{_theme_problem} then saying why.
+        """
+        self._theme_problem = None
+        if name == USER_THEME:
+            path = user_theme_path()
+            try:
+                theme, choice = read_theme_file(path)
+            except ThemeError as e:
+                self._theme_problem = f"Your theme is not used: {e}. The dark theme is."
+                self.fonts.choose(FontChoice())
+                return DARK
+            self.fonts.choose(choice)
+            return theme
+        self.fonts.choose(FontChoice())
+        if name not in THEMES:
+            self._theme_problem = f"There is no theme {name!r}: the dark theme is used."
+        return THEMES.get(name, DARK)
+
     def set_theme(self, name: str) -> None:
         """
-        Switch to the theme C{name} (C{dark} or C{light}).
+        Switch to the theme C{name} (C{dark}, C{light} or C{user}), and keep
+        the choice in the settings. A user theme that cannot be used leaves
+        the dark theme and a notice, and is not kept.
         """
-        self.theme = THEMES[name]
-        self._theme_name.set(name)
+        self.theme = self._load_theme(name)
+        self._theme_name.set(self.theme.name)
         self.style = style_window(self.root, self.theme, self.fonts)
         self._apply_colours()
         self._refresh_all()
+        if self._theme_problem is not None:
+            self.model.notice(self._theme_problem, "error")
+        elif self.settings is not None and self.settings.theme != name:
+            self.settings.theme = name
+            if self._save_settings is not None:
+                self._save_settings()
 
     # Observing the model
 
@@ -346,7 +463,92 @@ class ChatWindow:
                 self.files.add_offer(change)
             case events.Users() if change.room.lower() in self.model.rooms:
                 return  # the people panel shows it
-        self.messages.append(self.presenter.lines(change, self._now()))
+            case events.Private():
+                self._refresh_rooms()  # the conversations and their unread counts
+        lines = self.presenter.lines(change, self._now())
+        self.messages.append(lines)
+        self._alert(lines)
+
+    # Alerts
+
+    def _alert(self, lines: Sequence[Line]) -> None:
+        """
+        Ring, flash the title and show a desktop notification for the lines
+        that L{notifies} (a mention, a private message) while the window
+        does not have the focus.
+        """
+        alerting = [line for line in lines if notifies(line, self.model)]
+        if not alerting or self.focused():
+            return
+        self._alerts += len(alerting)
+        self.root.bell()
+        line = alerting[-1]
+        where = line.room or (f"{line.conversation} (private)" if line.conversation else "chat")
+        self.notify(f"chat: {where}", line.text)
+        self._flashes = 0
+        if self._flash_timer is None or not self._flash_timer.active():
+            self._flash()
+
+    def _flash(self) -> None:
+        self._flash_timer = None
+        if self._closed or not self._alerts:
+            return
+        self._flash_on = not self._flash_on if self._flashes < FLASHES else True
+        self._flashes += 1
+        self._show_title()
+        if self._flashes <= FLASHES:
+            self._flash_timer = self._clock.callLater(FLASH_SECONDS, self._flash)
+
+    def end_alert(self) -> None:
+        """
+        The window has the focus: stop flashing and give the title back.
+        """
+        if self._flash_timer is not None and self._flash_timer.active():
+            self._flash_timer.cancel()
+        self._flash_timer = None
+        if self._alerts:
+            self._alerts = 0
+            self._flash_on = False
+            if not self._closed:
+                self._show_title()
+
+    def _show_title(self) -> None:
+        title = window_title(self.model, self.client.where)
+        if self._alerts and self._flash_on:
+            title = f"({self._alerts}) ✉ {title}"
+        self.root.title(title)
+
+    # Views: a room or a private conversation
+
+    def select_room(self, name: str) -> None:
+        """
+        Show the room C{name} (clicked in the list): the current room again,
+        after a private conversation, or another one made current (C{/join}).
+        """
+        current = self.model.current
+        if current is not None and current.name.lower() == name.lower():
+            self.conversation = None
+            self._refresh_rooms()
+        else:
+            self._join(name)
+
+    def open_conversation(self, nick: str) -> None:
+        """
+        Show the private conversation with C{nick}: its lines, and plain
+        lines typed go to them (C{/msg}); not with oneself.
+        """
+        if nick.lower() == self.model.nick.lower():
+            return
+        self.conversation = nick
+        self._refresh_rooms()
+        self._refocus()
+
+    def close_conversation(self) -> None:
+        """
+        Go back from a private conversation to the current room.
+        """
+        self.conversation = None
+        self._refresh_rooms()
 
     def _now(self) -> datetime:
         return datetime.fromtimestamp(self._clock.seconds(), timezone.utc)
@@ -357,6 +559,8 @@ class ChatWindow:
         """
         if not self._closed:
             self.model.unobserve(self.show)
+        if self._flash_timer is not None and self._flash_timer.active():
+            self._flash_timer.cancel()
         self._closed = True
         self.files.close()
         self.status.close()
@@ -368,10 +572,24 @@ class ChatWindow:
         self.files.redraw()
 
     def _refresh_rooms(self) -> None:
-        self.rooms.show()
-        self.header.show(self.model)
         current = self.model.current
-        self.messages.show_room(current.name if current is not None else None)
+        key = current.name.lower() if current is not None else None
+        if key != self._current_key:
+            self._current_key = key
+            self.conversation = None  # another room became current: it is shown
+        shown = conversation_tag(self.conversation) if self.conversation is not None else (
+            room_tag(current.name) if current is not None else None)
+        if shown is not None and shown != self._looked:
+            self._looked = shown
+            self.model.look(self.conversation or (current.name if current is not None else ""))
+            return  # the model tells RoomsChanged: shown then
+        self.rooms.show(self.conversation)
+        if self.conversation is not None:
+            self.header.show_conversation(self.conversation)
+            self.messages.show_conversation(self.conversation)
+        else:
+            self.header.show(self.model)
+            self.messages.show_room(current.name if current is not None else None)
         self._refresh_users()
 
     def _refresh_users(self) -> None:
@@ -380,7 +598,10 @@ class ChatWindow:
 
     def _show_target(self) -> None:
         current = self.model.current
-        self.compose.show_target(current.name if current is not None else "")
+        if self.conversation is not None:
+            self.compose.show_target(f"→ {self.conversation}")
+        else:
+            self.compose.show_target(current.name if current is not None else "")
         self.files.show_target(self.file_target())
 
     def _refresh_status(self) -> None:
@@ -392,7 +613,7 @@ class ChatWindow:
         self.rooms.show_state(model.state)
         self.chat_menu.entryconfigure(self._server_entry,
                                       label="Reconnect" if model.state == State.DISCONNECTED else "Disconnect")
-        self.root.title(window_title(model, self.client.where))
+        self._show_title()
         self.rooms.show_server(self.fonts)
 
     # What the user asks
@@ -413,6 +634,13 @@ class ChatWindow:
         self.messages.scroll_to_end()
         current = self.model.current
         word = line.split(maxsplit=1)[0].lower() if line.strip() else ""
+        words = line.split(maxsplit=2)
+        if word == "/msg" and len(words) > 1:
+            self.open_conversation(words[1])
+        elif self.conversation is not None and not command:
+            # In a private conversation, plain lines go to the other person.
+            self.client.input(f"/msg {self.conversation} {line[1:] if line.startswith('//') else line}")
+            return True
         if (not command or word == "/me") and current is not None and self._asserted != current.name.lower():
             self._join(current.name)
         if word == "/join" and len(line.split()) > 1:
@@ -437,9 +665,11 @@ class ChatWindow:
 
     def part_room(self) -> None:
         """
-        Leave the current room (C{/part}).
+        Leave the current room (C{/part}); in a private conversation, close it (back to the room).
         """
-        if self.model.current is not None:
+        if self.conversation is not None:
+            self.close_conversation()
+        elif self.model.current is not None:
             self.client.input("/part")
 
     def file_target(self) -> str | None:
@@ -474,6 +704,10 @@ class ChatWindow:
             self.client.downloads = Path(folder)
             self.files.show_downloads(self.client.downloads)
             self.model.notice(f"Downloads go to {self.client.downloads}.")
+            if self.settings is not None:
+                self.settings.downloads = str(self.client.downloads)
+            if self._save_settings is not None:
+                self._save_settings()
 
     def leave_or_reconnect(self) -> None:
         """
