@@ -23,7 +23,6 @@ import tempfile
 import termios
 import time
 from pathlib import Path
-from typing import ClassVar
 
 from twisted.conch.insults import helper, insults
 from twisted.internet.testing import StringTransport
@@ -50,13 +49,15 @@ class Terminal:
 
     def __init__(self, *argv: str, cwd: str, data: str | None = None) -> None:
         """
-        @param data: the client's data folder (C{XDG_DATA_HOME}).
+        @param data: the client's data folder (C{XDG_DATA_HOME}), its
+            config folder (C{XDG_CONFIG_HOME}) in it.
         """
         self.master, slave = pty.openpty()
         fcntl.ioctl(self.master, termios.TIOCSWINSZ, struct.pack("HHHH", 24, 80, 0, 0))
         env = dict(os.environ, PYTHONUNBUFFERED="1", TERM="xterm", HOME=cwd)
         if data is not None:
             env["XDG_DATA_HOME"] = data
+            env["XDG_CONFIG_HOME"] = os.path.join(data, "config")
         env.pop("NO_COLOR", None)
         self.process = subprocess.Popen(
             [sys.executable, "-m", "chat.client", *argv],
@@ -136,8 +137,8 @@ class Terminal:
 
 
 class StdioClientTests(TestCase):
-    daemon: ClassVar[Daemon]
-    port: ClassVar[int]
+    daemon: Daemon
+    port: int
 
     def setUp(self) -> None:
         self.port = free_port()
@@ -241,3 +242,41 @@ class StdioClientTests(TestCase):
         self.assertNotIn("hunter2222", "\n".join(alice.rows()))
         history = Path(self.dir, "alice", "chat", "stdio-history").read_text("utf-8")
         self.assertEqual(history.splitlines(), ["hello bob", "/quit"])
+
+    def test_alerts_formatting_emoji(self) -> None:
+        """
+        A message naming alice rings her terminal's bell and is highlighted,
+        its formatting shown as terminal attributes with the markers gone;
+        bob's own line does not ring on his; after C{/mute} mentions in the
+        room are quiet, private messages still ring; C{:shortcode:} arrives
+        as emoji; Tab completes C{/msg}'s nick.
+        """
+        alice = self.terminal("alice")
+        bob = self.terminal("bob")
+        alice.wait_for("--> bob joined #lobby")
+        start = len(alice.raw)
+        bob.type("hi alice, *look* at `ls -l` and https://example.org/x")
+        alice.wait_for("<bob> hi alice, look at ls -l and https://example.org/x")
+        mention = alice.raw[start:].decode("utf-8")
+        self.assertEqual(mention.count("\a"), 1)
+        self.assertIn("\x1b[1;7mlook\x1b[0m", mention)
+        self.assertIn("\x1b[36;7mls -l\x1b[0m", mention)
+        self.assertIn("\x1b[4;34;7mhttps://example.org/x\x1b[0m", mention)
+        bob.wait_for("<bob> hi alice")
+        self.assertNotIn(b"\a", bob.raw)
+
+        alice.type("/mute")
+        alice.wait_for("Muted #lobby")
+        start = len(alice.raw)
+        bob.type("alice, quiet now")
+        alice.wait_for("<bob> alice, quiet now")
+        self.assertNotIn(b"\a", alice.raw[start:])
+        self.assertNotIn(b";7m", alice.raw[start:])
+
+        bob.keys("/msg al\t")
+        bob.wait_for("/msg alice")
+        bob.type("psst :thumbsup:")
+        alice.wait_for("*bob* psst 👍")
+        self.assertIn(b"\a", alice.raw[start:])
+        settings = Path(self.dir, "alice", "config", "chat", "settings.json").read_text("utf-8")
+        self.assertIn("#lobby", settings)

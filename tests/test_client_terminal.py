@@ -7,7 +7,9 @@ of L{chat.client.stdio.TerminalFrontend} over the same.
 
 from __future__ import annotations
 
+import os
 import shutil
+import sys
 import tempfile
 from datetime import datetime, timezone
 from pathlib import Path
@@ -19,15 +21,19 @@ from twisted.trial.unittest import SynchronousTestCase
 
 from chat import events
 from chat.client.model import ChatModel
-from chat.client.stdio import TerminalFrontend
+from chat.client.settings import data_dir
+from chat.client.status import nick_colour
+from chat.client.stdio import BELL, NICK_ANSI, TerminalFrontend
+from chat.client.stdio import Screen as StdioScreen
 from chat.client.terminal import (
     HISTORY_SIZE,
     Completions,
     History,
     LineEditor,
+    clusters,
     columns,
     complete,
-    data_dir,
+    history_path,
     is_secret,
     masked,
 )
@@ -42,9 +48,17 @@ DELETE = b"\x1b[3~"
 BACKSPACE = b"\x7f"
 
 
+WIDE = {"😀": "@@", "❤": "<", "\ufe0f": "", "👍": "++", "🏽": "~~", "🇫": "F", "🇷": "R", "☕": "cc", "\u0301": ""}
+"""How a terminal (xterm, VTE, tmux: C{wcwidth}) draws some characters, in
+ASCII of the same width: emoji and skin tones take two columns, the heart
+and regional indicators one, U+FE0F and accents none. Insults' terminal
+knows only ASCII."""
+
+
 class Screen:
     """
-    What a terminal of 80 by 24 shows of the bytes written to C{transport}.
+    What a terminal of 80 by 24 shows of the bytes written to C{transport}
+    (each of L{WIDE} drawn as its ASCII stand-in, in as many columns).
     """
 
     def __init__(self, transport: StringTransport) -> None:
@@ -57,7 +71,10 @@ class Screen:
         """
         The rows shown, without trailing blanks, blank rows at the end dropped.
         """
-        self.client.dataReceived(self.transport.value())
+        text = self.transport.value().decode("utf-8")
+        for cluster, drawn in WIDE.items():
+            text = text.replace(cluster, drawn)
+        self.client.dataReceived(text.encode("ascii"))
         self.transport.clear()
         rows = bytes(self.buffer).decode("ascii").split("\n")
         while rows and not rows[-1].strip():
@@ -349,14 +366,15 @@ class HistoryTests(EditorTestCase):
         history.add("hello")
         self.assertEqual(history.lines, ["hello"])
 
-    def test_data_dir(self) -> None:
+    def test_history_path(self) -> None:
         """
-        The data folder follows each platform's convention.
+        The history file is C{stdio-history} in the clients' data folder,
+        which honours C{XDG_DATA_HOME} on Linux and BSDs.
         """
-        self.assertEqual(data_dir({"HOME": "/h"}, "linux"), Path("/h/.local/share/chat"))
-        self.assertEqual(data_dir({"HOME": "/h", "XDG_DATA_HOME": "/x"}, "linux"), Path("/x/chat"))
-        self.assertEqual(data_dir({"HOME": "/h"}, "darwin"), Path("/h/Library/Application Support/chat"))
-        self.assertEqual(data_dir({"HOME": "/h", "APPDATA": "/a"}, "win32"), Path("/a/chat"))
+        self.patch(os, "environ", {**os.environ, "XDG_DATA_HOME": "/x"})
+        self.assertEqual(history_path(), data_dir() / "stdio-history")
+        if sys.platform.startswith(("linux", "freebsd", "openbsd", "netbsd")):
+            self.assertEqual(history_path(), Path("/x/chat/stdio-history"))
 
 
 class CompletionTests(EditorTestCase):
@@ -399,6 +417,95 @@ class CompletionTests(EditorTestCase):
         Wide characters take two columns, combining ones none.
         """
         self.assertEqual(columns("a☕e\u0301"), 4)
+
+    def test_nick_commands(self) -> None:
+        """
+        After C{/msg} (and C{/whois}, C{/send}) Tab completes anyone known,
+        not only the current room's people, and lists them all before a
+        letter is typed; the message itself completes the room's nicks.
+        """
+        completions = Completions(commands=["msg"], nicks=["alice"], people=["alice", "bob", "Bobby"])
+        self.assertEqual(complete("/msg bobb", completions), ("y ", []))
+        self.assertEqual(complete("/MSG b", completions), ("ob", ["bob", "Bobby"]))
+        self.assertEqual(complete("/msg ", completions), ("", ["alice", "bob", "Bobby"]))
+        self.assertEqual(complete("/whois bo", completions), ("b", ["bob", "Bobby"]))
+        self.assertEqual(complete("/msg bob hi bo", completions), ("", []))
+        self.assertEqual(complete("/msg bob hi a", completions), ("lice ", []))
+        self.assertEqual(complete("b", completions), ("", []))
+        self.build(completions=completions)
+        self.type(b"/msg \t")
+        self.assertEqual(self.screen.rows(), ["alice  bob  Bobby", "#lobby> /msg"])
+        self.type(b"Bobb\t")
+        self.assertEqual(self.screen.rows()[-1], "#lobby> /msg Bobby")
+
+
+class WideCharacterTests(EditorTestCase):
+    """
+    Emoji and other wide characters take two columns, and the cursor lines
+    up with what the terminal draws; a cluster (an emoji with its skin tone
+    or U+FE0F, a letter with its accent) is edited as one.
+    """
+
+    def setUp(self) -> None:
+        self.build()
+
+    def test_columns_of_clusters(self) -> None:
+        """
+        L{columns} counts as C{wcwidth} (xterm, VTE, tmux): two for an
+        emoji and for a skin tone, one for the heart of C{:heart:} and for
+        a regional indicator, none for U+FE0F, U+200D and accents; the
+        characters of a cluster are edited as one.
+        """
+        self.assertEqual(columns("😀"), 2)
+        self.assertEqual(columns("❤️"), 1)
+        self.assertEqual(columns("👍🏽"), 4)
+        self.assertEqual(columns("👨\u200d👩\u200d👧"), 6)
+        self.assertEqual(columns("🇫🇷"), 2)
+        self.assertEqual(columns("e\u0301"), 1)
+        self.assertEqual(clusters("a❤️👍🏽🇫🇷e\u0301"), ["a", "❤️", "👍🏽", "🇫🇷", "e\u0301"])
+
+    def test_cursor_after_emoji(self) -> None:
+        """
+        The cursor stands after what was typed, two columns per emoji, and
+        Left and Right step over an emoji whole.
+        """
+        self.type("a😀b❤️👍🏽c".encode())
+        self.assertEqual(self.screen.rows(), ["#lobby> a@@b<++~~c"])
+        self.assertEqual(self.screen.cursor(), (len("#lobby> a@@b<++~~c"), 0))
+        self.type(LEFT * 3)
+        self.assertEqual(self.screen.cursor(), (len("#lobby> a@@b"), 0))
+        self.type(LEFT * 2)
+        self.assertEqual(self.screen.cursor(), (len("#lobby> a"), 0))
+        self.type(RIGHT + b"!")
+        self.assertEqual(self.screen.rows(), ["#lobby> a@@!b<++~~c"])
+        self.assertEqual(self.screen.cursor(), (len("#lobby> a@@!"), 0))
+
+    def test_delete_clusters(self) -> None:
+        """
+        Backspace and Delete remove a whole cluster: an emoji with its
+        U+FE0F or skin tone, a letter with its accent.
+        """
+        self.type("x❤️👍🏽e\u0301y".encode() + LEFT + BACKSPACE)
+        self.assertEqual(self.screen.rows(), ["#lobby> x<++~~y"])
+        self.type(HOME + RIGHT + DELETE)
+        self.assertEqual(self.screen.rows(), ["#lobby> x++~~y"])
+        self.assertEqual(self.screen.cursor(), (len("#lobby> x"), 0))
+        self.type(END + LEFT + BACKSPACE + b"\r")
+        self.assertEqual(self.submitted, ["xy"])
+
+    def test_long_line_of_emoji(self) -> None:
+        """
+        A line of emoji wider than the terminal scrolls sideways by whole
+        emoji: the row fits and the cursor is at its end.
+        """
+        self.build(width=30)
+        self.type("🇫🇷".encode() + "😀".encode() * 20)
+        (row,) = self.screen.rows()
+        self.assertTrue(row.startswith("#lobby> @@"), row)
+        self.assertLessEqual(len(row), 29)
+        self.assertEqual(self.screen.cursor(), (len(row), 0))
+        self.type(HOME)
+        self.assertEqual(self.screen.rows(), ["#lobby> FR" + "@@" * 9])
 
 
 class TerminalFrontendTests(SynchronousTestCase):
@@ -447,3 +554,158 @@ class FakeClient:
 
     def quit(self) -> None:
         self.quitted = True
+
+
+NOON = datetime(2026, 1, 2, 12, 0, tzinfo=timezone.utc)
+
+
+class AlertAndFormattingTests(SynchronousTestCase):
+    """
+    L{TerminalFrontend} and L{Screen}: mentions and private messages ring
+    the bell and are highlighted, muted rooms stay quiet; formatting shows
+    as terminal attributes, or as typed without colour; the unread divider.
+    """
+
+    def build(self, colour: bool = True, alert: bool = True) -> None:
+        self.client = FakeClient()
+        self.transport = StringTransport()
+        options = {"colour": colour, "terminal": True, "seconds": lambda: NOON.timestamp(), "alert": alert,
+                   "zone": timezone.utc}
+        self.frontend = TerminalFrontend(self.client, options)  # type: ignore[arg-type]
+        self.frontend.makeConnection(self.transport)
+        self.screen = Screen(self.transport)
+        self.model = self.client.model
+        self.model.apply(events.Joined(ts=NOON, room="#lobby", nick="alice"))
+        self.ids = 0
+
+    def output(self, event: events.Event) -> str:
+        """
+        What the frontend writes for C{event}, as text.
+        """
+        start = len(self.transport.value())
+        self.model.apply(event)
+        shown: bytes = self.transport.value()[start:]
+        return shown.decode("utf-8")
+
+    def say(self, sender: str, text: str, room: str = "#lobby", action: bool = False) -> str:
+        self.ids += 1
+        return self.output(events.Message(self.ids, NOON, room, sender, text, action))
+
+    def private(self, sender: str, to: str, text: str) -> str:
+        self.ids += 1
+        return self.output(events.Private(self.ids, NOON, sender, to, text, False, False))
+
+    def test_mention_rings_and_highlights(self) -> None:
+        """
+        A message naming the user rings the bell once and is shown in
+        reverse video; other messages, and the user's own naming themself,
+        neither ring nor are highlighted.
+        """
+        self.build()
+        shown = self.say("bob", "hi alice, look")
+        self.assertEqual(shown.count(BELL), 1)
+        self.assertIn(f"\x1b[{NICK_ANSI[nick_colour('bob')]};7mbob\x1b[0m", shown)
+        self.assertIn("\x1b[7mhi alice, look\x1b[0m", shown)
+        for quiet in (self.say("bob", "hello all"), self.say("alice", "alice is back")):
+            self.assertNotIn(BELL, quiet)
+            self.assertNotIn(";7m", quiet)
+            self.assertNotIn("\x1b[7m", quiet)
+        self.assertIn(BELL, self.say("carol", "waves at alice", action=True))
+
+    def test_private_rings(self) -> None:
+        """
+        A private message from someone else rings and is highlighted; the
+        echo of one the user sent does not.
+        """
+        self.build()
+        shown = self.private("bob", "alice", "psst")
+        self.assertIn(BELL, shown)
+        self.assertIn(";7mpsst\x1b[0m", shown)
+        self.assertNotIn(BELL, self.private("alice", "bob", "hi back"))
+
+    def test_muted_room_quiet(self) -> None:
+        """
+        Mentions in a muted room neither ring nor are highlighted; private
+        messages still ring.
+        """
+        self.build()
+        self.model.mute("#lobby")
+        shown = self.say("bob", "alice?")
+        self.assertIn("alice?", shown)
+        self.assertNotIn(BELL, shown)
+        self.assertNotIn("7m", shown)
+        self.assertIn(BELL, self.private("bob", "alice", "psst"))
+        self.model.unmute("#lobby")
+        self.assertIn(BELL, self.say("bob", "alice!"))
+
+    def test_no_colour_still_rings(self) -> None:
+        """
+        Without colour (C{NO_COLOR}), a mention rings but carries no escape sequence.
+        """
+        self.build(colour=False)
+        shown = self.say("bob", "hi alice")
+        self.assertIn(BELL, shown)
+        self.assertNotRegex(shown, "\x1b\\[[0-9;]*m")
+        self.assertEqual(self.screen.rows()[-2:], ["[12:00] <bob> hi alice", "#lobby>"])
+
+    def test_not_a_terminal(self) -> None:
+        """
+        Output that is not a terminal (C{alert} off) gets no bell and no highlight.
+        """
+        out: list[str] = []
+        model = ChatModel("alice")
+        model.observe(StdioScreen(model, out.append, colour=True, terminal=False, seconds=lambda: 0.0).show)
+        model.apply(events.Message(1, NOON, "#lobby", "bob", "hi alice", False))
+        self.assertNotIn(BELL, "".join(out))
+        self.assertNotIn("7m", "".join(out))
+
+    def test_formatting_in_colour(self) -> None:
+        """
+        C{*bold*} is bold, C{_italic_} italic (SGR 3), C{`code`} cyan and a
+        link underlined, their markers dropped, in messages and private lines.
+        """
+        self.build()
+        shown = self.say("bob", "a *big* _slanted_ `ls -l` see https://example.org/x.")
+        self.assertIn(" \x1b[1mbig\x1b[0m ", shown)
+        self.assertIn(" \x1b[3mslanted\x1b[0m ", shown)
+        self.assertIn(" \x1b[36mls -l\x1b[0m ", shown)
+        self.assertIn(" \x1b[4;34mhttps://example.org/x\x1b[0m.", shown)
+        self.assertEqual(self.screen.rows()[-2], "[12:00] <bob> a big slanted ls -l see https://example.org/x.")
+        shown = self.private("bob", "alice", "*now*")
+        self.assertIn("\x1b[1;7mnow\x1b[0m", shown)
+
+    def test_formatting_without_colour(self) -> None:
+        """
+        Without colour the line shows as it was typed, markers and all.
+        """
+        self.build(colour=False)
+        self.say("bob", "a *big* _slanted_ `ls -l` see https://example.org/x.")
+        self.assertEqual(self.screen.rows()[-2], "[12:00] <bob> a *big* _slanted_ `ls -l` see https://example.org/x.")
+
+    def test_unread_divider(self) -> None:
+        """
+        After switching rooms, the first message of the room left comes
+        after a divider naming it, once; switching back (C{/join} of a room
+        joined) does the same for the other room.
+        """
+        self.build(colour=False)
+        self.model.apply(events.Joined(ts=NOON, room="#dev", nick="alice"))
+        self.say("bob", "one", room="#lobby")
+        self.say("bob", "two", room="#lobby")
+        self.say("bob", "in dev", room="#dev")
+        self.assertEqual(self.screen.rows()[-5:], [
+            "--- new since you last looked in #lobby ---",
+            "[12:00] #lobby <bob> one",
+            "[12:00] #lobby <bob> two",
+            "[12:00] #dev <bob> in dev",
+            "#dev>",
+        ])
+        self.model.make_current("#lobby")
+        self.say("bob", "three", room="#lobby")
+        self.say("bob", "more dev", room="#dev")
+        self.assertEqual(self.screen.rows()[-4:], [
+            "[12:00] #lobby <bob> three",
+            "--- new since you last looked in #dev ---",
+            "[12:00] #dev <bob> more dev",
+            "#lobby>",
+        ])

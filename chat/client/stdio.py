@@ -4,8 +4,10 @@ C{chat-client}: the terminal frontend. Lines typed on standard input go
 to L{ChatClient.input}; the lines the presenter (L{chat.client.present})
 makes of what the L{ChatModel} reports are written to standard output,
 in the presenter's L{TERMINAL} voice, with ANSI colours when the output
-is a terminal (unless C{NO_COLOR} is set), and a progress bar per
-transfer. On a terminal, input is edited with L{chat.client.terminal}
+is a terminal (unless C{NO_COLOR} is set): C{*bold*}, C{_italic_},
+C{`code`} and links as terminal attributes; a line that alerts the user
+(a mention, a private message) rings the bell and is highlighted. A
+progress bar per transfer. On a terminal, input is edited with L{chat.client.terminal}
 (the tty in raw mode, restored on exit); from a pipe, lines are read as
 they come.
 """
@@ -37,21 +39,17 @@ from chat.client import options as client_options
 from chat.client.model import Change, ChatModel, RoomsChanged, Transfer, TransferChanged
 from chat.client.present import (
     TERMINAL,
+    UNREAD_WORDS,
     Line,
     Presenter,
     Span,
+    notifies,
     transfer_bar,
     transfer_title,
 )
 from chat.client.service import CLIENT_COMMANDS, ChatClient
 from chat.client.status import NICK_COLOURS
-from chat.client.terminal import (
-    HISTORY_FILE,
-    Completions,
-    History,
-    LineEditor,
-    data_dir,
-)
+from chat.client.terminal import Completions, History, LineEditor, history_path
 from chat.commands import ALIASES, COMMANDS
 
 
@@ -72,8 +70,21 @@ the hues of the window's, in the same order."""
 STYLE_ANSI: dict[str, tuple[int, ...]] = {
     "time": (2,), "system": (2,), "divider": (2,), "muted": (2,), "error": (1, 31), "action": (35,),
     "arrow": (1, 35), "private": (1,), "offer": (1,), "link": (4,),
+    "bold": (1,), "italic": (3,), "code": (36,), "url": (4, 34),
 }
-"""ANSI attributes of each style of L{chat.client.present.STYLES}; plain when absent."""
+"""ANSI attributes (SGR) of each style of L{chat.client.present.STYLES}; plain when absent:
+C{*bold*} bold, C{_italic_} italic, C{`code`} cyan, links underlined blue."""
+
+HIGHLIGHT_ANSI = (7,)
+"""ANSI attributes added to every span of a line that alerts the user
+(L{chat.client.present.notifies}: a mention, a private message): reverse
+video, readable whatever the terminal's colours."""
+
+MARKERS = {"bold": "*", "italic": "_", "code": "`"}
+"""The marks around a formatted span when there is no colour: as it was typed."""
+
+BELL = "\a"
+"""Written after the lines of a change that alerts the user."""
 
 PROGRESS_INTERVAL = 0.1
 """Seconds between two redraws of a progress bar."""
@@ -99,6 +110,7 @@ class Screen:
         seconds: Callable[[], float],
         zone: tzinfo | None = None,
         status: Callable[[str], None] | None = None,
+        alert: bool = False,
     ) -> None:
         """
         @param write: writes text (str, with its line ends) to the output.
@@ -110,6 +122,10 @@ class Screen:
         @param status: shows a progress bar (str, C{""}: none) in a row of
             its own (the line editor's); by default the bar is drawn in place
             on the output, with lines written above it.
+        @param alert: whether a line that alerts the user
+            (L{chat.client.present.notifies}: a mention or a private message,
+            not one's own, not in a muted room) rings the terminal's bell
+            (L{BELL}) and, in L{colour}, is highlighted (L{HIGHLIGHT_ANSI}).
         """
         self.model = model
         self.colour = colour
@@ -120,21 +136,31 @@ class Screen:
         self._bar: str = ""
         self._drawn_at: dict[int, float] = {}
         self._status = status
+        self.alert = alert
 
-    def _style(self, span: Span) -> str:
+    def _style(self, span: Span, highlight: bool) -> str:
         if span.nick_colour is not None:
-            codes = NICK_ANSI[span.nick_colour]
+            attributes = [NICK_ANSI[span.nick_colour]]
         else:
-            codes = ";".join(map(str, STYLE_ANSI.get(span.style, ())))
-        if not self.colour or not codes:
+            attributes = [str(code) for code in STYLE_ANSI.get(span.style, ())]
+        if highlight:
+            attributes += map(str, HIGHLIGHT_ANSI)
+        if not self.colour:
+            marker = MARKERS.get(span.style, "")
+            return f"{marker}{span.text}{marker}"
+        if not attributes:
             return span.text
-        return f"\x1b[{codes}m{span.text}\x1b[0m"
+        return f"\x1b[{';'.join(attributes)}m{span.text}\x1b[0m"
 
-    def render(self, line: Line) -> str:
+    def render(self, line: Line, highlight: bool = False) -> str:
         """
-        C{line} as text for the output, in colour if L{colour}, without a line end.
+        C{line} as text for the output, without a line end: in colour if
+        L{colour} (formatting as terminal attributes, L{STYLE_ANSI}), else
+        plain, formatting shown with its L{MARKERS} as typed.
+
+        @param highlight: whether to highlight it whole (L{HIGHLIGHT_ANSI}; in colour only).
         """
-        return "".join(self._style(span) for span in line.parts)
+        return "".join(self._style(span, highlight) for span in line.parts)
 
     # Output
 
@@ -145,9 +171,24 @@ class Screen:
         if isinstance(change, TransferChanged):
             self._transfer(change.transfer)
             return
-        lines = self.lines(change)
+        now = datetime.fromtimestamp(self._seconds(), timezone.utc)
+        lines = [self._named(line) for line in self.presenter.lines(change, now)]
+        alerting = [self.alert and notifies(line, self.model) for line in lines]
         if lines:
-            self._emit("".join(line + "\n" for line in lines))
+            text = "".join(self.render(line, alerts) + "\n" for line, alerts in zip(lines, alerting, strict=True))
+            self._emit(text + (BELL if any(alerting) else ""))
+
+    def _named(self, line: Line) -> Line:
+        """
+        C{line}, an unread divider naming its room or conversation: every
+        room is in the one stream of a terminal.
+        """
+        where = line.room or line.conversation
+        if line.kind != "unread" or where is None:
+            return line
+        edge = self.presenter.voice.divider
+        return Line(line.kind, (Span(f"{edge} {UNREAD_WORDS} in {where} {edge}", "divider"),), line.room,
+                    conversation=line.conversation)
 
     def _emit(self, text: str) -> None:
         if self._bar:
@@ -256,7 +297,11 @@ class TerminalFrontend(ServerProtocol):
     Standard input and output of C{chat-client} on a terminal in raw mode:
     a L{LineEditor} keeps the prompt (the current room) at the bottom, with
     what the model reports written above it; each line entered goes to the
-    client. Ctrl-C, or Ctrl-D on an empty line, quits.
+    client. Ctrl-C, or Ctrl-D on an empty line, quits. The current room is
+    what the user looks at (L{ChatModel.look}): after switching rooms, the
+    first message of the room left comes after a "new since you last
+    looked" divider. Tab completes commands, rooms, the current room's
+    nicks, and after C{/msg} everyone known.
 
     @ivar editor: the line editor.
     @ivar closed: fires once standard output is closed.
@@ -288,10 +333,14 @@ class TerminalFrontend(ServerProtocol):
     def _completions(self) -> Completions:
         model = self.client.model
         room = model.current
+        people = {nick.lower(): nick for r in model.rooms.values() for nick in r.members}
+        people.update(model.conversations)
+        people.pop(model.nick.lower(), None)
         return Completions(
             commands=sorted({*COMMANDS, *ALIASES, *CLIENT_COMMANDS}),
             rooms=[r.name for r in model.rooms.values()],
             nicks=list(room.members) if room is not None else [],
+            people=sorted(people.values(), key=str.casefold),
         )
 
     def _quit(self) -> None:
@@ -310,6 +359,12 @@ class TerminalFrontend(ServerProtocol):
         assert self.screen is not None
         self.screen.show(change)
         if isinstance(change, RoomsChanged):
+            model, current = self.client.model, self.client.model.current
+            if current is not None and current.name.lower() != model.looking:
+                # What the user looks at is the current room: when it
+                # changes, the next message of the one left comes after an
+                # unread divider (this calls back with another RoomsChanged).
+                model.look(current.name)
             self.editor.redraw()  # the prompt names the current room
 
     @override
@@ -339,25 +394,31 @@ def use_colour(stream: Any, environ: dict[str, str] | os._Environ[str] = os.envi
 
 def run(reactor: Any, options: client_options.ClientOptions, account: Any) -> Deferred[None]:
     """
-    Connect and run until the user quits.
+    Connect and run until the user quits; the user's settings
+    (L{chat.client.settings.ClientSettings}: muted rooms, last server and
+    nick) are read with the options and saved as they change.
     """
     endpoint, starttls = client_options.endpoint(reactor, options)
     client = ChatClient(
         reactor, endpoint, account, where=options.where, secure=bool(options["tls"]),
-        starttls=starttls, downloads=options["downloads"],
+        starttls=starttls, downloads=options["downloads"], settings=options.settings,
     )
     terminal = sys.stdout.isatty()
-    screen_options = {"colour": use_colour(sys.stdout), "terminal": terminal, "seconds": reactor.seconds}
+    screen_options = {
+        "colour": use_colour(sys.stdout), "terminal": terminal, "seconds": reactor.seconds, "alert": terminal,
+    }
     frontend: StdioFrontend | TerminalFrontend
     if terminal and sys.stdin.isatty():
         editing = TerminalFrontend(
-            client, screen_options, history=History(data_dir() / HISTORY_FILE), size=_terminal_size,
+            client, screen_options, history=History(history_path()), size=_terminal_size,
         )
         signal.signal(signal.SIGWINCH, lambda *_: reactor.callFromThread(editing.editor.redraw))
         frontend = editing
     else:
         frontend = StdioFrontend(client, screen_options)
     stdio.StandardIO(frontend, reactor=reactor)
+    if options.settings.notice:  # told before the screen was there to show it
+        client.model.notice(options.settings.notice, "error")
     if options["insecure"]:
         client.model.notice(client_options.INSECURE_WARNING, "error")
     client.startService()

@@ -3,7 +3,8 @@
 Line editing for C{chat-client} on a terminal: L{LineEditor}, a
 L{twisted.conch.recvline.HistoricRecvLine} that keeps the prompt on the
 bottom row with what arrives printed above it, moves the cursor, recalls
-input history (kept across runs in L{data_dir}), completes nicks, commands
+input history (kept across runs in L{HISTORY_FILE} of
+L{chat.client.settings.data_dir}), completes nicks, commands
 and room names with Tab, and masks passwords as they are typed.
 """
 
@@ -11,9 +12,8 @@ from __future__ import annotations
 
 import codecs
 import os
-import sys
 import unicodedata
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -22,12 +22,21 @@ from twisted.logger import Logger
 from typing_extensions import override
 
 from chat.client.present import secret_input
+from chat.client.settings import data_dir
 
 HISTORY_SIZE = 500
 """Lines of input history kept (in memory and in the file)."""
 
 HISTORY_FILE = "stdio-history"
-"""The name of the input history file in L{data_dir}."""
+"""The name of the input history file in L{chat.client.settings.data_dir}."""
+
+def history_path() -> Path:
+    """
+    The input history file: L{HISTORY_FILE} in the clients' data folder
+    (L{chat.client.settings.data_dir}, e.g. C{~/.local/share/chat}).
+    """
+    return data_dir() / HISTORY_FILE
+
 
 MASK = "*"
 """What each character of a password shows as while it is typed."""
@@ -35,25 +44,6 @@ MASK = "*"
 _SECRET_WORDS = {"login": 2, "register": 1, "password": 1}
 """Commands that carry passwords: verb to the index of the first secret word
 (the verb is word 0); every word from it on is secret."""
-
-
-def data_dir(environ: Mapping[str, str] | None = None, platform: str | None = None) -> Path:
-    """
-    The client's data folder (input history): C{$XDG_DATA_HOME/chat} or
-    C{~/.local/share/chat} on Linux and BSDs, C{~/Library/Application
-    Support/chat} on macOS, C{%APPDATA%\\chat} on Windows. Not created here.
-
-    @param environ: the environment (C{os.environ} by default).
-    @param platform: C{sys.platform} by default.
-    """
-    environ = os.environ if environ is None else environ
-    platform = sys.platform if platform is None else platform
-    home = Path(environ.get("HOME") or Path.home())
-    if platform == "win32":
-        return Path(environ.get("APPDATA") or home / "AppData" / "Roaming") / "chat"
-    if platform == "darwin":
-        return home / "Library" / "Application Support" / "chat"
-    return Path(environ.get("XDG_DATA_HOME") or home / ".local" / "share") / "chat"
 
 
 def _secret_spans(line: str) -> list[tuple[int, int]]:
@@ -109,14 +99,51 @@ def masked(line: str) -> str:
 
 def columns(text: str) -> int:
     """
-    How many terminal columns C{text} takes: 2 for a wide character (East
-    Asian wide and full-width, most emoji), 0 for a combining one.
+    How many terminal columns C{text} takes, character by character as
+    the C library's C{wcwidth} counts them, and so as xterm, VTE, tmux and
+    screen draw them: 2 for a wide character (East Asian wide and
+    full-width, most emoji, a skin tone), 0 for combining marks, variation
+    selectors and joiners, 1 otherwise. So C{❤️} (C{:heart:}, U+2764
+    U+FE0F) takes 1 and C{👍🏽} 4; terminals that draw such sequences as one
+    glyph (kitty, WezTerm) show them narrower than counted here.
     """
     return sum(_width(ch) for ch in text)
 
 
+def _joins(ch: str) -> bool:
+    """
+    Whether C{ch} is drawn as part of the character before it: combining
+    marks, variation selectors, zero-width joiners, emoji skin tones.
+    """
+    return unicodedata.category(ch) in ("Mn", "Me", "Cf") or "\U0001f3fb" <= ch <= "\U0001f3ff"
+
+
+def _regional(ch: str) -> bool:
+    return "\U0001f1e6" <= ch <= "\U0001f1ff"
+
+
+def clusters(text: str) -> list[str]:
+    """
+    C{text} (str) cut into what a terminal draws as one thing, each a str:
+    a character with the combining marks, variation selectors and skin tones
+    after it, emoji joined by U+200D (a family), a pair of regional
+    indicators (a flag). The cursor moves, and Backspace deletes, a whole
+    cluster at a time.
+    """
+    found: list[str] = []
+    for ch in text:
+        if found and (
+            _joins(ch) or found[-1].endswith("\u200d")
+            or (_regional(ch) and len(found[-1]) == 1 and _regional(found[-1]))
+        ):
+            found[-1] += ch
+        else:
+            found.append(ch)
+    return found
+
+
 def _width(ch: str) -> int:
-    if unicodedata.combining(ch) or ch == "\u200d":
+    if unicodedata.category(ch) in ("Mn", "Me", "Cf"):
         return 0
     return 2 if unicodedata.east_asian_width(ch) in ("W", "F") else 1
 
@@ -168,34 +195,49 @@ class History:
             self._log.warn("Cannot save the input history to {path}: {error}", path=str(self.path), error=e.strerror)
 
 
+NICK_COMMANDS = frozenset({"msg", "whois", "send"})
+"""Commands whose first argument is a nick, completed from everyone known
+(L{Completions.people}), not only the current room."""
+
+
 @dataclass
 class Completions:
     """
-    What Tab completes: commands (without C{/}), room names (with C{#}) and
-    the nicks of the current room; each an iterable of str.
+    What Tab completes: commands (without C{/}), room names (with C{#}),
+    the nicks of the current room, and everyone known (the people of every
+    room joined and of the private conversations, for the nick of
+    C{/msg NICK}, see L{NICK_COMMANDS}); each an iterable of str.
     """
 
     commands: Iterable[str] = ()
     rooms: Iterable[str] = ()
     nicks: Iterable[str] = field(default_factory=list)
+    people: Iterable[str] = ()
 
 
 def complete(before: str, completions: Completions) -> tuple[str, list[str]]:
     """
-    Complete the word that ends C{before} (the text left of the cursor).
+    Complete the word that ends C{before} (the text left of the cursor):
+    a command, a room, a nick of the current room, or after C{/msg} (see
+    L{NICK_COMMANDS}) anyone known, even before a letter is typed.
 
     @return: the text to insert at the cursor (C{""} for none) and the
         candidates when more than one matches (to be listed).
     """
     start = max(before.rfind(" "), before.rfind("\t")) + 1
     word = before[start:]
+    words = before.split()
+    nick_argument = len(words) - (word != "") == 1 and words[0][1:].lower() in NICK_COMMANDS \
+        and words[0].startswith("/")
     if start == 0 and word.startswith("/"):
         pool, prefix = [f"/{c}" for c in completions.commands], "/"
     elif word.startswith("#"):
         pool, prefix = list(completions.rooms), "#"
+    elif nick_argument:
+        pool, prefix = list(completions.people), ""
     else:
         pool, prefix = list(completions.nicks), ""
-    if not word or word == prefix and not pool:
+    if not word and not nick_argument or word == prefix and not pool:
         return "", []
     folded = word.casefold()
     found = sorted({c for c in pool if c.casefold().startswith(folded)}, key=str.casefold)
@@ -219,7 +261,9 @@ class LineEditor(HistoricRecvLine):
     above them by L{show}.
 
     Keys: printable characters insert; Left, Right, Home (Ctrl-A), End
-    (Ctrl-E), Backspace, Delete edit; Up and Down walk the history; Tab
+    (Ctrl-E), Backspace, Delete edit, a whole cluster (L{clusters}: an
+    emoji, a letter with its accents) at a time, wide ones taking two
+    columns; Up and Down walk the history; Tab
     completes; Ctrl-U erases the line; Ctrl-W the word left of the cursor;
     Ctrl-L draws again; Enter submits; Ctrl-C, and Ctrl-D on an empty line,
     quit. The line is kept as characters (str); UTF-8 input is decoded.
@@ -309,7 +353,7 @@ class LineEditor(HistoricRecvLine):
         shown = masked("".join(self.line))
         start = 0
         while columns(shown[start:self.cursor]) > room - 1:
-            start += 1
+            start += len(clusters(shown[start:self.cursor])[0])
         visible = _fit(shown[start:], room)
         self._write(prompt + visible)
         back = columns(visible[self.cursor - start:])
@@ -394,13 +438,31 @@ class LineEditor(HistoricRecvLine):
         self.cursor = max(0, min(cursor, len(self.line)))
         self.redraw()
 
+    def _previous(self) -> int:
+        """
+        Where the cluster (see L{clusters}) left of the cursor starts.
+        """
+        before = clusters("".join(self.line[:self.cursor]))
+        return self.cursor - len(before[-1]) if before else 0
+
+    def _next(self) -> int:
+        """
+        Where the cluster under the cursor ends.
+        """
+        start = self._previous()
+        for cluster in clusters("".join(self.line[start:])):
+            start += len(cluster)
+            if start > self.cursor:
+                return start
+        return len(self.line)
+
     @override
     def handle_LEFT(self) -> None:
-        self._move(self.cursor - 1)
+        self._move(self._previous())
 
     @override
     def handle_RIGHT(self) -> None:
-        self._move(self.cursor + 1)
+        self._move(self._next())
 
     @override
     def handle_HOME(self) -> None:
@@ -413,13 +475,14 @@ class LineEditor(HistoricRecvLine):
     @override
     def handle_BACKSPACE(self) -> None:
         if self.cursor > 0:
-            del self.line[self.cursor - 1]
-            self._move(self.cursor - 1)
+            start = self._previous()
+            del self.line[start:self.cursor]
+            self._move(start)
 
     @override
     def handle_DELETE(self) -> None:
         if self.cursor < len(self.line):
-            del self.line[self.cursor]
+            del self.line[self.cursor:self._next()]
             self.redraw()
 
     @override
@@ -499,11 +562,13 @@ class LineEditor(HistoricRecvLine):
 
 def _fit(text: str, width: int) -> str:
     """
-    The longest start of C{text} that takes at most C{width} columns.
+    The longest start of C{text} that takes at most C{width} columns, whole
+    clusters only.
     """
-    used = 0
-    for i, ch in enumerate(text):
-        used += _width(ch)
+    used, end = 0, 0
+    for cluster in clusters(text):
+        used += columns(cluster)
         if used > width:
-            return text[:i]
-    return text
+            break
+        end += len(cluster)
+    return text[:end]
