@@ -154,6 +154,20 @@ def message(room: str, sender: str, text: str, minutes: int = 0, action: bool = 
 # The themes
 
 
+class FirstSizeTests(SynchronousTestCase):
+    """
+    L{tk_window.first_size}: the window's first size fits the screen.
+    """
+
+    def test_fits_the_screen(self) -> None:
+        """
+        The default size on a big screen, less on a smaller one (40 pixels kept), never below the minimum.
+        """
+        self.assertEqual(tk_window.first_size(1920, 1080), tk_window.DEFAULT_SIZE)
+        self.assertEqual(tk_window.first_size(1100, 700), (1060, 660))
+        self.assertEqual(tk_window.first_size(640, 400), tk_window.MIN_SIZE)
+
+
 class ThemeTests(SynchronousTestCase):
     """
     L{theme.Theme}: the dark and light palettes have the same shape.

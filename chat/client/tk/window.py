@@ -58,6 +58,8 @@ EXIT_GRACE = 2.0
 """Seconds Exit waits for the goodbye to be sent before closing anyway."""
 
 MIN_SIZE = (760, 480)
+DEFAULT_SIZE = (1120, 700)
+"""The window's first size, made smaller to fit a smaller screen (never below L{MIN_SIZE})."""
 """The smallest the window can be made, in pixels (width, height)."""
 
 WIDE = 1040
@@ -241,7 +243,7 @@ class ChatWindow:
         self._closed = False
 
         root.title("chat")
-        root.geometry("1120x700")
+        root.geometry("{}x{}".format(*first_size(root.winfo_screenwidth(), root.winfo_screenheight())))
         root.minsize(*MIN_SIZE)
         root.option_add("*TButton.takeFocus", "0")  # clicking a button leaves the focus in the input
         self._theme_name = tk.StringVar(root, value=self.theme.name)
@@ -742,3 +744,16 @@ class ChatWindow:
 
     def _failed(self, reason: Failure, what: str) -> None:
         self._log.failure("Could not {what}", reason, what=what)
+
+
+def first_size(screen_width: int, screen_height: int) -> tuple[int, int]:
+    """
+    The window's first size in pixels on a screen of that size: L{DEFAULT_SIZE},
+    less what would not fit (a margin of 40 pixels for the desktop's panels),
+    never below L{MIN_SIZE}.
+    """
+    return (
+        max(MIN_SIZE[0], min(DEFAULT_SIZE[0], screen_width - 40)),
+        max(MIN_SIZE[1], min(DEFAULT_SIZE[1], screen_height - 40)),
+    )
+
