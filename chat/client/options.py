@@ -47,8 +47,10 @@ class ClientOptions(usage.Options):
     program = "chat-client"
     synopsis = "Usage: chat-client [options] [NICK]"
     longdesc = (
-        "Connects to a chat daemon as NICK (asked for when not given). With --tls the server's certificate "
-        "and host name are verified against the system's CAs, or --cafile."
+        "Connects to a chat daemon as NICK (when not given: the nick used last time, else asked for). The "
+        "last server, nick, theme, muted rooms and downloads folder are kept in settings.json in the "
+        "config folder (~/.config/chat on Linux); options given here win. With --tls the server's "
+        "certificate and host name are verified against the system's CAs, or --cafile."
     )
     optFlags = [  # noqa: N815 (usage.Options dictates the name)
         ["tls", None, "Connect with TLS (implicit TLS, port 6697 by default), verifying the server's certificate."],
