@@ -15,7 +15,7 @@ from typing import Any
 from twisted.trial.unittest import SynchronousTestCase
 
 from chat import events
-from chat.client import present, status
+from chat.client import overview, present, status, typed
 from chat.client.model import ChatModel, Departed, Notice, State, Transfer
 from chat.client.present import TERMINAL, WINDOW, Line, Presenter, Span
 
@@ -370,7 +370,7 @@ class DepartedTests(SynchronousTestCase):
 
 class PeopleCountTests(SynchronousTestCase):
     """
-    L{present.people_count}: the current room's people beside the server's.
+    L{overview.people_count}: the current room's people beside the server's.
     """
 
     def test_room_and_server(self) -> None:
@@ -380,22 +380,22 @@ class PeopleCountTests(SynchronousTestCase):
         largest room of the last /rooms.
         """
         model = ChatModel("alice")
-        self.assertEqual(present.people_count(model), "0+ online")
+        self.assertEqual(overview.people_count(model), "0+ online")
         model.apply(events.Registered("alice"))
         for room, nicks in (("#lobby", ("alice", "bob", "carol")), ("#dev", ("alice", "Bob"))):
             model.apply(events.Joined(T0, room, "alice"))
             model.apply(events.Users(room, tuple(events.UserInfo(n, "", 0) for n in nicks)))
-        self.assertEqual(present.people_count(model), "2 here · 3+ online")
+        self.assertEqual(overview.people_count(model), "2 here · 3+ online")
         model.apply(events.Rooms((events.RoomInfo("#dev", "", 2), events.RoomInfo("#lobby", "", 9))))
-        self.assertEqual(present.people_count(model), "2 here · 9+ online")
+        self.assertEqual(overview.people_count(model), "2 here · 9+ online")
         model.make_current("#lobby")
         model.apply(events.Rooms((events.RoomInfo("#lobby", "", 3),)))
-        self.assertEqual(present.people_count(model), "3 here")
+        self.assertEqual(overview.people_count(model), "3 here")
 
 
 class SecretTests(SynchronousTestCase):
     """
-    L{present.secret_input} and L{present.masked}: lines that carry passwords.
+    L{typed.secret_input} and L{typed.masked}: lines that carry passwords.
     """
 
     def test_secret_lines(self) -> None:
@@ -405,18 +405,18 @@ class SecretTests(SynchronousTestCase):
         """
         for line in ["/login bob pw", "/LOGIN  bob pw --no-join", "/register pw", "/password old new",
                      "/password old", " /login bob pw"]:
-            self.assertTrue(present.secret_input(line), line)
+            self.assertTrue(typed.secret_input(line), line)
         for line in ["/login bob", "/login", "//login bob pw", "login bob pw", "/loginx bob pw", "/msg bob pw", ""]:
-            self.assertFalse(present.secret_input(line), line)
+            self.assertFalse(typed.secret_input(line), line)
 
     def test_masked(self) -> None:
         """
         The passwords are masked, the rest of the line and its spacing kept; other lines are unchanged.
         """
-        self.assertEqual(present.masked("/login bob s3cret --no-join"), "/login bob ******** --no-join")
-        self.assertEqual(present.masked("/register  s3cret"), "/register  ********")
-        self.assertEqual(present.masked("/password old new"), "/password ******** ********")
-        self.assertEqual(present.masked("/msg bob s3cret"), "/msg bob s3cret")
+        self.assertEqual(typed.masked("/login bob s3cret --no-join"), "/login bob ******** --no-join")
+        self.assertEqual(typed.masked("/register  s3cret"), "/register  ********")
+        self.assertEqual(typed.masked("/password old new"), "/password ******** ********")
+        self.assertEqual(typed.masked("/msg bob s3cret"), "/msg bob s3cret")
 
 
 def styled(spans: tuple[Span, ...]) -> list[tuple[str, str]]:
@@ -481,7 +481,7 @@ class FormattedTests(SynchronousTestCase):
 
 class NotifiesTests(SynchronousTestCase):
     """
-    L{present.notifies}: which lines alert the user.
+    L{overview.notifies}: which lines alert the user.
     """
 
     def setUp(self) -> None:
@@ -493,22 +493,22 @@ class NotifiesTests(SynchronousTestCase):
         A mention, an action naming the user and a private message from someone else alert; other lines do not.
         """
         p, model = self.presenter, self.model
-        self.assertTrue(present.notifies(p.message(message("#a", "bob", "alice: hi")), model))
-        self.assertTrue(present.notifies(p.message(message("#a", "bob", "hugs Alice", action=True)), model))
-        self.assertTrue(present.notifies(p.private(events.Private(1, T0, "bob", "alice", "psst")), model))
-        self.assertFalse(present.notifies(p.message(message("#a", "bob", "hi all")), model))
-        self.assertFalse(present.notifies(p.message(message("#a", "bob", "waves", action=True)), model))
-        self.assertFalse(present.notifies(p.private(events.Private(1, T0, "alice", "bob", "alice here")), model))
-        self.assertFalse(present.notifies(p.info(["alice"], T0), model))
+        self.assertTrue(overview.notifies(p.message(message("#a", "bob", "alice: hi")), model))
+        self.assertTrue(overview.notifies(p.message(message("#a", "bob", "hugs Alice", action=True)), model))
+        self.assertTrue(overview.notifies(p.private(events.Private(1, T0, "bob", "alice", "psst")), model))
+        self.assertFalse(overview.notifies(p.message(message("#a", "bob", "hi all")), model))
+        self.assertFalse(overview.notifies(p.message(message("#a", "bob", "waves", action=True)), model))
+        self.assertFalse(overview.notifies(p.private(events.Private(1, T0, "alice", "bob", "alice here")), model))
+        self.assertFalse(overview.notifies(p.info(["alice"], T0), model))
 
     def test_own_and_history_lines_do_not_alert(self) -> None:
         """
         The user's own lines naming themselves, and history naming them, never alert.
         """
         p, model = self.presenter, self.model
-        self.assertFalse(present.notifies(p.message(message("#a", "Alice", "alice again")), model))
-        self.assertFalse(present.notifies(p.message(message("#a", "bob", "alice!"), history=True), model))
-        self.assertFalse(present.notifies(p.message(message("#a", "ALICE", "me, alice", action=True)), model))
+        self.assertFalse(overview.notifies(p.message(message("#a", "Alice", "alice again")), model))
+        self.assertFalse(overview.notifies(p.message(message("#a", "bob", "alice!"), history=True), model))
+        self.assertFalse(overview.notifies(p.message(message("#a", "ALICE", "me, alice", action=True)), model))
 
     def test_muted_room_does_not_alert(self) -> None:
         """
@@ -516,11 +516,11 @@ class NotifiesTests(SynchronousTestCase):
         """
         p, model = self.presenter, self.model
         model.mute("#A")
-        self.assertFalse(present.notifies(p.message(message("#a", "bob", "alice: hi")), model))
-        self.assertTrue(present.notifies(p.private(events.Private(1, T0, "bob", "alice", "psst")), model))
-        self.assertTrue(present.notifies(p.message(message("#b", "bob", "alice: hi")), model))
+        self.assertFalse(overview.notifies(p.message(message("#a", "bob", "alice: hi")), model))
+        self.assertTrue(overview.notifies(p.private(events.Private(1, T0, "bob", "alice", "psst")), model))
+        self.assertTrue(overview.notifies(p.message(message("#b", "bob", "alice: hi")), model))
         model.unmute("#a")
-        self.assertTrue(present.notifies(p.message(message("#a", "bob", "alice: hi")), model))
+        self.assertTrue(overview.notifies(p.message(message("#a", "bob", "alice: hi")), model))
 
 
 class UnreadTests(SynchronousTestCase):
@@ -575,7 +575,7 @@ class UnreadTests(SynchronousTestCase):
         model.apply(events.Private(3, T0, "alice", "Bob", "hi"))
         model.apply(events.Private(4, T0, "carol", "alice", "x"))
         model.look("carol")
-        self.assertEqual(present.conversation_rows(model), [
+        self.assertEqual(overview.conversation_rows(model), [
             status.RoomRow("bob", "Bob", "", False),
             status.RoomRow("carol", "carol", "", True),
             status.RoomRow("zed", "zed", "2", True),

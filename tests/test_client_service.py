@@ -39,10 +39,11 @@ from chat.client.model import (
     UnreadMark,
 )
 from chat.client.protocol import ChatClientProtocol
-from chat.client.service import FORMATTING_HELP, HABITS_HELP, Account, ChatClient, describe_failure, with_emoji
+from chat.client.service import Account, ChatClient, describe_failure
 from chat.client.settings import ClientSettings
 from chat.client.status import nick_colour
 from chat.client.stdio import NICK_ANSI, Screen, use_colour
+from chat.client.typed import FORMATTING_HELP, HABITS_HELP, with_emoji
 from chat.render import render_json
 from tests.test_client_protocol import TLSTransport
 

@@ -201,7 +201,7 @@ class ChatModel:
         the user looked at something else; absent: none. Counted only once
         a front end calls L{look}.
     @ivar muted: the muted rooms, lower-case names with their C{#}: their
-        messages never alert the user (L{chat.client.present.notifies}).
+        messages never alert the user (L{chat.client.overview.notifies}).
         Kept in the client's settings by the client service.
     @ivar looking: what the user looks at, as given to L{look} in lower
         case (a C{#room}, or the nick of a private conversation); C{None}

@@ -22,7 +22,7 @@ from datetime import datetime, tzinfo
 
 from chat import events
 from chat.client.model import Change, ChatModel, Departed, Notice, Transfer, UnreadMark
-from chat.client.status import RoomRow, nick_colour, size_text
+from chat.client.status import nick_colour, size_text
 
 STYLES = frozenset({
     "text", "time", "nick", "body", "action", "private", "arrow", "muted", "system", "error", "divider", "offer",
@@ -201,33 +201,6 @@ def transfer_bar(transfer: Transfer, width: int) -> str:
             f"{size_text(transfer.done)} of {size_text(transfer.size)}")
 
 
-def online_at_least(model: ChatModel) -> int:
-    """
-    How many people are on the server at least: the protocol has no count
-    of the whole server, so this is the larger of the distinct people in
-    the rooms joined (kept live) and the largest room of the last C{/rooms}
-    (L{ChatModel.listed}, a snapshot; everyone is in C{#lobby} unless they
-    left it).
-    """
-    everyone = {nick.lower() for room in model.rooms.values() for nick in room.members}
-    largest = max((info.count for info in model.listed.rooms), default=0) if model.listed is not None else 0
-    return max(len(everyone), largest)
-
-
-def people_count(model: ChatModel) -> str:
-    """
-    The people of the current room beside the server's: C{3 here · 12+
-    online} (C{+}: a lower bound, see L{online_at_least}), C{3 here} when
-    the room holds everyone known, C{12+ online} outside any room.
-    """
-    total = online_at_least(model)
-    current = model.current
-    if current is None:
-        return f"{total}+ online"
-    here = len(current.members)
-    return f"{here} here" if total <= here else f"{here} here · {total}+ online"
-
-
 def names(text: str, nick: str) -> bool:
     """
     Whether C{text} names C{nick} as a word, ignoring case.
@@ -320,26 +293,6 @@ UNREAD_WORDS = "new since you last looked"
 """The words of the unread divider."""
 
 
-def notifies(line: Line, model: ChatModel) -> bool:
-    """
-    Whether C{line} should alert the user (a bell, a highlight, a desktop
-    notification, as the front end can): a message or action naming the
-    user's nick as a word (L{names}) in a room that is not muted
-    (L{ChatModel.muted}), or a private message, in either case from
-    someone else. Lines of history never alert.
-    """
-    sender = line.sender
-    if sender is None or sender.lower() == model.nick.lower():
-        return False
-    if line.kind == "private":
-        return True
-    if line.room is not None and line.room.lower() in model.muted:
-        return False
-    if line.kind == "mention":
-        return True
-    return line.kind == "action" and names(line.text, model.nick)
-
-
 def unread_divider(voice: Voice, room: str | None = None, conversation: str | None = None) -> Line:
     """
     The "new since you last looked" line of a room or a conversation:
@@ -351,70 +304,6 @@ def unread_divider(voice: Voice, room: str | None = None, conversation: str | No
     """
     edge = voice.divider
     return Line("unread", (Span(f"{edge} {UNREAD_WORDS} {edge}", "divider"),), room, conversation=conversation)
-
-
-def conversation_rows(model: ChatModel) -> list[RoomRow]:
-    """
-    The private conversations of this session, to list beside the rooms,
-    by nick ignoring case: each a L{RoomRow} whose C{key} is the
-    lower-case nick (as in L{ChatModel.conversations}; never starting
-    with C{#}, so it cannot collide with a room's), C{name} the nick as
-    last spelled, C{unread} the count of L{ChatModel.conversation_unread}
-    (C{""} for none), C{marked} whether it has unread messages or is
-    looked at (L{ChatModel.looking}).
-    """
-    rows = []
-    for key, nick in sorted(model.conversations.items()):
-        unread = model.conversation_unread.get(key, 0)
-        rows.append(RoomRow(key, nick, str(unread) if unread else "", bool(unread) or model.looking == key))
-    return rows
-
-
-# What the user types
-
-MASK = "********"
-"""What a password is shown as."""
-
-SECRET_WORDS = {"login": (2,), "register": (1,), "password": (1, 2)}
-"""The commands that carry passwords, and which of their words (after the
-command, counting from 1) are passwords: C{/login NICK PASSWORD},
-C{/register PASSWORD}, C{/password OLD NEW}."""
-
-
-def _secret_parts(line: str) -> tuple[list[str], tuple[int, ...]]:
-    """
-    C{line} split into words and the whitespace between them (words at even
-    indexes), with the indexes of the words that are passwords.
-    """
-    parts = re.split(r"(\s+)", line)
-    words = [i for i, part in enumerate(parts) if i % 2 == 0 and part]
-    if not words:
-        return parts, ()
-    first = parts[words[0]]
-    if not first.startswith("/") or first.startswith("//"):
-        return parts, ()
-    places = SECRET_WORDS.get(first[1:].lower(), ())
-    return parts, tuple(words[n] for n in places if n < len(words))
-
-
-def secret_input(line: str) -> bool:
-    """
-    Whether a line the user typed carries a password (C{/login NICK
-    PASSWORD}, C{/register PASSWORD}, C{/password OLD NEW}, any letter
-    case, a password only partly typed included): such a line is kept out
-    of the input history, and shown only L{masked}.
-    """
-    return bool(_secret_parts(line)[1])
-
-
-def masked(line: str) -> str:
-    """
-    C{line} with each password it carries (see L{secret_input}) replaced by
-    L{MASK}; other lines as they are. The command, the nick and the spacing
-    are kept: C{/login bob ********}.
-    """
-    parts, secret = _secret_parts(line)
-    return "".join(MASK if i in secret else part for i, part in enumerate(parts))
 
 
 # Lines

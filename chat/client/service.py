@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import itertools
 import os
-import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -39,10 +38,10 @@ from zope.interface import implementer
 from chat import events
 from chat.client.jobs import RunInThread, ServerError
 from chat.client.model import ChatModel, State
-from chat.client.present import secret_input
 from chat.client.protocol import ChatClientProtocol, IClientHandler
 from chat.client.settings import ClientSettings, settings_path
 from chat.client.transfer import ChecksumMismatch
+from chat.client.typed import FORMATTING_HELP, HABITS_HELP, secret_input, with_emoji
 
 PING_INTERVAL = 15.0
 """Seconds between two round-trip measurements (C{/ping}), which also keep
@@ -61,49 +60,6 @@ CLIENT_COMMANDS = {
     "help": ("/help [COMMAND]", "lists the client's commands, then the server's"),
 }
 """The commands this client runs itself: usage and what they do."""
-
-HABITS_HELP = (
-    "A line not starting with / is said to your current room, except the habits of simple chat programs: "
-    "send NICK TEXT (/msg), list (/list), help (/help), quit (/quit) and file:PATH (/send to the current room). "
-    "Start a line with a space to say such words as they are, and with // to say a line starting with /."
-)
-"""How plain lines are read, for C{/help}."""
-
-FORMATTING_HELP = (
-    "Type :shortcode: for an emoji (:smile: :+1: :tada: :heart:). *bold*, _italic_, `code` and links are shown "
-    "formatted; everyone else receives exactly what you typed."
-)
-"""Emoji and light formatting, for C{/help}."""
-
-EMOJI_TEXT = {"me": 0, "msg": 1, "status": 0, "away": 0, "quit": 0, "exit": 0, "part": -1, "topic": -1}
-"""The commands whose text gets emoji (L{with_emoji}): verb to the number
-of words before the text (C{-1}: one when it is a C{#room}, else none).
-No other command's arguments are touched: nicks, room names, and never
-the passwords of C{/login}, C{/register} and C{/password}."""
-
-
-def with_emoji(line: str) -> str:
-    """
-    C{line} (as typed, no line end) with each C{:shortcode:} of its text
-    turned into its emoji by the C{emoji} library (C{language="alias"}:
-    GitHub and Slack names, C{:+1:} and C{:thumbsup:} alike): the whole of
-    a plain line (C{//} ones included), the text of the commands of
-    L{EMOJI_TEXT}; other commands unchanged. Unknown shortcodes stay as
-    typed.
-    """
-    if not line.startswith("/") or line.startswith("//"):
-        return emoji.emojize(line, language="alias")
-    verb, space, rest = line[1:].partition(" ")
-    skip = EMOJI_TEXT.get(verb.lower())
-    if skip is None or not rest:
-        return line
-    if skip < 0:
-        skip = 1 if rest.lstrip().startswith("#") else 0
-    kept = re.match(r"\s*" + r"\S+\s+" * skip, rest)
-    if kept is None:
-        return line
-    head = f"/{verb}{space}{rest[:kept.end()]}"
-    return head + emoji.emojize(rest[kept.end():], language="alias")
 
 NICK_ERRORS = frozenset({"nick-invalid", "nick-taken", "nick-registered", "auth-failed", "auth-needs-tls"})
 
@@ -523,7 +479,7 @@ class ChatClient(Service):
         or a command or message for the daemon, sent as typed, except the
         habits of simple chat programs (L{HABITS_HELP}), run as the
         commands they meant, and a plain line carrying a password
-        (L{chat.client.present.secret_input}), never said. A C{/login} or
+        (L{chat.client.typed.secret_input}), never said. A C{/login} or
         C{/register} the daemon accepts is remembered, in memory only, to
         log in again after a reconnection. C{:shortcode:}s become emoji
         (L{with_emoji}) in what is said, never in a command's nick, room

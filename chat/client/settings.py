@@ -65,7 +65,7 @@ class ClientSettings:
     @ivar theme: the Tk client's theme name (C{dark}, C{light}, or a user
         theme's), or C{""}: the default.
     @ivar muted: the muted rooms, lower-case names with their C{#}: their
-        messages never alert (see L{chat.client.present.notifies}).
+        messages never alert (see L{chat.client.overview.notifies}).
     @ivar downloads: the downloads folder (a path, C{~} allowed), or C{""}:
         the default, C{~/Downloads/chat}.
     @ivar notice: why the file could not be read (one line, for the user),

@@ -37,13 +37,13 @@ from zope.interface import implementer
 
 from chat.client import options as client_options
 from chat.client.model import Change, ChatModel, RoomsChanged, Transfer, TransferChanged
+from chat.client.overview import notifies
 from chat.client.present import (
     TERMINAL,
     UNREAD_WORDS,
     Line,
     Presenter,
     Span,
-    notifies,
     transfer_bar,
     transfer_title,
 )
@@ -77,7 +77,7 @@ C{*bold*} bold, C{_italic_} italic, C{`code`} cyan, links underlined blue."""
 
 HIGHLIGHT_ANSI = (7,)
 """ANSI attributes added to every span of a line that alerts the user
-(L{chat.client.present.notifies}: a mention, a private message): reverse
+(L{chat.client.overview.notifies}: a mention, a private message): reverse
 video, readable whatever the terminal's colours."""
 
 MARKERS = {"bold": "*", "italic": "_", "code": "`"}
@@ -123,7 +123,7 @@ class Screen:
             its own (the line editor's); by default the bar is drawn in place
             on the output, with lines written above it.
         @param alert: whether a line that alerts the user
-            (L{chat.client.present.notifies}: a mention or a private message,
+            (L{chat.client.overview.notifies}: a mention or a private message,
             not one's own, not in a muted room) rings the terminal's bell
             (L{BELL}) and, in L{colour}, is highlighted (L{HIGHLIGHT_ANSI}).
         """

@@ -21,8 +21,8 @@ from twisted.conch.recvline import HistoricRecvLine
 from twisted.logger import Logger
 from typing_extensions import override
 
-from chat.client.present import secret_input
 from chat.client.settings import data_dir
+from chat.client.typed import secret_input
 
 HISTORY_SIZE = 500
 """Lines of input history kept (in memory and in the file)."""
@@ -53,7 +53,7 @@ def _secret_spans(line: str) -> list[tuple[int, int]]:
     C{/register PASSWORD} and C{/password OLD NEW}, also while still typed
     (every word from the first password on, so C{--no-join} too).
 
-    L{chat.client.present.secret_input} says whether a line carries one;
+    L{chat.client.typed.secret_input} says whether a line carries one;
     this also says where, character by character, for masking as typed.
     """
     if not line.lstrip().startswith("/") or line.lstrip().startswith("//"):
@@ -78,7 +78,7 @@ def _secret_spans(line: str) -> list[tuple[int, int]]:
 def is_secret(line: str) -> bool:
     """
     Whether C{line} (str) is a command that carries a password, complete or
-    not (L{chat.client.present.secret_input}, or a password word begun): it
+    not (L{chat.client.typed.secret_input}, or a password word begun): it
     stays out of the input history, and Tab does not complete in it.
     """
     return secret_input(line) or bool(_secret_spans(line))
@@ -88,7 +88,7 @@ def masked(line: str) -> str:
     """
     C{line} as it is shown while typed: each character of its passwords
     (L{_secret_spans}) shown as L{MASK}. Same length as C{line}, so that the
-    cursor stays where it is (unlike L{chat.client.present.masked}, which
+    cursor stays where it is (unlike L{chat.client.typed.masked}, which
     hides the length too, for lines shown once sent).
     """
     chars = list(line)

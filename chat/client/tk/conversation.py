@@ -15,9 +15,10 @@ from typing import Any
 import emoji
 
 from chat.client.model import ChatModel
-from chat.client.present import KINDS, Line, Span, secret_input
+from chat.client.present import KINDS, Line, Span
 from chat.client.status import topic_text
 from chat.client.tk.theme import Fonts, Theme, fit, nick_tag
+from chat.client.typed import secret_input
 
 MAX_LINES = 5000
 """Lines the message pane keeps; older ones are dropped."""

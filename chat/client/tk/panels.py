@@ -16,7 +16,7 @@ from typing import Any
 from twisted.internet.interfaces import IDelayedCall, IReactorTime
 
 from chat.client.model import ChatModel, State
-from chat.client.present import conversation_rows
+from chat.client.overview import conversation_rows
 from chat.client.status import people_heading, people_rows, room_rows, state_level, status_text
 from chat.client.tk.theme import Fonts, Theme, fit, nick_tag
 

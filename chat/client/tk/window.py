@@ -35,7 +35,8 @@ from chat.client.model import (
     TransferChanged,
     UsersChanged,
 )
-from chat.client.present import WINDOW, Line, Presenter, notifies
+from chat.client.overview import notifies
+from chat.client.present import WINDOW, Line, Presenter
 from chat.client.settings import ClientSettings, config_dir
 from chat.client.status import window_title
 from chat.client.tk.conversation import Banner, InputLine, MessagePane, RoomHeader, conversation_tag, room_tag
@@ -163,7 +164,7 @@ class ChatWindow:
     @ivar conversation: the nick of the private conversation shown instead
         of the current room, or C{None}.
     @ivar focused: whether the window has the keyboard focus: alerts
-        (L{present.notifies}) ring and flash only when it has not.
+        (L{chat.client.overview.notifies}) ring and flash only when it has not.
     @ivar notify: shows a desktop notification (summary, body); by default
         L{desktop_notification}.
     @ivar open_url: opens an address clicked in the pane (the browser).
