@@ -45,7 +45,7 @@ from chat.client import tk as chat_tk  # noqa: E402
 from chat.client.model import ChatModel, State  # noqa: E402
 from chat.client.options import ClientOptions  # noqa: E402
 from chat.client.service import Account, ChatClient  # noqa: E402
-from chat.client.tk import conversation, dialogs, files, panels, theme  # noqa: E402
+from chat.client.tk import conversation, dialogs, emoji_picker, files, panels, theme  # noqa: E402
 from chat.client.tk import window as tk_window  # noqa: E402
 from tests.e2e import Client, Daemon  # noqa: E402
 
@@ -1070,8 +1070,8 @@ class FeatureTests(SynchronousTestCase):
         """
         The emoji button opens a grid of the common emoji; clicking one inserts it at the cursor and closes it.
         """
-        self.assertEqual(len(conversation.common_emoji()), len(conversation.EMOJI_CODES))
-        self.assertTrue(all(not glyph.startswith(":") for glyph in conversation.common_emoji()))
+        self.assertEqual(len(emoji_picker.common_emoji()), len(emoji_picker.EMOJI_CODES))
+        self.assertTrue(all(not glyph.startswith(":") for glyph in emoji_picker.common_emoji()))
         entry = self.window.compose.entry
         entry.insert(0, "ab")
         entry.icursor(1)
@@ -1080,7 +1080,7 @@ class FeatureTests(SynchronousTestCase):
         picker = self.window.compose.picker
         assert picker is not None
         self.assertTrue(picker.open())
-        self.assertEqual([label.cget("text") for label in picker.buttons], list(conversation.common_emoji()))
+        self.assertEqual([label.cget("text") for label in picker.buttons], list(emoji_picker.common_emoji()))
         self.assertEqual(str(picker.buttons[0].cget("background")), theme.DARK.field)
         picker.buttons[0].event_generate("<ButtonRelease-1>")
         self.root.update()
@@ -1108,7 +1108,7 @@ class FeatureTests(SynchronousTestCase):
         found = subprocess.run(["fc-list", ":charset=1f600"], capture_output=True, text=True, check=False).stdout
         self.assertTrue(found.strip(), "no font draws emoji (Debian: apt-get install fonts-symbola)")
         font = self.window.fonts.chat
-        for glyph in conversation.common_emoji():
+        for glyph in emoji_picker.common_emoji():
             self.assertGreaterEqual(font.measure(glyph), font.measure("a"), glyph)
 
     def test_user_theme_file(self) -> None:
