@@ -45,7 +45,7 @@ from chat.client import tk as chat_tk  # noqa: E402
 from chat.client.model import ChatModel, State  # noqa: E402
 from chat.client.options import ClientOptions  # noqa: E402
 from chat.client.service import Account, ChatClient  # noqa: E402
-from chat.client.tk import conversation, dialogs, emoji_picker, files, panels, theme  # noqa: E402
+from chat.client.tk import alerts, conversation, dialogs, emoji_picker, files, panels, theme  # noqa: E402
 from chat.client.tk import window as tk_window  # noqa: E402
 from tests.e2e import Client, Daemon  # noqa: E402
 
@@ -985,16 +985,16 @@ class FeatureTests(SynchronousTestCase):
         self.assertTrue(str(pane.tag_cget("line:mention", "background")))
         title = self.root.title()
         self.assertTrue(title.startswith("(1) "), title)
-        self.clock.advance(tk_window.FLASH_SECONDS)
+        self.clock.advance(alerts.FLASH_SECONDS)
         self.assertFalse(self.root.title().startswith("(1) "))
-        self.clock.advance(tk_window.FLASH_SECONDS)
+        self.clock.advance(alerts.FLASH_SECONDS)
         self.assertTrue(self.root.title().startswith("(1) "))
         self.model.apply(events.Private(5, T0, "bob", "alice", "psst"))
         self.assertEqual(len(self.notified), 2)
         self.assertEqual(self.notified[1][0], "chat: bob (private)")
         self.window.end_alert()
         self.assertFalse(self.root.title().startswith("("))
-        self.clock.advance(10 * tk_window.FLASH_SECONDS)
+        self.clock.advance(10 * alerts.FLASH_SECONDS)
         self.assertFalse(self.root.title().startswith("("))
         self.model.mute("#lobby")
         self.model.apply(message("#lobby", "bob", "alice again"))
@@ -1021,14 +1021,14 @@ class FeatureTests(SynchronousTestCase):
                 self.spawned.append((executable, args))
 
         spawner = Spawner()
-        self.patch(tk_window.shutil, "which", lambda name: "/usr/bin/notify-send" if name == "notify-send" else None)
-        self.assertTrue(tk_window.desktop_notification(spawner, "chat: #lobby", "-bob: alice?"))
+        self.patch(alerts.shutil, "which", lambda name: "/usr/bin/notify-send" if name == "notify-send" else None)
+        self.assertTrue(alerts.desktop_notification(spawner, "chat: #lobby", "-bob: alice?"))
         self.assertEqual(spawner.spawned, [("/usr/bin/notify-send",
                                             ["/usr/bin/notify-send", "--app-name=chat", "--", "chat: #lobby",
                                              "-bob: alice?"])])
-        self.assertFalse(tk_window.desktop_notification(Clock(), "chat", "text"))
-        self.patch(tk_window.shutil, "which", lambda name: None)
-        self.assertFalse(tk_window.desktop_notification(spawner, "chat", "text"))
+        self.assertFalse(alerts.desktop_notification(Clock(), "chat", "text"))
+        self.patch(alerts.shutil, "which", lambda name: None)
+        self.assertFalse(alerts.desktop_notification(spawner, "chat", "text"))
         self.assertEqual(len(spawner.spawned), 1)
 
     def test_formatting_and_clickable_links(self) -> None:

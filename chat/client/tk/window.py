@@ -8,19 +8,16 @@ for what the user asks. No network or disk work happens in it.
 
 from __future__ import annotations
 
-import os
-import shutil
 import tkinter as tk
 import webbrowser
 from collections.abc import Callable, Sequence
 from datetime import datetime, timezone, tzinfo
 from pathlib import Path
 from tkinter import filedialog, simpledialog, ttk
-from typing import Any, Protocol
+from typing import Protocol
 
 from twisted.internet.defer import Deferred
-from twisted.internet.interfaces import IDelayedCall, IReactorProcess, IReactorTime
-from twisted.internet.protocol import ProcessProtocol
+from twisted.internet.interfaces import IReactorTime
 from twisted.logger import Logger
 from twisted.python.failure import Failure
 
@@ -39,6 +36,7 @@ from chat.client.overview import notifies
 from chat.client.present import WINDOW, Line, Presenter
 from chat.client.settings import ClientSettings, config_dir
 from chat.client.status import window_title
+from chat.client.tk.alerts import TitleAlert, desktop_notification
 from chat.client.tk.conversation import Banner, InputLine, MessagePane, RoomHeader, conversation_tag, room_tag
 from chat.client.tk.files import FilesPanel
 from chat.client.tk.panels import PeoplePanel, RoomsPanel, StatusBar
@@ -72,11 +70,6 @@ SIDES = {True: (176, 296), False: (164, 256)}
 OFFLINE_COMMANDS = ("/quit", "/exit", "/help")
 """What a line may start with to be taken while not connected."""
 
-FLASH_SECONDS = 1.0
-"""Seconds between two changes of the flashing title of an alert."""
-
-FLASHES = 10
-"""Changes of the title an alert flashes; it then stays marked until the window has the focus."""
 
 
 def user_theme_path() -> Path:
@@ -84,25 +77,6 @@ def user_theme_path() -> Path:
     Where the user's theme file is: C{theme.toml} in the client's config directory.
     """
     return config_dir() / THEME_FILE
-
-
-def desktop_notification(reactor: Any, summary: str, body: str) -> bool:
-    """
-    Show a desktop notification with C{notify-send} when it is on the
-    C{PATH}, in a child process the reactor runs (nothing waits for it).
-
-    @param reactor: an L{IReactorProcess}; nothing is shown with another.
-    @return: whether one was asked for; never raises for want of it.
-    """
-    program = shutil.which("notify-send")
-    if program is None or not IReactorProcess.providedBy(reactor):
-        return False
-    try:
-        reactor.spawnProcess(ProcessProtocol(), program, [program, "--app-name=chat", "--", summary, body],
-                             env=dict(os.environ))
-    except OSError:
-        return False
-    return True
 
 
 class ChatSession(Protocol):
@@ -224,10 +198,7 @@ class ChatWindow:
         self.notify: Callable[[str, str], object] = lambda summary, body: desktop_notification(
             self._clock, summary, body)
         self.open_url: Callable[[str], object] = webbrowser.open
-        self._alerts = 0
-        self._flashes = 0
-        self._flash_on = False
-        self._flash_timer: IDelayedCall | None = None
+        self._title = TitleAlert(self._clock, self.root.title, lambda: window_title(self.model, self.client.where))
         self._current_key: str | None = None
         self._looked: str | None = None  # the view tag last told to the model
         self.choose_file: Callable[[], str] = lambda: filedialog.askopenfilename(
@@ -483,43 +454,18 @@ class ChatWindow:
         alerting = [line for line in lines if notifies(line, self.model)]
         if not alerting or self.focused():
             return
-        self._alerts += len(alerting)
         self.root.bell()
         line = alerting[-1]
         where = line.room or (f"{line.conversation} (private)" if line.conversation else "chat")
         self.notify(f"chat: {where}", line.text)
-        self._flashes = 0
-        if self._flash_timer is None or not self._flash_timer.active():
-            self._flash()
-
-    def _flash(self) -> None:
-        self._flash_timer = None
-        if self._closed or not self._alerts:
-            return
-        self._flash_on = not self._flash_on if self._flashes < FLASHES else True
-        self._flashes += 1
-        self._show_title()
-        if self._flashes <= FLASHES:
-            self._flash_timer = self._clock.callLater(FLASH_SECONDS, self._flash)
+        self._title.alert(len(alerting))
 
     def end_alert(self) -> None:
         """
         The window has the focus: stop flashing and give the title back.
         """
-        if self._flash_timer is not None and self._flash_timer.active():
-            self._flash_timer.cancel()
-        self._flash_timer = None
-        if self._alerts:
-            self._alerts = 0
-            self._flash_on = False
-            if not self._closed:
-                self._show_title()
-
-    def _show_title(self) -> None:
-        title = window_title(self.model, self.client.where)
-        if self._alerts and self._flash_on:
-            title = f"({self._alerts}) ✉ {title}"
-        self.root.title(title)
+        if not self._closed:
+            self._title.end()
 
     # Views: a room or a private conversation
 
@@ -562,8 +508,7 @@ class ChatWindow:
         """
         if not self._closed:
             self.model.unobserve(self.show)
-        if self._flash_timer is not None and self._flash_timer.active():
-            self._flash_timer.cancel()
+        self._title.stop()
         self._closed = True
         self.files.close()
         self.status.close()
@@ -616,7 +561,7 @@ class ChatWindow:
         self.rooms.show_state(model.state)
         self.chat_menu.entryconfigure(self._server_entry,
                                       label="Reconnect" if model.state == State.DISCONNECTED else "Disconnect")
-        self._show_title()
+        self._title.show()
         self.rooms.show_server(self.fonts)
 
     # What the user asks
