@@ -1119,7 +1119,7 @@ class FeatureTests(SynchronousTestCase):
         path.parent.mkdir(parents=True)
         path.write_text('base = "light"\n[colours]\npane = "#102030"\ntext = "#F0F0F0"\n'
                         '[fonts]\nchat_size = 15\ncode_family = "Noto Mono"\n', encoding="utf-8")
-        self.assertEqual(tk_window.user_theme_path(), path)
+        self.assertEqual(theme.user_theme_path(), path)
         window = self.make_window(settings=settings.ClientSettings())
         window.set_theme("user")
         self.root.update()

@@ -16,6 +16,7 @@ from tkinter import font as tkfont
 from tkinter import ttk
 from typing import Any
 
+from chat.client.settings import config_dir
 from chat.client.status import NICK_COLOURS
 
 MIN_CONTRAST = 4.5
@@ -419,3 +420,29 @@ def style_window(root: tk.Misc, theme: Theme, fonts: Fonts) -> ttk.Style:
     style.layout("Vertical.TScrollbar", [("Vertical.Scrollbar.trough", {"sticky": "ns", "children": [
         ("Vertical.Scrollbar.thumb", {"sticky": "nswe"})]})])
     return style
+
+
+def user_theme_path() -> Path:
+    """
+    Where the user's theme file is: C{theme.toml} in the client's config directory.
+    """
+    return config_dir() / THEME_FILE
+
+
+def choose_theme(name: str) -> tuple[Theme, FontChoice, str | None]:
+    """
+    The theme C{name} (a built-in one, or L{USER_THEME}: the user's file,
+    L{user_theme_path}), its fonts, and C{None}; or the dark theme, the
+    default fonts and one line saying why, when the name is unknown or the
+    file cannot be used (L{read_theme_file}).
+    """
+    if name == USER_THEME:
+        try:
+            theme, fonts = read_theme_file(user_theme_path())
+        except ThemeError as e:
+            return DARK, FontChoice(), f"Your theme is not used: {e}. The dark theme is."
+        return theme, fonts, None
+    if name not in THEMES:
+        return DARK, FontChoice(), f"There is no theme {name!r}: the dark theme is used."
+    return THEMES[name], FontChoice(), None
+

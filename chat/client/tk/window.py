@@ -34,7 +34,7 @@ from chat.client.model import (
 )
 from chat.client.overview import notifies
 from chat.client.present import WINDOW, Line, Presenter
-from chat.client.settings import ClientSettings, config_dir
+from chat.client.settings import ClientSettings
 from chat.client.status import window_title
 from chat.client.tk.alerts import TitleAlert, desktop_notification
 from chat.client.tk.conversation import Banner, InputLine, MessagePane, RoomHeader, conversation_tag, room_tag
@@ -45,11 +45,9 @@ from chat.client.tk.theme import (
     THEME_FILE,
     THEMES,
     USER_THEME,
-    FontChoice,
     Fonts,
     Theme,
-    ThemeError,
-    read_theme_file,
+    choose_theme,
     style_window,
 )
 
@@ -70,13 +68,6 @@ SIDES = {True: (176, 296), False: (164, 256)}
 OFFLINE_COMMANDS = ("/quit", "/exit", "/help")
 """What a line may start with to be taken while not connected."""
 
-
-
-def user_theme_path() -> Path:
-    """
-    Where the user's theme file is: C{theme.toml} in the client's config directory.
-    """
-    return config_dir() / THEME_FILE
 
 
 class ChatSession(Protocol):
@@ -165,7 +156,7 @@ class ChatWindow:
         @param on_exit: called once Exit is done (the goodbye sent, or
             L{EXIT_GRACE} seconds passed): stops the program. By default
             the root window is destroyed.
-        @param theme: C{dark}, C{light} or C{user} (L{user_theme_path});
+        @param theme: C{dark}, C{light} or C{user} (L{chat.client.tk.theme.user_theme_path});
             by default the one of C{settings}, else dark.
         @param zone: the time zone of timestamps; the local one by default.
         @param settings: the client's settings, where the theme chosen is
@@ -343,25 +334,12 @@ class ChatWindow:
 
     def _load_theme(self, name: str) -> Theme:
         """
-        The theme C{name} with its fonts chosen: a built-in one, or the
-        user's file (L{user_theme_path}); the dark theme when the name is
-        unknown or the file cannot be used, L{_theme_problem} then saying why.
+        The theme C{name} with its fonts chosen (L{choose_theme}); why it is
+        not the one asked for, if it is not, in L{_theme_problem}.
         """
-        self._theme_problem = None
-        if name == USER_THEME:
-            path = user_theme_path()
-            try:
-                theme, choice = read_theme_file(path)
-            except ThemeError as e:
-                self._theme_problem = f"Your theme is not used: {e}. The dark theme is."
-                self.fonts.choose(FontChoice())
-                return DARK
-            self.fonts.choose(choice)
-            return theme
-        self.fonts.choose(FontChoice())
-        if name not in THEMES:
-            self._theme_problem = f"There is no theme {name!r}: the dark theme is used."
-        return THEMES.get(name, DARK)
+        theme, fonts, self._theme_problem = choose_theme(name)
+        self.fonts.choose(fonts)
+        return theme
 
     def set_theme(self, name: str) -> None:
         """
