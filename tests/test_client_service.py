@@ -27,6 +27,7 @@ from zope.interface import implementer
 
 from chat import events
 from chat.client import options as client_options
+from chat.client.failures import describe_failure
 from chat.client.model import (
     Change,
     ChatModel,
@@ -39,7 +40,7 @@ from chat.client.model import (
     UnreadMark,
 )
 from chat.client.protocol import ChatClientProtocol
-from chat.client.service import Account, ChatClient, describe_failure
+from chat.client.service import Account, ChatClient
 from chat.client.settings import ClientSettings
 from chat.client.status import nick_colour
 from chat.client.stdio import NICK_ANSI, Screen, use_colour

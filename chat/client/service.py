@@ -21,10 +21,8 @@ from pathlib import Path
 from typing import Any
 
 import emoji
-from OpenSSL import SSL
 from twisted.application.internet import ClientService, backoffPolicy
 from twisted.application.service import Service
-from twisted.internet import error as neterror
 from twisted.internet.defer import Deferred
 from twisted.internet.interfaces import IProtocolFactory, IStreamClientEndpoint
 from twisted.internet.protocol import Factory
@@ -36,11 +34,11 @@ from typing_extensions import override
 from zope.interface import implementer
 
 from chat import events
+from chat.client.failures import describe_failure, transfer_failure
 from chat.client.jobs import RunInThread, ServerError
 from chat.client.model import ChatModel, State
 from chat.client.protocol import ChatClientProtocol, IClientHandler
 from chat.client.settings import ClientSettings, settings_path
-from chat.client.transfer import ChecksumMismatch
 from chat.client.typed import FORMATTING_HELP, HABITS_HELP, secret_input, with_emoji
 
 PING_INTERVAL = 15.0
@@ -69,39 +67,6 @@ def default_downloads() -> Path:
     Where downloads go by default: C{~/Downloads/chat}.
     """
     return Path.home() / "Downloads" / "chat"
-
-
-def describe_failure(reason: Failure) -> str:
-    """
-    One line for why a connection failed or ended, for people: no
-    traceback, no class names.
-    """
-    value = reason.value
-    if isinstance(value, SSL.Error):
-        # pyOpenSSL's errors: [(library, function, reason), ...]
-        entries = value.args[0] if value.args and isinstance(value.args[0], list) else []
-        reasons = [entry[-1] for entry in entries if isinstance(entry, tuple) and entry and entry[-1]]
-        text = "; ".join(reasons) or str(value) or "handshake error"
-        if "wrong version number" in text or "record layer failure" in text:
-            return f"TLS failed ({text}): is this port serving TLS? Try --starttls, or the TLS port"
-        if "certificate verify failed" in text:
-            return f"TLS failed ({text}): the server's certificate is not trusted; " \
-                "for a self-signed server use --cafile"
-        return "TLS failed: " + text
-    if type(value).__name__ == "VerificationError":  # service_identity: host name mismatch
-        return f"TLS failed: the certificate is not for this host ({value})"
-    if isinstance(value, neterror.ConnectionRefusedError):
-        return "connection refused (is the daemon running?)"
-    if isinstance(value, neterror.DNSLookupError):
-        return "unknown host"
-    if isinstance(value, neterror.TimeoutError):
-        return "timed out"
-    if isinstance(value, neterror.ConnectionDone):
-        return "the server closed the connection"
-    if isinstance(value, neterror.ConnectionLost):
-        return "the connection was lost"
-    text = str(value).strip()
-    return text.splitlines()[-1] if text else type(value).__name__
 
 
 @dataclass(frozen=True)
@@ -646,7 +611,7 @@ class ChatClient(Service):
             self.model.notice(f"Sent {path.name} to {target} (offer {event.id}).")
 
         def failed(reason: Failure) -> None:
-            self.model.finish(transfer, error=_transfer_error(reason))
+            self.model.finish(transfer, error=transfer_failure(reason))
             self.model.notice(f"Could not send {path.name} to {target}: {transfer.error}.", "error")
 
         self.protocol.upload(
@@ -673,20 +638,9 @@ class ChatClient(Service):
             self.model.notice(f"Saved {path} (SHA-256 checked).")
 
         def failed(reason: Failure) -> None:
-            self.model.finish(transfer, error=_transfer_error(reason))
+            self.model.finish(transfer, error=transfer_failure(reason))
             self.model.notice(f"Could not download {offer.name}: {transfer.error}.", "error")
 
         self.protocol.download(
             offer_id, offer.name, folder, lambda got, size: self.model.progress(transfer, got, size)
         ).addCallbacks(done, failed)
-
-
-def _transfer_error(reason: Failure) -> str:
-    value = reason.value
-    if isinstance(value, ChecksumMismatch):
-        return "the bytes received do not match the SHA-256 of the offer (the partial file was removed)"
-    if isinstance(value, OSError) and value.strerror:
-        return f"{value.strerror}: {value.filename}" if value.filename else value.strerror
-    if isinstance(value, (ServerError, ValueError)):
-        return str(value)
-    return describe_failure(reason)
