@@ -13,6 +13,7 @@ import sys
 import tempfile
 from datetime import datetime, timezone
 from pathlib import Path
+from typing import cast
 
 from twisted.conch.insults import helper, insults
 from twisted.internet.defer import Deferred
@@ -20,10 +21,11 @@ from twisted.internet.testing import StringTransport
 from twisted.trial.unittest import SynchronousTestCase
 
 from chat import events
-from chat.client.model import ChatModel
+from chat.client.model import ChatModel, State
+from chat.client.service import ChatClient
 from chat.client.settings import data_dir
 from chat.client.status import nick_colour
-from chat.client.stdio import BELL, NICK_ANSI, TerminalFrontend
+from chat.client.stdio import BELL, NICK_ANSI, StdioFrontend, TerminalFrontend
 from chat.client.stdio import Screen as StdioScreen
 from chat.client.terminal import (
     HISTORY_SIZE,
@@ -709,3 +711,47 @@ class AlertAndFormattingTests(SynchronousTestCase):
             "[12:00] #dev <bob> more dev",
             "#lobby>",
         ])
+
+
+class PipedClient:
+    """
+    What L{StdioFrontend} uses of a L{ChatClient}: its model, the lines it is given, and C{done}.
+    """
+
+    def __init__(self) -> None:
+        self.model = ChatModel("erin")
+        self.lines: list[str] = []
+        self.done: Deferred[None] = Deferred()
+
+    def input(self, line: str) -> None:
+        self.lines.append(line)
+
+    def quit(self) -> None:
+        self.done.callback(None)
+
+
+class PipedInputTests(SynchronousTestCase):
+    """
+    L{StdioFrontend} (input that is not a terminal) reads lines only while the client is online.
+    """
+
+    def test_lines_wait_for_the_connection(self) -> None:
+        """
+        Lines piped in before the client is online wait, in order (stdin paused), and go to the
+        client once it is; while it reconnects, input waits again.
+        """
+        client = PipedClient()
+        frontend = StdioFrontend(cast(ChatClient, client), {"colour": False, "terminal": False, "seconds": lambda: 0.0})
+        transport = StringTransport()
+        frontend.makeConnection(transport)
+        self.assertEqual(transport.producerState, "paused")
+        frontend.dataReceived(b"hello :wave:\nlist\n")
+        self.assertEqual(client.lines, [])
+        client.model.set_state(State.ONLINE)
+        self.assertEqual(client.lines, ["hello :wave:", "list"])
+        self.assertEqual(transport.producerState, "producing")
+        client.model.set_state(State.CONNECTING)
+        frontend.dataReceived(b"/quit\n")
+        self.assertEqual(client.lines, ["hello :wave:", "list"])
+        client.model.set_state(State.ONLINE)
+        self.assertEqual(client.lines, ["hello :wave:", "list", "/quit"])

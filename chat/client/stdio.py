@@ -36,7 +36,7 @@ from typing_extensions import override
 from zope.interface import implementer
 
 from chat.client import options as client_options
-from chat.client.model import Change, ChatModel, RoomsChanged, Transfer, TransferChanged
+from chat.client.model import Change, ChatModel, RoomsChanged, State, Transfer, TransferChanged
 from chat.client.overview import notifies
 from chat.client.present import (
     TERMINAL,
@@ -237,7 +237,9 @@ class StdioFrontend(LineReceiver):
     """
     Standard input and output of C{chat-client}: each line typed goes to
     the client; the end of input (Ctrl-D) quits, and what is still to be
-    written is written before the program exits.
+    written is written before the program exits. Input is read only while
+    the client is online: lines piped in before it has connected (or while
+    it reconnects) wait for it, instead of being refused as not sent.
 
     @ivar closed: fires once standard output is closed.
     """
@@ -258,7 +260,24 @@ class StdioFrontend(LineReceiver):
             self.client.model, lambda text: transport.write(text.encode("utf-8", "replace")),
             **self._screen_options,
         )
-        self.client.model.observe(self.screen.show)
+        self.client.model.observe(self._show)
+        self._follow_state()
+
+    def _show(self, change: Change) -> None:
+        assert self.screen is not None
+        self.screen.show(change)
+        self._follow_state()
+
+    def _follow_state(self) -> None:
+        """
+        Read input while the client is online, and hold it (the transport
+        paused, lines kept in order) while it is not.
+        """
+        online = self.client.model.state == State.ONLINE
+        if online and self.paused:
+            self.resumeProducing()
+        elif not online and not self.paused and not self.client.done.called:
+            self.pauseProducing()
 
     @override
     def lineReceived(self, line: bytes) -> None:
