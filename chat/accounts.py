@@ -85,12 +85,12 @@ def is_local(address: IAddress) -> bool:
     if isinstance(address, UNIXAddress):
         return True
     if isinstance(address, (IPv4Address, IPv6Address)):
-        return _loopback(address.host)
+        return is_loopback(address.host)
     return False
 
 
 @lru_cache(maxsize=4096)
-def _loopback(host: str) -> bool:
+def is_loopback(host: str) -> bool:
     """
     Whether C{host}, an IP address as a transport reports it, is a loopback
     address (also IPv4-mapped, or with an IPv6 C{%scope}); cached, as

@@ -265,6 +265,11 @@ _MESSAGE = _Shape(
     events.Message, "message",
     _count("id"), _time("ts"), _text("room"), _text("from", "sender"), _text("text"), _flag("action"),
 )
+_PRIVATE = _Shape(
+    events.Private, "private",
+    _count("id"), _time("ts"), _text("from", "sender"), _text("to"), _text("text"), _flag("action"),
+    _flag("offline"),
+)
 _LIMITS = _Shape(events.Limits, None, _count("line"), _count("nick"), _count("file"))
 _USER = _Shape(events.UserInfo, None, _text("nick"), _text("status"), _count("idle"))
 _ROOM = _Shape(events.RoomInfo, None, _text("room"), _text("topic"), _count("count"))
@@ -272,13 +277,9 @@ _ROOM = _Shape(events.RoomInfo, None, _text("room"), _text("topic"), _count("cou
 _EVENTS = (
     # Welcome.registered stays off the wire: it only steers the text format's prompt.
     _Shape(events.Welcome, "welcome", _text("server"), _text("version"), _text("motd"), _object("limits", _LIMITS)),
-    _Shape(events.Registered, "registered", _text("nick"), _flag("account")),
+    _Shape(events.Registered, "registered", _text("nick"), _flag("account"), _text("token", optional=True)),
     _MESSAGE,
-    _Shape(
-        events.Private, "private",
-        _count("id"), _time("ts"), _text("from", "sender"), _text("to"), _text("text"), _flag("action"),
-        _flag("offline"),
-    ),
+    _PRIVATE,
     _Shape(events.Joined, "join", _time("ts"), _text("room"), _text("nick")),
     _Shape(events.Parted, "part", _time("ts"), _text("room"), _text("nick"), _text("reason", optional=True)),
     _Shape(events.Quit, "quit", _time("ts"), _text("nick"), _text("reason")),
@@ -293,6 +294,7 @@ _EVENTS = (
         _flag("secure"),
     ),
     _Shape(events.History, "history", _text("room"), _objects("messages", _MESSAGE)),
+    _Shape(events.PrivateHistory, "history", _text("with", "with_"), _objects("messages", _PRIVATE)),
     _Shape(
         events.FileOffer, "file-offer",
         _count("id"), _text("from", "sender"), _text("to"), _text("name"), _count("size"), _text("sha256"),
@@ -309,7 +311,11 @@ _EVENTS = (
 """Every event type of PROTOCOL.md section 5, in the order of L{events.Event}."""
 
 _BY_CLASS = {shape.cls: shape for shape in _EVENTS}
-_BY_TYPE = {shape.type_name: shape for shape in _EVENTS}
+_BY_TYPE = {shape.type_name: shape for shape in reversed(_EVENTS)}
+"""The shape of each C{type}: the first one listed where two share it."""
+_VARIANTS = {"history": ("with", _BY_CLASS[events.PrivateHistory])}
+"""A C{type} shared by two shapes: the member that picks the second one
+(a private conversation's C{history} has C{with} instead of C{room})."""
 
 
 # Both directions
@@ -377,5 +383,8 @@ def decode(line: bytes | str) -> events.Event | None:
     shape = _BY_TYPE.get(kind)
     if shape is None:
         return None
+    variant = _VARIANTS.get(kind)
+    if variant is not None and variant[0] in data:
+        shape = variant[1]
     event: events.Event = shape.read(_Members(data, f"a {kind!r} event"))
     return event

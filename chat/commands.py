@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from typing import Union
 
 from chat import errors, wire
+from chat.domain.state import NICK_PATTERN, ROOM_PATTERN
 from chat.spool import is_sha256
 
 COMMANDS: dict[str, tuple[str, str]] = {
@@ -27,7 +28,11 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "whois": ("/whois NICK", "tells about a user"),
     "status": ("/status [TEXT]", "sets your status, or clears it without TEXT (alias /away)"),
     "topic": ("/topic [#ROOM] [TEXT]", "shows or sets a room's topic"),
-    "history": ("/history [N] [#ROOM]", "shows the last N messages (default 20, at most 500)"),
+    "history": (
+        "/history [N] [#ROOM|NICK] [before ID]",
+        "shows the last N messages (default 20, at most 500) of a room, or of your private conversation with NICK"
+        " (logged-in users); with before ID, the N messages just older than message ID",
+    ),
     "register": ("/register PASSWORD", "creates an account for your nick"),
     "login": ("/login NICK PASSWORD [--no-join]", "logs in to an account (joining #lobby, unless --no-join)"),
     "password": ("/password OLD NEW", "changes your account's password"),
@@ -138,10 +143,17 @@ class Topic:
 
 @dataclass(frozen=True, slots=True)
 class History:
-    """C{/history [N] [#ROOM]}."""
+    """
+    C{/history [N] [#ROOM|NICK] [before ID]}: C{room} a room name with its
+    C{#}, or C{nick} the other side of a private conversation, or neither
+    (the current room); C{before} a message id (at least 1): only messages
+    older than it, or C{None} for the latest.
+    """
 
     count: int
     room: str | None
+    before: int | None = None
+    nick: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -299,17 +311,39 @@ def _login(args: str) -> Login:
     return Login(nick, password, join)
 
 
+HISTORY_BEFORE = "before"
+"""The word of C{/history} that a message id follows (PROTOCOL.md section 4)."""
+
+
 def _history(args: str) -> History:
+    """
+    N, C{#ROOM} or C{NICK}, and C{before ID}, in any order, each at most
+    once; a bare word that is a valid nick names a private conversation,
+    and the word C{before} (any case) always takes the id after it.
+    """
     count: int | None = None
     room: str | None = None
-    for word in _words(args, 3, "history", 0, 3):
-        if word.startswith("#") and room is None:
+    nick: str | None = None
+    before: int | None = None
+    words = iter(args.split())
+    for word in words:
+        target = room is None and nick is None
+        if word.lower() == HISTORY_BEFORE:
+            following = next(words, "")
+            if before is not None or not is_count(following) or int(following) < 1:
+                raise usage("history")
+            before = int(following)
+        elif word.startswith("#") and target:
             room = word
         elif word.isdigit() and word.isascii() and count is None:
             count = int(word)
+        elif NICK_PATTERN.match(word) and target:
+            nick = word
+        elif target and not word.isdigit() and word[0] != "-" and ROOM_PATTERN.match("#" + word):
+            raise errors.BadArguments(f"{word} is not a nick; for a room put # before it: /history #{word}")
         else:
             raise usage("history")
-    return History(HISTORY_DEFAULT if count is None else count, room)
+    return History(HISTORY_DEFAULT if count is None else count, room, before, nick)
 
 
 def _upload(args: str) -> Upload:

@@ -43,10 +43,13 @@ class Welcome:
 class Registered:
     """
     The connection now has a nick; C{account} is true when logged in.
+    C{token} is the session's bearer token for the HTTP file routes when
+    the daemon has a web listener, else C{''} (PROTOCOL.md section 9).
     """
 
     nick: str
     account: bool = False
+    token: str = ""
 
 
 @dataclass(frozen=True, slots=True)
@@ -211,6 +214,19 @@ class History:
 
 
 @dataclass(frozen=True, slots=True)
+class PrivateHistory:
+    """
+    The last private messages between the requester and C{with_} (the
+    other nick), oldest first: on the wire a C{history} event with C{with}
+    instead of C{room} and C{private} objects (PROTOCOL.md section 5).
+    Their C{offline} is false: history does not tell how they were delivered.
+    """
+
+    with_: str
+    messages: tuple[Private, ...]
+
+
+@dataclass(frozen=True, slots=True)
 class FileOffer:
     """
     A file offered to C{to}, a nick or a C{#room} (PROTOCOL.md section 6);
@@ -309,6 +325,6 @@ class Bye:
 
 Event = (
     Welcome | Registered | Message | Private | Joined | Parted | Quit | NickChanged
-    | StatusChanged | Topic | Users | Rooms | Whois | History | FileOffer | UploadReady | UploadDone
+    | StatusChanged | Topic | Users | Rooms | Whois | History | PrivateHistory | FileOffer | UploadReady | UploadDone
     | FileHeader | Info | Error | Pong | Bye
 )

@@ -12,8 +12,7 @@ import re
 
 from twisted.application.service import Service
 from twisted.internet.defer import Deferred
-from twisted.internet.interfaces import IListeningPort, IReactorCore, IStreamServerEndpoint
-from twisted.internet.protocol import Factory
+from twisted.internet.interfaces import IListeningPort, IProtocolFactory, IReactorCore, IStreamServerEndpoint
 from twisted.logger import Logger
 from twisted.python.failure import Failure
 from typing_extensions import override
@@ -64,18 +63,26 @@ class Listener(Service):
     _log = Logger()
 
     def __init__(
-        self, endpoint: IStreamServerEndpoint, factory: Factory, reactor: IReactorCore, secure: bool = False
+        self,
+        endpoint: IStreamServerEndpoint,
+        factory: IProtocolFactory,
+        reactor: IReactorCore,
+        secure: bool = False,
+        kind: str = "",
     ) -> None:
         """
         @param reactor: the reactor, once running, announces the listener:
             whoever reads the line may signal the daemon, whose handlers
             are in place by then.
         @param secure: whether the endpoint serves TLS, for the log.
+        @param kind: what it serves, for the log: C{"web"} (C{chat web
+            listening on ...}), or C{""} for the line protocol.
         """
         self._reactor = reactor
         self.endpoint = endpoint
         self.factory = factory
         self.secure = secure
+        self.kind = kind
         self.port: IListeningPort | None = None
         self._listening_since_start = False
 
@@ -115,7 +122,11 @@ class Listener(Service):
         address = port.getHost()
         host = getattr(address, "host", None)
         where = f"{host}:{getattr(address, 'port', '')}" if host is not None else str(address)
-        self._log.info("chat listening on {address}{tls}", address=where, tls=" (TLS)" if self.secure else "")
+        tls = " (TLS)" if self.secure else ""
+        if self.kind == "web":
+            self._log.info("chat web listening on {address}{tls}", address=where, tls=tls)
+        else:
+            self._log.info("chat listening on {address}{tls}", address=where, tls=tls)
 
     @override
     def stopService(self) -> Deferred[None] | None:

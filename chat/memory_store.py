@@ -8,7 +8,9 @@ from __future__ import annotations
 
 from collections import deque
 from collections.abc import Sequence
+from dataclasses import replace
 from datetime import datetime
+from typing import TypeVar
 
 from twisted.internet.defer import Deferred, fail, succeed
 from zope.interface import implementer
@@ -16,12 +18,15 @@ from zope.interface import implementer
 from chat.events import FileOffer, Message, Private
 from chat.storage import AccountExists, AccountRecord, IStore
 
+_Kept = TypeVar("_Kept", Message, Private)
+
 
 @implementer(IStore)
 class MemoryStore:
     """
-    Everything in memory, lost on restart: the last C{keep} messages per room,
-    waiting private messages, accounts, topics and file offers.
+    Everything in memory, lost on restart: the last C{keep} messages per room
+    and per pair of nicks talking in private, waiting private messages,
+    accounts, topics and file offers.
     """
 
     def __init__(self, keep: int = 500) -> None:
@@ -29,6 +34,7 @@ class MemoryStore:
         self._last_id = 0
         self._rooms: dict[str, deque[Message]] = {}
         self._waiting: dict[str, list[Private]] = {}
+        self._conversations: dict[tuple[str, str], deque[Private]] = {}
         self._accounts: dict[str, AccountRecord] = {}
         self._offers: dict[int, FileOffer] = {}
         self._topics: dict[str, tuple[str, str, str]] = {}
@@ -45,6 +51,11 @@ class MemoryStore:
         if isinstance(message, Private):
             if message.offline:
                 self._waiting.setdefault(message.to.lower(), []).append(message)
+            pair = _pair(message.sender, message.to)
+            conversation = self._conversations.get(pair)
+            if conversation is None:
+                conversation = self._conversations[pair] = deque(maxlen=self._keep)
+            conversation.append(replace(message, offline=False))
             return succeed(None)
         key = message.room.lower()
         history = self._rooms.get(key)
@@ -53,11 +64,21 @@ class MemoryStore:
         history.append(message)
         return succeed(None)
 
-    def recent(self, room: str, count: int) -> Deferred[Sequence[Message]]:
+    def recent(self, room: str, count: int, before: int | None = None) -> Deferred[Sequence[Message]]:
         history = self._rooms.get(room.lower())
         if not history or count <= 0:
             return succeed(())
-        return succeed(list(history)[-count:])
+        return succeed(_last(history, count, before))
+
+    def conversation(
+        self, a: str, b: str, count: int, before: int | None = None, since: datetime | None = None
+    ) -> Deferred[Sequence[Private]]:
+        found = self._conversations.get(_pair(a, b))
+        if not found or count <= 0:
+            return succeed(())
+        if since is not None:
+            found = deque(m for m in found if m.ts >= since)
+        return succeed(_last(found, count, before))
 
     def messages(
         self, room: str, since: datetime | None = None, after: int = 0, limit: int | None = None
@@ -139,11 +160,34 @@ class MemoryStore:
             while history and history[0].ts.timestamp() < before:
                 history.popleft()
                 count += 1
+        private: set[int] = set()  # a waiting message is in its conversation too: count it once
         for key, messages in list(self._waiting.items()):
             left = [m for m in messages if m.ts.timestamp() >= before]
-            count += len(messages) - len(left)
+            private.update(m.id for m in messages if m.ts.timestamp() < before)
             self._waiting[key] = left
-        return succeed(count)
+        for conversation in self._conversations.values():
+            while conversation and conversation[0].ts.timestamp() < before:
+                private.add(conversation.popleft().id)
+        return succeed(count + len(private))
 
     def close(self) -> Deferred[None]:
         return succeed(None)
+
+
+def _pair(a: str, b: str) -> tuple[str, str]:
+    """
+    The key of the private conversation between nicks C{a} and C{b}: both
+    lower-cased, in order.
+    """
+    first, second = sorted((a.lower(), b.lower()))
+    return first, second
+
+
+def _last(messages: deque[_Kept], count: int, before: int | None) -> list[_Kept]:
+    """
+    The last C{count} of C{messages} (in id order), of those with an id
+    below C{before} when given.
+    """
+    if before is None:
+        return list(messages)[-count:]
+    return [m for m in messages if m.id < before][-count:]

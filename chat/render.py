@@ -43,6 +43,13 @@ def _message_text(m: events.Message, stamp: str) -> str:
     return f"{stamp} {m.room} <{m.sender}> {m.text}"
 
 
+def _private_text(m: events.Private, stamp: str) -> str:
+    head = f"{stamp} [private {m.sender} -> {m.to}]"
+    if m.action:
+        return f"{head} * {m.sender} {m.text}"
+    return f"{head} {m.text}"
+
+
 def _plural(count: int, noun: str) -> str:
     return f"{count} {noun}" if count == 1 else f"{count} {noun}s"
 
@@ -78,10 +85,7 @@ def _to_text(event: events.Event) -> list[str]:
         case events.Private():
             note = " (offline message)" if event.offline else ""
             when = event.ts.strftime("[%Y-%m-%d %H:%M]") if event.offline else _clock(event.ts)
-            head = f"{when} [private {event.sender} -> {event.to}]"
-            if event.action:
-                return [f"{head} * {event.sender} {event.text}{note}"]
-            return [f"{head} {event.text}{note}"]
+            return [_private_text(event, when) + note]
         case events.Joined():
             return [f"{_clock(event.ts)} * {event.nick} joined {event.room}"]
         case events.Parted():
@@ -125,6 +129,14 @@ def _to_text(event: events.Event) -> list[str]:
             return (
                 [f"--- last {_plural(len(event.messages), 'message')} in {event.room} ---"]
                 + [_message_text(m, m.ts.strftime("[%Y-%m-%d %H:%M]")) for m in event.messages]
+                + ["--- end of history ---"]
+            )
+        case events.PrivateHistory():
+            if not event.messages:
+                return [f"--- no private messages with {event.with_} ---"]
+            return (
+                [f"--- last {_plural(len(event.messages), 'private message')} with {event.with_} ---"]
+                + [_private_text(m, m.ts.strftime("[%Y-%m-%d %H:%M]")) for m in event.messages]
                 + ["--- end of history ---"]
             )
         case events.FileOffer():

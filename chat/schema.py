@@ -86,6 +86,14 @@ MIGRATIONS: tuple[tuple[str, ...], ...] = (
             set_by TEXT NOT NULL
         ) WITHOUT ROWID""",
     ),
+    # Version 5: private history (PROTOCOL.md section 4, /history NICK): the
+    # sender's lower-cased nick (nicks are ASCII, so SQL lower() is
+    # Python's), and an index for one direction of a pair's conversation.
+    (
+        "ALTER TABLE private ADD COLUMN sender_key TEXT NOT NULL DEFAULT ''",
+        "UPDATE private SET sender_key = lower(sender)",
+        "CREATE INDEX private_by_pair ON private (sender_key, recipient_key, id)",
+    ),
 )
 """Forward migrations: C{MIGRATIONS[n]} takes a database from version C{n}
 to C{n + 1}. Append only; never edit a step that has shipped."""

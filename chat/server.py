@@ -31,6 +31,7 @@ from chat.memory_store import MemoryStore
 from chat.settings import Settings
 from chat.spool import Spool, display_name
 from chat.storage import IStore
+from chat.tokens import Bearer, Tokens
 
 
 class Session:
@@ -117,6 +118,8 @@ class ChatServer:
         self.output_budget = OutputBudget(settings.max_output_total)
         """The bound on output queued for all connections of every front end together."""
         self._drained: Deferred[None] | None = None
+        self.tokens = Tokens()
+        """The bearer tokens of the HTTP file routes, issued when C{settings.web} (PROTOCOL.md section 9)."""
         self._requests: dict[type, Callable[[Session, Any], Deferred[None] | None]] = {
             commands.Say: self._say,
             commands.Help: lambda session, r: self.tell(session, events.Info(commands.help_text(r.topic))),
@@ -129,7 +132,10 @@ class ChatServer:
             commands.Whois: lambda session, r: self.domain.whois(self._user(session), r.nick, self._now()),
             commands.Status: lambda session, r: self.domain.set_status(self._user(session), r.text),
             commands.Topic: lambda session, r: self.domain.topic(self._user(session), r.room, r.text),
-            commands.History: lambda session, r: self.domain.history(self._user(session), r.count, r.room),
+            commands.History: lambda session, r: (
+                self.domain.history(self._user(session), r.count, r.room, r.before) if r.nick is None
+                else self.domain.private_history(self._user(session), r.count, r.nick, r.before)
+            ),
             commands.Register: self._register,
             commands.Login: self._login,
             commands.Password: self._password,
@@ -189,10 +195,12 @@ class ChatServer:
         End a session whose connection is gone: its user quits with
         C{reason} (others see C{quit}).
         """
-        if session.user is not None:
-            self.domain.quit(session.user, reason, self._now())
+        user = session.user
+        if user is not None:
+            self.tokens.ended(session, user.nick, user.rooms, self._now())
+            self.domain.quit(user, reason, self._now())
             if logs.debugging:
-                self._log.debug("{nick} quit", nick=session.user.nick)
+                self._log.debug("{nick} quit", nick=user.nick)
             session.user = None
         self._addresses.remove(address_key(session.participant.peer, self.settings.ipv6_prefix), self._now())
         self.sessions.pop(session.participant, None)
@@ -218,8 +226,10 @@ class ChatServer:
         Remove a session's user now (others see it quit with C{reason}),
         then close its connection.
         """
-        if session.user is not None:
-            self.domain.quit(session.user, reason, self._now())
+        user = session.user
+        if user is not None:
+            self.tokens.ended(session, user.nick, user.rooms, self._now())
+            self.domain.quit(user, reason, self._now())
             session.user = None
         session.participant.close(reason)
 
@@ -279,13 +289,21 @@ class ChatServer:
 
     def _nick(self, session: Session, request: commands.Nick) -> None:
         if session.user is None:
-            session.user = self.domain.register(session.participant, request.nick, self._now(), join=request.join)
+            session.user = self.domain.register(
+                session.participant, request.nick, self._now(), join=request.join, token=self._token(session)
+            )
             if logs.debugging:
                 self._log.debug("{peer} registered as {nick}", peer=session.participant.peer, nick=request.nick)
         else:
             old = session.user.nick
             self.domain.change_nick(session.user, request.nick, self._now())
             self._log.debug("{old} is now {new}", old=old, new=session.user.nick)
+
+    def _token(self, session: Session) -> str:
+        """
+        The session's bearer token when the daemon has a web listener, else C{''}.
+        """
+        return self.tokens.issue(session) if self.settings.web else ""
 
     # Accounts (PROTOCOL.md sections 3.3 and 7)
 
@@ -344,7 +362,9 @@ class ChatServer:
             self.kick(self.sessions[holder.participant], "you logged in from another connection")
         now = self._now()
         if session.user is None:
-            session.user = domain.register(session.participant, account.name, now, account=key, join=join)
+            session.user = domain.register(
+                session.participant, account.name, now, account=key, join=join, token=self._token(session)
+            )
         else:
             domain.login(session.user, account.name, now)
         self._log.debug("{peer} logged in as {nick}", peer=session.participant.peer, nick=account.name)
@@ -364,11 +384,12 @@ class ChatServer:
 
     # Files (PROTOCOL.md section 6)
 
-    def begin_upload(self, session: Session, request: commands.Upload) -> Incoming:
+    def begin_upload(self, session: Session, request: commands.Upload, announce: bool = True) -> Incoming:
         """
         Accept an upload: its bytes are then written to the returned
         L{Incoming}'s C{upload} by the front end, which calls
-        L{finish_upload} after the last. Sends C{upload-ready}.
+        L{finish_upload} after the last. Sends C{upload-ready} when C{announce}
+        (raw mode; an HTTP upload answers with its response instead).
 
         The upload counts against the share of the file store's quota of
         the session's client address (L{chat.spool.SHARE_DIVISOR}; IPv6
@@ -386,7 +407,8 @@ class ChatServer:
         owner = address_key(session.participant.peer, self.settings.ipv6_prefix)
         upload = self.files.begin(request.size, request.sha256, owner=owner)
         incoming = Incoming(self.domain.next_id(), to, display_name(request.name), upload)
-        self.tell(session, events.UploadReady(incoming.id, incoming.name, request.size))
+        if announce:
+            self.tell(session, events.UploadReady(incoming.id, incoming.name, request.size))
         return incoming
 
     def finish_upload(self, session: Session, incoming: Incoming) -> Deferred[None]:
@@ -397,12 +419,22 @@ class ChatServer:
         @return: fires (never fails) once done; a refusal (C{checksum-mismatch},
             C{busy}) is sent as an C{error} event.
         """
+        storing = self._store_upload(session, incoming)
+        return storing.addCallback(lambda _: None).addErrback(self._failed, session)
+
+    def _store_upload(self, session: Session, incoming: Incoming) -> Deferred[events.FileOffer]:
+        """
+        Store a complete upload, then offer it.
+
+        @return: fires with the offer; fails when it could not be stored,
+            or with L{errors.Busy} when the uploader left meanwhile.
+        """
         upload = incoming.upload
 
-        def offer(sha256: str) -> None:
+        def offer(sha256: str) -> events.FileOffer:
             user = session.user
             if user is None:
-                return
+                raise errors.Busy("the uploader left before the file was stored")
             expires = utc(self._now() + self.settings.file_ttl)
             offer = events.FileOffer(incoming.id, user.nick, incoming.to, incoming.name, upload.size, sha256, expires)
             self.domain.offer(user, offer)
@@ -410,9 +442,10 @@ class ChatServer:
                 "{nick} offered {size} bytes (id {id}) to {to}",
                 nick=user.nick, size=upload.size, id=incoming.id, to=incoming.to,
             )
+            return offer
 
         storing: Deferred[str] = self.files.commit(upload)
-        return storing.addCallback(offer).addErrback(self._failed, session)
+        return storing.addCallback(offer)
 
     def abort_upload(self, incoming: Incoming) -> None:
         """
@@ -434,3 +467,79 @@ class ChatServer:
         source = self.files.read(offer.sha256)
         source.seek(request.offset)
         return events.FileHeader(offer.id, offer.name, offer.size, request.offset, offer.sha256), source
+
+    # The HTTP file routes (PROTOCOL.md section 9)
+
+    def bearer(self, token: str) -> Bearer:
+        """
+        Who a bearer token of the HTTP file routes stands for.
+
+        @raise errors.AuthFailed: no such token, or its session ended more
+            than L{chat.tokens.GRACE} seconds ago.
+        """
+        bearer = self.tokens.find(token, self._now()) if token else None
+        if bearer is None:
+            raise errors.AuthFailed("no valid token: log in on the web page (or reconnect) for a new one")
+        return bearer
+
+    def _live(self, bearer: Bearer) -> Session:
+        session = bearer.session
+        if not isinstance(session, Session) or session.user is None or session.closing:
+            raise errors.AuthFailed("this token's session has ended: uploads need a connected session")
+        return session
+
+    def reserve_upload(self, bearer: Bearer, size: int) -> tuple[Session, IUpload]:
+        """
+        Reserve room for an upload of C{size} bytes by HTTP (C{POST /files})
+        from the bearer's live session, before any byte is stored: the size
+        limit and the quota are checked as for C{/upload}.
+
+        @raise errors.ChatError: refused: C{auth-failed} when the session has
+            ended, C{file-too-large}, C{quota}.
+        """
+        session = self._live(bearer)
+        limit = self.settings.max_file
+        if size > limit:
+            raise errors.FileTooLarge(f"a file is at most {limit} bytes on this server, not {size}")
+        owner = address_key(session.participant.peer, self.settings.ipv6_prefix)
+        return session, self.files.begin(size, None, owner=owner)
+
+    def offer_upload(self, session: Session, upload: IUpload, target: str, name: str) -> Deferred[events.FileOffer]:
+        """
+        Offer a complete upload by HTTP to C{target} (a nick, or a room the
+        uploader is in): stored, then C{upload-done} to the uploader and
+        C{file-offer} to the target, as for raw mode.
+
+        @return: fires with the offer once stored; fails with a
+            L{errors.ChatError} (C{busy}) when it could not be. The caller
+            drops the upload when this raises.
+        @raise errors.ChatError: the target is refused (C{no-such-nick},
+            C{no-such-room}, C{not-in-room}).
+        """
+        to = self.domain.upload_target(self._user(session), target)
+        incoming = Incoming(self.domain.next_id(), to, display_name(name), upload)
+        return self._store_upload(session, incoming)
+
+    def open_http_download(
+        self, bearer: Bearer, offer_id: int, offset: int
+    ) -> tuple[events.FileOffer, IO[bytes]]:
+        """
+        Open an offered file for C{GET /files/ID} from byte C{offset}: the
+        same access rules as C{/download}, for a live session or one that
+        ended within the token's grace.
+
+        @return: the offer, and the file positioned at C{offset}.
+        @raise errors.NoSuchFile: not offered to the bearer, or no longer stored.
+        @raise errors.BadArguments: C{offset} is past the file's end.
+        """
+        now = self._now()
+        session = bearer.session
+        if isinstance(session, Session) and session.user is not None:
+            offer = self.domain.find_offer(session.user, offer_id, now)
+        else:
+            offer = self.domain.find_offer_for(bearer.nick, bearer.rooms, offer_id, now)
+        if offset > offer.size:
+            raise errors.BadArguments(f"the file has {offer.size} bytes")
+        source = self.files.read(offer.sha256)
+        source.seek(offset)
+        return offer, source

@@ -60,3 +60,11 @@ class Settings:
     ipv6_prefix: int = 64
     """IPv6 addresses in one network of this prefix length count as one address for the
     per-address limits (PROTOCOL.md section 8)."""
+    web: bool = False
+    """Whether the daemon has a web listener (C{--web}): C{registered} then carries a bearer
+    token for the HTTP file routes (PROTOCOL.md section 9)."""
+    web_origins: tuple[str, ...] = ()
+    """Origins (C{scheme://host[:port]}, lower-cased) whose pages may open the WebSocket besides
+    the web listener's own (C{--web-origin}, PROTOCOL.md section 9)."""
+    trusted_proxies: tuple[str, ...] = ()
+    """Networks (CIDR) whose C{X-Forwarded-For} is believed (C{--trusted-proxy}, PROTOCOL.md section 9)."""

@@ -26,8 +26,8 @@ from chat.storage import AccountExists, AccountRecord, IStore
 
 _INSERT_MESSAGE = "INSERT INTO messages (id, ts, room, room_key, sender, text, action) VALUES (?, ?, ?, ?, ?, ?, ?)"
 _INSERT_PRIVATE = (
-    "INSERT INTO private (id, ts, sender, recipient, recipient_key, text, action, pending)"
-    " VALUES (?, ?, ?, ?, ?, ?, ?, ?)"
+    "INSERT INTO private (id, ts, sender, sender_key, recipient, recipient_key, text, action, pending)"
+    " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)"
 )
 _INSERT_OFFER = (
     "INSERT INTO offers (id, sender, target, name, size, sha256, expires) VALUES (?, ?, ?, ?, ?, ?, ?)"
@@ -36,6 +36,10 @@ _DELIVERED = "UPDATE private SET pending = 0 WHERE id = ?"
 _REMOVE_OFFER = "DELETE FROM offers WHERE id = ?"
 _SET_TOPIC = "INSERT OR REPLACE INTO topics (room_key, room, text, set_by) VALUES (?, ?, ?, ?)"
 _CLEAR_TOPIC = "DELETE FROM topics WHERE room_key = ?"
+_NO_ID = 2**63 - 1
+"""Above every message id: C{id < _NO_ID} holds for all."""
+_NO_TIME = -(2**63)
+"""Below every time in milliseconds: C{ts >= _NO_TIME} holds for all."""
 _PRUNE_BATCH = 5000
 """Rows deleted per transaction by L{SQLiteStore.prune}, so writes interleave."""
 
@@ -51,7 +55,7 @@ def _statement(item: Pending) -> tuple[str, tuple[Any, ...]]:
         )
     if isinstance(item, Private):
         return _INSERT_PRIVATE, (
-            item.id, schema.to_ms(item.ts), item.sender, item.to, item.to.lower(),
+            item.id, schema.to_ms(item.ts), item.sender, item.sender.lower(), item.to, item.to.lower(),
             item.text, item.action, item.offline,
         )
     if isinstance(item, FileOffer):
@@ -241,10 +245,20 @@ class SQLiteStore:
         done: Deferred[Any] = self._pool.runInteraction(interaction, *args)
         return done
 
-    def recent(self, room: str, count: int) -> Deferred[Sequence[Message]]:
+    def recent(self, room: str, count: int, before: int | None = None) -> Deferred[Sequence[Message]]:
         if count <= 0:
             return succeed(())
-        return self._run(_recent, room.lower(), count)
+        return self._run(_recent, room.lower(), count, _NO_ID if before is None else before)
+
+    def conversation(
+        self, a: str, b: str, count: int, before: int | None = None, since: datetime | None = None
+    ) -> Deferred[Sequence[Private]]:
+        if count <= 0:
+            return succeed(())
+        return self._run(
+            _conversation, a.lower(), b.lower(), count, _NO_ID if before is None else before,
+            _NO_TIME if since is None else schema.to_ms(since),
+        )
 
     def messages(
         self, room: str, since: datetime | None = None, after: int = 0, limit: int | None = None
@@ -316,12 +330,35 @@ def _message(row: tuple[Any, ...]) -> Message:
     return Message(id_, schema.from_ms(ts), room, sender, text, bool(action))
 
 
-def _recent(transaction: Any, room_key: str, count: int) -> list[Message]:
+def _recent(transaction: Any, room_key: str, count: int, before: int) -> list[Message]:
     transaction.execute(
-        "SELECT id, ts, room, sender, text, action FROM messages WHERE room_key = ? ORDER BY id DESC LIMIT ?",
-        (room_key, count),
+        "SELECT id, ts, room, sender, text, action FROM messages WHERE room_key = ? AND id < ?"
+        " ORDER BY id DESC LIMIT ?",
+        (room_key, before, count),
     )
     return [_message(row) for row in reversed(transaction.fetchall())]
+
+
+_ONE_WAY = (
+    "SELECT * FROM (SELECT id, ts, sender, recipient, text, action FROM private"
+    " WHERE sender_key = ? AND recipient_key = ? AND id < ? AND ts >= ? ORDER BY id DESC LIMIT ?)"
+)
+
+
+def _conversation(transaction: Any, a: str, b: str, count: int, before: int, since_ms: int) -> list[Private]:
+    """
+    Each direction of the pair through the index C{private_by_pair}, at most
+    C{count} rows each, then the last C{count} of both (C{UNION} drops the
+    repeat when C{a} and C{b} are the same nick).
+    """
+    transaction.execute(
+        f"{_ONE_WAY} UNION {_ONE_WAY} ORDER BY id DESC LIMIT ?",
+        (a, b, before, since_ms, count, b, a, before, since_ms, count, count),
+    )
+    return [
+        Private(id_, schema.from_ms(ts), sender, recipient, text, bool(action))
+        for id_, ts, sender, recipient, text, action in reversed(transaction.fetchall())
+    ]
 
 
 def _messages(transaction: Any, room_key: str, since_ms: int | None, after: int, limit: int) -> list[Message]:

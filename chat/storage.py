@@ -75,10 +75,25 @@ class IStore(Interface):
             add callbacks right away, and pass the result on.
         """
 
-    def recent(room: str, count: int) -> Deferred[Sequence[Message]]:  # noqa: N805
+    def recent(room: str, count: int, before: int | None = None) -> Deferred[Sequence[Message]]:  # noqa: N805
         """
         The last C{count} messages of C{room} (ignoring case), oldest first;
-        empty for an unknown room.
+        empty for an unknown room. With C{before} (a message id), the last
+        C{count} of those with a lower id (scrolling back, PROTOCOL.md
+        section 4).
+        """
+
+    def conversation(
+        a: str, b: str, count: int, before: int | None = None, since: datetime | None = None  # noqa: N805
+    ) -> Deferred[Sequence[Private]]:
+        """
+        The last C{count} private messages between the nicks C{a} and C{b}
+        (ignoring case, either one the sender), oldest first, each with
+        C{offline} false; delivered and waiting ones alike. With C{before}
+        (a message id), only those with a lower id; with C{since} (an aware
+        time), only those sent at or after it. L{chat.memory_store.MemoryStore}
+        keeps the last 500 of each pair; L{chat.sqlite_store.SQLiteStore}
+        all (until pruned).
         """
 
     def messages(

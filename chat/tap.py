@@ -15,6 +15,7 @@ from typing import Any, ClassVar
 from twisted.application.service import IService, MultiService
 from twisted.internet import endpoints
 from twisted.internet.error import CannotListenError
+from twisted.internet.interfaces import IProtocolFactory
 from twisted.logger import Logger
 from twisted.python import usage
 from typing_extensions import override
@@ -32,6 +33,9 @@ from chat.spool import PARTIAL, SPOOL, Spool
 from chat.sqlite_store import open_store
 from chat.storage import IStore
 from chat.tls import ServerTLS, TLSError, endpoint_files, load, ssl_endpoint
+from chat.web.proxy import networks
+from chat.web.site import web_factory
+from chat.web.socket import normal_origin
 
 _DEFAULTS = Settings()
 
@@ -143,6 +147,9 @@ class Options(usage.Options):
     def __init__(self) -> None:
         super().__init__()
         self["listen"] = []
+        self["web"] = []
+        self["web-origin"] = []
+        self["trusted-proxy"] = []
 
     def opt_listen(self, description: str) -> None:
         """Listen on this Twisted endpoint (repeatable), e.g. tcp:8888, tcp6:8888, unix:/run/chat.sock, \
@@ -150,6 +157,27 @@ or TLS: ssl:6697:privateKey=KEY.pem:certKey=CERT.pem. [default: tcp:8888:interfa
         self["listen"].append(description)
 
     opt_l = opt_listen
+
+    def opt_web(self, description: str) -> None:
+        """Serve the web client (HTTP and its WebSocket) on this Twisted endpoint (repeatable), e.g. \
+tcp:8080:interface=127.0.0.1, or with TLS: ssl:8443:privateKey=KEY.pem:certKey=CERT.pem. [default: none]"""
+        self["web"].append(description)
+
+    def opt_web_origin(self, origin: str) -> None:
+        """Also let pages from this origin (scheme://host[:port]) open the web client's socket \
+(repeatable); the web listener's own origin always may."""
+        if not normal_origin(origin):
+            raise usage.UsageError(f"--web-origin must be an origin such as https://chat.example.org, not {origin!r}")
+        self["web-origin"].append(normal_origin(origin))
+
+    def opt_trusted_proxy(self, cidr: str) -> None:
+        """Believe X-Forwarded-For and X-Forwarded-Proto from this address or network (repeatable), \
+e.g. 127.0.0.1 or 10.0.0.0/8: a reverse proxy in front of the web listener."""
+        try:
+            networks([cidr])
+        except ValueError as e:
+            raise usage.UsageError(f"--trusted-proxy: {e}") from None
+        self["trusted-proxy"].append(cidr)
 
     @override
     def postOptions(self) -> None:
@@ -197,6 +225,9 @@ or TLS: ssl:6697:privateKey=KEY.pem:certKey=CERT.pem. [default: tcp:8888:interfa
             disk_reserve=self["disk-reserve"],
             max_output_total=self["max-output-total"],
             ipv6_prefix=self["ipv6-prefix"],
+            web=bool(self["web"]),
+            web_origins=tuple(self["web-origin"]),
+            trusted_proxies=tuple(self["trusted-proxy"]),
         )
 
 
@@ -412,10 +443,12 @@ class Daemon(MultiService):
             self.data.discard()
 
 
-def _listener(description: str, factory: ChatFactory, reactor: Any) -> tuple[Listener, ServerTLS | None]:
+def _listener(
+    description: str, factory: IProtocolFactory, reactor: Any, kind: str = ""
+) -> tuple[Listener, ServerTLS | None]:
     """
-    The listener for one C{--listen}; an C{ssl:} endpoint is served with
-    L{ServerTLS} (L{chat.tls.ssl_endpoint}).
+    The listener for one C{--listen} (or C{--web}, C{kind} C{"web"}); an
+    C{ssl:} endpoint is served with L{ServerTLS} (L{chat.tls.ssl_endpoint}).
 
     @return: the listener, and its L{ServerTLS} for an C{ssl:} endpoint.
     @raise TLSError: the C{ssl:} endpoint's files cannot be used.
@@ -425,8 +458,8 @@ def _listener(description: str, factory: ChatFactory, reactor: Any) -> tuple[Lis
         endpoint = endpoints.serverFromString(reactor, with_backlog(description))
     if isinstance(endpoint, endpoints.SSL4ServerEndpoint):
         endpoint, tls = ssl_endpoint(reactor, description, LISTEN_BACKLOG if needs_backlog(description) else None)
-        return Listener(endpoint, factory, reactor, secure=True), tls
-    return Listener(endpoint, factory, reactor), None
+        return Listener(endpoint, factory, reactor, secure=True, kind=kind), tls
+    return Listener(endpoint, factory, reactor, kind=kind), None
 
 
 def makeService(options: Options, reactor: Any = None) -> IService:
@@ -486,15 +519,19 @@ def makeService(options: Options, reactor: Any = None) -> IService:
     top = Daemon(data, logs.for_twistd(options, options.parent, reactor))
     listeners = []
     certificates = [tls] if tls is not None else []
-    for description in options["listen"]:
+    web = web_factory(server) if options["web"] else None
+    wanted: list[tuple[str, str, IProtocolFactory]] = [("listen", d, factory) for d in options["listen"]]
+    if web is not None:
+        wanted += [("web", d, web) for d in options["web"]]
+    for option, description, serving in wanted:
         try:
-            listener, endpoint_tls = _listener(description, factory, reactor)
+            listener, endpoint_tls = _listener(description, serving, reactor, "web" if option == "web" else "")
         except (TLSError, ValueError, TypeError, KeyError) as e:
             if data is not None:
                 data.discard()
             if isinstance(e, TLSError):
-                raise SystemExit(f"chat: --listen {e}") from None
-            raise SystemExit(f"chat: --listen {description!r} is not a valid endpoint: {e}") from None
+                raise SystemExit(f"chat: --{option} {e}") from None
+            raise SystemExit(f"chat: --{option} {description!r} is not a valid endpoint: {e}") from None
         listeners.append(listener)
         if endpoint_tls is not None:
             certificates.append(endpoint_tls)

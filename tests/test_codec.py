@@ -51,6 +51,10 @@ ONE_OF_EACH: list[events.Event] = [
     events.Pong("42"),
     events.Pong(""),
     events.Bye("goodbye"),
+    events.PrivateHistory("bob", (
+        events.Private(3, T1, "alice", "bob", "psst"), events.Private(4, T2, "bob", "alice", "waves", True),
+    )),
+    events.PrivateHistory("carol", ()),
 ]
 
 OFF_THE_WIRE = {(events.Welcome, "registered")}
@@ -150,6 +154,17 @@ class EncodeTests(SynchronousTestCase):
         }
         for index, expected in wire.items():
             self.assertEqual(encode(ONE_OF_EACH[index]), expected)
+
+    def test_exact_private_history(self) -> None:
+        """
+        A private conversation's history is a C{history} with C{with} instead of C{room}, and C{private} objects.
+        """
+        self.assertEqual(
+            encode(events.PrivateHistory("bob", (events.Private(3, T1, "alice", "bob", "psst"),))),
+            '{"type":"history","with":"bob","messages":[{"type":"private","id":3,"ts":"2026-11-21T14:02:03.120Z",'
+            '"from":"alice","to":"bob","text":"psst","action":false,"offline":false}]}',
+        )
+        self.assertEqual(encode(events.PrivateHistory("bob", ())), '{"type":"history","with":"bob","messages":[]}')
 
     def test_to_json_is_the_object(self) -> None:
         """
@@ -251,6 +266,16 @@ class LenientTests(SynchronousTestCase):
         Members an event does not know are ignored.
         """
         self.assertEqual(decode(b'{"type":"pong","token":"7","extra":[1,2],"ts":"nonsense"}'), events.Pong("7"))
+
+    def test_history_with_both_room_and_with(self) -> None:
+        """
+        A C{history} with C{with} is a private conversation's, whatever else it holds; without it, a room's.
+        """
+        self.assertEqual(
+            decode(line({"type": "history", "with": "bob", "room": "#a", "messages": []})),
+            events.PrivateHistory("bob", ()),
+        )
+        self.assertEqual(decode(line({"type": "history", "room": "#a", "messages": []})), events.History("#a", ()))
 
     def test_part_without_reason(self) -> None:
         """
@@ -359,6 +384,14 @@ class MalformedTests(SynchronousTestCase):
         self.assert_refused(
             line({"type": "history", "room": "#a", "messages": [{"type": "message", "id": 1}]}), "'ts'"
         )
+        self.assert_refused(
+            line({"type": "history", "with": "bob", "messages": [{
+                "type": "private", "id": 1, "ts": "2026-11-21T14:02:03Z", "from": "a", "to": "b", "text": "t",
+                "action": False,
+            }]}),
+            "'offline'",
+        )
+        self.assert_refused(line({"type": "history", "with": 3, "messages": []}), "'with'")
         self.assert_refused(
             line({"type": "welcome", "server": "c", "version": "1", "motd": "",
                   "limits": {"line": 1, "nick": "24", "file": 3}}),

@@ -209,6 +209,29 @@ class ParseTests(SynchronousTestCase):
             "/history 0": History(0, None),
         })
 
+    def test_history_private_and_before(self) -> None:
+        """
+        C{/history [N] [#ROOM|NICK] [before ID]}: a bare valid nick names a private
+        conversation, and C{before ID} (any case) may come anywhere, in any order.
+        """
+        self.assert_parses({
+            "/history bob": History(20, None, None, "bob"),
+            "/history 5 Bob": History(5, None, None, "Bob"),
+            "/history Bob 5": History(5, None, None, "Bob"),
+            "/history before 42": History(20, None, 42),
+            "/history #dev before 42": History(20, "#dev", 42),
+            "/history before 42 7 #dev": History(7, "#dev", 42),
+            "/history 7 BEFORE 1 bob": History(7, None, 1, "bob"),
+            "/history lobby": History(20, None, None, "lobby"),
+        })
+
+    def test_history_room_without_hash(self) -> None:
+        """
+        A word that is no nick but would be a room name with its C{#} gets a bad-arguments saying so.
+        """
+        error = self.assertRaises(errors.BadArguments, request, "/history 1dev")
+        self.assertEqual(str(error), "1dev is not a nick; for a room put # before it: /history #1dev")
+
     def test_register(self) -> None:
         """
         C{/register PASSWORD} takes one word.
@@ -299,8 +322,11 @@ class BadArgumentsTests(SynchronousTestCase):
         "list": ["/list #a #b", "/users #a #b"],
         "whois": ["/whois", "/whois a b"],
         "history": [
-            "/history 5 6", "/history #a #b", "/history ten", "/history 5 #a x", "/history -1",
-            "/history \u0665",
+            "/history 5 6", "/history #a #b", "/history 5 #a x", "/history -1",
+            "/history \u0665", "/history bob #a", "/history #a bob", "/history bob carol",
+            "/history before", "/history 5 before", "/history before 0", "/history before x",
+            "/history before -3", "/history before 1 before 2", "/history before \u0665",
+            "/history before 1" + "0" * 18,
         ],
         "register": ["/register", "/register a b"],
         "login": ["/login", "/login alice", "/login alice pw extra"],

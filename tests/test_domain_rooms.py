@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from twisted.internet.defer import Deferred
+from twisted.internet.defer import Deferred, fail
 
 from chat import errors, events
 from chat.domain import HISTORY_MAX, LOBBY, User
@@ -480,6 +480,155 @@ class HistoryTests(DomainTestCase):
         )])
 
 
+class HistoryBeforeTests(DomainTestCase):
+    """
+    L{ChatDomain.history} with C{before}: scrolling back through a room.
+    """
+
+    def test_before_gives_older_messages(self) -> None:
+        """
+        With before, the last count messages with a lower id are sent, oldest first.
+        """
+        alice, pa = self.register("alice")
+        for i in range(5):
+            self.domain.say(alice, f"m{i}", T0 + i)
+        self.take()
+        self.domain.history(alice, 2, None, before=4)
+        self.assertEqual(self.take(), [(
+            events.History(LOBBY, (
+                events.Message(2, at(1), LOBBY, "alice", "m1"),
+                events.Message(3, at(2), LOBBY, "alice", "m2"),
+            )),
+            (pa,),
+        )])
+
+    def test_before_in_a_room_not_joined(self) -> None:
+        """
+        before works on a named room the requester is not in, spelled as the room is.
+        """
+        alice, _ = self.register("alice")
+        bob, pb = self.register("bob")
+        self.domain.join(alice, "#Dev", T0)
+        for i in range(3):
+            self.domain.say(alice, f"d{i}", T0 + i)
+        self.take()
+        self.domain.history(bob, 20, "#dev", before=3)
+        [(event, to)] = self.take()
+        assert isinstance(event, events.History)
+        self.assertEqual((event.room, [m.text for m in event.messages], to), ("#Dev", ["d0", "d1"], (pb,)))
+
+    def test_before_the_first_message_of_a_gone_room(self) -> None:
+        """
+        Nothing before the first message of a room that no longer exists answers no-such-room.
+        """
+        alice, pa = self.register("alice")
+        self.domain.join(alice, "#x", T0)
+        self.domain.say(alice, "only", T0 + 1)
+        self.domain.part(alice, "#x", "", T0)
+        self.take()
+        self.domain.history(alice, 20, "#x", before=1)
+        self.assertEqual(self.take(), [(events.Error("no-such-room", "#x does not exist"), (pa,))])
+
+
+class PrivateHistoryTests(DomainTestCase):
+    """
+    L{ChatDomain.private_history}: a logged-in user's private conversation with a nick.
+    """
+
+    def login(self, nick: str, created: float = T0) -> tuple[User, FakeParticipant]:
+        """
+        Register a guest and log it in to a new account C{nick}, created at C{created}.
+        """
+        self.store.create_account(nick, "hash", created)
+        self.domain.accounts[nick.lower()] = nick
+        user, participant = self.register(f"guest-{nick}")
+        self.domain.login(user, nick, T0)
+        self.take()
+        return user, participant
+
+    def test_conversation_both_ways(self) -> None:
+        """
+        The messages between the two, either way, come oldest first as history with the other's nick.
+        """
+        alice, pa = self.login("alice")
+        bob, _ = self.register("Bob")
+        carol, _ = self.register("carol")
+        self.domain.private(alice, "bob", "hi bob", T0 + 1)
+        self.domain.private(bob, "alice", "hi alice", T0 + 2, action=True)
+        self.domain.private(carol, "alice", "not this one", T0 + 3)
+        self.take()
+        self.domain.private_history(alice, 20, "BOB")
+        self.assertEqual(self.take(), [(
+            events.PrivateHistory("Bob", (
+                events.Private(1, at(1), "alice", "Bob", "hi bob"),
+                events.Private(2, at(2), "Bob", "alice", "hi alice", action=True),
+            )),
+            (pa,),
+        )])
+
+    def test_count_and_before(self) -> None:
+        """
+        count bounds the answer to the latest messages, and before to the ones older than an id.
+        """
+        alice, pa = self.login("alice")
+        bob, _ = self.register("bob")
+        for i in range(5):
+            self.domain.private(bob if i % 2 else alice, "alice" if i % 2 else "bob", f"m{i}", T0 + i)
+        self.take()
+        self.domain.private_history(alice, 2, "bob")
+        self.domain.private_history(alice, 2, "bob", before=4)
+        self.assertEqual(
+            [[m.text for m in e.messages] for e, _ in self.take()],  # type: ignore[union-attr]
+            [["m3", "m4"], ["m1", "m2"]],
+        )
+        self.assertRaises(errors.BadArguments, self.domain.private_history, alice, HISTORY_MAX + 1, "bob")
+
+    def test_guest_refused(self) -> None:
+        """
+        A guest asking for private history gets bad-arguments telling them to log in.
+        """
+        guest, _ = self.register("guest")
+        error = self.assertRaises(errors.BadArguments, self.domain.private_history, guest, 20, "bob")
+        self.assertEqual(str(error), "private history is kept for logged-in users only: /register or /login first")
+        self.assertEqual(self.take(), [])
+
+    def test_invalid_nick_refused(self) -> None:
+        """
+        A name that cannot be a nick is refused with bad-arguments.
+        """
+        alice, _ = self.login("alice")
+        self.assertRaises(errors.BadArguments, self.domain.private_history, alice, 20, "no way")
+
+    def test_only_since_the_account_was_created(self) -> None:
+        """
+        Messages of an earlier holder of the nick, before the account existed, are left out.
+        """
+        guest, _ = self.register("alice")
+        bob, _ = self.register("bob")
+        self.domain.private(guest, "bob", "from the guest", T0 + 1)
+        self.domain.quit(guest, "bye", T0 + 2)
+        self.take()
+        alice, pa = self.login("alice", created=T0 + 3)
+        self.domain.private(bob, "alice", "to the owner", T0 + 4)
+        self.take()
+        self.domain.private_history(alice, 20, "bob")
+        [(event, _)] = self.take()
+        assert isinstance(event, events.PrivateHistory)
+        self.assertEqual([m.text for m in event.messages], ["to the owner"])
+
+    def test_store_failure_answers_busy(self) -> None:
+        """
+        A failed read of the conversation answers error busy.
+        """
+        alice, pa = self.login("alice")
+        self.patch(self.store, "conversation", lambda *a, **k: fail(RuntimeError("disk")))
+        self.domain.private_history(alice, 20, "bob")
+        [(event, to)] = self.take()
+        busy = events.Error("busy", "history is unavailable right now; try again later")
+        self.assertEqual((event, to), (busy, (pa,)))
+        self.assertEqual(len(self.flushLoggedErrors(RuntimeError)), 1)
+
+
 class RoomHistoryCacheTests(DomainTestCase):
     """
     A room's replay on join comes from memory, filled from the store when the room is created.
@@ -531,9 +680,9 @@ class CountingStore(MemoryStore):
         super().__init__()
         self.reads = 0
 
-    def recent(self, room: str, count: int) -> Deferred[Sequence[events.Message]]:
+    def recent(self, room: str, count: int, before: int | None = None) -> Deferred[Sequence[events.Message]]:
         self.reads += 1
-        return super().recent(room, count)
+        return super().recent(room, count, before)
 
 
 class DormantRoomTests(DomainTestCase):

@@ -617,8 +617,8 @@ class CommandTests(ProtocolTestCase):
         self.assertEqual(self.alice.take(), error_text("bad-arguments", "N is 1 to 500"))
         self.alice.line("/history 501")
         self.assertEqual(self.alice.take(), error_text("bad-arguments", "N is 1 to 500"))
-        self.alice.line("/history many")
-        self.assertEqual(self.alice.take(), error_text("bad-arguments", "usage: /history [N] [#ROOM]"))
+        self.alice.line("/history 5 6")
+        self.assertEqual(self.alice.take(), error_text("bad-arguments", "usage: /history [N] [#ROOM|NICK] [before ID]"))
         self.alice.line("/history #nowhere")
         self.assertEqual(self.alice.take(), error_text("no-such-room", "#nowhere does not exist"))
 

@@ -169,6 +169,18 @@ class JsonTests(SynchronousTestCase):
             ],
         })
 
+    def test_private_history(self) -> None:
+        """
+        A private conversation's history has with and private objects, oldest first.
+        """
+        self.assert_json(events.PrivateHistory("bob", ()), {"type": "history", "with": "bob", "messages": []})
+        self.assert_json(events.PrivateHistory("bob", (events.Private(9, TS, "bob", "alice", "psst", True),)), {
+            "type": "history", "with": "bob", "messages": [
+                {"type": "private", "id": 9, "ts": TS_JSON, "from": "bob", "to": "alice", "text": "psst",
+                 "action": True, "offline": False},
+            ],
+        })
+
     def test_info_error_pong_bye(self) -> None:
         """
         info has text, error code and message, pong token, bye reason.
@@ -380,6 +392,23 @@ class TextTests(SynchronousTestCase):
             "[2026-11-21 14:02] #lobby <alice> hello \u00e9\r\n"
             "--- end of history ---\r\n"
         ).encode())
+
+    def test_private_history(self) -> None:
+        """
+        A private conversation's history frames dated private lines; an empty one says there is none.
+        """
+        self.assertEqual(
+            render_text(events.PrivateHistory("bob", ())), b"--- no private messages with bob ---\r\n"
+        )
+        self.assertEqual(render_text(events.PrivateHistory("bob", (
+            events.Private(9, TS, "alice", "bob", "psst"),
+            events.Private(10, ACTION.ts, "bob", "alice", "hugs", action=True),
+        ))), (
+            b"--- last 2 private messages with bob ---\r\n"
+            b"[2026-11-21 14:02] [private alice -> bob] psst\r\n"
+            b"[2026-01-02 03:04] [private bob -> alice] * bob hugs\r\n"
+            b"--- end of history ---\r\n"
+        ))
 
     def test_info_error_pong_bye(self) -> None:
         """

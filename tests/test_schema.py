@@ -90,6 +90,36 @@ class MigrationTests(DatabaseTestCase):
             )
             self.assertEqual(schema.topics(db), {"#dev": ("#Dev", "Release on Friday", "alice")})
 
+    def test_from_version_4_private_sender_key(self) -> None:
+        """
+        A version 4 database's private messages get their lower-cased sender
+        as sender_key and the pair index, and stay readable as a conversation
+        in both directions.
+        """
+        with closing(self.at_version(4)) as old:
+            old.executemany(
+                "INSERT INTO private VALUES (?, ?, ?, ?, ?, ?, 0, ?)",
+                [
+                    (5, 1700000000000, "Alice", "Bob", "bob", "hi bob", 0),
+                    (6, 1700000001000, "BOB", "alice", "alice", "hi alice", 1),
+                    (7, 1700000002000, "carol", "Bob", "bob", "other pair", 0),
+                ],
+            )
+            self.assertNotIn("private_by_pair", tables(old))
+        with closing(schema.open_database(self.path)) as db:
+            self.assertEqual(db.execute("PRAGMA user_version").fetchone()[0], 5)
+            self.assertIn("private_by_pair", tables(db))
+            self.assertEqual(
+                db.execute("SELECT id, sender, sender_key, pending FROM private ORDER BY id").fetchall(),
+                [(5, "Alice", "alice", 0), (6, "BOB", "bob", 1), (7, "carol", "carol", 0)],
+            )
+            self.assertEqual(schema.last_id(db), 7)
+            plan = " ".join(str(row) for row in db.execute(
+                "EXPLAIN QUERY PLAN SELECT id FROM private WHERE sender_key = 'bob' AND recipient_key = 'alice'"
+                " AND id < 9 ORDER BY id DESC LIMIT 3"
+            ))
+            self.assertIn("private_by_pair", plan)
+
     def test_migrate_reports_versions(self) -> None:
         """
         migrate returns the version found and the version reached; a current database is left alone.
@@ -160,7 +190,10 @@ class OpenTests(DatabaseTestCase):
             self.assertEqual(schema.last_id(db), 0)
             db.execute("INSERT INTO messages VALUES (3, 0, '#a', '#a', 'x', 't', 0)")
             self.assertEqual(schema.last_id(db), 3)
-            db.execute("INSERT INTO private VALUES (9, 0, 'x', 'Y', 'y', 't', 0, 1)")
+            db.execute(
+                "INSERT INTO private (id, ts, sender, recipient, recipient_key, text, action, pending)"
+                " VALUES (9, 0, 'x', 'Y', 'y', 't', 0, 1)"
+            )
             self.assertEqual(schema.last_id(db), 9)
 
     def test_last_id_counts_offers(self) -> None:

@@ -197,6 +197,81 @@ class StoreContract(_Mixin):
         self.assertEqual(list(self.result(self.store.messages("#dev", TS + timedelta(seconds=1)))), [])
         self.assertEqual(list(self.result(self.store.messages("#nowhere"))), [])
 
+    def test_recent_before(self) -> None:
+        """
+        recent with before gives the last count messages with a lower id, oldest first.
+        """
+        ms = [message(self.store, "#X", f"m{i}") for i in range(6)]
+        self.assertEqual(list(self.result(self.store.recent("#x", 2, before=ms[4].id))), ms[2:4])
+        self.assertEqual(list(self.result(self.store.recent("#x", 10, before=ms[2].id))), ms[:2])
+        self.assertEqual(list(self.result(self.store.recent("#x", 10, before=ms[0].id))), [])
+        self.assertEqual(list(self.result(self.store.recent("#x", 2, before=10**9))), ms[4:])
+
+    def test_conversation_both_directions(self) -> None:
+        """
+        conversation gives the private messages between two nicks, ignoring
+        case, sent either way, waiting or delivered, oldest first, with
+        offline false; other pairs stay out.
+        """
+        def private(sender: str, to: str, text: str, offline: bool = False) -> Private:
+            m = Private(self.store.next_id(), TS, sender, to, text, offline=offline)
+            self.store.add(m)
+            return m
+
+        one = private("Alice", "bob", "hi bob")
+        private("carol", "bob", "other pair")
+        two = private("BOB", "alice", "hi alice", offline=True)
+        private("alice", "carol", "other pair too")
+        three = private("alice", "Bob", "bye")
+        waiting = Private(two.id, two.ts, two.sender, two.to, two.text)
+        self.assertEqual(list(self.result(self.store.conversation("alice", "bob", 10))), [one, waiting, three])
+        self.assertEqual(list(self.result(self.store.conversation("BOB", "ALICE", 2))), [waiting, three])
+        self.assertEqual(list(self.result(self.store.conversation("bob", "alice", 0))), [])
+        self.assertEqual(list(self.result(self.store.conversation("alice", "dave", 10))), [])
+        self.assertEqual(list(self.result(self.store.waiting("alice"))), [two])
+
+    def test_conversation_before_and_since(self) -> None:
+        """
+        conversation with before keeps the lower ids; with since, the ones sent at or after it.
+        """
+        ms = [
+            Private(self.store.next_id(), TS + timedelta(seconds=i), "alice" if i % 2 else "bob",
+                    "bob" if i % 2 else "alice", f"m{i}")
+            for i in range(5)
+        ]
+        for m in ms:
+            self.store.add(m)
+        self.assertEqual(list(self.result(self.store.conversation("alice", "bob", 2, before=ms[3].id))), ms[1:3])
+        self.assertEqual(
+            list(self.result(self.store.conversation("alice", "bob", 10, since=TS + timedelta(seconds=3)))), ms[3:]
+        )
+        self.assertEqual(
+            list(self.result(self.store.conversation(
+                "bob", "alice", 10, before=ms[4].id, since=TS + timedelta(seconds=1)
+            ))),
+            ms[1:4],
+        )
+
+    def test_conversation_with_oneself(self) -> None:
+        """
+        A note to oneself is in the conversation of that nick with itself, once.
+        """
+        note = Private(self.store.next_id(), TS, "alice", "Alice", "note")
+        self.store.add(note)
+        self.assertEqual(list(self.result(self.store.conversation("ALICE", "alice", 10))), [note])
+
+    def test_prune_conversations(self) -> None:
+        """
+        prune drops old private messages from conversations too, counting each once.
+        """
+        old = TS - timedelta(days=10)
+        self.store.add(Private(self.store.next_id(), old, "alice", "bob", "old", offline=True))
+        self.store.add(Private(self.store.next_id(), old, "alice", "bob", "old, delivered"))
+        new = Private(self.store.next_id(), TS, "bob", "alice", "new")
+        self.store.add(new)
+        self.assertEqual(self.result(self.store.prune((TS - timedelta(days=5)).timestamp())), 2)
+        self.assertEqual(list(self.result(self.store.conversation("alice", "bob", 10))), [new])
+
     def test_accounts_listed_by_name(self) -> None:
         """
         accounts lists every account sorted by name ignoring case, with its hash and creation time.
@@ -312,6 +387,17 @@ class MemoryStoreTests(StoreContract, SynchronousTestCase):
         store = MemoryStore(keep=2)
         ms = [message(store, "#x", f"m{i}") for i in range(4)]
         self.assertEqual(list(self.result(store.recent("#x", 10))), ms[2:])
+
+    def test_conversation_keep_bound(self) -> None:
+        """
+        Only the last keep private messages of a pair of nicks are kept.
+        """
+        store = MemoryStore(keep=2)
+        ms = [Private(store.next_id(), TS, "alice", "bob", f"m{i}") for i in range(4)]
+        for m in ms:
+            store.add(m)
+        store.add(Private(store.next_id(), TS, "carol", "bob", "other"))
+        self.assertEqual(list(self.result(store.conversation("bob", "alice", 10))), ms[2:])
 
     def test_account_names_current(self) -> None:
         """
@@ -521,7 +607,10 @@ class OpenStoreTests(SynchronousTestCase):
         """
         with tempfile.TemporaryDirectory(prefix="chat-store-") as data:
             with closing(schema.open_database(schema.path_in(data))) as db:
-                db.execute("INSERT INTO private VALUES (12, 0, 'x', 'Bob', 'bob', 't', 0, 1)")
+                db.execute(
+                    "INSERT INTO private (id, ts, sender, recipient, recipient_key, text, action, pending)"
+                    " VALUES (12, 0, 'x', 'Bob', 'bob', 't', 0, 1)"
+                )
                 db.execute("INSERT INTO accounts VALUES ('bob', 'Bob', 'h', 0)")
                 db.execute("INSERT INTO topics VALUES ('#dev', '#Dev', 'Release on Friday', 'alice')")
             store = sqlite_store.open_store(data, Clock(), MemoryReactor())
@@ -530,6 +619,35 @@ class OpenStoreTests(SynchronousTestCase):
                 self.assertEqual(store.next_id(), 13)
                 self.assertEqual(store.account_names(), {"bob": "Bob"})
                 self.assertEqual(store.topics(), {"#dev": ("#Dev", "Release on Friday", "alice")})
+            finally:
+                store._pool.close()
+
+    def test_conversation_from_a_version_4_database(self) -> None:
+        """
+        Private messages stored by a version 4 daemon are found as a conversation after the migration.
+        """
+        with tempfile.TemporaryDirectory(prefix="chat-store-") as data:
+            with closing(sqlite3.connect(schema.path_in(data), isolation_level=None)) as old:
+                for step in schema.MIGRATIONS[:4]:
+                    for statement in step:
+                        old.execute(statement)
+                old.execute("PRAGMA user_version=4")
+                old.execute("INSERT INTO private VALUES (3, 1700000000000, 'Alice', 'Bob', 'bob', 'hi', 0, 0)")
+                old.execute("INSERT INTO private VALUES (4, 1700000001000, 'bob', 'alice', 'alice', 'yo', 1, 1)")
+            pools: list[FakePool] = []
+
+            def make_pool(path: str) -> FakePool:
+                pools.append(FakePool(path))
+                return pools[-1]
+
+            store = sqlite_store.open_store(data, Clock(), MemoryReactor(), make_pool=make_pool)
+            try:
+                found = store.conversation("ALICE", "bob", 10)
+                pools[0].run()
+                self.assertEqual(
+                    [(m.id, m.sender, m.to, m.text, m.action) for m in self.successResultOf(found)],
+                    [(3, "Alice", "Bob", "hi", False), (4, "bob", "alice", "yo", True)],
+                )
             finally:
                 store._pool.close()
 

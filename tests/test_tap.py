@@ -36,6 +36,9 @@ from chat.sqlite_store import SQLiteStore
 from chat.tap import DEFAULT_LISTEN, Options, makeService
 
 DEFAULTS = {
+    "web": [],
+    "web-origin": [],
+    "trusted-proxy": [],
     "data-dir": "chat-data",
     "server-name": "chat",
     "motd": "",
@@ -128,6 +131,7 @@ class OptionsTests(SynchronousTestCase):
             "tls-cert": None, "tls-key": None, "log-level": "info", "log-format": "text",
             "registration-timeout": 60.0, "tls-handshake-timeout": 15.0, "upload-idle-timeout": 60.0,
             "disk-reserve": None, "max-output-total": 256 * 1024 * 1024, "ipv6-prefix": 64,
+            "web": [], "web-origin": [], "trusted-proxy": [],
         })
         self.assertEqual(options.settings(), Settings(
             server_name="example", motd="hi all", max_line=512, flood_burst=3, flood_rate=2.5,

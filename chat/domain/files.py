@@ -6,7 +6,7 @@ targets, offers stored then announced, who may fetch, and expiry.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Collection, Sequence
 
 from chat import errors, events
 from chat.domain.state import DomainState, User
@@ -71,6 +71,16 @@ class Files(DomainState):
         @raise errors.NoSuchFile: unknown, expired, or not offered to them.
         """
         return self._offers.find(user.nick, user.rooms, offer_id, now)
+
+    def find_offer_for(self, nick: str, rooms: Collection[str], offer_id: int, now: float) -> events.FileOffer:
+        """
+        The offer C{offer_id}, if C{nick}, a member of C{rooms} (lower-cased
+        names), may download it now: for a user who has left (a web
+        token used after its session ended, PROTOCOL.md section 9).
+
+        @raise errors.NoSuchFile: unknown, expired, or not offered to them.
+        """
+        return self._offers.find(nick, rooms, offer_id, now)
 
     def list_offers(self, user: User, now: float) -> None:
         """

@@ -9,12 +9,13 @@ from __future__ import annotations
 from collections import deque
 from collections.abc import Sequence
 
-from twisted.internet.defer import Deferred
+from twisted.internet.defer import Deferred, succeed
 from twisted.python.failure import Failure
 
 from chat import errors, events
 from chat.domain.state import (
     HISTORY_MAX,
+    NICK_PATTERN,
     STATUS_MAX,
     TOPIC_MAX,
     DomainState,
@@ -25,6 +26,15 @@ from chat.domain.state import (
 )
 from chat.interfaces import ToNeighbours
 from chat.sequencer import Delivery
+from chat.storage import AccountRecord
+
+
+def _check_count(count: int) -> None:
+    """
+    @raise errors.BadArguments: C{count} is not 1 to L{HISTORY_MAX}.
+    """
+    if not 1 <= count <= HISTORY_MAX:
+        raise errors.BadArguments(f"N is 1 to {HISTORY_MAX}")
 
 
 class Rooms(DomainState):
@@ -201,19 +211,20 @@ class Rooms(DomainState):
         )
         self._events.publish(events.Topic(room.name, room.topic, room.topic_by), room.to)
 
-    def history(self, user: User, count: int, name: str | None) -> None:
+    def history(self, user: User, count: int, name: str | None, before: int | None = None) -> None:
         """
         Publish the last C{count} (1 to L{HISTORY_MAX}) messages of a room
         (default: current) to the requester as C{history}, read from the
-        store. A room that neither exists nor has history gets error
-        C{no-such-room}; a failed read, error C{busy}.
+        store; with C{before} (a message id), the last C{count} with a
+        lower id (scrolling back). A room that neither exists nor has
+        history (before C{before}) gets error C{no-such-room}; a failed
+        read, error C{busy}.
 
         @raise errors.BadArguments: C{count} is out of range or the name is
             invalid.
         @raise errors.NotInRoom: no room given and the user is in none.
         """
-        if not 1 <= count <= HISTORY_MAX:
-            raise errors.BadArguments(f"N is 1 to {HISTORY_MAX}")
+        _check_count(count)
         if name is None:
             display = self._room(user, None).name
         else:
@@ -232,7 +243,48 @@ class Rooms(DomainState):
             # The spelling it was created with.
             return [(events.History(messages[-1].room, tuple(messages)), requester)]
 
-        reading = self._store.recent(display, count).addCallback(answer)
+        reading = self._store.recent(display, count, before).addCallback(answer)
+        self._events.publish_when(reading.addErrback(self._unavailable, requester, "history"))
+
+    def private_history(self, user: User, count: int, nick: str, before: int | None = None) -> None:
+        """
+        Publish the last C{count} (1 to L{HISTORY_MAX}) private messages
+        between the requester's account and C{nick} (either one the
+        sender), read from the store, to the requester as C{history} with
+        C{with} (L{events.PrivateHistory}); with C{before} (a message id),
+        the last C{count} with a lower id. Only messages sent since the
+        account was created are shown, so a guest who had its name before
+        does not leak into it; messages sent while the user wore another
+        nick are not found. A failed read gets error C{busy}.
+
+        @param nick: the other side, any nick (connected, an account, or
+            neither); named in the reply as the connected user or account
+            of that name spells it.
+        @raise errors.BadArguments: C{count} is out of range, C{nick} is
+            not a valid nick, or the user is a guest: private history is
+            kept for logged-in users only.
+        """
+        _check_count(count)
+        if not NICK_PATTERN.match(nick):
+            raise errors.BadArguments("invalid nick")
+        account = user.account
+        if account is None:
+            raise errors.BadArguments(
+                "private history is kept for logged-in users only: /register or /login first"
+            )
+        other = self.users.get(nick.lower())
+        shown = other.nick if other is not None else self.accounts.get(nick.lower(), nick)
+        requester = user.here
+
+        def read(record: AccountRecord | None) -> Deferred[Sequence[events.Private]]:
+            if record is None:  # deleted (chat-admin) while logged in
+                return succeed(())
+            return self._store.conversation(account, nick, count, before, utc(record.created))
+
+        def answer(messages: Sequence[events.Private]) -> Sequence[Delivery]:
+            return [(events.PrivateHistory(shown, tuple(messages)), requester)]
+
+        reading = self._store.account(account).addCallback(read).addCallback(answer)
         self._events.publish_when(reading.addErrback(self._unavailable, requester, "history"))
 
     def prune(self, before: float) -> Deferred[int]:

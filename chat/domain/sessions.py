@@ -21,7 +21,13 @@ class Sessions(Rooms):
     """
 
     def register(
-        self, participant: IParticipant, nick: str, now: float, account: str | None = None, join: bool = True
+        self,
+        participant: IParticipant,
+        nick: str,
+        now: float,
+        account: str | None = None,
+        join: bool = True,
+        token: str = "",
     ) -> User:
         """
         Give a connection a nick, then join it to C{#lobby} (PROTOCOL.md
@@ -30,6 +36,7 @@ class Sessions(Rooms):
         @param account: the lower-cased account name when the connection
             logged in (C{nick} is then the account's name), else C{None}.
         @param join: false to skip the C{#lobby} join (C{--no-join}).
+        @param token: the session's bearer token, sent in C{registered} (C{''} for none).
         @raise errors.NickInvalid: C{nick} breaks the rules of section 3.3.
         @raise errors.NickTaken: another user has C{nick}, ignoring case.
         @raise errors.NickRegistered: C{nick} belongs to an account the
@@ -38,8 +45,9 @@ class Sessions(Rooms):
         self._check_nick(nick, account)
         user = User(nick, participant, now)
         user.account = account
+        user.token = token
         self.users[nick.lower()] = user
-        self._events.publish(events.Registered(nick, account is not None), user.here)
+        self._events.publish(events.Registered(nick, account is not None, token), user.here)
         if join:
             self.join(user, LOBBY, now)
         return user
@@ -101,7 +109,7 @@ class Sessions(Rooms):
         elif name != user.nick:
             self._rename(user, name, now)
         user.account = name.lower()
-        self._events.publish(events.Registered(user.nick, True), user.here)
+        self._events.publish(events.Registered(user.nick, True, user.token), user.here)
 
     def session(self, account: str) -> User | None:
         """
@@ -136,7 +144,7 @@ class Sessions(Rooms):
         self.accounts[key] = name
         if user is not None:
             user.account = key
-            self._events.publish(events.Registered(user.nick, True), user.here)
+            self._events.publish(events.Registered(user.nick, True, user.token), user.here)
 
     def deliver_waiting(self, user: User) -> None:
         """

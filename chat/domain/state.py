@@ -88,9 +88,10 @@ class User:
     @ivar active: when the user last sent a message, POSIX seconds.
     @ivar account: the lower-cased name of the account logged in to, or
         C{None} for a guest.
+    @ivar token: the session's bearer token, sent in C{registered}, or C{''}.
     """
 
-    __slots__ = ("nick", "participant", "here", "since", "active", "status", "rooms", "account")
+    __slots__ = ("nick", "participant", "here", "since", "active", "status", "rooms", "account", "token")
 
     def __init__(self, nick: str, participant: IParticipant, now: float) -> None:
         self.nick = nick
@@ -102,6 +103,8 @@ class User:
         self.status = ""
         self.rooms: dict[str, Room] = {}
         self.account: str | None = None
+        self.token = ""
+        """The session's bearer token for the HTTP file routes, or C{''} (PROTOCOL.md section 9)."""
 
     @property
     def room(self) -> Room | None:
