@@ -202,6 +202,8 @@ class ChatServer:
             if logs.debugging:
                 self._log.debug("{nick} quit", nick=user.nick)
             session.user = None
+        else:
+            self.tokens.forget(session)  # issued for a /nick or /login that was refused
         self._addresses.remove(address_key(session.participant.peer, self.settings.ipv6_prefix), self._now())
         self.sessions.pop(session.participant, None)
         if not self.sessions and self._drained is not None:

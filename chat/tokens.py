@@ -94,6 +94,16 @@ class Tokens:
         self._ending.append((bearer.expires, known[1]))
         self._sweep(now)
 
+    def forget(self, session: object) -> None:
+        """
+        C{session} is over without ever having had a user (its C{/nick} or
+        C{/login} was refused): its token, if it was issued one, is
+        dropped at once, since it stands for nobody.
+        """
+        known = self._by_session.pop(session, None)
+        if known is not None:
+            self._by_digest.pop(known[1], None)
+
     def find(self, token: str, now: float) -> Bearer | None:
         """
         What C{token} stands for at C{now} (POSIX seconds), or C{None}: an

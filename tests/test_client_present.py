@@ -107,6 +107,26 @@ class WindowLineTests(SynchronousTestCase):
         acted = events.Private(5, T0, "bob", "alice", "waves", action=True)
         self.assertEqual(presenter().private(acted).text, "09:30  bob → you  * bob waves")
 
+    def test_private_history_lines(self) -> None:
+        """
+        A private conversation's history (C{/history bob}) shows its messages
+        between dividers in that conversation, or says there are none.
+        """
+        said = events.Private(3, T0, "bob", "alice", "psst")
+        answered = events.Private(4, T0, "alice", "bob", "yes?")
+        lines = presenter().lines(events.PrivateHistory("bob", (said, answered)), T0)
+        self.assertEqual(
+            [(line.kind, line.text, line.conversation) for line in lines],
+            [
+                ("history", "── earlier with bob ──", "bob"),
+                ("private", "09:30  bob → you  psst", "bob"),
+                ("private", "09:30  you → bob  yes?", "bob"),
+                ("history", "── now ──", "bob"),
+            ],
+        )
+        empty = presenter().lines(events.PrivateHistory("bob", ()), T0)
+        self.assertEqual([line.text for line in empty], ["09:30  • No private messages with bob are kept"])
+
     def test_lines_of_changes(self) -> None:
         """
         History, joins, notices, errors and offers get their own kinds and texts.

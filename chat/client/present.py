@@ -477,6 +477,22 @@ class Presenter:
             Line("history", (Span(f"{edge} now {edge}", "divider"),), history.room),
         ]
 
+    def private_history(self, history: events.PrivateHistory, now: datetime) -> list[Line]:
+        """
+        The lines of a private conversation's history (C{/history NICK}):
+        a divider, the messages, a divider, in that conversation; a line
+        saying there are none when empty.
+        """
+        edge = self.voice.divider
+        if not history.messages:
+            return [self.info([f"No private messages with {history.with_} are kept"], now)]
+        return [
+            Line("history", (Span(f"{edge} earlier with {history.with_} {edge}", "divider"),),
+                 conversation=history.with_),
+            *(self.private(m) for m in history.messages),
+            Line("history", (Span(f"{edge} now {edge}", "divider"),), conversation=history.with_),
+        ]
+
     def lines(self, change: Change, now: datetime) -> list[Line]:
         """
         The lines for one change of the model: none for the changes that
@@ -498,6 +514,8 @@ class Presenter:
                 return [self.private(change)]
             case events.History():
                 return self.history(change, now)
+            case events.PrivateHistory():
+                return self.private_history(change, now)
             case events.Joined(nick=nick, room=room):
                 return [self._presence(voice.arrive, nick, f"joined {room}", change.ts, room)]
             case events.Parted(nick=nick, room=room):

@@ -261,8 +261,8 @@ class FilesResource(Resource):
             if streamed.upload.remaining:
                 streamed.drop()
                 raise errors.BadArguments("the body is shorter than its Content-Length")
-            streamed.done = True
             storing = server.offer_upload(streamed.session, streamed.upload, target, name)
+            streamed.done = True  # only once offered: a refused target drops the upload below
         except errors.ChatError as e:
             if streamed is not None:
                 streamed.drop()
@@ -307,12 +307,17 @@ class OfferResource(Resource):
         offset = _range_start(request.getHeader("range"))
         try:
             bearer: Bearer = self.chat.bearer(bearer_token(request))
-            offer, source = self.chat.open_http_download(bearer, self.offer_id, offset or 0)
-        except errors.BadArguments:
-            request.setHeader("content-range", "bytes */*")
-            return respond_error(request, errors.BadArguments("the range starts past the file's end"), 416)
+            offer, source = self.chat.open_http_download(bearer, self.offer_id, 0)
         except errors.ChatError as e:
             return respond_error(request, e)
+        if offset is not None and offset >= offer.size:
+            # Unsatisfiable (RFC 9110 section 15.5.17): a resumed download that was complete, say.
+            source.close()
+            request.setHeader("content-range", f"bytes */{offer.size}")
+            return respond_error(
+                request, errors.BadArguments(f"the range starts at or past the file's end ({offer.size} bytes)"), 416
+            )
+        source.seek(offset or 0)
         return self._send(request, offer, source, offset)
 
     @staticmethod
@@ -329,8 +334,7 @@ class OfferResource(Resource):
         request.setHeader("content-length", str(offer.size - start))
         if offset is not None:
             request.setResponseCode(206)
-            last = max(offer.size - 1, start)
-            request.setHeader("content-range", f"bytes {start}-{last}/{offer.size}")
+            request.setHeader("content-range", f"bytes {start}-{offer.size - 1}/{offer.size}")
         sending: Deferred[bytes] = FileSender().beginFileTransfer(source, request)
 
         def sent(result: object) -> None:

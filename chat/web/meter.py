@@ -4,10 +4,11 @@ A bound on the bytes of a WebSocket message still being received.
 
 Twisted's WebSocket support hands a message to its protocol only once the
 message is complete, buffering its frames meanwhile without a limit. The
-web listener's connections are wrapped in a L{ReadMeter}, which counts the
-bytes read since the socket's last complete message, and tells the socket
-(L{IReadMeter.watch}) when they pass L{unframed_limit}, before they are
-buffered.
+web listener's connections are wrapped in a L{ReadMeter}. Once its socket
+is open (L{IReadMeter.watch}), the meter reads the same bytes with
+wsproto's own frame parser, counts the payload of the data message in
+progress (control frames, such as pings, do not count), and tells the
+socket when it passes the limit, before Twisted buffers those bytes.
 """
 
 from __future__ import annotations
@@ -17,36 +18,29 @@ from collections.abc import Callable
 from twisted.internet.interfaces import ITransport
 from twisted.protocols.policies import ProtocolWrapper, WrappingFactory
 from typing_extensions import override
+from wsproto.frame_protocol import FrameProtocol, ParseFailed
 from zope.interface import Interface, alsoProvides
 
-READ_SIZE = 65536
-"""The most bytes Twisted's TCP transport reads at once."""
 
-
-def unframed_limit(max_line: int) -> int:
+def message_limit(max_line: int) -> int:
     """
-    Bytes a message may take while arriving: four times the line limit
-    (an over-long frame up to that is read and refused with
-    C{line-too-long}, as on TCP), plus one read's worth, since one read
-    may end a message and begin the next.
+    Bytes of payload a message may reach while arriving: four times the
+    line limit, so that a frame somewhat over the limit is read whole and
+    refused with C{line-too-long}, as on TCP.
     """
-    return 4 * max_line + READ_SIZE
+    return 4 * max_line
 
 
 class IReadMeter(Interface):
     """
-    Counts the bytes read on a connection since its last complete message.
+    Counts the payload of the WebSocket message being received on a connection.
     """
 
     def watch(limit: int, over: Callable[[], None]) -> None:  # noqa: N805
         """
-        From now on, call C{over} (once) instead of passing on bytes read
-        when more than C{limit} have come since the last L{framed}.
-        """
-
-    def framed() -> None:
-        """
-        A complete message was read: start counting again.
+        From now on (the handshake is done: what follows is frames), call
+        C{over} once, and pass on no more bytes, when the data message
+        being received passes C{limit} bytes of payload.
         """
 
 
@@ -55,10 +49,13 @@ class ReadMeter(ProtocolWrapper):
     Wraps a web listener's connection (an C{HTTPChannel}, later the
     WebSocket it turns into) and provides L{IReadMeter} beside what the
     transport provides.
+
+    @ivar message: payload bytes of the data message being received.
     """
 
-    unframed = 0
-    _limit: int | None = None
+    message = 0
+    _limit = 0
+    _frames: FrameProtocol | None = None
     _over: Callable[[], None] | None = None
     _dropping = False
 
@@ -70,25 +67,35 @@ class ReadMeter(ProtocolWrapper):
     def watch(self, limit: int, over: Callable[[], None]) -> None:
         self._limit = limit
         self._over = over
-        self.unframed = 0
-
-    def framed(self) -> None:
-        self.unframed = 0
+        self._frames = FrameProtocol(client=False, extensions=[])
+        self.message = 0
 
     @override
     def dataReceived(self, data: bytes) -> None:
         if self._dropping:
             return  # the socket is closing: what follows the message too big is dropped
-        limit = self._limit
-        if limit is not None:
-            self.unframed += len(data)
-            if self.unframed > limit:
-                over, self._over = self._over, None
-                self._dropping = True
-                if over is not None:
-                    over()
-                return
+        frames = self._frames
+        if frames is not None:
+            try:
+                frames.receive_bytes(data)
+                for frame in frames.received_frames():
+                    if frame.opcode.iscontrol():
+                        continue
+                    self.message += len(frame.payload)
+                    if self.message > self._limit:
+                        self._too_big()
+                        return
+                    if frame.message_finished:
+                        self.message = 0
+            except ParseFailed:
+                self._frames = None  # Twisted's own parser closes the socket
         super().dataReceived(data)
+
+    def _too_big(self) -> None:
+        over, self._over = self._over, None
+        self._dropping = True
+        if over is not None:
+            over()
 
 
 class MeteredFactory(WrappingFactory):

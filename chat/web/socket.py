@@ -11,7 +11,7 @@ limit gets C{line-too-long} and the session goes on; frames beyond the
 flood limit wait (the socket is not read meanwhile); output goes through
 the same L{Outbox} as a TCP connection's, which judges slow readers and
 counts in the server's output budget. A message still being received can
-hold at most L{chat.web.meter.unframed_limit} bytes: past it the socket is
+hold at most L{chat.web.meter.message_limit} bytes: past it the socket is
 closed with code 1009 (message too big), so that memory stays bounded.
 """
 
@@ -45,7 +45,7 @@ from chat.limits import TokenBucket
 from chat.outbox import Batch, Outbox
 from chat.render import render_json
 from chat.server import ChatServer
-from chat.web.meter import IReadMeter, unframed_limit
+from chat.web.meter import IReadMeter, message_limit
 from chat.web.proxy import TrustedProxies
 
 CLOSE_NORMAL = 1000
@@ -189,7 +189,7 @@ class WebParticipant:
         self._request.channel.setTimeout(None)
         meter = IReadMeter(self._request.transport, None)
         if meter is not None:
-            meter.watch(unframed_limit(self.settings.max_line), self._too_big)
+            meter.watch(message_limit(self.settings.max_line), self._too_big)
         self._writer = writer = FrameWriter(socket, self._request)
         self.outbox = outbox = Outbox(
             writer, self.factory.batch, self.settings.max_output, self._slow_reader, render_json,
@@ -213,9 +213,6 @@ class WebParticipant:
         """
         One input line: read in order, within the flood limit.
         """
-        meter = IReadMeter(self._request.transport, None)
-        if meter is not None:
-            meter.framed()
         if self._closing:
             return
         self._inbox.append(message)
