@@ -37,6 +37,7 @@ from chat.accounts import is_local
 from chat.framing import LimitedLineReceiver
 from chat.interfaces import IParticipant, Outgoing
 from chat.outbox import Batch, Outbox
+from chat.participant import SessionParticipant
 from chat.render import RENDERERS, Renderer, render_text
 from chat.server import ChatServer, Incoming
 from chat.tls import ServerTLS
@@ -46,7 +47,7 @@ MAX_DOWNLOADS = 4
 
 
 @implementer(IParticipant, IHandshakeListener)
-class ChatProtocol(LimitedLineReceiver):
+class ChatProtocol(LimitedLineReceiver, SessionParticipant):
     """
     One connection: a participant of the L{ChatServer}.
 
@@ -101,17 +102,8 @@ class ChatProtocol(LimitedLineReceiver):
         """C{host:port}, for the log."""
         return f"{self.peer}:{getattr(self.transport.getPeer(), 'port', '')}"
 
-    # The participant (chat.interfaces.IParticipant)
-
-    @property
-    def nick(self) -> str:
-        user = self.session.user
-        return "" if user is None else user.nick
-
-    @property
-    def account(self) -> str | None:
-        user = self.session.user
-        return None if user is None else user.account
+    # The participant (chat.interfaces.IParticipant; nick, account and
+    # close are SessionParticipant's)
 
     deliver: Callable[[Outgoing], None]
     """
@@ -131,17 +123,8 @@ class ChatProtocol(LimitedLineReceiver):
     def renderer(self, renderer: Renderer) -> None:
         self.outbox.renderer = renderer
 
-    def close(self, reason: str) -> None:
-        """
-        Stop reading; once the events published before are out, say C{bye}
-        with C{reason} and close when the output has drained.
-        """
-        if self._closing:
-            return
-        self._closing = self.session.closing = True
-        self._quit_reason = reason
+    def _stop_reading(self) -> None:
         self.pauseProducing()
-        self.server.then(lambda: self._close_now(reason))
 
     # Connection lifecycle
 
@@ -170,33 +153,9 @@ class ChatProtocol(LimitedLineReceiver):
             return
         if logs.debugging:
             self._log.debug("connection from {peer}", peer=self._where)
-        self._registration_call = self.clock.callLater(
-            self.settings.registration_timeout, self._registration_timed_out
-        )
+        self._expect_registration()
         self.send(self.server.welcome(registered=False))
         self.outbox.flush()
-
-    def _registration_timed_out(self) -> None:
-        """
-        Close a connection that chose no nick in time.
-        """
-        self._registration_call = None
-        if self.session.user is not None or self._closing:
-            return
-        timeout = self.settings.registration_timeout
-        self._log.debug("{peer} chose no nick within {timeout} s: closed", peer=self._where, timeout=timeout)
-        self.close(f"no nick chosen within {timeout:g} s")
-
-    def _registered(self) -> None:
-        """
-        Called after each request: once the session has a user, the
-        registration timeout is over.
-        """
-        call = self._registration_call
-        if call is not None and self.session.user is not None:
-            self._registration_call = None
-            if call.active():
-                call.cancel()
 
     def _expect_handshake(self) -> None:
         """

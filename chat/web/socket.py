@@ -43,6 +43,7 @@ from chat.framing import LINE_BYTES_PER_TOKEN
 from chat.interfaces import IParticipant, Outgoing
 from chat.limits import TokenBucket
 from chat.outbox import Batch, Outbox
+from chat.participant import SessionParticipant
 from chat.render import render_json
 from chat.server import ChatServer
 from chat.web.meter import IReadMeter, message_limit
@@ -108,7 +109,7 @@ class FrameWriter:
 
 
 @implementer(IParticipant)
-class WebParticipant:
+class WebParticipant(SessionParticipant):
     """
     One WebSocket session: a participant of the L{ChatServer}, like a TCP
     connection in C{json} format.
@@ -143,17 +144,8 @@ class WebParticipant:
         self._registration_call: IDelayedCall | None = None
         self._abort_call: IDelayedCall | None = None
 
-    # The participant (chat.interfaces.IParticipant)
-
-    @property
-    def nick(self) -> str:
-        user = self.session.user
-        return "" if user is None else user.nick
-
-    @property
-    def account(self) -> str | None:
-        user = self.session.user
-        return None if user is None else user.account
+    # The participant (chat.interfaces.IParticipant; nick, account and
+    # close are SessionParticipant's)
 
     def deliver(self, outgoing: Outgoing) -> None:
         """
@@ -162,17 +154,8 @@ class WebParticipant:
         if self.outbox is not None:
             self.outbox.deliver(outgoing)
 
-    def close(self, reason: str) -> None:
-        """
-        Stop reading; once the events published before are out, say C{bye}
-        with C{reason}, then close the socket when its output has drained.
-        """
-        if self._closing:
-            return
-        self._closing = self.session.closing = True
-        self._quit_reason = reason
+    def _stop_reading(self) -> None:
         self._pause()
-        self.server.then(lambda: self._close_now(reason))
 
     # The socket (twisted.web.websocket.WebSocketProtocol)
 
@@ -203,9 +186,7 @@ class WebParticipant:
             return
         if logs.debugging:
             self._log.debug("web connection from {peer}", peer=self.peer)
-        self._registration_call = self.clock.callLater(
-            self.settings.registration_timeout, self._registration_timed_out
-        )
+        self._expect_registration()
         self._send(self.server.welcome(registered=False))
         self._flush()
 
@@ -335,20 +316,6 @@ class WebParticipant:
         self._registered()
         self._read()
         self._flush()
-
-    def _registered(self) -> None:
-        call = self._registration_call
-        if call is not None and self.session.user is not None:
-            self._registration_call = None
-            if call.active():
-                call.cancel()
-
-    def _registration_timed_out(self) -> None:
-        self._registration_call = None
-        if self.session.user is None and not self._closing:
-            timeout = self.settings.registration_timeout
-            self.close(f"no nick chosen within {timeout:g} s")
-            self._flush()
 
     def _too_big(self) -> None:
         """
