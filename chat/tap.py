@@ -79,11 +79,12 @@ class Options(usage.Options):
 
     synopsis = "[options]"
     longdesc = (
-        "Serves chat to telnet, nc and JSON clients (see docs/protocol.md). "
-        "Listens on " + DEFAULT_LISTEN + " unless --listen is given; to serve "
-        "every interface use --listen tcp:8888 (IPv4) or --listen tcp6:8888 "
-        "(IPv6 and usually IPv4). Sizes are in bytes unless a unit is given. "
-        "SIGHUP reloads the TLS certificates and keys."
+        "Serves chat to telnet, nc and JSON clients (see docs/protocol.md), and with "
+        "--web to browsers. Listens on " + DEFAULT_LISTEN + " unless --listen is given; "
+        "to serve every interface use --listen tcp:8888 (IPv4) or --listen tcp6:8888 "
+        "(IPv6 and usually IPv4). --web tcp:8080 serves the web client at http://HOST:8080/ "
+        "(add --web-origin for pages served elsewhere, --trusted-proxy behind a reverse proxy). "
+        "Sizes are in bytes unless a unit is given. SIGHUP reloads the TLS certificates and keys."
     )
     optFlags = [
         ["in-memory", None,

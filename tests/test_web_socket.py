@@ -17,6 +17,7 @@ from twisted.internet.protocol import Factory, Protocol
 from twisted.internet.task import Clock
 from twisted.internet.testing import StringTransport
 from twisted.trial.unittest import SynchronousTestCase
+from twisted.logger import capturedLogs
 from typing_extensions import override
 from wsproto import ConnectionType, WSConnection
 from wsproto.connection import Connection
@@ -365,6 +366,32 @@ class SessionTests(WebTestCase):
         self.assertIsInstance(got[-1], CloseConnection)
         self.assertEqual(client.closed, 1000)
         self.assertTrue(client.transport.disconnecting)
+
+
+class ClosingTests(WebTestCase):
+    """
+    Events for a socket whose peer has closed it, before its connection is lost.
+    """
+
+    def test_events_after_peer_close_dropped(self) -> None:
+        """
+        When one user leaves while another's close frame has been read but
+        its connection not yet lost, the quit for the closing socket is
+        dropped quietly: no error is logged and the other users get it.
+        """
+        leaving, _ = self.web_user("alice")
+        closing, _ = self.web_user("bob")
+        staying = self.json_user("carol")
+        leaving.events()
+        closing.events()
+        closing.send(closing.ws.send(CloseConnection(1000)))
+        closing.raw_events()
+        with capturedLogs() as logged:
+            leaving.protocol.connectionLost(_done())
+            self.clock.advance(0)
+        self.assertEqual([e["nick"] for e in staying.take_json() if e["type"] == "quit"], ["alice"])
+        self.assertEqual([e for e in logged if e.get("log_level") is not None and e["log_level"].name in
+                          ("error", "critical")], [])
 
 
 class LimitsTests(WebTestCase):

@@ -35,6 +35,7 @@ from twisted.python.failure import Failure
 from twisted.web.resource import Resource
 from twisted.web.server import NOT_DONE_YET, Request
 from twisted.web.websocket import WebSocketResource, WebSocketTransport
+from wsproto.utilities import LocalProtocolError
 from zope.interface import implementer
 
 from chat import commands, errors, events, logs, wire
@@ -75,9 +76,18 @@ class FrameWriter:
         self.closed = False
 
     def write(self, data: bytes) -> None:
-        for line in data.split(b"\r\n"):
-            if line:
-                self._socket.sendTextMessage(line.decode("utf-8"))
+        """
+        Send each line of C{data} as a text frame. Once the peer has closed
+        the socket (its close frame read, the connection not yet lost)
+        frames are dropped: nobody can read them.
+        """
+        try:
+            for line in data.split(b"\r\n"):
+                if line:
+                    self._socket.sendTextMessage(line.decode("utf-8"))
+        except LocalProtocolError:
+            self.closed = True
+            return
         if self._closing:
             self._close_when_drained()
 
