@@ -34,7 +34,7 @@ from chat.sqlite_store import open_store
 from chat.storage import IStore
 from chat.tls import ServerTLS, TLSError, endpoint_files, load, ssl_endpoint
 from chat.web.proxy import networks
-from chat.web.site import web_factory
+from chat.web.site import WEB_ALPN, web_factory
 from chat.web.socket import normal_origin
 
 _DEFAULTS = Settings()
@@ -458,7 +458,8 @@ def _listener(
     with endpoint_files(description):
         endpoint = endpoints.serverFromString(reactor, with_backlog(description))
     if isinstance(endpoint, endpoints.SSL4ServerEndpoint):
-        endpoint, tls = ssl_endpoint(reactor, description, LISTEN_BACKLOG if needs_backlog(description) else None)
+        backlog = LISTEN_BACKLOG if needs_backlog(description) else None
+        endpoint, tls = ssl_endpoint(reactor, description, backlog, WEB_ALPN if kind == "web" else ())
         return Listener(endpoint, factory, reactor, secure=True, kind=kind), tls
     return Listener(endpoint, factory, reactor, kind=kind), None
 

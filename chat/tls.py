@@ -252,7 +252,7 @@ def parse_ssl_endpoint(description: str) -> SSLEndpoint:
 
 
 def ssl_endpoint(
-    reactor: Any, description: str, backlog: int | None = None
+    reactor: Any, description: str, backlog: int | None = None, alpn: Sequence[bytes] = ()
 ) -> tuple[endpoints.SSL4ServerEndpoint, ServerTLS]:
     """
     The endpoint of an C{ssl:} description served with L{ServerTLS} (TLS
@@ -261,12 +261,13 @@ def ssl_endpoint(
     non-forward-secret and CBC suites.
 
     @param backlog: the listen backlog instead of the description's.
+    @param alpn: the application protocols the listener speaks (L{ServerTLS}).
     @return: the endpoint, and its L{ServerTLS} (to reload).
     @raise TLSError: the endpoint's files cannot be used.
     @raise ValueError: C{description} is not a valid C{ssl:} endpoint.
     """
     parsed = parse_ssl_endpoint(description)
-    server_tls = ServerTLS(lambda: from_endpoint(reactor, description), description)
+    server_tls = ServerTLS(lambda: from_endpoint(reactor, description), description, alpn)
     endpoint = endpoints.SSL4ServerEndpoint(
         reactor, parsed.port, server_tls, parsed.backlog if backlog is None else backlog, parsed.interface
     )
@@ -282,19 +283,43 @@ class ServerTLS:
 
     Given to C{transport.startTLS} or as an C{ssl:} endpoint's context
     factory; Twisted calls L{serverConnectionForTLS} once per connection.
+
+    ALPN (RFC 7301): a client offering protocols gets the first of
+    C{alpn} it offers, or no protocol at all and the handshake goes on.
+    (Twisted's own selection answers an empty protocol when nothing
+    matches, which OpenSSL turns into an C{internal_error} alert: every
+    browser and C{curl} offer ALPN, so they could not connect at all.)
     """
 
-    def __init__(self, loader: Callable[[], ServerCertificate], name: str) -> None:
+    def __init__(self, loader: Callable[[], ServerCertificate], name: str, alpn: Sequence[bytes] = ()) -> None:
         """
         @param loader: reads and checks the certificate; called now and on
             every L{reload}. Raises L{TLSError}.
         @param name: what is served, for the log, e.g. C{"/starttls"}.
+        @param alpn: the application protocols served, by preference (the
+            web listener's C{b"http/1.1"}); none for the line protocol.
         @raise TLSError: the certificate cannot be used.
         """
         self.name = name
         self._loader = loader
+        self._alpn = tuple(alpn)
         self.certificate = loader()
-        self._context = self.certificate.options().getContext()
+        self._context = self._context_of(self.certificate)
+
+    def _context_of(self, certificate: ServerCertificate) -> SSL.Context:
+        context = certificate.options().getContext()
+        context.set_alpn_select_callback(self._select_protocol)
+        return context
+
+    def _select_protocol(self, connection: SSL.Connection, offered: list[bytes]) -> Any:
+        """
+        OpenSSL's ALPN callback: the first of ours the client offers, else
+        no protocol (L{SSL.NO_OVERLAPPING_PROTOCOLS}), never a failed handshake.
+        """
+        for protocol in self._alpn:
+            if protocol in offered:
+                return protocol
+        return SSL.NO_OVERLAPPING_PROTOCOLS
 
     def reload(self) -> ServerCertificate:
         """
@@ -303,7 +328,7 @@ class ServerTLS:
         @raise TLSError: it cannot be used; the one served so far stays.
         """
         certificate = self._loader()
-        self._context = certificate.options().getContext()
+        self._context = self._context_of(certificate)
         self.certificate = certificate
         return certificate
 

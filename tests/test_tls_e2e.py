@@ -27,6 +27,8 @@ from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
 from twisted.trial.unittest import TestCase
+from wsproto import ConnectionType, WSConnection
+from wsproto.events import AcceptConnection, Request, TextMessage
 
 from chat.tls import self_signed
 from tests.e2e import Client, Daemon
@@ -283,6 +285,20 @@ class ImplicitTLSTests(TestCase):
         client.send(b"/starttls\n")
         self.assertEqual(client.until("error")["code"], "bad-arguments")
 
+    def test_client_offering_alpn_served(self) -> None:
+        """
+        A client offering ALPN protocols (as browsers and curl do) gets its
+        handshake, with no protocol chosen: the line protocol has none.
+        """
+        context = self.verifying()
+        context.set_alpn_protocols(["h2", "http/1.1"])
+        secure = self.connect(context)
+        self.assertIsNone(secure.selected_alpn_protocol())
+        client = TLSClient.__new__(TLSClient)
+        client.sock, client.buffer = secure, b""
+        client.send(b"/format json\n")
+        self.assertEqual(client.until("welcome")["server"], "chat")
+
     def test_wrong_host_untrusted_ca_and_weak_suites_refused(self) -> None:
         """
         Verifying clients refuse another host name or a certificate without
@@ -343,3 +359,79 @@ class ImplicitTLSTests(TestCase):
         self.assertEqual(after.getpeercert(binary_form=True), expected)
         before.sendall(b"/ping still-here\n")
         self.assertIn(b"still-here", before.recv(4096) + before.recv(4096))
+
+
+WEB_TLS_LISTENING = re.compile(r"chat web listening on 127\.0\.0\.1:(\d+) \(TLS\)")
+
+
+class WebTLSTests(TestCase):
+    """
+    A daemon whose web listener serves HTTPS (C{--web ssl:...}), as a
+    browser reaches it: offering ALPN, then upgrading to a WebSocket (wss).
+    """
+
+    daemon: ClassVar[Daemon]
+    web_port: ClassVar[int]
+
+    @classmethod
+    def setUpClass(cls) -> None:
+        cls.directory = tempfile.TemporaryDirectory(prefix="chat-web-tls-")
+        cls.cafile, issue = make_test_ca(cls.directory.name)
+        cert_path = os.path.join(cls.directory.name, "server.pem")
+        key_path = os.path.join(cls.directory.name, "server.key")
+        issue(cert_path, key_path)
+        description = f"ssl:0:interface=127.0.0.1:privateKey={key_path}:certKey={cert_path}"
+        cls.daemon = Daemon("--in-memory", "--web", description).start()
+        line = cls.daemon.wait_for_line(lambda text: WEB_TLS_LISTENING.search(text) is not None)
+        match = WEB_TLS_LISTENING.search(line)
+        assert match is not None
+        cls.web_port = int(match.group(1))
+
+    @classmethod
+    def tearDownClass(cls) -> None:
+        cls.daemon.stop()
+        cls.directory.cleanup()
+
+    def connect(self) -> ssl.SSLSocket:
+        context = ssl.create_default_context(cafile=self.cafile)
+        context.set_alpn_protocols(["h2", "http/1.1"])
+        sock = socket.create_connection(("127.0.0.1", self.web_port), timeout=5)
+        secure = context.wrap_socket(sock, server_hostname="localhost")
+        self.addCleanup(secure.close)
+        return secure
+
+    def test_page_over_https_with_alpn(self) -> None:
+        """
+        A client offering h2 and http/1.1 gets http/1.1 and the page.
+        """
+        secure = self.connect()
+        self.assertEqual(secure.selected_alpn_protocol(), "http/1.1")
+        secure.sendall(b"GET / HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n")
+        answer = b""
+        while chunk := secure.recv(65536):
+            answer += chunk
+        self.assertTrue(answer.startswith(b"HTTP/1.1 200 "), answer[:100])
+        self.assertIn(b"content-security-policy: default-src 'self'", answer.lower())
+
+    def test_secure_websocket_session(self) -> None:
+        """
+        Over wss the session counts as encrypted: /whois says so, so a
+        password would be accepted from any address.
+        """
+        secure = self.connect()
+        ws = WSConnection(ConnectionType.CLIENT)
+        origin = [(b"origin", f"https://localhost:{self.web_port}".encode())]
+        secure.sendall(ws.send(Request(host=f"localhost:{self.web_port}", target="/ws", extra_headers=origin)))
+        accepted, whois = False, None
+        deadline = time.monotonic() + 5
+        while whois is None and time.monotonic() < deadline:
+            ws.receive_data(secure.recv(65536))
+            for event in ws.events():
+                if isinstance(event, AcceptConnection):
+                    accepted = True
+                    secure.sendall(ws.send(TextMessage("/nick wss_user")) + ws.send(TextMessage("/whois wss_user")))
+                elif isinstance(event, TextMessage) and json.loads(event.data)["type"] == "whois":
+                    whois = json.loads(event.data)
+        self.assertTrue(accepted)
+        assert whois is not None
+        self.assertTrue(whois["secure"])

@@ -104,3 +104,11 @@ class MeteredFactory(WrappingFactory):
     """
 
     protocol = ReadMeter
+
+    @override
+    def logPrefix(self) -> str:  # noqa: N802 - Twisted's name
+        """
+        The site's name, for the port's log lines (not the wrapper's).
+        """
+        prefix: str = self.wrappedFactory.logPrefix()
+        return prefix

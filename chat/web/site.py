@@ -48,6 +48,10 @@ SECURITY_HEADERS = {
 }
 """Set on every response of the web listener (a download narrows the policy further)."""
 
+WEB_ALPN = (b"http/1.1",)
+"""The application protocol a TLS web listener answers over ALPN (RFC 7301):
+HTTP/1.1 only (WebSocket upgrades are HTTP/1.1's)."""
+
 HTTP_IDLE_TIMEOUT = 60.0
 """Seconds an HTTP connection may stay idle between requests (a WebSocket is not subject to it)."""
 
