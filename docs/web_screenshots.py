@@ -8,7 +8,9 @@ the light and the dark theme.
 
 writes C{web-client-desktop-light.png}, C{web-client-desktop-dark.png},
 C{web-client-phone-light.png} and C{web-client-phone-dark.png} (into
-C{docs/} by default). Needs C{/usr/bin/chromium} (Debian: chromium,
+C{docs/} by default). C{--icons} instead renders the page's C{icon.svg} as
+the PNG icons its manifest lists (C{icon-192.png}, C{icon-512.png}, in
+C{chat/web/static/}). Needs C{/usr/bin/chromium} (Debian: chromium,
 fonts-noto-color-emoji) and Playwright for Python; no browser is downloaded.
 """
 
@@ -71,12 +73,36 @@ def converse(page: Page, nick: str, people: dict[str, Client], chart: str, compl
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.strip().splitlines()[0])
     parser.add_argument("--output", type=Path, default=HERE, help="directory of the PNG files [docs/]")
+    parser.add_argument("--icons", action="store_true", help="render the manifest's PNG icons from icon.svg")
     args = parser.parse_args()
+    if args.icons:
+        render_icons()
+        return
     for scheme in ("light", "dark"):
         for size, (width, height) in SIZES.items():
             path = args.output / f"web-client-{size}-{scheme}.png"
             shoot(path, scheme, width, height, complete=(size, scheme) == ("desktop", "light"))
             print(path)
+
+
+def render_icons() -> None:
+    """
+    Render C{icon.svg} as C{icon-192.png} and C{icon-512.png}, beside it.
+    """
+    static = HERE.parent / "chat" / "web" / "static"
+    svg = (static / "icon.svg").read_text()
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS)
+        for size in (192, 512):
+            page = browser.new_page(viewport={"width": size, "height": size})
+            page.set_content(
+                f"<body style='margin:0'><img src='data:image/svg+xml;utf8,{svg.replace(chr(35), '%23')}'"
+                f" width={size} height={size}></body>"
+            )
+            path = static / f"icon-{size}.png"
+            page.locator("img").screenshot(path=str(path), omit_background=True)
+            print(path)
+        browser.close()
 
 
 def shoot(path: Path, scheme: str, width: int, height: int, complete: bool) -> None:

@@ -452,13 +452,19 @@ def test_foreign_origin_refused(daemon: Daemon) -> None:
 
 
 def test_page_files_are_served_for_the_manifest(daemon: Daemon) -> None:
-    """The page's manifest names an icon the daemon serves, so the client is installable."""
+    """The page's manifest names icons the daemon serves, PNG at 192 and 512 pixels among them, so it installs."""
     import urllib.request
 
     base = f"http://127.0.0.1:{web_port(daemon)}"
     with urllib.request.urlopen(f"{base}/manifest.webmanifest", timeout=5) as answer:
         manifest = json.load(answer)
     assert manifest["start_url"] == "/" and manifest["display"] == "standalone"
+    sizes = set()
     for icon in manifest["icons"]:
         with urllib.request.urlopen(base + icon["src"], timeout=5) as answer:
-            assert answer.status == 200 and b"<svg" in answer.read()
+            body = answer.read()
+            assert answer.status == 200 and answer.headers["content-type"].startswith(icon["type"])
+        assert body.startswith(b"\x89PNG") if icon["type"] == "image/png" else b"<svg" in body
+        sizes.add(icon["sizes"])
+    # Chromium offers to install a page with a 192 and a 512 pixel icon.
+    assert {"192x192", "512x512"} <= sizes
