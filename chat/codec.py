@@ -271,7 +271,7 @@ _PRIVATE = _Shape(
     _flag("offline"),
 )
 _LIMITS = _Shape(events.Limits, None, _count("line"), _count("nick"), _count("file"))
-_USER = _Shape(events.UserInfo, None, _text("nick"), _text("status"), _count("idle"))
+_USER = _Shape(events.UserInfo, None, _text("nick"), _text("status"), _count("idle"), _text("role", optional=True))
 _ROOM = _Shape(events.RoomInfo, None, _text("room"), _text("topic"), _count("count"))
 
 _EVENTS = (
@@ -307,6 +307,14 @@ _EVENTS = (
     _Shape(events.Error, "error", _text("code"), _text("message")),
     _Shape(events.Pong, "pong", _text("token")),
     _Shape(events.Bye, "bye", _text("reason")),
+    _Shape(
+        events.Kicked, "kick", _time("ts"), _text("room"), _text("nick"), _text("by"), _text("reason"),
+    ),
+    _Shape(events.RoleChanged, "role", _text("room"), _text("nick"), _text("role"), _text("by")),
+    _Shape(
+        events.RoomSettings, "room-settings",
+        _text("room"), _flag("invite-only", "invite_only"), _flag("topic-lock", "topic_lock"), _flag("moderated"),
+    ),
 )
 """Every event type of PROTOCOL.md section 5, in the order of L{events.Event}."""
 

@@ -181,3 +181,38 @@ class Flood(ChatError):
     """
 
     code = "flood"
+
+
+class NotOperator(ChatError):
+    """
+    The command needs a room operator, or a server administrator, and the
+    user is neither (C{not-operator}, PROTOCOL.md section 10).
+    """
+
+    code = "not-operator"
+
+
+class Banned(ChatError):
+    """
+    The user is banned from the room (C{banned}, PROTOCOL.md section 10).
+    """
+
+    code = "banned"
+
+
+class Muted(ChatError):
+    """
+    The user may not speak in the room: muted, or the room is moderated
+    (C{muted}, PROTOCOL.md section 10).
+    """
+
+    code = "muted"
+
+
+class InviteOnly(ChatError):
+    """
+    The room is invite-only and the user was not invited (C{invite-only},
+    PROTOCOL.md section 10).
+    """
+
+    code = "invite-only"

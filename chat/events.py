@@ -150,12 +150,14 @@ class Topic:
 @dataclass(frozen=True, slots=True)
 class UserInfo:
     """
-    One entry of a C{users} list; C{idle} in whole seconds.
+    One entry of a C{users} list; C{idle} in whole seconds; C{role} the
+    user's role in the room, C{operator} or C{member} (PROTOCOL.md section 10).
     """
 
     nick: str
     status: str
     idle: int
+    role: str = "member"
 
 
 @dataclass(frozen=True, slots=True)
@@ -323,8 +325,54 @@ class Bye:
     reason: str
 
 
+@dataclass(frozen=True, slots=True)
+class Kicked:
+    """
+    C{nick} was removed from C{room} by the operator C{by} (a kick, or the
+    kick of a ban), with C{reason} (maybe empty); to the room, the user
+    included (PROTOCOL.md section 10).
+    """
+
+    ts: datetime
+    room: str
+    nick: str
+    by: str
+    reason: str = ""
+
+
+OPERATOR = "operator"
+MEMBER = "member"
+ROLES = (OPERATOR, MEMBER)
+"""The roles of a user in a room (PROTOCOL.md section 10)."""
+
+
+@dataclass(frozen=True, slots=True)
+class RoleChanged:
+    """
+    C{nick} is now C{role} (L{OPERATOR} or L{MEMBER}) in C{room}, by C{by}
+    (C{''} when the server gave it: the first to join); to the room.
+    """
+
+    room: str
+    nick: str
+    role: str
+    by: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class RoomSettings:
+    """
+    The settings of C{room} (PROTOCOL.md section 10), after a change; to the room.
+    """
+
+    room: str
+    invite_only: bool = False
+    topic_lock: bool = False
+    moderated: bool = False
+
+
 Event = (
     Welcome | Registered | Message | Private | Joined | Parted | Quit | NickChanged
     | StatusChanged | Topic | Users | Rooms | Whois | History | PrivateHistory | FileOffer | UploadReady | UploadDone
-    | FileHeader | Info | Error | Pong | Bye
+    | FileHeader | Info | Error | Pong | Bye | Kicked | RoleChanged | RoomSettings
 )
