@@ -55,6 +55,10 @@ ONE_OF_EACH: list[events.Event] = [
         events.Private(3, T1, "alice", "bob", "psst"), events.Private(4, T2, "bob", "alice", "waves", True),
     )),
     events.PrivateHistory("carol", ()),
+    events.Kicked(T1, "#dev", "bob", "alice", "spam"),
+    events.RoleChanged("#dev", "bob", "operator", "alice"),
+    events.RoomSettings("#dev", True, False, True),
+    events.Users("#dev", (events.UserInfo("alice", "", 0, "operator"),)),
 ]
 
 OFF_THE_WIRE = {(events.Welcome, "registered")}
@@ -141,8 +145,8 @@ class EncodeTests(SynchronousTestCase):
                '"text":"hello \\"world\\" \u00e9\u6f22 \U0001f600","action":false}',
             6: '{"type":"part","ts":"2026-11-21T14:02:03.120Z","room":"#dev","nick":"alice","reason":"bye for now"}',
             7: '{"type":"part","ts":"2026-11-22T00:00:00.000Z","room":"#dev","nick":"bob"}',
-            13: '{"type":"users","room":"#lobby","count":2,"users":[{"nick":"alice","status":"","idle":0},'
-                '{"nick":"bob","status":"lunch","idle":4}]}',
+            13: '{"type":"users","room":"#lobby","count":2,"users":[{"nick":"alice","status":"","idle":0,'
+                '"role":"member"},{"nick":"bob","status":"lunch","idle":4,"role":"member"}]}',
             16: '{"type":"whois","nick":"bob","status":"lunch","rooms":["#lobby","#dev"],'
                 '"since":"2026-11-21T14:02:03.120Z","idle":4,"account":false,"secure":true}',
             17: '{"type":"history","room":"#lobby","messages":[{"type":"message","id":1,'

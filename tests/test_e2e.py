@@ -251,7 +251,7 @@ class ChatTests(DaemonTestCase):
         self.assertRegex(join["ts"], TS)
         self.assertEqual(users["room"], "#lobby")
         self.assertEqual(users["count"], len(users["users"]))
-        self.assertIn({"nick": "jsonista", "status": "", "idle": 0}, users["users"])
+        self.assertIn({"nick": "jsonista", "status": "", "idle": 0, "role": "member"}, users["users"])
         self.assertEqual(history["room"], "#lobby")
         self.assertIsInstance(history["messages"], list)
 

@@ -201,7 +201,7 @@ class RegistrationTests(ProtocolTestCase):
                 {"type": "registered", "nick": "alice", "account": False},
                 {"type": "join", "ts": TS, "room": "#lobby", "nick": "alice"},
                 {"type": "users", "room": "#lobby", "count": 1,
-                 "users": [{"nick": "alice", "status": "", "idle": 0}]},
+                 "users": [{"nick": "alice", "status": "", "idle": 0, "role": "member"}]},
                 {"type": "history", "room": "#lobby", "messages": []},
             ],
         )
@@ -552,9 +552,9 @@ class CommandTests(ProtocolTestCase):
         self.assertEqual(
             carol.take_json(),
             [{"type": "users", "room": "#lobby", "count": 3, "users": [
-                {"nick": "alice", "status": "", "idle": 3},
-                {"nick": "bob", "status": "", "idle": 3},
-                {"nick": "carol", "status": "away", "idle": 3},
+                {"nick": "alice", "status": "", "idle": 3, "role": "member"},
+                {"nick": "bob", "status": "", "idle": 3, "role": "member"},
+                {"nick": "carol", "status": "away", "idle": 3, "role": "member"},
             ]}],
         )
 

@@ -363,7 +363,7 @@ class LoginTests(AccountsTestCase):
             [
                 {"type": "registered", "nick": "Alice", "account": True},
                 {"type": "join", "ts": TS, "room": "#lobby", "nick": "Alice"},
-                {"type": "users", "room": "#lobby", "count": 1, "users": [{"nick": "Alice", "status": "", "idle": 0}]},
+                {"type": "users", "room": "#lobby", "count": 1, "users": [{"nick": "Alice", "status": "", "idle": 0, "role": "member"}]},
                 {"type": "history", "room": "#lobby", "messages": []},
             ],
         )

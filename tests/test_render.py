@@ -128,8 +128,8 @@ class JsonTests(SynchronousTestCase):
         self.assert_json(
             events.Users("#x", (events.UserInfo("alice", "away", 3), events.UserInfo("bob", "", 0))),
             {"type": "users", "room": "#x", "count": 2, "users": [
-                {"nick": "alice", "status": "away", "idle": 3},
-                {"nick": "bob", "status": "", "idle": 0},
+                {"nick": "alice", "status": "away", "idle": 3, "role": "member"},
+                {"nick": "bob", "status": "", "idle": 0, "role": "member"},
             ]},
         )
 

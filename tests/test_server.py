@@ -223,7 +223,7 @@ class ExecuteTests(ServerTestCase):
         self.assertEqual(alice.take(), [
             {"type": "registered", "nick": "alice", "account": False},
             {"type": "join", "ts": TS, "room": "#lobby", "nick": "alice"},
-            {"type": "users", "room": "#lobby", "count": 1, "users": [{"nick": "alice", "status": "", "idle": 0}]},
+            {"type": "users", "room": "#lobby", "count": 1, "users": [{"nick": "alice", "status": "", "idle": 0, "role": "member"}]},
             {"type": "history", "room": "#lobby", "messages": []},
         ])
         assert session.user is not None

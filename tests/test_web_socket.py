@@ -16,8 +16,8 @@ from twisted.internet.interfaces import IProtocol, ITCPTransport
 from twisted.internet.protocol import Factory, Protocol
 from twisted.internet.task import Clock
 from twisted.internet.testing import StringTransport
-from twisted.trial.unittest import SynchronousTestCase
 from twisted.logger import capturedLogs
+from twisted.trial.unittest import SynchronousTestCase
 from typing_extensions import override
 from wsproto import ConnectionType, WSConnection
 from wsproto.connection import Connection
