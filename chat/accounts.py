@@ -37,6 +37,7 @@ from zope.interface import Attribute, Interface, implementer
 
 from chat import errors
 from chat.limits import TokenBucket
+from chat.metrics import COUNTS
 from chat.storage import AccountExists, IStore
 
 PASSWORD_MIN = 8
@@ -453,6 +454,7 @@ class Accounts:
             _, avatar, _ = await self.portal.login(credentials, None, IAccount)
         except UnauthorizedLogin:
             # The attempt stays counted.
+            COUNTS.login_failures += 1
             self._log.info("failed login for {name} from {address}", name=name, address=address)
             await deferLater(self._clock, FAILURE_DELAY)
             raise errors.AuthFailed("wrong nick or password") from None

@@ -2,7 +2,7 @@
 """
 C{chat-admin}: the operator's tool for the daemon's SQLite database (list
 accounts, reset a password, delete an account, export a room's history as
-JSON lines), run from a shell as C{chat-admin} or C{python -m chat.admin}.
+JSON lines, grant or revoke server administrators), run from a shell as C{chat-admin} or C{python -m chat.admin}.
 
 It opens the database with L{chat.sqlite_store.open_store}, never creating one,
 and works through the store's interface like the daemon, but synchronously,
@@ -132,6 +132,42 @@ class DeleteAccountOptions(_Command):
         self["nick"] = args[0]
 
 
+class GrantAdminOptions(_Command):
+    """
+    C{chat-admin grant-admin NICK}.
+    """
+
+    synopsis = "NICK"
+    longdesc = (
+        "Makes the account NICK (case does not matter) a server administrator: an operator of every room, "
+        "who may also /kill, /announce and /stats. A running daemon takes it on SIGHUP or at its next start."
+    )
+
+    @override
+    def parseArgs(self, *args: str) -> None:
+        if len(args) != 1:
+            raise usage.UsageError("grant-admin takes one NICK")
+        self["nick"] = args[0]
+
+
+class RevokeAdminOptions(_Command):
+    """
+    C{chat-admin revoke-admin NICK}.
+    """
+
+    synopsis = "NICK"
+    longdesc = (
+        "Makes the account NICK (case does not matter) no longer a server administrator. "
+        "A running daemon takes it on SIGHUP or at its next start."
+    )
+
+    @override
+    def parseArgs(self, *args: str) -> None:
+        if len(args) != 1:
+            raise usage.UsageError("revoke-admin takes one NICK")
+        self["nick"] = args[0]
+
+
 class ExportOptions(_Command):
     """
     C{chat-admin export [--since YYYY-MM-DD] ROOM}.
@@ -188,6 +224,8 @@ class Options(_Options):
         ("reset-password", None, ResetPasswordOptions, "Set a new password for an account."),
         ("delete-account", None, DeleteAccountOptions, "Delete an account and its waiting private messages."),
         ("export", None, ExportOptions, "Write a room's history as JSON lines."),
+        ("grant-admin", None, GrantAdminOptions, "Make an account a server administrator."),
+        ("revoke-admin", None, RevokeAdminOptions, "Make an account no longer a server administrator."),
     ]
 
     @override
@@ -337,6 +375,26 @@ def delete_account(store: IStore, nick: str, stdout: TextIO) -> None:
     )
 
 
+def set_admin(store: IStore, nick: str, admin: bool, stdout: TextIO) -> None:
+    """
+    Make the account C{nick} (ignoring case) a server administrator, or no
+    longer one (PROTOCOL.md section 10).
+
+    @raise Failed: no such account (granting), or it is not an administrator
+        (revoking).
+    """
+    record = _now(store.account(nick))
+    if admin and record is None:
+        raise Failed(f"no account {nick}")
+    name = nick if record is None else record.name
+    admins = _now(store.read_moderation()).admins
+    if not admin and name.lower() not in admins:
+        raise Failed(f"{name} is not a server administrator")
+    _now(store.set_admin(name, admin))
+    what = "now a server administrator" if admin else "no longer a server administrator"
+    stdout.write(f"{name} is {what}; a running daemon takes it on SIGHUP or at its next start.\n")
+
+
 def _write_bytes(stream: TextIO, data: bytes) -> None:
     binary = getattr(stream, "buffer", None)
     if binary is None:
@@ -382,6 +440,8 @@ def _run(options: Options, stdin: TextIO, stdout: TextIO) -> None:
             delete_account(store, sub["nick"], stdout)
         elif command == "export":
             export(store, sub["room"], sub["since"], stdout)
+        elif command in ("grant-admin", "revoke-admin"):
+            set_admin(store, sub["nick"], command == "grant-admin", stdout)
     finally:
         _now(store.close())
 

@@ -1,6 +1,6 @@
 # -*- test-case-name: tests.test_commands -*-
 """
-The command language of PROTOCOL.md sections 3 and 4: the verbs with their
+The command language of PROTOCOL.md sections 3, 4 and 10: the verbs with their
 usage and help, and L{parse}, which turns a L{wire.Command} into one typed
 request value. Every front end that takes typed lines (the line protocol,
 later the WebSocket) uses it as is. Pure: no Twisted, no I/O.
@@ -8,6 +8,7 @@ later the WebSocket) uses it as is. Pure: no Twisted, no I/O.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Union
@@ -42,6 +43,25 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "format": ("/format text|json", "switches the output format"),
     "starttls": ("/starttls", "upgrades the connection to TLS"),
     "ping": ("/ping [TOKEN]", "answers pong"),
+    "op": ("/op NICK [#ROOM]", "makes NICK an operator of the room (operators)"),
+    "deop": ("/deop NICK [#ROOM]", "takes operator status from NICK (operators)"),
+    "kick": ("/kick NICK [#ROOM] [REASON]", "removes NICK from the room (operators)"),
+    "ban": (
+        "/ban NICK [#ROOM] [DURATION] [REASON]",
+        "kicks NICK and keeps them out, for DURATION (like 10m, 2h, 7d) or for good (operators)",
+    ),
+    "unban": ("/unban NICK [#ROOM]", "lifts a ban (operators)"),
+    "bans": ("/bans [#ROOM]", "lists the room's bans (operators)"),
+    "mute": ("/mute NICK [#ROOM] [DURATION]", "keeps NICK from speaking in the room (operators)"),
+    "unmute": ("/unmute NICK [#ROOM]", "lets NICK speak again (operators)"),
+    "room": (
+        "/room [#ROOM] [SETTING on|off]",
+        "shows the room's settings, or turns invite-only, topic-lock or moderated on or off (operators)",
+    ),
+    "invite": ("/invite NICK [#ROOM]", "lets NICK into an invite-only room (operators)"),
+    "kill": ("/kill NICK [REASON]", "disconnects NICK (administrators)"),
+    "announce": ("/announce TEXT", "tells every connected user (administrators)"),
+    "stats": ("/stats", "shows uptime, connections, messages per minute and store size (administrators)"),
     "quit": ("/quit [REASON]", "says goodbye and closes the connection (alias /exit)"),
 }
 """Verb to C{(usage, what it does)}, in the order C{/help} lists them."""
@@ -223,6 +243,106 @@ class Ping:
 
 
 @dataclass(frozen=True, slots=True)
+class Op:
+    """C{/op NICK [#ROOM]}, or C{/deop} when C{operator} is false; C{room} C{None} for the current one."""
+
+    nick: str
+    room: str | None
+    operator: bool = True
+
+
+@dataclass(frozen=True, slots=True)
+class Kick:
+    """C{/kick NICK [#ROOM] [REASON]}."""
+
+    nick: str
+    room: str | None
+    reason: str
+
+
+@dataclass(frozen=True, slots=True)
+class Ban:
+    """C{/ban NICK [#ROOM] [DURATION] [REASON]}: C{duration} in seconds, C{None} for good."""
+
+    nick: str
+    room: str | None
+    duration: float | None
+    reason: str
+
+
+@dataclass(frozen=True, slots=True)
+class Unban:
+    """C{/unban NICK [#ROOM]}."""
+
+    nick: str
+    room: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class Bans:
+    """C{/bans [#ROOM]}."""
+
+    room: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class Mute:
+    """C{/mute NICK [#ROOM] [DURATION]}: C{duration} in seconds, C{None} until unmuted."""
+
+    nick: str
+    room: str | None
+    duration: float | None
+
+
+@dataclass(frozen=True, slots=True)
+class Unmute:
+    """C{/unmute NICK [#ROOM]}."""
+
+    nick: str
+    room: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class RoomSet:
+    """
+    C{/room [#ROOM] [SETTING on|off]}: C{setting} (lower-cased) C{None} to
+    show the settings.
+    """
+
+    room: str | None
+    setting: str | None
+    on: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class Invite:
+    """C{/invite NICK [#ROOM]}."""
+
+    nick: str
+    room: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class Kill:
+    """C{/kill NICK [REASON]}."""
+
+    nick: str
+    reason: str
+
+
+@dataclass(frozen=True, slots=True)
+class Announce:
+    """C{/announce TEXT}."""
+
+    text: str
+
+
+@dataclass(frozen=True, slots=True)
+class Stats:
+    """C{/stats}."""
+
+
+@dataclass(frozen=True, slots=True)
 class Quit:
     """C{/quit [REASON]}."""
 
@@ -232,6 +352,7 @@ class Quit:
 Request = Union[
     Say, Help, Nick, Msg, Join, Part, ListRooms, ListUsers, Whois, Status, Topic, History,
     Register, Login, Password, Upload, Download, Files, Format, StartTLS, Ping, Quit,
+    Op, Kick, Ban, Unban, Bans, Mute, Unmute, RoomSet, Invite, Kill, Announce, Stats,
 ]
 """One request of a user, as the server takes it."""
 
@@ -394,6 +515,103 @@ def _list(args: str) -> ListUsers:
     return ListUsers(words[0] if words else None)
 
 
+UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 7 * 86400}
+"""The units of a DURATION (C{/ban}, C{/mute}) in seconds."""
+
+_DURATION = re.compile(r"([0-9]{1,6})([smhdw])\Z")
+
+
+def duration(word: str) -> float | None:
+    """
+    The seconds of a DURATION such as C{90s}, C{10m}, C{2h}, C{7d} or
+    C{2w} (1 to 6 digits, then a unit of L{UNITS}, lower case), or C{None}
+    when C{word} is not one.
+    """
+    match = _DURATION.match(word)
+    if match is None or int(match.group(1)) == 0:
+        return None
+    return float(int(match.group(1)) * UNITS[match.group(2)])
+
+
+def _nick_room(args: str, verb: str) -> tuple[str, str | None, str]:
+    """
+    NICK, then an optional C{#ROOM}, then the rest of the line.
+    """
+    nick, _, rest = args.strip().partition(" ")
+    if not nick:
+        raise usage(verb)
+    room, rest = _optional_room(rest.strip())
+    return nick, room, rest.strip()
+
+
+def _nick_room_only(args: str, verb: str) -> tuple[str, str | None]:
+    nick, room, rest = _nick_room(args, verb)
+    if rest:
+        raise usage(verb)
+    return nick, room
+
+
+def _op(args: str, verb: str) -> Op:
+    return Op(*_nick_room_only(args, verb), operator=verb == "op")
+
+
+def _kick(args: str) -> Kick:
+    return Kick(*_nick_room(args, "kick"))
+
+
+def _ban(args: str) -> Ban:
+    nick, room, rest = _nick_room(args, "ban")
+    first, _, reason = rest.partition(" ")
+    seconds = duration(first)
+    if seconds is None:
+        return Ban(nick, room, None, rest)
+    return Ban(nick, room, seconds, reason.strip())
+
+
+def _mute(args: str) -> Mute:
+    nick, room, rest = _nick_room(args, "mute")
+    if not rest:
+        return Mute(nick, room, None)
+    seconds = duration(rest)
+    if seconds is None:
+        raise usage("mute")
+    return Mute(nick, room, seconds)
+
+
+SWITCHES = {"on": True, "off": False}
+"""The values of a C{/room} setting."""
+
+
+def _room(args: str) -> RoomSet:
+    room, rest = _optional_room(args.strip())
+    words = rest.split()
+    if not words:
+        return RoomSet(room, None)
+    if len(words) != 2 or words[1].lower() not in SWITCHES:
+        raise usage("room")
+    return RoomSet(room, words[0].lower(), SWITCHES[words[1].lower()])
+
+
+def _bans(args: str) -> Bans:
+    words = _words(args, 2, "bans", 0, 1)
+    if words and not words[0].startswith("#"):
+        raise usage("bans")
+    return Bans(words[0] if words else None)
+
+
+def _kill(args: str) -> Kill:
+    nick, _, reason = args.strip().partition(" ")
+    if not nick:
+        raise usage("kill")
+    return Kill(nick, reason.strip() or "killed by a server administrator")
+
+
+def _announce(args: str) -> Announce:
+    if not args.strip():
+        raise usage("announce")
+    return Announce(args.strip())
+
+
 _PARSERS: dict[str, Callable[[str], Request]] = {
     "help": Help,
     "nick": _nick,
@@ -417,6 +635,19 @@ _PARSERS: dict[str, Callable[[str], Request]] = {
     "starttls": lambda args: StartTLS(),
     "ping": Ping,
     "quit": lambda args: Quit(args or "goodbye"),
+    "op": lambda args: _op(args, "op"),
+    "deop": lambda args: _op(args, "deop"),
+    "kick": _kick,
+    "ban": _ban,
+    "unban": lambda args: Unban(*_nick_room_only(args, "unban")),
+    "bans": _bans,
+    "mute": _mute,
+    "unmute": lambda args: Unmute(*_nick_room_only(args, "unmute")),
+    "room": _room,
+    "invite": lambda args: Invite(*_nick_room_only(args, "invite")),
+    "kill": _kill,
+    "announce": _announce,
+    "stats": lambda args: Stats(),
 }
 assert set(_PARSERS) == set(COMMANDS)
 

@@ -23,6 +23,7 @@ from chat.interfaces import (
     ToRoom,
     ToUsers,
 )
+from chat.metrics import COUNTS
 
 
 class Directory:
@@ -70,9 +71,9 @@ class Directory:
 
     def after(self, event: events.Event) -> None:
         """
-        Apply what the delivery of C{event} ends: a part, a quit.
+        Apply what the delivery of C{event} ends: a part, a kick, a quit.
         """
-        if isinstance(event, events.Parted):
+        if isinstance(event, (events.Parted, events.Kicked)):
             self._leave(event.nick.lower(), event.room.lower())
         elif isinstance(event, events.Quit):
             nick = event.nick.lower()
@@ -149,7 +150,9 @@ class Directory:
 class LocalBus:
     """
     The bus of a single daemon: an event published is delivered right away
-    to the participants of this process at its address.
+    to the participants of this process at its address. Each publication
+    is counted for the metrics (L{chat.metrics.COUNTS}): the messages, and
+    how many participants it reached.
     """
 
     def __init__(self, directory: Directory | None = None) -> None:
@@ -160,10 +163,17 @@ class LocalBus:
         directory = self.directory
         if type(event) is events.Message and type(address) is ToRoom:
             # The fan-out path: no membership change to apply.
-            for deliver in directory.fan_out(address.room):
+            fan_out = directory.fan_out(address.room)
+            COUNTS.room_messages += 1
+            COUNTS.deliveries += len(fan_out)
+            for deliver in fan_out:
                 deliver(outgoing)
             return
         directory.before(event, address)
-        for participant in directory.resolve(address):
+        recipients = directory.resolve(address)
+        COUNTS.deliveries += len(recipients)
+        if type(event) is events.Private:
+            COUNTS.private_messages += 1
+        for participant in recipients:
             participant.deliver(outgoing)
         directory.after(event)

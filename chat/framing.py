@@ -16,6 +16,7 @@ from typing_extensions import override
 
 from chat import errors, wire
 from chat.limits import TokenBucket
+from chat.metrics import COUNTS
 from chat.settings import Settings
 from chat.telnet import TelnetFilter
 
@@ -126,6 +127,7 @@ class LimitedLineReceiver(LineReceiver):
         Called by the transport with raw bytes: removes telnet sequences (and
         answers them), discards the rest of an over-long line, then frames.
         """
+        COUNTS.bytes_in += len(data)
         try:
             self._receive(data)
         finally:
@@ -273,6 +275,7 @@ class LimitedLineReceiver(LineReceiver):
         Stop reading for C{delay} seconds, the flood limit's wait; the
         first wait of an episode is announced with error C{flood}.
         """
+        COUNTS.flood_delays += 1
         self.pauseProducing()
         if not self._flood_warned:
             self._flood_warned = True

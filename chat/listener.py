@@ -76,7 +76,8 @@ class Listener(Service):
             are in place by then.
         @param secure: whether the endpoint serves TLS, for the log.
         @param kind: what it serves, for the log: C{"web"} (C{chat web
-            listening on ...}), or C{""} for the line protocol.
+            listening on ...}), C{"metrics"} (C{chat metrics listening on
+            ...}), or C{""} for the line protocol.
         """
         self._reactor = reactor
         self.endpoint = endpoint
@@ -125,6 +126,8 @@ class Listener(Service):
         tls = " (TLS)" if self.secure else ""
         if self.kind == "web":
             self._log.info("chat web listening on {address}{tls}", address=where, tls=tls)
+        elif self.kind == "metrics":
+            self._log.info("chat metrics listening on {address}{tls}", address=where, tls=tls)
         else:
             self._log.info("chat listening on {address}{tls}", address=where, tls=tls)
 

@@ -16,7 +16,7 @@ from twisted.internet.defer import Deferred, fail, succeed
 from zope.interface import implementer
 
 from chat.events import FileOffer, Message, Private
-from chat.storage import AccountExists, AccountRecord, IStore
+from chat.storage import AccountExists, AccountRecord, BanRecord, IStore, ModerationRecord, RoomFlags
 
 _Kept = TypeVar("_Kept", Message, Private)
 
@@ -26,7 +26,7 @@ class MemoryStore:
     """
     Everything in memory, lost on restart: the last C{keep} messages per room
     and per pair of nicks talking in private, waiting private messages,
-    accounts, topics and file offers.
+    accounts, topics, moderation and file offers.
     """
 
     def __init__(self, keep: int = 500) -> None:
@@ -38,6 +38,10 @@ class MemoryStore:
         self._accounts: dict[str, AccountRecord] = {}
         self._offers: dict[int, FileOffer] = {}
         self._topics: dict[str, tuple[str, str, str]] = {}
+        self._admins: set[str] = set()
+        self._operators: set[tuple[str, str]] = set()
+        self._bans: dict[tuple[str, str, str], BanRecord] = {}
+        self._room_flags: dict[str, RoomFlags] = {}
 
     def next_id(self) -> int:
         self._last_id += 1
@@ -140,6 +144,41 @@ class MemoryStore:
 
     def topics(self) -> dict[str, tuple[str, str, str]]:
         return dict(self._topics)
+
+    def moderation(self) -> ModerationRecord:
+        return ModerationRecord(
+            frozenset(self._admins), frozenset(self._operators), tuple(self._bans.values()), dict(self._room_flags)
+        )
+
+    def read_moderation(self) -> Deferred[ModerationRecord]:
+        return succeed(self.moderation())
+
+    def set_admin(self, name: str, admin: bool) -> Deferred[None]:
+        if admin:
+            self._admins.add(name.lower())
+        else:
+            self._admins.discard(name.lower())
+        return succeed(None)
+
+    def set_operator(self, room: str, account: str, operator: bool) -> Deferred[None]:
+        pair = (room.lower(), account.lower())
+        if operator:
+            self._operators.add(pair)
+        else:
+            self._operators.discard(pair)
+        return succeed(None)
+
+    def add_ban(self, ban: BanRecord) -> Deferred[None]:
+        self._bans[(ban.room, ban.account, ban.nick)] = ban
+        return succeed(None)
+
+    def remove_ban(self, room: str, account: str, nick: str) -> Deferred[None]:
+        self._bans.pop((room, account, nick), None)
+        return succeed(None)
+
+    def set_room_flags(self, room: str, flags: RoomFlags) -> Deferred[None]:
+        self._room_flags[room.lower()] = flags
+        return succeed(None)
 
     def add_offer(self, offer: FileOffer) -> Deferred[None]:
         self._last_id = max(self._last_id, offer.id)

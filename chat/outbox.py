@@ -29,6 +29,7 @@ from zope.interface import implementer
 
 from chat.budget import OutputBudget
 from chat.interfaces import Outgoing, Renderer
+from chat.metrics import COUNTS
 from chat.render import render_text
 
 
@@ -293,6 +294,7 @@ class Outbox:
         the transport what the socket did not take, then wait (paused) until
         the transport has written it; else write it all to the transport.
         """
+        COUNTS.bytes_out += len(data)
         send = self._direct
         if send is None:
             self._transport.write(data)

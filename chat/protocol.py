@@ -36,6 +36,7 @@ from chat import commands, errors, events, logs, wire
 from chat.accounts import is_local
 from chat.framing import LimitedLineReceiver
 from chat.interfaces import IParticipant, Outgoing
+from chat.metrics import COUNTS
 from chat.outbox import Batch, Outbox
 from chat.participant import SessionParticipant
 from chat.render import RENDERERS, Renderer, render_text
@@ -239,6 +240,7 @@ class ChatProtocol(LimitedLineReceiver, SessionParticipant):
         self._abort_call = self.clock.callLater(self.settings.shutdown_timeout, self.transport.abortConnection)
 
     def _slow_reader(self) -> None:
+        COUNTS.slow_readers += 1
         self._log.warn(
             "disconnecting {peer}: it does not read its output ({why})",
             peer=self._where, why=self.outbox.overflow_reason,

@@ -108,7 +108,8 @@ def _to_text(event: events.Event) -> list[str]:
             lines = [f"* {_plural(len(event.users), 'user')} in {event.room}:"]
             for u in event.users:
                 status = f" - {u.status}" if u.status else ""
-                lines.append(f"*   {u.nick} (idle {_idle(u.idle)}){status}")
+                at = "@" if u.role == events.OPERATOR else ""
+                lines.append(f"*   {at}{u.nick} (idle {_idle(u.idle)}){status}")
             return lines
         case events.Rooms():
             lines = [f"* {_plural(len(event.rooms), 'room')}:"]
@@ -173,6 +174,22 @@ def _to_text(event: events.Event) -> list[str]:
             return [f"*** pong {event.token}".rstrip()]
         case events.Bye():
             return [f"*** Bye: {event.reason}"]
+        case events.Kicked():
+            reason = f" ({event.reason})" if event.reason else ""
+            return [f"{_clock(event.ts)} * {event.nick} was kicked from {event.room} by {event.by}{reason}"]
+        case events.RoleChanged():
+            what = "an operator" if event.role == events.OPERATOR else "no longer an operator"
+            by = f" (by {event.by})" if event.by else ""
+            return [f"* {event.nick} is {what} of {event.room}{by}"]
+        case events.RoomSettings():
+            settings = ", ".join(
+                f"{name} {'on' if on else 'off'}"
+                for name, on in (
+                    ("invite-only", event.invite_only), ("topic-lock", event.topic_lock),
+                    ("moderated", event.moderated),
+                )
+            )
+            return [f"* Settings of {event.room}: {settings}"]
     raise TypeError(f"not an event: {event!r}")
 
 

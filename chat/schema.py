@@ -19,8 +19,10 @@ from __future__ import annotations
 import os
 import sqlite3
 from datetime import datetime, timedelta, timezone
+from typing import Any
 
 from chat.events import FileOffer
+from chat.storage import BanRecord, ModerationRecord, RoomFlags
 
 FILENAME = "chat.sqlite3"
 """The database's file name inside the data directory."""
@@ -93,6 +95,34 @@ MIGRATIONS: tuple[tuple[str, ...], ...] = (
         "ALTER TABLE private ADD COLUMN sender_key TEXT NOT NULL DEFAULT ''",
         "UPDATE private SET sender_key = lower(sender)",
         "CREATE INDEX private_by_pair ON private (sender_key, recipient_key, id)",
+    ),
+    # Version 6: moderation (PROTOCOL.md section 10): server administrators,
+    # operators of rooms (accounts), bans (of an account, or of a guest nick
+    # with its address; expires NULL for never) and room settings.
+    (
+        "CREATE TABLE admins (name_key TEXT PRIMARY KEY) WITHOUT ROWID",
+        """CREATE TABLE operators (
+            room_key TEXT NOT NULL,
+            account_key TEXT NOT NULL,
+            PRIMARY KEY (room_key, account_key)
+        ) WITHOUT ROWID""",
+        """CREATE TABLE bans (
+            room_key TEXT NOT NULL,
+            account_key TEXT NOT NULL,
+            nick_key TEXT NOT NULL,
+            address TEXT NOT NULL,
+            expires INTEGER,
+            reason TEXT NOT NULL,
+            set_by TEXT NOT NULL,
+            created INTEGER NOT NULL,
+            PRIMARY KEY (room_key, account_key, nick_key)
+        ) WITHOUT ROWID""",
+        """CREATE TABLE room_settings (
+            room_key TEXT PRIMARY KEY,
+            invite_only INTEGER NOT NULL,
+            topic_lock INTEGER NOT NULL,
+            moderated INTEGER NOT NULL
+        ) WITHOUT ROWID""",
     ),
 )
 """Forward migrations: C{MIGRATIONS[n]} takes a database from version C{n}
@@ -289,3 +319,32 @@ def offers(connection: sqlite3.Connection) -> list[FileOffer]:
             "SELECT id, sender, target, name, size, sha256, expires FROM offers ORDER BY id"
         )
     ]
+
+
+def moderation(connection: Any) -> ModerationRecord:
+    """
+    Every administrator, operator of a room, ban and room setting.
+
+    @param connection: an C{sqlite3.Connection}, or a cursor of one (in the
+        store's database thread): anything whose C{execute} returns a cursor.
+    """
+    admins = frozenset(key for (key,) in connection.execute("SELECT name_key FROM admins").fetchall())
+    operators = frozenset(
+        (room, account) for room, account in connection.execute(
+            "SELECT room_key, account_key FROM operators"
+        ).fetchall()
+    )
+    bans = tuple(
+        BanRecord(room, account, nick, address, None if expires is None else expires / 1000, reason, by, created / 1000)
+        for room, account, nick, address, expires, reason, by, created in connection.execute(
+            "SELECT room_key, account_key, nick_key, address, expires, reason, set_by, created FROM bans"
+            " ORDER BY created"
+        ).fetchall()
+    )
+    rooms = {
+        room: RoomFlags(bool(invite_only), bool(topic_lock), bool(moderated))
+        for room, invite_only, topic_lock, moderated in connection.execute(
+            "SELECT room_key, invite_only, topic_lock, moderated FROM room_settings"
+        ).fetchall()
+    }
+    return ModerationRecord(admins, operators, bans, rooms)

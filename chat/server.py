@@ -10,6 +10,8 @@ command and never touches the domain.
 
 from __future__ import annotations
 
+import os
+from collections import deque
 from collections.abc import Callable
 from typing import IO, Any, cast
 
@@ -30,8 +32,25 @@ from chat.limits import AddressCounter, address_key
 from chat.memory_store import MemoryStore
 from chat.settings import Settings
 from chat.spool import Spool, display_name
-from chat.storage import IStore
+from chat.sqlite_store import SQLiteStore
+from chat.storage import IStore, ModerationRecord
 from chat.tokens import Bearer, Tokens
+
+
+def _store_size(store: IStore) -> int | None:
+    """
+    The bytes of an SQLite store's database and its write-ahead log, or
+    C{None} for a store in memory.
+    """
+    if not isinstance(store, SQLiteStore):
+        return None
+    total = 0
+    for path in (store.path, store.path + "-wal"):
+        try:
+            total += os.path.getsize(path)
+        except OSError:
+            pass
+    return total
 
 
 class Session:
@@ -124,7 +143,7 @@ class ChatServer:
             commands.Say: self._say,
             commands.Help: lambda session, r: self.tell(session, events.Info(commands.help_text(r.topic))),
             commands.Nick: self._nick,
-            commands.Msg: lambda session, r: self.domain.private(self._user(session), r.nick, r.text, self._now()),
+            commands.Msg: self._msg,
             commands.Join: lambda session, r: self.domain.join(self._user(session), r.room, self._now()),
             commands.Part: lambda session, r: self.domain.part(self._user(session), r.room, r.reason, self._now()),
             commands.ListRooms: lambda session, r: self.domain.list_rooms(self._user(session)),
@@ -141,7 +160,33 @@ class ChatServer:
             commands.Password: self._password,
             commands.Files: lambda session, r: self.domain.list_offers(self._user(session), self._now()),
             commands.Ping: lambda session, r: self.tell(session, events.Pong(r.token)),
+            commands.Op: lambda session, r: (self.domain.op if r.operator else self.domain.deop)(
+                self._user(session), r.nick, r.room
+            ),
+            commands.Kick: lambda session, r: self.domain.kick(
+                self._user(session), r.nick, r.room, r.reason, self._now()
+            ),
+            commands.Ban: lambda session, r: self.domain.ban(
+                self._user(session), r.nick, r.room, r.duration, r.reason, self._now()
+            ),
+            commands.Unban: lambda session, r: self.domain.unban(self._user(session), r.nick, r.room),
+            commands.Bans: lambda session, r: self.domain.list_bans(self._user(session), r.room, self._now()),
+            commands.Mute: lambda session, r: self.domain.mute(
+                self._user(session), r.nick, r.room, r.duration, self._now()
+            ),
+            commands.Unmute: lambda session, r: self.domain.unmute(self._user(session), r.nick, r.room),
+            commands.RoomSet: lambda session, r: self.domain.room_settings(
+                self._user(session), r.room, r.setting, r.on
+            ),
+            commands.Invite: lambda session, r: self.domain.invite(self._user(session), r.nick, r.room),
+            commands.Kill: self._kill,
+            commands.Announce: lambda session, r: self.domain.announce(self._user(session), r.text),
+            commands.Stats: self._stats,
         }
+        self.started = clock.seconds()
+        """When the server started, POSIX seconds (for C{/stats})."""
+        self._said: deque[float] = deque()
+        """When each room or private message of the last minute was sent, POSIX seconds."""
 
     @property
     def files(self) -> IFileStore:
@@ -287,12 +332,89 @@ class ChatServer:
         self.tell(session, events.Error(errors.Busy.code, "the server could not do that now; try again later"))
 
     def _say(self, session: Session, request: commands.Say) -> None:
-        self.domain.say(self._user(session), request.text, self._now(), request.action)
+        now = self._now()
+        self.domain.say(self._user(session), request.text, now, request.action)
+        self._count_message(now)
+
+    def _msg(self, session: Session, request: commands.Msg) -> None:
+        now = self._now()
+        self.domain.private(self._user(session), request.nick, request.text, now)
+        self._count_message(now)
+
+    def _count_message(self, now: float) -> None:
+        self._said.append(now)
+        self._forget_messages(now)
+
+    def _forget_messages(self, now: float) -> None:
+        said = self._said
+        while said and said[0] <= now - 60:
+            said.popleft()
+
+    # Moderation (PROTOCOL.md section 10)
+
+    def _address(self, session: Session) -> str:
+        return address_key(session.participant.peer, self.settings.ipv6_prefix)
+
+    def _kill(self, session: Session, request: commands.Kill) -> None:
+        user = self._user(session)
+        self.domain.require_admin(user, "kill")
+        target = self.domain.users.get(request.nick.lower())
+        victim = None if target is None else self.sessions.get(target.participant)
+        if target is None or victim is None:
+            raise errors.NoSuchNick(f"{request.nick} is not connected")
+        self._log.info("{by} killed {nick}: {reason}", by=user.nick, nick=target.nick, reason=request.reason)
+        self.tell(session, events.Info(f"{target.nick} is disconnected"))
+        self.kick(victim, request.reason)
+
+    def stats(self) -> str:
+        """
+        The text of C{/stats}: uptime, connections (and registered users),
+        rooms, messages (room and private) in the last minute, and the
+        store's size on disk, one per line.
+        """
+        now = self._now()
+        self._forget_messages(now)
+        uptime = int(now - self.started)
+        days, rest = divmod(uptime, 86400)
+        hours, rest = divmod(rest, 3600)
+        size = _store_size(self.store)
+        return "\n".join([
+            f"Uptime: {days}d {hours:02d}h {rest // 60:02d}m ({uptime} s)",
+            f"Connections: {len(self.sessions)} ({len(self.domain.users)} registered users)",
+            f"Rooms: {len(self.domain.rooms)}",
+            f"Messages in the last minute: {len(self._said)}",
+            "Store: in memory" if size is None else f"Store: {size} bytes on disk",
+        ])
+
+    def _stats(self, session: Session, request: commands.Stats) -> None:
+        self.domain.require_admin(self._user(session), "stats")
+        self.tell(session, events.Info(self.stats()))
+
+    def reload_moderation(self) -> Deferred[None]:
+        """
+        Read the administrators, operators of accounts, bans and room
+        settings from the store again, so that changes made by C{chat-admin}
+        while the daemon runs (C{grant-admin}, C{revoke-admin}) take effect
+        (on C{SIGHUP}). Who is an operator in a room now does not change,
+        and nobody is kicked.
+
+        @return: fires once loaded; fails (the old ones staying) when the
+            store cannot be read.
+        """
+        def loaded(record: ModerationRecord) -> None:
+            self.domain.load_moderation(record)
+            self._log.info(
+                "moderation reloaded: {admins} administrators, {bans} bans",
+                admins=len(record.admins), bans=len(record.bans),
+            )
+
+        return self.store.read_moderation().addCallback(loaded)
 
     def _nick(self, session: Session, request: commands.Nick) -> None:
         if session.user is None:
             session.user = self.domain.register(
-                session.participant, request.nick, self._now(), join=request.join, token=self._token(session)
+                session.participant, request.nick, self._now(), join=request.join, token=self._token(session),
+                address=self._address(session),
             )
             if logs.debugging:
                 self._log.debug("{peer} registered as {nick}", peer=session.participant.peer, nick=request.nick)
@@ -365,7 +487,8 @@ class ChatServer:
         now = self._now()
         if session.user is None:
             session.user = domain.register(
-                session.participant, account.name, now, account=key, join=join, token=self._token(session)
+                session.participant, account.name, now, account=key, join=join, token=self._token(session),
+                address=self._address(session),
             )
         else:
             domain.login(session.user, account.name, now)
@@ -545,3 +668,32 @@ class ChatServer:
         source = self.files.read(offer.sha256)
         source.seek(offset)
         return offer, source
+
+    # Operations (PROTOCOL.md section 12)
+
+    def reconfigure(self, settings: Settings) -> None:
+        """
+        Put new settings in force without dropping a connection (SIGHUP
+        with C{--config}, L{chat.service.ChatService.reload_settings}).
+
+        What is read when used takes effect at once for every connection:
+        the message of the day and server name (in the next C{welcome}),
+        the longest line, the per-address connection limit, the largest
+        file, the offers' lifetime, C{--allow-plaintext-auth}, the timeouts
+        started from now on, and the output bound of all connections
+        together. The flood limit and the output bound of one connection
+        are set when a connection is made: connections made from now on
+        get the new ones.
+
+        @param settings: the new settings; the caller keeps those that need
+            a restart (the data, the listeners, C{--ipv6-prefix}) as they are.
+        """
+        from chat.participant import SessionParticipant
+
+        self.settings = settings
+        self._addresses.limit = settings.max_per_ip
+        self.output_budget.limit = settings.max_output_total
+        self.output_budget.floor = settings.max_output_total - settings.max_output_total // 8
+        for participant in self.sessions:
+            if isinstance(participant, SessionParticipant):
+                participant.settings = settings

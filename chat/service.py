@@ -7,7 +7,8 @@ from __future__ import annotations
 
 import gc
 import signal
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from dataclasses import fields
 from typing import Any
 
 from twisted.application.service import Service
@@ -17,7 +18,9 @@ from twisted.internet.task import LoopingCall
 from twisted.logger import Logger
 from typing_extensions import override
 
+from chat.config import ConfigError
 from chat.server import ChatServer
+from chat.settings import Settings
 from chat.tls import ServerTLS, TLSError
 
 GC_THRESHOLDS = (20_000, 20, 20)
@@ -33,7 +36,8 @@ SWEEP_INTERVAL = 60.0
 class ChatService(Service):
     """
     Starts the password hasher, the pruning of old messages and the sweep
-    of expired file offers, reloads the TLS certificates on SIGHUP, and on
+    of expired file offers, reloads the configuration file, the TLS
+    certificates and the bans on SIGHUP (L{reload}), and on
     stop (SIGTERM) sends C{bye} to every connection, then writes what is
     pending and closes the store, before the reactor goes down.
     """
@@ -45,13 +49,19 @@ class ChatService(Service):
         server: ChatServer,
         reactor: IReactorTime,
         certificates: Sequence[ServerTLS] = (),
+        reread: Callable[[Settings], tuple[Settings, list[str]]] | None = None,
     ) -> None:
         """
         @param certificates: read again on SIGHUP (L{reload_certificates}).
+        @param reread: reads the configuration file again on SIGHUP
+            (L{reload_settings}): called with the settings in force, it
+            returns the new ones and the options changed that need a
+            restart, or raises L{ConfigError}; C{None} without C{--config}.
         """
         self.server = server
         self._reactor = reactor
         self._certificates = certificates
+        self._reread = reread
         self._previous_sighup: Any = None
         self._pruning: LoopingCall | None = None
         self._sweeping = LoopingCall(self.sweep)
@@ -79,13 +89,51 @@ class ChatService(Service):
         self._sweeping.start(SWEEP_INTERVAL, now=True).addErrback(
             lambda f: self._log.failure("the sweep of expired files stopped", f)
         )
-        if self._certificates and hasattr(signal, "SIGHUP"):
+        if hasattr(signal, "SIGHUP"):
             self._previous_sighup = signal.signal(signal.SIGHUP, self._sighup)
 
     def _sighup(self, signum: int, frame: object) -> None:
         # A signal handler may run in the middle of any reactor code: do the
         # work in the reactor's next turn.
-        self._reactor.callFromThread(self.reload_certificates)  # type: ignore[attr-defined]
+        self._reactor.callFromThread(self.reload)  # type: ignore[attr-defined]
+
+    def reload(self) -> None:
+        """
+        What SIGHUP does, without dropping a connection: read the
+        configuration file again (L{reload_settings}), the TLS certificates
+        (L{reload_certificates}) and the bans.
+        """
+        self.reload_settings()
+        self.reload_certificates()
+        self.server.reload_moderation().addErrback(
+            lambda f: self._log.failure("SIGHUP: kept the bans and roles in force: they could not be read", f)
+        )
+
+    def reload_settings(self) -> None:
+        """
+        Read the configuration file again (C{--config}; nothing without
+        one) and put its limits and message of the day in force
+        (L{ChatServer.reconfigure}); each changed option that needs a
+        restart is logged as such. A file that cannot be used is logged in
+        one line, and the settings in force stay.
+        """
+        if self._reread is None:
+            return
+        try:
+            settings, restart = self._reread(self.server.settings)
+        except ConfigError as e:
+            self._log.warn("SIGHUP: kept the settings in force: {error}", error=str(e))
+            return
+        for option in restart:
+            self._log.warn("SIGHUP: --{option} changed: it needs a restart to take effect", option=option)
+        before = self.server.settings
+        self.server.reconfigure(settings)
+        changed = [field.name for field in fields(settings)
+                   if getattr(settings, field.name) != getattr(before, field.name)]
+        self._log.info(
+            "SIGHUP: reloaded the configuration file: {changed}",
+            changed=", ".join(name.replace("_", "-") for name in changed) + " changed" if changed else "no change",
+        )
 
     def reload_certificates(self) -> None:
         """

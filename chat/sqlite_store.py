@@ -22,7 +22,8 @@ from zope.interface import implementer
 
 from chat import schema
 from chat.events import FileOffer, Message, Private
-from chat.storage import AccountExists, AccountRecord, IStore
+from chat.metrics import COUNTS
+from chat.storage import AccountExists, AccountRecord, BanRecord, IStore, ModerationRecord, RoomFlags
 
 _INSERT_MESSAGE = "INSERT INTO messages (id, ts, room, room_key, sender, text, action) VALUES (?, ?, ?, ?, ?, ?, ?)"
 _INSERT_PRIVATE = (
@@ -36,6 +37,16 @@ _DELIVERED = "UPDATE private SET pending = 0 WHERE id = ?"
 _REMOVE_OFFER = "DELETE FROM offers WHERE id = ?"
 _SET_TOPIC = "INSERT OR REPLACE INTO topics (room_key, room, text, set_by) VALUES (?, ?, ?, ?)"
 _CLEAR_TOPIC = "DELETE FROM topics WHERE room_key = ?"
+_SET_OPERATOR = "INSERT OR IGNORE INTO operators (room_key, account_key) VALUES (?, ?)"
+_CLEAR_OPERATOR = "DELETE FROM operators WHERE room_key = ? AND account_key = ?"
+_ADD_BAN = (
+    "INSERT OR REPLACE INTO bans (room_key, account_key, nick_key, address, expires, reason, set_by, created)"
+    " VALUES (?, ?, ?, ?, ?, ?, ?, ?)"
+)
+_REMOVE_BAN = "DELETE FROM bans WHERE room_key = ? AND account_key = ? AND nick_key = ?"
+_SET_ROOM_FLAGS = (
+    "INSERT OR REPLACE INTO room_settings (room_key, invite_only, topic_lock, moderated) VALUES (?, ?, ?, ?)"
+)
 _NO_ID = 2**63 - 1
 """Above every message id: C{id < _NO_ID} holds for all."""
 _NO_TIME = -(2**63)
@@ -138,6 +149,7 @@ class SQLiteStore:
         offers: Sequence[FileOffer] = (),
         topics: dict[str, tuple[str, str, str]] | None = None,
         path: str = "the database",
+        moderation: ModerationRecord | None = None,
     ) -> None:
         """
         @param path: the database's file, named in the log.
@@ -149,6 +161,7 @@ class SQLiteStore:
         self._account_names = account_names
         self._offers = list(offers)
         self._topics = dict(topics or {})
+        self._moderation = moderation or ModerationRecord()
         self._pending: list[Pending] = []
         self._group: Deferred[None] | None = None
         self._writing = 0
@@ -197,6 +210,7 @@ class SQLiteStore:
         assert group is not None
         self._writing += 1
         done = self._pool.runInteraction(_write, items)
+        done.addBoth(COUNTS.timed, self._clock, self._clock.seconds())
         done.addBoth(self._written, group, items)
 
     def _written(self, result: object, group: Deferred[None], items: Sequence[Pending]) -> None:
@@ -235,6 +249,21 @@ class SQLiteStore:
         if text:
             return self._queue((_SET_TOPIC, (room.lower(), room, text, by)))
         return self._queue((_CLEAR_TOPIC, (room.lower(),)))
+
+    def set_operator(self, room: str, account: str, operator: bool) -> Deferred[None]:
+        return self._queue((_SET_OPERATOR if operator else _CLEAR_OPERATOR, (room.lower(), account.lower())))
+
+    def add_ban(self, ban: BanRecord) -> Deferred[None]:
+        expires = None if ban.expires is None else int(ban.expires * 1000)
+        return self._queue((_ADD_BAN, (
+            ban.room, ban.account, ban.nick, ban.address, expires, ban.reason, ban.by, int(ban.created * 1000),
+        )))
+
+    def remove_ban(self, room: str, account: str, nick: str) -> Deferred[None]:
+        return self._queue((_REMOVE_BAN, (room, account, nick)))
+
+    def set_room_flags(self, room: str, flags: RoomFlags) -> Deferred[None]:
+        return self._queue((_SET_ROOM_FLAGS, (room.lower(), flags.invite_only, flags.topic_lock, flags.moderated)))
 
     # Everything else: in order, after the pending group
 
@@ -294,6 +323,17 @@ class SQLiteStore:
 
     def offers(self) -> list[FileOffer]:
         return list(self._offers)
+
+    def moderation(self) -> ModerationRecord:
+        return self._moderation
+
+    def read_moderation(self) -> Deferred[ModerationRecord]:
+        return self._run(schema.moderation)
+
+    def set_admin(self, name: str, admin: bool) -> Deferred[None]:
+        # Not grouped: chat-admin runs it on a synchronous pool, where no
+        # clock turns to write a group.
+        return self._run(_set_admin, name.lower(), admin)
 
     def prune(self, before: float) -> Deferred[int]:
         cutoff = int(before * 1000)
@@ -422,6 +462,13 @@ def _set_password(transaction: Any, name_key: str, password: str) -> bool:
     return bool(transaction.rowcount)
 
 
+def _set_admin(transaction: Any, name_key: str, admin: bool) -> None:
+    if admin:
+        transaction.execute("INSERT OR IGNORE INTO admins (name_key) VALUES (?)", (name_key,))
+    else:
+        transaction.execute("DELETE FROM admins WHERE name_key = ?", (name_key,))
+
+
 def _prune(transaction: Any, cutoff_ms: int) -> int:
     deleted = 0
     for table in ("messages", "private"):
@@ -466,6 +513,7 @@ def open_store(
         names = schema.account_names(connection)
         offers = schema.offers(connection)
         topics = schema.topics(connection)
+        moderation = schema.moderation(connection)
     finally:
         connection.close()
     pool: Pool
@@ -481,4 +529,4 @@ def open_store(
         )
     else:
         pool = make_pool(path)
-    return SQLiteStore(pool, clock, last, names, offers, topics, path)
+    return SQLiteStore(pool, clock, last, names, offers, topics, path, moderation)

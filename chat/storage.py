@@ -4,7 +4,8 @@ What the domain keeps beyond a connection, as an interface: L{IStore} and
 the values it deals in.
 
 The store holds message history, private messages waiting for their
-recipient, accounts, room topics, and file offers (the files themselves are
+recipient, accounts, room topics, moderation (admins, operators, bans, room
+settings), and file offers (the files themselves are
 in L{chat.spool}). L{IStore} is what the domain (and C{chat-admin}) needs;
 L{chat.sqlite_store.SQLiteStore} keeps it in SQLite under C{--data-dir}
 (the default), L{chat.memory_store.MemoryStore} in memory (C{--in-memory},
@@ -18,7 +19,7 @@ This module imports neither implementation; they import it.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 
 from twisted.internet.defer import Deferred
@@ -37,6 +38,62 @@ class AccountRecord:
     name: str
     password: str
     created: float
+
+
+@dataclass(frozen=True, slots=True)
+class BanRecord:
+    """
+    A ban from a room (PROTOCOL.md section 10): C{room} the room's
+    lower-cased name; either C{account}, the lower-cased account name kept
+    out (then C{nick} and C{address} are empty), or C{nick}, a lower-cased
+    guest nick, and C{address}, the client address key
+    (L{chat.limits.address_key}, maybe empty) kept out with it. C{expires}
+    is POSIX seconds, or C{None} for never; C{by} the operator's nick;
+    C{created} POSIX seconds.
+    """
+
+    room: str
+    account: str
+    nick: str
+    address: str
+    expires: float | None
+    reason: str
+    by: str
+    created: float
+
+    @property
+    def target(self) -> str:
+        """
+        The lower-cased account or nick the ban names.
+        """
+        return self.account or self.nick
+
+
+@dataclass(frozen=True, slots=True)
+class RoomFlags:
+    """
+    The settings of a room (PROTOCOL.md section 10), as stored.
+    """
+
+    invite_only: bool = False
+    topic_lock: bool = False
+    moderated: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class ModerationRecord:
+    """
+    What moderation keeps across restarts: C{admins} the lower-cased
+    accounts of server administrators; C{operators} C{(room, account)}
+    pairs, both lower-cased, of accounts that are operators of a room;
+    C{bans} every ban (expired ones maybe included); C{rooms} the settings
+    of each room whose settings were ever changed, by lower-cased name.
+    """
+
+    admins: frozenset[str] = frozenset()
+    operators: frozenset[tuple[str, str]] = frozenset()
+    bans: tuple[BanRecord, ...] = ()
+    rooms: dict[str, RoomFlags] = field(default_factory=dict)
 
 
 class AccountExists(Exception):
@@ -177,6 +234,58 @@ class IStore(Interface):
         topic (never empty), and the nick that set it. For
         L{chat.sqlite_store.SQLiteStore} as known when the store was opened,
         for L{chat.memory_store.MemoryStore} as they are now.
+        """
+
+    def moderation() -> ModerationRecord:
+        """
+        Admins, operators of rooms, bans and room settings (PROTOCOL.md
+        section 10): for L{chat.sqlite_store.SQLiteStore} as known when the
+        store was opened, for L{chat.memory_store.MemoryStore} as they are now.
+        """
+
+    def read_moderation() -> Deferred[ModerationRecord]:
+        """
+        The same as L{moderation}, read afresh (changes by C{chat-admin}
+        while the daemon runs), after every write asked for before.
+        """
+
+    def set_admin(name: str, admin: bool) -> Deferred[None]:  # noqa: N805
+        """
+        Mark the account C{name} (ignoring case) as a server administrator,
+        or not. Does not check that the account exists.
+
+        @return: fires once durable.
+        """
+
+    def set_operator(room: str, account: str, operator: bool) -> Deferred[None]:  # noqa: N805
+        """
+        Make the account C{account} an operator of C{room} (both ignoring
+        case), or not.
+
+        @return: fires once durable, like L{set_topic}, and may be shared
+            the same way.
+        """
+
+    def add_ban(ban: BanRecord) -> Deferred[None]:  # noqa: N805
+        """
+        Store a ban, replacing one of the same room and target.
+
+        @return: fires once durable, like L{set_topic}.
+        """
+
+    def remove_ban(room: str, account: str, nick: str) -> Deferred[None]:  # noqa: N805
+        """
+        Delete the ban of C{room} naming C{account} or C{nick} (all
+        lower-cased, one of the two empty, as in L{BanRecord}).
+
+        @return: fires once durable, like L{set_topic}.
+        """
+
+    def set_room_flags(room: str, flags: RoomFlags) -> Deferred[None]:  # noqa: N805
+        """
+        Store the settings of C{room} (ignoring case).
+
+        @return: fires once durable, like L{set_topic}.
         """
 
     def add_offer(offer: FileOffer) -> Deferred[None]:  # noqa: N805

@@ -8,8 +8,11 @@ from __future__ import annotations
 import errno
 import fcntl
 import os
+import sys
 import weakref
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
+from dataclasses import replace
+from functools import partial
 from typing import Any, ClassVar
 
 from twisted.application.service import IService, MultiService
@@ -20,7 +23,7 @@ from twisted.logger import Logger
 from twisted.python import usage
 from typing_extensions import override
 
-from chat import logs
+from chat import config, logs, metrics
 from chat.limits import DESCRIPTORS_RESERVED, raise_descriptor_limit
 from chat.listener import LISTEN_BACKLOG, Listener, needs_backlog, with_backlog
 from chat.memory_store import MemoryStore
@@ -84,7 +87,9 @@ class Options(usage.Options):
         "to serve every interface use --listen tcp:8888 (IPv4) or --listen tcp6:8888 "
         "(IPv6 and usually IPv4). --web tcp:8080 serves the web client at http://HOST:8080/ "
         "(add --web-origin for pages served elsewhere, --trusted-proxy behind a reverse proxy). "
-        "Sizes are in bytes unless a unit is given. SIGHUP reloads the TLS certificates and keys."
+        "Sizes are in bytes unless a unit is given. --config FILE reads any of these options from a "
+        "TOML file under their long names (docs/chat.toml); the command line wins. SIGHUP reloads the "
+        "file, the TLS certificates and keys, and the bans."
     )
     optFlags = [
         ["in-memory", None,
@@ -143,7 +148,16 @@ class Options(usage.Options):
         ["ipv6-prefix", None, _DEFAULTS.ipv6_prefix,
          "IPv6 addresses in one network of this prefix length count as one address for the "
          "per-address limits (128: each address apart).", int],
+        ["metrics", None, None,
+         "Serve Prometheus metrics at /metrics on this Twisted endpoint, e.g. tcp:9108:interface=127.0.0.1 "
+         "[default: none]."],
+        [config.CONFIG, None, None,
+         "Read options from this TOML file, each under its long name (max-line = 4096, "
+         "listen = [\"tcp:8888\"], in-memory = true); options on the command line win. SIGHUP reads it again."],
     ]
+
+    REPEATED: ClassVar[tuple[str, ...]] = ("listen", "web", "web-origin", "trusted-proxy")
+    """The repeatable options: lists in a configuration file."""
 
     def __init__(self) -> None:
         super().__init__()
@@ -151,6 +165,55 @@ class Options(usage.Options):
         self["web"] = []
         self["web-origin"] = []
         self["trusted-proxy"] = []
+        self.argv: tuple[str, ...] = ()
+        """The command line parsed, read again with the configuration file on SIGHUP (L{reparsed})."""
+        self._from_file: dict[str, list[str]] = {}
+
+    @override
+    def parseOptions(self, options: Sequence[str] | None = None) -> None:
+        """
+        Parse a command line, with the file of C{--config} read first for
+        the defaults. A configuration file that cannot be used stops
+        start-up with one line naming it.
+
+        @raise SystemExit: the configuration file cannot be used.
+        @raise usage.UsageError: an option is refused.
+        """
+        try:
+            self.parse(sys.argv[1:] if options is None else options)
+        except config.ConfigError as e:
+            raise SystemExit(f"chat: {e}") from None
+
+    def parse(self, argv: Sequence[str]) -> None:
+        """
+        L{parseOptions}, raising L{config.ConfigError} for a bad
+        configuration file.
+
+        @raise config.ConfigError: the configuration file cannot be used.
+        @raise usage.UsageError: an option is refused.
+        """
+        self.argv = tuple(argv)
+        path = config.path_in(argv)
+        if path is not None:
+            # Read again by absolute path: twistd may change directory (--rundir).
+            self.argv += (f"--{config.CONFIG}={os.path.abspath(path)}",)
+            self._from_file = config.apply(self, path, config.read(path), self.REPEATED)
+        super().parseOptions(list(argv))
+
+    def reparsed(self) -> Options:
+        """
+        These options parsed again from the same command line: the
+        configuration file read again (SIGHUP).
+
+        @raise config.ConfigError: the file cannot be used, or an option
+            in it is refused.
+        """
+        again = Options()
+        try:
+            again.parse(self.argv)
+        except usage.UsageError as e:
+            raise config.ConfigError(f"{self[config.CONFIG]}: {e}") from None
+        return again
 
     def opt_listen(self, description: str) -> None:
         """Listen on this Twisted endpoint (repeatable), e.g. tcp:8888, tcp6:8888, unix:/run/chat.sock, \
@@ -182,6 +245,9 @@ e.g. 127.0.0.1 or 10.0.0.0/8: a reverse proxy in front of the web listener."""
 
     @override
     def postOptions(self) -> None:
+        for name, values in self._from_file.items():
+            if not self[name]:  # the command line's win
+                self[name] = values
         if not self["listen"]:
             self["listen"] = [DEFAULT_LISTEN]
         for name in ("max-file-size", "spool-quota", "max-output-total"):
@@ -230,6 +296,36 @@ e.g. 127.0.0.1 or 10.0.0.0/8: a reverse proxy in front of the web listener."""
             web_origins=tuple(self["web-origin"]),
             trusted_proxies=tuple(self["trusted-proxy"]),
         )
+
+
+LIVE_SETTINGS = (
+    "server_name", "motd", "max_line", "flood_burst", "flood_rate", "max_per_ip", "max_output", "max_file",
+    "file_ttl", "allow_plaintext_auth", "registration_timeout", "tls_handshake_timeout", "upload_idle_timeout",
+    "max_output_total",
+)
+"""The L{Settings} a reload changes (L{ChatServer.reconfigure}); the others keep their values until a restart."""
+
+RESTART_OPTIONS = (
+    "data-dir", "in-memory", "listen", "web", "web-origin", "trusted-proxy", "metrics", "tls-cert", "tls-key",
+    "spool-quota", "disk-reserve", "history-days", "history-on-join", "ipv6-prefix", "log-level", "log-format",
+)
+"""The options whose change takes a restart: a reload logs that it needs one."""
+
+
+def reloaded(running: Options, settings: Settings) -> tuple[Settings, list[str]]:
+    """
+    The settings after reading the configuration file again (SIGHUP).
+
+    @param running: the options the daemon started with.
+    @param settings: the settings in force.
+    @return: C{settings} with the L{LIVE_SETTINGS} read again, and the
+        L{RESTART_OPTIONS} whose value changed (the command line's order).
+    @raise config.ConfigError: the file cannot be used.
+    """
+    again = running.reparsed()
+    changed = [name for name in RESTART_OPTIONS if again[name] != running[name]]
+    fresh = again.settings()
+    return replace(settings, **{name: getattr(fresh, name) for name in LIVE_SETTINGS}), changed
 
 
 class DataDirectory:
@@ -448,7 +544,8 @@ def _listener(
     description: str, factory: IProtocolFactory, reactor: Any, kind: str = ""
 ) -> tuple[Listener, ServerTLS | None]:
     """
-    The listener for one C{--listen} (or C{--web}, C{kind} C{"web"}); an
+    The listener for one C{--listen} (or C{--web}, C{kind} C{"web"}, or
+    C{--metrics}, C{kind} C{"metrics"}); an
     C{ssl:} endpoint is served with L{ServerTLS} (L{chat.tls.ssl_endpoint}).
 
     @return: the listener, and its L{ServerTLS} for an C{ssl:} endpoint.
@@ -525,9 +622,11 @@ def makeService(options: Options, reactor: Any = None) -> IService:
     wanted: list[tuple[str, str, IProtocolFactory]] = [("listen", d, factory) for d in options["listen"]]
     if web is not None:
         wanted += [("web", d, web) for d in options["web"]]
+    if options["metrics"]:
+        wanted.append(("metrics", options["metrics"], metrics.MetricsSite(metrics.registry(server, spool))))
     for option, description, serving in wanted:
         try:
-            listener, endpoint_tls = _listener(description, serving, reactor, "web" if option == "web" else "")
+            listener, endpoint_tls = _listener(description, serving, reactor, "" if option == "listen" else option)
         except (TLSError, ValueError, TypeError, KeyError) as e:
             if data is not None:
                 data.discard()
@@ -537,7 +636,8 @@ def makeService(options: Options, reactor: Any = None) -> IService:
         listeners.append(listener)
         if endpoint_tls is not None:
             certificates.append(endpoint_tls)
-    ChatService(server, reactor, certificates).setServiceParent(top)
+    reread = partial(reloaded, options) if options[config.CONFIG] else None
+    ChatService(server, reactor, certificates, reread).setServiceParent(top)
     for listener in listeners:
         listener.setServiceParent(top)
     return top

@@ -58,17 +58,23 @@ WELCOME_JSON = {
 CHUNK_SIZES = (1, 2, 3, 4, 5, 7, 11, 13, 64)
 
 
-def registered_text(nick: str, others: tuple[str, ...] = ()) -> bytes:
+def registered_text(nick: str, others: tuple[str, ...] = (), operator: str | None = None) -> bytes:
     """
     What a text connection is sent when C{nick} registers into C{#lobby}
-    where C{others} already are (its history being empty).
+    where C{others} already are (its history being empty): the first of
+    C{others} is #lobby's operator, or C{nick} when alone, who then gets the
+    line saying so (PROTOCOL.md section 10); or C{operator} when given (C{nick}
+    then also gets that line, as everyone in #lobby does).
     """
     members = sorted((nick, *others), key=str.lower)
+    if operator is None:
+        operator = others[0] if others else nick
     return (
         f"*** You are {nick}. Type to talk, /help for commands.\r\n"
         f"[14:02] * {nick} joined #lobby\r\n"
-        f"* {len(members)} user{'' if len(members) == 1 else 's'} in #lobby:\r\n"
-        + "".join(f"*   {m} (idle 0s)\r\n" for m in members)
+        + (f"* {nick} is an operator of #lobby\r\n" if operator == nick else "")
+        + f"* {len(members)} user{'' if len(members) == 1 else 's'} in #lobby:\r\n"
+        + "".join(f"*   {'@' if m == operator else ''}{m} (idle 0s)\r\n" for m in members)
     ).encode()
 
 

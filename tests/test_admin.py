@@ -355,6 +355,57 @@ class DeleteAccountTests(AdminTestCase):
         self.assertEqual(self.query("SELECT count(*) FROM private"), [(4,)])
 
 
+class AdminRoleTests(AdminTestCase):
+    """
+    C{chat-admin grant-admin} and C{revoke-admin} (PROTOCOL.md section 10).
+    """
+
+    def test_grant_then_revoke(self) -> None:
+        """
+        grant-admin marks the account (case ignored) in the admins table, revoke-admin removes the mark.
+        """
+        self.make_database()
+        self.assertEqual(
+            self.run_admin("grant-admin", "BOB"),
+            (0, b"Bob is now a server administrator; a running daemon takes it on SIGHUP or at its next start.\n", ""),
+        )
+        self.assertEqual(self.query("SELECT name_key FROM admins"), [("bob",)])
+        self.assertEqual(self.run_admin("grant-admin", "bob")[0], 0)  # again: still one row
+        self.assertEqual(self.query("SELECT name_key FROM admins"), [("bob",)])
+        self.assertEqual(
+            self.run_admin("revoke-admin", "bob"),
+            (0, b"Bob is no longer a server administrator; a running daemon takes it on SIGHUP or at its next start.\n",
+             ""),
+        )
+        self.assertEqual(self.query("SELECT name_key FROM admins"), [])
+
+    def test_grant_unknown_account(self) -> None:
+        """
+        Granting to a nick without an account fails with status 1 and marks nothing.
+        """
+        self.make_database()
+        self.assertEqual(self.run_admin("grant-admin", "zed"), (1, b"", "chat-admin: no account zed\n"))
+        self.assertEqual(self.query("SELECT count(*) FROM admins"), [(0,)])
+
+    def test_revoke_not_admin(self) -> None:
+        """
+        Revoking from an account that is no administrator fails with status 1.
+        """
+        self.make_database()
+        self.assertEqual(
+            self.run_admin("revoke-admin", "alice"), (1, b"", "chat-admin: alice is not a server administrator\n")
+        )
+
+    def test_one_nick(self) -> None:
+        """
+        grant-admin takes exactly one NICK: anything else is a usage error (status 2).
+        """
+        self.make_database()
+        status, _, err = self.run_admin("grant-admin", "bob", "alice")
+        self.assertEqual(status, 2)
+        self.assertIn("grant-admin takes one NICK", err)
+
+
 class ExportTests(AdminTestCase):
     """
     C{chat-admin export}.
@@ -586,7 +637,8 @@ class UsageTests(AdminTestCase):
         A command is required.
         """
         self.assert_usage_error(
-            [], "give a command: accounts, reset-password, delete-account, export", ROOT_SYNOPSIS,
+            [], "give a command: accounts, reset-password, delete-account, export, grant-admin, revoke-admin",
+            ROOT_SYNOPSIS,
         )
 
     def test_unknown_command(self) -> None:

@@ -308,6 +308,93 @@ class ParseTests(SynchronousTestCase):
         })
 
 
+class ModerationParseTests(SynchronousTestCase):
+    """
+    The verbs of PROTOCOL.md section 10.
+    """
+
+    def test_op_deop_unban_unmute_invite(self) -> None:
+        """
+        C{NICK [#ROOM]} verbs take a nick and an optional room.
+        """
+        cases: dict[str, commands.Request] = {
+            "/op bob": commands.Op("bob", None),
+            "/op bob #dev": commands.Op("bob", "#dev"),
+            "/deop bob #dev": commands.Op("bob", "#dev", operator=False),
+            "/unban eve": commands.Unban("eve", None),
+            "/unmute eve #x": commands.Unmute("eve", "#x"),
+            "/invite bob #x": commands.Invite("bob", "#x"),
+        }
+        for line, expected in cases.items():
+            self.assertEqual(request(line), expected, line)
+
+    def test_kick_and_ban(self) -> None:
+        """
+        C{/kick} takes a reason; C{/ban} a DURATION word (s, m, h, d, w) before it, or none (for good).
+        """
+        cases: dict[str, commands.Request] = {
+            "/kick bob": commands.Kick("bob", None, ""),
+            "/kick bob #x stop that now": commands.Kick("bob", "#x", "stop that now"),
+            "/kick bob stop": commands.Kick("bob", None, "stop"),
+            "/ban eve": commands.Ban("eve", None, None, ""),
+            "/ban eve #x 10m spam and more": commands.Ban("eve", "#x", 600.0, "spam and more"),
+            "/ban eve 2h": commands.Ban("eve", None, 7200.0, ""),
+            "/ban eve 7d": commands.Ban("eve", None, 7 * 86400.0, ""),
+            "/ban eve 1w x": commands.Ban("eve", None, 7 * 86400.0, "x"),
+            "/ban eve spam": commands.Ban("eve", None, None, "spam"),
+            "/ban eve 0m x": commands.Ban("eve", None, None, "0m x"),
+            "/ban eve 10M": commands.Ban("eve", None, None, "10M"),
+        }
+        for line, expected in cases.items():
+            self.assertEqual(request(line), expected, line)
+
+    def test_mute_room_bans_kill_announce_stats(self) -> None:
+        """
+        C{/mute} takes an optional DURATION, C{/room} a setting and on or off (or nothing), and the
+        administrator verbs their arguments.
+        """
+        cases: dict[str, commands.Request] = {
+            "/mute bob": commands.Mute("bob", None, None),
+            "/mute bob #x 30s": commands.Mute("bob", "#x", 30.0),
+            "/room": commands.RoomSet(None, None),
+            "/room #x": commands.RoomSet("#x", None),
+            "/room Moderated ON": commands.RoomSet(None, "moderated", True),
+            "/room #x invite-only off": commands.RoomSet("#x", "invite-only", False),
+            "/bans": commands.Bans(None),
+            "/bans #x": commands.Bans("#x"),
+            "/kill bob": commands.Kill("bob", "killed by a server administrator"),
+            "/kill bob go away": commands.Kill("bob", "go away"),
+            "/announce restart at noon": commands.Announce("restart at noon"),
+            "/stats": commands.Stats(),
+        }
+        for line, expected in cases.items():
+            self.assertEqual(request(line), expected, line)
+
+    def test_bad_arguments(self) -> None:
+        """
+        Malformed moderation lines get their verb's usage.
+        """
+        bad = {
+            "op": ["/op", "/op bob #x extra"], "kick": ["/kick"], "ban": ["/ban"],
+            "mute": ["/mute", "/mute bob forever", "/mute bob #x 5m more"], "unban": ["/unban"],
+            "room": ["/room moderated", "/room moderated maybe", "/room #x a on b"], "bans": ["/bans x"],
+            "invite": ["/invite"], "kill": ["/kill"], "announce": ["/announce", "/announce   "],
+        }
+        for verb, lines in bad.items():
+            for line in lines:
+                error = self.assertRaises(errors.BadArguments, request, line)
+                self.assertEqual(str(error), f"usage: {COMMANDS[verb][0]}", line)
+
+    def test_duration(self) -> None:
+        """
+        L{commands.duration} gives seconds for 1 to 6 digits and a unit, else C{None}.
+        """
+        self.assertEqual(commands.duration("90s"), 90.0)
+        self.assertEqual(commands.duration("999999w"), 999999 * 604800.0)
+        for word in ("", "10", "m", "1000000m", "-5m", "1.5h", "\u0665m", "0d"):
+            self.assertIsNone(commands.duration(word), word)
+
+
 class BadArgumentsTests(SynchronousTestCase):
     """
     Arguments that do not fit a verb are refused with C{bad-arguments} and

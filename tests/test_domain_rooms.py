@@ -64,13 +64,14 @@ class JoinTests(DomainTestCase):
 
     def test_creates_room(self) -> None:
         """
-        Joining a new room creates it; the joiner gets join, users and empty history.
+        Joining a new room creates it; the joiner, its first operator, gets join, role, users and empty history.
         """
         alice, pa = self.register("alice")
         self.domain.join(alice, "#x", T0 + 1)
         self.assertEqual(self.take(), [
             (events.Joined(at(1), "#x", "alice"), (pa,)),
-            (events.Users("#x", (events.UserInfo("alice", "", 1),)), (pa,)),
+            (events.RoleChanged("#x", "alice", events.OPERATOR, ""), (pa,)),
+            (events.Users("#x", (events.UserInfo("alice", "", 1, events.OPERATOR),)), (pa,)),
             (events.History("#x", ()), (pa,)),
         ])
         self.assertEqual(sorted(self.domain.rooms), ["#lobby", "#x"])
@@ -108,7 +109,7 @@ class JoinTests(DomainTestCase):
         self.assertEqual(published[0][0], events.Joined(at(), "#x", "bob"))
         self.assert_same_recipients(published[0][1], [pa, pb])
         self.assertEqual(published[1], (
-            events.Users("#x", (events.UserInfo("alice", "", 0), events.UserInfo("bob", "", 0))),
+            events.Users("#x", (events.UserInfo("alice", "", 0, events.OPERATOR), events.UserInfo("bob", "", 0))),
             (pb,),
         ))
 
@@ -227,7 +228,7 @@ class QueryTests(DomainTestCase):
         self.assertEqual(self.take(), [(
             events.Users(LOBBY, (
                 events.UserInfo("Alice", "away", 100),
-                events.UserInfo("bob", "", 90),
+                events.UserInfo("bob", "", 90, events.OPERATOR),  # the first in #lobby
                 events.UserInfo("carol", "", 50),
             )),
             (pa,),
@@ -242,7 +243,7 @@ class QueryTests(DomainTestCase):
         self.domain.join(bob, "#x", T0)
         self.take()
         self.domain.list_users(alice, "#X", T0)
-        self.assertEqual(self.take(), [(events.Users("#x", (events.UserInfo("bob", "", 0),)), (pa,))])
+        self.assertEqual(self.take(), [(events.Users("#x", (events.UserInfo("bob", "", 0, events.OPERATOR),)), (pa,))])
         self.assertRaises(errors.NoSuchRoom, self.domain.list_users, alice, "#nowhere", T0)
 
     def test_list_users_in_no_room(self) -> None:

@@ -19,7 +19,7 @@ class RegisterTests(DomainTestCase):
 
     def test_publishes_registered_join_users_history_in_order(self) -> None:
         """
-        The first user gets registered, then join, users and history of #lobby.
+        The first user gets registered, then join, role (the first operator of #lobby), users and history of #lobby.
         """
         alice = FakeParticipant("alice")
         self.domain.register(alice, "alice", T0)
@@ -28,7 +28,8 @@ class RegisterTests(DomainTestCase):
             [
                 (events.Registered("alice", False), (alice,)),
                 (events.Joined(at(), LOBBY, "alice"), (alice,)),
-                (events.Users(LOBBY, (events.UserInfo("alice", "", 0),)), (alice,)),
+                (events.RoleChanged(LOBBY, "alice", events.OPERATOR, ""), (alice,)),
+                (events.Users(LOBBY, (events.UserInfo("alice", "", 0, events.OPERATOR),)), (alice,)),
                 (events.History(LOBBY, ()), (alice,)),
             ],
         )
@@ -44,7 +45,7 @@ class RegisterTests(DomainTestCase):
         self.assertEqual([event for event, _ in published], [
             events.Registered("bob", False),
             events.Joined(at(5), LOBBY, "bob"),
-            events.Users(LOBBY, (events.UserInfo("alice", "", 5), events.UserInfo("bob", "", 0))),
+            events.Users(LOBBY, (events.UserInfo("alice", "", 5, events.OPERATOR), events.UserInfo("bob", "", 0))),
             events.History(LOBBY, ()),
         ])
         self.assertEqual(published[0][1], (bob,))

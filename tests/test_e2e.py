@@ -228,7 +228,8 @@ class ChatTests(DaemonTestCase):
     def test_json_welcome_and_registration_events(self) -> None:
         """
         /format json is answered with welcome; /nick gives registered, join,
-        users and history, in that order, with the members of PROTOCOL.md.
+        role (when the first in #lobby), users and history, in that order,
+        with the members of PROTOCOL.md.
         """
         client = self.json_client("jsonista")
         welcome, *rest = client.registration
@@ -243,7 +244,15 @@ class ChatTests(DaemonTestCase):
             e for e in rest
             if e["type"] in ("registered", "users", "history") or e.get("nick") == "jsonista"
         ]
-        self.assertEqual([e["type"] for e in mine], ["registered", "join", "users", "history"])
+        listed = next(e for e in mine if e["type"] == "users")
+        first = {"nick": "jsonista", "status": "", "idle": 0, "role": "operator"} in listed["users"]
+        expected = ["registered", "join", *(["role"] if first else []), "users", "history"]
+        self.assertEqual([e["type"] for e in mine], expected)
+        if first:
+            role = mine.pop(2)
+            self.assertEqual(
+                role, {"type": "role", "room": "#lobby", "nick": "jsonista", "role": "operator", "by": ""}
+            )
         registered, join, users, history = mine
         self.assertEqual(registered, {"type": "registered", "nick": "jsonista", "account": False})
         self.assertEqual(set(join), {"type", "ts", "room", "nick"})
@@ -251,7 +260,9 @@ class ChatTests(DaemonTestCase):
         self.assertRegex(join["ts"], TS)
         self.assertEqual(users["room"], "#lobby")
         self.assertEqual(users["count"], len(users["users"]))
-        self.assertIn({"nick": "jsonista", "status": "", "idle": 0, "role": "member"}, users["users"])
+        self.assertIn(
+            {"nick": "jsonista", "status": "", "idle": 0, "role": "operator" if first else "member"}, users["users"]
+        )
         self.assertEqual(history["room"], "#lobby")
         self.assertIsInstance(history["messages"], list)
 
@@ -301,8 +312,11 @@ class ChatTests(DaemonTestCase):
         alice = self.json_client("roomalice")
         bob = self.json_client("roombob")
         events = alice.join("#e2e-rooms")
-        join, users, history = [e for e in events if e.get("room") == "#e2e-rooms"]
+        join, role, users, history = [e for e in events if e.get("room") == "#e2e-rooms"]
         self.assertEqual((join["type"], join["nick"]), ("join", "roomalice"))
+        self.assertEqual(
+            role, {"type": "role", "room": "#e2e-rooms", "nick": "roomalice", "role": "operator", "by": ""}
+        )
         self.assertEqual((users["type"], users["count"]), ("users", 1))
         self.assertEqual(history["messages"], [])
         bob.join("#e2e-rooms")

@@ -189,7 +189,7 @@ class RegistrationTests(ProtocolTestCase):
 
     def test_nick_command_json(self) -> None:
         """
-        In json, C{/nick} registers: C{registered}, C{join}, C{users}, C{history}.
+        In json, C{/nick} registers: C{registered}, C{join}, C{role} (the first in #lobby), C{users}, C{history}.
         """
         client = self.connect()
         client.line("/format json")
@@ -200,8 +200,9 @@ class RegistrationTests(ProtocolTestCase):
             [
                 {"type": "registered", "nick": "alice", "account": False},
                 {"type": "join", "ts": TS, "room": "#lobby", "nick": "alice"},
+                {"type": "role", "room": "#lobby", "nick": "alice", "role": "operator", "by": ""},
                 {"type": "users", "room": "#lobby", "count": 1,
-                 "users": [{"nick": "alice", "status": "", "idle": 0, "role": "member"}]},
+                 "users": [{"nick": "alice", "status": "", "idle": 0, "role": "operator"}]},
                 {"type": "history", "room": "#lobby", "messages": []},
             ],
         )
@@ -419,7 +420,9 @@ class CommandTests(ProtocolTestCase):
         """
         self.alice.line("/join #dev")
         self.assertEqual(
-            self.alice.take(), b"[14:02] * alice joined #dev\r\n* 1 user in #dev:\r\n*   alice (idle 0s)\r\n"
+            self.alice.take(),
+            b"[14:02] * alice joined #dev\r\n* alice is an operator of #dev\r\n"
+            b"* 1 user in #dev:\r\n*   @alice (idle 0s)\r\n"
         )
         self.assertEqual(self.bob.take(), b"")
         self.bob.line("/join #DEV")
@@ -521,7 +524,7 @@ class CommandTests(ProtocolTestCase):
         )
         self.bob.line("/list")
         self.assertEqual(
-            self.bob.take(), b"* 2 users in #lobby:\r\n*   alice (idle 0s) - brb\r\n*   bob (idle 0s)\r\n"
+            self.bob.take(), b"* 2 users in #lobby:\r\n*   @alice (idle 0s) - brb\r\n*   bob (idle 0s)\r\n"
         )
 
     def test_list(self) -> None:
@@ -531,7 +534,7 @@ class CommandTests(ProtocolTestCase):
         self.bob.line("hi")
         self.clock.advance(125)
         self.alice.line("/list")
-        expected = b"* 2 users in #lobby:\r\n*   alice (idle 2m)\r\n*   bob (idle 2m)\r\n"
+        expected = b"* 2 users in #lobby:\r\n*   @alice (idle 2m)\r\n*   bob (idle 2m)\r\n"  # alice: first in #lobby
         self.assertEqual(self.alice.take()[-len(expected):], expected)
         self.alice.line("/users #lobby")
         self.assertEqual(self.alice.take(), expected)
@@ -552,7 +555,7 @@ class CommandTests(ProtocolTestCase):
         self.assertEqual(
             carol.take_json(),
             [{"type": "users", "room": "#lobby", "count": 3, "users": [
-                {"nick": "alice", "status": "", "idle": 3, "role": "member"},
+                {"nick": "alice", "status": "", "idle": 3, "role": "operator"},
                 {"nick": "bob", "status": "", "idle": 3, "role": "member"},
                 {"nick": "carol", "status": "away", "idle": 3, "role": "member"},
             ]}],

@@ -43,12 +43,13 @@ NEEDS_TLS = error_text(
 WRONG = error_text("auth-failed", "wrong nick or password")
 
 
-def logged_in_text(nick: str, others: tuple[str, ...] = ()) -> bytes:
+def logged_in_text(nick: str, others: tuple[str, ...] = (), operator: str | None = None) -> bytes:
     """
     What a text connection is sent when it logs in as C{nick} before
-    registering, into C{#lobby} where C{others} already are.
+    registering, into C{#lobby} where C{others} already are (the operator
+    as for L{registered_text}).
     """
-    return registered_text(nick, others).replace(
+    return registered_text(nick, others, operator).replace(
         f"*** You are {nick}.".encode(), f"*** You are {nick}, logged in to your account.".encode(), 1
     )
 
@@ -363,7 +364,9 @@ class LoginTests(AccountsTestCase):
             [
                 {"type": "registered", "nick": "Alice", "account": True},
                 {"type": "join", "ts": TS, "room": "#lobby", "nick": "Alice"},
-                {"type": "users", "room": "#lobby", "count": 1, "users": [{"nick": "Alice", "status": "", "idle": 0, "role": "member"}]},
+                {"type": "role", "room": "#lobby", "nick": "Alice", "role": "operator", "by": ""},
+                {"type": "users", "room": "#lobby", "count": 1,
+                 "users": [{"nick": "Alice", "status": "", "idle": 0, "role": "operator"}]},
                 {"type": "history", "room": "#lobby", "messages": []},
             ],
         )
@@ -431,7 +434,7 @@ class LoginTests(AccountsTestCase):
         self.assertEqual(
             bob.take(),
             WRONG
-            + b"[14:02] * bob joined #x\r\n* 1 user in #x:\r\n*   bob (idle 1s)\r\n"
+            + b"[14:02] * bob joined #x\r\n* bob is an operator of #x\r\n* 1 user in #x:\r\n*   @bob (idle 1s)\r\n"
             + b"[14:02] #x <bob> hello\r\n*** pong 1\r\n",
         )
 
@@ -457,7 +460,8 @@ class LoginTests(AccountsTestCase):
         self.assertEqual(
             client.take(),
             logged_in_text("Alice")
-            + b"[14:02] * Alice joined #x\r\n* 1 user in #x:\r\n*   Alice (idle 0s)\r\n"
+            + b"[14:02] * Alice joined #x\r\n* Alice is an operator of #x\r\n"
+            + b"* 1 user in #x:\r\n*   @Alice (idle 0s)\r\n"
             + b"[14:02] #x <Alice> hello\r\n",
         )
 
@@ -809,9 +813,12 @@ class TakeOverTests(AccountsTestCase):
         reason = "you logged in from another connection"
         self.assertEqual(self.first.take(), f"*** Bye: {reason}\r\n".encode())
         self.assertTrue(self.first.transport.disconnecting)
-        self.assertEqual(second.take(), logged_in_text("alice", ("carol",)))
+        # alice, the first in #lobby and logged in, is its operator for good
+        self.assertEqual(second.take(), logged_in_text("alice", ("carol",), operator="alice"))
         self.assertEqual(
-            self.carol.take(), f"[14:02] * alice quit ({reason})\r\n[14:02] * alice joined #lobby\r\n".encode()
+            self.carol.take(),
+            f"[14:02] * alice quit ({reason})\r\n[14:02] * alice joined #lobby\r\n"
+            "* alice is an operator of #lobby\r\n".encode(),
         )
         self.first.lose()
         self.assertEqual(self.carol.take(), b"")
@@ -831,12 +838,14 @@ class TakeOverTests(AccountsTestCase):
         self.assertEqual(
             self.carol.take(),
             b"[14:02] * alice quit (you logged in from another connection)\r\n"
-            b"[14:02] * bob is now known as alice\r\n",
+            b"[14:02] * bob is now known as alice\r\n"
+            b"* alice is an operator of #lobby\r\n",  # the account's role follows the login
         )
         self.assertEqual(
             bob.take(),
             b"[14:02] * alice quit (you logged in from another connection)\r\n"
-            b"[14:02] * bob is now known as alice\r\n" + account_line("alice"),
+            b"[14:02] * bob is now known as alice\r\n" + account_line("alice")
+            + b"* alice is an operator of #lobby\r\n",
         )
 
     def test_take_over_after_nick_change(self) -> None:
@@ -925,7 +934,7 @@ class OfflineMessageTests(AccountsTestCase):
             alice.take(),
             account_line("Alice")
             + b"[15:02] * Alice joined #lobby\r\n"
-            + b"* 2 users in #lobby:\r\n*   Alice (idle 0s)\r\n*   bob (idle 1h00m)\r\n"
+            + b"* 2 users in #lobby:\r\n*   Alice (idle 0s)\r\n*   @bob (idle 1h00m)\r\n"
             + b"*** 1 private message arrived while you were away\r\n"
             + b"[2025-11-21 14:02] [private bob -> Alice] hi there (offline message)\r\n",
         )

@@ -350,6 +350,39 @@ class TextTests(SynchronousTestCase):
         one = events.Users("#x", (events.UserInfo("alice", "", 0),))
         self.assertEqual(render_text(one), b"* 1 user in #x:\r\n*   alice (idle 0s)\r\n")
 
+    def test_users_operators_marked(self) -> None:
+        """
+        An operator's line in users starts with @, as on IRC; a member's does not.
+        """
+        users = events.Users("#x", (events.UserInfo("alice", "", 0, "operator"), events.UserInfo("bob", "", 0)))
+        self.assertEqual(render_text(users), b"* 2 users in #x:\r\n*   @alice (idle 0s)\r\n*   bob (idle 0s)\r\n")
+
+    def test_moderation_events(self) -> None:
+        """
+        kick, role and room-settings are one readable line each, the reason and giver only when known.
+        """
+        ts = datetime(2026, 11, 21, 14, 2, 3, tzinfo=timezone.utc)
+        self.assertEqual(
+            render_text(events.Kicked(ts, "#x", "eve", "alice", "spam")),
+            b"[14:02] * eve was kicked from #x by alice (spam)\r\n",
+        )
+        self.assertEqual(
+            render_text(events.Kicked(ts, "#x", "eve", "alice")), b"[14:02] * eve was kicked from #x by alice\r\n"
+        )
+        self.assertEqual(
+            render_text(events.RoleChanged("#x", "bob", "operator", "alice")),
+            b"* bob is an operator of #x (by alice)\r\n",
+        )
+        self.assertEqual(render_text(events.RoleChanged("#x", "bob", "operator")), b"* bob is an operator of #x\r\n")
+        self.assertEqual(
+            render_text(events.RoleChanged("#x", "bob", "member", "alice")),
+            b"* bob is no longer an operator of #x (by alice)\r\n",
+        )
+        self.assertEqual(
+            render_text(events.RoomSettings("#x", invite_only=True, moderated=True)),
+            b"* Settings of #x: invite-only on, topic-lock off, moderated on\r\n",
+        )
+
     def test_rooms(self) -> None:
         """
         rooms shows the count (singular for one), then one line per room with count and topic.

@@ -14,6 +14,7 @@ from twisted.trial.unittest import SynchronousTestCase
 
 from chat import schema
 from chat.events import FileOffer
+from chat.storage import BanRecord, ModerationRecord, RoomFlags
 
 
 def tables(connection: sqlite3.Connection) -> set[str]:
@@ -107,7 +108,7 @@ class MigrationTests(DatabaseTestCase):
             )
             self.assertNotIn("private_by_pair", tables(old))
         with closing(schema.open_database(self.path)) as db:
-            self.assertEqual(db.execute("PRAGMA user_version").fetchone()[0], 5)
+            self.assertEqual(db.execute("PRAGMA user_version").fetchone()[0], schema.VERSION)
             self.assertIn("private_by_pair", tables(db))
             self.assertEqual(
                 db.execute("SELECT id, sender, sender_key, pending FROM private ORDER BY id").fetchall(),
@@ -119,6 +120,32 @@ class MigrationTests(DatabaseTestCase):
                 " AND id < 9 ORDER BY id DESC LIMIT 3"
             ))
             self.assertIn("private_by_pair", plan)
+
+    def test_from_version_5_moderation_tables(self) -> None:
+        """
+        A version 5 database keeps its accounts and gains the empty moderation tables of version 6,
+        which read back as an empty record and then hold what is written.
+        """
+        with closing(self.at_version(5)) as old:
+            old.execute("INSERT INTO accounts VALUES ('alice', 'Alice', 'h', 1700000000000)")
+            self.assertNotIn("bans", tables(old))
+        with closing(schema.open_database(self.path)) as db:
+            self.assertEqual(db.execute("PRAGMA user_version").fetchone()[0], schema.VERSION)
+            self.assertTrue({"admins", "operators", "bans", "room_settings"} <= set(tables(db)))
+            self.assertEqual(schema.account_names(db), {"alice": "Alice"})
+            self.assertEqual(schema.moderation(db), ModerationRecord())
+            db.execute("INSERT INTO admins VALUES ('alice')")
+            db.execute("INSERT INTO operators VALUES ('#dev', 'alice')")
+            db.execute("INSERT INTO bans VALUES ('#dev', '', 'eve', '192.0.2.7', NULL, 'spam', 'Alice', 1700000000500)")
+            db.execute("INSERT INTO room_settings VALUES ('#dev', 1, 0, 1)")
+            self.assertEqual(
+                schema.moderation(db),
+                ModerationRecord(
+                    frozenset({"alice"}), frozenset({("#dev", "alice")}),
+                    (BanRecord("#dev", "", "eve", "192.0.2.7", None, "spam", "Alice", 1700000000.5),),
+                    {"#dev": RoomFlags(True, False, True)},
+                ),
+            )
 
     def test_migrate_reports_versions(self) -> None:
         """

@@ -216,14 +216,16 @@ class ExecuteTests(ServerTestCase):
     def test_nick_registers(self) -> None:
         """
         C{Nick} before registration gives the session a user; it gets registered, then #lobby's join,
-        users and history.
+        its role as the first operator of #lobby, users and history.
         """
         alice, session = self.connect("alice")
         self.assertIsNone(self.server.execute(session, commands.Nick("alice")))
         self.assertEqual(alice.take(), [
             {"type": "registered", "nick": "alice", "account": False},
             {"type": "join", "ts": TS, "room": "#lobby", "nick": "alice"},
-            {"type": "users", "room": "#lobby", "count": 1, "users": [{"nick": "alice", "status": "", "idle": 0, "role": "member"}]},
+            {"type": "role", "room": "#lobby", "nick": "alice", "role": "operator", "by": ""},
+            {"type": "users", "room": "#lobby", "count": 1,
+             "users": [{"nick": "alice", "status": "", "idle": 0, "role": "operator"}]},
             {"type": "history", "room": "#lobby", "messages": []},
         ])
         assert session.user is not None

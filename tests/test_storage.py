@@ -31,7 +31,7 @@ from chat import schema, sqlite_store
 from chat.events import FileOffer, Message, Private
 from chat.memory_store import MemoryStore
 from chat.sqlite_store import SQLiteStore, open_store
-from chat.storage import AccountExists, AccountRecord, IStore
+from chat.storage import AccountExists, AccountRecord, BanRecord, IStore, ModerationRecord, RoomFlags
 
 TS = datetime(2026, 11, 21, 14, 2, 3, 120000, tzinfo=timezone.utc)
 
@@ -369,6 +369,39 @@ class StoreContract(_Mixin):
         """
         return self.store.topics()
 
+    def stored_moderation(self) -> ModerationRecord:
+        """
+        The moderation record as a newly opened store would see it.
+        """
+        return self.store.moderation()
+
+    def test_moderation_kept(self) -> None:
+        """
+        Admins, account operators per room, bans (replaced per room and target) and room settings are
+        kept, and removals and revocations take effect; read_moderation reads the same afresh.
+        """
+        self.assertEqual(self.stored_moderation(), ModerationRecord())
+        guest = BanRecord("#dev", "", "eve", "192.0.2.7", 1_700_000_600.0, "spam", "alice", 1_700_000_000.0)
+        account = BanRecord("#dev", "mallory", "", "", None, "", "alice", 1_700_000_001.0)
+        self.result(self.store.set_admin("Root", True))
+        self.result(self.store.set_admin("gone", True))
+        self.result(self.store.set_admin("GONE", False))
+        self.result(self.store.set_operator("#Dev", "Alice", True))
+        self.result(self.store.set_operator("#ops", "bob", True))
+        self.result(self.store.set_operator("#ops", "bob", False))
+        self.result(self.store.add_ban(BanRecord("#dev", "", "eve", "", None, "old", "bob", 1_600_000_000.0)))
+        self.result(self.store.add_ban(guest))
+        self.result(self.store.add_ban(account))
+        self.result(self.store.add_ban(BanRecord("#ops", "", "zed", "", None, "", "bob", 1_700_000_002.0)))
+        self.result(self.store.remove_ban("#ops", "", "zed"))
+        self.result(self.store.set_room_flags("#Dev", RoomFlags(invite_only=True, moderated=True)))
+        expected = ModerationRecord(
+            frozenset({"root"}), frozenset({("#dev", "alice")}), (guest, account),
+            {"#dev": RoomFlags(True, False, True)},
+        )
+        self.assertEqual(self.result(self.store.read_moderation()), expected)
+        self.assertEqual(self.stored_moderation(), expected)
+
 
 class MemoryStoreTests(StoreContract, SynchronousTestCase):
     def setUp(self) -> None:
@@ -442,6 +475,12 @@ class SQLiteContractTests(SQLiteStoreTestCase, StoreContract):
         store = open_store(os.path.dirname(self.path), self.clock, MemoryReactor())
         store._pool.close()
         return store.topics()
+
+    def stored_moderation(self) -> ModerationRecord:
+        self.settle()
+        store = open_store(os.path.dirname(self.path), self.clock, MemoryReactor())
+        store._pool.close()
+        return store.moderation()
 
     def test_offers_loaded_at_open(self) -> None:
         """
@@ -566,6 +605,29 @@ class GroupCommitTests(SQLiteStoreTestCase):
             self.rows("SELECT room_key, room, text, set_by FROM topics"), [("#b", "#b", "replaced", "carol")]
         )
         self.assertEqual(self.rows("SELECT text FROM messages ORDER BY id"), [("before",), ("after",)])
+
+    def test_moderation_written_with_messages(self) -> None:
+        """
+        Operators, bans and room settings join the group of the messages around them: one
+        transaction sharing one Deferred.
+        """
+        before = self.store.add(Message(1, TS, "#a", "alice", "before"))
+        grouped = [
+            self.store.set_operator("#a", "alice", True),
+            self.store.add_ban(BanRecord("#a", "", "eve", "", None, "", "alice", 1.0)),
+            self.store.remove_ban("#a", "", "eve"),
+            self.store.set_room_flags("#a", RoomFlags(topic_lock=True)),
+            self.store.add(Message(2, TS, "#a", "alice", "after")),
+        ]
+        for deferred in grouped:
+            self.assertIs(deferred, before)
+        self.clock.advance(0)
+        self.assertEqual(len(self.pool.queue), 1)
+        self.pool.run()
+        self.assertIsNone(self.successResultOf(before))
+        self.assertEqual(self.rows("SELECT room_key, account_key FROM operators"), [("#a", "alice")])
+        self.assertEqual(self.rows("SELECT count(*) FROM bans"), [(0,)])
+        self.assertEqual(self.rows("SELECT * FROM room_settings"), [("#a", 0, 1, 0)])
 
     def test_close_writes_pending_then_closes(self) -> None:
         """

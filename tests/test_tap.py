@@ -13,6 +13,7 @@ import tempfile
 from contextlib import closing
 
 from twisted.application.service import IService, MultiService
+from twisted.internet.task import Clock
 from twisted.internet.error import CannotListenError
 from twisted.internet.testing import (
     MemoryReactor,
@@ -39,6 +40,8 @@ DEFAULTS = {
     "web": [],
     "web-origin": [],
     "trusted-proxy": [],
+    "metrics": None,
+    "config": None,
     "data-dir": "chat-data",
     "server-name": "chat",
     "motd": "",
@@ -131,7 +134,7 @@ class OptionsTests(SynchronousTestCase):
             "tls-cert": None, "tls-key": None, "log-level": "info", "log-format": "text",
             "registration-timeout": 60.0, "tls-handshake-timeout": 15.0, "upload-idle-timeout": 60.0,
             "disk-reserve": None, "max-output-total": 256 * 1024 * 1024, "ipv6-prefix": 64,
-            "web": [], "web-origin": [], "trusted-proxy": [],
+            "web": [], "web-origin": [], "trusted-proxy": [], "metrics": None, "config": None,
         })
         self.assertEqual(options.settings(), Settings(
             server_name="example", motd="hi all", max_line=512, flood_burst=3, flood_rate=2.5,
@@ -423,6 +426,17 @@ class MakeServiceTests(SynchronousTestCase):
         # when the port is busy; RaisingMemoryReactor does the same without a
         # socket. A real busy port is left to the end-to-end tests.
         busy = CannotListenError("127.0.0.1", 8888, OSError(errno.EADDRINUSE, "Address already in use"))
-        top, _ = self.make(reactor=RaisingMemoryReactor(listenException=busy))
+        top, _ = self.make(reactor=_RaisingClockReactor(busy))
         error = self.assertRaises(SystemExit, top.privilegedStartService)
         self.assertEqual(str(error), "chat: cannot listen on 127.0.0.1:8888: [Errno 98] Address already in use")
+
+
+class _RaisingClockReactor(RaisingMemoryReactor, Clock):
+    """
+    A L{RaisingMemoryReactor} that also tells the time, as the server asks
+    it when it is built (its start time, for C{/stats}).
+    """
+
+    def __init__(self, listen_exception: Exception) -> None:
+        RaisingMemoryReactor.__init__(self, listenException=listen_exception)
+        Clock.__init__(self)

@@ -299,7 +299,7 @@ class ReloadTests(FilesTestCase):
             handler = signal.getsignal(signal.SIGHUP)
             assert callable(handler)
             handler(signal.SIGHUP, None)
-            self.assertEqual(called, [service.reload_certificates])
+            self.assertEqual(called, [service.reload])
             with open(cert_path, "wb") as f:
                 f.write(b"garbage")
             with capturedLogs() as logged:

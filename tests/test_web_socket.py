@@ -204,13 +204,14 @@ class SessionTests(WebTestCase):
 
     def test_registered_with_token(self) -> None:
         """
-        /nick registers: registered carries a token on a daemon with a web listener, then join, users, history.
+        /nick registers: registered carries a token on a daemon with a web listener, then join, role (the
+        first in #lobby is its operator), users, history.
         """
         client = self.web_connect()
         client.events()
         client.send_text("/nick alice")
         got = client.events()
-        self.assertEqual([e["type"] for e in got], ["registered", "join", "users", "history"])
+        self.assertEqual([e["type"] for e in got], ["registered", "join", "role", "users", "history"])
         token = got[0]["token"]
         self.assertIsInstance(token, str)
         self.assertGreaterEqual(len(token), 22)

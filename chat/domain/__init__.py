@@ -9,13 +9,14 @@ published only once its store has made it durable, and whatever happens
 after it waits its turn.
 
 One module per concern: L{state} (users, rooms, names), L{rooms},
-L{sessions}, L{messages}, L{files}.
+L{sessions}, L{messages}, L{files}, L{moderation}.
 """
 
 from __future__ import annotations
 
 from chat.domain.files import Files
 from chat.domain.messages import Messages
+from chat.domain.moderation import Moderation
 from chat.domain.sessions import Sessions
 from chat.domain.state import HISTORY_MAX, LOBBY, NICK_MAX, Room, User, room_name, utc
 from chat.interfaces import IBus, IIdAllocator
@@ -24,7 +25,7 @@ from chat.storage import IStore
 __all__ = ["HISTORY_MAX", "LOBBY", "NICK_MAX", "ChatDomain", "Room", "User", "room_name", "utc"]
 
 
-class ChatDomain(Sessions, Messages, Files):
+class ChatDomain(Moderation, Sessions, Messages, Files):
     """
     Every user and room of one server, and the rules between them.
 

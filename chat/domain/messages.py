@@ -28,15 +28,28 @@ class Messages(DomainState):
 
         @param text: cleaned text; an empty or blank one is ignored.
         @raise errors.NotInRoom: the user is in no room.
+        @raise errors.Muted: the user is muted in the room, or it is
+            moderated and they are not an operator of it.
         """
         room = self._room(user, None)
         if not text.strip():
             return
+        self._check_voice(user, room, now)
         user.active = now
         message = events.Message(self._ids.next_id(), utc(now), room.name, user.nick, text, action)
         stored = self._store.add(message)
         room.history.append(message)
         self._events.publish_after(stored, message, room.to, self._not_sent, user, room, message)
+
+    def _check_voice(self, user: User, room: Room, now: float) -> None:
+        if self.is_operator(user, room):
+            return
+        key = room.name.lower()
+        if self._muted(user, key, now):
+            raise errors.Muted(f"you are muted in {room.name}")
+        flags = self.flags.get(key)
+        if flags is not None and flags.moderated:
+            raise errors.Muted(f"{room.name} is moderated: only its operators speak")
 
     def _not_sent(
         self, user: User, room: Room | None = None, message: events.Message | None = None

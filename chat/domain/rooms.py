@@ -26,7 +26,7 @@ from chat.domain.state import (
 )
 from chat.interfaces import ToNeighbours
 from chat.sequencer import Delivery
-from chat.storage import AccountRecord
+from chat.storage import AccountRecord, RoomFlags
 
 
 def _check_count(count: int) -> None:
@@ -91,7 +91,14 @@ class Rooms(DomainState):
         C{history} (the last C{history_on_join} messages) to the newcomer.
         Joining a room already joined only makes it current.
 
+        A user who becomes an operator by joining (see L{_operator_on_join})
+        is announced with C{role} (by C{''}) to the room after the C{join};
+        a room with a setting on sends C{room-settings} to the newcomer after
+        C{users} and C{topic}.
+
         @raise errors.BadArguments: the room name is invalid.
+        @raise errors.Banned: a ban keeps the user out.
+        @raise errors.InviteOnly: invite-only, and the user is not invited.
         """
         name = room_name(name)
         key = name.lower()
@@ -99,16 +106,25 @@ class Rooms(DomainState):
             user.rooms[key] = user.rooms.pop(key)
             self._events.publish(events.Info(f"{user.rooms[key].name} is now your current room"), user.here)
             return
+        self._check_entry(user, name, now)
         room = self.rooms.get(key)
         if room is None:
             room = self._new_room(name)
+        operator = self._operator_on_join(user, room)
         room.add(user)
         user.rooms[key] = room
         newcomer = user.here
         self._events.publish(events.Joined(utc(now), room.name, user.nick), room.to)
+        if operator:
+            self._events.publish(events.RoleChanged(room.name, user.nick, events.OPERATOR), room.to)
         self._events.publish(self._users(room, now), newcomer)
         if room.topic:
             self._events.publish(events.Topic(room.name, room.topic, room.topic_by), newcomer)
+        flags = self.flags.get(key)
+        if flags is not None and flags != RoomFlags():
+            self._events.publish(
+                events.RoomSettings(room.name, flags.invite_only, flags.topic_lock, flags.moderated), newcomer
+            )
         if room.loaded:
             self._events.publish(events.History(room.name, tuple(room.history)), newcomer)
             return
@@ -119,6 +135,61 @@ class Rooms(DomainState):
 
         reading = self._store.recent(room.name, self.history_on_join).addCallback(replay)
         self._events.publish_when(reading.addErrback(self._unavailable, newcomer, "history"))
+
+    def _check_entry(self, user: User, name: str, now: float) -> None:
+        """
+        @raise errors.Banned: a ban keeps the user out of the room.
+        @raise errors.InviteOnly: the room is invite-only, and the user is
+            neither invited nor one of its operators.
+        """
+        if self.is_admin(user):
+            return
+        key = name.lower()
+        ban = self._ban_of(user, key, now)
+        if ban is not None:
+            until = "" if ban.expires is None else f" until {utc(ban.expires):%Y-%m-%d %H:%M} UTC"
+            reason = f": {ban.reason}" if ban.reason else ""
+            raise errors.Banned(f"you are banned from {name}{until}{reason}")
+        flags = self.flags.get(key)
+        if flags is None or not flags.invite_only:
+            return
+        if (user.account is not None and (key, user.account) in self.operators) or (
+            self._target(user) in self.invited.get(key, ())
+        ):
+            return
+        raise errors.InviteOnly(f"{name} is invite-only: an operator of it can /invite {user.nick}")
+
+    def _operator_on_join(self, user: User, room: Room) -> bool:
+        """
+        Whether C{user}, about to join C{room}, is an operator there: a
+        server administrator, an account made an operator of it, or the
+        first to join a room without operators (neither a member who is one
+        nor an account made one). A logged-in first joiner's role is stored.
+        """
+        key = room.name.lower()
+        if self.is_admin(user):
+            return True
+        if user.account is not None and (key, user.account) in self.operators:
+            room.operators.add(user)
+            return True
+        if room.operators or any(self.is_admin(member) for member in room.members.values()):
+            return False
+        if any(pair[0] == key for pair in self.operators):
+            return False
+        room.operators.add(user)
+        if user.account is not None:
+            self._store_operator(room, user.account, True)
+        return True
+
+    def _store_operator(self, room: Room, account: str, operator: bool) -> None:
+        pair = (room.name.lower(), account)
+        if operator:
+            self.operators.add(pair)
+        else:
+            self.operators.discard(pair)
+        self._store.set_operator(room.name, account, operator).addErrback(
+            lambda failure: self._log.failure("could not store the operators of {room}", failure, room=room.name)
+        )
 
     def part(self, user: User, name: str | None, reason: str, now: float) -> None:
         """
@@ -135,7 +206,7 @@ class Rooms(DomainState):
     def _users(self, room: Room, now: float) -> events.Users:
         members = sorted(room.members.values(), key=lambda u: u.nick.lower())
         return events.Users(
-            room.name, tuple(events.UserInfo(u.nick, u.status, u.idle(now)) for u in members)
+            room.name, tuple(events.UserInfo(u.nick, u.status, u.idle(now), self._role(u, room)) for u in members)
         )
 
     def list_users(self, user: User, name: str | None, now: float) -> None:
@@ -192,6 +263,8 @@ class Rooms(DomainState):
 
         @raise errors.NotInRoom: setting the topic of a room not joined, or no
             room given and the user is in none.
+        @raise errors.NotOperator: the room's topic is locked (C{topic-lock})
+            and the user is not an operator of it.
         @raise errors.NoSuchRoom: the named room does not exist.
         """
         if text is None:
@@ -199,6 +272,9 @@ class Rooms(DomainState):
             self._events.publish(events.Topic(room.name, room.topic, room.topic_by), user.here)
             return
         room = self._joined(user, name)
+        flags = self.flags.get(room.name.lower())
+        if flags is not None and flags.topic_lock and not self.is_operator(user, room):
+            raise errors.NotOperator(f"the topic of {room.name} is locked: only its operators set it")
         room.topic = text[:TOPIC_MAX]
         room.topic_by = user.nick
         key = room.name.lower()

@@ -28,6 +28,7 @@ class Sessions(Rooms):
         account: str | None = None,
         join: bool = True,
         token: str = "",
+        address: str = "",
     ) -> User:
         """
         Give a connection a nick, then join it to C{#lobby} (PROTOCOL.md
@@ -37,6 +38,10 @@ class Sessions(Rooms):
             logged in (C{nick} is then the account's name), else C{None}.
         @param join: false to skip the C{#lobby} join (C{--no-join}).
         @param token: the session's bearer token, sent in C{registered} (C{''} for none).
+        @param address: the client's address key, kept out with a guest's
+            ban (L{chat.limits.address_key}). A user kept out of C{#lobby}
+            (C{banned}, C{invite-only}) is registered all the same and gets
+            the error.
         @raise errors.NickInvalid: C{nick} breaks the rules of section 3.3.
         @raise errors.NickTaken: another user has C{nick}, ignoring case.
         @raise errors.NickRegistered: C{nick} belongs to an account the
@@ -47,9 +52,13 @@ class Sessions(Rooms):
         user.account = account
         user.token = token
         self.users[nick.lower()] = user
+        user.address = address
         self._events.publish(events.Registered(nick, account is not None, token), user.here)
         if join:
-            self.join(user, LOBBY, now)
+            try:
+                self.join(user, LOBBY, now)
+            except (errors.Banned, errors.InviteOnly) as e:
+                self._events.publish(events.Error.of(e), user.here)
         return user
 
     def _check_nick(self, nick: str, account: str | None) -> None:
@@ -96,7 +105,7 @@ class Sessions(Rooms):
         """
         Log a registered user in to the account C{name} (its password was
         checked): they take the account's nick, and get C{registered} with
-        C{account} true.
+        C{account} true. Operator roles follow the account (L{_operator_on_login}).
 
         @raise errors.NickTaken: another connection holds the account's
             nick (the caller disconnects another session of the same
@@ -110,6 +119,24 @@ class Sessions(Rooms):
             self._rename(user, name, now)
         user.account = name.lower()
         self._events.publish(events.Registered(user.nick, True, user.token), user.here)
+        self._operator_on_login(user)
+
+    def _operator_on_login(self, user: User) -> None:
+        """
+        A guest who logs in keeps an operator's role as the account's (it
+        is stored), and gets the roles the account holds in the rooms
+        they are in (C{role} to each room).
+        """
+        account = user.account
+        assert account is not None
+        for room in user.rooms.values():
+            if user in room.operators:
+                if (room.name.lower(), account) not in self.operators:
+                    self._store_operator(room, account, True)
+            elif (room.name.lower(), account) in self.operators or self.is_admin(user):
+                if not self.is_admin(user):
+                    room.operators.add(user)
+                self._events.publish(events.RoleChanged(room.name, user.nick, events.OPERATOR), room.to)
 
     def session(self, account: str) -> User | None:
         """
@@ -138,13 +165,15 @@ class Sessions(Rooms):
         """
         Record the new account C{name} (its nick is now reserved), created
         by C{user}, who is now logged in to it and gets C{registered} with
-        C{account} true; C{None} if they left meanwhile.
+        C{account} true (their operator roles now stored with the account);
+        C{None} if they left meanwhile.
         """
         key = name.lower()
         self.accounts[key] = name
         if user is not None:
             user.account = key
             self._events.publish(events.Registered(user.nick, True, user.token), user.here)
+            self._operator_on_login(user)
 
     def deliver_waiting(self, user: User) -> None:
         """

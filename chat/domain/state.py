@@ -27,7 +27,7 @@ from chat.interfaces import (
     ToRoom,
 )
 from chat.sequencer import Delivery, Sequencer
-from chat.storage import IStore
+from chat.storage import BanRecord, IStore, ModerationRecord, RoomFlags
 
 NICK_MAX = 24
 """The longest nick, in characters (PROTOCOL.md section 3.3)."""
@@ -91,7 +91,9 @@ class User:
     @ivar token: the session's bearer token, sent in C{registered}, or C{''}.
     """
 
-    __slots__ = ("nick", "participant", "here", "since", "active", "status", "rooms", "account", "token")
+    __slots__ = (
+        "nick", "participant", "here", "since", "active", "status", "rooms", "account", "token", "address",
+    )
 
     def __init__(self, nick: str, participant: IParticipant, now: float) -> None:
         self.nick = nick
@@ -105,6 +107,8 @@ class User:
         self.account: str | None = None
         self.token = ""
         """The session's bearer token for the HTTP file routes, or C{''} (PROTOCOL.md section 9)."""
+        self.address = ""
+        """The client's address key (L{chat.limits.address_key}), kept out with a guest's ban, or C{''}."""
 
     @property
     def room(self) -> Room | None:
@@ -129,7 +133,7 @@ class Room:
         the room is created).
     """
 
-    __slots__ = ("name", "topic", "topic_by", "members", "to", "history", "loaded")
+    __slots__ = ("name", "topic", "topic_by", "members", "to", "history", "loaded", "operators")
 
     def __init__(self, name: str, keep: int = 0) -> None:
         self.name = name
@@ -140,6 +144,8 @@ class Room:
         """The address of everyone in the room."""
         self.history: deque[events.Message] = deque(maxlen=keep)
         self.loaded = keep == 0
+        self.operators: set[User] = set()
+        """The members who are operators here now (PROTOCOL.md section 10)."""
 
     def add(self, user: User) -> None:
         self.members[user.nick.lower()] = user
@@ -158,6 +164,16 @@ class DomainState:
         L{expire_offers} removes them.
     @ivar topics: every room's topic, kept when the room empties and in the
         store: lower-cased room name to C{(room, text, by)}.
+    @ivar admins: the lower-cased accounts of server administrators.
+    @ivar operators: C{(room, account)}, both lower-cased: accounts that are
+        operators of a room whenever they are in it (stored).
+    @ivar bans: lower-cased room name to the lower-cased target (account or
+        nick) to its ban (stored).
+    @ivar flags: lower-cased room name to its settings (stored; absent: all off).
+    @ivar mutes: lower-cased room name to the lower-cased target (account, or
+        guest nick) to the expiry in POSIX seconds or C{None} (not stored).
+    @ivar invited: lower-cased room name to the lower-cased targets invited
+        (account, or guest nick; not stored).
     """
 
     _log = Logger()
@@ -182,6 +198,74 @@ class DomainState:
         self.offers = self._offers.by_id
         self.topics: dict[str, tuple[str, str, str]] = store.topics()
         self._pruned_before = 0.0
+        self.admins: set[str] = set()
+        self.operators: set[tuple[str, str]] = set()
+        self.bans: dict[str, dict[str, BanRecord]] = {}
+        self.flags: dict[str, RoomFlags] = {}
+        self.mutes: dict[str, dict[str, float | None]] = {}
+        self.invited: dict[str, set[str]] = {}
+        self.load_moderation(store.moderation())
+
+    def load_moderation(self, record: ModerationRecord) -> None:
+        """
+        Take the stored administrators, operators, bans and room settings
+        (at start, and again on a reload, L{chat.server.ChatServer.reload_moderation}).
+        Who is an operator in a room now does not change.
+        """
+        self.admins = set(record.admins)
+        self.operators = set(record.operators)
+        self.bans = {}
+        for ban in record.bans:
+            self.bans.setdefault(ban.room, {})[ban.target] = ban
+        self.flags = dict(record.rooms)
+
+    # Roles
+
+    def is_admin(self, user: User) -> bool:
+        """
+        Whether C{user} is logged in to a server administrator's account.
+        """
+        return user.account is not None and user.account in self.admins
+
+    def is_operator(self, user: User, room: Room) -> bool:
+        """
+        Whether C{user} is an operator of C{room}: given the role there, or
+        a server administrator.
+        """
+        return user in room.operators or self.is_admin(user)
+
+    def _role(self, user: User, room: Room) -> str:
+        return events.OPERATOR if self.is_operator(user, room) else events.MEMBER
+
+    @staticmethod
+    def _target(user: User) -> str:
+        """
+        The key a ban, mute or invitation of C{user} names: the account, else the nick.
+        """
+        return user.account or user.nick.lower()
+
+    def _ban_of(self, user: User, key: str, now: float) -> BanRecord | None:
+        """
+        The ban of room C{key} that keeps C{user} out now, or C{None}: the
+        account's, or for a guest the nick's or the address's.
+        """
+        for ban in self.bans.get(key, {}).values():
+            if ban.expires is not None and ban.expires <= now:
+                continue
+            if user.account is not None:
+                if ban.account == user.account:
+                    return ban
+            elif ban.nick == user.nick.lower() or (ban.address and ban.address == user.address):
+                return ban
+        return None
+
+    def _muted(self, user: User, key: str, now: float) -> bool:
+        muted = self.mutes.get(key, {})
+        target = self._target(user)
+        if target not in muted:
+            return False
+        expires = muted[target]
+        return expires is None or expires > now
 
     def tell(self, participant: IParticipant, event: events.Event) -> None:
         """
@@ -233,6 +317,7 @@ class DomainState:
     def _leave(self, user: User, room: Room) -> None:
         key = room.name.lower()
         room.remove(user)
+        room.operators.discard(user)
         del user.rooms[key]
         if not room.members and key != LOBBY:
             del self.rooms[key]

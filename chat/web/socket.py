@@ -43,6 +43,7 @@ from chat.accounts import is_loopback
 from chat.framing import LINE_BYTES_PER_TOKEN
 from chat.interfaces import IParticipant, Outgoing
 from chat.limits import TokenBucket
+from chat.metrics import COUNTS
 from chat.outbox import Batch, Outbox
 from chat.participant import SessionParticipant
 from chat.render import render_json
@@ -204,6 +205,7 @@ class WebParticipant(SessionParticipant):
         """
         One input line: read in order, within the flood limit.
         """
+        COUNTS.bytes_in += len(message.encode("utf-8"))
         if self._closing:
             return
         self._inbox.append(message)
@@ -252,6 +254,7 @@ class WebParticipant(SessionParticipant):
                 self._flood_warned = False
             delay = self._bucket.wait(now)
             if delay > 0:
+                COUNTS.flood_delays += 1
                 self._throttle = self.clock.callLater(delay, self._unthrottle)
                 if not self._flood_warned:
                     self._flood_warned = True
@@ -360,6 +363,7 @@ class WebParticipant(SessionParticipant):
             self._abort_call = self.clock.callLater(self.settings.shutdown_timeout, transport.abortConnection)
 
     def _slow_reader(self) -> None:
+        COUNTS.slow_readers += 1
         outbox = self.outbox
         self._log.warn(
             "disconnecting {peer} (web): it does not read its output ({why})",
