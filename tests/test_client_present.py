@@ -16,7 +16,7 @@ from twisted.trial.unittest import SynchronousTestCase
 
 from chat import events
 from chat.client import overview, present, status, typed
-from chat.client.model import ChatModel, Departed, Notice, State, Transfer
+from chat.client.model import ChatModel, Departed, Notice, SettingsChanged, State, Transfer
 from chat.client.present import TERMINAL, WINDOW, Line, Presenter, Span
 
 UTC = timezone.utc
@@ -344,6 +344,17 @@ class TextTests(SynchronousTestCase):
         ])
         self.assertEqual(status.people_heading(model), "PEOPLE · 3 ONLINE")
 
+    def test_people_rows_put_operators_first(self) -> None:
+        """
+        Operators of the current room come first in the people list and are marked as operators.
+        """
+        model = ChatModel("alice")
+        model.apply(events.Joined(T0, "#dev", "alice"))
+        model.apply(events.Users("#dev", (events.UserInfo("alice", "", 0), events.UserInfo("zed", "", 0, "operator"),
+                                          events.UserInfo("bob", "", 0))))
+        self.assertEqual([(row.nick, row.operator) for row in status.people_rows(model)],
+                         [("zed", True), ("alice", False), ("bob", False)])
+
     def test_offer_detail_and_paths(self) -> None:
         """
         An offer's card names the sender, the target unless it is the user, and the size; home reads C{~}.
@@ -354,6 +365,71 @@ class TextTests(SynchronousTestCase):
         self.assertEqual(status.offer_detail(to_room, "alice"), "bob → #dev · 10 B")
         self.assertEqual(status.short_path(Path.home() / "Downloads" / "chat"), "~/Downloads/chat")
         self.assertEqual(status.short_path(Path("/srv/inbox")), "/srv/inbox")
+
+
+class ModerationLineTests(SynchronousTestCase):
+    """
+    Kicks, role changes and room settings (PROTOCOL.md section 10) read as sentences.
+    """
+
+    def test_kick_lines(self) -> None:
+        """
+        A kick names who, where, by whom and why; the user's own kick says "You" and belongs to no room.
+        """
+        for voice in (WINDOW, TERMINAL):
+            shown = presenter(voice).lines(events.Kicked(T0, "#dev", "bob", "alice", "spam"), T0)
+            self.assertEqual([(line.room, line.text.endswith("bob was kicked from #dev by alice (spam)"))
+                              for line in shown], [("#dev", True)])
+            [mine] = presenter(voice).lines(events.Kicked(T0, "#dev", "Alice", "carol", "spam"), T0)
+            self.assertIsNone(mine.room)
+            self.assertIn("You were kicked from #dev by carol (spam)", mine.text)
+        self.assertEqual(texts(presenter().lines(events.Kicked(T0, "#dev", "bob", "carol"), T0)),
+                         [("system", "09:30  ← bob was kicked from #dev by carol", "#dev")])
+
+    def test_role_lines(self) -> None:
+        """
+        Role changes say who made whom an operator, or who no longer is one.
+        """
+        def lines(change: events.RoleChanged, voice: present.Voice = WINDOW) -> list[str]:
+            return [line.text for line in presenter(voice).lines(change, T0)]
+
+        self.assertEqual(lines(events.RoleChanged("#dev", "bob", "operator", "alice"), TERMINAL),
+                         ["*** alice made bob an operator of #dev"])
+        self.assertEqual(lines(events.RoleChanged("#dev", "bob", "operator", "carol")),
+                         ["09:30  • carol made bob an operator of #dev"])
+        self.assertEqual(lines(events.RoleChanged("#dev", "alice", "operator", "")),
+                         ["09:30  • You are now an operator of #dev"])
+        self.assertEqual(lines(events.RoleChanged("#dev", "bob", "member", "alice"), TERMINAL),
+                         ["*** bob is no longer an operator of #dev (by alice)"])
+        self.assertEqual(lines(events.RoleChanged("#dev", "bob", "member", "")),
+                         ["09:30  • bob is no longer an operator of #dev"])
+        [line] = presenter().lines(events.RoleChanged("#dev", "bob", "member", ""), T0)
+        self.assertEqual(line.room, "#dev")
+
+    def test_settings_lines(self) -> None:
+        """
+        Room settings say what changed ("now" or "no longer"), from all off when nothing was known before.
+        """
+        def lines(now: events.RoomSettings, before: events.RoomSettings | None) -> list[str]:
+            return [line.text for line in presenter(TERMINAL).lines(SettingsChanged(now, before), T0)]
+
+        off = events.RoomSettings("#dev")
+        self.assertEqual(lines(events.RoomSettings("#dev", invite_only=True), off), ["*** #dev is now invite-only"])
+        self.assertEqual(lines(events.RoomSettings("#dev", moderated=True, topic_lock=True), off),
+                         ["*** #dev is now topic-locked", "*** #dev is now moderated"])
+        self.assertEqual(lines(off, events.RoomSettings("#dev", moderated=True)), ["*** #dev is no longer moderated"])
+        self.assertEqual(lines(off, off), [])
+        self.assertEqual(lines(off, None), ["*** #dev is no longer invite-only, topic-locked or moderated"])
+        self.assertEqual(lines(events.RoomSettings("#dev", invite_only=True, moderated=True), None),
+                         ["*** #dev is now invite-only", "*** #dev is now moderated"])
+
+    def test_users_list_marks_operators(self) -> None:
+        """
+        The /list line puts an @ before each operator.
+        """
+        users = events.Users("#dev", (events.UserInfo("alice", "", 0, "operator"), events.UserInfo("bob", "", 0)))
+        [line] = presenter(TERMINAL).lines(users, T0)
+        self.assertEqual(line.text, "*** #dev, 2 users: @alice, bob")
 
 
 class DepartedTests(SynchronousTestCase):

@@ -35,9 +35,11 @@ from chat.client.model import (
     Departed,
     Notice,
     RoomsChanged,
+    SettingsChanged,
     State,
     TransferChanged,
     UnreadMark,
+    UsersChanged,
 )
 from chat.client.protocol import ChatClientProtocol
 from chat.client.service import Account, ChatClient
@@ -103,6 +105,63 @@ class ModelTests(SynchronousTestCase):
         self.assertFalse(self.model.make_current("#nowhere"))
         self.model.apply(events.Parted(TS, "#lobby", "alice"))
         self.assertEqual(list(self.model.rooms), ["#dev"])
+
+    def test_roles_follow_users_and_role_events(self) -> None:
+        """
+        Members keep their role from users and role events, through status and nick changes (operator_of: the user's).
+        """
+        self.join("#dev")
+        self.model.apply(events.Users("#dev", (events.UserInfo("alice", "", 0, events.OPERATOR),
+                                               events.UserInfo("bob", "", 0))))
+        self.assertTrue(self.model.operator_of())
+        self.assertTrue(self.model.operator_of("#DEV"))
+        self.assertFalse(self.model.operator_of("#nowhere"))
+        room = self.model.rooms["#dev"]
+        self.assertFalse(room.is_operator("bob"))
+        self.recorder.take()
+        self.model.apply(events.RoleChanged("#dev", "BOB", events.OPERATOR, "alice"))
+        self.assertTrue(room.is_operator("bob"))
+        self.assertEqual(self.recorder.take(), [events.RoleChanged("#dev", "BOB", events.OPERATOR, "alice"),
+                                                UsersChanged("#dev")])
+        self.model.apply(events.StatusChanged("bob", "away"))
+        self.model.apply(events.NickChanged(TS, "bob", "robert"))
+        self.assertEqual(room.members["robert"], events.UserInfo("robert", "away", 0, events.OPERATOR))
+        self.model.apply(events.RoleChanged("#dev", "alice", events.MEMBER, "robert"))
+        self.assertFalse(self.model.operator_of("#dev"))
+
+    def test_kick_removes_the_member_or_the_room(self) -> None:
+        """
+        A kick removes the user kicked from the room; when it is the user, the room is no longer joined.
+        """
+        self.join("#lobby")
+        self.join("#dev")
+        self.join("#dev", "bob")
+        self.recorder.take()
+        bob = events.Kicked(TS, "#dev", "bob", "alice", "spam")
+        self.model.apply(bob)
+        self.assertNotIn("bob", self.model.rooms["#dev"].members)
+        self.assertEqual(self.recorder.take(), [bob, UsersChanged("#dev")])
+        me = events.Kicked(TS, "#dev", "Alice", "carol", "")
+        self.model.apply(me)
+        self.assertEqual(list(self.model.rooms), ["#lobby"])
+        self.assertEqual(self.model.current.name, "#lobby")  # type: ignore[union-attr]
+        self.assertEqual(self.recorder.take(), [me, RoomsChanged()])
+
+    def test_room_settings_are_kept(self) -> None:
+        """
+        A room-settings event is kept on its room and told with the settings known before.
+        """
+        self.join("#dev")
+        self.assertFalse(self.model.rooms["#dev"].invite_only)
+        self.recorder.take()
+        first = events.RoomSettings("#dev", invite_only=True)
+        self.model.apply(first)
+        second = events.RoomSettings("#dev", invite_only=False, moderated=True)
+        self.model.apply(second)
+        self.assertEqual(self.recorder.take(), [SettingsChanged(first, None), RoomsChanged(),
+                                                SettingsChanged(second, first), RoomsChanged()])
+        self.assertEqual(self.model.rooms["#dev"].settings, second)
+        self.assertFalse(self.model.rooms["#dev"].invite_only)
 
     def test_members_follow_events(self) -> None:
         """
@@ -746,6 +805,20 @@ class SessionTests(ClientTestCase):
         client.input("/unmute #dev")
         self.assertEqual(self.recorder.notices()[-1], "#dev is not muted (muted rooms: #lobby).")
         self.assertEqual(self.written(), [])
+
+    def test_mute_of_a_person_goes_to_the_daemon(self) -> None:
+        """
+        /mute and /unmute naming a person in a room (or with more words) are the operator's commands, sent as typed.
+        """
+        client = self.make(settings=ClientSettings(), settings_file=self.settings_file())
+        self.online(client)
+        client.model.apply(events.Users("#lobby", (events.UserInfo("alice", "", 0), events.UserInfo("bob", "", 0))))
+        self.written()
+        client.input("/mute bob #lobby 10m")
+        client.input("/mute Bob")
+        client.input("/unmute bob")
+        self.assertEqual(self.written(), ["/mute bob #lobby 10m", "/mute Bob", "/unmute bob"])
+        self.assertEqual(client.model.muted, set())
 
     def test_mute_outside_a_room_is_usage(self) -> None:
         """

@@ -420,6 +420,18 @@ class CompletionTests(EditorTestCase):
         """
         self.assertEqual(columns("a☕e\u0301"), 4)
 
+    def test_moderation_commands_complete_nicks(self) -> None:
+        """
+        After an operator's command Tab completes (and lists) the room's nicks, and after /invite anyone known.
+        """
+        completions = Completions(commands=["kick", "invite"], nicks=["alice", "bob"], people=["alice", "bob", "cy"])
+        self.assertEqual(complete("/kick ", completions), ("", ["alice", "bob"]))
+        self.assertEqual(complete("/kick b", completions), ("ob ", []))
+        self.assertEqual(complete("/ban bob 1h b", completions), ("ob ", []))
+        self.assertEqual(complete("/invite c", completions), ("y ", []))
+        self.assertEqual(complete("/invite ", completions), ("", ["alice", "bob", "cy"]))
+        self.assertEqual(complete("/ki", completions), ("ck ", []))
+
     def test_nick_commands(self) -> None:
         """
         After C{/msg} (and C{/whois}, C{/send}) Tab completes anyone known,

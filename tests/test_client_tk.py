@@ -880,6 +880,144 @@ class WindowTests(SynchronousTestCase):
         self.assertTrue(fitted.startswith("a-v") and fitted.endswith("gz"))
 
 
+class ModerationWindowTests(SynchronousTestCase):
+    """
+    Operators in the people list and a person's menu (PROTOCOL.md section 10), on a model fed by hand.
+    """
+
+    def setUp(self) -> None:
+        self.root, self.model, self.client, self.clock = online_alice(self)
+        self.window = tk_window.ChatWindow(self.root, self.client, clock=self.clock, zone=UTC, on_exit=lambda: None)
+        self.addCleanup(self.window.close)
+        self.model.apply(events.Joined(T0, "#dev", "alice"))
+        self.model.apply(events.Users("#dev", (events.UserInfo("alice", "", 0, events.OPERATOR),
+                                               events.UserInfo("bob", "", 0), events.UserInfo("Carol", "", 0))))
+        self.root.update()
+
+    def labels(self, nick: str) -> list[str]:
+        menu = self.window.build_person_menu(nick)
+        return [str(menu.entrycget(i, "label")) for i in range((menu.index("end") or 0) + 1)
+                if menu.type(i) == "command"]
+
+    def choose(self, nick: str, label: str) -> None:
+        menu = self.window.build_person_menu(nick)
+        [index] = [i for i in range((menu.index("end") or 0) + 1)
+                   if menu.type(i) == "command" and menu.entrycget(i, "label") == label]
+        menu.invoke(index)
+
+    def test_operators_are_marked_and_listed_first(self) -> None:
+        """
+        The people list puts operators first with an @ before the nick; selecting one still gives the bare nick.
+        """
+        tree = self.window.people.tree
+        self.model.apply(events.RoleChanged("#dev", "Carol", events.OPERATOR, "alice"))
+        self.root.update()
+        self.assertEqual([tree.item(i, "text") for i in tree.get_children()], ["@alice", "@Carol", "bob"])
+        self.assertIn("operator", tree.item("carol", "tags"))
+        tree.selection_set("carol")
+        self.root.update()
+        self.assertEqual(self.window.people.selected(), "Carol")
+        self.assertEqual(self.window.files.send_button.cget("text"), "Send file to Carol…")
+
+    def test_menu_of_a_member_only_messages(self) -> None:
+        """
+        Someone who is not an operator gets only Private message, which opens the conversation.
+        """
+        self.model.apply(events.RoleChanged("#dev", "alice", events.MEMBER, "bob"))
+        self.assertEqual(self.labels("bob"), ["Private message"])
+        self.choose("bob", "Private message")
+        self.assertEqual(self.window.conversation, "bob")
+        self.assertEqual(self.client.lines, [])
+
+    def test_operator_menu_sends_the_commands(self) -> None:
+        """
+        An operator's menu sends /op, /deop, /mute and /unmute for the person in the current room.
+        """
+        self.assertEqual(self.labels("bob"), ["Private message", "Make operator", "Kick…", "Ban…", "Mute", "Unmute"])
+        self.assertEqual(self.labels("alice"), ["Remove operator"])
+        for label in ("Make operator", "Mute", "Unmute"):
+            self.choose("bob", label)
+        self.choose("alice", "Remove operator")
+        self.assertEqual(self.client.lines, ["/op bob #dev", "/mute bob #dev", "/unmute bob #dev", "/deop alice #dev"])
+
+    def test_kick_and_ban_ask_first(self) -> None:
+        """
+        Kick… asks a reason and Ban… a duration and a reason before sending; cancelling sends nothing.
+        """
+        asked: list[tuple[str, tuple[tuple[str, str], ...]]] = []
+        answers: list[tuple[str, str] | None] = [("", "spam"), ("1h", "flooding again"), None, ("", "")]
+
+        def ask(title: str, prompt: str, durations: tuple[tuple[str, str], ...]) -> tuple[str, str] | None:
+            asked.append((title, durations))
+            return answers.pop(0)
+
+        self.window.ask_moderation = ask
+        self.choose("bob", "Kick…")
+        self.choose("bob", "Ban…")
+        self.choose("bob", "Ban…")
+        self.choose("Carol", "Ban…")
+        self.assertEqual(self.client.lines,
+                         ["/kick bob #dev spam", "/ban bob #dev 1h flooding again", "/ban Carol #dev"])
+        bans = status.BAN_DURATIONS
+        self.assertEqual(asked, [("Kick bob", ()), ("Ban bob", bans), ("Ban bob", bans), ("Ban Carol", bans)])
+
+    def test_invite_to_an_invite_only_room(self) -> None:
+        """
+        The menu offers an invitation to each other invite-only room the user operates that the person is not in.
+        """
+        self.model.apply(events.Joined(T0, "#secret", "alice"))
+        self.model.apply(events.Users("#secret", (events.UserInfo("alice", "", 0, events.OPERATOR),
+                                                  events.UserInfo("Carol", "", 0))))
+        self.model.apply(events.RoomSettings("#secret", invite_only=True))
+        self.model.make_current("#dev")
+        self.assertIn("Invite to #secret", self.labels("bob"))
+        self.assertNotIn("Invite to #secret", self.labels("Carol"))
+        self.choose("bob", "Invite to #secret")
+        self.assertEqual(self.client.lines, ["/invite bob #secret"])
+
+    def test_right_click_opens_the_menu_of_the_person(self) -> None:
+        """
+        A right click on a person selects them and opens their menu at the pointer; Shift+F10 opens it by keyboard.
+        """
+        opened: list[str] = []
+        self.window.people._on_menu = lambda nick, x, y: opened.append(nick)
+        tree = self.window.people.tree
+        x, y = row_middle(tree, "carol")
+        tree.event_generate("<Button-3>", x=x, y=y)
+        self.root.update()
+        self.assertEqual((opened, tree.selection()), (["Carol"], ("carol",)))
+        tree.selection_set("bob")
+        tree.focus_force()
+        self.root.update()
+        tree.event_generate("<Shift-F10>")
+        self.root.update()
+        self.assertEqual(opened, ["Carol", "bob"])
+
+    def test_kicked_out_of_the_current_room(self) -> None:
+        """
+        When the user is kicked, the room leaves the room list and the line says so wherever the user looks.
+        """
+        self.model.apply(events.Joined(T0, "#lobby", "alice"))
+        self.model.apply(events.Kicked(T0, "#lobby", "alice", "bob", "spam"))
+        self.root.update()
+        self.assertEqual(list(self.window.rooms.tree.get_children()), ["#dev"])
+        self.assertIn("09:30  ← You were kicked from #lobby by bob (spam)", self.window.messages.lines())
+
+    def test_moderation_dialog(self) -> None:
+        """
+        The kick and ban dialog gives the chosen duration and the reason typed, or nothing when cancelled.
+        """
+        dialog = dialogs.ModerationDialog(self.root, "Ban bob", "Why?", status.BAN_DURATIONS)
+        dialog.reason.set("  spam ")
+        dialog.choices["1 day"].invoke()
+        dialog.ok_button.invoke()
+        self.assertEqual(dialog.result, ("1d", "spam"))
+        kick = dialogs.ModerationDialog(self.root, "Kick bob", "Why?")
+        self.assertEqual(kick.choices, {})
+        kick.cancel()
+        self.assertIsNone(kick.result)
+
+
 class FeatureTests(SynchronousTestCase):
     """
     The features of issue 18 in L{tk_window.ChatWindow}: private conversations, alerts, light formatting, the
@@ -1399,17 +1537,36 @@ class LiveTests(TestCase):
 
     def test_people_list_follows_join_and_quit(self) -> None | Deferred[None]:
         """
-        Another user joining appears in the people list with the count; quitting removes them.
+        Another user joining appears in the people list with the count; quitting removes them; the operator is marked.
         """
         async def run() -> None:
-            await self.until(lambda: self.people() == ["alice"], "alice alone")
+            # alice, first in #lobby, is its operator (PROTOCOL.md section 10): marked, and listed first.
+            await self.until(lambda: self.people() == ["@alice"], "alice alone")
             bob = await self.other("bob")
-            await self.until(lambda: self.people() == ["alice", "bob"], "bob in the list")
+            await self.until(lambda: self.people() == ["@alice", "bob"], "bob in the list")
             self.assertEqual(self.window.people.heading.cget("text"), "PEOPLE · 2 ONLINE")
             await deferToThread(bob.send_line, "/quit")
-            await self.until(lambda: self.people() == ["alice"], "bob gone from the list")
+            await self.until(lambda: self.people() == ["@alice"], "bob gone from the list")
             self.assertEqual(self.window.people.heading.cget("text"), "PEOPLE · 1 ONLINE")
             self.assertTrue(any("bob quit" in line for line in self.window.messages.lines()))
+
+        return Deferred.fromCoroutine(run())
+
+    def test_operator_kicks_from_the_menu(self) -> Deferred[None]:
+        """
+        The operator's menu kicks bob with the reason asked (bob gets the kick); the window says so and bob leaves.
+        """
+        async def run() -> None:
+            bob = await self.other("bob")
+            await self.until(lambda: self.people() == ["@alice", "bob"], "bob in the list")
+            self.window.ask_moderation = lambda title, prompt, durations: ("", "off topic")
+            [kick] = [a for a in status.person_actions(self.client.model, "bob") if a.kind == "kick"]
+            self.window.person_action(kick, "bob")
+            kicked = await deferToThread(bob.expect_event, "kick", {"nick": "bob"}, timeout=WAIT)
+            self.assertEqual((kicked["room"], kicked["by"], kicked["reason"]), ("#lobby", "alice", "off topic"))
+            await self.until(lambda: self.people() == ["@alice"], "bob gone from the list")
+            self.assertTrue(any(line.endswith("bob was kicked from #lobby by alice (off topic)")
+                                for line in self.window.messages.lines()))
 
         return Deferred.fromCoroutine(run())
 

@@ -340,7 +340,7 @@ def test_page_survives_restart(browser: Browser, tmp_path: Any) -> None:
 def test_rooms_private_conversations_and_keys(browser: Browser, daemon: Daemon) -> None:
     """
     A line typed in a room goes to that room even when another was joined
-    last; a person clicked opens a private conversation; what arrives
+    last; a person clicked opens their menu, whose Private message opens a private conversation; what arrives
     elsewhere is counted in the sidebar and the title; Up, Tab and Alt+Up work.
     """
     kim = open_user(browser, daemon, "kim")
@@ -364,6 +364,7 @@ def test_rooms_private_conversations_and_keys(browser: Browser, daemon: Daemon) 
         assert box.input_value() == "leo: "
         box.fill("")
         page.get_by_role("list", name="People").get_by_role("button", name="leo").click()
+        page.get_by_role("menu", name="leo").get_by_role("menuitem", name="Private message").click()
         expect(page.get_by_role("heading", name="leo · private")).to_be_visible()
         kim.say("psst :wave:")
         assert leo.expect_event("private", {"from": "kim"})["text"] == "psst \N{WAVING HAND SIGN}"
@@ -384,6 +385,124 @@ def test_rooms_private_conversations_and_keys(browser: Browser, daemon: Daemon) 
     finally:
         leo.close()
         close_user(kim)
+
+
+MODERATION_CASES = """async () => {
+    const { personActions, settingsWords } = await import("/people.js");
+    const room = (name, users, settings) => ({
+        kind: "room", name, key: name, joined: true, settings,
+        users: new Map(users.map(([nick, role]) => [nick.toLowerCase(), { nick, role }])),
+    });
+    const dev = room("#dev", [["ann", "operator"], ["Bob", "member"], ["cy", "operator"]]);
+    const secret = room("#secret", [["ann", "operator"]], { "invite-only": true });
+    const open = room("#open", [["ann", "operator"]], { "invite-only": false });
+    const model = (me) => ({
+        me, conversations: new Map([["#dev", dev], ["#secret", secret], ["#open", open]]),
+        isMe: (nick) => nick.toLowerCase() === me.toLowerCase(),
+    });
+    const show = (me, nick) => personActions(model(me), dev, nick).map((a) => `${a.kind}:${a.label}:${a.line}`);
+    return {
+        operator: show("ann", "Bob"),
+        otherOperator: show("ann", "cy"),
+        self: show("ann", "ann"),
+        member: show("Bob", "ann"),
+        memberSelf: show("Bob", "Bob"),
+        words: [
+            settingsWords({ room: "#dev", "invite-only": true, moderated: false, "topic-lock": false },
+                          { "invite-only": false, moderated: false, "topic-lock": false }),
+            settingsWords({ room: "#dev", "invite-only": false, moderated: false, "topic-lock": true },
+                          { "invite-only": false, moderated: true, "topic-lock": false }),
+            settingsWords({ room: "#dev", "invite-only": true, moderated: true, "topic-lock": false }, null),
+            settingsWords({ room: "#dev", "invite-only": false, moderated: false, "topic-lock": false }, null),
+        ],
+    };
+}"""
+
+
+def test_person_menu_actions(browser: Browser, daemon: Daemon) -> None:
+    """
+    The page's person menu offers Private message to everyone, and to an operator of the room the moderation
+    commands naming the room (and invitations to the other invite-only rooms they operate); settings read as words.
+    """
+    ann = open_user(browser, daemon, "ann")
+    try:
+        cases = ann.page.evaluate(MODERATION_CASES)
+        assert cases["operator"] == [
+            "message:Private message:", "command:Make operator:/op Bob #dev", "kick:Kick…:/kick Bob #dev",
+            "ban:Ban…:/ban Bob #dev", "command:Mute:/mute Bob #dev", "command:Unmute:/unmute Bob #dev",
+            "command:Invite to #secret:/invite Bob #secret",
+        ]
+        assert cases["otherOperator"][:2] == ["message:Private message:", "command:Remove operator:/deop cy #dev"]
+        assert cases["self"] == ["command:Remove operator:/deop ann #dev"]
+        assert cases["member"] == ["message:Private message:"]
+        assert cases["memberSelf"] == []
+        assert cases["words"] == [
+            ["#dev is now invite-only"], ["#dev is now topic-locked", "#dev is no longer moderated"],
+            ["#dev is now invite-only", "#dev is now moderated"],
+            ["#dev is no longer invite-only, topic-locked or moderated"],
+        ]
+    finally:
+        close_user(ann)
+
+
+def test_operator_kicks_from_the_page_and_the_page_is_kicked(browser: Browser, daemon: Daemon) -> None:
+    """
+    An operator's page marks operators, kicks a TCP user through the person's menu with a reason, and shows role
+    and settings changes as lines; a page kicked by a TCP operator says so and the room leaves its sidebar.
+    """
+    opal = open_user(browser, daemon, "opal")
+    vic = Client.json(daemon.port, "vic")
+    tom = Client.json(daemon.port, "tom")
+    try:
+        page = opal.page
+        page.get_by_role("combobox", name="Room to join").fill("modroom")
+        page.get_by_role("button", name="Join", exact=True).click()
+        expect(page.get_by_role("heading", name="#modroom")).to_be_visible(timeout=WAIT_MS)
+        people = page.get_by_role("list", name="People")
+        expect(people.get_by_role("button", name="opal, operator")).to_be_visible(timeout=WAIT_MS)
+        vic.send_line("/join #modroom")
+        vic.expect_event("join", {"room": "#modroom", "nick": "vic"})
+        people.get_by_role("button", name="vic").click()
+        menu = page.get_by_role("menu", name="vic")
+        expect(menu.get_by_role("menuitem")).to_have_text(
+            ["Private message", "Make operator", "Kick…", "Ban…", "Mute", "Unmute"])
+        menu.get_by_role("menuitem", name="Make operator").click()
+        expect(opal.log.locator("li.event-role").first).to_contain_text("You are now an operator of #modroom")
+        expect(opal.log.locator("li.event-role").last).to_contain_text("You made vic an operator of #modroom",
+                                                                      timeout=WAIT_MS)
+        expect(people.get_by_role("button", name="vic, operator")).to_be_visible(timeout=WAIT_MS)
+        people.get_by_role("button", name="vic").press("Enter")
+        page.get_by_role("menu", name="vic").get_by_role("menuitem", name="Remove operator").press("Enter")
+        expect(opal.log.locator("li.event-role").last).to_contain_text("vic is no longer an operator of #modroom",
+                                                                      timeout=WAIT_MS)
+        people.get_by_role("button", name="vic").click(button="right")
+        page.get_by_role("menu", name="vic").get_by_role("menuitem", name="Kick…").click()
+        form = page.get_by_role("form", name="Kick vic")
+        form.get_by_role("textbox", name="Reason").fill("spam links")
+        form.get_by_role("button", name="Kick").click()
+        kick = vic.expect_event("kick", {"room": "#modroom", "nick": "vic"})
+        assert (kick["by"], kick["reason"]) == ("opal", "spam links")
+        expect(opal.log.locator("li.event-kick")).to_contain_text(
+            "vic was kicked from #modroom by opal (spam links)", timeout=WAIT_MS)
+        expect(people).not_to_contain_text("vic")
+        opal.say("/room #modroom moderated on")
+        expect(opal.log.locator("li.event-settings")).to_contain_text("#modroom is now moderated", timeout=WAIT_MS)
+
+        tom.send_line("/join #tomsroom")
+        tom.expect_event("join", {"room": "#tomsroom", "nick": "tom"})
+        page.get_by_role("combobox", name="Room to join").fill("tomsroom")
+        page.get_by_role("button", name="Join", exact=True).click()
+        tom.expect_event("join", {"room": "#tomsroom", "nick": "opal"})
+        rooms = page.get_by_role("list", name="Rooms")
+        expect(rooms.get_by_role("button", name="#tomsroom")).to_be_visible(timeout=WAIT_MS)
+        tom.send_line("/kick opal #tomsroom enough")
+        expect(opal.log.locator("li.event-kick").last).to_contain_text(
+            "You were kicked from #tomsroom by tom (enough)", timeout=WAIT_MS)
+        expect(rooms.get_by_role("button", name="#tomsroom")).to_have_count(0)
+    finally:
+        vic.close()
+        tom.close()
+        close_user(opal)
 
 
 FORMAT_CASES = """async () => {

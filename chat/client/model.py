@@ -12,7 +12,7 @@ change reaching them once as a L{Change} to render.
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from enum import Enum
 
 from chat import events
@@ -143,10 +143,27 @@ class Departed:
     private: bool
 
 
+@dataclass(frozen=True, slots=True)
+class SettingsChanged:
+    """
+    A room's settings were told (PROTOCOL.md section 10): told instead of
+    the C{room-settings} event, with what the model knew before, so that
+    the change can be put in words.
+
+    @ivar settings: the daemon's event, the settings now.
+    @ivar before: the settings known before, or C{None} when none were
+        told since the room was joined.
+    """
+
+    settings: events.RoomSettings
+    before: events.RoomSettings | None
+
+
 Change = (events.Event | Notice | ConnectionChanged | TransferChanged | RoomsChanged | UsersChanged | Departed
-          | UnreadMark)
+          | UnreadMark | SettingsChanged)
 """What an observer is told: an event from the daemon (a C{quit} as a
-L{Departed}), or a change of the model."""
+L{Departed}, a C{room-settings} as a L{SettingsChanged}), or a change of
+the model."""
 
 Observer = Callable[[Change], None]
 
@@ -172,6 +189,24 @@ class Room:
     """While the C{history} the daemon sends after a join is still to come,
     the L{last_id} when joined: only its later messages are new (an answer
     to C{/history} is passed on whole)."""
+    settings: events.RoomSettings | None = None
+    """The room's settings from its last C{room-settings} event
+    (PROTOCOL.md section 10), or C{None}: none told, all off."""
+
+    def is_operator(self, nick: str) -> bool:
+        """
+        Whether C{nick} (any case) is a member of the room with the role
+        L{events.OPERATOR}, as the last C{users} and C{role} events said.
+        """
+        wanted = nick.lower()
+        return any(n.lower() == wanted and info.role == events.OPERATOR for n, info in self.members.items())
+
+    @property
+    def invite_only(self) -> bool:
+        """
+        Whether the room is invite-only (only those invited may join).
+        """
+        return self.settings is not None and self.settings.invite_only
 
 
 def _key(name: str) -> str:
@@ -355,6 +390,15 @@ class ChatModel:
             return room is not None and room is not self.current
         return key != self.looking
 
+    def operator_of(self, room: str | None = None) -> bool:
+        """
+        Whether the user is an operator of C{room} (C{#name}, any case; the
+        current room by default), as far as the daemon told: C{False} for a
+        room not joined.
+        """
+        named = self.current if room is None else self.rooms.get(_key(room))
+        return named is not None and named.is_operator(self.nick)
+
     def mute(self, room: str) -> bool:
         """
         Mute C{room} (C{#name}, any case): its messages no longer alert the
@@ -444,13 +488,13 @@ class ChatModel:
                 for room in self.rooms.values():
                     info = room.members.pop(event.old, None)
                     if info is not None:
-                        room.members[event.new] = events.UserInfo(event.new, info.status, info.idle)
+                        room.members[event.new] = replace(info, nick=event.new)
                         changes.append(UsersChanged(room.name))
             case events.StatusChanged():
                 for room in self.rooms.values():
                     info = room.members.get(event.nick)
                     if info is not None:
-                        room.members[event.nick] = events.UserInfo(event.nick, event.text, info.idle)
+                        room.members[event.nick] = replace(info, status=event.text)
                         changes.append(UsersChanged(room.name))
             case events.Topic():
                 named = self.rooms.get(_key(event.room))
@@ -482,6 +526,21 @@ class ChatModel:
                         opened = True
                     if opened:
                         changes.append(RoomsChanged())
+            case events.Kicked():
+                changes += self._parted(event.room, event.nick)
+            case events.RoleChanged():
+                named = self.rooms.get(_key(event.room))
+                if named is not None:
+                    nick = next((n for n in named.members if _key(n) == _key(event.nick)), None)
+                    if nick is not None:
+                        named.members[nick] = replace(named.members[nick], role=event.role)
+                        changes.append(UsersChanged(named.name))
+            case events.RoomSettings():
+                named = self.rooms.get(_key(event.room))
+                told = SettingsChanged(event, named.settings if named is not None else None)
+                if named is not None:
+                    named.settings = event
+                    changes.append(RoomsChanged())
             case events.Rooms():
                 self.listed = event
             case events.FileOffer():
@@ -544,6 +603,10 @@ class ChatModel:
         return [*changed, UsersChanged(room.name)]
 
     def _parted(self, name: str, nick: str) -> list[Change]:
+        """
+        C{nick} left the room C{name}, or was kicked from it: the room is
+        forgotten when it is the user, else they leave its members.
+        """
         key = _key(name)
         if _key(nick) == _key(self.nick):
             if self.rooms.pop(key, None) is None:

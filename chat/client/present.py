@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from datetime import datetime, tzinfo
 
 from chat import events
-from chat.client.model import Change, ChatModel, Departed, Notice, Transfer, UnreadMark
+from chat.client.model import Change, ChatModel, Departed, Notice, SettingsChanged, Transfer, UnreadMark
 from chat.client.status import nick_colour, size_text
 
 STYLES = frozenset({
@@ -328,6 +328,34 @@ def _nick(nick: str) -> Span:
     return Span(nick, "nick", nick_colour(nick))
 
 
+OPERATOR_MARK = "@"
+"""What comes before the nick of a room operator in lists of people."""
+
+SETTING_WORDS = (("invite_only", "invite-only"), ("topic_lock", "topic-locked"), ("moderated", "moderated"))
+"""The settings of a room (attributes of L{events.RoomSettings}) and how
+a line words each."""
+
+
+def settings_words(change: SettingsChanged) -> list[str]:
+    """
+    The words of a change of a room's settings, one item a line:
+    C{#dev is now invite-only}, C{#dev is no longer moderated} for each
+    setting that changed. The daemon tells the settings after a change
+    only, so when none were known before the change is from all off:
+    C{#dev is now invite-only} for each setting on, or C{#dev is no longer
+    invite-only, topic-locked or moderated} when all are off.
+    """
+    now, before, room = change.settings, change.before, change.settings.room
+    if before is None and not any(getattr(now, name) for name, _ in SETTING_WORDS):
+        return [f"{room} is no longer invite-only, topic-locked or moderated"]
+    if before is None:
+        before = events.RoomSettings(room)
+    return [
+        f"{room} is {'now' if getattr(now, name) else 'no longer'} {word}"
+        for name, word in SETTING_WORDS if getattr(now, name) != getattr(before, name)
+    ]
+
+
 class Presenter:
     """
     Turns each change of a L{ChatModel} into the lines to show, in one
@@ -421,6 +449,38 @@ class Presenter:
         away = Span(f"{voice.gap}(sent while you were away)", "muted") if private.offline else Span("")
         return Line("private", _joined((*self._stamp(private.ts), *who, Span(voice.gap), *text, away)),
                     conversation=private.to if sent else private.sender, sender=private.sender)
+
+    def kicked(self, kick: events.Kicked) -> Line:
+        """
+        The line of a kick (PROTOCOL.md section 10): C{bob was kicked from
+        #dev by alice (spam)} in the room; when it is the user, C{You were
+        kicked from #dev by alice (spam)}, in no room (the room is no longer
+        joined, so the line shows wherever the user looks).
+        """
+        mine = self._mine(kick.nick)
+        who = "You were" if mine else f"{kick.nick} was"
+        reason = f" ({kick.reason})" if kick.reason else ""
+        text = f"{self.voice.leave} {who} kicked from {kick.room} by {kick.by}{reason}"
+        return Line("system", _joined((*self._stamp(kick.ts), Span(text, "system"))), None if mine else kick.room)
+
+    def role(self, change: events.RoleChanged, now: datetime) -> Line:
+        """
+        The line of a change of role: C{alice made bob an operator of
+        #dev}, C{bob is now an operator of #dev} (given by the server),
+        C{bob is no longer an operator of #dev (by alice)}; the user is
+        C{you} in the window's voice.
+        """
+        whom = "you" if self.voice.you and self._mine(change.nick) else change.nick
+        by = "You" if self.voice.you and self._mine(change.by) else change.by
+        subject = "You are" if whom == "you" else f"{whom} is"
+        if change.role == events.OPERATOR and by:
+            text = f"{by} made {whom} an operator of {change.room}"
+        elif change.role == events.OPERATOR:
+            text = f"{subject} now an operator of {change.room}"
+        else:
+            text = f"{subject} no longer an operator of {change.room}" + (
+                f" (by {by})" if by and change.by.lower() != change.nick.lower() else "")
+        return self.info([text], now, change.room)
 
     def offer(self, offer: events.FileOffer, now: datetime) -> Line:
         """
@@ -541,9 +601,17 @@ class Presenter:
             case events.Users(room=room, users=users):
                 listed: list[str | Span] = []
                 for user in users:
-                    listed += [", " if listed else "", _nick(user.nick), f" ({user.status})" if user.status else ""]
+                    mark = OPERATOR_MARK if user.role == events.OPERATOR else ""
+                    listed += [", " if listed else "", mark, _nick(user.nick),
+                               f" ({user.status})" if user.status else ""]
                 count = f"{len(users)} user{'s' if len(users) != 1 else ''}"
                 return [info([f"{room}, {count}: ", *(listed or ["nobody"])], now)]
+            case events.Kicked():
+                return [self.kicked(change)]
+            case events.RoleChanged():
+                return [self.role(change, now)]
+            case SettingsChanged():
+                return [info([text], now, change.settings.room) for text in settings_words(change)]
             case events.Rooms(rooms=()):
                 return [info(["No rooms"], now)]
             case events.Rooms():

@@ -459,6 +459,8 @@ class ChatClient(Service):
             handler = getattr(self, f"_cmd_{name.lower()}", None)
             if name.lower() == "exit":
                 handler = self._cmd_quit
+            if name.lower() in ("mute", "unmute") and self._names_person(args):
+                handler = None  # an operator's /mute NICK [#ROOM] [DURATION] (PROTOCOL.md section 10)
             if handler is not None:
                 handler(args.strip())
                 return
@@ -544,6 +546,21 @@ class ChatClient(Service):
 
     def _cmd_quit(self, args: str) -> None:
         self.quit(emoji.emojize(args, language="alias"))
+
+    def _names_person(self, args: str) -> bool:
+        """
+        Whether the arguments of a C{/mute} or C{/unmute} are the daemon's
+        (an operator muting someone: C{NICK [#ROOM] [DURATION]}) rather
+        than the client's (C{[#ROOM]}, the C{#} optional): more than one
+        word, or one word that is not a room but the nick of someone in a
+        room joined.
+        """
+        words = args.split()
+        if len(words) > 1:
+            return True
+        if not words or words[0].startswith("#"):
+            return False
+        return any(words[0].lower() == nick.lower() for room in self.model.rooms.values() for nick in room.members)
 
     def _room_argument(self, verb: str, args: str) -> str | None:
         """

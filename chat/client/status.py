@@ -161,6 +161,8 @@ class PersonRow:
     @ivar status: the status, or C{""}.
     @ivar nick_colour: see L{nick_colour}.
     @ivar me: whether it is the user.
+    @ivar operator: whether they are an operator of the room (PROTOCOL.md
+        section 10); shown with L{chat.client.present.OPERATOR_MARK}.
     """
 
     key: str
@@ -168,18 +170,21 @@ class PersonRow:
     status: str
     nick_colour: int
     me: bool
+    operator: bool = False
 
 
 def people_rows(model: ChatModel) -> list[PersonRow]:
     """
-    The members of the current room, by nick ignoring case (none out of a room).
+    The members of the current room: its operators first, then by nick
+    ignoring case (none out of a room).
     """
     current = model.current
     members = list(current.members.values()) if current is not None else []
     me = model.nick.lower()
     return [
-        PersonRow(info.nick.lower(), info.nick, info.status, nick_colour(info.nick), info.nick.lower() == me)
-        for info in sorted(members, key=lambda u: u.nick.lower())
+        PersonRow(info.nick.lower(), info.nick, info.status, nick_colour(info.nick), info.nick.lower() == me,
+                  info.role == events.OPERATOR)
+        for info in sorted(members, key=lambda u: (u.role != events.OPERATOR, u.nick.lower()))
     ]
 
 
@@ -192,3 +197,63 @@ def offer_detail(offer: events.FileOffer, me: str) -> str:
     """
     where = "" if offer.to.lower() == me.lower() else f" → {offer.to}"
     return f"{offer.sender}{where} · {size_text(offer.size)}"
+
+
+@dataclass(frozen=True, slots=True)
+class PersonAction:
+    """
+    One entry of a person's menu (right-click in the people list).
+
+    @ivar label: what the entry says: C{Kick…} ends in an ellipsis when it
+        asks something first.
+    @ivar kind: C{message} (open the private conversation), C{command}
+        (send L{line} as it is), C{kick} (ask a reason, then send L{line}
+        with it) or C{ban} (ask a duration and a reason, then send L{line}
+        with them: C{/ban NICK #ROOM [DURATION] [REASON]}).
+    @ivar line: the command (PROTOCOL.md section 10), without what is
+        asked; C{""} for C{message}.
+    """
+
+    label: str
+    kind: str
+    line: str = ""
+
+
+BAN_DURATIONS = (("10 minutes", "10m"), ("1 hour", "1h"), ("1 day", "1d"), ("7 days", "7d"), ("Forever", ""))
+"""The durations offered for a ban: what the user reads, and the DURATION
+of C{/ban} (C{""}: none given, forever)."""
+
+
+def person_actions(model: ChatModel, nick: str) -> list[PersonAction]:
+    """
+    What the user can do with C{nick}, a member of the current room: a
+    private message (not with oneself); and, when the user is an operator
+    of the current room (L{ChatModel.operator_of}), make or remove an
+    operator, kick, ban, mute and unmute (not oneself, but for removing
+    one's own operator status), and an invitation to each other
+    invite-only room the user operates that C{nick} is not in.
+    """
+    me = nick.lower() == model.nick.lower()
+    actions = [] if me else [PersonAction("Private message", "message")]
+    current = model.current
+    if current is None or not model.operator_of(current.name):
+        return actions
+    room = current.name
+    if current.is_operator(nick):
+        actions.append(PersonAction("Remove operator", "command", f"/deop {nick} {room}"))
+    else:
+        actions.append(PersonAction("Make operator", "command", f"/op {nick} {room}"))
+    if me:
+        return actions
+    actions += [
+        PersonAction("Kick…", "kick", f"/kick {nick} {room}"),
+        PersonAction("Ban…", "ban", f"/ban {nick} {room}"),
+        PersonAction("Mute", "command", f"/mute {nick} {room}"),
+        PersonAction("Unmute", "command", f"/unmute {nick} {room}"),
+    ]
+    for other in model.rooms.values():
+        members = {n.lower() for n in other.members}
+        if (other is not current and other.invite_only and model.operator_of(other.name)
+                and nick.lower() not in members):
+            actions.append(PersonAction(f"Invite to {other.name}", "command", f"/invite {nick} {other.name}"))
+    return actions

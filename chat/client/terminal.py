@@ -195,9 +195,16 @@ class History:
             self._log.warn("Cannot save the input history to {path}: {error}", path=str(self.path), error=e.strerror)
 
 
-NICK_COMMANDS = frozenset({"msg", "whois", "send"})
+NICK_COMMANDS = frozenset({"msg", "whois", "send", "invite", "unban", "kill"})
 """Commands whose first argument is a nick, completed from everyone known
-(L{Completions.people}), not only the current room."""
+(L{Completions.people}), not only the current room: C{/invite} (someone
+not in the room yet), C{/unban} (someone kicked out) and C{/kill} too
+(PROTOCOL.md section 10)."""
+
+ROOM_NICK_COMMANDS = frozenset({"op", "deop", "kick", "ban", "mute", "unmute"})
+"""The operators' commands whose first argument is a nick of the room
+(PROTOCOL.md section 10): completed from the current room's nicks, which
+are listed before a letter is typed."""
 
 
 @dataclass
@@ -227,8 +234,9 @@ def complete(before: str, completions: Completions) -> tuple[str, list[str]]:
     start = max(before.rfind(" "), before.rfind("\t")) + 1
     word = before[start:]
     words = before.split()
-    nick_argument = len(words) - (word != "") == 1 and words[0][1:].lower() in NICK_COMMANDS \
-        and words[0].startswith("/")
+    first_argument = len(words) - (word != "") == 1 and words[0].startswith("/")
+    nick_argument = first_argument and words[0][1:].lower() in NICK_COMMANDS
+    room_nick_argument = first_argument and words[0][1:].lower() in ROOM_NICK_COMMANDS
     if start == 0 and word.startswith("/"):
         pool, prefix = [f"/{c}" for c in completions.commands], "/"
     elif word.startswith("#"):
@@ -237,7 +245,7 @@ def complete(before: str, completions: Completions) -> tuple[str, list[str]]:
         pool, prefix = list(completions.people), ""
     else:
         pool, prefix = list(completions.nicks), ""
-    if not word and not nick_argument or word == prefix and not pool:
+    if not word and not (nick_argument or room_nick_argument) or word == prefix and not pool:
         return "", []
     folded = word.casefold()
     found = sorted({c for c in pool if c.casefold().startswith(folded)}, key=str.casefold)

@@ -156,3 +156,76 @@ class ConnectDialog:
         """
         self.top.wait_window()
         return self.result
+
+
+class ModerationDialog:
+    """
+    Asks an operator why (and for a ban, for how long) before a kick or a
+    ban of someone (PROTOCOL.md section 10): a reason to type, maybe empty,
+    and the durations of L{chat.client.status.BAN_DURATIONS} to choose from.
+
+    @ivar result: C{(duration, reason)} once confirmed (C{duration} is
+        C{""} without durations, or for Forever), or C{None} if cancelled.
+    """
+
+    def __init__(self, root: tk.Misc, title: str, prompt: str,
+                 durations: tuple[tuple[str, str], ...] = ()) -> None:
+        """
+        @param title: the window's title, e.g. C{Kick bob}.
+        @param prompt: the sentence above the reason.
+        @param durations: (what the user reads, the command's DURATION),
+            the first chosen at first; none for a kick.
+        """
+        self.result: tuple[str, str] | None = None
+        top = self.top = tk.Toplevel(root)
+        top.title(title)
+        top.resizable(False, False)
+        top.transient(root.winfo_toplevel())
+        top.protocol("WM_DELETE_WINDOW", self.cancel)
+        frame = ttk.Frame(top, padding=(22, 18, 22, 16))
+        frame.grid(row=0, column=0, sticky="nsew")
+        frame.columnconfigure(0, weight=1)
+        ttk.Label(frame, text=prompt).grid(row=0, column=0, sticky="w", pady=(0, 6))
+        self.reason = tk.StringVar(top, value="")
+        self.entry = ttk.Entry(frame, textvariable=self.reason, width=36)
+        self.entry.grid(row=1, column=0, sticky="ew")
+        self.duration = tk.StringVar(top, value=durations[0][1] if durations else "")
+        self.choices: dict[str, ttk.Radiobutton] = {}
+        if durations:
+            ttk.Label(frame, text="For how long:").grid(row=2, column=0, sticky="w", pady=(12, 4))
+            row = ttk.Frame(frame)
+            row.grid(row=3, column=0, sticky="w")
+            for label, value in durations:
+                choice = ttk.Radiobutton(row, text=label, value=value, variable=self.duration)
+                choice.pack(side="left", padx=(0, 10))
+                self.choices[label] = choice
+        buttons = ttk.Frame(frame)
+        buttons.grid(row=4, column=0, sticky="e", pady=(14, 0))
+        ttk.Button(buttons, text="Cancel", command=self.cancel).pack(side="right")
+        self.ok_button = ttk.Button(buttons, text=title.split()[0], style="Accent.TButton", command=self.submit)
+        self.ok_button.pack(side="right", padx=6)
+        top.bind("<Return>", lambda e: self.submit())
+        top.bind("<Escape>", lambda e: self.cancel())
+        self.entry.focus_set()
+
+    def submit(self) -> None:
+        """
+        Close the dialog with L{result} set to the duration and the reason.
+        """
+        self.result = self.duration.get(), self.reason.get().strip()
+        self.top.destroy()
+
+    def cancel(self) -> None:
+        """
+        Close the dialog; nothing is done.
+        """
+        self.result = None
+        self.top.destroy()
+
+    def run(self) -> tuple[str, str] | None:
+        """
+        Wait (modal, in Tk's loop) until the dialog closes; return L{result}.
+        """
+        self.top.grab_set()
+        self.top.wait_window()
+        return self.result

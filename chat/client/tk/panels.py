@@ -17,6 +17,7 @@ from twisted.internet.interfaces import IDelayedCall, IReactorTime
 
 from chat.client.model import ChatModel, State
 from chat.client.overview import conversation_rows
+from chat.client.present import OPERATOR_MARK
 from chat.client.status import people_heading, people_rows, room_rows, state_level, status_text
 from chat.client.tk.theme import Fonts, Theme, fit, nick_tag
 
@@ -180,15 +181,21 @@ class PeoplePanel:
     """
 
     def __init__(self, parent: tk.Misc, model: ChatModel, on_refresh: Callable[[], None],
-                 on_select: Callable[[], None], on_open: Callable[[str], None]) -> None:
+                 on_select: Callable[[], None], on_open: Callable[[str], None],
+                 on_menu: Callable[[str, int, int], None] | None = None) -> None:
         """
         Put the heading on row 0 of C{parent}, the list on row 1, a rule on row 2.
 
         @param on_select: the selection changed.
         @param on_open: called with the nick of a person double-clicked.
+        @param on_menu: called with the nick of a person right-clicked (or
+            selected, on Shift+F10 or the Menu key) and where to put their
+            menu, in screen pixels (x, y).
         """
         self.model = model
         self._on_open = on_open
+        self._on_menu = on_menu
+        self._nicks: dict[str, str] = {}
         people = ttk.Frame(parent, style="Panel.TFrame", padding=(16, 0, 12, 6))
         people.grid(row=0, column=0, sticky="ew")
         people.columnconfigure(0, weight=1)
@@ -204,6 +211,11 @@ class PeoplePanel:
         self.tree.bind("<<TreeviewSelect>>", lambda e: on_select())
         self.tree.bind("<Double-Button-1>", self._double_clicked)
         self.tree.bind("<Escape>", lambda e: self.tree.selection_set(()))
+        for button in ("<Button-3>", "<Button-2>" if self.tree.tk.call("tk", "windowingsystem") == "aqua" else ""):
+            if button:
+                self.tree.bind(button, self._right_clicked)
+        for key in ("<Shift-F10>", "<KeyPress-Menu>"):
+            self.tree.bind(key, self._menu_key)
         ttk.Frame(parent, style="Rule.TFrame", height=1).grid(row=2, column=0, sticky="ew", pady=(8, 0))
 
     def apply_theme(self, t: Theme, f: Fonts) -> None:
@@ -213,6 +225,7 @@ class PeoplePanel:
         for index, colour in enumerate(t.nicks):
             self.tree.tag_configure(nick_tag(index), foreground=colour)
         self.tree.tag_configure("me", font=f.bold)
+        self.tree.tag_configure("operator", font=f.bold)
 
     def show(self) -> None:
         """
@@ -222,9 +235,12 @@ class PeoplePanel:
         chosen = self.selected()
         for item in tree.get_children():
             tree.delete(item)
+        self._nicks = {}
         for row in people_rows(self.model):
-            tree.insert("", "end", iid=row.key, text=row.nick, values=(row.status,),
-                        tags=(nick_tag(row.nick_colour),) + (("me",) if row.me else ()))
+            self._nicks[row.key] = row.nick
+            text = OPERATOR_MARK + row.nick if row.operator else row.nick
+            tags = (nick_tag(row.nick_colour),) + (("me",) if row.me else ()) + (("operator",) if row.operator else ())
+            tree.insert("", "end", iid=row.key, text=text, values=(row.status,), tags=tags)
         if chosen is not None and tree.exists(chosen.lower()):
             tree.selection_set(chosen.lower())
         self.heading.configure(text=people_heading(self.model))
@@ -236,12 +252,35 @@ class PeoplePanel:
         selected = self.tree.selection()
         if not selected:
             return None
-        return str(self.tree.item(selected[0], "text"))
+        return self._nicks.get(selected[0], str(self.tree.item(selected[0], "text")))
 
     def _double_clicked(self, event: tk.Event[Any]) -> None:
         nick = self.selected()
         if nick is not None:
             self._on_open(nick)
+
+    def _right_clicked(self, event: tk.Event[Any]) -> None:
+        """
+        Select the person under the pointer and open their menu there.
+        """
+        item = self.tree.identify_row(event.y)
+        if not item or self._on_menu is None:
+            return
+        self.tree.selection_set(item)
+        self.tree.focus(item)
+        self._on_menu(self._nicks.get(item, item), event.x_root, event.y_root)
+
+    def _menu_key(self, event: tk.Event[Any]) -> None:
+        """
+        Open the menu of the person selected, by their row.
+        """
+        selected = self.tree.selection()
+        if not selected or self._on_menu is None:
+            return
+        box = self.tree.bbox(selected[0])
+        x, y = (box[0] + 24, box[1] + box[3]) if box else (0, 0)
+        self._on_menu(self._nicks.get(selected[0], selected[0]), self.tree.winfo_rootx() + x,
+                      self.tree.winfo_rooty() + y)
 
 
 class StatusBar:

@@ -35,9 +35,10 @@ from chat.client.model import (
 from chat.client.overview import notifies
 from chat.client.present import WINDOW, Line, Presenter
 from chat.client.settings import ClientSettings
-from chat.client.status import window_title
+from chat.client.status import BAN_DURATIONS, PersonAction, person_actions, window_title
 from chat.client.tk.alerts import TitleAlert, desktop_notification
 from chat.client.tk.conversation import Banner, InputLine, MessagePane, RoomHeader, conversation_tag, room_tag
+from chat.client.tk.dialogs import ModerationDialog
 from chat.client.tk.files import FilesPanel
 from chat.client.tk.panels import PeoplePanel, RoomsPanel, StatusBar
 from chat.client.tk.theme import (
@@ -198,6 +199,9 @@ class ChatWindow:
             parent=self.root, title="Downloads folder", initialdir=str(self.client.downloads), mustexist=False)
         self.ask_room: Callable[[], str | None] = lambda: simpledialog.askstring(
             "Join a room", "Room name (#dev):", parent=self.root)
+        self.ask_moderation: Callable[[str, str, tuple[tuple[str, str], ...]], tuple[str, str] | None] = (
+            lambda title, prompt, durations: ModerationDialog(self.root, title, prompt, durations).run())
+        self.person_menu: tk.Menu | None = None
         self._last_state = self.model.state
         self._asserted: str | None = None  # the room the daemon was last told is current, lower case
         self._rejoining = False  # reconnected, and no line sent since
@@ -287,7 +291,7 @@ class ChatWindow:
         right.rowconfigure(4, weight=3)
         self.people = PeoplePanel(right, self.model, on_refresh=lambda: client.input("/list"),
                                   on_select=self._show_target,
-                                  on_open=self.open_conversation)
+                                  on_open=self.open_conversation, on_menu=self.open_person_menu)
         self.files = FilesPanel(right, self.model, fonts, self._clock, on_send=self.send_file,
                                 on_download=lambda offer_id: client.get_file(offer_id), on_folder=self.choose_downloads)
         self.status = StatusBar(root, fonts, self._clock)
@@ -403,7 +407,7 @@ class ChatWindow:
             case events.Joined(room=room, nick=nick) if nick.lower() == self.model.nick.lower():
                 if not self._rejoining:
                     self._asserted = room.lower()
-            case events.Parted(nick=nick) if nick.lower() == self.model.nick.lower():
+            case events.Parted(nick=nick) | events.Kicked(nick=nick) if nick.lower() == self.model.nick.lower():
                 self._asserted = None  # the daemon chooses the next current room
             case Notice(level="error") | events.Error():
                 self.status.show_error(change.text if isinstance(change, Notice) else change.message)
@@ -574,6 +578,64 @@ class ChatWindow:
             self._rejoining = False
         self.client.input(line)
         return True
+
+    # A person's menu (right-click in the people list)
+
+    def build_person_menu(self, nick: str) -> tk.Menu:
+        """
+        The menu of C{nick}, a member of the current room: the entries of
+        L{person_actions} (a private message; for an operator of the room,
+        the moderation commands), each doing its action when chosen.
+        """
+        if self.person_menu is not None:
+            self.person_menu.destroy()
+        t = self.theme
+        menu = self.person_menu = tk.Menu(self.root, tearoff=False, background=t.panel, foreground=t.text,
+                                          activebackground=t.select, activeforeground=t.text,
+                                          disabledforeground=t.muted, font=self.fonts.base)
+        actions = person_actions(self.model, nick)
+        for index, action in enumerate(actions):
+            if index and actions[index - 1].kind == "message":
+                menu.add_separator()
+            menu.add_command(label=action.label, command=self._person_command(action, nick))
+        if not actions:
+            menu.add_command(label="That is you", state="disabled")
+        return menu
+
+    def _person_command(self, action: PersonAction, nick: str) -> Callable[[], None]:
+        return lambda: self.person_action(action, nick)
+
+    def open_person_menu(self, nick: str, x: int, y: int) -> None:
+        """
+        Show the menu of C{nick} at C{x}, C{y} (screen pixels).
+        """
+        menu = self.build_person_menu(nick)
+        try:
+            menu.tk_popup(x, y)
+        finally:
+            menu.grab_release()
+
+    def person_action(self, action: PersonAction, nick: str) -> None:
+        """
+        Do one entry of a person's menu: open the private conversation with
+        C{nick}, or send the action's command (asking the reason of a kick,
+        the duration and reason of a ban first; nothing is sent when the
+        question is cancelled).
+        """
+        line = action.line
+        if action.kind == "message":
+            self.open_conversation(nick)
+            return
+        if action.kind in ("kick", "ban"):
+            verb = "Kick" if action.kind == "kick" else "Ban"
+            room = self.model.current.name if self.model.current is not None else ""
+            answer = self.ask_moderation(f"{verb} {nick}", f"{verb} {nick} from {room}: why? (optional)",
+                                         BAN_DURATIONS if action.kind == "ban" else ())
+            self._refocus()
+            if answer is None:
+                return
+            line = " ".join(part for part in (line, *answer) if part)
+        self._send_line(line)
 
     def _join(self, name: str) -> None:
         self._asserted = name.lower()

@@ -23,6 +23,7 @@ import { HistoryRequests } from "./history.js";
 import { NickCompletion, Recall } from "./keys.js";
 import { askPermissionOnce, notify, setTitle } from "./notify.js";
 import { formatSize } from "./format.js";
+import { OPERATOR, PersonMenu, personActions, settingsWords } from "./people.js";
 
 const NICK_RE = /^[A-Za-z][A-Za-z0-9_-]{0,23}$/;
 const ROOM_RE = /^#[A-Za-z0-9_-]{1,32}$/;
@@ -32,7 +33,10 @@ const GAP_BATCH = 100;
 const MAX_GAP_REQUESTS = 20;
 const CURRENT_INFO = /is now your current room$/;
 /** commands that act on the daemon's current room when they name none */
-const CURRENT_ROOM_COMMANDS = new Set(["me", "part", "topic", "list", "users", "history"]);
+const CURRENT_ROOM_COMMANDS = new Set([
+  "me", "part", "topic", "list", "users", "history",
+  "op", "deop", "kick", "ban", "unban", "bans", "mute", "unmute", "room", "invite",
+]);
 const STORED_NICK = "chat.nick";
 const STORED_THEME = "chat.theme";
 
@@ -199,13 +203,17 @@ function handle(ev) {
     case "upload-ready":
     case "upload-done":
       break;
+    case "kick":
+      kicked(ev);
+      break;
+    case "role":
+      roleChanged(ev);
+      break;
+    case "room-settings":
+      roomSettings(ev);
+      break;
     default:
-      // Events of later protocol versions (kick, role, ...) shown readably.
-      if (ev.room && ev.nick && ev.type === "kick") {
-        const conv = model.room(ev.room, false);
-        if (conv) add(conv, "part", `${ev.nick} was kicked by ${ev.by}${ev.reason ? ` (${ev.reason})` : ""}`);
-        if (model.isMe(ev.nick)) parted({ room: ev.room, nick: ev.nick });
-      }
+      break;
   }
   scheduleRefresh();
 }
@@ -377,6 +385,58 @@ function parted(ev) {
   add(conv, "part", `${ev.nick} left ${conv.name}${ev.reason ? ` (${ev.reason})` : ""}`);
 }
 
+/** A kick (PROTOCOL.md section 10): the person leaves the room; when it is the user, the room leaves the sidebar. */
+function kicked(ev) {
+  const conv = model.room(ev.room, false);
+  if (!conv) return;
+  const why = ev.reason ? ` (${ev.reason})` : "";
+  if (!model.isMe(ev.nick)) {
+    conv.users.delete(ev.nick.toLowerCase());
+    add(conv, "kick", `${ev.nick} was kicked from ${conv.name} by ${ev.by}${why}`);
+    return;
+  }
+  const text = `You were kicked from ${conv.name} by ${ev.by}${why}`;
+  sessionJoined.delete(conv.key);
+  if (daemonCurrent === conv.key) daemonCurrent = null;
+  const wasCurrent = model.currentKey === conv.key;
+  const others = model.ordered().filter((c) => c.key !== conv.key);
+  if (!others.length) {
+    // Nowhere else to say it: the room stays, greyed out as not joined, with the line.
+    conv.joined = false;
+    conv.users = new Map();
+    add(conv, "kick", `${text}. You are no longer in ${conv.name}.`);
+    return;
+  }
+  model.remove(conv.key);
+  if (wasCurrent) select(others[0].key);
+  note("kick", `${text}. You are no longer in ${conv.name}.`);
+}
+
+function roleChanged(ev) {
+  const conv = model.room(ev.room, false);
+  if (!conv) return;
+  const user = conv.users.get(ev.nick.toLowerCase());
+  if (user) user.role = ev.role;
+  const whom = model.isMe(ev.nick) ? "you" : ev.nick;
+  const by = ev.by && model.isMe(ev.by) ? "You" : ev.by;
+  const subject = whom === "you" ? "You are" : `${whom} is`;
+  let text;
+  if (ev.role === OPERATOR) text = by ? `${by} made ${whom} an operator of ${conv.name}` : `${subject} now an operator of ${conv.name}`;
+  else {
+    const self = ev.by && ev.by.toLowerCase() === ev.nick.toLowerCase();
+    text = `${subject} no longer an operator of ${conv.name}${by && !self ? ` (by ${by})` : ""}`;
+  }
+  add(conv, "role", text);
+}
+
+function roomSettings(ev) {
+  const conv = model.room(ev.room, false);
+  if (!conv) return;
+  const before = conv.settings || null;
+  conv.settings = { "invite-only": !!ev["invite-only"], "topic-lock": !!ev["topic-lock"], moderated: !!ev.moderated };
+  for (const text of settingsWords(ev, before)) add(conv, "settings", text);
+}
+
 function quit(ev) {
   for (const conv of model.conversations.values()) {
     if (conv.users.delete(ev.nick.toLowerCase())) {
@@ -418,7 +478,9 @@ function users(ev) {
   conv.users = new Map(list.map((u) => [u.nick.toLowerCase(), { ...u }]));
   if (showUsers > 0) {
     showUsers -= 1;
-    const names = list.map((u) => (u.status ? `${u.nick} (${u.status})` : u.nick)).join(", ");
+    const names = list
+      .map((u) => `${u.role === OPERATOR ? "@" : ""}${u.nick}${u.status ? ` (${u.status})` : ""}`)
+      .join(", ");
     add(model.current || conv, "info", `${ev.count} in ${ev.room}: ${names}`);
   }
 }
@@ -599,8 +661,24 @@ function refresh() {
   if (conv && model.visible) model.markRead(conv);
   view.renderSidebar(model, select);
   view.renderHeader(conv);
-  view.renderPeople(conv, model, openPrivate);
+  view.renderPeople(conv, model, openPersonMenu, (nick) => personActions(model, conv, nick).length > 0);
   setTitle(model.totalUnread());
+}
+
+const personMenu = new PersonMenu(document.getElementById("person-menu"), {
+  onMessage: (nick) => openPrivate(nick),
+  onCommand: (line) => {
+    sendTyped(line, model.current);
+    view.message.focus();
+  },
+  anchorOf: (nick) => view.personButton(nick),
+});
+
+/** A person clicked (or right-clicked at `point`) in the people list: their menu. */
+function openPersonMenu(nick, button, point) {
+  const actions = personActions(model, model.current, nick);
+  if (!actions.length) return;
+  personMenu.open(nick, actions, button, point);
 }
 
 function openPrivate(nick) {

@@ -207,11 +207,16 @@ export class View {
   }
 
   /**
+   * The people of `conv`: operators of a room first (marked "@", and
+   * "NICK, operator" to screen readers), then by nick. Each person is a button
+   * that opens their menu (click, Enter, or a right click at the pointer);
+   * the user's own is disabled when their menu would be empty.
    * @param {import("./model.js").Conversation|null} conv
    * @param {import("./model.js").ChatModel} model
-   * @param {(nick: string) => void} onPerson
+   * @param {(nick: string, button: HTMLElement, point: {x: number, y: number}|null) => void} onPerson
+   * @param {(nick: string) => boolean} hasMenu whether `nick`'s menu has entries
    */
-  renderPeople(conv, model, onPerson) {
+  renderPeople(conv, model, onPerson, hasMenu = (nick) => !model.isMe(nick)) {
     this.people.replaceChildren();
     let users = [];
     if (conv && conv.kind === "room") users = [...conv.users.values()];
@@ -219,20 +224,37 @@ export class View {
       const other = model.conversations.get(conv.key);
       users = [{ nick: model.me, status: "" }, { nick: other.name, status: this.statusOf(model, other.name) }];
     }
-    users.sort((a, b) => a.nick.toLowerCase().localeCompare(b.nick.toLowerCase()));
+    const rank = (u) => (u.role === "operator" ? 0 : 1);
+    users.sort((a, b) => rank(a) - rank(b) || a.nick.toLowerCase().localeCompare(b.nick.toLowerCase()));
     for (const user of users) {
       const li = el("li", "person");
       const b = el("button", "person-button");
       b.type = "button";
+      b.dataset.nick = user.nick;
       const dot = el("span", `presence ${user.status ? "away" : "here"}`);
       dot.setAttribute("aria-hidden", "true");
-      const name = el("span", `person-nick ${nickClass(user.nick)}`, user.nick);
-      b.append(dot, name);
+      b.appendChild(dot);
+      if (user.role === "operator") {
+        const mark = el("span", "op-mark", "@");
+        mark.setAttribute("aria-hidden", "true");
+        mark.title = "operator";
+        b.appendChild(mark);
+        li.classList.add("operator");
+      }
+      b.appendChild(el("span", `person-nick ${nickClass(user.nick)}`, user.nick));
       if (model.isMe(user.nick)) b.appendChild(el("span", "you", "(you)"));
       if (user.status) b.appendChild(el("span", "person-status", user.status));
-      if (!model.isMe(user.nick)) {
-        b.title = `Message ${user.nick} privately`;
-        b.addEventListener("click", () => onPerson(user.nick));
+      const said = [user.nick + (user.role === "operator" ? ", operator" : ""), model.isMe(user.nick) ? "(you)" : "",
+        user.status ? `, ${user.status}` : ""];
+      b.setAttribute("aria-label", said.filter((w) => w).join(" ").replace(" ,", ","));
+      if (hasMenu(user.nick)) {
+        b.title = model.isMe(user.nick) ? "Your actions" : `Message or act on ${user.nick}`;
+        b.setAttribute("aria-haspopup", "menu");
+        b.addEventListener("click", () => onPerson(user.nick, b, null));
+        b.addEventListener("contextmenu", (e) => {
+          e.preventDefault();
+          onPerson(user.nick, b, { x: e.clientX, y: e.clientY });
+        });
       } else {
         b.disabled = true;
       }
@@ -243,6 +265,15 @@ export class View {
     this.peopleCount.textContent = n ? String(n) : "";
     this.peopleButtonCount.textContent = n ? String(n) : "";
     this.peopleButton.setAttribute("aria-label", `Show people (${n})`);
+  }
+
+  /** The button of `nick` in the people list now, or null. */
+  personButton(nick) {
+    const lower = nick.toLowerCase();
+    for (const b of this.people.querySelectorAll("button.person-button")) {
+      if (b.dataset.nick.toLowerCase() === lower) return b;
+    }
+    return null;
   }
 
   statusOf(model, nick) {
