@@ -35,18 +35,18 @@ from twisted.python.failure import Failure
 from twisted.web.resource import Resource
 from twisted.web.server import NOT_DONE_YET, Request
 from twisted.web.websocket import WebSocketResource, WebSocketTransport
-from wsproto.utilities import LocalProtocolError
+from wsproto.frame_protocol import FrameProtocol
 from zope.interface import implementer
 
 from chat import commands, errors, events, logs, wire
 from chat.accounts import is_loopback
+from chat.codec import encode
 from chat.framing import LINE_BYTES_PER_TOKEN
 from chat.interfaces import IParticipant, Outgoing
 from chat.limits import TokenBucket
 from chat.metrics import COUNTS
 from chat.outbox import Batch, Outbox
 from chat.participant import SessionParticipant
-from chat.render import render_json
 from chat.server import ChatServer
 from chat.web.meter import IReadMeter, message_limit
 from chat.web.proxy import TrustedProxies
@@ -58,19 +58,40 @@ CLOSE_TOO_BIG = 1009
 """RFC 6455 section 7.4.1: a message too big to process."""
 
 
+_FRAMES = FrameProtocol(client=False, extensions=[])
+"""Builds the daemon's frames: no extension is ever negotiated (no compression)."""
+
+
+def render_frame(event: events.Event) -> bytes:
+    """
+    An event as one WebSocket text frame (RFC 6455 section 5.2) holding its
+    C{json} line (section 5 of PROTOCOL.md) without CR LF. A server's frames
+    are not masked and the socket has no extension, so the frame is the
+    same bytes for every recipient: the web front end's renderer, called
+    once per event for all of them (L{chat.interfaces.Outgoing}), like the
+    line protocol's.
+    """
+    return bytes(_FRAMES.send_data(encode(event)))
+
+
 @implementer(ITransport, IConsumer)
 class FrameWriter:
     """
-    What an L{Outbox} writes to for a WebSocket: each CR LF-terminated
-    line of JSON it is given goes out as one text frame; its producer is
-    registered with the HTTP request, whose channel pauses it when the TCP
-    buffer is full. L{loseConnection} closes the socket (code 1000) once
-    the outbox's queue is empty.
+    What an L{Outbox} writes to for a WebSocket: frames rendered already
+    (L{render_frame}), written to the connection's transport as they are,
+    in order with what Twisted's WebSocket writes there itself (its answers
+    to pings, the close frame). The outbox's producer is registered with
+    the HTTP request, whose channel pauses it when the TCP buffer is full.
+    L{loseConnection} closes the socket (code 1000) once the outbox's queue
+    is empty.
     """
 
     def __init__(self, socket: WebSocketTransport, request: Request) -> None:
         self._socket = socket
         self._request = request
+        transport = request.transport
+        assert transport is not None, "a WebSocket has a connection"
+        self._transport: ITransport = transport
         self.queued = lambda: 0
         """Bytes the outbox still holds (set once the outbox exists)."""
         self._closing = False
@@ -78,17 +99,11 @@ class FrameWriter:
 
     def write(self, data: bytes) -> None:
         """
-        Send each line of C{data} as a text frame. Once the peer has closed
-        the socket (its close frame read, the connection not yet lost)
-        frames are dropped: nobody can read them.
+        Send C{data}, whole frames. After the close frame nothing is sent.
         """
-        try:
-            for line in data.split(b"\r\n"):
-                if line:
-                    self._socket.sendTextMessage(line.decode("utf-8"))
-        except LocalProtocolError:
-            self.closed = True
+        if self.closed:
             return
+        self._transport.write(data)
         if self._closing:
             self._close_when_drained()
 
@@ -186,7 +201,7 @@ class WebParticipant(SessionParticipant):
             meter.watch(message_limit(self.settings.max_line), self._too_big)
         self._writer = writer = FrameWriter(socket, self._request)
         self.outbox = outbox = Outbox(
-            writer, self.factory.batch, self.settings.max_output, self._slow_reader, render_json,
+            writer, self.factory.batch, self.settings.max_output, self._slow_reader, render_frame,
             self.server.output_budget,
         )
         writer.queued = lambda: outbox.queued
@@ -355,7 +370,7 @@ class WebParticipant(SessionParticipant):
         outbox, writer = self.outbox, self._writer
         if outbox is None or writer is None:
             return
-        outbox.finish(render_json(events.Bye(reason)))
+        outbox.finish(render_frame(events.Bye(reason)))
         outbox.flush()
         writer.loseConnection()
         transport = ITCPTransport(self._request.transport, None)
