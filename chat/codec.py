@@ -268,10 +268,13 @@ _MESSAGE = _Shape(
 _PRIVATE = _Shape(
     events.Private, "private",
     _count("id"), _time("ts"), _text("from", "sender"), _text("to"), _text("text"), _flag("action"),
-    _flag("offline"),
+    _flag("offline"), _text("e2e", optional=True),
 )
 _LIMITS = _Shape(events.Limits, None, _count("line"), _count("nick"), _count("file"))
 _USER = _Shape(events.UserInfo, None, _text("nick"), _text("status"), _count("idle"), _text("role", optional=True))
+_DEVICE_KEY = _Shape(
+    events.DeviceKey, None, _text("device"), _text("key"), _text("fingerprint"), _time("added"),
+)
 _ROOM = _Shape(events.RoomInfo, None, _text("room"), _text("topic"), _count("count"))
 
 _EVENTS = (
@@ -315,6 +318,7 @@ _EVENTS = (
         events.RoomSettings, "room-settings",
         _text("room"), _flag("invite-only", "invite_only"), _flag("topic-lock", "topic_lock"), _flag("moderated"),
     ),
+    _Shape(events.Keys, "keys", _text("nick"), _flag("account"), _objects("keys", _DEVICE_KEY)),
 )
 """Every event type of PROTOCOL.md section 5, in the order of L{events.Event}."""
 

@@ -1,6 +1,6 @@
 # -*- test-case-name: tests.test_commands -*-
 """
-The command language of PROTOCOL.md sections 3, 4 and 10: the verbs with their
+The command language of PROTOCOL.md sections 3, 4, 10 and 11: the verbs with their
 usage and help, and L{parse}, which turns a L{wire.Command} into one typed
 request value. Every front end that takes typed lines (the line protocol,
 later the WebSocket) uses it as is. Pure: no Twisted, no I/O.
@@ -13,7 +13,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Union
 
-from chat import errors, wire
+from chat import errors, keys, wire
 from chat.domain.state import NICK_PATTERN, ROOM_PATTERN
 from chat.spool import is_sha256
 
@@ -21,6 +21,15 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "help": ("/help [COMMAND]", "lists the commands, or explains one"),
     "nick": ("/nick NEW [--no-join]", "picks your nick (and joins #lobby, unless --no-join), or changes it"),
     "msg": ("/msg NICK TEXT", "sends a private message"),
+    "emsg": (
+        "/emsg NICK ENVELOPE",
+        "sends an end-to-end encrypted private message (an envelope made by a chat client, base64url)",
+    ),
+    "key": (
+        "/key publish KEY | /key remove DEVICE",
+        "publishes your device's public key (base64 of 64 bytes) for encrypted messages, or removes one of yours",
+    ),
+    "keys": ("/keys NICK", "lists the public keys NICK published, with their fingerprints"),
     "me": ("/me TEXT", "sends an action to the current room"),
     "join": ("/join #ROOM", "joins a room (creating it if new) and makes it current"),
     "part": ("/part [#ROOM] [REASON]", "leaves a room (default: the current one)"),
@@ -110,6 +119,35 @@ class Msg:
 
     nick: str
     text: str
+
+
+@dataclass(frozen=True, slots=True)
+class Emsg:
+    """C{/emsg NICK ENVELOPE}: C{envelope} checked by L{keys.check_envelope}."""
+
+    nick: str
+    envelope: str
+
+
+@dataclass(frozen=True, slots=True)
+class PublishKey:
+    """C{/key publish KEY}: C{bundle} the key's bytes (L{keys.parse_bundle})."""
+
+    bundle: bytes
+
+
+@dataclass(frozen=True, slots=True)
+class RemoveKey:
+    """C{/key remove DEVICE}."""
+
+    device: str
+
+
+@dataclass(frozen=True, slots=True)
+class ListKeys:
+    """C{/keys NICK}."""
+
+    nick: str
 
 
 @dataclass(frozen=True, slots=True)
@@ -353,6 +391,7 @@ Request = Union[
     Say, Help, Nick, Msg, Join, Part, ListRooms, ListUsers, Whois, Status, Topic, History,
     Register, Login, Password, Upload, Download, Files, Format, StartTLS, Ping, Quit,
     Op, Kick, Ban, Unban, Bans, Mute, Unmute, RoomSet, Invite, Kill, Announce, Stats,
+    Emsg, PublishKey, RemoveKey, ListKeys,
 ]
 """One request of a user, as the server takes it."""
 
@@ -612,10 +651,29 @@ def _announce(args: str) -> Announce:
     return Announce(args.strip())
 
 
+def _emsg(args: str) -> Emsg:
+    words = args.split()
+    if len(words) != 2:
+        raise usage("emsg")
+    return Emsg(words[0], keys.check_envelope(words[1]))
+
+
+def _key(args: str) -> PublishKey | RemoveKey:
+    words = args.split()
+    if len(words) == 2 and words[0].lower() == "publish":
+        return PublishKey(keys.parse_bundle(words[1]))
+    if len(words) == 2 and words[0].lower() == "remove":
+        return RemoveKey(words[1])
+    raise usage("key")
+
+
 _PARSERS: dict[str, Callable[[str], Request]] = {
     "help": Help,
     "nick": _nick,
     "msg": lambda args: Msg(*_words(args, 2, "msg", 2)),
+    "emsg": _emsg,
+    "key": _key,
+    "keys": lambda args: ListKeys(*_words(args, 2, "keys", 1)),
     "me": _me,
     "join": lambda args: Join(*_words(args, 2, "join", 1)),
     "part": _part,

@@ -70,6 +70,9 @@ class Message:
 class Private:
     """
     A private message, sent to the recipient and echoed to the sender.
+    C{e2e} is the envelope of an end-to-end encrypted message (base64url,
+    never opened by the daemon; C{text} is then empty), else C{''}
+    (PROTOCOL.md section 11).
     """
 
     id: int
@@ -79,6 +82,7 @@ class Private:
     text: str
     action: bool = False
     offline: bool = False
+    e2e: str = ""
 
 
 @dataclass(frozen=True, slots=True)
@@ -371,8 +375,36 @@ class RoomSettings:
     moderated: bool = False
 
 
+@dataclass(frozen=True, slots=True)
+class DeviceKey:
+    """
+    One device's published public key (PROTOCOL.md section 11): C{device}
+    its id (16 base64url characters), C{key} the bundle in base64, its
+    C{fingerprint} (six groups of five digits, L{chat.keys.fingerprint})
+    and when it was C{added}.
+    """
+
+    device: str
+    key: str
+    fingerprint: str
+    added: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class Keys:
+    """
+    The answer to C{/keys NICK}: the device keys C{nick} published, oldest
+    first; C{account} is true when they are kept with an account (else they
+    are a connected guest's).
+    """
+
+    nick: str
+    account: bool
+    keys: tuple[DeviceKey, ...]
+
+
 Event = (
     Welcome | Registered | Message | Private | Joined | Parted | Quit | NickChanged
     | StatusChanged | Topic | Users | Rooms | Whois | History | PrivateHistory | FileOffer | UploadReady | UploadDone
-    | FileHeader | Info | Error | Pong | Bye | Kicked | RoleChanged | RoomSettings
+    | FileHeader | Info | Error | Pong | Bye | Kicked | RoleChanged | RoomSettings | Keys
 )

@@ -15,7 +15,7 @@ from typing import TypeVar
 from twisted.internet.defer import Deferred, fail, succeed
 from zope.interface import implementer
 
-from chat.events import FileOffer, Message, Private
+from chat.events import DeviceKey, FileOffer, Message, Private
 from chat.storage import AccountExists, AccountRecord, BanRecord, IStore, ModerationRecord, RoomFlags
 
 _Kept = TypeVar("_Kept", Message, Private)
@@ -26,7 +26,7 @@ class MemoryStore:
     """
     Everything in memory, lost on restart: the last C{keep} messages per room
     and per pair of nicks talking in private, waiting private messages,
-    accounts, topics, moderation and file offers.
+    accounts, topics, moderation, device keys and file offers.
     """
 
     def __init__(self, keep: int = 500) -> None:
@@ -42,6 +42,7 @@ class MemoryStore:
         self._operators: set[tuple[str, str]] = set()
         self._bans: dict[tuple[str, str, str], BanRecord] = {}
         self._room_flags: dict[str, RoomFlags] = {}
+        self._keys: dict[str, dict[str, DeviceKey]] = {}
 
     def next_id(self) -> int:
         self._last_id += 1
@@ -113,6 +114,7 @@ class MemoryStore:
         if name.lower() in self._accounts:
             return fail(AccountExists(name))
         self._waiting.pop(name.lower(), None)
+        self._keys.pop(name.lower(), None)
         self._accounts[name.lower()] = AccountRecord(name, password, created)
         return succeed(None)
 
@@ -130,6 +132,7 @@ class MemoryStore:
         record = self._accounts.pop(name.lower(), None)
         if record is None:
             return succeed(None)
+        self._keys.pop(name.lower(), None)
         return succeed((record, len(self._waiting.pop(name.lower(), ()))))
 
     def account_names(self) -> dict[str, str]:
@@ -178,6 +181,20 @@ class MemoryStore:
 
     def set_room_flags(self, room: str, flags: RoomFlags) -> Deferred[None]:
         self._room_flags[room.lower()] = flags
+        return succeed(None)
+
+    def device_keys(self) -> dict[str, tuple[DeviceKey, ...]]:
+        return {account: tuple(keys.values()) for account, keys in self._keys.items() if keys}
+
+    def add_device_key(self, account: str, key: DeviceKey) -> Deferred[None]:
+        self._keys.setdefault(account.lower(), {})[key.device] = key
+        return succeed(None)
+
+    def remove_device_key(self, account: str, device: str) -> Deferred[None]:
+        keys = self._keys.get(account.lower(), {})
+        keys.pop(device, None)
+        if not keys:
+            self._keys.pop(account.lower(), None)
         return succeed(None)
 
     def add_offer(self, offer: FileOffer) -> Deferred[None]:

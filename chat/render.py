@@ -45,6 +45,8 @@ def _message_text(m: events.Message, stamp: str) -> str:
 
 def _private_text(m: events.Private, stamp: str) -> str:
     head = f"{stamp} [private {m.sender} -> {m.to}]"
+    if m.e2e:
+        return f"{head} (end-to-end encrypted: only a chat client with a key of the recipient can read it)"
     if m.action:
         return f"{head} * {m.sender} {m.text}"
     return f"{head} {m.text}"
@@ -190,6 +192,16 @@ def _to_text(event: events.Event) -> list[str]:
                 )
             )
             return [f"* Settings of {event.room}: {settings}"]
+        case events.Keys():
+            whose = "account" if event.account else "guest"
+            if not event.keys:
+                return [f"* {event.nick} ({whose}) has published no encryption keys"]
+            lines = [f"* Encryption keys of {event.nick} ({whose}): {_plural(len(event.keys), 'device')}"]
+            lines += [
+                f"*   device {k.device}, fingerprint {k.fingerprint}, added {k.added.strftime('%Y-%m-%d %H:%M')} UTC"
+                for k in event.keys
+            ]
+            return lines
     raise TypeError(f"not an event: {event!r}")
 
 

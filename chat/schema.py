@@ -21,7 +21,7 @@ import sqlite3
 from datetime import datetime, timedelta, timezone
 from typing import Any
 
-from chat.events import FileOffer
+from chat.events import DeviceKey, FileOffer
 from chat.storage import BanRecord, ModerationRecord, RoomFlags
 
 FILENAME = "chat.sqlite3"
@@ -123,6 +123,21 @@ MIGRATIONS: tuple[tuple[str, ...], ...] = (
             topic_lock INTEGER NOT NULL,
             moderated INTEGER NOT NULL
         ) WITHOUT ROWID""",
+    ),
+    # Version 7: end-to-end encryption (PROTOCOL.md section 11): the device
+    # keys of accounts (the bundle in base64, its fingerprint, added in
+    # milliseconds), and the envelope of an encrypted private message ('' for
+    # one in clear text), which the daemon stores as it came.
+    (
+        """CREATE TABLE device_keys (
+            account_key TEXT NOT NULL,
+            device TEXT NOT NULL,
+            bundle TEXT NOT NULL,
+            fingerprint TEXT NOT NULL,
+            added INTEGER NOT NULL,
+            PRIMARY KEY (account_key, device)
+        ) WITHOUT ROWID""",
+        "ALTER TABLE private ADD COLUMN e2e TEXT NOT NULL DEFAULT ''",
     ),
 )
 """Forward migrations: C{MIGRATIONS[n]} takes a database from version C{n}
@@ -319,6 +334,19 @@ def offers(connection: sqlite3.Connection) -> list[FileOffer]:
             "SELECT id, sender, target, name, size, sha256, expires FROM offers ORDER BY id"
         )
     ]
+
+
+def device_keys(connection: sqlite3.Connection) -> dict[str, tuple[DeviceKey, ...]]:
+    """
+    Every stored device key, by lower-cased account name, oldest first
+    (PROTOCOL.md section 11).
+    """
+    found: dict[str, list[DeviceKey]] = {}
+    for account, device, bundle, print_, added in connection.execute(
+        "SELECT account_key, device, bundle, fingerprint, added FROM device_keys ORDER BY added, device"
+    ):
+        found.setdefault(account, []).append(DeviceKey(device, bundle, print_, from_ms(added)))
+    return {account: tuple(keys) for account, keys in found.items()}
 
 
 def moderation(connection: Any) -> ModerationRecord:

@@ -182,6 +182,10 @@ class ChatServer:
             commands.Kill: self._kill,
             commands.Announce: lambda session, r: self.domain.announce(self._user(session), r.text),
             commands.Stats: self._stats,
+            commands.Emsg: self._emsg,
+            commands.PublishKey: lambda session, r: self.domain.publish_key(self._user(session), r.bundle, self._now()),
+            commands.RemoveKey: lambda session, r: self.domain.remove_key(self._user(session), r.device),
+            commands.ListKeys: lambda session, r: self.domain.list_keys(self._user(session), r.nick),
         }
         self.started = clock.seconds()
         """When the server started, POSIX seconds (for C{/stats})."""
@@ -339,6 +343,14 @@ class ChatServer:
     def _msg(self, session: Session, request: commands.Msg) -> None:
         now = self._now()
         self.domain.private(self._user(session), request.nick, request.text, now)
+        self._count_message(now)
+
+    def _emsg(self, session: Session, request: commands.Emsg) -> None:
+        limit = self.settings.max_line
+        if len(request.envelope) > limit:
+            raise errors.BadArguments(f"ENVELOPE is at most {limit} characters, the longest line")
+        now = self._now()
+        self.domain.private(self._user(session), request.nick, "", now, e2e=request.envelope)
         self._count_message(now)
 
     def _count_message(self, now: float) -> None:

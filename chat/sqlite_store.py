@@ -21,14 +21,14 @@ from twisted.python.failure import Failure
 from zope.interface import implementer
 
 from chat import schema
-from chat.events import FileOffer, Message, Private
+from chat.events import DeviceKey, FileOffer, Message, Private
 from chat.metrics import COUNTS
 from chat.storage import AccountExists, AccountRecord, BanRecord, IStore, ModerationRecord, RoomFlags
 
 _INSERT_MESSAGE = "INSERT INTO messages (id, ts, room, room_key, sender, text, action) VALUES (?, ?, ?, ?, ?, ?, ?)"
 _INSERT_PRIVATE = (
-    "INSERT INTO private (id, ts, sender, sender_key, recipient, recipient_key, text, action, pending)"
-    " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)"
+    "INSERT INTO private (id, ts, sender, sender_key, recipient, recipient_key, text, action, pending, e2e)"
+    " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
 )
 _INSERT_OFFER = (
     "INSERT INTO offers (id, sender, target, name, size, sha256, expires) VALUES (?, ?, ?, ?, ?, ?, ?)"
@@ -47,6 +47,10 @@ _REMOVE_BAN = "DELETE FROM bans WHERE room_key = ? AND account_key = ? AND nick_
 _SET_ROOM_FLAGS = (
     "INSERT OR REPLACE INTO room_settings (room_key, invite_only, topic_lock, moderated) VALUES (?, ?, ?, ?)"
 )
+_ADD_DEVICE_KEY = (
+    "INSERT OR REPLACE INTO device_keys (account_key, device, bundle, fingerprint, added) VALUES (?, ?, ?, ?, ?)"
+)
+_REMOVE_DEVICE_KEY = "DELETE FROM device_keys WHERE account_key = ? AND device = ?"
 _NO_ID = 2**63 - 1
 """Above every message id: C{id < _NO_ID} holds for all."""
 _NO_TIME = -(2**63)
@@ -67,7 +71,7 @@ def _statement(item: Pending) -> tuple[str, tuple[Any, ...]]:
     if isinstance(item, Private):
         return _INSERT_PRIVATE, (
             item.id, schema.to_ms(item.ts), item.sender, item.sender.lower(), item.to, item.to.lower(),
-            item.text, item.action, item.offline,
+            item.text, item.action, item.offline, item.e2e,
         )
     if isinstance(item, FileOffer):
         return _INSERT_OFFER, (
@@ -150,6 +154,7 @@ class SQLiteStore:
         topics: dict[str, tuple[str, str, str]] | None = None,
         path: str = "the database",
         moderation: ModerationRecord | None = None,
+        device_keys: dict[str, tuple[DeviceKey, ...]] | None = None,
     ) -> None:
         """
         @param path: the database's file, named in the log.
@@ -162,6 +167,7 @@ class SQLiteStore:
         self._offers = list(offers)
         self._topics = dict(topics or {})
         self._moderation = moderation or ModerationRecord()
+        self._device_keys = dict(device_keys or {})
         self._pending: list[Pending] = []
         self._group: Deferred[None] | None = None
         self._writing = 0
@@ -265,6 +271,14 @@ class SQLiteStore:
     def set_room_flags(self, room: str, flags: RoomFlags) -> Deferred[None]:
         return self._queue((_SET_ROOM_FLAGS, (room.lower(), flags.invite_only, flags.topic_lock, flags.moderated)))
 
+    def add_device_key(self, account: str, key: DeviceKey) -> Deferred[None]:
+        return self._queue((_ADD_DEVICE_KEY, (
+            account.lower(), key.device, key.key, key.fingerprint, schema.to_ms(key.added),
+        )))
+
+    def remove_device_key(self, account: str, device: str) -> Deferred[None]:
+        return self._queue((_REMOVE_DEVICE_KEY, (account.lower(), device)))
+
     # Everything else: in order, after the pending group
 
     def _run(self, interaction: Any, *args: object) -> Deferred[Any]:
@@ -327,6 +341,9 @@ class SQLiteStore:
     def moderation(self) -> ModerationRecord:
         return self._moderation
 
+    def device_keys(self) -> dict[str, tuple[DeviceKey, ...]]:
+        return dict(self._device_keys)
+
     def read_moderation(self) -> Deferred[ModerationRecord]:
         return self._run(schema.moderation)
 
@@ -380,7 +397,7 @@ def _recent(transaction: Any, room_key: str, count: int, before: int) -> list[Me
 
 
 _ONE_WAY = (
-    "SELECT * FROM (SELECT id, ts, sender, recipient, text, action FROM private"
+    "SELECT * FROM (SELECT id, ts, sender, recipient, text, action, e2e FROM private"
     " WHERE sender_key = ? AND recipient_key = ? AND id < ? AND ts >= ? ORDER BY id DESC LIMIT ?)"
 )
 
@@ -396,8 +413,8 @@ def _conversation(transaction: Any, a: str, b: str, count: int, before: int, sin
         (a, b, before, since_ms, count, b, a, before, since_ms, count, count),
     )
     return [
-        Private(id_, schema.from_ms(ts), sender, recipient, text, bool(action))
-        for id_, ts, sender, recipient, text, action in reversed(transaction.fetchall())
+        Private(id_, schema.from_ms(ts), sender, recipient, text, bool(action), e2e=e2e)
+        for id_, ts, sender, recipient, text, action, e2e in reversed(transaction.fetchall())
     ]
 
 
@@ -412,13 +429,13 @@ def _messages(transaction: Any, room_key: str, since_ms: int | None, after: int,
 
 def _waiting(transaction: Any, recipient_key: str) -> list[Private]:
     transaction.execute(
-        "SELECT id, ts, sender, recipient, text, action FROM private"
+        "SELECT id, ts, sender, recipient, text, action, e2e FROM private"
         " WHERE recipient_key = ? AND pending ORDER BY id",
         (recipient_key,),
     )
     return [
-        Private(id_, schema.from_ms(ts), sender, recipient, text, bool(action), offline=True)
-        for id_, ts, sender, recipient, text, action in transaction.fetchall()
+        Private(id_, schema.from_ms(ts), sender, recipient, text, bool(action), offline=True, e2e=e2e)
+        for id_, ts, sender, recipient, text, action, e2e in transaction.fetchall()
     ]
 
 
@@ -441,13 +458,16 @@ def _delete_account(transaction: Any, name_key: str) -> tuple[AccountRecord, int
     if not transaction.rowcount:
         return None  # deleted by another process since the SELECT
     transaction.execute("DELETE FROM private WHERE pending AND recipient_key = ?", (name_key,))
-    return record, transaction.rowcount
+    count = transaction.rowcount
+    transaction.execute("DELETE FROM device_keys WHERE account_key = ?", (name_key,))
+    return record, count
 
 
 def _create_account(transaction: Any, name: str, password: str, created: float) -> None:
     # Messages left waiting for an earlier account of that name (deleted
     # with chat-admin while the daemon ran) are not the new owner's.
     transaction.execute("DELETE FROM private WHERE pending AND recipient_key = ?", (name.lower(),))
+    transaction.execute("DELETE FROM device_keys WHERE account_key = ?", (name.lower(),))
     try:
         transaction.execute(
             "INSERT INTO accounts (name_key, name, password, created) VALUES (?, ?, ?, ?)",
@@ -514,6 +534,7 @@ def open_store(
         offers = schema.offers(connection)
         topics = schema.topics(connection)
         moderation = schema.moderation(connection)
+        device_keys = schema.device_keys(connection)
     finally:
         connection.close()
     pool: Pool
@@ -529,4 +550,4 @@ def open_store(
         )
     else:
         pool = make_pool(path)
-    return SQLiteStore(pool, clock, last, names, offers, topics, path, moderation)
+    return SQLiteStore(pool, clock, last, names, offers, topics, path, moderation, device_keys)

@@ -5,7 +5,7 @@ the values it deals in.
 
 The store holds message history, private messages waiting for their
 recipient, accounts, room topics, moderation (admins, operators, bans, room
-settings), and file offers (the files themselves are
+settings), the device keys of accounts (PROTOCOL.md section 11), and file offers (the files themselves are
 in L{chat.spool}). L{IStore} is what the domain (and C{chat-admin}) needs;
 L{chat.sqlite_store.SQLiteStore} keeps it in SQLite under C{--data-dir}
 (the default), L{chat.memory_store.MemoryStore} in memory (C{--in-memory},
@@ -25,7 +25,7 @@ from datetime import datetime
 from twisted.internet.defer import Deferred
 from zope.interface import Interface
 
-from chat.events import FileOffer, Message, Private
+from chat.events import DeviceKey, FileOffer, Message, Private
 
 
 @dataclass(frozen=True, slots=True)
@@ -183,7 +183,8 @@ class IStore(Interface):
     def create_account(name: str, password: str, created: float) -> Deferred[None]:  # noqa: N805
         """
         Store a new account with its password hash. Private messages
-        still waiting for an earlier account of that name are dropped.
+        still waiting for an earlier account of that name, and its device
+        keys, are dropped.
 
         @return: fails with L{AccountExists} if the name is taken.
         """
@@ -203,7 +204,7 @@ class IStore(Interface):
     def delete_account(name: str) -> Deferred[tuple[AccountRecord, int] | None]:  # noqa: N805
         """
         Delete the account called C{name} (ignoring case) and the private
-        messages still waiting for it, together. Its room messages and its
+        messages still waiting for it and its device keys, together. Its room messages and its
         delivered private messages stay.
 
         @return: the account deleted and how many waiting private messages
@@ -284,6 +285,31 @@ class IStore(Interface):
     def set_room_flags(room: str, flags: RoomFlags) -> Deferred[None]:  # noqa: N805
         """
         Store the settings of C{room} (ignoring case).
+
+        @return: fires once durable, like L{set_topic}.
+        """
+
+    def device_keys() -> dict[str, tuple[DeviceKey, ...]]:
+        """
+        The published device keys of every account that has any (PROTOCOL.md
+        section 11), keyed by the lower-cased account name, oldest first: for
+        L{chat.sqlite_store.SQLiteStore} as known when the store was opened,
+        for L{chat.memory_store.MemoryStore} as they are now.
+        """
+
+    def add_device_key(account: str, key: DeviceKey) -> Deferred[None]:  # noqa: N805
+        """
+        Keep C{key} with the account C{account} (ignoring case), replacing
+        one of the same device id. Does not check that the account exists.
+
+        @return: fires once durable, like L{set_topic}, and may be shared
+            the same way.
+        """
+
+    def remove_device_key(account: str, device: str) -> Deferred[None]:  # noqa: N805
+        """
+        Forget the key of device C{device} of the account C{account}
+        (ignoring case); nothing happens when there is none.
 
         @return: fires once durable, like L{set_topic}.
         """

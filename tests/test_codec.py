@@ -59,6 +59,12 @@ ONE_OF_EACH: list[events.Event] = [
     events.RoleChanged("#dev", "bob", "operator", "alice"),
     events.RoomSettings("#dev", True, False, True),
     events.Users("#dev", (events.UserInfo("alice", "", 0, "operator"),)),
+    events.Private(5, T2, "alice", "bob", "", e2e="eyJjIjoiQUFBQSJ9"),
+    events.Keys("bob", True, (
+        events.DeviceKey("abcdefghijklmnop", "QUJD" * 21 + "QQ==", "04823 99120 00017 52310 88888 10203", T1),
+        events.DeviceKey("ponmlkjihgfedcba", "REVG" * 21 + "RA==", "11111 22222 33333 44444 55555 66666", T2),
+    )),
+    events.Keys("carol", False, ()),
 ]
 
 OFF_THE_WIRE = {(events.Welcome, "registered")}
@@ -169,6 +175,25 @@ class EncodeTests(SynchronousTestCase):
             '"from":"alice","to":"bob","text":"psst","action":false,"offline":false}]}',
         )
         self.assertEqual(encode(events.PrivateHistory("bob", ())), '{"type":"history","with":"bob","messages":[]}')
+
+    def test_exact_e2e_lines(self) -> None:
+        """
+        An encrypted C{private} carries C{e2e} after C{offline}; C{keys} lists device, key, fingerprint and added.
+        """
+        self.assertEqual(
+            encode(events.Private(5, T2, "alice", "bob", "", e2e="eyJjIjoiQUFBQSJ9")),
+            '{"type":"private","id":5,"ts":"2026-11-22T00:00:00.000Z","from":"alice","to":"bob","text":"",'
+            '"action":false,"offline":false,"e2e":"eyJjIjoiQUFBQSJ9"}',
+        )
+        key = events.DeviceKey("abcdefghijklmnop", "QUJD", "04823 99120 00017 52310 88888 10203", T1)
+        self.assertEqual(
+            encode(events.Keys("bob", True, (key,))),
+            '{"type":"keys","nick":"bob","account":true,"keys":[{"device":"abcdefghijklmnop","key":"QUJD",'
+            '"fingerprint":"04823 99120 00017 52310 88888 10203","added":"2026-11-21T14:02:03.120Z"}]}',
+        )
+        self.assertEqual(
+            encode(events.Keys("carol", False, ())), '{"type":"keys","nick":"carol","account":false,"keys":[]}'
+        )
 
     def test_to_json_is_the_object(self) -> None:
         """

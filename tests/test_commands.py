@@ -127,6 +127,35 @@ class ParseTests(SynchronousTestCase):
         """
         self.assert_parses({"/msg bob hello  there": Msg("bob", "hello  there")})
 
+    def test_e2e_verbs(self) -> None:
+        """
+        C{/emsg}, C{/key publish}, C{/key remove} and C{/keys} (PROTOCOL.md section 11) parse to their
+        requests; the key is decoded, the envelope kept exactly.
+        """
+        key = "AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8gISIjJCUmJygpKiss" + "LS4vMDEyMzQ1Njc4OTo7PD0+Pw=="
+        self.assert_parses({
+            "/emsg bob eyJj_-9Z": commands.Emsg("bob", "eyJj_-9Z"),
+            f"/key publish {key}": commands.PublishKey(bytes(range(64))),
+            f"/KEY Publish {key}": commands.PublishKey(bytes(range(64))),
+            "/key remove HVsARONPLPuI66wi": commands.RemoveKey("HVsARONPLPuI66wi"),
+            "/keys alice": commands.ListKeys("alice"),
+        })
+        for line, usage in (
+            ("/emsg bob", "usage: /emsg NICK ENVELOPE"),
+            ("/emsg bob a b", "usage: /emsg NICK ENVELOPE"),
+            ("/key", "usage: /key publish KEY | /key remove DEVICE"),
+            ("/key list", "usage: /key publish KEY | /key remove DEVICE"),
+            ("/keys", "usage: /keys NICK"),
+            ("/keys a b", "usage: /keys NICK"),
+        ):
+            with self.assertRaises(errors.BadArguments) as raised:
+                request(line)
+            self.assertEqual(str(raised.exception), usage, line)
+        for line in ("/emsg bob a=b", f"/key publish {key[:-2]}"):
+            self.assertRaises(errors.BadArguments, request, line)
+        for line in ("/emsg bob x", "/key remove x", "/keys bob"):
+            self.assertRaises(errors.NotRegistered, request, line, False)
+
     def test_me(self) -> None:
         """
         C{/me TEXT} is an action said to the current room.

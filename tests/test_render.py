@@ -305,6 +305,31 @@ class TextTests(SynchronousTestCase):
             b"[2026-11-21 14:02] [private alice -> bob] * alice hugs (offline message)\r\n",
         )
 
+    def test_encrypted_private(self) -> None:
+        """
+        An encrypted private message shows that it is one, never its envelope.
+        """
+        self.assertEqual(
+            render_text(events.Private(9, TS, "alice", "bob", "", offline=True, e2e="ZW52ZWxvcGU")),
+            b"[2026-11-21 14:02] [private alice -> bob] (end-to-end encrypted: only a chat client with a key of"
+            b" the recipient can read it) (offline message)\r\n",
+        )
+
+    def test_keys(self) -> None:
+        """
+        keys lists each device with its fingerprint and time, or says there are none.
+        """
+        key = events.DeviceKey("abcdefghijklmnop", "QUJD", "04823 99120 00017 52310 88888 10203", TS)
+        self.assertEqual(
+            render_text(events.Keys("bob", True, (key, key))),
+            b"* Encryption keys of bob (account): 2 devices\r\n"
+            + b"*   device abcdefghijklmnop, fingerprint 04823 99120 00017 52310 88888 10203,"
+            b" added 2026-11-21 14:02 UTC\r\n" * 2,
+        )
+        self.assertEqual(
+            render_text(events.Keys("carol", False, ())), b"* carol (guest) has published no encryption keys\r\n"
+        )
+
     def test_join_part_quit_nick(self) -> None:
         """
         join, part, quit and nick are one timestamped line each, reasons in parentheses.

@@ -13,7 +13,7 @@ from datetime import datetime, timezone
 from twisted.trial.unittest import SynchronousTestCase
 
 from chat import schema
-from chat.events import FileOffer
+from chat.events import DeviceKey, FileOffer
 from chat.storage import BanRecord, ModerationRecord, RoomFlags
 
 
@@ -146,6 +146,29 @@ class MigrationTests(DatabaseTestCase):
                     {"#dev": RoomFlags(True, False, True)},
                 ),
             )
+
+    def test_from_version_6_device_keys_and_e2e(self) -> None:
+        """
+        A version 6 database keeps its private messages (their envelope empty) and gains the empty
+        device_keys table of version 7, whose rows read back by account, oldest first.
+        """
+        with closing(self.at_version(6)) as old:
+            old.execute(
+                "INSERT INTO private (id, ts, sender, recipient, recipient_key, text, sender_key)"
+                " VALUES (4, 1700000000000, 'Bob', 'Alice', 'alice', 'psst', 'bob')"
+            )
+            self.assertNotIn("device_keys", tables(old))
+        with closing(schema.open_database(self.path)) as db:
+            self.assertEqual(db.execute("PRAGMA user_version").fetchone()[0], schema.VERSION)
+            self.assertEqual(db.execute("SELECT text, e2e FROM private WHERE id = 4").fetchall(), [("psst", "")])
+            self.assertEqual(schema.device_keys(db), {})
+            db.execute("INSERT INTO device_keys VALUES ('alice', 'dev2', 'S2', '2', 1700000000500)")
+            db.execute("INSERT INTO device_keys VALUES ('alice', 'dev1', 'S1', '1', 1700000000000)")
+            added = datetime(2023, 11, 14, 22, 13, 20, tzinfo=timezone.utc)
+            self.assertEqual(schema.device_keys(db), {"alice": (
+                DeviceKey("dev1", "S1", "1", added),
+                DeviceKey("dev2", "S2", "2", added.replace(microsecond=500_000)),
+            )})
 
     def test_migrate_reports_versions(self) -> None:
         """

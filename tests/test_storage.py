@@ -28,12 +28,15 @@ from twisted.trial.unittest import SynchronousTestCase
 from zope.interface.verify import verifyObject
 
 from chat import schema, sqlite_store
-from chat.events import FileOffer, Message, Private
+from chat.events import DeviceKey, FileOffer, Message, Private
 from chat.memory_store import MemoryStore
 from chat.sqlite_store import SQLiteStore, open_store
 from chat.storage import AccountExists, AccountRecord, BanRecord, IStore, ModerationRecord, RoomFlags
 
 TS = datetime(2026, 11, 21, 14, 2, 3, 120000, tzinfo=timezone.utc)
+PHONE = DeviceKey("phone-device-id1", "UEhPTkU=", "11111 22222 33333 44444 55555 66666", TS)
+LAPTOP = DeviceKey("laptop-device-i2", "TEFQVE9Q", "12345 12345 12345 12345 12345 12345", TS + timedelta(seconds=1))
+ENVELOPE = "eyJjIjoiY2lwaGVydGV4dCJ9"
 
 
 class FakePool:
@@ -403,6 +406,56 @@ class StoreContract(_Mixin):
         self.assertEqual(self.stored_moderation(), expected)
 
 
+    def stored_device_keys(self) -> dict[str, tuple[DeviceKey, ...]]:
+        """
+        The device keys as a newly opened store would see them.
+        """
+        return self.store.device_keys()
+
+    def test_device_keys_kept(self) -> None:
+        """
+        Device keys are kept per account (ignoring case), oldest first; the same device replaces its
+        key, removal takes one (an unknown one is no error), and an account without keys is not listed.
+        """
+        self.assertEqual(self.stored_device_keys(), {})
+        self.assertIsNone(self.result(self.store.add_device_key("Alice", PHONE)))
+        self.result(self.store.add_device_key("alice", LAPTOP))
+        self.result(self.store.add_device_key("ALICE", PHONE))
+        self.result(self.store.add_device_key("bob", PHONE))
+        self.result(self.store.remove_device_key("Bob", PHONE.device))
+        self.result(self.store.remove_device_key("alice", "no-such-device"))
+        self.assertEqual(self.stored_device_keys(), {"alice": (PHONE, LAPTOP)})
+        self.result(self.store.remove_device_key("alice", PHONE.device))
+        self.assertEqual(self.stored_device_keys(), {"alice": (LAPTOP,)})
+
+    def test_device_keys_go_with_the_account(self) -> None:
+        """
+        Deleting an account deletes its device keys, and a new account of an old name starts without
+        the keys left there; other accounts keep theirs.
+        """
+        self.result(self.store.create_account("Bob", "h", 2.0))
+        self.result(self.store.add_device_key("bob", PHONE))
+        self.result(self.store.add_device_key("carol", LAPTOP))
+        self.assertEqual(self.result(self.store.delete_account("bob")), (AccountRecord("Bob", "h", 2.0), 0))
+        self.result(self.store.add_device_key("dave", PHONE))  # left from an account deleted elsewhere
+        self.result(self.store.create_account("Dave", "h", 3.0))
+        self.assertEqual(self.stored_device_keys(), {"carol": (LAPTOP,)})
+
+    def test_envelope_kept(self) -> None:
+        """
+        An encrypted private message keeps its envelope, as it came, while waiting and in the conversation.
+        """
+        waiting = Private(self.store.next_id(), TS, "alice", "Bob", "", offline=True, e2e=ENVELOPE)
+        live = Private(self.store.next_id(), TS, "Bob", "alice", "", e2e=ENVELOPE + "-2")
+        self.store.add(waiting)
+        self.store.add(live)
+        self.assertEqual(list(self.result(self.store.waiting("bob"))), [waiting])
+        self.assertEqual(
+            [(m.text, m.e2e) for m in self.result(self.store.conversation("bob", "alice", 10))],
+            [("", ENVELOPE), ("", ENVELOPE + "-2")],
+        )
+
+
 class MemoryStoreTests(StoreContract, SynchronousTestCase):
     def setUp(self) -> None:
         self.store = MemoryStore()
@@ -481,6 +534,12 @@ class SQLiteContractTests(SQLiteStoreTestCase, StoreContract):
         store = open_store(os.path.dirname(self.path), self.clock, MemoryReactor())
         store._pool.close()
         return store.moderation()
+
+    def stored_device_keys(self) -> dict[str, tuple[DeviceKey, ...]]:
+        self.settle()
+        store = open_store(os.path.dirname(self.path), self.clock, MemoryReactor())
+        store._pool.close()
+        return store.device_keys()
 
     def test_offers_loaded_at_open(self) -> None:
         """
@@ -628,6 +687,29 @@ class GroupCommitTests(SQLiteStoreTestCase):
         self.assertEqual(self.rows("SELECT room_key, account_key FROM operators"), [("#a", "alice")])
         self.assertEqual(self.rows("SELECT count(*) FROM bans"), [(0,)])
         self.assertEqual(self.rows("SELECT * FROM room_settings"), [("#a", 0, 1, 0)])
+
+    def test_device_keys_written_with_messages(self) -> None:
+        """
+        Adding and removing device keys joins the group of the messages around them: one transaction
+        sharing one Deferred.
+        """
+        before = self.store.add(Message(1, TS, "#a", "alice", "before"))
+        grouped = [
+            self.store.add_device_key("alice", PHONE),
+            self.store.add_device_key("alice", LAPTOP),
+            self.store.remove_device_key("alice", PHONE.device),
+            self.store.add(Message(2, TS, "#a", "alice", "after")),
+        ]
+        for deferred in grouped:
+            self.assertIs(deferred, before)
+        self.clock.advance(0)
+        self.assertEqual(len(self.pool.queue), 1)
+        self.pool.run()
+        self.assertIsNone(self.successResultOf(before))
+        self.assertEqual(
+            self.rows("SELECT account_key, device, bundle, fingerprint, added FROM device_keys"),
+            [("alice", LAPTOP.device, LAPTOP.key, LAPTOP.fingerprint, schema.to_ms(LAPTOP.added))],
+        )
 
     def test_close_writes_pending_then_closes(self) -> None:
         """

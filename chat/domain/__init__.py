@@ -9,12 +9,13 @@ published only once its store has made it durable, and whatever happens
 after it waits its turn.
 
 One module per concern: L{state} (users, rooms, names), L{rooms},
-L{sessions}, L{messages}, L{files}, L{moderation}.
+L{sessions}, L{messages}, L{files}, L{moderation}, L{keys}.
 """
 
 from __future__ import annotations
 
 from chat.domain.files import Files
+from chat.domain.keys import Keys
 from chat.domain.messages import Messages
 from chat.domain.moderation import Moderation
 from chat.domain.sessions import Sessions
@@ -25,7 +26,7 @@ from chat.storage import IStore
 __all__ = ["HISTORY_MAX", "LOBBY", "NICK_MAX", "ChatDomain", "Room", "User", "room_name", "utc"]
 
 
-class ChatDomain(Moderation, Sessions, Messages, Files):
+class ChatDomain(Moderation, Sessions, Messages, Files, Keys):
     """
     Every user and room of one server, and the rules between them.
 

@@ -66,26 +66,32 @@ class Messages(DomainState):
         error = events.Error(errors.Busy.code, "your message could not be stored, so it was not sent; try again")
         return [(error, user.here)]
 
-    def private(self, user: User, nick: str, text: str, now: float, action: bool = False) -> None:
+    def private(self, user: User, nick: str, text: str, now: float, action: bool = False, e2e: str = "") -> None:
         """
         Send a private message; stored, then published as C{private} to the
         recipient and echoed to the sender. To a registered nick that is
         not connected, it is stored for their next login (C{offline} true),
         and the sender is told.
 
+        @param e2e: the envelope of an end-to-end encrypted message
+            (C{/emsg}, PROTOCOL.md section 11), stored and relayed as it is,
+            never opened; C{text} is then empty. C{''} for a message in
+            clear text.
         @raise errors.NoSuchNick: nobody with that nick is connected, and
             no account has it.
-        @raise errors.BadArguments: C{text} is empty.
+        @raise errors.BadArguments: C{text} is empty (and there is no C{e2e}).
         """
         target = self.users.get(nick.lower())
         if target is None and nick.lower() not in self.accounts:
             raise errors.NoSuchNick(f"{nick} is not connected")
-        if not text.strip():
+        if e2e:
+            text = ""
+        elif not text.strip():
             raise errors.BadArguments("usage: /msg NICK TEXT")
         user.active = now
         to = target.nick if target is not None else self.accounts[nick.lower()]
         message = events.Private(
-            self._ids.next_id(), utc(now), user.nick, to, text, action, offline=target is None
+            self._ids.next_id(), utc(now), user.nick, to, text, action, offline=target is None, e2e=e2e
         )
         stored = self._store.add(message)
         if target is None or target is user:

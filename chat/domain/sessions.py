@@ -170,6 +170,7 @@ class Sessions(Rooms):
         """
         key = name.lower()
         self.accounts[key] = name
+        self.device_keys.pop(key, None)  # of an earlier account of that name, deleted by chat-admin
         if user is not None:
             user.account = key
             self._events.publish(events.Registered(user.nick, True, user.token), user.here)

@@ -92,7 +92,7 @@ class User:
     """
 
     __slots__ = (
-        "nick", "participant", "here", "since", "active", "status", "rooms", "account", "token", "address",
+        "nick", "participant", "here", "since", "active", "status", "rooms", "account", "token", "address", "keys",
     )
 
     def __init__(self, nick: str, participant: IParticipant, now: float) -> None:
@@ -109,6 +109,8 @@ class User:
         """The session's bearer token for the HTTP file routes, or C{''} (PROTOCOL.md section 9)."""
         self.address = ""
         """The client's address key (L{chat.limits.address_key}), kept out with a guest's ban, or C{''}."""
+        self.keys: list[events.DeviceKey] = []
+        """A guest's published device keys, oldest first, lost with the session (PROTOCOL.md section 11)."""
 
     @property
     def room(self) -> Room | None:
@@ -170,6 +172,8 @@ class DomainState:
     @ivar bans: lower-cased room name to the lower-cased target (account or
         nick) to its ban (stored).
     @ivar flags: lower-cased room name to its settings (stored; absent: all off).
+    @ivar device_keys: lower-cased account name to its published device
+        keys, oldest first (stored; PROTOCOL.md section 11).
     @ivar mutes: lower-cased room name to the lower-cased target (account, or
         guest nick) to the expiry in POSIX seconds or C{None} (not stored).
     @ivar invited: lower-cased room name to the lower-cased targets invited
@@ -197,6 +201,9 @@ class DomainState:
         self._offers = Offers(store.offers())
         self.offers = self._offers.by_id
         self.topics: dict[str, tuple[str, str, str]] = store.topics()
+        self.device_keys: dict[str, list[events.DeviceKey]] = {
+            account: list(keys) for account, keys in store.device_keys().items()
+        }
         self._pruned_before = 0.0
         self.admins: set[str] = set()
         self.operators: set[tuple[str, str]] = set()
