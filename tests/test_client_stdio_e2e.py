@@ -171,8 +171,8 @@ class StdioClientTests(TestCase):
         alice.type("hello bob")
         self.assertRegex(bob.wait_for("<alice> hello bob"), r"\[\d\d:\d\d\] #dev <alice> hello bob$")
         bob.type("/msg alice psst")
-        alice.wait_for("*bob* psst")
-        bob.wait_for("-> *alice* psst")
+        alice.wait_for("*bob* 🔒 psst")  # end-to-end encrypted: the lock
+        bob.wait_for("-> *alice* 🔒 psst")
         alice.type("/me waves")
         bob.wait_for("* alice waves")
 
@@ -182,13 +182,14 @@ class StdioClientTests(TestCase):
             f.write(payload)
         alice.type(f"/send bob {path}")
         alice.wait_for("↑ report final.pdf to bob [########################] 100% 3.0 MiB")
-        alice.wait_for("Sent report final.pdf to bob (offer ")
+        alice.wait_for("Sent report final.pdf to bob, end-to-end encrypted (offer ")  # both have keys
         offer = bob.wait_for("to download it")
-        match = re.search(r"alice offers report final\.pdf \(3\.0 MiB\) to you: /get (\d+) to download it", offer)
+        match = re.search(r"\*alice\* 🔒 offers report final\.pdf \(3\.0 MiB\), encrypted: /get (\d+) to download it",
+                          offer)
         assert match is not None, offer
         bob.type(f"/get {match.group(1)}")
         saved = os.path.join(self.dir, "Downloads", "chat", "report final.pdf")
-        bob.wait_for(f"Saved {saved} (SHA-256 checked).")
+        bob.wait_for(f"Saved {saved} (decrypted, checked).")
         with open(saved, "rb") as f:
             self.assertEqual(hashlib.sha256(f.read()).digest(), hashlib.sha256(payload).digest())
 
@@ -276,7 +277,7 @@ class StdioClientTests(TestCase):
         bob.keys("/msg al\t")
         bob.wait_for("/msg alice")
         bob.type("psst :thumbsup:")
-        alice.wait_for("*bob* psst 👍")
+        alice.wait_for("*bob* 🔒 psst 👍")
         self.assertIn(b"\a", alice.raw[start:])
         settings = Path(self.dir, "alice", "config", "chat", "settings.json").read_text("utf-8")
         self.assertIn("#lobby", settings)

@@ -42,7 +42,7 @@ from twisted.trial.unittest import SynchronousTestCase, TestCase  # noqa: E402
 from chat import events  # noqa: E402
 from chat.client import settings, status  # noqa: E402
 from chat.client import tk as chat_tk  # noqa: E402
-from chat.client.model import ChatModel, State  # noqa: E402
+from chat.client.model import CLEAR, UNREADABLE, ChatModel, OpenedPrivate, State  # noqa: E402
 from chat.client.options import ClientOptions  # noqa: E402
 from chat.client.service import Account, ChatClient  # noqa: E402
 from chat.client.tk import alerts, conversation, dialogs, emoji_picker, files, panels, theme  # noqa: E402
@@ -1081,6 +1081,24 @@ class FeatureTests(SynchronousTestCase):
         self.assertIn("09:30  carol  room talk", self.window.messages.lines())
         self.type_line("to the room")
         self.assertEqual(self.client.lines[-1], "to the room")
+
+    def test_encrypted_private_messages_show_the_lock(self) -> None:
+        """
+        In a private conversation an end-to-end encrypted message shows the lock, one that could not be opened
+        says so (never its envelope), and a clear one from someone with keys says it is not encrypted.
+        """
+        self.model.apply(OpenedPrivate(5, T0, "bob", "alice", "sealed words", e2e="ENVELOPE"))
+        self.model.apply(OpenedPrivate(6, T0, "bob", "alice", "", e2e="ENVELOPE", secrecy=UNREADABLE,
+                                       reason="bad-signature"))
+        self.model.apply(OpenedPrivate(7, T0, "bob", "alice", "open words", secrecy=CLEAR))
+        self.root.update()
+        self.window.open_conversation("bob")
+        self.root.update()
+        shown = self.window.messages.lines()
+        self.assertIn("09:30  bob → you  \N{LOCK} sealed words", shown)
+        self.assertIn("09:30  bob → you  an encrypted message that could not be decrypted (bad-signature)", shown)
+        self.assertIn("09:30  bob → you  open words  (not encrypted)", shown)
+        self.assertFalse(any("ENVELOPE" in line for line in shown))
 
     def test_msg_and_a_person_lead_to_the_conversation(self) -> None:
         """

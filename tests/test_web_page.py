@@ -421,20 +421,22 @@ MODERATION_CASES = """async () => {
 
 def test_person_menu_actions(browser: Browser, daemon: Daemon) -> None:
     """
-    The page's person menu offers Private message to everyone, and to an operator of the room the moderation
+    The page's person menu offers Private message and Verify to everyone, and to an operator of the room the moderation
     commands naming the room (and invitations to the other invite-only rooms they operate); settings read as words.
     """
     ann = open_user(browser, daemon, "ann")
     try:
         cases = ann.page.evaluate(MODERATION_CASES)
         assert cases["operator"] == [
-            "message:Private message:", "command:Make operator:/op Bob #dev", "kick:Kick…:/kick Bob #dev",
+            "message:Private message:", "command:Verify:/verify Bob", "command:Make operator:/op Bob #dev",
+            "kick:Kick…:/kick Bob #dev",
             "ban:Ban…:/ban Bob #dev", "command:Mute:/mute Bob #dev", "command:Unmute:/unmute Bob #dev",
             "command:Invite to #secret:/invite Bob #secret",
         ]
-        assert cases["otherOperator"][:2] == ["message:Private message:", "command:Remove operator:/deop cy #dev"]
+        assert cases["otherOperator"][:3] == [
+            "message:Private message:", "command:Verify:/verify cy", "command:Remove operator:/deop cy #dev"]
         assert cases["self"] == ["command:Remove operator:/deop ann #dev"]
-        assert cases["member"] == ["message:Private message:"]
+        assert cases["member"] == ["message:Private message:", "command:Verify:/verify ann"]
         assert cases["memberSelf"] == []
         assert cases["words"] == [
             ["#dev is now invite-only"], ["#dev is now topic-locked", "#dev is no longer moderated"],
@@ -465,7 +467,7 @@ def test_operator_kicks_from_the_page_and_the_page_is_kicked(browser: Browser, d
         people.get_by_role("button", name="vic").click()
         menu = page.get_by_role("menu", name="vic")
         expect(menu.get_by_role("menuitem")).to_have_text(
-            ["Private message", "Make operator", "Kick…", "Ban…", "Mute", "Unmute"])
+            ["Private message", "Verify", "Make operator", "Kick…", "Ban…", "Mute", "Unmute"])
         menu.get_by_role("menuitem", name="Make operator").click()
         expect(opal.log.locator("li.event-role").first).to_contain_text("You are now an operator of #modroom")
         expect(opal.log.locator("li.event-role").last).to_contain_text("You made vic an operator of #modroom",

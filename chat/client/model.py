@@ -44,6 +44,32 @@ class Notice:
     level: str = "info"
 
 
+ENCRYPTED = "encrypted"
+"""L{OpenedPrivate.secrecy}: end-to-end encrypted and opened here (the lock)."""
+UNREADABLE = "unreadable"
+"""L{OpenedPrivate.secrecy}: end-to-end encrypted, and this device could not open it."""
+CLEAR = "clear"
+"""L{OpenedPrivate.secrecy}: in clear text, between people whose clients have keys."""
+
+
+@dataclass(frozen=True, slots=True)
+class OpenedPrivate(events.Private):
+    """
+    A private message as this client read it (L{chat.client.secure}): an
+    end-to-end encrypted one with C{text} and C{action} from inside its
+    envelope (C{e2e} still the envelope), or one that could not be opened
+    (C{text} empty, C{reason} one of L{chat.client.crypto.REASONS} or
+    C{"not-supported"}), or a clear-text one from someone whose client has
+    keys. A L{events.Private} for everything else.
+
+    @ivar secrecy: L{ENCRYPTED}, L{UNREADABLE} or L{CLEAR}.
+    @ivar reason: why it is L{UNREADABLE}; C{""} otherwise.
+    """
+
+    secrecy: str = ENCRYPTED
+    reason: str = ""
+
+
 @dataclass(frozen=True, slots=True)
 class ConnectionChanged:
     """

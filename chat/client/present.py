@@ -21,7 +21,19 @@ from dataclasses import dataclass
 from datetime import datetime, tzinfo
 
 from chat import events
-from chat.client.model import Change, ChatModel, Departed, Notice, SettingsChanged, Transfer, UnreadMark
+from chat.client.model import (
+    CLEAR,
+    ENCRYPTED,
+    UNREADABLE,
+    Change,
+    ChatModel,
+    Departed,
+    Notice,
+    OpenedPrivate,
+    SettingsChanged,
+    Transfer,
+    UnreadMark,
+)
 from chat.client.status import nick_colour, size_text
 
 STYLES = frozenset({
@@ -39,6 +51,9 @@ light formatting of what people say (L{formatted}): C{bold} (typed
 C{*so*}), C{italic} (C{_so_}), C{code} (C{`so`}) and C{url} (an http or
 https address, the span's whole text: what to open when clicked).
 """
+
+LOCK = "\N{LOCK}"
+"""The mark before the text of a private message that was end-to-end encrypted and opened here."""
 
 KINDS = ("message", "mention", "action", "private", "system", "error", "history", "offer", "unread")
 """
@@ -445,7 +460,18 @@ class Presenter:
             who = (Span("->", "arrow"), Span(" ")) if sent else ()
             who += (star, _nick(private.to if sent else private.sender), star)
         text: tuple[Span, ...] = (Span(f"* {private.sender} ", "private"),) if private.action else ()
-        text += formatted(private.text, "private")
+        secrecy = private.secrecy if isinstance(private, OpenedPrivate) else ""
+        if secrecy == UNREADABLE:
+            reason = private.reason if isinstance(private, OpenedPrivate) else ""
+            text = (Span(f"an encrypted message that could not be decrypted ({reason})", "error"),)
+        elif private.e2e and secrecy != ENCRYPTED:
+            text = (Span("an encrypted message (this client holds no key to open it)", "error"),)
+        else:
+            text += formatted(private.text, "private")
+        if secrecy == ENCRYPTED:
+            text = (Span(LOCK + " ", "muted"), *text)
+        elif secrecy == CLEAR:
+            text += (Span(f"{voice.gap}(not encrypted)", "muted"),)
         away = Span(f"{voice.gap}(sent while you were away)", "muted") if private.offline else Span("")
         return Line("private", _joined((*self._stamp(private.ts), *who, Span(voice.gap), *text, away)),
                     conversation=private.to if sent else private.sender, sender=private.sender)

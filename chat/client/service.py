@@ -5,8 +5,10 @@ Tk frontends. It keeps a connection with Twisted's L{ClientService}
 (reconnecting with backoff), registers the nick (or logs in), joins the
 rooms again after a reconnection, upgrades with C{/starttls} when asked,
 measures the round-trip time, turns C{:shortcode:}s typed into emoji,
-runs the client's own commands (C{/send}, C{/get}, C{/mute}, C{/unmute},
-C{/quit}, C{/help}), and keeps the user's L{ClientSettings}. Everything
+runs the client's own commands (C{/msg}, C{/verify}, C{/trust}, C{/send},
+C{/get}, C{/mute}, C{/unmute}, C{/quit}, C{/help}), encrypts private
+messages and files end to end through L{Secure} (PROTOCOL.md section 11),
+and keeps the user's L{ClientSettings}. Everything
 the user should know reaches the L{ChatModel} as an event or a
 L{Notice}; nothing here prints or draws.
 """
@@ -15,8 +17,9 @@ from __future__ import annotations
 
 import itertools
 import os
+import shutil
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -34,11 +37,13 @@ from typing_extensions import override
 from zope.interface import implementer
 
 from chat import events
+from chat.client.crypto import CannotDecrypt, FileMessage
 from chat.client.failures import describe_failure, transfer_failure
 from chat.client.jobs import RunInThread, ServerError
 from chat.client.model import ChatModel, State
 from chat.client.protocol import ChatClientProtocol, IClientHandler
-from chat.client.settings import ClientSettings, settings_path
+from chat.client.secure import Secure, decrypt_file, encrypt_file
+from chat.client.settings import ClientSettings, data_dir, settings_path
 from chat.client.typed import FORMATTING_HELP, HABITS_HELP, secret_input, with_emoji
 
 PING_INTERVAL = 15.0
@@ -52,6 +57,9 @@ user does not see."""
 CLIENT_COMMANDS = {
     "send": ("/send NICK|#ROOM PATH", "offers a file: uploads it with its SHA-256, showing progress"),
     "get": ("/get ID [DIR]", "downloads offer ID into the downloads folder or DIR, resuming, checked by SHA-256"),
+    "msg": ("/msg NICK TEXT", "a private message, end-to-end encrypted when NICK's client has keys (says so if not)"),
+    "verify": ("/verify NICK", "shows your fingerprint and NICK's, to compare aloud, and whether they are verified"),
+    "trust": ("/trust NICK", "accepts NICK's keys as they are now (also after a change warning), marked verified"),
     "mute": ("/mute [#ROOM]", "a room's messages (default: the current room's) no longer alert you; remembered"),
     "unmute": ("/unmute [#ROOM]", "a muted room's mentions alert you again (default: the current room)"),
     "quit": ("/quit [REASON]", "says goodbye and exits (alias /exit)"),
@@ -138,6 +146,7 @@ class ChatClient(Service):
         run_in_thread: RunInThread = deferToThread,
         settings: ClientSettings | None = None,
         settings_file: Path | None = None,
+        e2e: Secure | bool = False,
     ) -> None:
         """
         @param endpoint: how to connect (TLS included when C{secure}).
@@ -156,6 +165,10 @@ class ChatClient(Service):
             nothing is remembered.
         @param settings_file: where L{save_settings} writes; the platform's
             (L{chat.client.settings.settings_path}) by default.
+        @param e2e: end-to-end encryption of private messages: a
+            L{Secure}, or C{True} for this installation's
+            (L{Secure.load}; a damaged key file is told, and private
+            messages then go in clear text, saying so), or C{False}: none.
         """
         self._reactor = reactor
         self.account = account
@@ -180,6 +193,7 @@ class ChatClient(Service):
             _ReportingEndpoint(endpoint, self._connect_failed), _Factory(self, run_in_thread),
             retryPolicy=self._retry_in, clock=reactor,
         )
+        self._run_in_thread = run_in_thread
         self._rejoin: list[str] = []
         self._typed_login: tuple[str | None, str] | None = None
         self._typed_password: str | None = None
@@ -190,6 +204,16 @@ class ChatClient(Service):
         self._sent_pings: dict[str, float] = {}
         self._pinger = LoopingCall(self.ping)
         self._pinger.clock = reactor
+        self.secure: Secure | None = None
+        if e2e is True:
+            try:
+                e2e = Secure.load()
+            except Exception as e:  # a damaged key file (KeyFileError) or an OSError
+                self.model.notice(f"End-to-end encryption is off: {e}", "error")
+                e2e = False
+        if isinstance(e2e, Secure):
+            self.secure = e2e
+            e2e.attach(self._send_raw, self.model)
 
     # Lifecycle
 
@@ -319,11 +343,28 @@ class ChatClient(Service):
         else:
             protocol.send_line(f"/nick {self.model.nick or self.account.nick}")
 
+    def _send_raw(self, line: str) -> None:
+        """
+        Send a line for L{secure}.
+
+        @raise ValueError: too long, or not connected.
+        """
+        if self.protocol is None:
+            raise ValueError(f"not connected to {self.where}")
+        self.protocol.send_line(line)
+
     def event_received(self, event: events.Event) -> None:
         """
         One event from the daemon: measure pings, join rooms again after a
-        reconnection, then update the model (which tells the frontends).
+        reconnection, let L{secure} open private messages (and take the
+        answers to its own requests), then update the model (which tells
+        the frontends).
         """
+        if self.secure is not None:
+            seen = self.secure.event_received(event)
+            if seen is None:
+                return
+            event = seen
         match event:
             case events.Pong(token=token) if token.startswith(RTT_TOKEN):
                 sent = self._sent_pings.pop(token, None)
@@ -336,6 +377,8 @@ class ChatClient(Service):
                 self._registered_once = True
                 self.save_settings()
                 self._registered()
+                if self.secure is not None:
+                    self.secure.registered()
                 return
             case events.Bye():
                 self._bye = event.reason
@@ -404,6 +447,8 @@ class ChatClient(Service):
         was_welcomed = self.protocol is not None
         self.protocol = None
         self._sent_pings.clear()
+        if self.secure is not None:
+            self.secure.disconnected()
         if self._pinger.running:
             self._pinger.stop()
         if self._quitting:
@@ -505,7 +550,7 @@ class ChatClient(Service):
             known = {n.lower() for room in self.model.rooms.values() for n in room.members} | set(
                 self.model.conversations)
             if text.strip() and nick.lower() in known:
-                self._send(with_emoji(f"/msg {nick} {text.strip()}"))
+                self._cmd_msg(f"{nick} {text.strip()}")
             else:
                 self.model.notice("To message someone: /msg NICK TEXT. To say a line starting with send, "
                                   "start it with a space.")
@@ -543,6 +588,44 @@ class ChatClient(Service):
             self.model.notice(FORMATTING_HELP)
             self.model.notice("The server's commands:")
         self._send(f"/help {args}".rstrip())
+
+    def _cmd_msg(self, args: str) -> None:
+        nick, _, text = args.partition(" ")
+        if not nick or not text.strip():
+            self._send(f"/msg {args}".rstrip())  # the daemon's usage error
+            return
+        line = with_emoji(f"/msg {nick} {text}")
+        if self.secure is None:
+            self._send(line)
+            return
+        text = line.split(" ", 2)[2]
+        if self.protocol is None:
+            self.model.notice(f"Not connected to {self.where}: not sent.", "error")
+            return
+        self.secure.send_private(nick, text)
+
+    def _nick_argument(self, verb: str, args: str) -> str | None:
+        nick = args.split()[0] if args.split() else ""
+        if not nick:
+            self.model.notice("Usage: " + CLIENT_COMMANDS[verb][0], "error")
+            return None
+        if self.secure is None:
+            self.model.notice("End-to-end encryption is off in this client.", "error")
+            return None
+        if self.protocol is None:
+            self.model.notice(f"Not connected to {self.where}.", "error")
+            return None
+        return nick
+
+    def _cmd_verify(self, args: str) -> None:
+        nick = self._nick_argument("verify", args)
+        if nick is not None and self.secure is not None:
+            self.secure.verify(nick)
+
+    def _cmd_trust(self, args: str) -> None:
+        nick = self._nick_argument("trust", args)
+        if nick is not None and self.secure is not None:
+            self.secure.trust(nick)
 
     def _cmd_quit(self, args: str) -> None:
         self.quit(emoji.emojize(args, language="alias"))
@@ -616,11 +699,66 @@ class ChatClient(Service):
     def send_file(self, target: str, path: Path) -> None:
         """
         Upload C{path} to C{target} (a nick or C{#room}); progress and the
-        outcome reach the model as a transfer.
+        outcome reach the model as a transfer. To a nick whose client has
+        keys (with L{secure}), the file is encrypted first and its key sent
+        in an envelope (L{_send_file_sealed}); to one without, in clear
+        text, saying so.
         """
         if self.protocol is None:
             self.model.notice(f"Not connected to {self.where}: not sent.", "error")
             return
+        secure = self.secure
+        if secure is not None and not target.startswith("#"):
+            secure.ask_keys([target, self.model.nick], lambda answers: self._send_file_sealed(target, path, answers))
+            return
+        self._upload(target, path)
+
+    def _send_file_sealed(self, target: str, path: Path, answers: Any) -> None:
+        """
+        Offer C{path} to C{target} end-to-end encrypted (when they have
+        keys): encrypt it in a thread into the data folder, upload that,
+        then send its key and name in an envelope (C{/emsg}) naming the
+        offer; in clear text (saying so) when C{target} has no key.
+        """
+        assert self.secure is not None
+        secure = self.secure
+        recipients = secure.recipients(target, answers)
+        if recipients is None:
+            return
+        if not recipients:
+            self.model.notice(f"not encrypted: {target}'s client has no key.")
+            self._upload(target, path)
+            return
+        transfer = self.model.add_transfer("upload", path.name, target)
+        staging = data_dir() / "encrypted-uploads"
+
+        def encrypted(made: tuple[Path, FileMessage]) -> Deferred[None]:
+            encrypted_path, message = made
+            if self.protocol is None:
+                shutil.rmtree(encrypted_path.parent, ignore_errors=True)
+                raise ConnectionError("disconnected")
+
+            def uploaded(event: events.UploadDone) -> None:
+                secure.send_sealed(target, replace(message, offer=event.id), recipients)
+                self.model.finish(transfer, result=str(path))
+                self.model.notice(f"Sent {path.name} to {target}, end-to-end encrypted (offer {event.id}).")
+
+            def cleanup(result: object) -> object:
+                shutil.rmtree(encrypted_path.parent, ignore_errors=True)
+                return result
+
+            return self.protocol.upload(
+                target, encrypted_path, lambda sent, size: self.model.progress(transfer, sent, size)
+            ).addCallback(uploaded).addBoth(cleanup)
+
+        def failed(reason: Failure) -> None:
+            self.model.finish(transfer, error=transfer_failure(reason))
+            self.model.notice(f"Could not send {path.name} to {target}: {transfer.error}.", "error")
+
+        self._run_in_thread(encrypt_file, path, staging).addCallback(encrypted).addErrback(failed)
+
+    def _upload(self, target: str, path: Path) -> None:
+        assert self.protocol is not None
         transfer = self.model.add_transfer("upload", path.name, target)
 
         def done(event: events.UploadDone) -> None:
@@ -638,12 +776,18 @@ class ChatClient(Service):
     def get_file(self, offer_id: int, folder: Path | None = None) -> None:
         """
         Download offer C{offer_id} into C{folder} (default: L{downloads}),
-        resuming a partial download; the outcome reaches the model.
+        resuming a partial download; the outcome reaches the model. An
+        offer an envelope gave the key of (L{Secure.files}) is fetched
+        encrypted into the data folder, then decrypted into C{folder}.
         """
         if self.protocol is None:
             self.model.notice(f"Not connected to {self.where}: cannot download.", "error")
             return
         offer = self.model.offers.get(offer_id)
+        sealed = self.secure.files.get(offer_id) if self.secure is not None else None
+        if sealed is not None:
+            self._get_sealed(offer_id, sealed, offer, folder or self.downloads)
+            return
         if offer is None:
             self.model.notice(f"No offer {offer_id} known here: /files lists the ones for you.", "error")
             return
@@ -661,3 +805,37 @@ class ChatClient(Service):
         self.protocol.download(
             offer_id, offer.name, folder, lambda got, size: self.model.progress(transfer, got, size)
         ).addCallbacks(done, failed)
+
+    def _get_sealed(self, offer_id: int, message: FileMessage, offer: events.FileOffer | None, folder: Path) -> None:
+        """
+        Download the end-to-end encrypted offer C{offer_id} into the data
+        folder (resumable, SHA-256 checked), then decrypt it in a thread
+        into C{folder} under the name inside its envelope.
+        """
+        assert self.protocol is not None
+        if offer is not None and offer.sha256 != message.sha256:
+            self.model.notice(f"Not downloaded: offer {offer_id} is not the file its encrypted message names.",
+                              "error")
+            return
+        sender = offer.sender if offer is not None else "?"
+        transfer = self.model.add_transfer("download", message.name, sender, message.size, offer=offer_id)
+        staging = data_dir() / "encrypted-downloads"
+
+        def downloaded(encrypted: Path) -> Deferred[Path]:
+            return self._run_in_thread(decrypt_file, encrypted, folder, message)
+
+        def done(path: Path) -> None:
+            self.model.finish(transfer, result=str(path))
+            self.model.notice(f"Saved {path} (decrypted, checked).")
+
+        def failed(reason: Failure) -> None:
+            if reason.check(CannotDecrypt):
+                error = f"it could not be decrypted ({reason.value.reason})"  # type: ignore[union-attr]
+            else:
+                error = transfer_failure(reason)
+            self.model.finish(transfer, error=error)
+            self.model.notice(f"Could not download {message.name}: {error}.", "error")
+
+        self.protocol.download(
+            offer_id, f"{offer_id}.chate2e", staging, lambda got, size: self.model.progress(transfer, got, size)
+        ).addCallback(downloaded).addCallbacks(done, failed)

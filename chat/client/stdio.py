@@ -420,7 +420,7 @@ def run(reactor: Any, options: client_options.ClientOptions, account: Any) -> De
     endpoint, starttls = client_options.endpoint(reactor, options)
     client = ChatClient(
         reactor, endpoint, account, where=options.where, secure=bool(options["tls"]),
-        starttls=starttls, downloads=options["downloads"], settings=options.settings,
+        starttls=starttls, downloads=options["downloads"], settings=options.settings, e2e=True,
     )
     terminal = sys.stdout.isatty()
     screen_options = {

@@ -109,6 +109,33 @@ def _sha256_of(file: BinaryIO, digest: hashlib._Hash) -> int:
     return total
 
 
+def place(part: Path, folder: Path, name: str) -> Path:
+    """
+    Move the finished file C{part} into C{folder} under the safe name
+    C{name} (L{safe_name}), or the first of C{name (1).ext}, C{name
+    (2).ext}... that does not exist (reserved by creating it exclusively, so
+    two downloads never take the same name). Blocking: run it in a thread.
+
+    @return: the final path.
+    @raise OSError: it cannot be moved; C{part} stays.
+    """
+    number = 0
+    while True:
+        candidate = folder / (_fit(name, f" ({number})") if number else name)
+        try:
+            fd = os.open(candidate, os.O_WRONLY | os.O_CREAT | os.O_EXCL | _NOFOLLOW | _BINARY, 0o666)
+        except FileExistsError:
+            number += 1
+            continue
+        os.close(fd)
+        try:
+            os.replace(part, candidate)
+        except BaseException:
+            candidate.unlink(missing_ok=True)
+            raise
+        return candidate
+
+
 class Download:
     """
     Receives the bytes of offer C{offer_id} into C{folder}, never outside it,
@@ -252,21 +279,7 @@ class Download:
         return self._move()
 
     def _move(self) -> Path:
-        number = 0
-        while True:
-            candidate = self.folder / (_fit(self.name, f" ({number})") if number else self.name)
-            try:
-                fd = os.open(candidate, os.O_WRONLY | os.O_CREAT | os.O_EXCL | _NOFOLLOW | _BINARY, 0o666)
-            except FileExistsError:
-                number += 1
-                continue
-            os.close(fd)
-            try:
-                os.replace(self.part, candidate)
-            except BaseException:
-                candidate.unlink(missing_ok=True)
-                raise
-            return candidate
+        return place(self.part, self.folder, self.name)
 
     def abort(self) -> None:
         """

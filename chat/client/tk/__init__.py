@@ -38,7 +38,7 @@ def run(reactor: Any, root: tk.Tk, options: client_options.ClientOptions, accoun
     endpoint, starttls = client_options.endpoint(reactor, options)
     client = ChatClient(
         reactor, endpoint, account, where=options.where, secure=bool(options["tls"]),
-        starttls=starttls, downloads=options["downloads"], settings=options.settings,
+        starttls=starttls, downloads=options["downloads"], settings=options.settings, e2e=True,
     )
 
     def stop() -> None:

@@ -5,8 +5,11 @@
  *
  * Lines typed with "/" are sent as they are. A plain line goes to the
  * conversation shown: in a room, after a `/join` that makes that room the
- * daemon's current one when it is not already; in a private conversation,
- * as `/msg NICK TEXT`.
+ * daemon's current one when it is not already; in a private conversation
+ * (and a typed `/msg NICK TEXT`), sealed to NICK's devices and the user's
+ * own as `/emsg NICK ENVELOPE` when NICK has a key, else as `/msg NICK TEXT`
+ * said to be "not encrypted" (e2e.js; `/verify NICK` and `/trust NICK` are
+ * the page's own commands).
  *
  * After a reconnection the page logs in again with the same nick (or the
  * login typed), joins its rooms again and fetches what it missed by id
@@ -24,6 +27,7 @@ import { NickCompletion, Recall } from "./keys.js";
 import { askPermissionOnce, notify, setTitle } from "./notify.js";
 import { formatSize } from "./format.js";
 import { OPERATOR, PersonMenu, personActions, settingsWords } from "./people.js";
+import { E2E, ENCRYPTED_NAME, reasonText } from "./e2e.js";
 
 const NICK_RE = /^[A-Za-z][A-Za-z0-9_-]{0,23}$/;
 const ROOM_RE = /^#[A-Za-z0-9_-]{1,32}$/;
@@ -77,12 +81,27 @@ let outbox = [];
 const gapFrom = new Map();
 
 const requests = new HistoryRequests((line) => conn.send(line));
+const e2e = new E2E({
+  send: (line) => conn.send(line),
+  me: () => model.me,
+  limit: () => model.limits.line,
+  note: (nick, kind, text) => add(model.privateWith(nick), kind, text),
+  changed: () => scheduleRefresh(),
+  trusted: (nick) => {
+    const conv = model.privateWith(nick, false);
+    if (!conv) return;
+    for (const item of conv.items) {
+      if (item.e2e && item.e2eState === "failed") openItem(conv, item);
+    }
+  },
+});
 const conn = new Connection({
   onOpen: () => {
     sessionRegistered = false;
     daemonCurrent = null;
     sessionJoined = new Set();
     swallowCurrentInfo = 0;
+    e2e.reset();
     for (const req of requests.reset()) unanswered(req, false);
   },
   onEvent: (event) => {
@@ -188,6 +207,9 @@ function handle(ev) {
     case "file-offer":
       fileOffer(ev);
       break;
+    case "keys":
+      if (!e2e.keys(ev)) showKeys(ev);
+      break;
     case "info":
       info(ev);
       break;
@@ -220,6 +242,9 @@ function handle(ev) {
 
 function registered(ev) {
   const first = !sessionRegistered;
+  // Every registration (a login, a guest's nick): the daemon keeps keys per
+  // account or per session, so publish this browser's again.
+  e2e.registered();
   model.me = ev.nick;
   model.account = !!ev.account;
   if (ev.token) {
@@ -330,14 +355,57 @@ function show(result) {
   view.insertItem(result.conv, result.index, result.item, model);
 }
 
+/**
+ * Show a message; an encrypted one shows "decrypting…" until its envelope
+ * is opened, then its text with a lock, or why it could not be decrypted.
+ * @returns {Promise<void>} settled once the item shows its final text
+ */
+function showMessage(result) {
+  if (!result) return Promise.resolve();
+  const { conv, item } = result;
+  if (!item.e2e) {
+    show(result);
+    return Promise.resolve();
+  }
+  item.e2eState = "pending";
+  item.text = "";
+  show(result);
+  return openItem(conv, item);
+}
+
+/** Open an encrypted item's envelope and show the result in its place. */
+function openItem(conv, item) {
+  return e2e.open(item).then(
+    (plain) => {
+      item.e2eState = "ok";
+      item.action = !!plain.action;
+      item.text = plain.type === "text" ? plain.text : "";
+      if (plain.type === "file") item.file = plain;
+    },
+    (e) => {
+      item.e2eState = "failed";
+      item.reason = reasonText(e);
+      if (!(e && e.reason)) console.error("chat: could not decrypt", e);
+    },
+  ).then(() => view.updateItem(conv, item, model));
+}
+
 function liveMessage(ev) {
   const result = model.addMessage(ev, true);
   if (!result) return;
-  show(result);
+  const shown = showMessage(result);
   const { conv, item } = result;
   if (pendingSelect === conv.key) {
     pendingSelect = null;
     select(conv.key);
+  }
+  if (item.e2e) {
+    shown.then(() => {
+      if (item.mention && !item.fromMe && item.e2eState === "ok") {
+        notify(`${item.from} (private)`, item.action ? `* ${item.from} ${item.text}` : item.text, () => select(conv.key));
+      }
+    });
+    return;
   }
   if (item.mention && !item.fromMe) {
     const where = conv.kind === "room" ? `${item.from} in ${conv.name}` : `${item.from} (private)`;
@@ -505,15 +573,54 @@ function whois(ev) {
   note("info", parts.join(" · "));
 }
 
+/** A `keys` event the user asked for (a typed /keys). */
+function showKeys(ev) {
+  const keys = ev.keys || [];
+  const head = keys.length ? `Encryption keys of ${ev.nick}${ev.account ? " (account)" : " (guest)"}:`
+    : `${ev.nick} has published no encryption keys`;
+  const lines = keys.map((k) => `device ${k.device}, fingerprint ${k.fingerprint}, added ${k.added}`);
+  note("info", [head, ...lines].join("\n"));
+}
+
 function fileOffer(ev) {
+  // An encrypted private file is shown by its sealed message (its name, a Save button), not as bytes to fetch.
+  if (ev.name === ENCRYPTED_NAME && !String(ev.to || "").startsWith("#")) return;
   show(model.addFile(ev));
 }
+
+/** Save an encrypted file a sealed message offers: fetched, checked, decrypted here, then saved. */
+function saveEncryptedFile(item, button) {
+  const file = item.file;
+  button.disabled = true;
+  button.textContent = `Decrypting ${file.name}…`;
+  e2e.fetchFile(file, model.token).then(
+    (blob) => {
+      const url = URL.createObjectURL(blob);
+      const a = document.createElement("a");
+      a.href = url;
+      a.download = file.name;
+      document.body.appendChild(a);
+      a.click();
+      a.remove();
+      setTimeout(() => URL.revokeObjectURL(url), 60_000);
+      button.textContent = `Saved ${file.name}`;
+      button.disabled = false;
+    },
+    (e) => {
+      button.textContent = `${file.name} could not be decrypted (${e && e.reason ? reasonText(e) : e.message})`;
+      button.classList.add("failed");
+      button.disabled = false;
+    },
+  );
+}
+view.onSaveFile = saveEncryptedFile;
 
 function info(ev) {
   if (pendingPassword !== null && login && /password/i.test(ev.text || "")) {
     login.password = pendingPassword;
     pendingPassword = null;
   }
+  if (e2e.info(ev)) return;
   if (quietInfo) return;
   if (swallowCurrentInfo > 0 && CURRENT_INFO.test(ev.text || "")) {
     swallowCurrentInfo -= 1;
@@ -532,6 +639,10 @@ function error(ev) {
   }
   if (pendingPassword !== null && ["auth-failed", "bad-arguments", "auth-needs-tls"].includes(ev.code)) {
     pendingPassword = null;
+  }
+  if (e2e.answering) {
+    // The answer to our own /keys (say no-such-nick): the send goes on in the clear, the daemon says why.
+    return;
   }
   if (requests.answering) {
     // The answer to our own /history (say, no history for a guest's
@@ -575,6 +686,7 @@ function unanswered(req, refused = true) {
 
 function pong(ev) {
   if (ev.token === "quiet-files") quietInfo = false;
+  if (e2e.pong(ev.token)) return;
   const failed = requests.pong(ev.token);
   if (failed) unanswered(failed);
 }
@@ -584,7 +696,7 @@ function history(ev) {
   const conv = ev.room ? model.room(ev.room) : model.privateWith(ev.with);
   const messages = ev.messages || [];
   const req = requests.answered(conv.key);
-  for (const m of messages) show(model.addMessage(m, false));
+  for (const m of messages) showMessage(model.addMessage(m, false));
   const ids = messages.map((m) => m.id).filter((id) => typeof id === "number");
   const lowest = ids.length ? Math.min(...ids) : null;
   if (req && req.kind === "older") {
@@ -661,6 +773,7 @@ function refresh() {
   if (conv && model.visible) model.markRead(conv);
   view.renderSidebar(model, select);
   view.renderHeader(conv);
+  view.renderE2E(conv, e2e, (nick) => e2e.trust(nick));
   view.renderPeople(conv, model, openPersonMenu, (nick) => personActions(model, conv, nick).length > 0);
   setTitle(model.totalUnread());
 }
@@ -736,6 +849,17 @@ function sendTyped(line, conv) {
         return true;
       }
       pendingSelect = keyOf(args[0]);
+      if (!args[0].startsWith("#")) {
+        const text = line.slice(1).replace(/^\S+\s+\S+\s/, "");
+        sendPrivate(args[0], replaceShortcodes(text), false);
+        return true;
+      }
+    } else if ((cmd === "verify" || cmd === "trust") && args[0]) {
+      const nick = args[0];
+      if (!model.conversations.has(keyOf(nick))) openPrivate(nick);
+      if (cmd === "verify") e2e.verify(nick);
+      else e2e.trust(nick);
+      return true;
     } else if (cmd === "login" && args.length >= 2) {
       pendingLogin = { nick: args[0], password: args[1] };
     } else if (cmd === "register" && args.length === 1) {
@@ -750,7 +874,8 @@ function sendTyped(line, conv) {
     } else if (cmd === "list" || cmd === "users") {
       showUsers += 1;
     } else if (cmd === "me" && conv && conv.kind === "private") {
-      out = `/msg ${conv.name} * ${model.me} ${rest.join(" ")}`;
+      sendPrivate(conv.name, replaceShortcodes(rest.join(" ")), true);
+      return true;
     } else if (cmd === "clear" && conv) {
       conv.items = [];
       conv.ids = new Set();
@@ -771,7 +896,8 @@ function sendTyped(line, conv) {
       syncCurrent(conv);
       out = text;
     } else {
-      out = `/msg ${conv.name} ${text.startsWith("//") ? text.slice(1) : text}`;
+      sendPrivate(conv.name, text.startsWith("//") ? text.slice(1) : text, false);
+      return true;
     }
   }
   if (byteLength(out) > model.limits.line) {
@@ -780,6 +906,18 @@ function sendTyped(line, conv) {
   }
   conn.send(out);
   return true;
+}
+
+/**
+ * A private message: sealed when both sides have keys (e2e.js), else in the
+ * clear, said so in the conversation.
+ */
+function sendPrivate(nick, text, action) {
+  if (byteLength(text) > model.limits.line) {
+    note("error", `Not sent: the line is longer than ${model.limits.line} bytes.`);
+    return;
+  }
+  e2e.sendPrivate(nick, text, action);
 }
 
 document.getElementById("composer").addEventListener("submit", (e) => {
@@ -887,6 +1025,10 @@ function uploadFiles(files, conv) {
       add(conv, "error", `${file.name} is too large: ${formatSize(file.size)}, the limit is ${formatSize(model.limits.file)}.`);
       continue;
     }
+    if (conv.kind === "private" && e2e.available) {
+      uploadSealed(file, conv);
+      continue;
+    }
     const row = view.uploadRow(file.name, conv.name);
     const job = upload(file, conv.name, model.token, (sentBytes, total) => row.update(sentBytes, total));
     job.promise.then(
@@ -903,6 +1045,26 @@ function uploadFiles(files, conv) {
       },
     );
   }
+}
+
+/**
+ * A private file from a page that can encrypt: sealed when the other side
+ * has a key (e2e.js sendFile), else uploaded in the clear as before.
+ */
+function uploadSealed(file, conv) {
+  const row = view.uploadRow(file.name, conv.name);
+  const send = (blob, name) => upload(new File([blob], name), conv.name, model.token,
+    (sentBytes, total) => row.update(sentBytes, total)).promise;
+  e2e.sendFile(conv.name, file, send).then(
+    (mode) => {
+      if (mode === "held") row.fail("not sent: key changed");
+      else row.done();
+    },
+    (err) => {
+      row.fail(err.message);
+      add(conv, "error", `${file.name} was not sent: ${err.message}`);
+    },
+  );
 }
 
 const fileInput = document.getElementById("file-input");
@@ -991,4 +1153,4 @@ view.showLogin("");
 setTitle(0);
 
 // For tests and debugging: the model, read-only use.
-window.chatPage = { model, conn };
+window.chatPage = { model, conn, e2e };

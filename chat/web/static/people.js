@@ -41,7 +41,10 @@ export function isOperator(conv, nick) {
  */
 export function personActions(model, conv, nick) {
   const me = model.isMe(nick);
-  const actions = me ? [] : [{ label: "Private message", kind: "message", line: "" }];
+  const actions = me ? [] : [
+    { label: "Private message", kind: "message", line: "" },
+    { label: "Verify", kind: "command", line: `/verify ${nick}` },
+  ];
   if (!conv || conv.kind !== "room" || !conv.joined || !isOperator(conv, model.me)) return actions;
   const room = conv.name;
   if (isOperator(conv, nick)) actions.push({ label: "Remove operator", kind: "command", line: `/deop ${nick} ${room}` });

@@ -61,11 +61,16 @@ export class View {
     this.menuButton = $("menu-button");
     this.peopleButton = $("people-button");
     this.knownRooms = $("known-rooms");
+    this.e2eBanner = $("e2e-banner");
+    /** what the encryption banner shows now (rebuilt only when it changes) */
+    this.e2eShown = "";
     /** the key of the conversation the log shows */
     this.shownKey = null;
     /** item -> li, for the shown conversation */
     this.nodes = new Map();
     this.token = "";
+    /** (item, button) => void: save the encrypted file of a sealed message */
+    this.onSaveFile = null;
     this.menuButton.addEventListener("click", () => this.toggleDrawer(this.sidebar, this.menuButton));
     $("sidebar-close").addEventListener("click", () => this.closeDrawers());
     $("people-close").addEventListener("click", () => this.closeDrawers());
@@ -358,11 +363,91 @@ export class View {
     li.appendChild(timeNode(item.ts));
     const nick = el("span", `nick ${nickClass(item.from)}`, item.action ? `* ${item.from}` : item.from);
     li.appendChild(nick);
+    if (item.e2eState === "ok") {
+      const lock = el("span", "lock", "🔒");
+      lock.setAttribute("role", "img");
+      lock.setAttribute("aria-label", "encrypted");
+      lock.title = "End-to-end encrypted";
+      nick.prepend(lock);
+    }
     const text = el("span", "text");
-    text.appendChild(formatText(item.text || "", item.fromMe ? "" : model.me));
+    if (item.e2eState === "pending") {
+      text.classList.add("undecrypted");
+      text.textContent = "decrypting…";
+    } else if (item.e2eState === "ok" && item.file) {
+      text.classList.add("file-body");
+      text.appendChild(document.createTextNode(
+        item.fromMe && item.type === "private" ? `sends ${item.to} a file: ` : "sends a file: "));
+      const save = el("button", "save-file", `Save ${item.file.name}`);
+      save.type = "button";
+      save.title = "Fetch, check and decrypt the file, then save it";
+      save.addEventListener("click", () => this.onSaveFile && this.onSaveFile(item, save));
+      text.appendChild(save);
+      text.appendChild(document.createTextNode(` (${formatSize(item.file.size)})`));
+    } else if (item.e2eState === "failed") {
+      text.classList.add("undecrypted");
+      text.textContent = `encrypted message that could not be decrypted (${item.reason})`;
+    } else {
+      text.appendChild(formatText(item.text || "", item.fromMe ? "" : model.me));
+    }
     li.appendChild(text);
+    if (item.type === "private" && !item.e2e) {
+      li.classList.add("clear");
+      li.appendChild(el("span", "tag not-encrypted", "not encrypted"));
+    }
     if (item.offline) li.appendChild(el("span", "tag", "sent while you were away"));
     return li;
+  }
+
+  /** Show an item of the shown conversation again (an envelope opened). */
+  updateItem(conv, item, model) {
+    if (conv.key !== this.shownKey) return;
+    const old = this.nodes.get(item);
+    if (!old) return;
+    const stick = this.atBottom();
+    const node = this.itemNode(item, model);
+    this.nodes.set(item, node);
+    old.replaceWith(node);
+    if (stick) this.scrollToBottom();
+  }
+
+  /**
+   * The encryption banner of a private conversation: a loud warning with
+   * "Trust new key" when the other's key changed, or a notice that this
+   * page cannot encrypt (no secure context).
+   * @param {import("./e2e.js").E2E} e2e
+   * @param {(nick: string) => void} onTrust
+   */
+  renderE2E(conv, e2e, onTrust) {
+    let kind = "";
+    let text = "";
+    if (conv && conv.kind === "private") {
+      const warning = e2e.warning(conv.name);
+      if (!e2e.available) {
+        kind = "insecure";
+        text = "Encrypted private messages need the TLS web listener (https://…): this conversation is not encrypted"
+          + (e2e.unavailableReason ? ` (${e2e.unavailableReason}).` : ".");
+      } else if (warning) {
+        kind = "warning";
+        text = warning.text;
+      }
+    }
+    const shown = `${kind}|${conv ? conv.key : ""}|${text}`;
+    if (shown === this.e2eShown) return;
+    this.e2eShown = shown;
+    const banner = this.e2eBanner;
+    banner.replaceChildren();
+    banner.hidden = !kind;
+    banner.className = `e2e-banner ${kind}`;
+    if (!kind) return;
+    banner.appendChild(el("span", "e2e-banner-text", text));
+    if (kind === "warning") {
+      const b = el("button", "danger", "Trust new key");
+      b.type = "button";
+      const nick = conv.name;
+      b.addEventListener("click", () => onTrust(nick));
+      banner.appendChild(b);
+    }
   }
 
   fileNode(item, model) {
