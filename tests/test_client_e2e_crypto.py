@@ -12,7 +12,9 @@ from __future__ import annotations
 
 import os
 import re
+import socket
 import tempfile
+import threading
 import time
 from pathlib import Path
 
@@ -39,6 +41,60 @@ def files_holding(directory: str, needle: bytes) -> list[str]:
     return found
 
 
+class Capture:
+    """
+    A TCP relay on 127.0.0.1 in front of the daemon that records every byte
+    passing between its clients and the daemon, both ways: what an observer
+    of the network sees of connections without TLS.
+    """
+
+    def __init__(self, port: int) -> None:
+        self.target = port
+        self.listener = socket.create_server(("127.0.0.1", 0))
+        self.port: int = self.listener.getsockname()[1]
+        self.lock = threading.Lock()
+        self.data = bytearray()
+        threading.Thread(target=self._accept, daemon=True).start()
+
+    def _accept(self) -> None:
+        while True:
+            try:
+                client, _ = self.listener.accept()
+            except OSError:
+                return
+            upstream = socket.create_connection(("127.0.0.1", self.target))
+            for source, sink in ((client, upstream), (upstream, client)):
+                threading.Thread(target=self._pump, args=(source, sink), daemon=True).start()
+
+    def _pump(self, source: socket.socket, sink: socket.socket) -> None:
+        while True:
+            try:
+                chunk = source.recv(65536)
+            except OSError:
+                chunk = b""
+            if not chunk:
+                break
+            with self.lock:
+                self.data += chunk
+            try:
+                sink.sendall(chunk)
+            except OSError:
+                break
+        for end in (source, sink):
+            try:
+                end.shutdown(socket.SHUT_RDWR)
+            except OSError:
+                pass
+
+    def holds(self, needle: bytes) -> bool:
+        """Whether the bytes seen so far contain C{needle}."""
+        with self.lock:
+            return needle in self.data
+
+    def close(self) -> None:
+        self.listener.close()
+
+
 @pytest.mark.slow
 class EncryptedPrivateMessageTests(TestCase):
     def setUp(self) -> None:
@@ -51,9 +107,12 @@ class EncryptedPrivateMessageTests(TestCase):
         self.addCleanup(self.carol.sock.close)
         self.carol.send_line("/nick carol")
         self.carol.read_lines_until(lambda line: "carol" in line)
+        self.capture = Capture(self.daemon.port)
+        self.addCleanup(self.capture.close)
 
     def terminal(self, nick: str) -> Terminal:
-        terminal = Terminal("--port", str(self.daemon.port), nick, cwd=self.dir, data=self.data(nick))
+        """The stdio client of C{nick}, connected through the capturing relay."""
+        terminal = Terminal("--port", str(self.capture.port), nick, cwd=self.dir, data=self.data(nick))
         self.addCleanup(terminal.close)
         terminal.wait_for(f"You are {nick}.")
         return terminal
@@ -80,8 +139,8 @@ class EncryptedPrivateMessageTests(TestCase):
     def test_private_messages_encrypted_clear_and_key_change(self) -> None:
         """
         alice's message reaches bob with the lock and is in none of the
-        daemon's files, nor is the file she sends him, which he saves
-        intact; carol (telnet) gets hers in clear text, alice being
+        daemon's files nor in the bytes between the clients and the daemon,
+        nor is the file she sends him, which he saves intact; carol (telnet) gets hers in clear text, alice being
         told; after bob's device is replaced alice is warned and nothing is
         sent until /trust bob.
         """
@@ -97,6 +156,8 @@ class EncryptedPrivateMessageTests(TestCase):
         alice.wait_for(f"{LOCK} copy that, over")
         self.assertEqual(files_holding(self.daemon.data_dir, b"eagle lands"), [])
         self.assertEqual(files_holding(self.daemon.data_dir, b"copy that"), [])
+        self.assertFalse(self.capture.holds(b"eagle lands"))
+        self.assertFalse(self.capture.holds(b"copy that"))
 
         payload = os.urandom(200 * 1024 + 5)
         original = Path(self.dir, "plans.bin")
@@ -113,13 +174,16 @@ class EncryptedPrivateMessageTests(TestCase):
         self.assertEqual(saved.read_bytes(), payload)
         for piece in (payload[:4096], payload[100000:104096], payload[-4096:]):
             self.assertEqual(files_holding(self.daemon.data_dir, piece), [])
+            self.assertFalse(self.capture.holds(piece))
         self.assertEqual(files_holding(self.daemon.data_dir, b"plans.bin"), [])
+        self.assertFalse(self.capture.holds(b"plans.bin"))
 
         alice.type("/msg carol plain words here")
         alice.wait_for("not encrypted: carol's client has no key.")
         self.carol.read_lines_until(lambda line: "plain words here" in line)
-        # The check above can fail: a message in clear text is in the daemon's files.
+        # The checks above can fail: a message in clear text is in the daemon's files and on the wire.
         self.assertNotEqual(files_holding(self.daemon.data_dir, b"plain words here"), [])
+        self.assertTrue(self.capture.holds(b"plain words here"))
 
         alice.type("/verify bob")
         alice.wait_for("(accepted, not verified)")
@@ -138,3 +202,4 @@ class EncryptedPrivateMessageTests(TestCase):
         bob.wait_for(f"{LOCK} after the trust")
         self.assertNotIn("after the change", bob.screen)
         self.assertEqual(files_holding(self.daemon.data_dir, b"after the"), [])
+        self.assertFalse(self.capture.holds(b"after the"))
