@@ -373,3 +373,44 @@ def test_pages_exchange_an_encrypted_file(browser: Browser, daemon: Daemon, tmp_
     finally:
         close(hana)
         close(ivan)
+
+
+def test_encrypted_download_resumes(browser: Browser, daemon: Daemon, tmp_path: Path) -> None:
+    """
+    An encrypted file's download that breaks off resumes where it stopped (Range), shows its progress, and the
+    file is saved intact.
+    """
+    kira = keyed_user(browser, daemon, "kira")
+    lars = keyed_user(browser, daemon, "lars")
+    try:
+        content = bytes(range(256)) * 800  # 204 800 bytes: four chunks
+        source = tmp_path / "table.bin"
+        source.write_bytes(content)
+        kira.say("/msg lars a table follows")
+        open_private(lars, "kira")
+        expect(locked(lars, "a table follows")).to_have_count(1, timeout=WAIT_MS)
+        kira.page.locator("#file-input").set_input_files(str(source))
+        save = lars.log.get_by_role("button", name="Save table.bin")
+        expect(save).to_be_visible(timeout=WAIT_MS)
+
+        ranges: list[str | None] = []
+
+        def break_first(route: Any) -> None:
+            ranges.append(route.request.headers.get("range"))
+            if len(ranges) > 1:
+                route.continue_()
+                return
+            whole = route.fetch()
+            route.fulfill(status=200, headers={"content-type": "application/octet-stream"}, body=whole.body()[:70000])
+
+        lars.page.route("**/files/*", break_first)
+        with lars.page.expect_download(timeout=WAIT_MS) as download:
+            save.click()
+        saved = tmp_path / "saved.bin"
+        download.value.save_as(saved)
+        assert saved.read_bytes() == content
+        assert ranges == [None, "bytes=70000-"]
+        assert kira.errors == [] and lars.errors == []
+    finally:
+        close(kira)
+        close(lars)

@@ -592,8 +592,13 @@ function fileOffer(ev) {
 function saveEncryptedFile(item, button) {
   const file = item.file;
   button.disabled = true;
-  button.textContent = `Decrypting ${file.name}…`;
-  e2e.fetchFile(file, model.token).then(
+  button.textContent = `Downloading ${file.name}…`;
+  const progress = (received, total) => {
+    button.textContent = received < total
+      ? `Downloading ${file.name}… ${Math.floor((received / total) * 100)}%`
+      : `Decrypting ${file.name}…`;
+  };
+  e2e.fetchFile(file, model.token, progress).then(
     (blob) => {
       const url = URL.createObjectURL(blob);
       const a = document.createElement("a");

@@ -25,8 +25,8 @@
  */
 
 import {
-  CORRUPTED, E2EError, b64decode, b64encode, bundleBytes, decryptFile, deviceId, e2eStatus, encryptFile, fingerprint,
-  loadOrCreateDevice, openEnvelope, sealEnvelope, sha256Hex, UNKNOWN_SENDER_DEVICE,
+  CORRUPTED, E2EError, b64decode, b64encode, bundleBytes, concat, decryptFile, deviceId, e2eStatus, encryptFile,
+  encryptedSize, fingerprint, loadOrCreateDevice, openEnvelope, sealEnvelope, sha256Hex, UNKNOWN_SENDER_DEVICE,
 } from "./crypto.js";
 
 const STORE = "chat.e2e.contacts";
@@ -85,6 +85,12 @@ export class ContactStore {
     }
   }
 }
+
+/** Times an encrypted download resumes after its connection broke. */
+const RESUME_ATTEMPTS = 3;
+
+/** The daemon refused the download (an HTTP error): resuming would not help. */
+class DownloadRefused extends Error {}
 
 export class E2E {
   /**
@@ -395,15 +401,44 @@ export class E2E {
 
   /**
    * Fetch an encrypted file and decrypt it, checking the SHA-256 the sealed
-   * message announced and every chunk's authentication.
+   * message announced and every chunk's authentication. The download is
+   * read as it arrives, telling `onProgress(received, total)` (bytes of the
+   * encrypted file); when the connection breaks it resumes from the byte it
+   * reached (`Range: bytes=N-`, PROTOCOL.md section 9), up to
+   * RESUME_ATTEMPTS times, one second apart.
    * @param {object} file the plaintext of the message: {key, prefix, offer, sha256, name, size}
+   * @param {string} token the session's bearer token
+   * @param {(received: number, total: number) => void} [onProgress]
    * @returns {Promise<Blob>} the plaintext file
    * @throws {E2EError|Error} corrupted, truncated, or the download failed
    */
-  async fetchFile(file, token) {
-    const response = await fetch(`/files/${encodeURIComponent(file.offer)}?token=${encodeURIComponent(token)}`);
-    if (!response.ok) throw new Error(`the download failed (HTTP ${response.status})`);
-    const data = new Uint8Array(await response.arrayBuffer());
+  async fetchFile(file, token, onProgress = () => {}) {
+    const total = encryptedSize(file.size);
+    const parts = [];
+    let received = 0;
+    for (let attempt = 0; received < total; attempt += 1) {
+      const headers = { Authorization: `Bearer ${token}` };
+      if (received > 0) headers.Range = `bytes=${received}-`;
+      try {
+        const response = await fetch(`/files/${encodeURIComponent(file.offer)}`, { headers });
+        if (!response.ok || (received > 0 && response.status !== 206)) {
+          throw new DownloadRefused(`the download failed (HTTP ${response.status})`);
+        }
+        const reader = response.body.getReader();
+        for (;;) {
+          const { done, value } = await reader.read();
+          if (done) break;
+          parts.push(value);
+          received += value.length;
+          onProgress(received, total);
+        }
+        if (received < total) throw new Error("the download ended early");
+      } catch (e) {
+        if (e instanceof DownloadRefused || attempt >= RESUME_ATTEMPTS) throw e;
+        await new Promise((resolve) => setTimeout(resolve, 1000));
+      }
+    }
+    const data = concat(...parts);
     if (await sha256Hex(data) !== file.sha256) throw new E2EError(CORRUPTED, "the file is not the one announced");
     const plain = await decryptFile(data, b64decode(file.key), b64decode(file.prefix));
     if (plain.length !== file.size) throw new E2EError(CORRUPTED, "the file has another size than announced");
