@@ -25,8 +25,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from playwright.sync_api import Page, sync_playwright  # noqa: E402
 
+from tests.browser import CHROMIUM, CHROMIUM_ARGS  # noqa: E402
 from tests.e2e import Client, Daemon  # noqa: E402
-from tests.test_web_page import CHROMIUM, CHROMIUM_ARGS, DROP, web_port  # noqa: E402
+from tests.test_web_page import DROP, web_port  # noqa: E402
 
 HERE = Path(__file__).resolve().parent
 SIZES = {"desktop": (1280, 800), "phone": (390, 844)}

@@ -11,6 +11,9 @@ from pathlib import Path
 
 import pytest
 
+pytest_plugins = ["tests.browser"]
+"""The C{playwright} and C{browser} fixtures of the browser tests (L{tests.browser})."""
+
 
 @pytest.fixture(autouse=True)
 def _client_folders(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:

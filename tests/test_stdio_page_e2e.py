@@ -35,15 +35,14 @@ try:
 except ImportError as e:  # pragma: no cover - depends on the machine
     pytest.skip(f"the stdio/page e2e tests need Playwright for Python: {e}", allow_module_level=True)
 
-# Skips this module, saying why, when Chromium is missing; the fixtures are shared by import, not copied.
+# Skips this module, saying why, when Chromium is missing; the daemon fixture is shared by import, not copied
+# (playwright and browser come from tests/conftest.py).
 from tests.test_web_e2e_page import (  # noqa: E402,F401
-    browser,
     close,
     daemon,
     keyed_user,
     locked,
     open_private,
-    playwright,
     stored_envelopes,
 )
 from tests.test_web_page import WAIT_MS  # noqa: E402

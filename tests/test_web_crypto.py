@@ -28,29 +28,16 @@ from cryptography.hazmat.primitives import hpke
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
 from chat.client import crypto
+from tests.browser import CHROMIUM, CHROMIUM_ARGS, need_browser  # noqa: F401 (the fixtures come from conftest)
 from tests.e2e import Daemon
 
 pytestmark = pytest.mark.slow
 
-CHROMIUM = "/usr/bin/chromium"
-CHROMIUM_ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--no-first-run",
-    "--disable-sync",
-]
 VECTORS = Path(__file__).parent / "vectors" / "e2e-v1.json"
 
-try:
-    from playwright.sync_api import Browser, Page, Playwright, sync_playwright
-except ImportError as e:  # pragma: no cover - depends on the machine
-    pytest.skip(f"the web crypto tests need Playwright for Python: {e}", allow_module_level=True)
+need_browser("the web crypto tests")
 
-if not os.access(CHROMIUM, os.X_OK):  # pragma: no cover - depends on the machine
-    pytest.skip(f"the web crypto tests need Debian's Chromium at {CHROMIUM} (apt-get install chromium)",
-                allow_module_level=True)
+from playwright.sync_api import Browser, Page, Playwright  # noqa: E402
 
 from tests.test_web_page import web_port  # noqa: E402  (after the skips: it needs Playwright too)
 
@@ -69,19 +56,6 @@ def run(page: Page, body: str, arg: Any = None) -> Any:
 
 def b64(data: bytes) -> str:
     return base64.b64encode(data).decode("ascii")
-
-
-@pytest.fixture(scope="module")
-def playwright() -> Iterator[Playwright]:
-    with sync_playwright() as driver:
-        yield driver
-
-
-@pytest.fixture(scope="module")
-def browser(playwright: Playwright) -> Iterator[Browser]:
-    browser = playwright.chromium.launch(executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS)
-    yield browser
-    browser.close()
 
 
 @pytest.fixture(scope="module")

@@ -23,32 +23,19 @@ from typing import Any
 import pytest
 
 from chat.client import crypto
+from tests.browser import CHROMIUM, CHROMIUM_ARGS, need_browser  # noqa: F401 (the fixtures come from conftest)
 from tests.e2e import Client, Daemon
 
 pytestmark = pytest.mark.slow
 
-try:
-    from playwright.sync_api import Browser, BrowserContext, Page, Playwright, expect, sync_playwright
-except ImportError as e:  # pragma: no cover - depends on the machine
-    pytest.skip(f"the web page e2e tests need Playwright for Python: {e}", allow_module_level=True)
+need_browser("the web page e2e tests")
 
-from tests.test_web_page import CHROMIUM, CHROMIUM_ARGS, WAIT_MS, PageUser, open_user, web_port  # noqa: E402
+from playwright.sync_api import Browser, BrowserContext, Page, Playwright, expect  # noqa: E402
+
+from tests.test_web_page import WAIT_MS, PageUser, open_user, web_port  # noqa: E402
 
 PUBLISHED = "window.chatPage && window.chatPage.e2e.published"
 """True once the daemon confirmed the page's key on this socket."""
-
-
-@pytest.fixture(scope="module")
-def playwright() -> Iterator[Playwright]:
-    with sync_playwright() as driver:
-        yield driver
-
-
-@pytest.fixture(scope="module")
-def browser(playwright: Playwright) -> Iterator[Browser]:
-    browser = playwright.chromium.launch(executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS)
-    yield browser
-    browser.close()
 
 
 @pytest.fixture(scope="module")

@@ -23,32 +23,19 @@ from typing import Any
 
 import pytest
 
+from tests.browser import CHROMIUM, CHROMIUM_ARGS, need_browser  # noqa: F401 (the fixtures come from conftest)
 from tests.e2e import Client, Daemon
 
 pytestmark = pytest.mark.slow
 
-CHROMIUM = "/usr/bin/chromium"
-CHROMIUM_ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--no-first-run",
-    "--disable-sync",
-]
 WEB_LISTENING = re.compile(r"chat web listening on 127\.0\.0\.1:(\d+)")
 """The log line of the web listener (notes: daemon contract)."""
 WAIT_MS = 10_000
 """Bound, in milliseconds, on any wait for the page."""
 
-try:
-    from playwright.sync_api import Browser, ConsoleMessage, Page, Playwright, expect, sync_playwright
-except ImportError as e:  # pragma: no cover - depends on the machine
-    pytest.skip(f"the web page tests need Playwright for Python: {e}", allow_module_level=True)
+need_browser("the web page tests")
 
-if not os.access(CHROMIUM, os.X_OK):  # pragma: no cover - depends on the machine
-    pytest.skip(f"the web page tests need Debian's Chromium at {CHROMIUM} (apt-get install chromium)",
-                allow_module_level=True)
+from playwright.sync_api import Browser, ConsoleMessage, Page, expect  # noqa: E402
 
 FLOOD = ("--flood-burst", "400")
 """The TCP users below send 80 lines at once; the page is not slowed either."""
@@ -110,19 +97,6 @@ class PageUser:
     def message(self, text: str) -> Any:
         """The message lines holding C{text}."""
         return self.log.locator("li.msg", has_text=text)
-
-
-@pytest.fixture(scope="module")
-def playwright() -> Iterator[Playwright]:
-    with sync_playwright() as driver:
-        yield driver
-
-
-@pytest.fixture(scope="module")
-def browser(playwright: Playwright) -> Iterator[Browser]:
-    browser = playwright.chromium.launch(executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS)
-    yield browser
-    browser.close()
 
 
 @pytest.fixture(scope="module")
