@@ -36,8 +36,8 @@ from typing_extensions import override
 from zope.interface import Attribute, Interface, implementer
 
 from chat import errors
+from chat.counts import COUNTS
 from chat.limits import TokenBucket
-from chat.metrics import COUNTS
 from chat.storage import AccountExists, IStore
 
 PASSWORD_MIN = 8

@@ -13,6 +13,7 @@ from collections.abc import Callable
 from zope.interface import implementer
 
 from chat import events
+from chat.counts import COUNTS
 from chat.interfaces import (
     Address,
     IBus,
@@ -23,7 +24,6 @@ from chat.interfaces import (
     ToRoom,
     ToUsers,
 )
-from chat.metrics import COUNTS
 
 
 class Directory:

@@ -15,8 +15,8 @@ from twisted.protocols.basic import LineReceiver
 from typing_extensions import override
 
 from chat import errors, wire
+from chat.counts import COUNTS
 from chat.limits import TokenBucket
-from chat.metrics import COUNTS
 from chat.settings import Settings
 from chat.telnet import TelnetFilter
 

@@ -56,6 +56,9 @@ class IParticipant(Interface):
     that can be closed.
     """
 
+    front_end = Attribute(
+        "C{str}: the front end the user came by, for the metrics: C{'line'} (TCP or TLS), C{'web'} (WebSocket)."
+    )
     nick = Attribute("C{str}: the nick once registered, else C{''}.")
     account = Attribute("C{str | None}: the lower-cased account name when logged in, else C{None}.")
     secure = Attribute("C{bool}: whether the connection is encrypted (TLS).")

@@ -28,8 +28,8 @@ from typing_extensions import override
 from zope.interface import implementer
 
 from chat.budget import OutputBudget
+from chat.counts import COUNTS
 from chat.interfaces import Outgoing, Renderer
-from chat.metrics import COUNTS
 from chat.render import render_text
 
 

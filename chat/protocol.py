@@ -34,9 +34,9 @@ from zope.interface import implementer
 
 from chat import commands, errors, events, logs, wire
 from chat.accounts import is_local
+from chat.counts import COUNTS
 from chat.framing import LimitedLineReceiver
 from chat.interfaces import IParticipant, Outgoing
-from chat.metrics import COUNTS
 from chat.outbox import Batch, Outbox
 from chat.participant import SessionParticipant
 from chat.render import RENDERERS, Renderer, render_text
@@ -81,6 +81,7 @@ class ChatProtocol(LimitedLineReceiver, SessionParticipant):
 
     __slots__ = ("factory", "server", "_batch", "outbox", "deliver", "session", "peer", "_registration_call")
 
+    front_end = "line"
     secure = False
     _quit_reason = "connection lost"
     _abort_call: IDelayedCall | None = None

@@ -21,9 +21,16 @@ from twisted.python.failure import Failure
 from zope.interface import implementer
 
 from chat import schema
+from chat.counts import COUNTS
 from chat.events import DeviceKey, FileOffer, Message, Private
-from chat.metrics import COUNTS
-from chat.storage import AccountExists, AccountRecord, BanRecord, IStore, ModerationRecord, RoomFlags
+from chat.storage import (
+    AccountExists,
+    AccountRecord,
+    BanRecord,
+    IStore,
+    ModerationRecord,
+    RoomFlags,
+)
 
 _INSERT_MESSAGE = "INSERT INTO messages (id, ts, room, room_key, sender, text, action) VALUES (?, ?, ?, ?, ?, ?, ?)"
 _INSERT_PRIVATE = (

@@ -235,6 +235,7 @@ class FakeParticipant:
     A connection as the domain sees it, named for readable failures.
     """
 
+    front_end = "line"
     nick = ""
     account = None
     peer = "192.0.2.1"

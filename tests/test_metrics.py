@@ -15,7 +15,7 @@ from twisted.web.test.requesthelper import DummyRequest
 
 from chat import metrics
 from chat.delivery import LocalBus
-from chat.metrics import COMMIT_BUCKETS, COUNTS, Counts
+from chat.counts import COMMIT_BUCKETS, COUNTS, Counts
 from chat.spool import Spool
 from tests.support import at
 from tests.test_web_socket import WebTestCase

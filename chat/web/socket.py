@@ -41,10 +41,10 @@ from zope.interface import implementer
 from chat import commands, errors, events, logs, wire
 from chat.accounts import is_loopback
 from chat.codec import encode
+from chat.counts import COUNTS
 from chat.framing import LINE_BYTES_PER_TOKEN
 from chat.interfaces import IParticipant, Outgoing
 from chat.limits import TokenBucket
-from chat.metrics import COUNTS
 from chat.outbox import Batch, Outbox
 from chat.participant import SessionParticipant
 from chat.server import ChatServer
@@ -146,6 +146,7 @@ class WebParticipant(SessionParticipant):
     """
 
     _log = Logger()
+    front_end = "web"
 
     def __init__(self, factory: SocketFactory, request: Request, peer: str, secure: bool) -> None:
         self.factory = factory
