@@ -88,10 +88,15 @@ HISTORY_DEFAULT = 20
 
 @dataclass(frozen=True, slots=True)
 class Say:
-    """A line of text for the current room (an action for C{/me})."""
+    """
+    A line of text for the current room (an action for C{/me}); C{room}
+    names another room the user is in (the IRC front end's C{PRIVMSG
+    #room}; the line language has no way to say it), else C{None}.
+    """
 
     text: str
     action: bool = False
+    room: str | None = None
 
 
 @dataclass(frozen=True, slots=True)

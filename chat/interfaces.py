@@ -57,7 +57,8 @@ class IParticipant(Interface):
     """
 
     front_end = Attribute(
-        "C{str}: the front end the user came by, for the metrics: C{'line'} (TCP or TLS), C{'web'} (WebSocket)."
+        "C{str}: the front end the user came by, for the metrics: C{'line'} (TCP or TLS), C{'web'}"
+        " (WebSocket) or C{'irc'}."
     )
     nick = Attribute("C{str}: the nick once registered, else C{''}.")
     account = Attribute("C{str | None}: the lower-cased account name when logged in, else C{None}.")

@@ -128,6 +128,8 @@ class Listener(Service):
             self._log.info("chat web listening on {address}{tls}", address=where, tls=tls)
         elif self.kind == "metrics":
             self._log.info("chat metrics listening on {address}{tls}", address=where, tls=tls)
+        elif self.kind == "irc":
+            self._log.info("chat irc listening on {address}{tls}", address=where, tls=tls)
         else:
             self._log.info("chat listening on {address}{tls}", address=where, tls=tls)
 

@@ -27,7 +27,7 @@ from typing_extensions import override
 
 from chat.counts import COMMIT_BUCKETS, COUNTS, Counts
 
-FRONT_ENDS = ("line", "web")
+FRONT_ENDS = ("line", "web", "irc")
 """The front ends reported even with no connection (C{IParticipant.front_end})."""
 
 if TYPE_CHECKING:

@@ -337,7 +337,7 @@ class ChatServer:
 
     def _say(self, session: Session, request: commands.Say) -> None:
         now = self._now()
-        self.domain.say(self._user(session), request.text, now, request.action)
+        self.domain.say(self._user(session), request.text, now, request.action, request.room)
         self._count_message(now)
 
     def _msg(self, session: Session, request: commands.Msg) -> None:

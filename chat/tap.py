@@ -24,6 +24,7 @@ from twisted.python import usage
 from typing_extensions import override
 
 from chat import config, logs, metrics
+from chat.irc.protocol import IRCFactory
 from chat.limits import DESCRIPTORS_RESERVED, raise_descriptor_limit
 from chat.listener import LISTEN_BACKLOG, Listener, needs_backlog, with_backlog
 from chat.memory_store import MemoryStore
@@ -156,13 +157,14 @@ class Options(usage.Options):
          "listen = [\"tcp:8888\"], in-memory = true); options on the command line win. SIGHUP reads it again."],
     ]
 
-    REPEATED: ClassVar[tuple[str, ...]] = ("listen", "web", "web-origin", "trusted-proxy")
+    REPEATED: ClassVar[tuple[str, ...]] = ("listen", "web", "irc", "web-origin", "trusted-proxy")
     """The repeatable options: lists in a configuration file."""
 
     def __init__(self) -> None:
         super().__init__()
         self["listen"] = []
         self["web"] = []
+        self["irc"] = []
         self["web-origin"] = []
         self["trusted-proxy"] = []
         self.argv: tuple[str, ...] = ()
@@ -226,6 +228,11 @@ or TLS: ssl:6697:privateKey=KEY.pem:certKey=CERT.pem. [default: tcp:8888:interfa
         """Serve the web client (HTTP and its WebSocket) on this Twisted endpoint (repeatable), e.g. \
 tcp:8080:interface=127.0.0.1, or with TLS: ssl:8443:privateKey=KEY.pem:certKey=CERT.pem. [default: none]"""
         self["web"].append(description)
+
+    def opt_irc(self, description: str) -> None:
+        """Serve IRC clients (docs/irc.md) on this Twisted endpoint (repeatable), e.g. \
+tcp:6667:interface=127.0.0.1, or with TLS: ssl:6697:privateKey=KEY.pem:certKey=CERT.pem. [default: none]"""
+        self["irc"].append(description)
 
     def opt_web_origin(self, origin: str) -> None:
         """Also let pages from this origin (scheme://host[:port]) open the web client's socket \
@@ -306,7 +313,7 @@ LIVE_SETTINGS = (
 """The L{Settings} a reload changes (L{ChatServer.reconfigure}); the others keep their values until a restart."""
 
 RESTART_OPTIONS = (
-    "data-dir", "in-memory", "listen", "web", "web-origin", "trusted-proxy", "metrics", "tls-cert", "tls-key",
+    "data-dir", "in-memory", "listen", "web", "irc", "web-origin", "trusted-proxy", "metrics", "tls-cert", "tls-key",
     "spool-quota", "disk-reserve", "history-days", "history-on-join", "ipv6-prefix", "log-level", "log-format",
 )
 """The options whose change takes a restart: a reload logs that it needs one."""
@@ -544,7 +551,8 @@ def _listener(
     description: str, factory: IProtocolFactory, reactor: Any, kind: str = ""
 ) -> tuple[Listener, ServerTLS | None]:
     """
-    The listener for one C{--listen} (or C{--web}, C{kind} C{"web"}, or
+    The listener for one C{--listen} (or C{--web}, C{kind} C{"web"},
+    C{--irc}, C{kind} C{"irc"}, or
     C{--metrics}, C{kind} C{"metrics"}); an
     C{ssl:} endpoint is served with L{ServerTLS} (L{chat.tls.ssl_endpoint}).
 
@@ -622,6 +630,9 @@ def makeService(options: Options, reactor: Any = None) -> IService:
     wanted: list[tuple[str, str, IProtocolFactory]] = [("listen", d, factory) for d in options["listen"]]
     if web is not None:
         wanted += [("web", d, web) for d in options["web"]]
+    if options["irc"]:
+        irc = IRCFactory(server)
+        wanted += [("irc", d, irc) for d in options["irc"]]
     if options["metrics"]:
         wanted.append(("metrics", options["metrics"], metrics.MetricsSite(metrics.registry(server, spool))))
     for option, description, serving in wanted:

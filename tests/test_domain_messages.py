@@ -77,6 +77,21 @@ class SayTests(DomainTestCase):
         self.assertEqual(self.take(), [(events.Message(1, at(), "#x", "alice", "hi"), (pa,))])
         self.assertEqual(list(self.successResultOf(self.store.recent(LOBBY, 10))), [])
 
+    def test_named_room(self) -> None:
+        """
+        A message to a named room the user is in goes there, not to the current room;
+        a room the user is not in raises NotInRoom, one that does not exist NoSuchRoom.
+        """
+        alice, pa = self.register("alice")
+        bob, pb = self.register("bob")
+        self.domain.join(alice, "#x", T0)
+        self.take()
+        self.domain.say(alice, "hi", T0, room="#LOBBY")
+        self.assertEqual(self.take(), [(events.Message(1, at(), LOBBY, "alice", "hi"), (pa, pb))])
+        self.domain.join(bob, "#y", T0)
+        self.assertRaises(errors.NotInRoom, self.domain.say, alice, "hi", T0, room="#y")
+        self.assertRaises(errors.NoSuchRoom, self.domain.say, alice, "hi", T0, room="#nowhere")
+
     def test_empty_text_ignored(self) -> None:
         """
         An empty message publishes and stores nothing and spends no id.

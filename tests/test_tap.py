@@ -38,6 +38,7 @@ from chat.tap import DEFAULT_LISTEN, Options, makeService
 
 DEFAULTS = {
     "web": [],
+    "irc": [],
     "web-origin": [],
     "trusted-proxy": [],
     "metrics": None,
@@ -134,7 +135,7 @@ class OptionsTests(SynchronousTestCase):
             "tls-cert": None, "tls-key": None, "log-level": "info", "log-format": "text",
             "registration-timeout": 60.0, "tls-handshake-timeout": 15.0, "upload-idle-timeout": 60.0,
             "disk-reserve": None, "max-output-total": 256 * 1024 * 1024, "ipv6-prefix": 64,
-            "web": [], "web-origin": [], "trusted-proxy": [], "metrics": None, "config": None,
+            "web": [], "irc": [], "web-origin": [], "trusted-proxy": [], "metrics": None, "config": None,
         })
         self.assertEqual(options.settings(), Settings(
             server_name="example", motd="hi all", max_line=512, flood_burst=3, flood_rate=2.5,
@@ -347,6 +348,27 @@ class MakeServiceTests(SynchronousTestCase):
             [m for m in messages if m.startswith("chat listening")],
             ["chat listening on 0.0.0.0:6667", "chat listening on 0.0.0.0:6668"],
         )
+        self.successResultOf(top.stopService())
+
+    def test_irc_listeners(self) -> None:
+        """
+        Each --irc is a listener of the IRC front end on the same server,
+        logged as "chat irc listening on HOST:PORT".
+        """
+        top, memory = self.make("--irc", "tcp:6667", "--irc", "tcp:6697")
+        with capturedLogs() as logged:
+            top.privilegedStartService()
+            top.startService()
+            memory.run()
+        messages = [formatEvent(e) for e in logged]
+        self.assertEqual(
+            [m for m in messages if m.startswith("chat irc listening")],
+            ["chat irc listening on 0.0.0.0:6667", "chat irc listening on 0.0.0.0:6697"],
+        )
+        chat = list(top)[0]  # type: ignore[call-overload]
+        factories = [entry[1] for entry in memory.tcpServers[1:]]
+        self.assertEqual([type(f).__name__ for f in factories], ["IRCFactory", "IRCFactory"])
+        self.assertIs(factories[0].server, chat.server)
         self.successResultOf(top.stopService())
 
     def test_settings_reach_factory(self) -> None:

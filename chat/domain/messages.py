@@ -19,27 +19,30 @@ class Messages(DomainState):
     Saying things to a room or to one user.
     """
 
-    def say(self, user: User, text: str, now: float, action: bool = False) -> None:
+    def say(self, user: User, text: str, now: float, action: bool = False, room: str | None = None) -> None:
         """
-        Send a message to the user's current room: stored, then, once
+        Send a message to the user's current room (or to C{room}, one
+        the user is in: the IRC front end names the channel): stored, then, once
         durable, published as C{message} to every member, the sender
         included. If it cannot be stored, nobody gets it and the sender
         gets error C{busy}.
 
         @param text: cleaned text; an empty or blank one is ignored.
-        @raise errors.NotInRoom: the user is in no room.
+        @param room: a room name (with its C{#}), or C{None} for the current room.
+        @raise errors.NotInRoom: the user is in no room, or not in C{room}.
+        @raise errors.NoSuchRoom: C{room} does not exist.
         @raise errors.Muted: the user is muted in the room, or it is
             moderated and they are not an operator of it.
         """
-        room = self._room(user, None)
+        target = self._room(user, None) if room is None else self._joined(user, room)
         if not text.strip():
             return
-        self._check_voice(user, room, now)
+        self._check_voice(user, target, now)
         user.active = now
-        message = events.Message(self._ids.next_id(), utc(now), room.name, user.nick, text, action)
+        message = events.Message(self._ids.next_id(), utc(now), target.name, user.nick, text, action)
         stored = self._store.add(message)
-        room.history.append(message)
-        self._events.publish_after(stored, message, room.to, self._not_sent, user, room, message)
+        target.history.append(message)
+        self._events.publish_after(stored, message, target.to, self._not_sent, user, target, message)
 
     def _check_voice(self, user: User, room: Room, now: float) -> None:
         if self.is_operator(user, room):

@@ -1,0 +1,712 @@
+# -*- test-case-name: tests.test_irc -*-
+"""
+The IRC front end (PROTOCOL.md section 14, docs/irc.md): L{IRCProtocol},
+one per connection of an C{--irc} listener, a participant of the same
+L{ChatServer} as the line and web front ends; and L{IRCFactory}, which
+builds them. It frames and limits the input like the line front end
+(L{LimitedLineReceiver}: flood control as fake lag, the per-address limit,
+the registration timeout), parses IRC messages with Twisted's
+L{twisted.words.protocols.irc.parsemsg}, maps IRC commands onto the
+requests of L{chat.commands}, and renders what it is delivered: the events
+that are the same for every recipient once per event
+(L{chat.irc.render}), the replies to one user as numerics here.
+"""
+
+from __future__ import annotations
+
+import sys
+from collections import deque
+from collections.abc import Callable
+from datetime import datetime, timezone
+
+from twisted.internet.interfaces import IAddress, IDelayedCall, ISSLTransport, ITCPTransport
+from twisted.internet.protocol import ServerFactory
+from twisted.logger import Logger
+from twisted.python.failure import Failure
+from twisted.words.protocols import irc
+from typing_extensions import override
+from zope.interface import implementer
+
+import chat
+from chat import commands, errors, events, wire
+from chat.accounts import is_local
+from chat.domain import NICK_MAX
+from chat.framing import LimitedLineReceiver
+from chat.interfaces import IParticipant, Outgoing, Renderer
+from chat.irc import numerics as n
+from chat.irc.render import ACTION, SHARED, USER_HOST, line, renderer, source
+from chat.outbox import Batch, Outbox
+from chat.participant import SessionParticipant
+from chat.server import ChatServer
+
+LINE_MAX = 510
+"""
+The longest IRC message taken, in bytes, without its CR LF and without a
+tag section: RFC 1459's 512 bytes, line end included.
+"""
+
+TAGS_MAX = 4096
+"""
+The longest tag section (C{@...} and its space) a client may put before a
+message, in bytes: IRCv3 message-tags lets clients send 4094 bytes of tags.
+This listener advertises no capability yet, so tags are read and ignored.
+"""
+
+CHANNEL_MAX = 33
+"""The longest channel name, C{#} included (PROTOCOL.md: C{#} and 1 to 32 characters)."""
+
+Context = tuple[str, str]
+"""The IRC command a request came from and its target (a nick or a channel), for the numerics of its replies."""
+
+NO_CONTEXT: Context = ("", "")
+
+
+@implementer(IParticipant)
+class IRCProtocol(LimitedLineReceiver, SessionParticipant):
+    """
+    One IRC connection: a participant of the L{ChatServer}.
+
+    Registration: C{NICK} and C{USER} (and C{CAP END} once C{CAP LS} or
+    C{CAP REQ} began a negotiation) register the nick with
+    C{commands.Nick(join=False)}, or with C{PASS} log in with
+    C{commands.Login}: IRC users are not joined to C{#lobby}. The welcome
+    burst (001 to 005 and the MOTD) follows the C{registered} event.
+
+    Replies: each request is run with its L{Context} (the IRC command and
+    its target) at the end of L{_contexts} until every event it published
+    is delivered (L{ChatServer.then}), so an C{error} or a C{users} event
+    is rendered as the numerics of the command that asked for it.
+
+    @ivar secure: whether the connection is encrypted (TLS).
+    @ivar peer: the client's address, the key of the per-address limits.
+    """
+
+    delimiter = b"\n"
+    transport: ITCPTransport
+    _log = Logger()
+
+    front_end = "irc"
+    secure = False
+    _quit_reason = "connection lost"
+    _abort_call: IDelayedCall | None = None
+
+    def __init__(self, factory: IRCFactory) -> None:
+        self.factory = factory
+        self.server = server = factory.server
+        super().__init__(server.settings, server.clock)
+        self.outbox: Outbox
+        self.peer = ""
+        self._registration_call: IDelayedCall | None = None
+        self._contexts: deque[Context] = deque()
+        self._wanted_nick = ""
+        self._user_given = False
+        self._password = ""
+        self._negotiating = False
+        self._registering = False
+
+    # Limits: IRC's, not the line front end's --max-line
+
+    @property
+    @override
+    def max_line(self) -> int:
+        """The longest line taken, in bytes, without its line end: a tag section and an IRC message."""
+        return TAGS_MAX + LINE_MAX
+
+    @property
+    def MAX_LENGTH(self) -> int:  # type: ignore[override]  # noqa: N802 - LineReceiver's name
+        """L{LineReceiver}'s limit: L{max_line} and room for a CR before the LF."""
+        return self.max_line + 1
+
+    # The participant (chat.interfaces.IParticipant)
+
+    def deliver(self, outgoing: Outgoing) -> None:
+        """
+        Called by the bus with each event: those in L{SHARED} are queued
+        as rendered once for every IRC recipient, the others rendered
+        here for this user (numerics, notices). Must not raise.
+        """
+        event = outgoing.event
+        if event is None:
+            self.outbox.deliver(outgoing)
+            return
+        if isinstance(event, SHARED) and not self._personal(event):
+            if isinstance(event, events.Message) and event.sender == self.nick:
+                return  # no echo-message: an IRC client shows what it sent itself
+            self.outbox.deliver(outgoing)
+            return
+        data = self._render(event)
+        if data:
+            self.outbox.write(data)
+
+    def _personal(self, event: events.Event) -> bool:
+        """
+        Whether a shared event is here a reply to this user's own request:
+        the topic asked for or shown on joining, the modes asked for.
+        """
+        verb, target = self._context
+        if isinstance(event, events.Topic):
+            return verb in ("JOIN", "TOPIC?") and target.lower() == event.room.lower()
+        if isinstance(event, events.RoomSettings):
+            return verb == "MODE?" and target.lower() == event.room.lower()
+        return False
+
+    @property
+    def _context(self) -> Context:
+        return self._contexts[0] if self._contexts else NO_CONTEXT
+
+    @property
+    def _me(self) -> str:
+        """The client's nick in numerics: C{*} before registration."""
+        return self.nick or "*"
+
+    def _reply(self, numeric: str, *params: str, me: str = "", text: bool = False) -> bytes:
+        """A numeric to this client: C{:server NUMERIC nick params...}; C{me} the nick when it is new."""
+        return line(self.settings.server_name, numeric, me or self._me, *params, text=text)
+
+    def _render(self, event: events.Event) -> bytes:
+        """
+        A reply to this user, or an event shown to this user alone, as
+        IRC lines; C{b''} for what IRC does not show.
+        """
+        verb, target = self._context
+        match event:
+            case events.Registered():
+                return self._welcome(event.nick)
+            case events.Error():
+                return self._error(event, self._context)
+            case events.Private():
+                return self._private(event)
+            case events.Users():
+                return self._users(event, verb == "WHO")
+            case events.Topic():
+                if not event.text:
+                    return self._reply(n.RPL_NOTOPIC, event.room, "No topic is set")
+                return self._reply(n.RPL_TOPIC, event.room, event.text)
+            case events.RoomSettings():
+                return self._reply(n.RPL_CHANNELMODEIS, event.room, _modes_set(event))
+            case events.Rooms():
+                return (
+                    self._reply(n.RPL_LISTSTART, "Channel", "Users  Name")
+                    + b"".join(self._reply(n.RPL_LIST, r.room, str(r.count), r.topic) for r in event.rooms)
+                    + self._reply(n.RPL_LISTEND, "End of /LIST")
+                )
+            case events.Whois():
+                return self._whois(event)
+            case events.StatusChanged():
+                if event.nick != self.nick:
+                    return b""  # away-notify is not offered
+                if event.text:
+                    return self._reply(n.RPL_NOWAWAY, "You have been marked as being away")
+                return self._reply(n.RPL_UNAWAY, "You are no longer marked as being away")
+            case events.FileOffer():
+                return self._notice(
+                    f"{event.sender} offers a file to {event.to}: {event.name} ({event.size} bytes), "
+                    f"id {event.id}; fetch it with a chat client (chat-client or chat-tk: /get {event.id}) "
+                    f"on the line listener (/download {event.id} after /format json)"
+                )
+            case events.Info():
+                return b"".join(self._notice(text) for text in event.text.splitlines() if text)
+            case events.Bye():
+                return line("", "ERROR", f"Closing Link: {event.reason}")
+        return b""
+
+    def _notice(self, text: str) -> bytes:
+        return line(self.settings.server_name, "NOTICE", self._me, text, text=True)
+
+    def _welcome(self, me: str) -> bytes:
+        """The registration burst to C{me}: 001 to 005, then the MOTD (375, 372, 376) or 422."""
+        server = self.settings.server_name
+        version = f"chat-{chat.__version__}"
+        created = datetime.fromtimestamp(self.server.started, timezone.utc).strftime("%Y-%m-%d %H:%M:%S UTC")
+        supported = (
+            "CASEMAPPING=ascii", "CHANTYPES=#", f"CHANNELLEN={CHANNEL_MAX}", "CHANMODES=b,,,imt",
+            f"LINELEN={LINE_MAX + 2}", f"NICKLEN={NICK_MAX}", "PREFIX=(o)@", "TOPICLEN=390", "AWAYLEN=200",
+            "KICKLEN=200", f"NETWORK={server}",
+        )
+        return (
+            self._reply(n.RPL_WELCOME, f"Welcome to the {server} IRC network, {me}", me=me)
+            + self._reply(n.RPL_YOURHOST, f"Your host is {server}, running version {version}", me=me)
+            + self._reply(n.RPL_CREATED, f"This server was created {created}", me=me)
+            + self._reply(n.RPL_MYINFO, server, version, "i", "bimot", "bo", me=me)
+            + self._reply(n.RPL_ISUPPORT, *supported, "are supported by this server", me=me)
+            + self._motd(me)
+        )
+
+    def _motd(self, me: str = "") -> bytes:
+        motd = self.settings.motd
+        if not motd:
+            return self._reply(n.ERR_NOMOTD, "MOTD File is missing", me=me)
+        server = self.settings.server_name
+        return (
+            self._reply(n.RPL_MOTDSTART, f"- {server} Message of the day - ", me=me)
+            + b"".join(self._reply(n.RPL_MOTD, f"- {text}", me=me) for text in motd.splitlines())
+            + self._reply(n.RPL_ENDOFMOTD, "End of /MOTD command.", me=me)
+        )
+
+    def _error(self, event: events.Error, context: Context) -> bytes:
+        """
+        A refusal as its IRC numeric (L{numerics.ERRORS}), the request's
+        target its first parameter where the numeric has one; a refusal
+        without a numeric as a C{NOTICE}. Refusals of a C{NOTICE} are not
+        shown (RFC 2812 section 3.3.2).
+        """
+        verb, target = context
+        if verb == "NOTICE":
+            return b""
+        numeric = n.ERRORS.get(event.code)
+        if verb == "JOIN" and event.code == errors.BadArguments.code:
+            numeric = n.ERR_NOSUCHCHANNEL
+        if numeric is None:
+            return self._notice(event.message)
+        if numeric == n.ERR_NEEDMOREPARAMS or numeric == n.ERR_UNKNOWNCOMMAND:
+            target = verb or target
+        end = self._reply(n.RPL_ENDOFWHOIS, target, "End of /WHOIS list") if verb == "WHOIS" else b""
+        if numeric in n.TARGETED:
+            return self._reply(numeric, target or "*", event.message) + end
+        return self._reply(numeric, event.message) + end
+
+    def _private(self, event: events.Private) -> bytes:
+        if event.sender == self.nick and event.to != self.nick:
+            return b""  # no echo-message
+        if event.e2e:
+            return line(
+                source(event.sender), "NOTICE", self.nick,
+                "sent you an end-to-end encrypted message, which IRC cannot show: read it with a chat client",
+                text=True,
+            )
+        text = f"{ACTION}{event.text}\x01" if event.action else event.text
+        return line(source(event.sender), "PRIVMSG", self.nick, text, text=True)
+
+    def _users(self, event: events.Users, who: bool) -> bytes:
+        """NAMES (353 in lines of at most 400 bytes of nicks, 366) or WHO (352 each, 315)."""
+        room = event.room
+        server = self.settings.server_name
+        if who:
+            return b"".join(
+                self._reply(
+                    n.RPL_WHOREPLY, room, u.nick, USER_HOST, server, u.nick,
+                    ("G" if u.status else "H") + ("@" if u.role == events.OPERATOR else ""), f"0 {u.nick}",
+                )
+                for u in event.users
+            ) + self._reply(n.RPL_ENDOFWHO, room, "End of /WHO list")
+        names = [("@" if u.role == events.OPERATOR else "") + u.nick for u in event.users]
+        out = b""
+        while names:
+            chunk: list[str] = []
+            while names and sum(len(name) + 1 for name in chunk) + len(names[0]) < 400:
+                chunk.append(names.pop(0))
+            out += self._reply(n.RPL_NAMREPLY, "=", room, " ".join(chunk), text=True)
+        return out + self._reply(n.RPL_ENDOFNAMES, room, "End of /NAMES list")
+
+    def _whois(self, event: events.Whois) -> bytes:
+        server = self.settings.server_name
+        out = self._reply(n.RPL_WHOISUSER, event.nick, event.nick, USER_HOST, "*", event.nick)
+        if event.rooms:
+            out += self._reply(n.RPL_WHOISCHANNELS, event.nick, " ".join(event.rooms))
+        out += self._reply(n.RPL_WHOISSERVER, event.nick, server, f"chat {chat.__version__}")
+        if event.status:
+            out += self._reply(n.RPL_AWAY, event.nick, event.status)
+        if event.secure:
+            out += self._reply(n.RPL_WHOISSECURE, event.nick, "is using a secure connection")
+        if event.account:
+            out += self._reply(n.RPL_WHOISACCOUNT, event.nick, event.nick, "is logged in as")
+        out += self._reply(
+            n.RPL_WHOISIDLE, event.nick, str(event.idle), str(int(event.since.timestamp())),
+            "seconds idle, signon time",
+        )
+        return out + self._reply(n.RPL_ENDOFWHOIS, event.nick, "End of /WHOIS list")
+
+    # Connection lifecycle
+
+    def _stop_reading(self) -> None:
+        self.pauseProducing()
+
+    @override
+    def connectionMade(self) -> None:
+        address = self.transport.getPeer()
+        self.peer = sys.intern(str(getattr(address, "host", address)))
+        if ISSLTransport.providedBy(self.transport):
+            self.secure = True
+        set_nodelay = getattr(self.transport, "setTcpNoDelay", None)
+        if set_nodelay is not None:
+            set_nodelay(True)
+        self.outbox = Outbox(
+            self.transport, self.factory.batch, self.settings.max_output, self._slow_reader,
+            self.factory.renderer, self.server.output_budget,
+        )
+        self.session = self.server.connect(self, is_local(address))
+        if not self.session.allowed:
+            self.close("too many connections from your address")
+            return
+        self._expect_registration()
+
+    @override
+    def connectionLost(self, reason: Failure | None = None) -> None:
+        self._closing = self.session.closing = True
+        for call in (self._throttle, self._abort_call, self._registration_call):
+            if call is not None and call.active():
+                call.cancel()
+        self.server.disconnect(self.session, self._quit_reason)
+        self.factory.batch.flush()
+
+    def _close_now(self, reason: str) -> None:
+        self.outbox.finish(line("", "ERROR", f"Closing Link: {reason}"))
+        self.outbox.flush()
+        self.transport.resumeProducing()  # type: ignore[attr-defined]
+        self.transport.loseConnection()
+        self._abort_call = self.clock.callLater(self.settings.shutdown_timeout, self.transport.abortConnection)
+
+    def _slow_reader(self) -> None:
+        self._log.warn(
+            "disconnecting IRC client {peer}: it does not read its output ({why})",
+            peer=self.peer, why=self.outbox.overflow_reason,
+        )
+        self._quit_reason = "too slow reading"
+        self._closing = self.session.closing = True
+        self.transport.write(line("", "ERROR", "Closing Link: you are not reading fast enough"))
+        self.transport.abortConnection()
+
+    @override
+    def refuse(self, error: errors.ChatError) -> None:
+        """Input refused by the framing: an over-long line (417), bad UTF-8 or a flood (a C{NOTICE})."""
+        self.outbox.write(self._error(events.Error.of(error), NO_CONTEXT))
+
+    @override
+    def reply_raw(self, data: bytes) -> None:
+        pass  # no telnet negotiation on IRC: TelnetFilter only removes IAC sequences
+
+    @override
+    def flush_output(self) -> None:
+        self.factory.batch.flush()
+
+    @override
+    def command_received(self, command: wire.Command) -> None:
+        raise AssertionError("IRCProtocol reads IRC messages in lineReceived")
+
+    # Input: lines to IRC messages
+
+    @override
+    def lineReceived(self, line: bytes) -> None:
+        """
+        Called by L{LineReceiver} for each complete line, without its LF:
+        the flood limit, then the tag section is set aside (no capability
+        that uses it is offered), the message limited to L{LINE_MAX} bytes
+        (417 otherwise), decoded and run.
+        """
+        if self._throttled(line):
+            return
+        if line.endswith(b"\r"):
+            line = line[:-1]
+        if line.startswith(b"@"):
+            tags, _, line = line.partition(b" ")
+            if len(tags) + 1 > TAGS_MAX:
+                self.refuse(errors.LineTooLong("Input line was too long"))
+                return
+        if len(line) > LINE_MAX:
+            self.refuse(errors.LineTooLong("Input line was too long"))
+            return
+        try:
+            text = line.decode("utf-8")
+        except UnicodeDecodeError:
+            self.refuse(errors.BadEncoding("lines must be UTF-8"))
+            return
+        if not text.strip():
+            return
+        try:
+            _, verb, params = irc.parsemsg(text.lstrip(" "))
+        except (irc.IRCBadMessage, ValueError, IndexError):
+            return
+        self._run_message(verb.upper(), params)
+
+    def _run_message(self, verb: str, params: list[str]) -> None:
+        registered = self.session.user is not None
+        handler = _BEFORE.get(verb)
+        if handler is None and registered:
+            handler = _AFTER.get(verb)
+        if handler is None:
+            if not registered and verb in _AFTER:
+                self.outbox.write(self._reply(n.ERR_NOTREGISTERED, "You have not registered"))
+            else:
+                self.outbox.write(self._reply(n.ERR_UNKNOWNCOMMAND, verb, "Unknown command"))
+            return
+        if len(params) < handler.needs:
+            self.outbox.write(self._reply(n.ERR_NEEDMOREPARAMS, verb, "Not enough parameters"))
+            return
+        if verb not in ("PRIVMSG", "NOTICE"):  # they keep CTCP's \x01 until it is read
+            params = [wire.clean(p) for p in params]
+        handler.run(self, params)
+
+    def _execute(self, request: commands.Request, context: Context) -> None:
+        """
+        Hand C{request} to the server with C{context} current for the
+        replies it publishes; reading waits for a request that completes
+        later (a password check).
+        """
+        contexts = self._contexts
+        contexts.append(context)
+        pending = self.server.execute(self.session, request)
+        if pending is None:
+            self._registered()
+            self.server.then(contexts.popleft)
+            return
+
+        def done(_: object) -> None:
+            self._registered()
+            self.server.then(contexts.popleft)
+
+        pending.addCallback(done)
+        self.hold(pending)
+
+    # Registration
+
+    def _try_register(self) -> None:
+        if not self._wanted_nick or not self._user_given or self._negotiating or self._closing:
+            return
+        if self._password:
+            nick, password = self._wanted_nick, self._password
+            if ":" in password:
+                nick, _, password = password.partition(":")
+            request: commands.Request = commands.Login(nick, password, join=False)
+        else:
+            nick = self._wanted_nick
+            request = commands.Nick(nick, join=False)
+        self._execute(request, ("NICK", nick))
+
+    def irc_NICK(self, params: list[str]) -> None:  # noqa: N802 - IRC's verb
+        """C{NICK new}: the nick to register, or a nick change."""
+        if self.session.user is None:
+            self._wanted_nick = params[0]
+            self._try_register()
+        else:
+            self._execute(commands.Nick(params[0]), ("NICK", params[0]))
+
+    def irc_USER(self, params: list[str]) -> None:  # noqa: N802 - IRC's verb
+        """C{USER user 0 * :realname}: the user and real names are not kept."""
+        if self.session.user is not None or self._user_given:
+            self.outbox.write(self._reply(n.ERR_ALREADYREGISTERED, "You may not reregister"))
+            return
+        self._user_given = True
+        self._try_register()
+
+    def irc_PASS(self, params: list[str]) -> None:  # noqa: N802 - IRC's verb
+        """C{PASS password} or C{PASS nick:password}: log in when registering."""
+        if self.session.user is not None:
+            self.outbox.write(self._reply(n.ERR_ALREADYREGISTERED, "You may not reregister"))
+            return
+        self._password = params[0]
+
+    def irc_CAP(self, params: list[str]) -> None:  # noqa: N802 - IRC's verb
+        """C{CAP LS [302]}, C{CAP LIST}, C{CAP REQ}, C{CAP END}: no capability is offered yet."""
+        sub = params[0].upper()
+        server = self.settings.server_name
+        if sub == "LS":
+            self._negotiating = self.session.user is None
+            self.outbox.write(line(server, "CAP", self._me, "LS", "", text=True))
+        elif sub == "LIST":
+            self.outbox.write(line(server, "CAP", self._me, "LIST", "", text=True))
+        elif sub == "REQ":
+            self._negotiating = self.session.user is None
+            self.outbox.write(line(server, "CAP", self._me, "NAK", params[1] if len(params) > 1 else "", text=True))
+        elif sub == "END":
+            self._negotiating = False
+            self._try_register()
+        else:
+            self.outbox.write(self._reply("410", sub, "Invalid CAP command"))
+
+    def irc_PING(self, params: list[str]) -> None:  # noqa: N802 - IRC's verb
+        """C{PING token}: C{PONG server token}."""
+        server = self.settings.server_name
+        self.outbox.write(line(server, "PONG", server, params[0]))
+
+    def irc_PONG(self, params: list[str]) -> None:  # noqa: N802 - IRC's verb
+        """C{PONG}: nothing to do (the daemon sends no PING)."""
+
+    def irc_QUIT(self, params: list[str]) -> None:  # noqa: N802 - IRC's verb
+        """C{QUIT [:reason]}: others see the user quit with C{reason}."""
+        self.close(params[0] if params and params[0] else "quit")
+
+    # Registered users
+
+    def irc_JOIN(self, params: list[str]) -> None:  # noqa: N802 - IRC's verb
+        """C{JOIN #a,#b}: each joined in turn (keys are ignored)."""
+        for room in params[0].split(","):
+            if room:
+                self._execute(commands.Join(room), ("JOIN", room))
+
+    def irc_PART(self, params: list[str]) -> None:  # noqa: N802 - IRC's verb
+        """C{PART #a,#b [:reason]}."""
+        reason = params[1] if len(params) > 1 else ""
+        for room in params[0].split(","):
+            if room:
+                self._execute(commands.Part(room, reason), ("PART", room))
+
+    def irc_PRIVMSG(self, params: list[str], verb: str = "PRIVMSG") -> None:  # noqa: N802 - IRC's verb
+        """
+        C{PRIVMSG target[,target] :text}: to a channel the user is in
+        (C{say} to that room, not the current one), or to a nick (a
+        private message). A CTCP ACTION is a C{/me}.
+        """
+        text = params[1]
+        action = False
+        if text.startswith(ACTION) or text == ACTION.rstrip():
+            action = True
+            text = text[len(ACTION):].rstrip("\x01")
+        elif text.startswith("\x01"):
+            return  # other CTCP requests are not answered
+        text = wire.clean(text)
+        for target in wire.clean(params[0]).split(","):
+            if not target:
+                continue
+            if target.startswith("#"):
+                self._execute(commands.Say(text, action, room=target), (verb, target))
+            else:
+                self._execute(commands.Msg(target, f"* {text}" if action else text), (verb, target))
+
+    def irc_NOTICE(self, params: list[str]) -> None:  # noqa: N802 - IRC's verb
+        """C{NOTICE target :text}: as C{PRIVMSG}, but never answered with an error."""
+        self.irc_PRIVMSG(params, "NOTICE")
+
+    def irc_TOPIC(self, params: list[str]) -> None:  # noqa: N802 - IRC's verb
+        """C{TOPIC #room} shows the topic (332 or 331); C{TOPIC #room :text} sets it."""
+        room = params[0]
+        if len(params) > 1:
+            self._execute(commands.Topic(room, params[1]), ("TOPIC", room))
+        else:
+            self._execute(commands.Topic(room, None), ("TOPIC?", room))
+
+    def irc_NAMES(self, params: list[str]) -> None:  # noqa: N802 - IRC's verb
+        """C{NAMES #a,#b}: 353 and 366 for each; without a channel, only 366."""
+        if not params:
+            self.outbox.write(self._reply(n.RPL_ENDOFNAMES, "*", "End of /NAMES list"))
+            return
+        for room in params[0].split(","):
+            if room:
+                self._execute(commands.ListUsers(room), ("NAMES", room))
+
+    def irc_WHO(self, params: list[str]) -> None:  # noqa: N802 - IRC's verb
+        """C{WHO #room}: 352 for each member, then 315; a mask that is not a channel gets only 315."""
+        mask = params[0]
+        if mask.startswith("#"):
+            self._execute(commands.ListUsers(mask), ("WHO", mask))
+        else:
+            self.outbox.write(self._reply(n.RPL_ENDOFWHO, mask, "End of /WHO list"))
+
+    def irc_WHOIS(self, params: list[str]) -> None:  # noqa: N802 - IRC's verb
+        """C{WHOIS [server] nick}: 311, 319, 312, 301, 671, 330, 317, 318 (or 401 and 318)."""
+        nick = params[-1]
+        self._execute(commands.Whois(nick), ("WHOIS", nick))
+
+    def irc_LIST(self, params: list[str]) -> None:  # noqa: N802 - IRC's verb
+        """C{LIST}: 321, 322 for every room with members, 323 (a filter is ignored)."""
+        self._execute(commands.ListRooms(), ("LIST", ""))
+
+    def irc_AWAY(self, params: list[str]) -> None:  # noqa: N802 - IRC's verb
+        """C{AWAY [:text]}: the status of the other front ends; 306, or 305 when cleared."""
+        self._execute(commands.Status(params[0] if params else ""), ("AWAY", ""))
+
+    def irc_MODE(self, params: list[str]) -> None:  # noqa: N802 - IRC's verb
+        """
+        C{MODE #room} (324), C{MODE #room +o|-o nick} (C{/op}, C{/deop}),
+        C{MODE #room +i|-i|+t|-t|+m|-m} (C{/room} settings), C{MODE #room b}
+        (368: the ban list is not shown yet); C{MODE nick} (221, no user
+        modes; a change gets 501).
+        """
+        target = params[0]
+        if not target.startswith("#"):
+            if len(params) > 1:
+                self.outbox.write(self._reply(n.ERR_UMODEUNKNOWNFLAG, "Unknown MODE flag"))
+            else:
+                self.outbox.write(self._reply(n.RPL_UMODEIS, "+"))
+            return
+        if len(params) == 1:
+            self._execute(commands.RoomSet(target, None), ("MODE?", target))
+            return
+        change, arguments = params[1], params[2:]
+        sign = True
+        for letter in change:
+            if letter in "+-":
+                sign = letter == "+"
+            elif letter == "b" and not arguments:
+                self.outbox.write(self._reply(n.RPL_ENDOFBANLIST, target, "End of channel ban list"))
+            elif letter == "o" and arguments:
+                self._execute(commands.Op(arguments.pop(0), target, sign), ("MODE", target))
+            elif letter in _MODE_SETTINGS:
+                self._execute(commands.RoomSet(target, _MODE_SETTINGS[letter], sign), ("MODE", target))
+            else:
+                self.outbox.write(self._reply(n.ERR_UNKNOWNMODE, letter, "is unknown mode char to me"))
+
+    def irc_MOTD(self, params: list[str]) -> None:  # noqa: N802 - IRC's verb
+        """C{MOTD}: 375, 372, 376, or 422."""
+        self.outbox.write(self._motd())
+
+
+_MODE_SETTINGS = {"i": "invite-only", "t": "topic-lock", "m": "moderated"}
+"""The channel modes that are room settings (PROTOCOL.md section 10)."""
+
+
+def _modes_set(settings: events.RoomSettings) -> str:
+    """The channel modes that are on, for 324: C{+} and C{i}, C{t}, C{m}."""
+    return "+" + "".join(
+        letter for letter, on in (
+            ("i", settings.invite_only), ("t", settings.topic_lock), ("m", settings.moderated)
+        ) if on
+    )
+
+
+class _Verb:
+    """One IRC command: the method running it and the parameters it needs."""
+
+    def __init__(self, run: Callable[[IRCProtocol, list[str]], None], needs: int = 0) -> None:
+        self.run = run
+        self.needs = needs
+
+
+_BEFORE: dict[str, _Verb] = {
+    "CAP": _Verb(IRCProtocol.irc_CAP, 1),
+    "NICK": _Verb(IRCProtocol.irc_NICK, 1),
+    "USER": _Verb(IRCProtocol.irc_USER, 4),
+    "PASS": _Verb(IRCProtocol.irc_PASS, 1),
+    "PING": _Verb(IRCProtocol.irc_PING, 1),
+    "PONG": _Verb(IRCProtocol.irc_PONG),
+    "QUIT": _Verb(IRCProtocol.irc_QUIT),
+}
+"""The commands taken before registration (and after)."""
+
+_AFTER: dict[str, _Verb] = {
+    "JOIN": _Verb(IRCProtocol.irc_JOIN, 1),
+    "PART": _Verb(IRCProtocol.irc_PART, 1),
+    "PRIVMSG": _Verb(IRCProtocol.irc_PRIVMSG, 2),
+    "NOTICE": _Verb(IRCProtocol.irc_NOTICE, 2),
+    "TOPIC": _Verb(IRCProtocol.irc_TOPIC, 1),
+    "NAMES": _Verb(IRCProtocol.irc_NAMES),
+    "WHO": _Verb(IRCProtocol.irc_WHO, 1),
+    "WHOIS": _Verb(IRCProtocol.irc_WHOIS, 1),
+    "LIST": _Verb(IRCProtocol.irc_LIST),
+    "AWAY": _Verb(IRCProtocol.irc_AWAY),
+    "MOTD": _Verb(IRCProtocol.irc_MOTD),
+    "MODE": _Verb(IRCProtocol.irc_MODE, 1),
+}
+"""The commands of a registered user; before registration they get 451."""
+
+
+class IRCFactory(ServerFactory):
+    """
+    Builds an L{IRCProtocol} per connection of the C{--irc} listeners.
+
+    @ivar server: the chat they are participants of.
+    @ivar batch: the lines written during one reactor turn, flushed at the
+        end of each entry point of the protocols.
+    @ivar renderer: the IRC renderer the participants share
+        (L{chat.irc.render.renderer}), so each event is rendered once.
+    """
+
+    noisy = False
+
+    def __init__(self, server: ChatServer) -> None:
+        self.server = server
+        self.batch = Batch(server.clock)
+        self.renderer: Renderer = renderer(server.settings.server_name)
+
+    @override
+    def buildProtocol(self, addr: IAddress | None) -> IRCProtocol:
+        return IRCProtocol(self)

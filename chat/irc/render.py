@@ -1,0 +1,135 @@
+# -*- test-case-name: tests.test_irc -*-
+"""
+IRC lines: L{line} formats one message, and L{render_irc} renders the
+events whose IRC form is the same bytes for every recipient (a room
+message, a join, a part, a quit, a nick change, a topic, a kick, a mode),
+once per event for all IRC recipients (ARCHITECTURE.md "render once").
+Replies to one user (numerics) are rendered by the participant, which
+knows the recipient's nick (L{chat.irc.protocol}).
+"""
+
+from __future__ import annotations
+
+from chat import events
+from chat.interfaces import Renderer
+
+USER_HOST = "chat"
+"""
+The host part of every user's prefix (C{nick!nick@chat}): the daemon does
+not show addresses, so every user has the same cloaked host.
+"""
+
+CRLF = b"\r\n"
+
+ACTION = "\x01ACTION "
+"""The start of a CTCP ACTION (C{/me}); it ends with C{\\x01}."""
+
+
+def source(nick: str) -> str:
+    """
+    The prefix of a user: C{nick!nick@chat}.
+    """
+    return f"{nick}!{nick}@{USER_HOST}"
+
+
+def line(prefix: str, command: str, *params: str, text: bool = False) -> bytes:
+    """
+    One IRC message, UTF-8 with its CR LF: C{:prefix COMMAND p1 p2 :last}.
+    The last parameter is written as a trailing one (after C{:}) when it is
+    C{text} (a message, a reason), empty, has a space or starts with C{:};
+    the others must have none.
+
+    @param prefix: a server name or a L{source}, or C{''} for none.
+    @param params: C{str} each; CR, LF and NUL never occur in them (the
+        text of events is cleaned already, L{chat.wire.clean}).
+    @return: the line as C{bytes}, CR LF included.
+    """
+    words = [f":{prefix}"] if prefix else []
+    words.append(command)
+    if params:
+        *middle, last = params
+        words.extend(middle)
+        words.append(f":{last}" if text or not last or " " in last or last.startswith(":") else last)
+    return " ".join(words).encode("utf-8") + CRLF
+
+
+def modes(settings: events.RoomSettings) -> str:
+    """
+    The channel modes of a room's settings: C{+i} invite only, C{+t}
+    topic lock, C{+m} moderated; what is off after a C{-}
+    (e.g. C{+it-m}, or C{-itm} for none).
+    """
+    flags = (("i", settings.invite_only), ("t", settings.topic_lock), ("m", settings.moderated))
+    on = "".join(letter for letter, value in flags if value)
+    off = "".join(letter for letter, value in flags if not value)
+    return (f"+{on}" if on else "") + (f"-{off}" if off else "")
+
+
+def message_text(text: str, action: bool) -> str:
+    """
+    The text of a C{PRIVMSG}: as it is, or a CTCP ACTION for C{/me}.
+    """
+    return f"{ACTION}{text}\x01" if action else text
+
+
+def renderer(server: str) -> Renderer:
+    """
+    The IRC renderer of a daemon whose server name (the prefix of what the
+    server itself says, such as the operator role it gives the first to
+    join) is C{server}: one per L{chat.irc.protocol.IRCFactory}, shared by
+    all its participants.
+    """
+
+    def render_irc(event: events.Event) -> bytes:
+        """
+        An event's IRC lines that are the same for every IRC recipient, or
+        C{b''} for an event rendered per recipient (numerics) or not shown.
+
+        Called through L{chat.interfaces.Outgoing}, so at most once per
+        event for all the IRC participants it reaches.
+
+        @param event: any event.
+        @return: UTF-8 lines, CR LF included, or C{b''}.
+        """
+        return render(event, server)
+
+    return render_irc
+
+
+def render(event: events.Event, server: str) -> bytes:
+    """
+    L{renderer}'s work: C{event}'s shared IRC lines, C{server} the prefix
+    of what the server says itself.
+
+    @return: UTF-8 lines, CR LF included, or C{b''}.
+    """
+    match event:
+        case events.Message():
+            return line(source(event.sender), "PRIVMSG", event.room, message_text(event.text, event.action), text=True)
+        case events.Joined():
+            return line(source(event.nick), "JOIN", event.room)
+        case events.Parted():
+            if event.reason:
+                return line(source(event.nick), "PART", event.room, event.reason, text=True)
+            return line(source(event.nick), "PART", event.room)
+        case events.Quit():
+            return line(source(event.nick), "QUIT", f"Quit: {event.reason}" if event.reason else "Quit", text=True)
+        case events.NickChanged():
+            return line(source(event.old), "NICK", event.new)
+        case events.Topic():
+            return line(source(event.by) if event.by else server, "TOPIC", event.room, event.text, text=True)
+        case events.Kicked():
+            return line(source(event.by), "KICK", event.room, event.nick, event.reason or event.by, text=True)
+        case events.RoleChanged():
+            sign = "+" if event.role == events.OPERATOR else "-"
+            return line(source(event.by) if event.by else server, "MODE", event.room, f"{sign}o", event.nick)
+        case events.RoomSettings():
+            return line(server, "MODE", event.room, modes(event))
+    return b""
+
+
+SHARED = (
+    events.Message, events.Joined, events.Parted, events.Quit, events.NickChanged, events.Topic,
+    events.Kicked, events.RoleChanged, events.RoomSettings,
+)
+"""The event types L{render_irc} renders (the same bytes for every IRC recipient)."""
