@@ -8,14 +8,36 @@ published before, and the registration timeout of PROTOCOL.md section 8.
 
 from __future__ import annotations
 
+import sys
 from typing import TYPE_CHECKING
 
-from twisted.internet.interfaces import IDelayedCall, IReactorTime
+from twisted.internet.interfaces import (
+    IDelayedCall,
+    IReactorTime,
+    ISSLTransport,
+    ITransport,
+)
 from twisted.logger import Logger
 
 if TYPE_CHECKING:
     from chat.server import ChatServer, Session
     from chat.settings import Settings
+
+
+def accept_tcp(transport: ITransport) -> tuple[str, bool]:
+    """
+    What a stream front end (line, IRC) learns of a new connection: the
+    client's address (an IP or a UNIX socket path), interned so that
+    connections from one address share one string, and whether the
+    connection is TLS. Sets C{TCP_NODELAY} where the transport has it:
+    chat lines are small and should not wait for Nagle's algorithm.
+    """
+    address = transport.getPeer()
+    peer = sys.intern(str(getattr(address, "host", address)))
+    set_nodelay = getattr(transport, "setTcpNoDelay", None)
+    if set_nodelay is not None:
+        set_nodelay(True)
+    return peer, ISSLTransport.providedBy(transport)
 
 
 class SessionParticipant:

@@ -14,7 +14,6 @@ C{--upload-idle-timeout}.
 
 from __future__ import annotations
 
-import sys
 from collections.abc import Callable
 from typing import IO
 
@@ -23,7 +22,6 @@ from twisted.internet.interfaces import (
     IAddress,
     IDelayedCall,
     IHandshakeListener,
-    ISSLTransport,
     ITCPTransport,
 )
 from twisted.internet.protocol import ServerFactory
@@ -38,7 +36,7 @@ from chat.counts import COUNTS
 from chat.framing import LimitedLineReceiver
 from chat.interfaces import IParticipant, Outgoing
 from chat.outbox import Batch, Outbox
-from chat.participant import SessionParticipant
+from chat.participant import SessionParticipant, accept_tcp
 from chat.render import RENDERERS, Renderer, render_text
 from chat.server import ChatServer, Incoming
 from chat.tls import ServerTLS
@@ -132,20 +130,15 @@ class ChatProtocol(LimitedLineReceiver, SessionParticipant):
 
     @override
     def connectionMade(self) -> None:
-        address = self.transport.getPeer()
-        # One string per address, however many connections come from it.
-        self.peer = sys.intern(str(getattr(address, "host", address)))
-        if ISSLTransport.providedBy(self.transport):
-            self.secure = True
-        set_nodelay = getattr(self.transport, "setTcpNoDelay", None)
-        if set_nodelay is not None:
-            set_nodelay(True)
+        self.peer, secure = accept_tcp(self.transport)
+        if secure:
+            self.secure = True  # a class default otherwise: no instance dictionary for plain connections
         self.outbox = Outbox(
             self.transport, self._batch, self.settings.max_output, self._slow_reader, render_text,
             self.server.output_budget,
         )
         self.deliver = self.outbox.deliver
-        self.session = self.server.connect(self, is_local(address))
+        self.session = self.server.connect(self, is_local(self.transport.getPeer()))
         if self.secure:
             self._expect_handshake()
         if not self.session.allowed:

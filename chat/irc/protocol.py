@@ -14,12 +14,15 @@ that are the same for every recipient once per event
 
 from __future__ import annotations
 
-import sys
 from collections import deque
 from collections.abc import Callable
 from datetime import datetime, timezone
 
-from twisted.internet.interfaces import IAddress, IDelayedCall, ISSLTransport, ITCPTransport
+from twisted.internet.interfaces import (
+    IAddress,
+    IDelayedCall,
+    ITCPTransport,
+)
 from twisted.internet.protocol import ServerFactory
 from twisted.logger import Logger
 from twisted.python.failure import Failure
@@ -36,7 +39,7 @@ from chat.interfaces import IParticipant, Outgoing, Renderer
 from chat.irc import numerics as n
 from chat.irc.render import ACTION, SHARED, USER_HOST, line, renderer, source
 from chat.outbox import Batch, Outbox
-from chat.participant import SessionParticipant
+from chat.participant import SessionParticipant, accept_tcp
 from chat.server import ChatServer
 
 LINE_MAX = 510
@@ -323,18 +326,14 @@ class IRCProtocol(LimitedLineReceiver, SessionParticipant):
 
     @override
     def connectionMade(self) -> None:
-        address = self.transport.getPeer()
-        self.peer = sys.intern(str(getattr(address, "host", address)))
-        if ISSLTransport.providedBy(self.transport):
-            self.secure = True
-        set_nodelay = getattr(self.transport, "setTcpNoDelay", None)
-        if set_nodelay is not None:
-            set_nodelay(True)
+        self.peer, secure = accept_tcp(self.transport)
+        if secure:
+            self.secure = True  # a class default otherwise: no instance dictionary for plain connections
         self.outbox = Outbox(
             self.transport, self.factory.batch, self.settings.max_output, self._slow_reader,
             self.factory.renderer, self.server.output_budget,
         )
-        self.session = self.server.connect(self, is_local(address))
+        self.session = self.server.connect(self, is_local(self.transport.getPeer()))
         if not self.session.allowed:
             self.close("too many connections from your address")
             return
