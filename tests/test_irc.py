@@ -18,7 +18,7 @@ from chat.accounts import Accounts, PasswordHasher
 from chat.interfaces import IParticipant, Outgoing
 from chat.irc import numerics
 from chat.irc.protocol import LINE_MAX, IRCFactory, IRCProtocol
-from chat.irc.render import line, modes, render
+from chat.irc.render import line, modes, render, renderer
 from chat.memory_store import MemoryStore
 from chat.protocol import ChatFactory
 from chat.server import ChatServer
@@ -111,7 +111,11 @@ class RegistrationTests(IRCTestCase):
         """A CAP LS 302 negotiation, NICK and USER register the nick: 001 to 005 and 422, and no channel."""
         client = self.irc_client()
         client.send("CAP LS 302", "NICK alice", "USER alice 0 * :Alice")
-        self.assertEqual(client.take(), b":chat CAP * LS :\r\n")
+        self.assertEqual(
+            client.take(),
+            b":chat CAP * LS :away-notify cap-notify echo-message message-tags multi-prefix server-time"
+            b" userhost-in-names\r\n",
+        )
         client.send("CAP END")
         self.assertEqual(client.take(), BURST)
         self.assertEqual(self.server.domain.users["alice"].rooms, {})
@@ -139,12 +143,37 @@ class RegistrationTests(IRCTestCase):
         self.assertEqual(len(client.lines()), 4)
 
     def test_cap_req_refused(self) -> None:
-        """No capability is offered yet: CAP REQ gets NAK, and registration waits for CAP END."""
+        """A CAP REQ naming one unknown capability is refused whole (NAK), and registration waits for CAP END."""
         client = self.irc_client()
-        client.send("CAP REQ :server-time", "NICK alice", "USER alice 0 * :Alice")
-        self.assertEqual(client.take(), b":chat CAP * NAK :server-time\r\n")
+        client.send("CAP REQ :server-time sasl", "NICK alice", "USER alice 0 * :Alice")
+        self.assertEqual(client.take(), b":chat CAP * NAK :server-time sasl\r\n")
+        client.send("CAP LIST")
+        self.assertEqual(client.take(), b":chat CAP * LIST :\r\n")
         client.send("CAP END")
         self.assertEqual(client.take(), BURST)
+
+    def test_cap_req_acknowledged(self) -> None:
+        """CAP REQ of offered capabilities is ACKed as asked; CAP LIST shows them; a -cap disables one."""
+        client = self.irc_client()
+        client.send("CAP LS 302", "CAP REQ :echo-message server-time multi-prefix")
+        self.assertEqual(client.lines()[1:], [":chat CAP * ACK :echo-message server-time multi-prefix"])
+        client.send("CAP LIST")
+        self.assertEqual(
+            client.lines(), [":chat CAP * LIST :cap-notify echo-message multi-prefix server-time"]
+        )
+        client.send("CAP REQ :-server-time", "CAP LIST")
+        self.assertEqual(client.lines(), [
+            ":chat CAP * ACK :-server-time",
+            ":chat CAP * LIST :cap-notify echo-message multi-prefix",
+        ])
+        self.assertIs(client.protocol.outbox.renderer, self.irc.renderer)
+
+    def test_empty_realname(self) -> None:
+        """USER with an empty real name gets 461 and does not register."""
+        client = self.irc_client()
+        client.send("NICK alice", "USER alice * * :")
+        self.assertEqual(client.lines(), [":chat 461 * USER :Not enough parameters"])
+        self.assertNotIn("alice", self.server.domain.users)
 
     def test_not_registered(self) -> None:
         """A registered user's command before registration gets 451; an unknown one 421."""
@@ -323,6 +352,135 @@ class ChannelTests(IRCTestCase):
         self.assertEqual(alice.lines(), [":bob!bob@chat MODE #lobby +o alice"])
 
 
+class CapabilityTests(IRCTestCase):
+    """
+    The IRCv3 capabilities an IRC user enables: server-time, echo-message,
+    away-notify; and the user and real names of USER in WHOIS and WHO.
+    """
+
+    def cap_user(self, nick: str, caps: str) -> IRCClient:
+        """An IRC user registered with C{caps} enabled, in #lobby."""
+        client = self.irc_client()
+        client.send("CAP LS 302", f"CAP REQ :{caps}", f"NICK {nick}", f"USER u{nick} 0 * :{nick} Real", "CAP END")
+        self.assertIn(f":chat CAP * ACK :{caps}", client.lines())
+        client.send("JOIN #lobby")
+        client.take()
+        return client
+
+    def test_server_time(self) -> None:
+        """With server-time a room message carries its time as a time= tag (RFC 3339, ms, UTC); without, none."""
+        bob = self.text_user("bob")
+        alice = self.cap_user("alice", "server-time")
+        carol = self.cap_user("carol", "multi-prefix")
+        alice.take()
+        bob.line("hi")
+        self.assertEqual(alice.take(), b"@time=2025-11-21T14:02:03.500Z :bob!bob@chat PRIVMSG #lobby :hi\r\n")
+        self.assertEqual(carol.take(), b":bob!bob@chat PRIVMSG #lobby :hi\r\n")
+        bob.line("/msg alice psst")
+        self.assertEqual(alice.take(), b"@time=2025-11-21T14:02:03.500Z :bob!bob@chat PRIVMSG alice :psst\r\n")
+
+    def test_server_time_rendered_once_per_set(self) -> None:
+        """An event reaching two users with server-time is rendered once with the tag and shared."""
+        alice, carol = self.cap_user("alice", "server-time"), self.cap_user("carol", "server-time")
+        alice.take()
+        when = datetime(2025, 11, 21, 14, 2, 3, 456789, tzinfo=timezone.utc)
+        outgoing = Outgoing(events.Message(1, when, "#a", "bob", "hi"))
+        alice.protocol.deliver(outgoing)
+        carol.protocol.deliver(outgoing)
+        self.assertEqual(list(outgoing), [self.irc.timed_renderer])
+        expected = b"@time=2025-11-21T14:02:03.456Z :bob!bob@chat PRIVMSG #a :hi\r\n"
+        self.assertEqual((alice.take(), carol.take()), (expected, expected))
+
+    def test_echo_message(self) -> None:
+        """With echo-message the sender gets its own channel and private messages back; without, not."""
+        self.text_user("bob")
+        alice = self.cap_user("alice", "echo-message")
+        carol = self.cap_user("carol", "multi-prefix")
+        alice.take()
+        alice.send("PRIVMSG #lobby :hello", "PRIVMSG bob :psst")
+        self.assertEqual(alice.lines(), [
+            ":alice!alice@chat PRIVMSG #lobby :hello",
+            ":alice!alice@chat PRIVMSG bob :psst",
+        ])
+        carol.take()
+        carol.send("PRIVMSG #lobby :hey", "PRIVMSG bob :psst")
+        self.assertEqual(carol.take(), b"")
+        self.assertEqual(alice.lines(), [":carol!carol@chat PRIVMSG #lobby :hey"])
+
+    def test_away_notify(self) -> None:
+        """With away-notify a member's status change is AWAY from them; without, nothing."""
+        bob = self.text_user("bob")
+        alice = self.cap_user("alice", "away-notify")
+        carol = self.cap_user("carol", "multi-prefix")
+        alice.take()
+        bob.line("/status lunch")
+        bob.line("/status")
+        self.assertEqual(alice.lines(), [":bob!bob@chat AWAY :lunch", ":bob!bob@chat AWAY"])
+        self.assertEqual(carol.take(), b"")
+
+    def test_user_names_in_whois_and_who(self) -> None:
+        """USER's user and real names are in WHOIS (311) and WHO (352); a line user's are its nick."""
+        self.text_user("bob")
+        alice = self.cap_user("alice", "multi-prefix")
+        carol = self.cap_user("carol", "multi-prefix")
+        alice.take()
+        carol.send("WHOIS alice", "WHO #lobby")
+        replies = carol.lines()
+        self.assertIn(":chat 311 carol alice ualice chat * :alice Real", replies)
+        self.assertIn(":chat 352 carol #lobby ualice chat chat alice H :0 alice Real", replies)
+        self.assertIn(":chat 352 carol #lobby bob chat chat bob H@ :0 bob", replies)
+
+    def test_userhost_in_names(self) -> None:
+        """With userhost-in-names, 353 gives nick!user@chat for each member, the @ before it."""
+        self.text_user("bob")
+        alice = self.cap_user("alice", "userhost-in-names")
+        alice.send("NAMES #lobby")
+        self.assertEqual(alice.lines()[0], ":chat 353 alice = #lobby :alice!ualice@chat @bob!bob@chat")
+
+
+class ModerationTests(IRCTestCase):
+    """
+    KICK and INVITE, mapped to /kick and /invite.
+    """
+
+    def test_kick(self) -> None:
+        """KICK by an operator removes the user (all see KICK with the reason); by a member it gets 482."""
+        bob = self.text_user("bob")
+        alice = self.irc_user("alice")
+        carol = self.irc_user("carol")
+        alice.send("JOIN #lobby")
+        carol.send("JOIN #lobby")
+        alice.take()
+        carol.take()
+        alice.send("KICK #lobby carol :go")
+        self.assertEqual(alice.lines(), [":chat 482 alice #lobby :you are not an operator of #lobby"])
+        bob.line("/op alice")
+        alice.take()
+        carol.take()
+        alice.send("KICK #lobby carol :go away")
+        self.assertEqual(alice.lines(), [":alice!alice@chat KICK #lobby carol :go away"])
+        self.assertEqual(carol.lines(), [":alice!alice@chat KICK #lobby carol :go away"])
+        self.assertNotIn("#lobby", self.server.domain.users["carol"].rooms)
+
+    def test_invite(self) -> None:
+        """INVITE nick #room by an operator gets 341 and lets the user into an invite-only room."""
+        alice = self.irc_user("alice")
+        carol = self.irc_user("carol")
+        alice.send("JOIN #club", "MODE #club +i")
+        alice.take()
+        carol.send("JOIN #club")
+        [refused] = carol.lines()
+        self.assertTrue(refused.startswith(":chat 473 carol #club :"), refused)
+        alice.send("INVITE carol #club")
+        self.assertEqual(alice.lines(), [":chat 341 alice carol #club"])
+        self.assertEqual(carol.lines(), [":alice!alice@chat INVITE carol #club"])
+        carol.send("JOIN #club")
+        self.assertEqual(carol.lines()[0], ":carol!carol@chat JOIN #club")
+        alice.take()
+        alice.send("INVITE zed #club")
+        self.assertEqual(alice.lines(), [":chat 401 alice zed :zed is not connected"])
+
+
 class NumericTests(IRCTestCase):
     """
     Refusals as IRC numerics (chat/irc/numerics.py).
@@ -359,9 +517,21 @@ class NumericTests(IRCTestCase):
         """A NOTICE that is refused gets no reply (RFC 2812 section 3.3.2)."""
         self.assertEqual(self.refusals("NOTICE zed :hi", "NOTICE #nope :hi"), [])
 
-    def test_need_more_params(self) -> None:
-        """PRIVMSG without text gets 461 naming the command."""
-        self.assertEqual(self.refusals("PRIVMSG bob"), [":chat 461 alice PRIVMSG :Not enough parameters"])
+    def test_time(self) -> None:
+        """TIME gets 391 with the server's clock in UTC."""
+        self.assertEqual(self.refusals("TIME"), [":chat 391 alice chat :2025-11-21T14:02:03Z"])
+
+    def test_no_text_to_send(self) -> None:
+        """PRIVMSG without text or with empty text gets 412, without a target 411; a NOTICE gets nothing."""
+        self.assertEqual(self.refusals("PRIVMSG bob", "PRIVMSG bob :", "PRIVMSG", "NOTICE bob :"), [
+            ":chat 412 alice :No text to send",
+            ":chat 412 alice :No text to send",
+            ":chat 411 alice :No recipient given (PRIVMSG)",
+        ])
+
+    def test_names_of_no_channel(self) -> None:
+        """NAMES of a channel that does not exist gets 366 alone."""
+        self.assertEqual(self.refusals("NAMES #nope"), [":chat 366 alice #nope :End of /NAMES list"])
 
     def test_banned_and_invite_only(self) -> None:
         """JOIN of a room the user is banned from gets 474; of an invite-only room 473; a moderated one 404."""
@@ -454,6 +624,19 @@ class RenderTests(SynchronousTestCase):
             b":bob!bob@chat PRIVMSG #a :\x01ACTION waves\x01\r\n",
         )
         self.assertEqual(render(events.Info("x"), "srv"), b"")
+
+    def test_server_time_renderer(self) -> None:
+        """The server-time renderer tags an event with its ts, one without ts with the clock's time (ms, UTC)."""
+        timed = renderer("srv", lambda: START)
+        self.assertEqual(
+            timed(events.Kicked(self.ts, "#a", "bob", "carol", "spam")),
+            b"@time=2025-11-21T14:02:03.000Z :carol!carol@chat KICK #a bob :spam\r\n",
+        )
+        self.assertEqual(
+            timed(events.RoomSettings("#a", moderated=True)), b"@time=2025-11-21T14:02:03.500Z :srv MODE #a +m-it\r\n"
+        )
+        self.assertEqual(timed(events.Info("x")), b"")
+        self.assertEqual(renderer("srv")(events.StatusChanged("bob", "")), b":bob!bob@chat AWAY\r\n")
 
 
 class DeliveryTests(IRCTestCase):

@@ -14,9 +14,11 @@ that are the same for every recipient once per event
 
 from __future__ import annotations
 
+import re
 from collections import deque
 from collections.abc import Callable
 from datetime import datetime, timezone
+from weakref import WeakSet
 
 from twisted.internet.interfaces import (
     IAddress,
@@ -37,7 +39,7 @@ from chat.domain import NICK_MAX
 from chat.framing import LimitedLineReceiver
 from chat.interfaces import IParticipant, Outgoing, Renderer
 from chat.irc import numerics as n
-from chat.irc.render import ACTION, SHARED, USER_HOST, line, renderer, source
+from chat.irc.render import ACTION, SHARED, USER_HOST, line, renderer, source, tagged
 from chat.outbox import Batch, Outbox
 from chat.participant import SessionParticipant, accept_tcp
 from chat.server import ChatServer
@@ -52,7 +54,17 @@ TAGS_MAX = 4096
 """
 The longest tag section (C{@...} and its space) a client may put before a
 message, in bytes: IRCv3 message-tags lets clients send 4094 bytes of tags.
-This listener advertises no capability yet, so tags are read and ignored.
+Client tags are accepted (C{message-tags}) and ignored: none is passed on.
+"""
+
+CAPABILITIES = (
+    "away-notify", "cap-notify", "echo-message", "message-tags", "multi-prefix", "server-time", "userhost-in-names",
+)
+"""
+The IRCv3 capabilities offered by C{CAP LS} and acknowledged by C{CAP REQ}
+(sorted): C{multi-prefix} is trivially true (C{@} is the only prefix),
+C{cap-notify} is implied by C{CAP LS 302} (the list never changes),
+C{userhost-in-names} gives C{nick!user@chat} in 353.
 """
 
 CHANNEL_MAX = 33
@@ -82,6 +94,9 @@ class IRCProtocol(LimitedLineReceiver, SessionParticipant):
 
     @ivar secure: whether the connection is encrypted (TLS).
     @ivar peer: the client's address, the key of the per-address limits.
+    @ivar caps: the IRCv3 capabilities enabled (names of L{CAPABILITIES}).
+    @ivar username: C{USER}'s user name, C{''} before it.
+    @ivar realname: C{USER}'s real name, C{''} before it.
     """
 
     delimiter = b"\n"
@@ -106,6 +121,9 @@ class IRCProtocol(LimitedLineReceiver, SessionParticipant):
         self._password = ""
         self._negotiating = False
         self._registering = False
+        self.caps: frozenset[str] = frozenset()
+        self.username = ""
+        self.realname = ""
 
     # Limits: IRC's, not the line front end's --max-line
 
@@ -133,9 +151,13 @@ class IRCProtocol(LimitedLineReceiver, SessionParticipant):
             self.outbox.deliver(outgoing)
             return
         if isinstance(event, SHARED) and not self._personal(event):
-            if isinstance(event, events.Message) and event.sender == self.nick:
-                return  # no echo-message: an IRC client shows what it sent itself
+            if isinstance(event, events.Message) and event.sender == self.nick and "echo-message" not in self.caps:
+                return  # without echo-message an IRC client shows what it sent itself
             self.outbox.deliver(outgoing)
+            return
+        if isinstance(event, events.StatusChanged) and event.nick != self.nick:
+            if "away-notify" in self.caps:
+                self.outbox.deliver(outgoing)
             return
         data = self._render(event)
         if data:
@@ -196,8 +218,6 @@ class IRCProtocol(LimitedLineReceiver, SessionParticipant):
             case events.Whois():
                 return self._whois(event)
             case events.StatusChanged():
-                if event.nick != self.nick:
-                    return b""  # away-notify is not offered
                 if event.text:
                     return self._reply(n.RPL_NOWAWAY, "You have been marked as being away")
                 return self._reply(n.RPL_UNAWAY, "You are no longer marked as being away")
@@ -207,6 +227,10 @@ class IRCProtocol(LimitedLineReceiver, SessionParticipant):
                     f"id {event.id}; fetch it with a chat client (chat-client or chat-tk: /get {event.id}) "
                     f"on the line listener (/download {event.id} after /format json)"
                 )
+            case events.Info() if verb == "INVITE":
+                return self._reply(n.RPL_INVITING, *target.split(" ", 1))
+            case events.Info() if (invited := _INVITED.fullmatch(event.text)) is not None:
+                return line(source(invited[1]), "INVITE", self._me, invited[2])
             case events.Info():
                 return b"".join(self._notice(text) for text in event.text.splitlines() if text)
             case events.Bye():
@@ -256,6 +280,12 @@ class IRCProtocol(LimitedLineReceiver, SessionParticipant):
         verb, target = context
         if verb == "NOTICE":
             return b""
+        if verb == "NAMES" and event.code == errors.NoSuchRoom.code:
+            return self._reply(n.RPL_ENDOFNAMES, target, "End of /NAMES list")
+        if verb == "INVITE":
+            nick, _, target = target.partition(" ")
+            if event.code == errors.NoSuchNick.code:
+                target = nick
         numeric = n.ERRORS.get(event.code)
         if verb == "JOIN" and event.code == errors.BadArguments.code:
             numeric = n.ERR_NOSUCHCHANNEL
@@ -269,8 +299,22 @@ class IRCProtocol(LimitedLineReceiver, SessionParticipant):
         return self._reply(numeric, event.message) + end
 
     def _private(self, event: events.Private) -> bytes:
+        """
+        A private message to this user as C{PRIVMSG}; one this user sent is
+        echoed (C{PRIVMSG} to the recipient) only with C{echo-message}.
+        With C{server-time} the line carries the message's time.
+        """
+        data = self._private_line(event)
+        if "server-time" in self.caps:
+            return tagged(data, event.ts)
+        return data
+
+    def _private_line(self, event: events.Private) -> bytes:
         if event.sender == self.nick and event.to != self.nick:
-            return b""  # no echo-message
+            if "echo-message" not in self.caps or event.e2e:
+                return b""
+            text = f"{ACTION}{event.text}\x01" if event.action else event.text
+            return line(source(event.sender), "PRIVMSG", event.to, text, text=True)
         if event.e2e:
             return line(
                 source(event.sender), "NOTICE", self.nick,
@@ -285,14 +329,20 @@ class IRCProtocol(LimitedLineReceiver, SessionParticipant):
         room = event.room
         server = self.settings.server_name
         if who:
-            return b"".join(
-                self._reply(
-                    n.RPL_WHOREPLY, room, u.nick, USER_HOST, server, u.nick,
-                    ("G" if u.status else "H") + ("@" if u.role == events.OPERATOR else ""), f"0 {u.nick}",
+            out = b""
+            for u in event.users:
+                username, realname = self.factory.names(u.nick)
+                out += self._reply(
+                    n.RPL_WHOREPLY, room, username, USER_HOST, server, u.nick,
+                    ("G" if u.status else "H") + ("@" if u.role == events.OPERATOR else ""), f"0 {realname}",
                 )
-                for u in event.users
-            ) + self._reply(n.RPL_ENDOFWHO, room, "End of /WHO list")
-        names = [("@" if u.role == events.OPERATOR else "") + u.nick for u in event.users]
+            return out + self._reply(n.RPL_ENDOFWHO, room, "End of /WHO list")
+        full = "userhost-in-names" in self.caps
+        names = [
+            ("@" if u.role == events.OPERATOR else "")
+            + (f"{u.nick}!{self.factory.names(u.nick)[0]}@{USER_HOST}" if full else u.nick)
+            for u in event.users
+        ]
         out = b""
         while names:
             chunk: list[str] = []
@@ -303,7 +353,8 @@ class IRCProtocol(LimitedLineReceiver, SessionParticipant):
 
     def _whois(self, event: events.Whois) -> bytes:
         server = self.settings.server_name
-        out = self._reply(n.RPL_WHOISUSER, event.nick, event.nick, USER_HOST, "*", event.nick)
+        username, realname = self.factory.names(event.nick)
+        out = self._reply(n.RPL_WHOISUSER, event.nick, username, USER_HOST, "*", realname)
         if event.rooms:
             out += self._reply(n.RPL_WHOISCHANNELS, event.nick, " ".join(event.rooms))
         out += self._reply(n.RPL_WHOISSERVER, event.nick, server, f"chat {chat.__version__}")
@@ -480,10 +531,18 @@ class IRCProtocol(LimitedLineReceiver, SessionParticipant):
             self._execute(commands.Nick(params[0]), ("NICK", params[0]))
 
     def irc_USER(self, params: list[str]) -> None:  # noqa: N802 - IRC's verb
-        """C{USER user 0 * :realname}: the user and real names are not kept."""
+        """
+        C{USER user 0 * :realname}: kept for WHOIS (311) and WHO (352); an
+        empty user or real name gets 461.
+        """
         if self.session.user is not None or self._user_given:
             self.outbox.write(self._reply(n.ERR_ALREADYREGISTERED, "You may not reregister"))
             return
+        if not params[0] or not params[3]:
+            self.outbox.write(self._reply(n.ERR_NEEDMOREPARAMS, "USER", "Not enough parameters"))
+            return
+        self.username = params[0][:NICK_MAX]
+        self.realname = params[3][:200]
         self._user_given = True
         self._try_register()
 
@@ -495,22 +554,46 @@ class IRCProtocol(LimitedLineReceiver, SessionParticipant):
         self._password = params[0]
 
     def irc_CAP(self, params: list[str]) -> None:  # noqa: N802 - IRC's verb
-        """C{CAP LS [302]}, C{CAP LIST}, C{CAP REQ}, C{CAP END}: no capability is offered yet."""
+        """
+        C{CAP LS [302]} (L{CAPABILITIES}; 302 also enables C{cap-notify}),
+        C{CAP LIST} (those enabled), C{CAP REQ :a -b} (all acknowledged, or
+        the whole request refused with C{NAK} if one is unknown), C{CAP END}.
+        """
         sub = params[0].upper()
         server = self.settings.server_name
         if sub == "LS":
             self._negotiating = self.session.user is None
-            self.outbox.write(line(server, "CAP", self._me, "LS", "", text=True))
+            if len(params) > 1 and params[1].isdigit() and int(params[1]) >= 302:
+                self._set_caps(self.caps | {"cap-notify"})
+            self.outbox.write(line(server, "CAP", self._me, "LS", " ".join(CAPABILITIES), text=True))
         elif sub == "LIST":
-            self.outbox.write(line(server, "CAP", self._me, "LIST", "", text=True))
+            self.outbox.write(line(server, "CAP", self._me, "LIST", " ".join(sorted(self.caps)), text=True))
         elif sub == "REQ":
             self._negotiating = self.session.user is None
-            self.outbox.write(line(server, "CAP", self._me, "NAK", params[1] if len(params) > 1 else "", text=True))
+            asked = params[1] if len(params) > 1 else ""
+            wanted = set(self.caps)
+            for name in asked.split():
+                if name.lstrip("-") not in CAPABILITIES:
+                    self.outbox.write(line(server, "CAP", self._me, "NAK", asked, text=True))
+                    return
+                if name.startswith("-"):
+                    wanted.discard(name[1:])
+                else:
+                    wanted.add(name)
+            self._set_caps(frozenset(wanted))
+            self.outbox.write(line(server, "CAP", self._me, "ACK", asked, text=True))
         elif sub == "END":
             self._negotiating = False
             self._try_register()
         else:
             self.outbox.write(self._reply("410", sub, "Invalid CAP command"))
+
+    def _set_caps(self, caps: frozenset[str] | set[str]) -> None:
+        """Enable C{caps}, and render the shared events with or without C{server-time} to match."""
+        self.caps = frozenset(caps)
+        self.outbox.renderer = (
+            self.factory.timed_renderer if "server-time" in self.caps else self.factory.renderer
+        )
 
     def irc_PING(self, params: list[str]) -> None:  # noqa: N802 - IRC's verb
         """C{PING token}: C{PONG server token}."""
@@ -545,6 +628,14 @@ class IRCProtocol(LimitedLineReceiver, SessionParticipant):
         (C{say} to that room, not the current one), or to a nick (a
         private message). A CTCP ACTION is a C{/me}.
         """
+        if not params or not params[0]:
+            if verb == "PRIVMSG":
+                self.outbox.write(self._reply(n.ERR_NORECIPIENT, f"No recipient given ({verb})"))
+            return
+        if len(params) < 2 or not params[1]:
+            if verb == "PRIVMSG":
+                self.outbox.write(self._reply(n.ERR_NOTEXTTOSEND, "No text to send"))
+            return
         text = params[1]
         action = False
         if text.startswith(ACTION) or text == ACTION.rstrip():
@@ -564,6 +655,19 @@ class IRCProtocol(LimitedLineReceiver, SessionParticipant):
     def irc_NOTICE(self, params: list[str]) -> None:  # noqa: N802 - IRC's verb
         """C{NOTICE target :text}: as C{PRIVMSG}, but never answered with an error."""
         self.irc_PRIVMSG(params, "NOTICE")
+
+    def irc_KICK(self, params: list[str]) -> None:  # noqa: N802 - IRC's verb
+        """C{KICK #room nick[,nick] [:reason]}: C{/kick} each (the room's members see C{KICK})."""
+        room = params[0]
+        reason = params[2] if len(params) > 2 else ""
+        for nick in params[1].split(","):
+            if nick:
+                self._execute(commands.Kick(nick, room, reason), ("KICK", room))
+
+    def irc_INVITE(self, params: list[str]) -> None:  # noqa: N802 - IRC's verb
+        """C{INVITE nick #room}: C{/invite}; 341 to the inviter, a C{NOTICE} to the invited user."""
+        nick, room = params[0], params[1]
+        self._execute(commands.Invite(nick, room), ("INVITE", f"{nick} {room}"))
 
     def irc_TOPIC(self, params: list[str]) -> None:  # noqa: N802 - IRC's verb
         """C{TOPIC #room} shows the topic (332 or 331); C{TOPIC #room :text} sets it."""
@@ -634,10 +738,23 @@ class IRCProtocol(LimitedLineReceiver, SessionParticipant):
             else:
                 self.outbox.write(self._reply(n.ERR_UNKNOWNMODE, letter, "is unknown mode char to me"))
 
+    def irc_TIME(self, params: list[str]) -> None:  # noqa: N802 - IRC's verb
+        """C{TIME}: 391 with the server's clock, in UTC (RFC 3339 to the second)."""
+        server = self.settings.server_name
+        now = datetime.fromtimestamp(self.server.clock.seconds(), timezone.utc)
+        self.outbox.write(self._reply(n.RPL_TIME, server, f"{now:%Y-%m-%dT%H:%M:%SZ}", text=True))
+
     def irc_MOTD(self, params: list[str]) -> None:  # noqa: N802 - IRC's verb
         """C{MOTD}: 375, 372, 376, or 422."""
         self.outbox.write(self._motd())
 
+
+_INVITED = re.compile(r"(\S+) invites you to (#\S+): /join \2")
+"""
+The C{info} the domain sends an invited user (L{chat.domain.moderation}),
+shown on IRC as C{:inviter INVITE you #room}; the chat has no invitation
+event of its own.
+"""
 
 _MODE_SETTINGS = {"i": "invite-only", "t": "topic-lock", "m": "moderated"}
 """The channel modes that are room settings (PROTOCOL.md section 10)."""
@@ -674,8 +791,10 @@ _BEFORE: dict[str, _Verb] = {
 _AFTER: dict[str, _Verb] = {
     "JOIN": _Verb(IRCProtocol.irc_JOIN, 1),
     "PART": _Verb(IRCProtocol.irc_PART, 1),
-    "PRIVMSG": _Verb(IRCProtocol.irc_PRIVMSG, 2),
-    "NOTICE": _Verb(IRCProtocol.irc_NOTICE, 2),
+    "PRIVMSG": _Verb(IRCProtocol.irc_PRIVMSG),
+    "NOTICE": _Verb(IRCProtocol.irc_NOTICE),
+    "KICK": _Verb(IRCProtocol.irc_KICK, 2),
+    "INVITE": _Verb(IRCProtocol.irc_INVITE, 2),
     "TOPIC": _Verb(IRCProtocol.irc_TOPIC, 1),
     "NAMES": _Verb(IRCProtocol.irc_NAMES),
     "WHO": _Verb(IRCProtocol.irc_WHO, 1),
@@ -683,6 +802,7 @@ _AFTER: dict[str, _Verb] = {
     "LIST": _Verb(IRCProtocol.irc_LIST),
     "AWAY": _Verb(IRCProtocol.irc_AWAY),
     "MOTD": _Verb(IRCProtocol.irc_MOTD),
+    "TIME": _Verb(IRCProtocol.irc_TIME),
     "MODE": _Verb(IRCProtocol.irc_MODE, 1),
 }
 """The commands of a registered user; before registration they get 451."""
@@ -697,6 +817,8 @@ class IRCFactory(ServerFactory):
         end of each entry point of the protocols.
     @ivar renderer: the IRC renderer the participants share
         (L{chat.irc.render.renderer}), so each event is rendered once.
+    @ivar timed_renderer: the same with the C{server-time} tag, shared by
+        the participants that enabled it.
     """
 
     noisy = False
@@ -705,7 +827,22 @@ class IRCFactory(ServerFactory):
         self.server = server
         self.batch = Batch(server.clock)
         self.renderer: Renderer = renderer(server.settings.server_name)
+        self.timed_renderer: Renderer = renderer(server.settings.server_name, server.clock.seconds)
+        self.protocols: WeakSet[IRCProtocol] = WeakSet()
 
     @override
     def buildProtocol(self, addr: IAddress | None) -> IRCProtocol:
-        return IRCProtocol(self)
+        protocol = IRCProtocol(self)
+        self.protocols.add(protocol)
+        return protocol
+
+    def names(self, nick: str) -> tuple[str, str]:
+        """
+        The user and real names (C{USER}) of the IRC user with C{nick}, for
+        WHOIS and WHO; C{(nick, nick)} for a user of another front end.
+        """
+        key = nick.lower()
+        for protocol in self.protocols:
+            if protocol.nick.lower() == key and protocol.username:
+                return protocol.username, protocol.realname
+        return nick, nick

@@ -2,13 +2,18 @@
 """
 IRC lines: L{line} formats one message, and L{render_irc} renders the
 events whose IRC form is the same bytes for every recipient (a room
-message, a join, a part, a quit, a nick change, a topic, a kick, a mode),
-once per event for all IRC recipients (ARCHITECTURE.md "render once").
+message, a join, a part, a quit, a nick change, a topic, a kick, a mode,
+an away status for C{away-notify}), once per event for all IRC
+recipients with the same capabilities (ARCHITECTURE.md "render once"):
+one renderer without tags, one with the C{server-time} tag.
 Replies to one user (numerics) are rendered by the participant, which
 knows the recipient's nick (L{chat.irc.protocol}).
 """
 
 from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import datetime, timezone
 
 from chat import events
 from chat.interfaces import Renderer
@@ -72,12 +77,53 @@ def message_text(text: str, action: bool) -> str:
     return f"{ACTION}{text}\x01" if action else text
 
 
-def renderer(server: str) -> Renderer:
+def server_time(when: datetime) -> bytes:
     """
-    The IRC renderer of a daemon whose server name (the prefix of what the
+    The IRCv3 C{server-time} tag section of a line sent at C{when}:
+    C{@time=2025-11-21T14:02:03.123Z } (RFC 3339, UTC, milliseconds, and
+    the space that ends the tag section). Its value never needs IRCv3 tag
+    escaping (no C{;}, space, C{\\}, CR or LF), so none is done.
+
+    @param when: an aware C{datetime}.
+    """
+    utc = when.astimezone(timezone.utc)
+    return f"@time={utc:%Y-%m-%dT%H:%M:%S}.{utc.microsecond // 1000:03d}Z ".encode("ascii")
+
+
+def tagged(data: bytes, when: datetime) -> bytes:
+    """
+    C{data} (IRC lines, each with its CR LF) with the C{server-time} tag
+    of C{when} (L{server_time}) before each line; C{b''} stays C{b''}.
+    """
+    if not data:
+        return data
+    tag = server_time(when)
+    return b"".join(tag + one + CRLF for one in data.split(CRLF)[:-1])
+
+
+def event_time(event: events.Event, now: Callable[[], float]) -> datetime:
+    """
+    When C{event} happened: its C{ts} when it has one, else C{now()}
+    (seconds since the epoch, the server's clock).
+    """
+    ts = getattr(event, "ts", None)
+    if isinstance(ts, datetime):
+        return ts
+    return datetime.fromtimestamp(now(), timezone.utc)
+
+
+def renderer(server: str, now: Callable[[], float] | None = None) -> Renderer:
+    """
+    An IRC renderer of a daemon whose server name (the prefix of what the
     server itself says, such as the operator role it gives the first to
-    join) is C{server}: one per L{chat.irc.protocol.IRCFactory}, shared by
-    all its participants.
+    join) is C{server}: one per capability set that changes the bytes
+    (the IRCv3 C{server-time} tag) per L{chat.irc.protocol.IRCFactory},
+    shared by all its participants with that set.
+
+    @param now: the server's clock (seconds since the epoch) for a
+        renderer that tags each line with C{server-time}
+        (L{tagged}, the event's C{ts} or else C{now()}); C{None} for
+        lines without tags.
     """
 
     def render_irc(event: events.Event) -> bytes:
@@ -86,12 +132,15 @@ def renderer(server: str) -> Renderer:
         C{b''} for an event rendered per recipient (numerics) or not shown.
 
         Called through L{chat.interfaces.Outgoing}, so at most once per
-        event for all the IRC participants it reaches.
+        event for all the IRC participants it reaches with this renderer.
 
         @param event: any event.
         @return: UTF-8 lines, CR LF included, or C{b''}.
         """
-        return render(event, server)
+        data = render(event, server)
+        if now is None:
+            return data
+        return tagged(data, event_time(event, now))
 
     return render_irc
 
@@ -125,6 +174,10 @@ def render(event: events.Event, server: str) -> bytes:
             return line(source(event.by) if event.by else server, "MODE", event.room, f"{sign}o", event.nick)
         case events.RoomSettings():
             return line(server, "MODE", event.room, modes(event))
+        case events.StatusChanged():
+            if event.text:
+                return line(source(event.nick), "AWAY", event.text, text=True)
+            return line(source(event.nick), "AWAY")
     return b""
 
 
