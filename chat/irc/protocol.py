@@ -9,12 +9,12 @@ the registration timeout), parses IRC messages with Twisted's
 L{twisted.words.protocols.irc.parsemsg}, maps IRC commands onto the
 requests of L{chat.commands}, and renders what it is delivered: the events
 that are the same for every recipient once per event
-(L{chat.irc.render}), the replies to one user as numerics here.
+(L{chat.irc.render}), the replies to one user as numerics
+(L{chat.irc.replies}).
 """
 
 from __future__ import annotations
 
-import re
 from collections import deque
 from collections.abc import Callable
 from datetime import datetime, timezone
@@ -32,23 +32,17 @@ from twisted.words.protocols import irc
 from typing_extensions import override
 from zope.interface import implementer
 
-import chat
 from chat import commands, errors, events, wire
 from chat.accounts import is_local
 from chat.domain import NICK_MAX
 from chat.framing import LimitedLineReceiver
 from chat.interfaces import IParticipant, Outgoing, Renderer
 from chat.irc import numerics as n
-from chat.irc.render import ACTION, SHARED, USER_HOST, line, renderer, source, tagged
+from chat.irc.render import ACTION, SHARED, line, renderer
+from chat.irc.replies import LINE_MAX, NO_CONTEXT, Context, Replies
 from chat.outbox import Batch, Outbox
-from chat.participant import SessionParticipant, accept_tcp
+from chat.participant import accept_tcp
 from chat.server import ChatServer
-
-LINE_MAX = 510
-"""
-The longest IRC message taken, in bytes, without its CR LF and without a
-tag section: RFC 1459's 512 bytes, line end included.
-"""
 
 TAGS_MAX = 4096
 """
@@ -67,17 +61,8 @@ C{cap-notify} is implied by C{CAP LS 302} (the list never changes),
 C{userhost-in-names} gives C{nick!user@chat} in 353.
 """
 
-CHANNEL_MAX = 33
-"""The longest channel name, C{#} included (PROTOCOL.md: C{#} and 1 to 32 characters)."""
-
-Context = tuple[str, str]
-"""The IRC command a request came from and its target (a nick or a channel), for the numerics of its replies."""
-
-NO_CONTEXT: Context = ("", "")
-
-
 @implementer(IParticipant)
-class IRCProtocol(LimitedLineReceiver, SessionParticipant):
+class IRCProtocol(LimitedLineReceiver, Replies):
     """
     One IRC connection: a participant of the L{ChatServer}.
 
@@ -162,213 +147,6 @@ class IRCProtocol(LimitedLineReceiver, SessionParticipant):
         data = self._render(event)
         if data:
             self.outbox.write(data)
-
-    def _personal(self, event: events.Event) -> bool:
-        """
-        Whether a shared event is here a reply to this user's own request:
-        the topic asked for or shown on joining, the modes asked for.
-        """
-        verb, target = self._context
-        if isinstance(event, events.Topic):
-            return verb in ("JOIN", "TOPIC?") and target.lower() == event.room.lower()
-        if isinstance(event, events.RoomSettings):
-            return verb == "MODE?" and target.lower() == event.room.lower()
-        return False
-
-    @property
-    def _context(self) -> Context:
-        return self._contexts[0] if self._contexts else NO_CONTEXT
-
-    @property
-    def _me(self) -> str:
-        """The client's nick in numerics: C{*} before registration."""
-        return self.nick or "*"
-
-    def _reply(self, numeric: str, *params: str, me: str = "", text: bool = False) -> bytes:
-        """A numeric to this client: C{:server NUMERIC nick params...}; C{me} the nick when it is new."""
-        return line(self.settings.server_name, numeric, me or self._me, *params, text=text)
-
-    def _render(self, event: events.Event) -> bytes:
-        """
-        A reply to this user, or an event shown to this user alone, as
-        IRC lines; C{b''} for what IRC does not show.
-        """
-        verb, target = self._context
-        match event:
-            case events.Registered():
-                return self._welcome(event.nick)
-            case events.Error():
-                return self._error(event, self._context)
-            case events.Private():
-                return self._private(event)
-            case events.Users():
-                return self._users(event, verb == "WHO")
-            case events.Topic():
-                if not event.text:
-                    return self._reply(n.RPL_NOTOPIC, event.room, "No topic is set")
-                return self._reply(n.RPL_TOPIC, event.room, event.text)
-            case events.RoomSettings():
-                return self._reply(n.RPL_CHANNELMODEIS, event.room, _modes_set(event))
-            case events.Rooms():
-                return (
-                    self._reply(n.RPL_LISTSTART, "Channel", "Users  Name")
-                    + b"".join(self._reply(n.RPL_LIST, r.room, str(r.count), r.topic) for r in event.rooms)
-                    + self._reply(n.RPL_LISTEND, "End of /LIST")
-                )
-            case events.Whois():
-                return self._whois(event)
-            case events.StatusChanged():
-                if event.text:
-                    return self._reply(n.RPL_NOWAWAY, "You have been marked as being away")
-                return self._reply(n.RPL_UNAWAY, "You are no longer marked as being away")
-            case events.FileOffer():
-                return self._notice(
-                    f"{event.sender} offers a file to {event.to}: {event.name} ({event.size} bytes), "
-                    f"id {event.id}; fetch it with a chat client (chat-client or chat-tk: /get {event.id}) "
-                    f"on the line listener (/download {event.id} after /format json)"
-                )
-            case events.Info() if verb == "INVITE":
-                return self._reply(n.RPL_INVITING, *target.split(" ", 1))
-            case events.Info() if (invited := _INVITED.fullmatch(event.text)) is not None:
-                return line(source(invited[1]), "INVITE", self._me, invited[2])
-            case events.Info():
-                return b"".join(self._notice(text) for text in event.text.splitlines() if text)
-            case events.Bye():
-                return line("", "ERROR", f"Closing Link: {event.reason}")
-        return b""
-
-    def _notice(self, text: str) -> bytes:
-        return line(self.settings.server_name, "NOTICE", self._me, text, text=True)
-
-    def _welcome(self, me: str) -> bytes:
-        """The registration burst to C{me}: 001 to 005, then the MOTD (375, 372, 376) or 422."""
-        server = self.settings.server_name
-        version = f"chat-{chat.__version__}"
-        created = datetime.fromtimestamp(self.server.started, timezone.utc).strftime("%Y-%m-%d %H:%M:%S UTC")
-        supported = (
-            "CASEMAPPING=ascii", "CHANTYPES=#", f"CHANNELLEN={CHANNEL_MAX}", "CHANMODES=b,,,imt",
-            f"LINELEN={LINE_MAX + 2}", f"NICKLEN={NICK_MAX}", "PREFIX=(o)@", "TOPICLEN=390", "AWAYLEN=200",
-            "KICKLEN=200", f"NETWORK={server}",
-        )
-        return (
-            self._reply(n.RPL_WELCOME, f"Welcome to the {server} IRC network, {me}", me=me)
-            + self._reply(n.RPL_YOURHOST, f"Your host is {server}, running version {version}", me=me)
-            + self._reply(n.RPL_CREATED, f"This server was created {created}", me=me)
-            + self._reply(n.RPL_MYINFO, server, version, "i", "bimot", "bo", me=me)
-            + self._reply(n.RPL_ISUPPORT, *supported, "are supported by this server", me=me)
-            + self._motd(me)
-        )
-
-    def _motd(self, me: str = "") -> bytes:
-        motd = self.settings.motd
-        if not motd:
-            return self._reply(n.ERR_NOMOTD, "MOTD File is missing", me=me)
-        server = self.settings.server_name
-        return (
-            self._reply(n.RPL_MOTDSTART, f"- {server} Message of the day - ", me=me)
-            + b"".join(self._reply(n.RPL_MOTD, f"- {text}", me=me) for text in motd.splitlines())
-            + self._reply(n.RPL_ENDOFMOTD, "End of /MOTD command.", me=me)
-        )
-
-    def _error(self, event: events.Error, context: Context) -> bytes:
-        """
-        A refusal as its IRC numeric (L{numerics.ERRORS}), the request's
-        target its first parameter where the numeric has one; a refusal
-        without a numeric as a C{NOTICE}. Refusals of a C{NOTICE} are not
-        shown (RFC 2812 section 3.3.2).
-        """
-        verb, target = context
-        if verb == "NOTICE":
-            return b""
-        if verb == "NAMES" and event.code == errors.NoSuchRoom.code:
-            return self._reply(n.RPL_ENDOFNAMES, target, "End of /NAMES list")
-        if verb == "INVITE":
-            nick, _, target = target.partition(" ")
-            if event.code == errors.NoSuchNick.code:
-                target = nick
-        numeric = n.ERRORS.get(event.code)
-        if verb == "JOIN" and event.code == errors.BadArguments.code:
-            numeric = n.ERR_NOSUCHCHANNEL
-        if numeric is None:
-            return self._notice(event.message)
-        if numeric == n.ERR_NEEDMOREPARAMS or numeric == n.ERR_UNKNOWNCOMMAND:
-            target = verb or target
-        end = self._reply(n.RPL_ENDOFWHOIS, target, "End of /WHOIS list") if verb == "WHOIS" else b""
-        if numeric in n.TARGETED:
-            return self._reply(numeric, target or "*", event.message) + end
-        return self._reply(numeric, event.message) + end
-
-    def _private(self, event: events.Private) -> bytes:
-        """
-        A private message to this user as C{PRIVMSG}; one this user sent is
-        echoed (C{PRIVMSG} to the recipient) only with C{echo-message}.
-        With C{server-time} the line carries the message's time.
-        """
-        data = self._private_line(event)
-        if "server-time" in self.caps:
-            return tagged(data, event.ts)
-        return data
-
-    def _private_line(self, event: events.Private) -> bytes:
-        if event.sender == self.nick and event.to != self.nick:
-            if "echo-message" not in self.caps or event.e2e:
-                return b""
-            text = f"{ACTION}{event.text}\x01" if event.action else event.text
-            return line(source(event.sender), "PRIVMSG", event.to, text, text=True)
-        if event.e2e:
-            return line(
-                source(event.sender), "NOTICE", self.nick,
-                "sent you an end-to-end encrypted message, which IRC cannot show: read it with a chat client",
-                text=True,
-            )
-        text = f"{ACTION}{event.text}\x01" if event.action else event.text
-        return line(source(event.sender), "PRIVMSG", self.nick, text, text=True)
-
-    def _users(self, event: events.Users, who: bool) -> bytes:
-        """NAMES (353 in lines of at most 400 bytes of nicks, 366) or WHO (352 each, 315)."""
-        room = event.room
-        server = self.settings.server_name
-        if who:
-            out = b""
-            for u in event.users:
-                username, realname = self.factory.names(u.nick)
-                out += self._reply(
-                    n.RPL_WHOREPLY, room, username, USER_HOST, server, u.nick,
-                    ("G" if u.status else "H") + ("@" if u.role == events.OPERATOR else ""), f"0 {realname}",
-                )
-            return out + self._reply(n.RPL_ENDOFWHO, room, "End of /WHO list")
-        full = "userhost-in-names" in self.caps
-        names = [
-            ("@" if u.role == events.OPERATOR else "")
-            + (f"{u.nick}!{self.factory.names(u.nick)[0]}@{USER_HOST}" if full else u.nick)
-            for u in event.users
-        ]
-        out = b""
-        while names:
-            chunk: list[str] = []
-            while names and sum(len(name) + 1 for name in chunk) + len(names[0]) < 400:
-                chunk.append(names.pop(0))
-            out += self._reply(n.RPL_NAMREPLY, "=", room, " ".join(chunk), text=True)
-        return out + self._reply(n.RPL_ENDOFNAMES, room, "End of /NAMES list")
-
-    def _whois(self, event: events.Whois) -> bytes:
-        server = self.settings.server_name
-        username, realname = self.factory.names(event.nick)
-        out = self._reply(n.RPL_WHOISUSER, event.nick, username, USER_HOST, "*", realname)
-        if event.rooms:
-            out += self._reply(n.RPL_WHOISCHANNELS, event.nick, " ".join(event.rooms))
-        out += self._reply(n.RPL_WHOISSERVER, event.nick, server, f"chat {chat.__version__}")
-        if event.status:
-            out += self._reply(n.RPL_AWAY, event.nick, event.status)
-        if event.secure:
-            out += self._reply(n.RPL_WHOISSECURE, event.nick, "is using a secure connection")
-        if event.account:
-            out += self._reply(n.RPL_WHOISACCOUNT, event.nick, event.nick, "is logged in as")
-        out += self._reply(
-            n.RPL_WHOISIDLE, event.nick, str(event.idle), str(int(event.since.timestamp())),
-            "seconds idle, signon time",
-        )
-        return out + self._reply(n.RPL_ENDOFWHOIS, event.nick, "End of /WHOIS list")
 
     # Connection lifecycle
 
@@ -749,24 +527,8 @@ class IRCProtocol(LimitedLineReceiver, SessionParticipant):
         self.outbox.write(self._motd())
 
 
-_INVITED = re.compile(r"(\S+) invites you to (#\S+): /join \2")
-"""
-The C{info} the domain sends an invited user (L{chat.domain.moderation}),
-shown on IRC as C{:inviter INVITE you #room}; the chat has no invitation
-event of its own.
-"""
-
 _MODE_SETTINGS = {"i": "invite-only", "t": "topic-lock", "m": "moderated"}
 """The channel modes that are room settings (PROTOCOL.md section 10)."""
-
-
-def _modes_set(settings: events.RoomSettings) -> str:
-    """The channel modes that are on, for 324: C{+} and C{i}, C{t}, C{m}."""
-    return "+" + "".join(
-        letter for letter, on in (
-            ("i", settings.invite_only), ("t", settings.topic_lock), ("m", settings.moderated)
-        ) if on
-    )
 
 
 class _Verb:
