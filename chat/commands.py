@@ -92,11 +92,13 @@ class Say:
     A line of text for the current room (an action for C{/me}); C{room}
     names another room the user is in (the IRC front end's C{PRIVMSG
     #room}; the line language has no way to say it), else C{None}.
+    C{notice} marks an IRC C{NOTICE} (L{chat.events.Message.notice}).
     """
 
     text: str
     action: bool = False
     room: str | None = None
+    notice: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -120,10 +122,15 @@ class Nick:
 
 @dataclass(frozen=True, slots=True)
 class Msg:
-    """C{/msg NICK TEXT}."""
+    """
+    C{/msg NICK TEXT}. From the IRC front end also a CTCP ACTION
+    (C{action}) or a C{NOTICE} (C{notice}), which the line language cannot say.
+    """
 
     nick: str
     text: str
+    action: bool = False
+    notice: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -442,6 +449,11 @@ def _optional_room(args: str) -> tuple[str | None, str]:
     return None, args
 
 
+def _msg(args: str) -> Msg:
+    nick, text = _words(args, 2, "msg", 2)
+    return Msg(nick, text)
+
+
 def _words(args: str, count: int, verb: str, low: int, high: int | None = None) -> list[str]:
     words = args.split(None, count - 1) if args else []
     if not low <= len(words) <= (low if high is None else high):
@@ -675,7 +687,7 @@ def _key(args: str) -> PublishKey | RemoveKey:
 _PARSERS: dict[str, Callable[[str], Request]] = {
     "help": Help,
     "nick": _nick,
-    "msg": lambda args: Msg(*_words(args, 2, "msg", 2)),
+    "msg": _msg,
     "emsg": _emsg,
     "key": _key,
     "keys": lambda args: ListKeys(*_words(args, 2, "keys", 1)),

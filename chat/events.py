@@ -56,6 +56,12 @@ class Registered:
 class Message:
     """
     A room message, stored in history. C{id} is server-wide and increasing.
+
+    Off the wire and out of the store (the IRC front end's, PROTOCOL.md
+    section 14): C{notice} for an IRC C{NOTICE} (other front ends show
+    it as a message), C{account} the sender's account name when logged
+    in, else C{''} (IRCv3 C{account-tag}); history read back has neither,
+    so neither takes part in comparisons.
     """
 
     id: int
@@ -64,6 +70,8 @@ class Message:
     sender: str
     text: str
     action: bool = False
+    notice: bool = field(default=False, compare=False)
+    account: str = field(default="", compare=False)
 
 
 @dataclass(frozen=True, slots=True)
@@ -72,7 +80,8 @@ class Private:
     A private message, sent to the recipient and echoed to the sender.
     C{e2e} is the envelope of an end-to-end encrypted message (base64url,
     never opened by the daemon; C{text} is then empty), else C{''}
-    (PROTOCOL.md section 11).
+    (PROTOCOL.md section 11). C{notice} and C{account} as in L{Message}:
+    off the wire and out of the store.
     """
 
     id: int
@@ -83,17 +92,24 @@ class Private:
     action: bool = False
     offline: bool = False
     e2e: str = ""
+    notice: bool = field(default=False, compare=False)
+    account: str = field(default="", compare=False)
 
 
 @dataclass(frozen=True, slots=True)
 class Joined:
     """
     C{nick} joined C{room}; sent to everyone in it, the newcomer included.
+    Off the wire (IRCv3 C{extended-join} and C{away-notify}, PROTOCOL.md
+    section 14): C{account} the newcomer's account name, or C{''} for a
+    guest; C{status} their away text, or C{''}.
     """
 
     ts: datetime
     room: str
     nick: str
+    account: str = field(default="", compare=False)
+    status: str = field(default="", compare=False)
 
 
 @dataclass(frozen=True, slots=True)

@@ -337,12 +337,14 @@ class ChatServer:
 
     def _say(self, session: Session, request: commands.Say) -> None:
         now = self._now()
-        self.domain.say(self._user(session), request.text, now, request.action, request.room)
+        self.domain.say(self._user(session), request.text, now, request.action, request.room, request.notice)
         self._count_message(now)
 
     def _msg(self, session: Session, request: commands.Msg) -> None:
         now = self._now()
-        self.domain.private(self._user(session), request.nick, request.text, now)
+        self.domain.private(
+            self._user(session), request.nick, request.text, now, request.action, notice=request.notice
+        )
         self._count_message(now)
 
     def _emsg(self, session: Session, request: commands.Emsg) -> None:

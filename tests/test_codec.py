@@ -67,7 +67,15 @@ ONE_OF_EACH: list[events.Event] = [
     events.Keys("carol", False, ()),
 ]
 
-OFF_THE_WIRE = {(events.Welcome, "registered")}
+OFF_THE_WIRE = {
+    (events.Welcome, "registered"),
+    (events.Message, "notice"),
+    (events.Message, "account"),
+    (events.Private, "notice"),
+    (events.Private, "account"),
+    (events.Joined, "account"),
+    (events.Joined, "status"),
+}
 """The attributes that L{encode} leaves out on purpose."""
 
 

@@ -113,8 +113,8 @@ class RegistrationTests(IRCTestCase):
         client.send("CAP LS 302", "NICK alice", "USER alice 0 * :Alice")
         self.assertEqual(
             client.take(),
-            b":chat CAP * LS :away-notify cap-notify echo-message message-tags multi-prefix server-time"
-            b" userhost-in-names\r\n",
+            b":chat CAP * LS :account-tag away-notify cap-notify echo-message extended-join message-tags"
+            b" multi-prefix sasl=PLAIN server-time userhost-in-names\r\n",
         )
         client.send("CAP END")
         self.assertEqual(client.take(), BURST)
@@ -145,8 +145,8 @@ class RegistrationTests(IRCTestCase):
     def test_cap_req_refused(self) -> None:
         """A CAP REQ naming one unknown capability is refused whole (NAK), and registration waits for CAP END."""
         client = self.irc_client()
-        client.send("CAP REQ :server-time sasl", "NICK alice", "USER alice 0 * :Alice")
-        self.assertEqual(client.take(), b":chat CAP * NAK :server-time sasl\r\n")
+        client.send("CAP REQ :server-time draft/unknown", "NICK alice", "USER alice 0 * :Alice")
+        self.assertEqual(client.take(), b":chat CAP * NAK :server-time draft/unknown\r\n")
         client.send("CAP LIST")
         self.assertEqual(client.take(), b":chat CAP * LIST :\r\n")
         client.send("CAP END")
@@ -387,7 +387,7 @@ class CapabilityTests(IRCTestCase):
         outgoing = Outgoing(events.Message(1, when, "#a", "bob", "hi"))
         alice.protocol.deliver(outgoing)
         carol.protocol.deliver(outgoing)
-        self.assertEqual(list(outgoing), [self.irc.timed_renderer])
+        self.assertEqual(list(outgoing), [self.irc.renderer_for(frozenset({"server-time"}))])
         expected = b"@time=2025-11-21T14:02:03.456Z :bob!bob@chat PRIVMSG #a :hi\r\n"
         self.assertEqual((alice.take(), carol.take()), (expected, expected))
 
@@ -627,7 +627,7 @@ class RenderTests(SynchronousTestCase):
 
     def test_server_time_renderer(self) -> None:
         """The server-time renderer tags an event with its ts, one without ts with the clock's time (ms, UTC)."""
-        timed = renderer("srv", lambda: START)
+        timed = renderer("srv", frozenset({"server-time"}), lambda: START)
         self.assertEqual(
             timed(events.Kicked(self.ts, "#a", "bob", "carol", "spam")),
             b"@time=2025-11-21T14:02:03.000Z :carol!carol@chat KICK #a bob :spam\r\n",

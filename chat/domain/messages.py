@@ -19,7 +19,9 @@ class Messages(DomainState):
     Saying things to a room or to one user.
     """
 
-    def say(self, user: User, text: str, now: float, action: bool = False, room: str | None = None) -> None:
+    def say(
+        self, user: User, text: str, now: float, action: bool = False, room: str | None = None, notice: bool = False
+    ) -> None:
         """
         Send a message to the user's current room (or to C{room}, one
         the user is in: the IRC front end names the channel): stored, then, once
@@ -29,6 +31,7 @@ class Messages(DomainState):
 
         @param text: cleaned text; an empty or blank one is ignored.
         @param room: a room name (with its C{#}), or C{None} for the current room.
+        @param notice: an IRC C{NOTICE} (L{events.Message.notice}).
         @raise errors.NotInRoom: the user is in no room, or not in C{room}.
         @raise errors.NoSuchRoom: C{room} does not exist.
         @raise errors.Muted: the user is muted in the room, or it is
@@ -39,7 +42,9 @@ class Messages(DomainState):
             return
         self._check_voice(user, target, now)
         user.active = now
-        message = events.Message(self._ids.next_id(), utc(now), target.name, user.nick, text, action)
+        message = events.Message(
+            self._ids.next_id(), utc(now), target.name, user.nick, text, action, notice, self.account_of(user)
+        )
         stored = self._store.add(message)
         target.history.append(message)
         self._events.publish_after(stored, message, target.to, self._not_sent, user, target, message)
@@ -69,7 +74,9 @@ class Messages(DomainState):
         error = events.Error(errors.Busy.code, "your message could not be stored, so it was not sent; try again")
         return [(error, user.here)]
 
-    def private(self, user: User, nick: str, text: str, now: float, action: bool = False, e2e: str = "") -> None:
+    def private(
+        self, user: User, nick: str, text: str, now: float, action: bool = False, e2e: str = "", notice: bool = False
+    ) -> None:
         """
         Send a private message; stored, then published as C{private} to the
         recipient and echoed to the sender. To a registered nick that is
@@ -80,6 +87,7 @@ class Messages(DomainState):
             (C{/emsg}, PROTOCOL.md section 11), stored and relayed as it is,
             never opened; C{text} is then empty. C{''} for a message in
             clear text.
+        @param notice: an IRC C{NOTICE} (L{events.Private.notice}).
         @raise errors.NoSuchNick: nobody with that nick is connected, and
             no account has it.
         @raise errors.BadArguments: C{text} is empty (and there is no C{e2e}).
@@ -94,7 +102,8 @@ class Messages(DomainState):
         user.active = now
         to = target.nick if target is not None else self.accounts[nick.lower()]
         message = events.Private(
-            self._ids.next_id(), utc(now), user.nick, to, text, action, offline=target is None, e2e=e2e
+            self._ids.next_id(), utc(now), user.nick, to, text, action, offline=target is None, e2e=e2e,
+            notice=notice, account=self.account_of(user),
         )
         stored = self._store.add(message)
         if target is None or target is user:

@@ -114,7 +114,9 @@ class Rooms(DomainState):
         room.add(user)
         user.rooms[key] = room
         newcomer = user.here
-        self._events.publish(events.Joined(utc(now), room.name, user.nick), room.to)
+        self._events.publish(
+            events.Joined(utc(now), room.name, user.nick, self.account_of(user), user.status), room.to
+        )
         if operator:
             self._events.publish(events.RoleChanged(room.name, user.nick, events.OPERATOR), room.to)
         self._events.publish(self._users(room, now), newcomer)

@@ -228,6 +228,16 @@ class DomainState:
 
     # Roles
 
+    def account_of(self, user: User) -> str:
+        """
+        The name of the account C{user} is logged in to, as it was
+        registered (IRCv3 C{account-tag}, C{extended-join}), or C{''} for
+        a guest.
+        """
+        if user.account is None:
+            return ""
+        return self.accounts.get(user.account, user.account)
+
     def is_admin(self, user: User) -> bool:
         """
         Whether C{user} is logged in to a server administrator's account.

@@ -38,8 +38,9 @@ from chat.domain import NICK_MAX
 from chat.framing import LimitedLineReceiver
 from chat.interfaces import IParticipant, Outgoing, Renderer
 from chat.irc import numerics as n
-from chat.irc.render import ACTION, SHARED, line, renderer
+from chat.irc.render import ACTION, SHAPING, SHARED, line, renderer
 from chat.irc.replies import LINE_MAX, NO_CONTEXT, Context, Replies
+from chat.irc.sasl import MECHANISMS, PlainResponse, SASLFailed
 from chat.outbox import Batch, Outbox
 from chat.participant import accept_tcp
 from chat.server import ChatServer
@@ -52,13 +53,15 @@ Client tags are accepted (C{message-tags}) and ignored: none is passed on.
 """
 
 CAPABILITIES = (
-    "away-notify", "cap-notify", "echo-message", "message-tags", "multi-prefix", "server-time", "userhost-in-names",
+    "account-tag", "away-notify", "cap-notify", "echo-message", "extended-join", "message-tags", "multi-prefix",
+    "sasl", "server-time", "userhost-in-names",
 )
 """
 The IRCv3 capabilities offered by C{CAP LS} and acknowledged by C{CAP REQ}
 (sorted): C{multi-prefix} is trivially true (C{@} is the only prefix),
 C{cap-notify} is implied by C{CAP LS 302} (the list never changes),
-C{userhost-in-names} gives C{nick!user@chat} in 353.
+C{userhost-in-names} gives C{nick!user@chat} in 353, C{sasl} offers
+PLAIN (L{chat.irc.sasl}; C{sasl=PLAIN} in C{CAP LS 302}).
 """
 
 @implementer(IParticipant)
@@ -109,6 +112,8 @@ class IRCProtocol(LimitedLineReceiver, Replies):
         self.caps: frozenset[str] = frozenset()
         self.username = ""
         self.realname = ""
+        self._sasl: PlainResponse | None = None
+        self._welcome_held = ""
 
     # Limits: IRC's, not the line front end's --max-line
 
@@ -288,7 +293,13 @@ class IRCProtocol(LimitedLineReceiver, Replies):
     # Registration
 
     def _try_register(self) -> None:
+        if self._welcome_held and self._user_given and not self._negotiating:
+            self.outbox.write(self._welcome(self._welcome_held))  # logged in by SASL
+            self._welcome_held = ""
+            return
         if not self._wanted_nick or not self._user_given or self._negotiating or self._closing:
+            return
+        if self.session.user is not None:
             return
         if self._password:
             nick, password = self._wanted_nick, self._password
@@ -301,8 +312,11 @@ class IRCProtocol(LimitedLineReceiver, Replies):
         self._execute(request, ("NICK", nick))
 
     def irc_NICK(self, params: list[str]) -> None:  # noqa: N802 - IRC's verb
-        """C{NICK new}: the nick to register, or a nick change."""
-        if self.session.user is None:
+        """
+        C{NICK new}: the nick to register, or a nick change (after SASL,
+        the account's nick is kept until registration ends).
+        """
+        if self.session.user is None or self._welcome_held:
             self._wanted_nick = params[0]
             self._try_register()
         else:
@@ -313,7 +327,7 @@ class IRCProtocol(LimitedLineReceiver, Replies):
         C{USER user 0 * :realname}: kept for WHOIS (311) and WHO (352); an
         empty user or real name gets 461.
         """
-        if self.session.user is not None or self._user_given:
+        if (self.session.user is not None and not self._welcome_held) or self._user_given:
             self.outbox.write(self._reply(n.ERR_ALREADYREGISTERED, "You may not reregister"))
             return
         if not params[0] or not params[3]:
@@ -341,9 +355,11 @@ class IRCProtocol(LimitedLineReceiver, Replies):
         server = self.settings.server_name
         if sub == "LS":
             self._negotiating = self.session.user is None
+            offered: tuple[str, ...] = CAPABILITIES
             if len(params) > 1 and params[1].isdigit() and int(params[1]) >= 302:
                 self._set_caps(self.caps | {"cap-notify"})
-            self.outbox.write(line(server, "CAP", self._me, "LS", " ".join(CAPABILITIES), text=True))
+                offered = tuple(f"sasl={','.join(MECHANISMS)}" if cap == "sasl" else cap for cap in offered)
+            self.outbox.write(line(server, "CAP", self._me, "LS", " ".join(offered), text=True))
         elif sub == "LIST":
             self.outbox.write(line(server, "CAP", self._me, "LIST", " ".join(sorted(self.caps)), text=True))
         elif sub == "REQ":
@@ -366,12 +382,51 @@ class IRCProtocol(LimitedLineReceiver, Replies):
         else:
             self.outbox.write(self._reply("410", sub, "Invalid CAP command"))
 
+    def irc_AUTHENTICATE(self, params: list[str]) -> None:  # noqa: N802 - IRC's verb
+        """
+        IRCv3 SASL (C{sasl} 3.1): C{AUTHENTICATE PLAIN}, answered
+        C{AUTHENTICATE +}; then the response in base64 chunks, checked as
+        C{/login} (the plaintext rule of PROTOCOL.md section 7 holds): 900
+        and 903, or 904. C{AUTHENTICATE *} aborts (906); another mechanism
+        gets 908 and 904; after registration, 907. The welcome burst waits
+        for C{CAP END}.
+        """
+        if self.session.user is not None:
+            self.outbox.write(self._reply(n.ERR_SASLALREADY, "You have already authenticated using SASL"))
+            return
+        if "sasl" not in self.caps:
+            self.outbox.write(self._reply(n.ERR_SASLFAIL, "SASL authentication failed: CAP REQ sasl first"))
+            return
+        argument = params[0]
+        if argument == "*":
+            self._sasl = None
+            self.outbox.write(self._reply(n.ERR_SASLABORTED, "SASL authentication aborted"))
+            return
+        if self._sasl is None:
+            if argument.upper() not in MECHANISMS:
+                self.outbox.write(
+                    self._reply(n.RPL_SASLMECHS, ",".join(MECHANISMS), "are available SASL mechanisms")
+                    + self._reply(n.ERR_SASLFAIL, "SASL authentication failed")
+                )
+                return
+            self._sasl = PlainResponse()
+            self.outbox.write(line("", "AUTHENTICATE", "+"))
+            return
+        try:
+            credentials = self._sasl.feed(argument)
+        except SASLFailed as failed:
+            self._sasl = None
+            self.outbox.write(self._reply(n.ERR_SASLTOOLONG if failed.too_long else n.ERR_SASLFAIL, str(failed)))
+            return
+        if credentials is not None:
+            self._sasl = None
+            account, password = credentials
+            self._execute(commands.Login(account, password, join=False), ("AUTHENTICATE", account))
+
     def _set_caps(self, caps: frozenset[str] | set[str]) -> None:
-        """Enable C{caps}, and render the shared events with or without C{server-time} to match."""
+        """Enable C{caps}, and render the shared events with the renderer of their L{SHAPING} part."""
         self.caps = frozenset(caps)
-        self.outbox.renderer = (
-            self.factory.timed_renderer if "server-time" in self.caps else self.factory.renderer
-        )
+        self.outbox.renderer = self.factory.renderer_for(self.caps)
 
     def irc_PING(self, params: list[str]) -> None:  # noqa: N802 - IRC's verb
         """C{PING token}: C{PONG server token}."""
@@ -425,10 +480,11 @@ class IRCProtocol(LimitedLineReceiver, Replies):
         for target in wire.clean(params[0]).split(","):
             if not target:
                 continue
+            notice = verb == "NOTICE"
             if target.startswith("#"):
-                self._execute(commands.Say(text, action, room=target), (verb, target))
+                self._execute(commands.Say(text, action, room=target, notice=notice), (verb, target))
             else:
-                self._execute(commands.Msg(target, f"* {text}" if action else text), (verb, target))
+                self._execute(commands.Msg(target, text, action, notice), (verb, target))
 
     def irc_NOTICE(self, params: list[str]) -> None:  # noqa: N802 - IRC's verb
         """C{NOTICE target :text}: as C{PRIVMSG}, but never answered with an error."""
@@ -546,6 +602,7 @@ _BEFORE: dict[str, _Verb] = {
     "PASS": _Verb(IRCProtocol.irc_PASS, 1),
     "PING": _Verb(IRCProtocol.irc_PING, 1),
     "PONG": _Verb(IRCProtocol.irc_PONG),
+    "AUTHENTICATE": _Verb(IRCProtocol.irc_AUTHENTICATE, 1),
     "QUIT": _Verb(IRCProtocol.irc_QUIT),
 }
 """The commands taken before registration (and after)."""
@@ -577,10 +634,9 @@ class IRCFactory(ServerFactory):
     @ivar server: the chat they are participants of.
     @ivar batch: the lines written during one reactor turn, flushed at the
         end of each entry point of the protocols.
-    @ivar renderer: the IRC renderer the participants share
-        (L{chat.irc.render.renderer}), so each event is rendered once.
-    @ivar timed_renderer: the same with the C{server-time} tag, shared by
-        the participants that enabled it.
+    @ivar renderer: the IRC renderer the participants without
+        capabilities share (L{chat.irc.render.renderer}), so each event is
+        rendered once; L{renderer_for} gives those of the others.
     """
 
     noisy = False
@@ -588,9 +644,28 @@ class IRCFactory(ServerFactory):
     def __init__(self, server: ChatServer) -> None:
         self.server = server
         self.batch = Batch(server.clock)
-        self.renderer: Renderer = renderer(server.settings.server_name)
-        self.timed_renderer: Renderer = renderer(server.settings.server_name, server.clock.seconds)
         self.protocols: WeakSet[IRCProtocol] = WeakSet()
+        self._renderers: dict[frozenset[str], Renderer] = {}
+        self.renderer = self.renderer_for(frozenset())
+
+    def renderer_for(self, caps: frozenset[str]) -> Renderer:
+        """
+        The renderer shared by the participants whose capabilities of
+        L{SHAPING} are those of C{caps}: each event is rendered at most once
+        per such set (at most 2**5 of them).
+        """
+        key = caps & SHAPING
+        found = self._renderers.get(key)
+        if found is None:
+            realname = self.realname
+            found = self._renderers[key] = renderer(
+                self.server.settings.server_name, key, self.server.clock.seconds, realname
+            )
+        return found
+
+    def realname(self, nick: str) -> str:
+        """The real name of C{nick} (L{names}), for C{extended-join}."""
+        return self.names(nick)[1]
 
     @override
     def buildProtocol(self, addr: IAddress | None) -> IRCProtocol:

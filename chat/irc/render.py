@@ -77,28 +77,61 @@ def message_text(text: str, action: bool) -> str:
     return f"{ACTION}{text}\x01" if action else text
 
 
-def server_time(when: datetime) -> bytes:
+SHAPING = frozenset({"account-tag", "away-notify", "extended-join", "message-tags", "server-time"})
+"""
+The IRCv3 capabilities that change the bytes of the shared lines: their
+tags (C{account}, C{msgid}, C{time}), C{JOIN}'s parameters, and the
+C{AWAY} line after the C{JOIN} of someone away. The participants with the
+same set of them share one renderer.
+"""
+
+
+def server_time(when: datetime) -> str:
     """
-    The IRCv3 C{server-time} tag section of a line sent at C{when}:
-    C{@time=2025-11-21T14:02:03.123Z } (RFC 3339, UTC, milliseconds, and
-    the space that ends the tag section). Its value never needs IRCv3 tag
-    escaping (no C{;}, space, C{\\}, CR or LF), so none is done.
+    The IRCv3 C{server-time} tag of a line sent at C{when}:
+    C{time=2025-11-21T14:02:03.123Z} (RFC 3339, UTC, milliseconds).
 
     @param when: an aware C{datetime}.
     """
     utc = when.astimezone(timezone.utc)
-    return f"@time={utc:%Y-%m-%dT%H:%M:%S}.{utc.microsecond // 1000:03d}Z ".encode("ascii")
+    return f"time={utc:%Y-%m-%dT%H:%M:%S}.{utc.microsecond // 1000:03d}Z"
 
 
-def tagged(data: bytes, when: datetime) -> bytes:
+def tags(event: events.Event, caps: frozenset[str], when: datetime, batch: str = "") -> bytes:
     """
-    C{data} (IRC lines, each with its CR LF) with the C{server-time} tag
-    of C{when} (L{server_time}) before each line; C{b''} stays C{b''}.
+    The IRCv3 tag section of C{event}'s lines for a client with C{caps}
+    (C{@a=b;c=d } with its space, or C{b''} for none): C{account} (the
+    sender's account, C{account-tag}), C{batch} (C{batch}, when C{batch}
+    is a reference), C{msgid} (a message's id, C{message-tags}) and
+    C{time} (C{when}, C{server-time}).
+
+    No value ever needs IRCv3 escaping (nicks, ids and times have no
+    C{;}, space, C{\\}, CR or LF: L{chat.domain.state.NICK_PATTERN}), so
+    none is done.
     """
-    if not data:
+    section: list[str] = []
+    account = getattr(event, "account", "")
+    if account and "account-tag" in caps:
+        section.append(f"account={account}")
+    if batch:
+        section.append(f"batch={batch}")
+    if "message-tags" in caps and isinstance(event, (events.Message, events.Private)):
+        section.append(f"msgid={event.id}")
+    if "server-time" in caps:
+        section.append(server_time(when))
+    if not section:
+        return b""
+    return ("@" + ";".join(section) + " ").encode("ascii")
+
+
+def tagged(data: bytes, section: bytes) -> bytes:
+    """
+    C{data} (IRC lines, each with its CR LF) with the tag C{section}
+    (L{tags}) before each line.
+    """
+    if not data or not section:
         return data
-    tag = server_time(when)
-    return b"".join(tag + one + CRLF for one in data.split(CRLF)[:-1])
+    return b"".join(section + one + CRLF for one in data.split(CRLF)[:-1])
 
 
 def event_time(event: events.Event, now: Callable[[], float]) -> datetime:
@@ -112,19 +145,28 @@ def event_time(event: events.Event, now: Callable[[], float]) -> datetime:
     return datetime.fromtimestamp(now(), timezone.utc)
 
 
-def renderer(server: str, now: Callable[[], float] | None = None) -> Renderer:
+def renderer(
+    server: str,
+    caps: frozenset[str] = frozenset(),
+    now: Callable[[], float] = lambda: 0.0,
+    realname: Callable[[str], str] = lambda nick: nick,
+) -> Renderer:
     """
     An IRC renderer of a daemon whose server name (the prefix of what the
     server itself says, such as the operator role it gives the first to
-    join) is C{server}: one per capability set that changes the bytes
-    (the IRCv3 C{server-time} tag) per L{chat.irc.protocol.IRCFactory},
-    shared by all its participants with that set.
+    join) is C{server}, for the participants whose capabilities in
+    L{SHAPING} are C{caps}: one per such set per
+    L{chat.irc.protocol.IRCFactory}, shared by all its participants with
+    that set.
 
-    @param now: the server's clock (seconds since the epoch) for a
-        renderer that tags each line with C{server-time}
-        (L{tagged}, the event's C{ts} or else C{now()}); C{None} for
-        lines without tags.
+    @param now: the server's clock (seconds since the epoch), the
+        C{server-time} of an event without a C{ts}.
+    @param realname: the real name of a nick (C{USER}'s), for
+        C{extended-join}.
     """
+    caps = caps & SHAPING
+    extended = "extended-join" in caps
+    away = "away-notify" in caps
 
     def render_irc(event: events.Event) -> bytes:
         """
@@ -137,10 +179,15 @@ def renderer(server: str, now: Callable[[], float] | None = None) -> Renderer:
         @param event: any event.
         @return: UTF-8 lines, CR LF included, or C{b''}.
         """
-        data = render(event, server)
-        if now is None:
+        if extended and isinstance(event, events.Joined):
+            data = line(source(event.nick), "JOIN", event.room, event.account or "*", realname(event.nick), text=True)
+        else:
+            data = render(event, server)
+        if away and isinstance(event, events.Joined) and event.status:
+            data += line(source(event.nick), "AWAY", event.status, text=True)
+        if not caps:
             return data
-        return tagged(data, event_time(event, now))
+        return tagged(data, tags(event, caps, event_time(event, now)))
 
     return render_irc
 
@@ -154,7 +201,8 @@ def render(event: events.Event, server: str) -> bytes:
     """
     match event:
         case events.Message():
-            return line(source(event.sender), "PRIVMSG", event.room, message_text(event.text, event.action), text=True)
+            command = "NOTICE" if event.notice else "PRIVMSG"
+            return line(source(event.sender), command, event.room, message_text(event.text, event.action), text=True)
         case events.Joined():
             return line(source(event.nick), "JOIN", event.room)
         case events.Parted():

@@ -18,7 +18,7 @@ import chat
 from chat import errors, events
 from chat.domain import NICK_MAX
 from chat.irc import numerics as n
-from chat.irc.render import ACTION, USER_HOST, line, source, tagged
+from chat.irc.render import USER_HOST, line, message_text, source, tagged, tags
 from chat.participant import SessionParticipant
 
 if TYPE_CHECKING:
@@ -48,6 +48,7 @@ class Replies(SessionParticipant):
     caps: frozenset[str]
     factory: IRCFactory
     _contexts: deque[Context]
+    _welcome_held: str
 
     def _personal(self, event: events.Event) -> bool:
         """
@@ -81,6 +82,12 @@ class Replies(SessionParticipant):
         """
         verb, target = self._context
         match event:
+            case events.Registered() if verb == "AUTHENTICATE":
+                self._welcome_held = event.nick  # sent at CAP END (IRCProtocol._try_register)
+                return self._reply(
+                    n.RPL_LOGGEDIN, source(event.nick), event.nick, f"You are now logged in as {event.nick}",
+                    me=event.nick,
+                ) + self._reply(n.RPL_SASLSUCCESS, "SASL authentication successful", me=event.nick)
             case events.Registered():
                 return self._welcome(event.nick)
             case events.Error():
@@ -166,6 +173,8 @@ class Replies(SessionParticipant):
         verb, target = context
         if verb == "NOTICE":
             return b""
+        if verb == "AUTHENTICATE":
+            return self._reply(n.ERR_SASLFAIL, f"SASL authentication failed: {event.message}")
         if verb == "NAMES" and event.code == errors.NoSuchRoom.code:
             return self._reply(n.RPL_ENDOFNAMES, target, "End of /NAMES list")
         if verb == "INVITE":
@@ -186,29 +195,26 @@ class Replies(SessionParticipant):
 
     def _private(self, event: events.Private) -> bytes:
         """
-        A private message to this user as C{PRIVMSG}; one this user sent is
-        echoed (C{PRIVMSG} to the recipient) only with C{echo-message}.
-        With C{server-time} the line carries the message's time.
+        A private message to this user as C{PRIVMSG} (or C{NOTICE}); one
+        this user sent is echoed (to the recipient) only with
+        C{echo-message}. The line carries the tags of the user's
+        capabilities (L{chat.irc.render.tags}).
         """
-        data = self._private_line(event)
-        if "server-time" in self.caps:
-            return tagged(data, event.ts)
-        return data
+        return tagged(self._private_line(event), tags(event, self.caps, event.ts))
 
     def _private_line(self, event: events.Private) -> bytes:
         if event.sender == self.nick and event.to != self.nick:
             if "echo-message" not in self.caps or event.e2e:
                 return b""
-            text = f"{ACTION}{event.text}\x01" if event.action else event.text
-            return line(source(event.sender), "PRIVMSG", event.to, text, text=True)
+            text = message_text(event.text, event.action)
+            return line(source(event.sender), _command(event), event.to, text, text=True)
         if event.e2e:
             return line(
                 source(event.sender), "NOTICE", self.nick,
                 "sent you an end-to-end encrypted message, which IRC cannot show: read it with a chat client",
                 text=True,
             )
-        text = f"{ACTION}{event.text}\x01" if event.action else event.text
-        return line(source(event.sender), "PRIVMSG", self.nick, text, text=True)
+        return line(source(event.sender), _command(event), self.nick, message_text(event.text, event.action), text=True)
 
     def _users(self, event: events.Users, who: bool) -> bytes:
         """NAMES (353 in lines of at most 400 bytes of nicks, 366) or WHO (352 each, 315)."""
@@ -263,6 +269,11 @@ The C{info} the domain sends an invited user (L{chat.domain.moderation}),
 shown on IRC as C{:inviter INVITE you #room}; the chat has no invitation
 event of its own.
 """
+
+def _command(event: events.Private) -> str:
+    """A private message's IRC command: C{NOTICE} for one sent as a notice, else C{PRIVMSG}."""
+    return "NOTICE" if event.notice else "PRIVMSG"
+
 
 def _modes_set(settings: events.RoomSettings) -> str:
     """The channel modes that are on, for 324: C{+} and C{i}, C{t}, C{m}."""
