@@ -11,6 +11,7 @@ from __future__ import annotations
 import re
 from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Union
 
 from chat import errors, keys, wire
@@ -218,12 +219,21 @@ class History:
     C{#}, or C{nick} the other side of a private conversation, or neither
     (the current room); C{before} a message id (at least 1): only messages
     older than it, or C{None} for the latest.
+
+    The IRC front end's C{CHATHISTORY} (PROTOCOL.md section 14) also
+    pages forward and by time, which the line language cannot say (rooms
+    only): C{after} a message id, or C{since} an aware time (at or after
+    it), gives the first C{count} messages from there, oldest first;
+    C{until} (an aware time) the last C{count} sent before it.
     """
 
     count: int
     room: str | None
     before: int | None = None
     nick: str | None = None
+    after: int | None = None
+    since: datetime | None = None
+    until: datetime | None = None
 
 
 @dataclass(frozen=True, slots=True)

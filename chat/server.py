@@ -152,7 +152,8 @@ class ChatServer:
             commands.Status: lambda session, r: self.domain.set_status(self._user(session), r.text),
             commands.Topic: lambda session, r: self.domain.topic(self._user(session), r.room, r.text),
             commands.History: lambda session, r: (
-                self.domain.history(self._user(session), r.count, r.room, r.before) if r.nick is None
+                self.domain.history(self._user(session), r.count, r.room, r.before, r.after, r.since, r.until)
+                if r.nick is None
                 else self.domain.private_history(self._user(session), r.count, r.nick, r.before)
             ),
             commands.Register: self._register,

@@ -32,8 +32,10 @@ BURST = (
     b":chat 002 alice :Your host is chat, running version chat-0.1.0\r\n"
     b":chat 003 alice :This server was created 2025-11-21 14:02:03 UTC\r\n"
     b":chat 004 alice chat chat-0.1.0 i bimot bo\r\n"
-    b":chat 005 alice CASEMAPPING=ascii CHANTYPES=# CHANNELLEN=33 CHANMODES=b,,,imt LINELEN=512 NICKLEN=24"
-    b" PREFIX=(o)@ TOPICLEN=390 AWAYLEN=200 KICKLEN=200 NETWORK=chat :are supported by this server\r\n"
+    b":chat 005 alice AWAYLEN=200 CASEMAPPING=ascii CHANMODES=b,,,imt CHANNELLEN=33 CHANTYPES=# CHATHISTORY=500"
+    b" KICKLEN=200 LINELEN=512 MSGREFTYPES=msgid,timestamp NETWORK=chat NICKLEN=24 PREFIX=(o)@"
+    b" :are supported by this server\r\n"
+    b":chat 005 alice TOPICLEN=390 :are supported by this server\r\n"
     b":chat 422 alice :MOTD File is missing\r\n"
 )
 """What C{alice} is sent on registering with the default settings."""
@@ -113,8 +115,8 @@ class RegistrationTests(IRCTestCase):
         client.send("CAP LS 302", "NICK alice", "USER alice 0 * :Alice")
         self.assertEqual(
             client.take(),
-            b":chat CAP * LS :account-tag away-notify cap-notify echo-message extended-join message-tags"
-            b" multi-prefix sasl=PLAIN server-time userhost-in-names\r\n",
+            b":chat CAP * LS :account-tag away-notify batch cap-notify draft/chathistory echo-message extended-join"
+            b" message-tags multi-prefix sasl=PLAIN server-time userhost-in-names\r\n",
         )
         client.send("CAP END")
         self.assertEqual(client.take(), BURST)

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from collections import deque
 from collections.abc import Sequence
+from datetime import datetime
 
 from twisted.internet.defer import Deferred, succeed
 from twisted.python.failure import Failure
@@ -289,7 +290,16 @@ class Rooms(DomainState):
         )
         self._events.publish(events.Topic(room.name, room.topic, room.topic_by), room.to)
 
-    def history(self, user: User, count: int, name: str | None, before: int | None = None) -> None:
+    def history(
+        self,
+        user: User,
+        count: int,
+        name: str | None,
+        before: int | None = None,
+        after: int | None = None,
+        since: datetime | None = None,
+        until: datetime | None = None,
+    ) -> None:
         """
         Publish the last C{count} (1 to L{HISTORY_MAX}) messages of a room
         (default: current) to the requester as C{history}, read from the
@@ -297,6 +307,13 @@ class Rooms(DomainState):
         lower id (scrolling back). A room that neither exists nor has
         history (before C{before}) gets error C{no-such-room}; a failed
         read, error C{busy}.
+
+        Forward (IRC's C{CHATHISTORY AFTER}): with C{after} (a message id)
+        or C{since} (an aware time), the I{first} C{count} messages with a
+        higher id, sent at or after C{since}. With C{until} (an aware
+        time), the last C{count} sent before it (and before C{before}):
+        found as those before the first message sent at or after it, since
+        ids increase with time.
 
         @raise errors.BadArguments: C{count} is out of range or the name is
             invalid.
@@ -321,8 +338,22 @@ class Rooms(DomainState):
             # The spelling it was created with.
             return [(events.History(messages[-1].room, tuple(messages)), requester)]
 
-        reading = self._store.recent(display, count, before).addCallback(answer)
-        self._events.publish_when(reading.addErrback(self._unavailable, requester, "history"))
+        store = self._store
+        if after is not None or since is not None:
+            reading = store.messages(display, since, after or 0, count)
+        elif until is not None:
+
+            def before_first(first: Sequence[events.Message]) -> Deferred[Sequence[events.Message]]:
+                bound = before
+                if first and (bound is None or first[0].id < bound):
+                    bound = first[0].id
+                return store.recent(display, count, bound)
+
+            reading = store.messages(display, until, 0, 1).addCallback(before_first)
+        else:
+            reading = store.recent(display, count, before)
+        answering = reading.addCallback(answer)
+        self._events.publish_when(answering.addErrback(self._unavailable, requester, "history"))
 
     def private_history(self, user: User, count: int, nick: str, before: int | None = None) -> None:
         """

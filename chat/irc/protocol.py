@@ -38,6 +38,7 @@ from chat.domain import NICK_MAX
 from chat.framing import LimitedLineReceiver
 from chat.interfaces import IParticipant, Outgoing, Renderer
 from chat.irc import numerics as n
+from chat.irc.history import Query, QueryError, query
 from chat.irc.render import ACTION, SHAPING, SHARED, line, renderer
 from chat.irc.replies import LINE_MAX, NO_CONTEXT, Context, Replies
 from chat.irc.sasl import MECHANISMS, PlainResponse, SASLFailed
@@ -53,15 +54,16 @@ Client tags are accepted (C{message-tags}) and ignored: none is passed on.
 """
 
 CAPABILITIES = (
-    "account-tag", "away-notify", "cap-notify", "echo-message", "extended-join", "message-tags", "multi-prefix",
-    "sasl", "server-time", "userhost-in-names",
+    "account-tag", "away-notify", "batch", "cap-notify", "draft/chathistory", "echo-message", "extended-join",
+    "message-tags", "multi-prefix", "sasl", "server-time", "userhost-in-names",
 )
 """
 The IRCv3 capabilities offered by C{CAP LS} and acknowledged by C{CAP REQ}
 (sorted): C{multi-prefix} is trivially true (C{@} is the only prefix),
 C{cap-notify} is implied by C{CAP LS 302} (the list never changes),
 C{userhost-in-names} gives C{nick!user@chat} in 353, C{sasl} offers
-PLAIN (L{chat.irc.sasl}; C{sasl=PLAIN} in C{CAP LS 302}).
+PLAIN (L{chat.irc.sasl}; C{sasl=PLAIN} in C{CAP LS 302}),
+C{draft/chathistory} the C{CHATHISTORY} command (L{chat.irc.history}).
 """
 
 @implementer(IParticipant)
@@ -113,6 +115,8 @@ class IRCProtocol(LimitedLineReceiver, Replies):
         self.username = ""
         self.realname = ""
         self._sasl: PlainResponse | None = None
+        self._queries: deque[Query] = deque()
+        self._batches = 0
         self._welcome_held = ""
 
     # Limits: IRC's, not the line front end's --max-line
@@ -572,6 +576,20 @@ class IRCProtocol(LimitedLineReceiver, Replies):
             else:
                 self.outbox.write(self._reply(n.ERR_UNKNOWNMODE, letter, "is unknown mode char to me"))
 
+    def irc_CHATHISTORY(self, params: list[str]) -> None:  # noqa: N802 - IRC's verb
+        """
+        IRCv3 C{draft/chathistory}: C{CHATHISTORY LATEST|BEFORE|AFTER|BETWEEN
+        target refs... limit} (L{chat.irc.history}), answered with a
+        C{chathistory} batch of the messages, or C{FAIL CHATHISTORY ...}.
+        """
+        try:
+            asked = query(params)
+        except QueryError as refused:
+            self.outbox.write(self._fail(refused.code, *refused.context, refused.text))
+            return
+        self._queries.append(asked)
+        self._execute(asked.request, ("CHATHISTORY", asked.target))
+
     def irc_TIME(self, params: list[str]) -> None:  # noqa: N802 - IRC's verb
         """C{TIME}: 391 with the server's clock, in UTC (RFC 3339 to the second)."""
         server = self.settings.server_name
@@ -622,6 +640,7 @@ _AFTER: dict[str, _Verb] = {
     "AWAY": _Verb(IRCProtocol.irc_AWAY),
     "MOTD": _Verb(IRCProtocol.irc_MOTD),
     "TIME": _Verb(IRCProtocol.irc_TIME),
+    "CHATHISTORY": _Verb(IRCProtocol.irc_CHATHISTORY),
     "MODE": _Verb(IRCProtocol.irc_MODE, 1),
 }
 """The commands of a registered user; before registration they get 451."""

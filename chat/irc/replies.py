@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import re
 from collections import deque
+from collections.abc import Sequence
 from datetime import datetime, timezone
 from typing import TYPE_CHECKING
 
@@ -18,7 +19,8 @@ import chat
 from chat import errors, events
 from chat.domain import NICK_MAX
 from chat.irc import numerics as n
-from chat.irc.render import USER_HOST, line, message_text, source, tagged, tags
+from chat.irc.history import LIMIT, Query
+from chat.irc.render import USER_HOST, line, message_text, render, source, tagged, tags
 from chat.participant import SessionParticipant
 
 if TYPE_CHECKING:
@@ -49,6 +51,8 @@ class Replies(SessionParticipant):
     factory: IRCFactory
     _contexts: deque[Context]
     _welcome_held: str
+    _queries: deque[Query]
+    _batches: int
 
     def _personal(self, event: events.Event) -> bool:
         """
@@ -94,6 +98,8 @@ class Replies(SessionParticipant):
                 return self._error(event, self._context)
             case events.Private():
                 return self._private(event)
+            case events.History() | events.PrivateHistory() if verb == "CHATHISTORY":
+                return self._history(self._queries.popleft(), event.messages)
             case events.Users():
                 return self._users(event, verb == "WHO")
             case events.Topic():
@@ -130,6 +136,32 @@ class Replies(SessionParticipant):
                 return line("", "ERROR", f"Closing Link: {event.reason}")
         return b""
 
+    def _fail(self, code: str, *context: str) -> bytes:
+        """
+        An IRCv3 standard reply C{FAIL CHATHISTORY code context... :text}
+        (the last of C{context} is the text).
+        """
+        return line(self.settings.server_name, "FAIL", "CHATHISTORY", code, *context, text=True)
+
+    def _history(self, query: Query, messages: Sequence[events.Message | events.Private]) -> bytes:
+        """
+        The messages a C{CHATHISTORY} asked for (L{Query.cut}), in a
+        C{chathistory} batch with C{batch}, each with the tags of this
+        user's capabilities (C{msgid}, C{time}, C{account}).
+        """
+        server = self.settings.server_name
+        reference = ""
+        out = b""
+        if "batch" in self.caps:
+            self._batches += 1
+            reference = f"history{self._batches}"
+            out = line(server, "BATCH", f"+{reference}", "chathistory", query.target)
+        for message in query.cut(messages):
+            out += tagged(_history_line(message, server), tags(message, self.caps, message.ts, reference))
+        if reference:
+            out += line(server, "BATCH", f"-{reference}")
+        return out
+
     def _notice(self, text: str) -> bytes:
         return line(self.settings.server_name, "NOTICE", self._me, text, text=True)
 
@@ -139,16 +171,19 @@ class Replies(SessionParticipant):
         version = f"chat-{chat.__version__}"
         created = datetime.fromtimestamp(self.server.started, timezone.utc).strftime("%Y-%m-%d %H:%M:%S UTC")
         supported = (
-            "CASEMAPPING=ascii", "CHANTYPES=#", f"CHANNELLEN={CHANNEL_MAX}", "CHANMODES=b,,,imt",
-            f"LINELEN={LINE_MAX + 2}", f"NICKLEN={NICK_MAX}", "PREFIX=(o)@", "TOPICLEN=390", "AWAYLEN=200",
-            "KICKLEN=200", f"NETWORK={server}",
+            "AWAYLEN=200", "CASEMAPPING=ascii", "CHANMODES=b,,,imt", f"CHANNELLEN={CHANNEL_MAX}", "CHANTYPES=#",
+            f"CHATHISTORY={LIMIT}", "KICKLEN=200", f"LINELEN={LINE_MAX + 2}", "MSGREFTYPES=msgid,timestamp",
+            f"NETWORK={server}", f"NICKLEN={NICK_MAX}", "PREFIX=(o)@", "TOPICLEN=390",
         )
         return (
             self._reply(n.RPL_WELCOME, f"Welcome to the {server} IRC network, {me}", me=me)
             + self._reply(n.RPL_YOURHOST, f"Your host is {server}, running version {version}", me=me)
             + self._reply(n.RPL_CREATED, f"This server was created {created}", me=me)
             + self._reply(n.RPL_MYINFO, server, version, "i", "bimot", "bo", me=me)
-            + self._reply(n.RPL_ISUPPORT, *supported, "are supported by this server", me=me)
+            + b"".join(
+                self._reply(n.RPL_ISUPPORT, *supported[i:i + 12], "are supported by this server", me=me)
+                for i in range(0, len(supported), 12)
+            )
             + self._motd(me)
         )
 
@@ -173,6 +208,11 @@ class Replies(SessionParticipant):
         verb, target = context
         if verb == "NOTICE":
             return b""
+        if verb == "CHATHISTORY":
+            self._queries.popleft()
+            if event.code == errors.Busy.code:
+                return self._fail("MESSAGE_ERROR", target, event.message)
+            return self._fail("INVALID_TARGET", target, event.message)
         if verb == "AUTHENTICATE":
             return self._reply(n.ERR_SASLFAIL, f"SASL authentication failed: {event.message}")
         if verb == "NAMES" and event.code == errors.NoSuchRoom.code:
@@ -269,6 +309,16 @@ The C{info} the domain sends an invited user (L{chat.domain.moderation}),
 shown on IRC as C{:inviter INVITE you #room}; the chat has no invitation
 event of its own.
 """
+
+def _history_line(message: events.Message | events.Private, server: str) -> bytes:
+    """A message of a C{CHATHISTORY} batch, as it was sent: C{PRIVMSG} (or C{NOTICE}) to its channel or nick."""
+    if isinstance(message, events.Message):
+        return render(message, server)
+    if message.e2e:
+        return line(source(message.sender), "NOTICE", message.to, "(an end-to-end encrypted message)", text=True)
+    text = message_text(message.text, message.action)
+    return line(source(message.sender), _command(message), message.to, text, text=True)
+
 
 def _command(event: events.Private) -> str:
     """A private message's IRC command: C{NOTICE} for one sent as a notice, else C{PRIVMSG}."""
