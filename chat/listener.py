@@ -9,10 +9,17 @@ says where it listens.
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 
 from twisted.application.service import Service
 from twisted.internet.defer import Deferred
-from twisted.internet.interfaces import IListeningPort, IProtocolFactory, IReactorCore, IStreamServerEndpoint
+from twisted.internet.interfaces import (
+    IAddress,
+    IListeningPort,
+    IProtocolFactory,
+    IReactorCore,
+    IStreamServerEndpoint,
+)
 from twisted.logger import Logger
 from twisted.python.failure import Failure
 from typing_extensions import override
@@ -69,6 +76,7 @@ class Listener(Service):
         reactor: IReactorCore,
         secure: bool = False,
         kind: str = "",
+        on_listening: Callable[[IAddress, bool], None] | None = None,
     ) -> None:
         """
         @param reactor: the reactor, once running, announces the listener:
@@ -78,7 +86,10 @@ class Listener(Service):
         @param kind: what it serves, for the log: C{"web"} (C{chat web
             listening on ...}), C{"metrics"} (C{chat metrics listening on
             ...}), or C{""} for the line protocol.
+        @param on_listening: called with the address listened on and
+            C{secure} once listening (L{chat.server.ChatServer.web_listening}).
         """
+        self._on_listening = on_listening
         self._reactor = reactor
         self.endpoint = endpoint
         self.factory = factory
@@ -117,6 +128,8 @@ class Listener(Service):
 
     def _listening(self, port: IListeningPort) -> None:
         self.port = port
+        if self._on_listening is not None:
+            self._on_listening(port.getHost(), self.secure)
         self._reactor.callWhenRunning(self._announce, port)
 
     def _announce(self, port: IListeningPort) -> None:

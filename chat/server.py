@@ -15,8 +15,9 @@ from collections import deque
 from collections.abc import Callable
 from typing import IO, Any, cast
 
+from twisted.internet.address import IPv4Address, IPv6Address
 from twisted.internet.defer import Deferred, succeed
-from twisted.internet.interfaces import IReactorTime
+from twisted.internet.interfaces import IAddress, IReactorTime
 from twisted.logger import Logger
 from twisted.python.failure import Failure
 
@@ -138,6 +139,8 @@ class ChatServer:
         """The bound on output queued for all connections of every front end together."""
         self._drained: Deferred[None] | None = None
         self.tokens = Tokens()
+        self.web_ports: list[tuple[int, bool]] = []
+        """The C{(port, secure)} of each C{--web} listener listening (L{web_listening})."""
         """The bearer tokens of the HTTP file routes, issued when C{settings.web} (PROTOCOL.md section 9)."""
         self._requests: dict[type, Callable[[Session, Any], Deferred[None] | None]] = {
             commands.Say: self._say,
@@ -609,6 +612,40 @@ class ChatServer:
         return events.FileHeader(offer.id, offer.name, offer.size, request.offset, offer.sha256), source
 
     # The HTTP file routes (PROTOCOL.md section 9)
+
+    def web_listening(self, address: IAddress, secure: bool) -> None:
+        """
+        Called by a C{--web} listener once it listens on C{address}, with
+        TLS when C{secure}: where L{file_link} points (a TCP port; other
+        addresses are not linked to).
+        """
+        if isinstance(address, (IPv4Address, IPv6Address)):
+            self.web_ports.append((address.port, secure))
+
+    def file_link(self, offer: int, token: str, host: str) -> str:
+        """
+        The HTTP link to offer C{offer}'s bytes for the holder of C{token}
+        (C{GET /files/ID?token=TOKEN}, PROTOCOL.md section 9), for the
+        front ends that cannot fetch files otherwise (IRC, section 14):
+        under the first C{--web-origin} when there is one (the public
+        address behind a proxy), else on the first web listener at
+        C{host}, the address the client reached this daemon on.
+
+        @param host: an IP address or host name (an IPv6 one is bracketed).
+        @return: an C{http} or C{https} URL, or C{''} without a web
+            listener or without a token.
+        """
+        if not token:
+            return ""
+        if self.settings.web_origins:
+            base = self.settings.web_origins[0].rstrip("/")
+        elif self.web_ports:
+            port, secure = self.web_ports[0]
+            shown = f"[{host}]" if ":" in host else host
+            base = f"{'https' if secure else 'http'}://{shown}:{port}"
+        else:
+            return ""
+        return f"{base}/files/{offer}?token={token}"
 
     def bearer(self, token: str) -> Bearer:
         """

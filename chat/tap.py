@@ -18,7 +18,7 @@ from typing import Any, ClassVar
 from twisted.application.service import IService, MultiService
 from twisted.internet import endpoints
 from twisted.internet.error import CannotListenError
-from twisted.internet.interfaces import IProtocolFactory
+from twisted.internet.interfaces import IAddress, IProtocolFactory
 from twisted.logger import Logger
 from twisted.python import usage
 from typing_extensions import override
@@ -548,7 +548,11 @@ class Daemon(MultiService):
 
 
 def _listener(
-    description: str, factory: IProtocolFactory, reactor: Any, kind: str = ""
+    description: str,
+    factory: IProtocolFactory,
+    reactor: Any,
+    kind: str = "",
+    on_listening: Callable[[IAddress, bool], None] | None = None,
 ) -> tuple[Listener, ServerTLS | None]:
     """
     The listener for one C{--listen} (or C{--web}, C{kind} C{"web"},
@@ -565,8 +569,8 @@ def _listener(
     if isinstance(endpoint, endpoints.SSL4ServerEndpoint):
         backlog = LISTEN_BACKLOG if needs_backlog(description) else None
         endpoint, tls = ssl_endpoint(reactor, description, backlog, WEB_ALPN if kind == "web" else ())
-        return Listener(endpoint, factory, reactor, secure=True, kind=kind), tls
-    return Listener(endpoint, factory, reactor, kind=kind), None
+        return Listener(endpoint, factory, reactor, secure=True, kind=kind, on_listening=on_listening), tls
+    return Listener(endpoint, factory, reactor, kind=kind, on_listening=on_listening), None
 
 
 def makeService(options: Options, reactor: Any = None) -> IService:
@@ -637,7 +641,10 @@ def makeService(options: Options, reactor: Any = None) -> IService:
         wanted.append(("metrics", options["metrics"], metrics.MetricsSite(metrics.registry(server, spool))))
     for option, description, serving in wanted:
         try:
-            listener, endpoint_tls = _listener(description, serving, reactor, "" if option == "listen" else option)
+            listener, endpoint_tls = _listener(
+                description, serving, reactor, "" if option == "listen" else option,
+                server.web_listening if option == "web" else None,
+            )
         except (TLSError, ValueError, TypeError, KeyError) as e:
             if data is not None:
                 data.discard()

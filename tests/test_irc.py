@@ -6,6 +6,7 @@ numerics of refusals, IRC's line limit, and the rendering of events.
 
 from __future__ import annotations
 
+import dataclasses
 from datetime import datetime, timezone
 
 from twisted.internet.address import IPv4Address
@@ -676,6 +677,30 @@ class DeliveryTests(IRCTestCase):
         [notice] = alice.lines()
         self.assertTrue(notice.startswith(":chat NOTICE alice :bob offers a file to alice: a.txt (12 bytes), id 7;"))
         self.assertIn("/download 7", notice)
+
+    def test_file_offer_link(self) -> None:
+        """With a web listener, the offer NOTICE carries the HTTP link with the session's token, at the host reached."""
+        alice = self.irc_user("alice")
+        alice.protocol.token = "tok"
+        self.server.web_listening(IPv4Address("TCP", "0.0.0.0", 8080), secure=False)
+        self.server.web_listening(IPv4Address("TCP", "0.0.0.0", 8443), secure=True)
+        alice.protocol.deliver(Outgoing(events.FileOffer(
+            7, "bob", "alice", "a.txt", 12, "0" * 64, datetime(2025, 11, 22, tzinfo=timezone.utc),
+        )))
+        host = alice.transport.getHost().host
+        self.assertEqual(alice.lines(), [
+            f":chat NOTICE alice :bob offers a file to alice: a.txt (12 bytes), id 7; download it from "
+            f"http://{host}:8080/files/7?token=tok",
+        ])
+
+    def test_file_link(self) -> None:
+        """The link is under the first --web-origin when given, bracketed for IPv6, and absent without token or web."""
+        self.assertEqual(self.server.file_link(3, "tok", "::1"), "")
+        self.server.web_listening(IPv4Address("TCP", "0.0.0.0", 8443), secure=True)
+        self.assertEqual(self.server.file_link(3, "tok", "::1"), "https://[::1]:8443/files/3?token=tok")
+        self.assertEqual(self.server.file_link(3, "", "::1"), "")
+        self.server.settings = dataclasses.replace(self.server.settings, web_origins=("https://chat.example.org/",))
+        self.assertEqual(self.server.file_link(3, "tok", "::1"), "https://chat.example.org/files/3?token=tok")
 
 
 class OptionTests(SynchronousTestCase):

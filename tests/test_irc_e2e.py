@@ -9,12 +9,14 @@ from __future__ import annotations
 import re
 import socket
 import time
+import urllib.request
 
 from twisted.trial.unittest import TestCase
 
 from tests.e2e import Client, Daemon
 
 IRC_LISTENING = re.compile(r"chat irc listening on 127\.0\.0\.1:(\d+)")
+WEB_LISTENING = re.compile(r"chat web listening on 127\.0\.0\.1:(\d+)")
 
 
 class IRCSocket:
@@ -88,4 +90,35 @@ class IRCEndToEndTests(TestCase):
         irc.send("QUIT :done")
         irc.until("ERROR :Closing Link: done")
         bob.read_lines_until(lambda text: "alice quit (done)" in text)
+        daemon.assert_clean()
+
+    def test_file_offer_link(self) -> None:
+        """With --web, an IRC user is offered a file as a NOTICE whose HTTP link gives its bytes."""
+        daemon = Daemon(
+            "--in-memory", "--irc", "tcp:0:interface=127.0.0.1", "--web", "tcp:0:interface=127.0.0.1"
+        ).start()
+        self.addCleanup(daemon.stop)
+        irc_port = int(IRC_LISTENING.findall(daemon.wait_for_line(lambda text: IRC_LISTENING.search(text) is not None))[0])
+        web_port = int(WEB_LISTENING.findall(daemon.wait_for_line(lambda text: WEB_LISTENING.search(text) is not None))[0])
+        irc = IRCSocket(irc_port)
+        self.addCleanup(irc.close)
+        irc.send("NICK alice")
+        irc.send("USER alice 0 * :Alice")
+        irc.until(" 422 alice ")
+        bob = Client.json(daemon.port, "bob")
+        self.addCleanup(bob.close)
+        token = next(e["token"] for e in bob.registration if e.get("type") == "registered")
+        body = bytes(range(256)) * 40
+        request = urllib.request.Request(
+            f"http://127.0.0.1:{web_port}/files?to=alice&name=blob.bin", data=body, method="POST",
+            headers={"Authorization": f"Bearer {token}", "Content-Type": "application/octet-stream"},
+        )
+        with urllib.request.urlopen(request, timeout=5) as answer:
+            self.assertEqual(answer.status, 201)
+        [notice] = [text for text in irc.until("offers a file") if "offers a file" in text]
+        link = re.search(r"download it from (http://\S+)", notice)
+        assert link is not None, notice
+        self.assertTrue(link.group(1).startswith(f"http://127.0.0.1:{web_port}/files/"), notice)
+        with urllib.request.urlopen(link.group(1), timeout=5) as download:
+            self.assertEqual(download.read(), body)
         daemon.assert_clean()

@@ -6,7 +6,7 @@ C{CHATHISTORY} over L{StringTransport} against history in the store.
 
 from __future__ import annotations
 
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 from twisted.trial.unittest import SynchronousTestCase
 
@@ -23,14 +23,14 @@ class QueryTests(SynchronousTestCase):
 
     def test_requests(self) -> None:
         """Each subcommand asks the store for the right page: the latest, before, after, since, until."""
-        when = datetime(2025, 11, 21, 14, 2, 3, 123000, tzinfo=timezone.utc)
+        when = datetime(2025, 11, 21, 14, 2, 3, 123000, tzinfo=UTC)
         self.assertEqual(query(["LATEST", "#a", "*", "10"]).request, commands.History(10, "#a"))
         self.assertEqual(query(["BEFORE", "#a", "msgid=7", "10"]).request, commands.History(10, "#a", before=7))
         self.assertEqual(query(["AFTER", "#a", "msgid=7", "10"]).request, commands.History(10, "#a", after=7))
         before = query(["BEFORE", "#a", "timestamp=2025-11-21T14:02:03.123Z", "5"]).request
         self.assertEqual(before, commands.History(5, "#a", until=when))
         after = query(["AFTER", "#a", "timestamp=2025-11-21T14:02:03.123Z", "5"]).request
-        self.assertEqual(after.since, datetime(2025, 11, 21, 14, 2, 3, 124000, tzinfo=timezone.utc))
+        self.assertEqual(after.since, datetime(2025, 11, 21, 14, 2, 3, 124000, tzinfo=UTC))
         self.assertEqual(query(["LATEST", "bob", "*", "3"]).request, commands.History(3, None, nick="bob"))
         self.assertEqual(query(["LATEST", "#a", "*", "100000"]).limit, 500)
 
@@ -53,10 +53,10 @@ class QueryTests(SynchronousTestCase):
 
     def test_reference_after_to_the_millisecond(self) -> None:
         """A time reference is not before a message sent within its millisecond (the server-time a client saw)."""
-        ref = Reference(time=datetime(2025, 1, 1, 0, 0, 0, 5000, tzinfo=timezone.utc))
+        ref = Reference(time=datetime(2025, 1, 1, 0, 0, 0, 5000, tzinfo=UTC))
 
         def sent(microsecond: int) -> events.Message:
-            return events.Message(1, datetime(2025, 1, 1, 0, 0, 0, microsecond, tzinfo=timezone.utc), "#a", "b", "x")
+            return events.Message(1, datetime(2025, 1, 1, 0, 0, 0, microsecond, tzinfo=UTC), "#a", "b", "x")
 
         self.assertFalse(ref.after(sent(5900)))
         self.assertTrue(ref.after(sent(6000)))

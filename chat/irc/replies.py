@@ -15,6 +15,8 @@ from collections.abc import Sequence
 from datetime import datetime, timezone
 from typing import TYPE_CHECKING
 
+from twisted.internet.interfaces import ITCPTransport
+
 import chat
 from chat import errors, events
 from chat.domain import NICK_MAX
@@ -49,8 +51,11 @@ class Replies(SessionParticipant):
 
     caps: frozenset[str]
     factory: IRCFactory
+    transport: ITCPTransport
     _contexts: deque[Context]
     _welcome_held: str
+    token = ""
+    """The session's bearer token (C{registered}), in the links to files; C{''} without a web listener."""
     _queries: deque[Query]
     _batches: int
 
@@ -88,11 +93,13 @@ class Replies(SessionParticipant):
         match event:
             case events.Registered() if verb == "AUTHENTICATE":
                 self._welcome_held = event.nick  # sent at CAP END (IRCProtocol._try_register)
+                self.token = event.token
                 return self._reply(
                     n.RPL_LOGGEDIN, source(event.nick), event.nick, f"You are now logged in as {event.nick}",
                     me=event.nick,
                 ) + self._reply(n.RPL_SASLSUCCESS, "SASL authentication successful", me=event.nick)
             case events.Registered():
+                self.token = event.token
                 return self._welcome(event.nick)
             case events.Error():
                 return self._error(event, self._context)
@@ -121,11 +128,7 @@ class Replies(SessionParticipant):
                     return self._reply(n.RPL_NOWAWAY, "You have been marked as being away")
                 return self._reply(n.RPL_UNAWAY, "You are no longer marked as being away")
             case events.FileOffer():
-                return self._notice(
-                    f"{event.sender} offers a file to {event.to}: {event.name} ({event.size} bytes), "
-                    f"id {event.id}; fetch it with a chat client (chat-client or chat-tk: /get {event.id}) "
-                    f"on the line listener (/download {event.id} after /format json)"
-                )
+                return self._offer(event)
             case events.Info() if verb == "INVITE":
                 return self._reply(n.RPL_INVITING, *target.split(" ", 1))
             case events.Info() if (invited := _INVITED.fullmatch(event.text)) is not None:
@@ -135,6 +138,21 @@ class Replies(SessionParticipant):
             case events.Bye():
                 return line("", "ERROR", f"Closing Link: {event.reason}")
         return b""
+
+    def _offer(self, offer: events.FileOffer) -> bytes:
+        """
+        A file offer as a C{NOTICE}: with the HTTP link of the web listener
+        when there is one (L{ChatServer.file_link}), else the way clients of
+        this project fetch it.
+        """
+        about = f"{offer.sender} offers a file to {offer.to}: {offer.name} ({offer.size} bytes), id {offer.id}"
+        link = self.server.file_link(offer.id, self.token, self.transport.getHost().host)
+        if link:
+            return self._notice(f"{about}; download it from {link}")
+        return self._notice(
+            f"{about}; fetch it with a chat client (chat-client or chat-tk: /get {offer.id}) "
+            f"on the line listener (/download {offer.id} after /format json)"
+        )
 
     def _fail(self, code: str, *context: str) -> bytes:
         """
