@@ -668,6 +668,19 @@ class DeliveryTests(IRCTestCase):
             "read it with a chat client",
         ])
 
+    def test_join_topic_before_names(self) -> None:
+        """Joining a channel with a topic gives JOIN, 332, 353, 366 in that order (Modern IRC)."""
+        bob = self.text_user("bob")
+        bob.line("/topic #lobby weekly chat")
+        alice = self.irc_user("alice")
+        alice.send("JOIN #lobby")
+        self.assertEqual(alice.lines(), [
+            ":alice!alice@chat JOIN #lobby",
+            ":chat 332 alice #lobby :weekly chat",
+            ":chat 353 alice = #lobby :alice @bob",
+            ":chat 366 alice #lobby :End of /NAMES list",
+        ])
+
     def test_file_offer(self) -> None:
         """A file offer is a NOTICE with the way to fetch it."""
         alice = self.irc_user("alice")

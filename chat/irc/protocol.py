@@ -284,15 +284,22 @@ class IRCProtocol(LimitedLineReceiver, Replies):
         pending = self.server.execute(self.session, request)
         if pending is None:
             self._registered()
-            self.server.then(contexts.popleft)
+            self.server.then(self._finished)
             return
 
         def done(_: object) -> None:
             self._registered()
-            self.server.then(contexts.popleft)
+            self.server.then(self._finished)
 
         pending.addCallback(done)
         self.hold(pending)
+
+    def _finished(self) -> None:
+        """A request's events are all delivered: what was held for its end is sent, and its context ends."""
+        if self._names_held:
+            self.outbox.write(self._names_held)
+            self._names_held = b""
+        self._contexts.popleft()
 
     # Registration
 

@@ -54,6 +54,8 @@ class Replies(SessionParticipant):
     transport: ITCPTransport
     _contexts: deque[Context]
     _welcome_held: str
+    _names_held = b""
+    """The names (353, 366) of a channel joined, held until its topic (332) or the end of the JOIN."""
     token = ""
     """The session's bearer token (C{registered}), in the links to files; C{''} without a web listener."""
     _queries: deque[Query]
@@ -107,8 +109,14 @@ class Replies(SessionParticipant):
                 return self._private(event)
             case events.History() | events.PrivateHistory() if verb == "CHATHISTORY":
                 return self._history(self._queries.popleft(), event.messages)
+            case events.Users() if verb == "JOIN":
+                self._names_held = self._users(event, False)  # after the topic (Modern IRC: JOIN, 332, 353, 366)
+                return b""
             case events.Users():
                 return self._users(event, verb == "WHO")
+            case events.Topic() if verb == "JOIN":
+                names, self._names_held = self._names_held, b""
+                return self._reply(n.RPL_TOPIC, event.room, event.text) + names
             case events.Topic():
                 if not event.text:
                     return self._reply(n.RPL_NOTOPIC, event.room, "No topic is set")
