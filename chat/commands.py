@@ -198,6 +198,18 @@ class Whois:
 
 
 @dataclass(frozen=True, slots=True)
+class Who:
+    """
+    The connected users whose nick matches one of C{masks} (ignoring
+    case; C{*} any characters, C{?} one): IRC's C{WHO mask}, C{USERHOST}
+    and C{ISON} (PROTOCOL.md section 14); the line language has no such
+    command.
+    """
+
+    masks: tuple[str, ...]
+
+
+@dataclass(frozen=True, slots=True)
 class Status:
     """C{/status [TEXT]}; empty C{text} clears it."""
 
@@ -410,7 +422,7 @@ class Quit:
 
 
 Request = Union[
-    Say, Help, Nick, Msg, Join, Part, ListRooms, ListUsers, Whois, Status, Topic, History,
+    Say, Help, Nick, Msg, Join, Part, ListRooms, ListUsers, Whois, Who, Status, Topic, History,
     Register, Login, Password, Upload, Download, Files, Format, StartTLS, Ping, Quit,
     Op, Kick, Ban, Unban, Bans, Mute, Unmute, RoomSet, Invite, Kill, Announce, Stats,
     Emsg, PublishKey, RemoveKey, ListKeys,

@@ -81,7 +81,8 @@ class Private:
     C{e2e} is the envelope of an end-to-end encrypted message (base64url,
     never opened by the daemon; C{text} is then empty), else C{''}
     (PROTOCOL.md section 11). C{notice} and C{account} as in L{Message}:
-    off the wire and out of the store.
+    off the wire and out of the store, as is C{away}: the recipient's
+    status when it was sent, or C{''} (IRC's 301 to the sender).
     """
 
     id: int
@@ -94,6 +95,7 @@ class Private:
     e2e: str = ""
     notice: bool = field(default=False, compare=False)
     account: str = field(default="", compare=False)
+    away: str = field(default="", compare=False)
 
 
 @dataclass(frozen=True, slots=True)

@@ -16,7 +16,14 @@ from twisted.internet.defer import Deferred, fail, succeed
 from zope.interface import implementer
 
 from chat.events import DeviceKey, FileOffer, Message, Private
-from chat.storage import AccountExists, AccountRecord, BanRecord, IStore, ModerationRecord, RoomFlags
+from chat.storage import (
+    AccountExists,
+    AccountRecord,
+    BanRecord,
+    IStore,
+    ModerationRecord,
+    RoomFlags,
+)
 
 _Kept = TypeVar("_Kept", Message, Private)
 

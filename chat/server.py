@@ -152,6 +152,7 @@ class ChatServer:
             commands.ListRooms: lambda session, r: self.domain.list_rooms(self._user(session)),
             commands.ListUsers: lambda session, r: self.domain.list_users(self._user(session), r.room, self._now()),
             commands.Whois: lambda session, r: self.domain.whois(self._user(session), r.nick, self._now()),
+            commands.Who: lambda session, r: self.domain.who(self._user(session), r.masks, self._now()),
             commands.Status: lambda session, r: self.domain.set_status(self._user(session), r.text),
             commands.Topic: lambda session, r: self.domain.topic(self._user(session), r.room, r.text),
             commands.History: lambda session, r: (

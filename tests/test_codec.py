@@ -73,6 +73,7 @@ OFF_THE_WIRE = {
     (events.Message, "account"),
     (events.Private, "notice"),
     (events.Private, "account"),
+    (events.Private, "away"),
     (events.Joined, "account"),
     (events.Joined, "status"),
 }

@@ -36,7 +36,14 @@ from typing_extensions import override
 from zope.interface import implementer
 
 from chat.client import options as client_options
-from chat.client.model import Change, ChatModel, RoomsChanged, State, Transfer, TransferChanged
+from chat.client.model import (
+    Change,
+    ChatModel,
+    RoomsChanged,
+    State,
+    Transfer,
+    TransferChanged,
+)
 from chat.client.overview import notifies
 from chat.client.present import (
     TERMINAL,

@@ -103,7 +103,7 @@ class Messages(DomainState):
         to = target.nick if target is not None else self.accounts[nick.lower()]
         message = events.Private(
             self._ids.next_id(), utc(now), user.nick, to, text, action, offline=target is None, e2e=e2e,
-            notice=notice, account=self.account_of(user),
+            notice=notice, account=self.account_of(user), away=target.status if target is not None else "",
         )
         stored = self._store.add(message)
         if target is None or target is user:

@@ -6,6 +6,8 @@ topics and statuses, the lists and C{whois}, history and its replay on join.
 
 from __future__ import annotations
 
+import fnmatch
+import re
 from collections import deque
 from collections.abc import Sequence
 from datetime import datetime
@@ -36,6 +38,13 @@ def _check_count(count: int) -> None:
     """
     if not 1 <= count <= HISTORY_MAX:
         raise errors.BadArguments(f"N is 1 to {HISTORY_MAX}")
+
+
+WHO_MAX = 200
+"""The most users one L{Rooms.who} lists."""
+
+WHO_MASKS = 16
+"""The most masks one L{Rooms.who} reads."""
 
 
 class Rooms(DomainState):
@@ -248,6 +257,23 @@ class Rooms(DomainState):
                 target.account is not None,
                 bool(target.participant.secure),
             ),
+            user.here,
+        )
+
+    def who(self, user: User, masks: Sequence[str], now: float) -> None:
+        """
+        Publish C{users} to the requester: the connected users whose nick
+        matches one of C{masks} (ignoring case, C{*} and C{?} as in shell
+        patterns, no other wildcard), sorted by nick, at most L{WHO_MAX};
+        C{room} is the masks joined by spaces. Nobody matching gives an
+        empty list.
+        """
+        patterns = [re.compile(fnmatch.translate(m.lower().replace("[", "[[]"))) for m in masks[:WHO_MASKS]]
+        found = [
+            u for key, u in sorted(self.users.items()) if any(p.match(key) for p in patterns)
+        ][:WHO_MAX]
+        self._events.publish(
+            events.Users(" ".join(masks), tuple(events.UserInfo(u.nick, u.status, u.idle(now)) for u in found)),
             user.here,
         )
 

@@ -532,12 +532,26 @@ class IRCProtocol(LimitedLineReceiver, Replies):
                 self._execute(commands.ListUsers(room), ("NAMES", room))
 
     def irc_WHO(self, params: list[str]) -> None:  # noqa: N802 - IRC's verb
-        """C{WHO #room}: 352 for each member, then 315; a mask that is not a channel gets only 315."""
+        """
+        C{WHO #room}: 352 for each member, then 315; C{WHO mask}: 352
+        (channel C{*}) for each connected user whose nick matches (C{*},
+        C{?}), then 315.
+        """
         mask = params[0]
         if mask.startswith("#"):
             self._execute(commands.ListUsers(mask), ("WHO", mask))
         else:
-            self.outbox.write(self._reply(n.RPL_ENDOFWHO, mask, "End of /WHO list"))
+            self._execute(commands.Who((mask,)), ("WHO", mask))
+
+    def irc_USERHOST(self, params: list[str]) -> None:  # noqa: N802 - IRC's verb
+        """C{USERHOST nick [nick...]}: 302 with C{nick=+user@chat} (C{-} when away) for up to 5 connected nicks."""
+        nicks = tuple(nick for nick in params[:5] if "*" not in nick and "?" not in nick)
+        self._execute(commands.Who(nicks), ("USERHOST", " ".join(nicks)))
+
+    def irc_ISON(self, params: list[str]) -> None:  # noqa: N802 - IRC's verb
+        """C{ISON nick [nick...]}: 303 with those connected."""
+        nicks = tuple(nick for param in params for nick in param.split() if "*" not in nick and "?" not in nick)
+        self._execute(commands.Who(nicks[:16]), ("ISON", " ".join(nicks)))
 
     def irc_WHOIS(self, params: list[str]) -> None:  # noqa: N802 - IRC's verb
         """C{WHOIS [server] nick}: 311, 319, 312, 301, 671, 330, 317, 318 (or 401 and 318)."""
@@ -556,16 +570,17 @@ class IRCProtocol(LimitedLineReceiver, Replies):
         """
         C{MODE #room} (324), C{MODE #room +o|-o nick} (C{/op}, C{/deop}),
         C{MODE #room +i|-i|+t|-t|+m|-m} (C{/room} settings), C{MODE #room b}
-        (368: the ban list is not shown yet); C{MODE nick} (221, no user
-        modes; a change gets 501).
+        (368: the ban list is not shown yet), C{+n} (always on); C{MODE
+        nick} (221, no user modes; C{+i} and C{+w} are taken and change
+        nothing, another letter gets 501).
         """
         target = params[0]
         if not target.startswith("#"):
-            if len(params) > 1:
+            if len(params) > 1 and params[1].strip("+-iw"):
                 self.outbox.write(self._reply(n.ERR_UMODEUNKNOWNFLAG, "Unknown MODE flag"))
-            else:
+            elif len(params) == 1:
                 self.outbox.write(self._reply(n.RPL_UMODEIS, "+"))
-            return
+            return  # +i and +w (invisible, wallops), which clients set on connecting, change nothing here
         if len(params) == 1:
             self._execute(commands.RoomSet(target, None), ("MODE?", target))
             return
@@ -578,6 +593,8 @@ class IRCProtocol(LimitedLineReceiver, Replies):
                 self.outbox.write(self._reply(n.RPL_ENDOFBANLIST, target, "End of channel ban list"))
             elif letter == "o" and arguments:
                 self._execute(commands.Op(arguments.pop(0), target, sign), ("MODE", target))
+            elif letter == "n" and sign:
+                pass  # no messages from outside: always so (PRIVMSG #room needs membership)
             elif letter in _MODE_SETTINGS:
                 self._execute(commands.RoomSet(target, _MODE_SETTINGS[letter], sign), ("MODE", target))
             else:
@@ -643,6 +660,8 @@ _AFTER: dict[str, _Verb] = {
     "NAMES": _Verb(IRCProtocol.irc_NAMES),
     "WHO": _Verb(IRCProtocol.irc_WHO, 1),
     "WHOIS": _Verb(IRCProtocol.irc_WHOIS, 1),
+    "USERHOST": _Verb(IRCProtocol.irc_USERHOST, 1),
+    "ISON": _Verb(IRCProtocol.irc_ISON, 1),
     "LIST": _Verb(IRCProtocol.irc_LIST),
     "AWAY": _Verb(IRCProtocol.irc_AWAY),
     "MOTD": _Verb(IRCProtocol.irc_MOTD),

@@ -112,8 +112,16 @@ class Replies(SessionParticipant):
             case events.Users() if verb == "JOIN":
                 self._names_held = self._users(event, False)  # after the topic (Modern IRC: JOIN, 332, 353, 366)
                 return b""
+            case events.Users() if verb in ("USERHOST", "ISON"):
+                asked = {nick.lower() for nick in target.split()}
+                found = [u for u in event.users if u.nick.lower() in asked]
+                if verb == "ISON":
+                    return self._reply(n.RPL_ISON, " ".join(u.nick for u in found), text=True)
+                user_of = self.factory.names
+                hosts = (f"{u.nick}={'-' if u.status else '+'}{user_of(u.nick)[0]}@{USER_HOST}" for u in found)
+                return self._reply(n.RPL_USERHOST, " ".join(hosts), text=True)
             case events.Users():
-                return self._users(event, verb == "WHO")
+                return self._users(event, verb == "WHO", target)
             case events.Topic() if verb == "JOIN":
                 names, self._names_held = self._names_held, b""
                 return self._reply(n.RPL_TOPIC, event.room, event.text) + names
@@ -197,7 +205,7 @@ class Replies(SessionParticipant):
         version = f"chat-{chat.__version__}"
         created = datetime.fromtimestamp(self.server.started, timezone.utc).strftime("%Y-%m-%d %H:%M:%S UTC")
         supported = (
-            "AWAYLEN=200", "CASEMAPPING=ascii", "CHANMODES=b,,,imt", f"CHANNELLEN={CHANNEL_MAX}", "CHANTYPES=#",
+            "AWAYLEN=200", "CASEMAPPING=ascii", "CHANMODES=b,,,imnt", f"CHANNELLEN={CHANNEL_MAX}", "CHANTYPES=#",
             f"CHATHISTORY={LIMIT}", "KICKLEN=200", f"LINELEN={LINE_MAX + 2}", "MSGREFTYPES=msgid,timestamp",
             f"NETWORK={server}", f"NICKLEN={NICK_MAX}", "PREFIX=(o)@", "TOPICLEN=390",
         )
@@ -205,7 +213,7 @@ class Replies(SessionParticipant):
             self._reply(n.RPL_WELCOME, f"Welcome to the {server} IRC network, {me}", me=me)
             + self._reply(n.RPL_YOURHOST, f"Your host is {server}, running version {version}", me=me)
             + self._reply(n.RPL_CREATED, f"This server was created {created}", me=me)
-            + self._reply(n.RPL_MYINFO, server, version, "i", "bimot", "bo", me=me)
+            + self._reply(n.RPL_MYINFO, server, version, "i", "bimnot", "bo", me=me)
             + b"".join(
                 self._reply(n.RPL_ISUPPORT, *supported[i:i + 12], "are supported by this server", me=me)
                 for i in range(0, len(supported), 12)
@@ -264,9 +272,13 @@ class Replies(SessionParticipant):
         A private message to this user as C{PRIVMSG} (or C{NOTICE}); one
         this user sent is echoed (to the recipient) only with
         C{echo-message}. The line carries the tags of the user's
-        capabilities (L{chat.irc.render.tags}).
+        capabilities (L{chat.irc.render.tags}). The sender of a
+        C{PRIVMSG} to someone away is told so first (301).
         """
-        return tagged(self._private_line(event), tags(event, self.caps, event.ts))
+        data = tagged(self._private_line(event), tags(event, self.caps, event.ts))
+        if event.away and event.sender == self.nick and event.to != self.nick and not event.notice:
+            return self._reply(n.RPL_AWAY, event.to, event.away) + data
+        return data
 
     def _private_line(self, event: events.Private) -> bytes:
         if event.sender == self.nick and event.to != self.nick:
@@ -282,19 +294,24 @@ class Replies(SessionParticipant):
             )
         return line(source(event.sender), _command(event), self.nick, message_text(event.text, event.action), text=True)
 
-    def _users(self, event: events.Users, who: bool) -> bytes:
-        """NAMES (353 in lines of at most 400 bytes of nicks, 366) or WHO (352 each, 315)."""
+    def _users(self, event: events.Users, who: bool, mask: str = "") -> bytes:
+        """
+        NAMES (353 in lines of at most 400 bytes of nicks, 366) or WHO (352
+        each, 315 with the C{mask} as the client gave it; the channel is
+        C{*} for a nick mask).
+        """
         room = event.room
         server = self.settings.server_name
         if who:
+            channel = room if room.startswith("#") else "*"
             out = b""
             for u in event.users:
                 username, realname = self.factory.names(u.nick)
                 out += self._reply(
-                    n.RPL_WHOREPLY, room, username, USER_HOST, server, u.nick,
+                    n.RPL_WHOREPLY, channel, username, USER_HOST, server, u.nick,
                     ("G" if u.status else "H") + ("@" if u.role == events.OPERATOR else ""), f"0 {realname}",
                 )
-            return out + self._reply(n.RPL_ENDOFWHO, room, "End of /WHO list")
+            return out + self._reply(n.RPL_ENDOFWHO, mask or room, "End of /WHO list")
         full = "userhost-in-names" in self.caps
         names = [
             ("@" if u.role == events.OPERATOR else "")
@@ -352,9 +369,9 @@ def _command(event: events.Private) -> str:
 
 
 def _modes_set(settings: events.RoomSettings) -> str:
-    """The channel modes that are on, for 324: C{+} and C{i}, C{t}, C{m}."""
-    return "+" + "".join(
+    """The channel modes that are on, for 324: C{+}, C{i}, C{m}, C{n} (always), C{t}."""
+    return "+" + "".join(sorted(
         letter for letter, on in (
-            ("i", settings.invite_only), ("t", settings.topic_lock), ("m", settings.moderated)
+            ("i", settings.invite_only), ("t", settings.topic_lock), ("m", settings.moderated), ("n", True)
         ) if on
-    )
+    ))

@@ -18,7 +18,13 @@ from twisted.internet.interfaces import IDelayedCall, IReactorTime
 from chat.client.model import ChatModel, State
 from chat.client.overview import conversation_rows
 from chat.client.present import OPERATOR_MARK
-from chat.client.status import people_heading, people_rows, room_rows, state_level, status_text
+from chat.client.status import (
+    people_heading,
+    people_rows,
+    room_rows,
+    state_level,
+    status_text,
+)
 from chat.client.tk.theme import Fonts, Theme, fit, nick_tag
 
 ERROR_SECONDS = 15.0

@@ -37,7 +37,14 @@ from chat.client.present import WINDOW, Line, Presenter
 from chat.client.settings import ClientSettings
 from chat.client.status import BAN_DURATIONS, PersonAction, person_actions, window_title
 from chat.client.tk.alerts import TitleAlert, desktop_notification
-from chat.client.tk.conversation import Banner, InputLine, MessagePane, RoomHeader, conversation_tag, room_tag
+from chat.client.tk.conversation import (
+    Banner,
+    InputLine,
+    MessagePane,
+    RoomHeader,
+    conversation_tag,
+    room_tag,
+)
 from chat.client.tk.dialogs import ModerationDialog
 from chat.client.tk.files import FilesPanel
 from chat.client.tk.panels import PeoplePanel, RoomsPanel, StatusBar

@@ -1,0 +1,69 @@
+"""
+Tests of the IRC front end's queries about users and channels (PROTOCOL.md
+section 14, docs/irc.md) over L{StringTransport}: WHO by nick mask,
+USERHOST, ISON, 301 to the sender of a message to someone away, user
+modes that change nothing, and the channel modes shown.
+"""
+
+from __future__ import annotations
+
+from tests.test_irc import IRCTestCase
+
+
+class QueryTests(IRCTestCase):
+    """
+    WHO, USERHOST and ISON about connected users.
+    """
+
+    def test_who_mask(self) -> None:
+        """WHO by a nick or a mask gives 352 (channel *) for each match, then 315 with the mask as given."""
+        self.text_user("bob")
+        alice = self.irc_user("alice")
+        carol = self.irc_client()
+        carol.send("NICK carol", "USER ucarol 0 * :Carol Real")
+        carol.take()
+        alice.send("WHO CAROL")
+        self.assertEqual(alice.lines(), [
+            ":chat 352 alice * ucarol chat chat carol H :0 Carol Real",
+            ":chat 315 alice CAROL :End of /WHO list",
+        ])
+        alice.send("WHO *o*")
+        self.assertEqual([text.split()[7] for text in alice.lines()[:-1]], ["bob", "carol"])
+        alice.send("WHO nobody")
+        self.assertEqual(alice.lines(), [":chat 315 alice nobody :End of /WHO list"])
+
+    def test_userhost_and_ison(self) -> None:
+        """USERHOST gives nick=+user@chat (- when away) for connected nicks; ISON lists those connected."""
+        bob = self.text_user("bob")
+        bob.line("/status lunch")
+        alice = self.irc_user("alice")
+        alice.send("USERHOST alice bob nobody", "ISON nobody BOB alice")
+        self.assertEqual(alice.lines(), [
+            ":chat 302 alice :alice=+alice@chat bob=-bob@chat",
+            ":chat 303 alice :alice bob",
+        ])
+
+    def test_away_reply(self) -> None:
+        """A PRIVMSG to someone away gets 301 with their status; a NOTICE does not."""
+        bob = self.text_user("bob")
+        bob.line("/status gone fishing")
+        alice = self.irc_user("alice")
+        alice.send("PRIVMSG bob :hi", "NOTICE bob :hey")
+        self.assertEqual(alice.lines(), [":chat 301 alice bob :gone fishing"])
+        self.assertIn(b"hi", self.seen(bob))
+
+    def test_user_modes(self) -> None:
+        """MODE nick +i (as irssi sends on connecting) changes nothing and is not refused; +x is (501)."""
+        alice = self.irc_user("alice")
+        alice.send("MODE alice +i", "MODE alice +x", "MODE alice")
+        self.assertEqual(alice.lines(), [":chat 501 alice :Unknown MODE flag", ":chat 221 alice +"])
+
+    def test_channel_modes(self) -> None:
+        """324 shows n (always on) with the settings; MODE +n is taken without a change."""
+        alice = self.irc_user("alice")
+        alice.send("JOIN #x")
+        alice.take()
+        alice.send("MODE #x +n", "MODE #x", "MODE #x +t", "MODE #x")
+        lines = alice.lines()
+        self.assertEqual(lines[0], ":chat 324 alice #x +n")
+        self.assertEqual(lines[-1], ":chat 324 alice #x +nt")
