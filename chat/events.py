@@ -215,7 +215,9 @@ class Rooms:
 @dataclass(frozen=True, slots=True)
 class Whois:
     """
-    What is known of a connected user; C{idle} in whole seconds.
+    What is known of a connected user; C{idle} in whole seconds. Off the
+    wire: C{operator_of}, the rooms of C{rooms} where they are an
+    operator (IRC's C{@#room} in 319).
     """
 
     nick: str
@@ -225,6 +227,7 @@ class Whois:
     idle: int
     account: bool
     secure: bool
+    operator_of: tuple[str, ...] = field(default=(), compare=False)
 
 
 @dataclass(frozen=True, slots=True)

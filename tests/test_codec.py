@@ -74,6 +74,7 @@ OFF_THE_WIRE = {
     (events.Private, "notice"),
     (events.Private, "account"),
     (events.Private, "away"),
+    (events.Whois, "operator_of"),
     (events.Joined, "account"),
     (events.Joined, "status"),
 }

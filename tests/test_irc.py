@@ -298,7 +298,7 @@ class ChannelTests(IRCTestCase):
             ":chat 352 alice #lobby bob chat chat bob H@ :0 bob",
             ":chat 315 alice #lobby :End of /WHO list",
             ":chat 311 alice bob bob chat * bob",
-            ":chat 319 alice bob #lobby",
+            ":chat 319 alice bob :@#lobby",
             ":chat 312 alice bob chat :chat 0.1.0",
             ":chat 317 alice bob 0 1763733723 :seconds idle, signon time",
             ":chat 318 alice bob :End of /WHOIS list",

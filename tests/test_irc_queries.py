@@ -67,3 +67,22 @@ class QueryTests(IRCTestCase):
         lines = alice.lines()
         self.assertEqual(lines[0], ":chat 324 alice #x +n")
         self.assertEqual(lines[-1], ":chat 324 alice #x +nt")
+
+    def test_list(self) -> None:
+        """LIST shows the channels with members (an empty #lobby is not one), or only those named."""
+        alice = self.irc_user("alice")
+        alice.send("LIST")
+        self.assertEqual(alice.lines(), [":chat 321 alice Channel :Users  Name", ":chat 323 alice :End of /LIST"])
+        alice.send("JOIN #a,#b")
+        alice.take()
+        alice.send("LIST #B,#nowhere")
+        self.assertEqual(alice.lines(), [
+            ":chat 321 alice Channel :Users  Name", ":chat 322 alice #b 1 :", ":chat 323 alice :End of /LIST",
+        ])
+
+    def test_oper(self) -> None:
+        """OPER gets 491: administrators are accounts, whose rights come with logging in."""
+        alice = self.irc_user("alice")
+        alice.send("OPER admin secret")
+        [refused] = alice.lines()
+        self.assertTrue(refused.startswith(":chat 491 alice :No O-lines"), refused)

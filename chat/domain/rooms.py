@@ -256,6 +256,7 @@ class Rooms(DomainState):
                 target.idle(now),
                 target.account is not None,
                 bool(target.participant.secure),
+                tuple(r.name for r in target.rooms.values() if self.is_operator(target, r)),
             ),
             user.here,
         )

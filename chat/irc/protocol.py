@@ -559,8 +559,12 @@ class IRCProtocol(LimitedLineReceiver, Replies):
         self._execute(commands.Whois(nick), ("WHOIS", nick))
 
     def irc_LIST(self, params: list[str]) -> None:  # noqa: N802 - IRC's verb
-        """C{LIST}: 321, 322 for every room with members, 323 (a filter is ignored)."""
-        self._execute(commands.ListRooms(), ("LIST", ""))
+        """
+        C{LIST [#a,#b]}: 321, 322 for every room with members (or those
+        of them named), 323. Other filters (ELIST) are not offered.
+        """
+        named = params[0] if params and params[0].startswith("#") else ""
+        self._execute(commands.ListRooms(), ("LIST", named))
 
     def irc_AWAY(self, params: list[str]) -> None:  # noqa: N802 - IRC's verb
         """C{AWAY [:text]}: the status of the other front ends; 306, or 305 when cleared."""
@@ -614,6 +618,16 @@ class IRCProtocol(LimitedLineReceiver, Replies):
         self._queries.append(asked)
         self._execute(asked.request, ("CHATHISTORY", asked.target))
 
+    def irc_OPER(self, params: list[str]) -> None:  # noqa: N802 - IRC's verb
+        """
+        C{OPER}: 491. Server administrators are accounts (C{chat-admin
+        grant-admin}); their rights come with logging in to them (C{PASS},
+        SASL), not with a second password.
+        """
+        self.outbox.write(self._reply(
+            n.ERR_NOOPERHOST, "No O-lines: administrators log in to their account (SASL or PASS) instead"
+        ))
+
     def irc_TIME(self, params: list[str]) -> None:  # noqa: N802 - IRC's verb
         """C{TIME}: 391 with the server's clock, in UTC (RFC 3339 to the second)."""
         server = self.settings.server_name
@@ -666,6 +680,7 @@ _AFTER: dict[str, _Verb] = {
     "AWAY": _Verb(IRCProtocol.irc_AWAY),
     "MOTD": _Verb(IRCProtocol.irc_MOTD),
     "TIME": _Verb(IRCProtocol.irc_TIME),
+    "OPER": _Verb(IRCProtocol.irc_OPER),
     "CHATHISTORY": _Verb(IRCProtocol.irc_CHATHISTORY),
     "MODE": _Verb(IRCProtocol.irc_MODE, 1),
 }

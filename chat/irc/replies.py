@@ -134,7 +134,10 @@ class Replies(SessionParticipant):
             case events.Rooms():
                 return (
                     self._reply(n.RPL_LISTSTART, "Channel", "Users  Name")
-                    + b"".join(self._reply(n.RPL_LIST, r.room, str(r.count), r.topic) for r in event.rooms)
+                    + b"".join(
+                        self._reply(n.RPL_LIST, r.room, str(r.count), r.topic) for r in event.rooms
+                        if r.count and (not target or r.room.lower() in target.lower().split(","))
+                    )
                     + self._reply(n.RPL_LISTEND, "End of /LIST")
                 )
             case events.Whois():
@@ -331,7 +334,9 @@ class Replies(SessionParticipant):
         username, realname = self.factory.names(event.nick)
         out = self._reply(n.RPL_WHOISUSER, event.nick, username, USER_HOST, "*", realname)
         if event.rooms:
-            out += self._reply(n.RPL_WHOISCHANNELS, event.nick, " ".join(event.rooms))
+            operator_of = {room.lower() for room in event.operator_of}
+            shown = (("@" if room.lower() in operator_of else "") + room for room in event.rooms)
+            out += self._reply(n.RPL_WHOISCHANNELS, event.nick, " ".join(shown), text=True)
         out += self._reply(n.RPL_WHOISSERVER, event.nick, server, f"chat {chat.__version__}")
         if event.status:
             out += self._reply(n.RPL_AWAY, event.nick, event.status)
