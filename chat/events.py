@@ -388,12 +388,18 @@ class RoleChanged:
 class RoomSettings:
     """
     The settings of C{room} (PROTOCOL.md section 10), after a change; to the room.
+    Off the wire: C{changed}, the setting that changed (C{invite-only},
+    C{topic-lock}, C{moderated}) or C{''} when none did (the settings
+    shown), and C{by}, the operator who changed it (IRC's C{MODE} line of
+    the change alone).
     """
 
     room: str
     invite_only: bool = False
     topic_lock: bool = False
     moderated: bool = False
+    changed: str = field(default="", compare=False)
+    by: str = field(default="", compare=False)
 
 
 @dataclass(frozen=True, slots=True)

@@ -75,6 +75,8 @@ OFF_THE_WIRE = {
     (events.Private, "account"),
     (events.Private, "away"),
     (events.Whois, "operator_of"),
+    (events.RoomSettings, "changed"),
+    (events.RoomSettings, "by"),
     (events.Joined, "account"),
     (events.Joined, "status"),
 }

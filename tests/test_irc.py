@@ -36,7 +36,7 @@ BURST = (
     b":chat 005 alice AWAYLEN=200 CASEMAPPING=ascii CHANMODES=b,,,imnt CHANNELLEN=33 CHANTYPES=# CHATHISTORY=500"
     b" KICKLEN=200 LINELEN=512 MSGREFTYPES=msgid,timestamp NETWORK=chat NICKLEN=24 PREFIX=(o)@"
     b" :are supported by this server\r\n"
-    b":chat 005 alice TOPICLEN=390 :are supported by this server\r\n"
+    b":chat 005 alice TOPICLEN=390 UTF8ONLY :are supported by this server\r\n"
     b":chat 422 alice :MOTD File is missing\r\n"
 )
 """What C{alice} is sent on registering with the default settings."""

@@ -86,3 +86,22 @@ class QueryTests(IRCTestCase):
         alice.send("OPER admin secret")
         [refused] = alice.lines()
         self.assertTrue(refused.startswith(":chat 491 alice :No O-lines"), refused)
+
+    def test_mode_change_alone(self) -> None:
+        """A setting changed by an operator reaches members as MODE with that change alone, from the operator."""
+        alice = self.irc_user("alice")
+        carol = self.irc_user("carol")
+        alice.send("JOIN #x")
+        carol.send("JOIN #x")
+        alice.take()
+        carol.take()
+        alice.send("MODE #x +m", "MODE #x -m")
+        self.assertEqual(carol.lines(), [":alice!alice@chat MODE #x +m", ":alice!alice@chat MODE #x -m"])
+
+    def test_not_utf8(self) -> None:
+        """A line that is not UTF-8 gets FAIL verb INVALID_UTF8 (UTF8ONLY) and the session goes on."""
+        client = self.irc_client()
+        client.protocol.dataReceived(b"NICK foo\r\nUSER username * * :i\xe8rc\xe9\r\n")
+        self.assertEqual(client.lines(), [":chat FAIL USER INVALID_UTF8 :Message rejected: lines must be UTF-8"])
+        client.send("USER username * * :Real")
+        self.assertIn(":chat 001 foo :Welcome to the chat IRC network, foo", client.lines())

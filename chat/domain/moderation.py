@@ -297,7 +297,10 @@ class Moderation(Rooms):
             room=room.name,
         )
         self._events.publish(
-            events.RoomSettings(room.name, flags.invite_only, flags.topic_lock, flags.moderated), room.to
+            events.RoomSettings(
+                room.name, flags.invite_only, flags.topic_lock, flags.moderated, changed=setting, by=user.nick
+            ),
+            room.to,
         )
 
     def invite(self, user: User, nick: str, name: str | None) -> None:

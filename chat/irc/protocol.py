@@ -39,7 +39,7 @@ from chat.framing import LimitedLineReceiver
 from chat.interfaces import IParticipant, Outgoing, Renderer
 from chat.irc import numerics as n
 from chat.irc.history import Query, QueryError, query
-from chat.irc.render import ACTION, SHAPING, SHARED, line, renderer
+from chat.irc.render import ACTION, MODE_LETTERS, SHAPING, SHARED, line, renderer
 from chat.irc.replies import LINE_MAX, NO_CONTEXT, Context, Replies
 from chat.irc.sasl import MECHANISMS, PlainResponse, SASLFailed
 from chat.outbox import Batch, Outbox
@@ -245,7 +245,9 @@ class IRCProtocol(LimitedLineReceiver, Replies):
         try:
             text = line.decode("utf-8")
         except UnicodeDecodeError:
-            self.refuse(errors.BadEncoding("lines must be UTF-8"))
+            verb = line.split(b" ", 1)[0]
+            shown = verb.decode("ascii").upper() if verb.isalnum() and verb.isascii() else "*"
+            self.outbox.write(self._fail(shown, "INVALID_UTF8", "Message rejected: lines must be UTF-8"))
             return
         if not text.strip():
             return
@@ -613,7 +615,7 @@ class IRCProtocol(LimitedLineReceiver, Replies):
         try:
             asked = query(params)
         except QueryError as refused:
-            self.outbox.write(self._fail(refused.code, *refused.context, refused.text))
+            self.outbox.write(self._fail("CHATHISTORY", refused.code, *refused.context, refused.text))
             return
         self._queries.append(asked)
         self._execute(asked.request, ("CHATHISTORY", asked.target))
@@ -639,7 +641,7 @@ class IRCProtocol(LimitedLineReceiver, Replies):
         self.outbox.write(self._motd())
 
 
-_MODE_SETTINGS = {"i": "invite-only", "t": "topic-lock", "m": "moderated"}
+_MODE_SETTINGS = {letter: setting for setting, letter in MODE_LETTERS.items()}
 """The channel modes that are room settings (PROTOCOL.md section 10)."""
 
 

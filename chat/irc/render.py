@@ -30,6 +30,10 @@ ACTION = "\x01ACTION "
 """The start of a CTCP ACTION (C{/me}); it ends with C{\\x01}."""
 
 
+MODE_LETTERS = {"invite-only": "i", "topic-lock": "t", "moderated": "m"}
+"""The channel mode of each room setting (PROTOCOL.md section 10)."""
+
+
 def source(nick: str) -> str:
     """
     The prefix of a user: C{nick!nick@chat}.
@@ -220,6 +224,10 @@ def render(event: events.Event, server: str) -> bytes:
         case events.RoleChanged():
             sign = "+" if event.role == events.OPERATOR else "-"
             return line(source(event.by) if event.by else server, "MODE", event.room, f"{sign}o", event.nick)
+        case events.RoomSettings() if event.changed in MODE_LETTERS:
+            letter = MODE_LETTERS[event.changed]
+            sign = "+" if getattr(event, event.changed.replace("-", "_")) else "-"
+            return line(source(event.by) if event.by else server, "MODE", event.room, sign + letter)
         case events.RoomSettings():
             return line(server, "MODE", event.room, modes(event))
         case events.StatusChanged():

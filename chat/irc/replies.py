@@ -173,12 +173,12 @@ class Replies(SessionParticipant):
             f"on the line listener (/download {offer.id} after /format json)"
         )
 
-    def _fail(self, code: str, *context: str) -> bytes:
+    def _fail(self, command: str, code: str, *context: str) -> bytes:
         """
-        An IRCv3 standard reply C{FAIL CHATHISTORY code context... :text}
+        An IRCv3 standard reply C{FAIL command code context... :text}
         (the last of C{context} is the text).
         """
-        return line(self.settings.server_name, "FAIL", "CHATHISTORY", code, *context, text=True)
+        return line(self.settings.server_name, "FAIL", command, code, *context, text=True)
 
     def _history(self, query: Query, messages: Sequence[events.Message | events.Private]) -> bytes:
         """
@@ -210,7 +210,7 @@ class Replies(SessionParticipant):
         supported = (
             "AWAYLEN=200", "CASEMAPPING=ascii", "CHANMODES=b,,,imnt", f"CHANNELLEN={CHANNEL_MAX}", "CHANTYPES=#",
             f"CHATHISTORY={LIMIT}", "KICKLEN=200", f"LINELEN={LINE_MAX + 2}", "MSGREFTYPES=msgid,timestamp",
-            f"NETWORK={server}", f"NICKLEN={NICK_MAX}", "PREFIX=(o)@", "TOPICLEN=390",
+            f"NETWORK={server}", f"NICKLEN={NICK_MAX}", "PREFIX=(o)@", "TOPICLEN=390", "UTF8ONLY",
         )
         return (
             self._reply(n.RPL_WELCOME, f"Welcome to the {server} IRC network, {me}", me=me)
@@ -248,8 +248,8 @@ class Replies(SessionParticipant):
         if verb == "CHATHISTORY":
             self._queries.popleft()
             if event.code == errors.Busy.code:
-                return self._fail("MESSAGE_ERROR", target, event.message)
-            return self._fail("INVALID_TARGET", target, event.message)
+                return self._fail("CHATHISTORY", "MESSAGE_ERROR", target, event.message)
+            return self._fail("CHATHISTORY", "INVALID_TARGET", target, event.message)
         if verb == "AUTHENTICATE":
             return self._reply(n.ERR_SASLFAIL, f"SASL authentication failed: {event.message}")
         if verb == "NAMES" and event.code == errors.NoSuchRoom.code:
