@@ -105,3 +105,12 @@ class QueryTests(IRCTestCase):
         self.assertEqual(client.lines(), [":chat FAIL USER INVALID_UTF8 :Message rejected: lines must be UTF-8"])
         client.send("USER username * * :Real")
         self.assertIn(":chat 001 foo :Welcome to the chat IRC network, foo", client.lines())
+
+    def test_message_to_a_channel_not_joined(self) -> None:
+        """A PRIVMSG to a channel the user is not in gets 404 (+n), not 442."""
+        alice = self.irc_user("alice")
+        carol = self.irc_user("carol")
+        carol.send("JOIN #x")
+        alice.send("PRIVMSG #x :hello")
+        [refused] = alice.lines()
+        self.assertTrue(refused.startswith(":chat 404 alice #x :"), refused)

@@ -261,6 +261,8 @@ class Replies(SessionParticipant):
         numeric = n.ERRORS.get(event.code)
         if verb == "JOIN" and event.code == errors.BadArguments.code:
             numeric = n.ERR_NOSUCHCHANNEL
+        if verb == "PRIVMSG" and event.code == errors.NotInRoom.code:
+            numeric = n.ERR_CANNOTSENDTOCHAN  # +n: a channel takes messages from its members only
         if numeric is None:
             return self._notice(event.message)
         if numeric == n.ERR_NEEDMOREPARAMS or numeric == n.ERR_UNKNOWNCOMMAND:
