@@ -509,11 +509,11 @@ class NumericTests(IRCTestCase):
         self.assertTrue(join.startswith(":chat 403 alice #bad!name :"), join)
 
     def test_not_on_channel(self) -> None:
-        """PART and PRIVMSG of a room the user is not in get 442."""
+        """PART of a room the user is not in gets 442, PRIVMSG to it 404 (+n)."""
         self.text_user("bob")
         self.assertEqual(self.refusals("PART #lobby", "PRIVMSG #lobby :hi"), [
             ":chat 442 alice #lobby :you are not in #lobby",
-            ":chat 442 alice #lobby :you are not in #lobby",
+            ":chat 404 alice #lobby :you are not in #lobby",
         ])
 
     def test_notice_never_answered(self) -> None:
