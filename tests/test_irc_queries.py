@@ -114,3 +114,26 @@ class QueryTests(IRCTestCase):
         alice.send("PRIVMSG #x :hello")
         [refused] = alice.lines()
         self.assertTrue(refused.startswith(":chat 404 alice #x :"), refused)
+
+    def test_ban_mode(self) -> None:
+        """MODE +b nick!*@* bans (kicking the member), MODE b lists bans as notices then 368, -b lifts it."""
+        alice = self.irc_user("alice")
+        carol = self.irc_user("carol")
+        alice.send("JOIN #x")
+        carol.send("JOIN #x")
+        alice.take()
+        carol.take()
+        alice.send("MODE #x +b carol!*@*")
+        self.assertIn(":alice!alice@chat KICK #x carol :alice", carol.lines())
+        alice.take()
+        alice.send("MODE #x b")
+        listed = alice.lines()
+        self.assertEqual(listed[-1], ":chat 368 alice #x :End of channel ban list")
+        self.assertTrue(any("guest carol" in text for text in listed), listed)
+        carol.send("JOIN #x")
+        self.assertTrue(carol.lines()[0].startswith(":chat 474 carol #x :"))
+        alice.send("MODE #x -b carol", "MODE #x +b *!*@example.org")
+        refused = alice.lines()[-1]
+        self.assertTrue(refused.startswith(":chat 472 alice b :bans are of a nick"), refused)
+        carol.send("JOIN #x")
+        self.assertEqual(carol.lines()[0], ":carol!carol@chat JOIN #x")

@@ -596,7 +596,17 @@ class IRCProtocol(LimitedLineReceiver, Replies):
             if letter in "+-":
                 sign = letter == "+"
             elif letter == "b" and not arguments:
-                self.outbox.write(self._reply(n.RPL_ENDOFBANLIST, target, "End of channel ban list"))
+                self._execute(commands.Bans(target), ("BANS", target))
+            elif letter == "b":
+                nick = _banned_nick(arguments.pop(0))
+                if nick is None:
+                    self.outbox.write(self._reply(
+                        n.ERR_UNKNOWNMODE, "b", "bans are of a nick (nick or nick!*@*), not of other masks"
+                    ))
+                elif sign:
+                    self._execute(commands.Ban(nick, target, None, ""), ("MODE", target))
+                else:
+                    self._execute(commands.Unban(nick, target), ("MODE", target))
             elif letter == "o" and arguments:
                 self._execute(commands.Op(arguments.pop(0), target, sign), ("MODE", target))
             elif letter == "n" and sign:
@@ -639,6 +649,18 @@ class IRCProtocol(LimitedLineReceiver, Replies):
     def irc_MOTD(self, params: list[str]) -> None:  # noqa: N802 - IRC's verb
         """C{MOTD}: 375, 372, 376, or 422."""
         self.outbox.write(self._motd())
+
+
+def _banned_nick(mask: str) -> str | None:
+    """
+    The nick a C{+b} mask bans: C{nick}, C{nick!*@*} or C{nick!*} (the
+    chat bans an account, or a guest's nick and address: PROTOCOL.md
+    section 10); C{None} for any other mask.
+    """
+    nick, _, rest = mask.partition("!")
+    if rest not in ("", "*", "*@*") or not nick or "*" in nick or "?" in nick:
+        return None
+    return nick
 
 
 _MODE_SETTINGS = {letter: setting for setting, letter in MODE_LETTERS.items()}

@@ -148,6 +148,9 @@ class Replies(SessionParticipant):
                 return self._reply(n.RPL_UNAWAY, "You are no longer marked as being away")
             case events.FileOffer():
                 return self._offer(event)
+            case events.Info() if verb == "BANS":
+                notices = b"".join(self._notice(text.strip()) for text in event.text.splitlines() if text.strip())
+                return notices + self._reply(n.RPL_ENDOFBANLIST, target, "End of channel ban list")
             case events.Info() if verb == "INVITE":
                 return self._reply(n.RPL_INVITING, *target.split(" ", 1))
             case events.Info() if (invited := _INVITED.fullmatch(event.text)) is not None:
