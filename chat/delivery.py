@@ -41,7 +41,11 @@ class Directory:
         self._audiences: dict[str, tuple[IParticipant, ...]] = {}
         self._fan_outs: dict[str, tuple[Callable[[Outgoing], None], ...]] = {}
         self._joined: dict[str, tuple[str, ...]] = {}
-        """The rooms of each nick (lower-cased names): a tuple, which costs less memory than a set for few rooms."""
+        """
+        The rooms of each nick (lower-cased names), of this process or
+        (in a cluster) of another daemon: a tuple, which costs less memory
+        than a set for few rooms.
+        """
 
     def before(self, event: events.Event, address: Address) -> None:
         """
@@ -54,9 +58,10 @@ class Directory:
             if participant is not None:
                 self._rooms.setdefault(room, {})[participant] = None
                 self._forget(room)
-                rooms = self._joined.get(nick, ())
-                if room not in rooms:
-                    self._joined[nick] = (*rooms, room)
+            # A user of another daemon of a cluster too: their neighbours here are found by their rooms.
+            rooms = self._joined.get(nick, ())
+            if room not in rooms:
+                self._joined[nick] = (*rooms, room)
         elif isinstance(event, events.Registered) and isinstance(address, ToParticipant):
             self._participants[event.nick.lower()] = address.participant
         elif isinstance(event, events.NickChanged):
@@ -85,12 +90,11 @@ class Directory:
     def _leave(self, nick: str, room: str) -> None:
         participant = self._participants.get(nick)
         members = self._rooms.get(room)
-        if participant is None or members is None:
-            return
-        members.pop(participant, None)
-        self._forget(room)
-        if not members:
-            del self._rooms[room]
+        if participant is not None and members is not None:
+            members.pop(participant, None)
+            self._forget(room)
+            if not members:
+                del self._rooms[room]
         rooms = self._joined.get(nick)
         if rooms is not None and room in rooms:
             self._joined[nick] = tuple(name for name in rooms if name != room)

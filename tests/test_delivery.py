@@ -228,6 +228,24 @@ class DirectoryTests(DeliveryTestCase):
         self.assert_delivered(event, self.alice, self.bob)
         self.assertEqual(set(self.bus.directory.audience("#x")), {self.alice, self.bob})
 
+    def test_neighbours_of_a_user_elsewhere(self) -> None:
+        """
+        A user with no connection here (on another daemon of a cluster) who
+        joined a room has its members here as neighbours, until they part or quit.
+        """
+        self.join(self.alice, "#x")
+        self.bus.publish(events.Joined(TS, "#x", "zed"), ToRoom("#x"))
+        self.take_all()
+        status = events.StatusChanged("zed", "away")
+        self.bus.publish(status, ToNeighbours("zed"))
+        self.assert_delivered(status, self.alice)
+        self.assertEqual(self.bus.directory.audience("#x"), (self.alice,))
+        quit = events.Quit(TS, "zed", "gone")
+        self.bus.publish(quit, ToNeighbours("zed"))
+        self.assert_delivered(quit, self.alice)
+        self.bus.publish(status, ToNeighbours("zed"))
+        self.assert_delivered(status)
+
     def test_room_names_ignore_case(self) -> None:
         """
         A join of C{#Dev} puts the user in the audience of C{#dev}.
