@@ -936,3 +936,32 @@ def open_postgres_store(
         return Failure(DatabaseError(f"cannot use the {name}: {_one_line(failure)}"))
 
     return opening.addCallbacks(opened, failed)
+
+
+def open_postgres_store_now(dsn: str, clock: IReactorTime, reactor: Any = None, block: int = BLOCK) -> PostgresStore:
+    """
+    L{open_postgres_store} for start-up, before the reactor runs (C{twistd
+    chat --postgres DSN}): the schema is created or migrated, the store's
+    lists read and its first block of ids reserved over a connection of
+    its own, blocking, so that a daemon that cannot use its database fails
+    to start with one line instead of serving without it. The store then
+    runs on a L{PsycopgPool}.
+
+    @raise DatabaseError: the database cannot be reached or used (one line,
+        no password), or its schema is newer than this code.
+    """
+    import psycopg
+
+    name = _describe(dsn)
+    try:
+        with psycopg.connect(dsn, connect_timeout=max(2, int(CONNECT_TIMEOUT))) as connection:
+            with connection.cursor() as cursor:
+                found = _opened(cursor, block)
+    except DatabaseError:
+        raise
+    except psycopg.Error as e:
+        raise DatabaseError(f"cannot use the {name}: {' '.join(str(e).split())}") from None
+    return PostgresStore(
+        PsycopgPool(dsn, reactor), clock, found["last_id"], found["account_names"], found["reserved"], block,
+        found["offers"], found["topics"], found["moderation"], found["device_keys"], name,
+    )

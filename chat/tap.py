@@ -24,10 +24,12 @@ from twisted.python import usage
 from typing_extensions import override
 
 from chat import config, logs, metrics
+from chat.interfaces import IIdAllocator
 from chat.irc.protocol import IRCFactory
 from chat.limits import DESCRIPTORS_RESERVED, raise_descriptor_limit
 from chat.listener import LISTEN_BACKLOG, Listener, needs_backlog, with_backlog
 from chat.memory_store import MemoryStore
+from chat.postgres_store import open_postgres_store_now
 from chat.protocol import ChatFactory
 from chat.schema import FILENAME, DatabaseError
 from chat.server import ChatServer
@@ -104,6 +106,10 @@ class Options(usage.Options):
         ["data-dir", "d", "chat-data",
          "Directory for the daemon's data (the SQLite database " + FILENAME + " and the spool/ "
          "of offered files), created if missing."],
+        ["postgres", None, None,
+         "Keep history, accounts and offers in this PostgreSQL database (a libpq connection string or "
+         "URI, e.g. postgresql://chat@db/chat) instead of SQLite; its schema is created when it is empty. "
+         "Offered files stay in --data-dir's spool/ (PROTOCOL.md section 13; docs/cluster.md)."],
         ["server-name", None, _DEFAULTS.server_name, "Server name sent in welcome."],
         ["motd", None, "", "Message of the day, sent in welcome."],
         ["max-line", None, _DEFAULTS.max_line, "Longest input line in bytes.", _positive(int)],
@@ -262,6 +268,8 @@ e.g. 127.0.0.1 or 10.0.0.0/8: a reverse proxy in front of the web listener."""
                 self[name] = size(self[name])
         if self["history-on-join"] < 0:
             raise usage.UsageError("--history-on-join must be 0 or more")
+        if self["postgres"] and self["in-memory"]:
+            raise usage.UsageError("--postgres and --in-memory exclude each other")
         if self["tls-key"] and not self["tls-cert"]:
             raise usage.UsageError("--tls-key needs --tls-cert")
         if not 0 <= self["ipv6-prefix"] <= 128:
@@ -313,8 +321,9 @@ LIVE_SETTINGS = (
 """The L{Settings} a reload changes (L{ChatServer.reconfigure}); the others keep their values until a restart."""
 
 RESTART_OPTIONS = (
-    "data-dir", "in-memory", "listen", "web", "irc", "web-origin", "trusted-proxy", "metrics", "tls-cert", "tls-key",
-    "spool-quota", "disk-reserve", "history-days", "history-on-join", "ipv6-prefix", "log-level", "log-format",
+    "data-dir", "in-memory", "postgres", "listen", "web", "irc", "web-origin", "trusted-proxy", "metrics", "tls-cert",
+    "tls-key", "spool-quota", "disk-reserve", "history-days", "history-on-join", "ipv6-prefix", "log-level",
+    "log-format",
 )
 """The options whose change takes a restart: a reload logs that it needs one."""
 
@@ -504,16 +513,22 @@ class Daemon(MultiService):
     _log = Logger()
 
     def __init__(
-        self, data: DataDirectory | None = None, install_logging: Callable[[object], None] | None = None
+        self,
+        data: DataDirectory | None = None,
+        install_logging: Callable[[object], None] | None = None,
+        database: str = "SQLite",
     ) -> None:
         """
         @param data: the data directory; C{None} for C{--in-memory}.
         @param install_logging: called with the service parent before the
             service joins it (L{chat.logs.for_twistd}); none when C{None}.
+        @param database: where history and accounts are kept, for the log:
+            C{"SQLite"} (in the data directory) or the PostgreSQL database.
         """
         super().__init__()
         self.data = data
         self.install_logging = install_logging
+        self.database = database
 
     @override
     def setServiceParent(self, parent: Any) -> None:
@@ -532,7 +547,7 @@ class Daemon(MultiService):
         if self.data is None:
             self._log.info("chat data in memory: nothing is kept after the daemon stops")
         else:
-            self._log.info("chat data in {directory} (SQLite)", directory=self.data.path)
+            self._log.info("chat data in {directory} ({database})", directory=self.data.path, database=self.database)
         try:
             super().privilegedStartService()
         except CannotListenError as e:
@@ -600,6 +615,8 @@ def makeService(options: Options, reactor: Any = None) -> IService:
         except TLSError as e:
             raise SystemExit(f"chat: {e}") from None
     store: IStore
+    ids: IIdAllocator | None = None
+    database = "SQLite"
     data = None if options["in-memory"] else DataDirectory(options["data-dir"])
     try:
         if data is None:
@@ -610,7 +627,13 @@ def makeService(options: Options, reactor: Any = None) -> IService:
             data.lock()  # before anything in it is touched: partial/ is emptied next
             spool = Spool(os.path.join(data.path, SPOOL), settings.spool_quota, reserve=settings.disk_reserve)
             spool.open()
-            store = open_store(data.path, reactor, reactor, check=True)
+            if options["postgres"]:
+                # Also the id allocator: ids unique across the daemons of one database.
+                postgres = open_postgres_store_now(options["postgres"], reactor, reactor)
+                store = ids = postgres
+                database = postgres.name
+            else:
+                store = open_store(data.path, reactor, reactor, check=True)
             reactor.addSystemEventTrigger("after", "shutdown", data.release)
     except OSError as e:
         if data is None:
@@ -624,10 +647,10 @@ def makeService(options: Options, reactor: Any = None) -> IService:
         if data is not None:
             data.discard()
         raise SystemExit(f"chat: {e}") from None
-    server = ChatServer(settings, reactor, store, files=spool)
+    server = ChatServer(settings, reactor, store, files=spool, ids=ids)
     factory = ChatFactory(server, starttls=tls)
     factory.noisy = False  # no line per listener start and stop: the Listener says where it listens
-    top = Daemon(data, logs.for_twistd(options, options.parent, reactor))
+    top = Daemon(data, logs.for_twistd(options, options.parent, reactor), database)
     listeners = []
     certificates = [tls] if tls is not None else []
     web = web_factory(server) if options["web"] else None

@@ -44,6 +44,7 @@ DEFAULTS = {
     "metrics": None,
     "config": None,
     "data-dir": "chat-data",
+    "postgres": None,
     "server-name": "chat",
     "motd": "",
     "max-line": 4096,
@@ -108,6 +109,14 @@ class OptionsTests(SynchronousTestCase):
             ["tcp:6667", "tcp6:6668", "unix:/tmp/c.sock"],
         )
 
+    def test_postgres_excludes_in_memory(self) -> None:
+        """
+        --postgres takes a connection string, and cannot go with --in-memory.
+        """
+        self.assertEqual(parse("--postgres", "postgresql://chat@db/chat")["postgres"], "postgresql://chat@db/chat")
+        error = self.assertRaises(UsageError, parse, "--postgres", "dbname=chat", "--in-memory")
+        self.assertIn("--postgres and --in-memory exclude each other", str(error))
+
     def test_listen_fresh_per_instance(self) -> None:
         """
         Endpoints given to one Options do not leak into another.
@@ -136,6 +145,7 @@ class OptionsTests(SynchronousTestCase):
             "registration-timeout": 60.0, "tls-handshake-timeout": 15.0, "upload-idle-timeout": 60.0,
             "disk-reserve": None, "max-output-total": 256 * 1024 * 1024, "ipv6-prefix": 64,
             "web": [], "irc": [], "web-origin": [], "trusted-proxy": [], "metrics": None, "config": None,
+            "postgres": None,
         })
         self.assertEqual(options.settings(), Settings(
             server_name="example", motd="hi all", max_line=512, flood_burst=3, flood_rate=2.5,
