@@ -133,6 +133,16 @@ class WheelTests(SynchronousTestCase):
         self.assertIn("chat/tap.py", names)
         for name in ("twisted/__init__.py", "twisted/plugins/__init__.py", "twisted/plugins/dropin.cache"):
             self.assertNotIn(name, names)
+
+    def test_wheel_ships_every_module(self) -> None:
+        """
+        Every module of the source tree's chat package is in the wheel (a
+        package missing from setup.cfg's packages would be left out).
+        """
+        with zipfile.ZipFile(self.wheel) as wheel:
+            names = set(wheel.namelist())
+        modules = {path.relative_to(SOURCE).as_posix() for path in (SOURCE / "chat").rglob("*.py")}
+        self.assertEqual(modules - names, set())
         self.assertEqual(
             sorted(n for n in names if n.startswith("twisted/")), ["twisted/plugins/chat_plugin.py"]
         )
