@@ -10,16 +10,17 @@ L{PsycopgPool}, one psycopg 3 connection (kept by C{psycopg_pool}, which
 checks it before each use and replaces one the server dropped) used from
 one thread of its own, so that operations run in the order they are asked
 for (each read sees every write asked for before it), as in the SQLite
-store, and the reactor never waits for the database. (adbapi's
+store, and the reactor never waits for the database. (L{Pool} is
+L{chat.pooled_store.Pool}.) (adbapi's
 C{ConnectionPool("psycopg", ...)} works too, but after a server restart it
 logs tracebacks and fails an operation before it reconnects.)
 
-B{Group commit.} Writes asked for in one reactor turn (messages, offers,
-topics, moderation, device keys) are queued and written together in one
-transaction, with C{executemany} per run of the same statement; while one
-group is written the next gathers. The group shares one L{Deferred}, which
-fires once PostgreSQL has committed it, or fails (logged once, in one line).
-One commit per group, not per message, is what keeps the fan-out figure.
+B{Group commit.} As in every L{chat.pooled_store.PooledStore}: writes asked
+for in one reactor turn are written together in one transaction, one commit
+per group, not per message, which is what keeps the fan-out figure. The
+store, its reads and its SQL are L{chat.pooled_store}'s; this module gives
+the PostgreSQL L{Dialect} (L{POSTGRES}), the schema (L{MIGRATIONS}), the
+pool and the ids.
 
 B{Ids.} L{next_id} is synchronous, and ids must be unique and increasing
 across every daemon sharing the database. The table C{id_blocks} holds one
@@ -53,37 +54,26 @@ as spelled, with a lower-cased C{*_key} column for lookups that ignore case
 
 from __future__ import annotations
 
-import itertools
 from collections import deque
 from collections.abc import Callable, Sequence
-from datetime import datetime
-from typing import Any, cast
+from typing import Any
 
-from twisted.internet.defer import Deferred, fail, succeed
-from twisted.internet.interfaces import IDelayedCall, IReactorTime
+from twisted.internet.defer import Deferred
+from twisted.internet.interfaces import IReactorTime
 from twisted.internet.threads import deferToThreadPool
-from twisted.logger import Logger
 from twisted.python.failure import Failure
 from twisted.python.threadpool import ThreadPool
+from typing_extensions import override
 from zope.interface import implementer
 
-from chat import schema
-from chat.counts import COUNTS
-from chat.events import DeviceKey, FileOffer, Message, Private
+from chat.events import FileOffer, Message, Private
 from chat.interfaces import IIdAllocator
-from chat.schema import DatabaseError, from_ms, to_ms
-from chat.sqlite_store import Pool
-from chat.storage import (
-    AccountExists,
-    AccountRecord,
-    BanRecord,
-    IStore,
-    ModerationRecord,
-    RoomFlags,
-)
+from chat.pooled_store import Contents, Dialect, Pool, PooledStore, columns, one_line
+from chat.schema import DatabaseError
 
 __all__ = [
-    "MIGRATIONS", "VERSION", "IdsExhausted", "PostgresStore", "PsycopgPool", "migrate", "open_postgres_store",
+    "MIGRATIONS", "POSTGRES", "VERSION", "IdsExhausted", "PostgresStore", "PsycopgPool", "migrate",
+    "open_postgres_store",
 ]
 
 BLOCK = 1000
@@ -187,50 +177,21 @@ to C{n + 1}. Append only; never edit a step that has shipped."""
 VERSION = len(MIGRATIONS)
 """The schema version this code reads and writes (in the table C{schema_version})."""
 
-_INSERT_MESSAGE = (
-    "INSERT INTO messages (id, ts, room, room_key, sender, text, action) VALUES (%s, %s, %s, %s, %s, %s, %s)"
-)
-_INSERT_PRIVATE = (
-    "INSERT INTO private (id, ts, sender, sender_key, recipient, recipient_key, text, action, pending, e2e)"
-    " VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s)"
-)
-_INSERT_OFFER = (
-    "INSERT INTO offers (id, sender, target, name, size, sha256, expires) VALUES (%s, %s, %s, %s, %s, %s, %s)"
-)
-_DELIVERED = "UPDATE private SET pending = FALSE WHERE id = %s"
-_REMOVE_OFFER = "DELETE FROM offers WHERE id = %s"
-_SET_TOPIC = (
-    "INSERT INTO topics (room_key, room, text, set_by) VALUES (%s, %s, %s, %s) ON CONFLICT (room_key)"
-    " DO UPDATE SET room = EXCLUDED.room, text = EXCLUDED.text, set_by = EXCLUDED.set_by"
-)
-_CLEAR_TOPIC = "DELETE FROM topics WHERE room_key = %s"
-_SET_OPERATOR = "INSERT INTO operators (room_key, account_key) VALUES (%s, %s) ON CONFLICT DO NOTHING"
-_CLEAR_OPERATOR = "DELETE FROM operators WHERE room_key = %s AND account_key = %s"
-_ADD_BAN = (
-    "INSERT INTO bans (room_key, account_key, nick_key, address, expires, reason, set_by, created)"
-    " VALUES (%s, %s, %s, %s, %s, %s, %s, %s) ON CONFLICT (room_key, account_key, nick_key)"
-    " DO UPDATE SET address = EXCLUDED.address, expires = EXCLUDED.expires, reason = EXCLUDED.reason,"
-    " set_by = EXCLUDED.set_by, created = EXCLUDED.created"
-)
-_REMOVE_BAN = "DELETE FROM bans WHERE room_key = %s AND account_key = %s AND nick_key = %s"
-_SET_ROOM_FLAGS = (
-    "INSERT INTO room_settings (room_key, invite_only, topic_lock, moderated) VALUES (%s, %s, %s, %s)"
-    " ON CONFLICT (room_key) DO UPDATE SET invite_only = EXCLUDED.invite_only,"
-    " topic_lock = EXCLUDED.topic_lock, moderated = EXCLUDED.moderated"
-)
-_ADD_DEVICE_KEY = (
-    "INSERT INTO device_keys (account_key, device, bundle, fingerprint, added) VALUES (%s, %s, %s, %s, %s)"
-    " ON CONFLICT (account_key, device) DO UPDATE SET bundle = EXCLUDED.bundle,"
-    " fingerprint = EXCLUDED.fingerprint, added = EXCLUDED.added"
-)
-_REMOVE_DEVICE_KEY = "DELETE FROM device_keys WHERE account_key = %s AND device = %s"
 _RESERVE = "UPDATE id_blocks SET top = greatest(top, %s) + %s RETURNING top"
-_NO_ID = 2**63 - 1
-"""Above every message id: C{id < _NO_ID} holds for all."""
-_NO_TIME = -(2**63)
-"""Below every time in milliseconds: C{ts >= _NO_TIME} holds for all."""
-_PRUNE_BATCH = 5000
-"""Rows deleted per transaction by L{PostgresStore.prune}, so writes interleave."""
+
+
+def _upsert(table: str, keys: Sequence[str], values: Sequence[str]) -> str:
+    update = ", ".join(f"{name} = EXCLUDED.{name}" for name in values)
+    return f"INSERT INTO {table} {columns(*keys, *values)} ON CONFLICT ({', '.join(keys)}) DO UPDATE SET {update}"
+
+
+def _insert_or_ignore(table: str, names: Sequence[str]) -> str:
+    return f"INSERT INTO {table} {columns(*names)} ON CONFLICT DO NOTHING"
+
+
+POSTGRES = Dialect("%s", _upsert, _insert_or_ignore, no_limit=None)
+"""The SQL of L{PostgresStore}: psycopg's C{%s} placeholders, C{INSERT ...
+ON CONFLICT}, and C{LIMIT NULL} for no limit."""
 
 CONNECT_TIMEOUT = 10.0
 """Seconds an operation waits for a connection to the database before it fails."""
@@ -319,58 +280,6 @@ class IdsExhausted(Exception):
     """
 
 
-Pending = Message | Private | FileOffer | tuple[str, tuple[Any, ...]]
-"""What waits for the next group commit: messages, offers, or other statements."""
-
-
-def _one_line(failure: Failure) -> str:
-    """
-    A failure's message on one line (psycopg's span several: C{DETAIL:}, C{HINT:}).
-    """
-    return " ".join(failure.getErrorMessage().split())
-
-
-def _statement(item: Pending) -> tuple[str, tuple[Any, ...]]:
-    if isinstance(item, Message):
-        return _INSERT_MESSAGE, (
-            item.id, to_ms(item.ts), item.room, item.room.lower(), item.sender, item.text, item.action,
-        )
-    if isinstance(item, Private):
-        return _INSERT_PRIVATE, (
-            item.id, to_ms(item.ts), item.sender, item.sender.lower(), item.to, item.to.lower(),
-            item.text, item.action, item.offline, item.e2e,
-        )
-    if isinstance(item, FileOffer):
-        return _INSERT_OFFER, (
-            item.id, item.sender, item.to, item.name, item.size, item.sha256, to_ms(item.expires),
-        )
-    return item
-
-
-def _count(items: Sequence[Pending]) -> str:
-    """
-    What a group holds, for the log: C{"12 messages"}, C{"1 message and 2 other changes"}.
-    """
-    messages = sum(isinstance(item, (Message, Private, FileOffer)) for item in items)
-    other = len(items) - messages
-    parts = [
-        f"{count} {noun}{'' if count == 1 else 's'}"
-        for count, noun in ((messages, "message or offer"), (other, "other change"))
-        if count
-    ]
-    return " and ".join(parts)
-
-
-def _write(transaction: Any, items: Sequence[Pending]) -> None:
-    """
-    Run in the database thread: one transaction for a whole group, the
-    statements in the order asked, rows built here rather than on the
-    reactor's thread.
-    """
-    for sql, group in itertools.groupby(map(_statement, items), key=lambda s: s[0]):
-        transaction.executemany(sql, [params for _, params in group])
-
-
 def migrate(transaction: Any) -> tuple[int, int]:
     """
     Bring the schema up to L{VERSION} in the current transaction (DDL is
@@ -403,8 +312,8 @@ def migrate(transaction: Any) -> tuple[int, int]:
     return before, VERSION
 
 
-@implementer(IStore, IIdAllocator)
-class PostgresStore:
+@implementer(IIdAllocator)
+class PostgresStore(PooledStore):
     """
     The PostgreSQL store: operations in order on one connection, writes
     grouped per reactor turn, ids from reserved blocks (see the module's
@@ -412,30 +321,24 @@ class PostgresStore:
     allocator of a daemon of the cluster (pass it as C{ids} to
     L{chat.server.ChatServer}).
 
-    Like L{chat.sqlite_store.SQLiteStore}, L{account_names}, L{topics},
+    What it shares with L{chat.sqlite_store.SQLiteStore} (group commit,
+    reads, the lists kept in memory) is L{PooledStore}'s; here: the
+    PostgreSQL L{Dialect} and the ids. L{account_names}, L{topics},
     L{moderation}, L{device_keys} and L{offers} are as known when the store
     was opened; changes made since by other daemons of the cluster are not
-    seen there (L{read_moderation} reads afresh).
+    seen there (L{read_moderation} reads afresh). Operations on a closed
+    store fail with L{DatabaseError}.
     """
 
-    _log = Logger()
+    dialect = POSTGRES
+    group_kinds = (((Message, Private, FileOffer), "message or offer"),)
 
     def __init__(
-        self,
-        pool: Pool,
-        clock: IReactorTime,
-        last_id: int,
-        account_names: dict[str, str],
-        reserved: int,
-        block: int = BLOCK,
-        offers: Sequence[FileOffer] = (),
-        topics: dict[str, tuple[str, str, str]] | None = None,
-        moderation: ModerationRecord | None = None,
-        device_keys: dict[str, tuple[DeviceKey, ...]] | None = None,
+        self, pool: Pool, clock: IReactorTime, contents: Contents, reserved: int, block: int = BLOCK,
         name: str = "PostgreSQL",
     ) -> None:
         """
-        @param last_id: the highest id stored.
+        @param contents: what the database held when the store was opened.
         @param reserved: the top of the first block of ids reserved for this
             store: it owns C{reserved - block + 1} to C{reserved}.
         @param block: ids reserved at a time, at least 1.
@@ -443,26 +346,14 @@ class PostgresStore:
         """
         if block < 1:
             raise ValueError(f"block must be at least 1, not {block}")
-        self.name = name
-        self._pool = pool
-        self._clock = clock
-        self._last_id = last_id
+        super().__init__(pool, clock, contents, name)
         self._block = block
         self._blocks: deque[tuple[int, int]] = deque([(reserved - block + 1, reserved)])
         self._reserving = False
-        self._account_names = account_names
-        self._offers = list(offers)
-        self._topics = dict(topics or {})
-        self._moderation = moderation or ModerationRecord()
-        self._device_keys = dict(device_keys or {})
-        self._pending: list[Pending] = []
-        self._group: Deferred[None] | None = None
-        self._writing = 0
-        self._soon: IDelayedCall | None = None
-        self._closed = False
 
     # Ids
 
+    @override
     def next_id(self) -> int:
         """
         The next id of this store's reserved blocks above L{last_id}; starts
@@ -481,9 +372,6 @@ class PostgresStore:
         self._last_id = id_
         self._reserve_if_low()
         return id_
-
-    def last_id(self) -> int:
-        return self._last_id
 
     def reserved(self) -> int:
         """
@@ -511,207 +399,10 @@ class PostgresStore:
         if isinstance(result, Failure):
             self._log.error(
                 "could not reserve message ids in {database}: {error}",
-                database=self.name, error=_one_line(result),
+                database=self.name, error=one_line(result),
             )
             return
         self._blocks.append((result - self._block + 1, result))
-
-    # Writes: grouped
-
-    def _queue(self, *items: Pending) -> Deferred[None]:
-        """
-        Add messages or statements to the next group.
-
-        @return: the group's L{Deferred}, shared by everything in it: fires
-            once the group is committed.
-        """
-        if self._closed:
-            return fail(DatabaseError("the store is closed"))
-        self._pending.extend(items)
-        group = self._group
-        if group is None:
-            group = self._group = Deferred()
-            if not self._writing and self._soon is None:
-                # Let the rest of this reactor turn join the group.
-                self._soon = self._clock.callLater(0, self._flush)
-        return group
-
-    def _flush(self) -> None:
-        """
-        Start writing the pending group, if any.
-        """
-        if self._soon is not None:
-            if self._soon.active():
-                self._soon.cancel()
-            self._soon = None
-        if not self._pending:
-            return
-        items, self._pending = self._pending, []
-        group, self._group = self._group, None
-        assert group is not None
-        self._writing += 1
-        done = self._pool.runInteraction(_write, items)
-        done.addBoth(COUNTS.timed, self._clock, self._clock.seconds())
-        done.addBoth(self._written, group, items)
-
-    def _written(self, result: object, group: Deferred[None], items: Sequence[Pending]) -> None:
-        self._writing -= 1
-        if isinstance(result, Failure):
-            self._log.error(
-                "could not store {what} in {database}: {error}; the senders got busy",
-                what=_count(items), database=self.name, error=_one_line(result), count=len(items),
-            )
-            group.errback(result)
-            group.addErrback(lambda _: None)  # reported above, once
-        else:
-            group.callback(None)
-        if self._pending and not self._writing:
-            self._flush()
-
-    def add(self, message: Message | Private) -> Deferred[None]:
-        self._last_id = max(self._last_id, message.id)
-        return self._queue(message)
-
-    def delivered(self, ids: Sequence[int]) -> Deferred[None]:
-        if not ids:
-            return succeed(None)
-        return self._queue(*((_DELIVERED, (message_id,)) for message_id in ids))
-
-    def add_offer(self, offer: FileOffer) -> Deferred[None]:
-        self._last_id = max(self._last_id, offer.id)
-        return self._queue(offer)
-
-    def remove_offers(self, ids: Sequence[int]) -> Deferred[None]:
-        if not ids:
-            return succeed(None)
-        return self._queue(*((_REMOVE_OFFER, (offer_id,)) for offer_id in ids))
-
-    def set_topic(self, room: str, text: str, by: str) -> Deferred[None]:
-        if text:
-            return self._queue((_SET_TOPIC, (room.lower(), room, text, by)))
-        return self._queue((_CLEAR_TOPIC, (room.lower(),)))
-
-    def set_operator(self, room: str, account: str, operator: bool) -> Deferred[None]:
-        return self._queue((_SET_OPERATOR if operator else _CLEAR_OPERATOR, (room.lower(), account.lower())))
-
-    def add_ban(self, ban: BanRecord) -> Deferred[None]:
-        expires = None if ban.expires is None else int(ban.expires * 1000)
-        return self._queue((_ADD_BAN, (
-            ban.room, ban.account, ban.nick, ban.address, expires, ban.reason, ban.by, int(ban.created * 1000),
-        )))
-
-    def remove_ban(self, room: str, account: str, nick: str) -> Deferred[None]:
-        return self._queue((_REMOVE_BAN, (room, account, nick)))
-
-    def set_room_flags(self, room: str, flags: RoomFlags) -> Deferred[None]:
-        return self._queue((_SET_ROOM_FLAGS, (room.lower(), flags.invite_only, flags.topic_lock, flags.moderated)))
-
-    def add_device_key(self, account: str, key: DeviceKey) -> Deferred[None]:
-        return self._queue((_ADD_DEVICE_KEY, (account.lower(), key.device, key.key, key.fingerprint, to_ms(key.added))))
-
-    def remove_device_key(self, account: str, device: str) -> Deferred[None]:
-        return self._queue((_REMOVE_DEVICE_KEY, (account.lower(), device)))
-
-    # Everything else: in order, after the pending group
-
-    def _run(self, interaction: Callable[..., Any], *args: object) -> Deferred[Any]:
-        if self._closed:
-            return fail(DatabaseError("the store is closed"))
-        self._flush()
-        done: Deferred[Any] = self._pool.runInteraction(interaction, *args)
-        return done
-
-    def recent(self, room: str, count: int, before: int | None = None) -> Deferred[Sequence[Message]]:
-        if count <= 0:
-            return succeed(())
-        return self._run(_recent, room.lower(), count, _NO_ID if before is None else before)
-
-    def conversation(
-        self, a: str, b: str, count: int, before: int | None = None, since: datetime | None = None
-    ) -> Deferred[Sequence[Private]]:
-        if count <= 0:
-            return succeed(())
-        return self._run(
-            _conversation, a.lower(), b.lower(), count, _NO_ID if before is None else before,
-            _NO_TIME if since is None else to_ms(since),
-        )
-
-    def messages(
-        self, room: str, since: datetime | None = None, after: int = 0, limit: int | None = None
-    ) -> Deferred[Sequence[Message]]:
-        return self._run(_messages, room.lower(), _NO_TIME if since is None else to_ms(since), after, limit)
-
-    def waiting(self, nick: str) -> Deferred[Sequence[Private]]:
-        return self._run(_waiting, nick.lower())
-
-    def account(self, name: str) -> Deferred[AccountRecord | None]:
-        return self._run(_account, name.lower())
-
-    def create_account(self, name: str, password: str, created: float) -> Deferred[None]:
-        return self._run(_create_account, name, password, created)
-
-    def set_password(self, name: str, password: str) -> Deferred[bool]:
-        return self._run(_set_password, name.lower(), password)
-
-    def accounts(self) -> Deferred[list[AccountRecord]]:
-        return self._run(_accounts)
-
-    def delete_account(self, name: str) -> Deferred[tuple[AccountRecord, int] | None]:
-        return self._run(_delete_account, name.lower())
-
-    def account_names(self) -> dict[str, str]:
-        return dict(self._account_names)
-
-    def topics(self) -> dict[str, tuple[str, str, str]]:
-        return dict(self._topics)
-
-    def offers(self) -> list[FileOffer]:
-        return list(self._offers)
-
-    def moderation(self) -> ModerationRecord:
-        return self._moderation
-
-    def device_keys(self) -> dict[str, tuple[DeviceKey, ...]]:
-        return dict(self._device_keys)
-
-    def read_moderation(self) -> Deferred[ModerationRecord]:
-        return self._run(schema.moderation)
-
-    def set_admin(self, name: str, admin: bool) -> Deferred[None]:
-        # Not grouped, as in the SQLite store: chat-admin may run it on a
-        # synchronous pool, where no clock turns to write a group.
-        return self._run(_set_admin, name.lower(), admin)
-
-    def prune(self, before: float) -> Deferred[int]:
-        cutoff = int(before * 1000)
-        total = 0
-
-        def step(deleted: int) -> Deferred[int] | int:
-            nonlocal total
-            total += deleted
-            if deleted < _PRUNE_BATCH or self._closed:
-                return total
-            return self._run(_prune, cutoff).addCallback(step)
-
-        return self._run(_prune, cutoff).addCallback(step)
-
-    def close(self) -> Deferred[None]:
-        """
-        Write the pending group, wait for every operation asked for (a
-        reservation of ids included), then close the pool. Later operations
-        fail with L{DatabaseError}.
-        """
-        if self._closed:
-            return succeed(None)
-        # An empty interaction queued last fires after every earlier one.
-        done = self._run(lambda transaction: None)
-        self._closed = True
-
-        def close_pool(result: object) -> object:
-            self._pool.close()
-            return result
-
-        return done.addBoth(close_pool)
 
 
 def _reserve(transaction: Any, floor: int, block: int) -> int:
@@ -725,125 +416,6 @@ def _reserve(transaction: Any, floor: int, block: int) -> int:
     return int(transaction.fetchone()[0])
 
 
-def _message(row: tuple[Any, ...]) -> Message:
-    id_, ts, room, sender, text, action = row
-    return Message(id_, from_ms(ts), room, sender, text, bool(action))
-
-
-def _recent(transaction: Any, room_key: str, count: int, before: int) -> list[Message]:
-    transaction.execute(
-        "SELECT id, ts, room, sender, text, action FROM messages WHERE room_key = %s AND id < %s"
-        " ORDER BY id DESC LIMIT %s",
-        (room_key, before, count),
-    )
-    return [_message(row) for row in reversed(transaction.fetchall())]
-
-
-_ONE_WAY = (
-    "(SELECT id, ts, sender, recipient, text, action, e2e FROM private"
-    " WHERE sender_key = %s AND recipient_key = %s AND id < %s AND ts >= %s ORDER BY id DESC LIMIT %s)"
-)
-
-
-def _conversation(transaction: Any, a: str, b: str, count: int, before: int, since_ms: int) -> list[Private]:
-    """
-    Each direction of the pair through the index C{private_by_pair}, at most
-    C{count} rows each, then the last C{count} of both (C{UNION} drops the
-    repeat when C{a} and C{b} are the same nick).
-    """
-    transaction.execute(
-        f"{_ONE_WAY} UNION {_ONE_WAY} ORDER BY id DESC LIMIT %s",
-        (a, b, before, since_ms, count, b, a, before, since_ms, count, count),
-    )
-    return [
-        Private(id_, from_ms(ts), sender, recipient, text, bool(action), e2e=e2e)
-        for id_, ts, sender, recipient, text, action, e2e in reversed(transaction.fetchall())
-    ]
-
-
-def _messages(transaction: Any, room_key: str, since_ms: int, after: int, limit: int | None) -> list[Message]:
-    transaction.execute(
-        "SELECT id, ts, room, sender, text, action FROM messages"
-        " WHERE room_key = %s AND id > %s AND ts >= %s ORDER BY id LIMIT %s",  # LIMIT NULL: no limit
-        (room_key, after, since_ms, limit),
-    )
-    return [_message(row) for row in transaction.fetchall()]
-
-
-def _waiting(transaction: Any, recipient_key: str) -> list[Private]:
-    transaction.execute(
-        "SELECT id, ts, sender, recipient, text, action, e2e FROM private"
-        " WHERE recipient_key = %s AND pending ORDER BY id",
-        (recipient_key,),
-    )
-    return [
-        Private(id_, from_ms(ts), sender, recipient, text, bool(action), offline=True, e2e=e2e)
-        for id_, ts, sender, recipient, text, action, e2e in transaction.fetchall()
-    ]
-
-
-def _account(transaction: Any, name_key: str) -> AccountRecord | None:
-    transaction.execute("SELECT name, password, created FROM accounts WHERE name_key = %s", (name_key,))
-    row = transaction.fetchone()
-    return None if row is None else AccountRecord(row[0], row[1], row[2] / 1000)
-
-
-def _accounts(transaction: Any) -> list[AccountRecord]:
-    transaction.execute("SELECT name, password, created FROM accounts ORDER BY name_key")
-    return [AccountRecord(name, password, created / 1000) for name, password, created in transaction.fetchall()]
-
-
-def _delete_account(transaction: Any, name_key: str) -> tuple[AccountRecord, int] | None:
-    transaction.execute("DELETE FROM accounts WHERE name_key = %s RETURNING name, password, created", (name_key,))
-    row = transaction.fetchone()
-    if row is None:
-        return None
-    transaction.execute("DELETE FROM private WHERE pending AND recipient_key = %s", (name_key,))
-    count = transaction.rowcount
-    transaction.execute("DELETE FROM device_keys WHERE account_key = %s", (name_key,))
-    return AccountRecord(row[0], row[1], row[2] / 1000), count
-
-
-def _create_account(transaction: Any, name: str, password: str, created: float) -> None:
-    """
-    Insert the account, or raise L{AccountExists} (rolled back: nothing
-    changed); then drop what an earlier account of that name left (waiting
-    messages, device keys: deleted with C{chat-admin} while daemons ran).
-    """
-    transaction.execute(
-        "INSERT INTO accounts (name_key, name, password, created) VALUES (%s, %s, %s, %s)"
-        " ON CONFLICT (name_key) DO NOTHING",
-        (name.lower(), name, password, int(created * 1000)),
-    )
-    if not transaction.rowcount:
-        raise AccountExists(name)
-    transaction.execute("DELETE FROM private WHERE pending AND recipient_key = %s", (name.lower(),))
-    transaction.execute("DELETE FROM device_keys WHERE account_key = %s", (name.lower(),))
-
-
-def _set_password(transaction: Any, name_key: str, password: str) -> bool:
-    transaction.execute("UPDATE accounts SET password = %s WHERE name_key = %s", (password, name_key))
-    return bool(transaction.rowcount)
-
-
-def _set_admin(transaction: Any, name_key: str, admin: bool) -> None:
-    if admin:
-        transaction.execute("INSERT INTO admins (name_key) VALUES (%s) ON CONFLICT DO NOTHING", (name_key,))
-    else:
-        transaction.execute("DELETE FROM admins WHERE name_key = %s", (name_key,))
-
-
-def _prune(transaction: Any, cutoff_ms: int) -> int:
-    deleted = 0
-    for table in ("messages", "private"):
-        transaction.execute(
-            f"DELETE FROM {table} WHERE id IN (SELECT id FROM {table} WHERE ts < %s LIMIT %s)",
-            (cutoff_ms, _PRUNE_BATCH),
-        )
-        deleted += transaction.rowcount
-    return deleted
-
-
 def _highest_id(transaction: Any) -> int:
     transaction.execute(
         "SELECT greatest((SELECT max(id) FROM messages), (SELECT max(id) FROM private),"
@@ -852,24 +424,16 @@ def _highest_id(transaction: Any) -> int:
     return int(transaction.fetchone()[0])
 
 
-def _opened(transaction: Any, block: int) -> dict[str, Any]:
+def _opened(transaction: Any, block: int) -> tuple[Contents, int]:
     """
     Migrate, read what the store keeps in memory, and reserve the first
     block of ids above every id stored (one transaction).
+
+    @return: what the database holds, and the top of the block reserved.
     """
     migrate(transaction)
-    last = _highest_id(transaction)
-    cursor = cast(Any, transaction)
-    found = {
-        "last_id": last,
-        "account_names": schema.account_names(cursor),
-        "offers": schema.offers(cursor),
-        "topics": schema.topics(cursor),
-        "moderation": schema.moderation(cursor),
-        "device_keys": schema.device_keys(cursor),
-    }
-    found["reserved"] = _reserve(transaction, last, block)
-    return found
+    contents = Contents.read(transaction, _highest_id(transaction))
+    return contents, _reserve(transaction, contents.last_id, block)
 
 
 def _describe(dsn: str) -> str:
@@ -916,24 +480,22 @@ def open_postgres_store(
     if make_pool is None:
         pool = psycopg_pool = PsycopgPool(dsn, reactor)
         probed = psycopg_pool.probe()
-        opening: Deferred[dict[str, Any]] = probed.addCallback(
+        opening: Deferred[tuple[Contents, int]] = probed.addCallback(
             lambda _: pool.runInteraction(_opened, block)
         )
     else:
         pool = make_pool(dsn)
         opening = pool.runInteraction(_opened, block)
 
-    def opened(found: dict[str, Any]) -> PostgresStore:
-        return PostgresStore(
-            pool, clock, found["last_id"], found["account_names"], found["reserved"], block,
-            found["offers"], found["topics"], found["moderation"], found["device_keys"], name,
-        )
+    def opened(found: tuple[Contents, int]) -> PostgresStore:
+        contents, reserved = found
+        return PostgresStore(pool, clock, contents, reserved, block, name)
 
     def failed(failure: Failure) -> Failure:
         pool.close()
         if failure.check(DatabaseError):
             return failure
-        return Failure(DatabaseError(f"cannot use the {name}: {_one_line(failure)}"))
+        return Failure(DatabaseError(f"cannot use the {name}: {one_line(failure)}"))
 
     return opening.addCallbacks(opened, failed)
 
@@ -956,12 +518,9 @@ def open_postgres_store_now(dsn: str, clock: IReactorTime, reactor: Any = None, 
     try:
         with psycopg.connect(dsn, connect_timeout=max(2, int(CONNECT_TIMEOUT))) as connection:
             with connection.cursor() as cursor:
-                found = _opened(cursor, block)
+                contents, reserved = _opened(cursor, block)
     except DatabaseError:
         raise
     except psycopg.Error as e:
         raise DatabaseError(f"cannot use the {name}: {' '.join(str(e).split())}") from None
-    return PostgresStore(
-        PsycopgPool(dsn, reactor), clock, found["last_id"], found["account_names"], found["reserved"], block,
-        found["offers"], found["topics"], found["moderation"], found["device_keys"], name,
-    )
+    return PostgresStore(PsycopgPool(dsn, reactor), clock, contents, reserved, block, name)

@@ -27,7 +27,7 @@ from twisted.python.failure import Failure
 from twisted.trial.unittest import SynchronousTestCase, TestCase
 from zope.interface.verify import verifyObject
 
-from chat import postgres_store
+from chat import pooled_store, postgres_store
 from chat.events import DeviceKey, FileOffer, Message, Private
 from chat.interfaces import IIdAllocator
 from chat.postgres_store import (
@@ -44,7 +44,7 @@ from tests.test_storage import TS, StoreContract, message
 
 class QueuedPool:
     """
-    A L{chat.sqlite_store.Pool} on a real psycopg connection: interactions
+    A L{chat.pooled_store.Pool} on a real psycopg connection: interactions
     queue in order and run on L{run}, each in a transaction.
     """
 
@@ -214,7 +214,7 @@ class GroupCommitTests(PostgresTestCase):
         """
         Pruning deletes in bounded batches, each its own transaction, until none are left.
         """
-        self.patch(postgres_store, "_PRUNE_BATCH", 2)
+        self.patch(pooled_store, "_PRUNE_BATCH", 2)
         for i in range(5):
             message(self.store, "#a", f"old{i}", TS - timedelta(days=3))
         message(self.store, "#a", "new")

@@ -27,7 +27,7 @@ from twisted.python.failure import Failure
 from twisted.trial.unittest import SynchronousTestCase
 from zope.interface.verify import verifyObject
 
-from chat import schema, sqlite_store
+from chat import pooled_store, schema, sqlite_store
 from chat.events import DeviceKey, FileOffer, Message, Private
 from chat.memory_store import MemoryStore
 from chat.sqlite_store import SQLiteStore, open_store
@@ -729,7 +729,7 @@ class GroupCommitTests(SQLiteStoreTestCase):
         """
         Pruning deletes in bounded batches, each its own transaction, until none are left.
         """
-        self.patch(sqlite_store, "_PRUNE_BATCH", 2)
+        self.patch(pooled_store, "_PRUNE_BATCH", 2)
         old = TS - timedelta(days=3)
         for i in range(5):
             message(self.store, "#a", f"old{i}", old)

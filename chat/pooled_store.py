@@ -1,0 +1,630 @@
+# -*- test-case-name: tests.test_storage,tests.test_postgres_store -*-
+"""
+What the SQL stores share: L{PooledStore}, an L{IStore} over a L{Pool} of
+one connection with group commit, whose SQL comes from a L{Dialect}; the
+SQLite store (L{chat.sqlite_store}) and the PostgreSQL store
+(L{chat.postgres_store}) are each a dialect, a way of allocating ids and an
+opener.
+
+B{Group commit.} Writes asked for in one reactor turn (messages, offers,
+topics, moderation, device keys) are queued and written together in one
+transaction, with C{executemany} per run of the same statement; while one
+group is written the next gathers. The group shares one L{Deferred}, which
+fires once the database has committed it, or fails: the failure is logged
+here once, in one line naming the database and the error (no traceback: a
+full or failing disk fails every group alike), and the senders are told
+C{busy}.
+
+B{Order.} Every other operation (reads, accounts, pruning) first starts
+writing the pending group, then runs after it on the pool, so that each
+read sees every write asked for before it.
+
+Times are stored as integer milliseconds since the POSIX epoch (UTC); names
+as spelled, with a lower-cased C{*_key} column for lookups that ignore case
+(PROTOCOL.md section 3.3), as in L{chat.schema}.
+"""
+
+from __future__ import annotations
+
+import itertools
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any, Protocol
+
+from twisted.internet.defer import Deferred, fail, succeed
+from twisted.internet.interfaces import IDelayedCall, IReactorTime
+from twisted.logger import Logger
+from twisted.python.failure import Failure
+from zope.interface import implementer
+
+from chat import schema
+from chat.counts import COUNTS
+from chat.events import DeviceKey, FileOffer, Message, Private
+from chat.schema import DatabaseError, from_ms, to_ms
+from chat.storage import (
+    AccountExists,
+    AccountRecord,
+    BanRecord,
+    IStore,
+    ModerationRecord,
+    RoomFlags,
+)
+
+__all__ = ["Contents", "Dialect", "Pending", "Pool", "PooledStore", "columns", "describe", "one_line"]
+
+_NO_ID = 2**63 - 1
+"""Above every message id: C{id < _NO_ID} holds for all."""
+_NO_TIME = -(2**63)
+"""Below every time in milliseconds: C{ts >= _NO_TIME} holds for all."""
+_PRUNE_BATCH = 5000
+"""Rows deleted per transaction by L{PooledStore.prune}, so writes interleave."""
+
+
+class Pool(Protocol):
+    """
+    What L{PooledStore} needs of adbapi's C{ConnectionPool}, which the SQLite
+    store runs on in the daemon; C{chat-admin} has a synchronous one, the
+    PostgreSQL store a L{chat.postgres_store.PsycopgPool}.
+    """
+
+    def runInteraction(self, interaction: Callable[..., Any], *args: Any) -> Deferred[Any]:  # noqa: N802
+        """
+        Call C{interaction(cursor, *args)} in a transaction of its own, after
+        every interaction asked for earlier; commit it, or roll it back if
+        the call raises.
+
+        @return: fires with what C{interaction} returns, or fails with what
+            it raises.
+        """
+
+    def close(self) -> None:
+        """
+        Close the connection (adbapi's: and stop its thread).
+        """
+
+
+Pending = Message | Private | FileOffer | tuple[str, tuple[Any, ...]]
+"""What waits for the next group commit: messages, offers, or other statements."""
+
+
+@dataclass(frozen=True)
+class Contents:
+    """
+    What a store knows when it opens: the highest id stored, and the lists
+    it keeps in memory (see L{chat.schema} for their shapes).
+    """
+
+    last_id: int
+    account_names: dict[str, str] = field(default_factory=dict)
+    offers: Sequence[FileOffer] = ()
+    topics: dict[str, tuple[str, str, str]] = field(default_factory=dict)
+    moderation: ModerationRecord = field(default_factory=ModerationRecord)
+    device_keys: dict[str, tuple[DeviceKey, ...]] = field(default_factory=dict)
+
+    @classmethod
+    def read(cls, connection: Any, last_id: int) -> Contents:
+        """
+        Read the lists (blocking).
+
+        @param connection: an C{sqlite3.Connection}, or a DB-API cursor in a
+            transaction (psycopg's): anything whose C{execute} returns a cursor.
+        @param last_id: the highest id stored (the engines find it apart).
+        """
+        return cls(
+            last_id, schema.account_names(connection), schema.offers(connection), schema.topics(connection),
+            schema.moderation(connection), schema.device_keys(connection),
+        )
+
+
+def columns(*names: str) -> str:
+    """
+    The columns and values of an C{INSERT}: C{columns("a", "b")} is
+    C{"(a, b) VALUES (?, ?)"} (placeholders in the qmark style, see L{Dialect}).
+    """
+    return f"({', '.join(names)}) VALUES ({', '.join('?' for _ in names)})"
+
+
+def one_line(failure: Failure) -> str:
+    """
+    A failure's message on one line (psycopg's span several: C{DETAIL:}, C{HINT:}).
+    """
+    return " ".join(failure.getErrorMessage().split())
+
+
+def describe(items: Sequence[Pending], kinds: Sequence[tuple[tuple[type, ...], str]]) -> str:
+    """
+    What a group holds, for the log: C{"12 messages"}, C{"1 message, 1 file
+    offer and 2 other changes"}.
+
+    @param kinds: the types counted apart, each with its noun (singular);
+        the rest are "other changes".
+    """
+    counts = [(sum(isinstance(item, types) for item in items), noun) for types, noun in kinds]
+    counts.append((len(items) - sum(count for count, _ in counts), "other change"))
+    parts = [f"{count} {noun}{'' if count == 1 else 's'}" for count, noun in counts if count]
+    return parts[0] if len(parts) == 1 else ", ".join(parts[:-1]) + " and " + parts[-1]
+
+
+def _message(row: tuple[Any, ...]) -> Message:
+    id_, ts, room, sender, text, action = row
+    return Message(id_, from_ms(ts), room, sender, text, bool(action))
+
+
+class Dialect:
+    """
+    The SQL of L{PooledStore} as one database engine (its DB-API module)
+    spells it, and the interactions that run it: each method taking a
+    C{transaction} is called with a cursor in the pool's thread.
+
+    The statements are written once, here, with qmark placeholders (C{?});
+    the dialect spells them with its own C{placeholder} (none contains a
+    C{?} or C{%} otherwise). What engines spell differently is given:
+    C{upsert} and C{insert_or_ignore} build whole statements (with qmark
+    placeholders, see L{columns}), C{no_limit} is the C{LIMIT} parameter that
+    means none.
+    """
+
+    def __init__(
+        self,
+        placeholder: str,
+        upsert: Callable[[str, Sequence[str], Sequence[str]], str],
+        insert_or_ignore: Callable[[str, Sequence[str]], str],
+        no_limit: int | None,
+    ) -> None:
+        """
+        @param placeholder: the module's placeholder: C{"?"} (sqlite3),
+            C{"%s"} (psycopg).
+        @param upsert: called with a table, its key columns and its other
+            columns, returns the statement that inserts a row or replaces
+            the one with the same key.
+        @param insert_or_ignore: called with a table and its columns, returns
+            the statement that inserts a row unless one with the same key exists.
+        @param no_limit: the value of a C{LIMIT ?} that does not limit:
+            C{-1} (SQLite), C{None} (PostgreSQL, C{LIMIT NULL}).
+        """
+
+        def sql(statement: str) -> str:
+            return statement.replace("?", placeholder)
+
+        self.no_limit = no_limit
+        self.insert_message = sql(
+            "INSERT INTO messages " + columns("id", "ts", "room", "room_key", "sender", "text", "action")
+        )
+        self.insert_private = sql("INSERT INTO private " + columns(
+            "id", "ts", "sender", "sender_key", "recipient", "recipient_key", "text", "action", "pending", "e2e",
+        ))
+        self.insert_offer = sql(
+            "INSERT INTO offers " + columns("id", "sender", "target", "name", "size", "sha256", "expires")
+        )
+        self.delivered = sql("UPDATE private SET pending = ? WHERE id = ?")  # with False: 0 in SQLite
+        self.remove_offer = sql("DELETE FROM offers WHERE id = ?")
+        self.set_topic = sql(upsert("topics", ("room_key",), ("room", "text", "set_by")))
+        self.clear_topic = sql("DELETE FROM topics WHERE room_key = ?")
+        self.set_operator = sql(insert_or_ignore("operators", ("room_key", "account_key")))
+        self.clear_operator = sql("DELETE FROM operators WHERE room_key = ? AND account_key = ?")
+        self.add_ban = sql(upsert(
+            "bans", ("room_key", "account_key", "nick_key"), ("address", "expires", "reason", "set_by", "created"),
+        ))
+        self.remove_ban = sql("DELETE FROM bans WHERE room_key = ? AND account_key = ? AND nick_key = ?")
+        self.set_room_flags = sql(
+            upsert("room_settings", ("room_key",), ("invite_only", "topic_lock", "moderated"))
+        )
+        self.add_device_key = sql(upsert("device_keys", ("account_key", "device"), ("bundle", "fingerprint", "added")))
+        self.remove_device_key = sql("DELETE FROM device_keys WHERE account_key = ? AND device = ?")
+        self._recent = sql(
+            "SELECT id, ts, room, sender, text, action FROM messages WHERE room_key = ? AND id < ?"
+            " ORDER BY id DESC LIMIT ?"
+        )
+        one_way = (
+            "SELECT * FROM (SELECT id, ts, sender, recipient, text, action, e2e FROM private"
+            " WHERE sender_key = ? AND recipient_key = ? AND id < ? AND ts >= ? ORDER BY id DESC LIMIT ?)"
+        )
+        self._conversation = sql(f"{one_way} AS there UNION {one_way} AS back ORDER BY id DESC LIMIT ?")
+        self._messages = sql(
+            "SELECT id, ts, room, sender, text, action FROM messages"
+            " WHERE room_key = ? AND id > ? AND ts >= ? ORDER BY id LIMIT ?"
+        )
+        self._waiting = sql(
+            "SELECT id, ts, sender, recipient, text, action, e2e FROM private"
+            " WHERE recipient_key = ? AND pending ORDER BY id"
+        )
+        self._account = sql("SELECT name, password, created FROM accounts WHERE name_key = ?")
+        self._accounts = sql("SELECT name, password, created FROM accounts ORDER BY name_key")
+        self._insert_account = sql(insert_or_ignore("accounts", ("name_key", "name", "password", "created")))
+        self._delete_account = sql("DELETE FROM accounts WHERE name_key = ?")
+        self._drop_waiting = sql("DELETE FROM private WHERE pending AND recipient_key = ?")
+        self._drop_device_keys = sql("DELETE FROM device_keys WHERE account_key = ?")
+        self._set_password = sql("UPDATE accounts SET password = ? WHERE name_key = ?")
+        self._add_admin = sql(insert_or_ignore("admins", ("name_key",)))
+        self._remove_admin = sql("DELETE FROM admins WHERE name_key = ?")
+        self._prune = tuple(
+            sql(f"DELETE FROM {table} WHERE id IN (SELECT id FROM {table} WHERE ts < ? LIMIT ?)")
+            for table in ("messages", "private")
+        )
+
+    # Writes
+
+    def statement(self, item: Pending) -> tuple[str, tuple[Any, ...]]:
+        """
+        The statement and parameters that write C{item}.
+        """
+        if isinstance(item, Message):
+            return self.insert_message, (
+                item.id, to_ms(item.ts), item.room, item.room.lower(), item.sender, item.text, item.action,
+            )
+        if isinstance(item, Private):
+            return self.insert_private, (
+                item.id, to_ms(item.ts), item.sender, item.sender.lower(), item.to, item.to.lower(),
+                item.text, item.action, item.offline, item.e2e,
+            )
+        if isinstance(item, FileOffer):
+            return self.insert_offer, (
+                item.id, item.sender, item.to, item.name, item.size, item.sha256, to_ms(item.expires),
+            )
+        return item
+
+    def write(self, transaction: Any, items: Sequence[Pending]) -> None:
+        """
+        One transaction for a whole group, the statements in the order
+        asked, rows built here in the database thread rather than on the
+        reactor's.
+        """
+        for sql, group in itertools.groupby(map(self.statement, items), key=lambda s: s[0]):
+            transaction.executemany(sql, [params for _, params in group])
+
+    # Reads and the rest
+
+    def recent(self, transaction: Any, room_key: str, count: int, before: int) -> list[Message]:
+        transaction.execute(self._recent, (room_key, before, count))
+        return [_message(row) for row in reversed(transaction.fetchall())]
+
+    def conversation(
+        self, transaction: Any, a: str, b: str, count: int, before: int, since_ms: int
+    ) -> list[Private]:
+        """
+        Each direction of the pair through the index C{private_by_pair}, at
+        most C{count} rows each, then the last C{count} of both (C{UNION}
+        drops the repeat when C{a} and C{b} are the same nick).
+        """
+        transaction.execute(self._conversation, (a, b, before, since_ms, count, b, a, before, since_ms, count, count))
+        return [
+            Private(id_, from_ms(ts), sender, recipient, text, bool(action), e2e=e2e)
+            for id_, ts, sender, recipient, text, action, e2e in reversed(transaction.fetchall())
+        ]
+
+    def messages(
+        self, transaction: Any, room_key: str, since_ms: int, after: int, limit: int | None
+    ) -> list[Message]:
+        transaction.execute(self._messages, (room_key, after, since_ms, self.no_limit if limit is None else limit))
+        return [_message(row) for row in transaction.fetchall()]
+
+    def waiting(self, transaction: Any, recipient_key: str) -> list[Private]:
+        transaction.execute(self._waiting, (recipient_key,))
+        return [
+            Private(id_, from_ms(ts), sender, recipient, text, bool(action), offline=True, e2e=e2e)
+            for id_, ts, sender, recipient, text, action, e2e in transaction.fetchall()
+        ]
+
+    def account(self, transaction: Any, name_key: str) -> AccountRecord | None:
+        transaction.execute(self._account, (name_key,))
+        row = transaction.fetchone()
+        return None if row is None else AccountRecord(row[0], row[1], row[2] / 1000)
+
+    def accounts(self, transaction: Any) -> list[AccountRecord]:
+        transaction.execute(self._accounts)
+        return [AccountRecord(name, password, created / 1000) for name, password, created in transaction.fetchall()]
+
+    def delete_account(self, transaction: Any, name_key: str) -> tuple[AccountRecord, int] | None:
+        """
+        Delete the account, what waits for it and its device keys.
+
+        @return: the account and how many waiting messages went with it, or
+            C{None} when there is none (or another process deleted it since
+            it was read).
+        """
+        record = self.account(transaction, name_key)
+        if record is None:
+            return None
+        transaction.execute(self._delete_account, (name_key,))
+        if not transaction.rowcount:
+            return None  # deleted by another process since the SELECT
+        transaction.execute(self._drop_waiting, (name_key,))
+        count: int = transaction.rowcount
+        transaction.execute(self._drop_device_keys, (name_key,))
+        return record, count
+
+    def create_account(self, transaction: Any, name: str, password: str, created: float) -> None:
+        """
+        Insert the account, or raise L{AccountExists} (nothing changed);
+        then drop what an earlier account of that name left (waiting
+        messages, device keys: deleted with C{chat-admin} while the daemon ran).
+        """
+        transaction.execute(self._insert_account, (name.lower(), name, password, int(created * 1000)))
+        if not transaction.rowcount:
+            raise AccountExists(name)
+        transaction.execute(self._drop_waiting, (name.lower(),))
+        transaction.execute(self._drop_device_keys, (name.lower(),))
+
+    def set_password(self, transaction: Any, name_key: str, password: str) -> bool:
+        transaction.execute(self._set_password, (password, name_key))
+        return bool(transaction.rowcount)
+
+    def set_admin(self, transaction: Any, name_key: str, admin: bool) -> None:
+        transaction.execute(self._add_admin if admin else self._remove_admin, (name_key,))
+
+    def prune(self, transaction: Any, cutoff_ms: int, batch: int) -> int:
+        """
+        Delete up to C{batch} messages and C{batch} private messages older
+        than C{cutoff_ms}.
+
+        @return: how many rows were deleted.
+        """
+        deleted = 0
+        for statement in self._prune:
+            transaction.execute(statement, (cutoff_ms, batch))
+            deleted += transaction.rowcount
+        return deleted
+
+
+@implementer(IStore)
+class PooledStore:
+    """
+    An L{IStore} on a L{Pool} whose interactions run one at a time in the
+    order asked for, with group commit (see the module's docstring).
+    L{account_names}, L{topics}, L{moderation}, L{device_keys} and
+    L{offers} are as known when the store was opened (L{read_moderation}
+    reads afresh).
+
+    Subclasses give C{dialect} and may override: L{next_id} (here: one
+    above the last id this store knows, right for a database it alone
+    writes), C{closed_error} (what operations on a closed store fail with)
+    and C{group_kinds} (what the log of a failed group counts apart).
+    """
+
+    _log = Logger()
+
+    dialect: Dialect
+    """The SQL of the store's engine."""
+
+    closed_error: type[Exception] = DatabaseError
+    """What operations on a closed store fail with (its message: one line)."""
+
+    group_kinds: Sequence[tuple[tuple[type, ...], str]] = (
+        ((Message, Private), "message"), ((FileOffer,), "file offer"),
+    )
+    """What the log of a failed group counts apart (see L{describe})."""
+
+    def __init__(self, pool: Pool, clock: IReactorTime, contents: Contents, name: str) -> None:
+        """
+        @param pool: what the store runs on; closed by L{close}.
+        @param clock: the reactor's clock: a group is written on the next
+            turn, and writes are timed (L{chat.counts.COUNTS}).
+        @param contents: what the database held when it was opened.
+        @param name: the database, named in the log (no password).
+        """
+        self.name = name
+        self._pool = pool
+        self._clock = clock
+        self._last_id = contents.last_id
+        self._account_names = contents.account_names
+        self._offers = list(contents.offers)
+        self._topics = dict(contents.topics)
+        self._moderation = contents.moderation
+        self._device_keys = dict(contents.device_keys)
+        self._pending: list[Pending] = []
+        self._group: Deferred[None] | None = None
+        self._writing = 0
+        self._soon: IDelayedCall | None = None
+        self._closed = False
+
+    def next_id(self) -> int:
+        self._last_id += 1
+        return self._last_id
+
+    def last_id(self) -> int:
+        return self._last_id
+
+    # Writes: grouped
+
+    def _queue(self, *items: Pending) -> Deferred[None]:
+        """
+        Add messages or statements to the next group.
+
+        @return: the group's L{Deferred}, shared by everything in it: fires
+            once the group is committed.
+        """
+        if self._closed:
+            return fail(self.closed_error("the store is closed"))
+        self._pending.extend(items)
+        group = self._group
+        if group is None:
+            group = self._group = Deferred()
+            if not self._writing and self._soon is None:
+                # Let the rest of this reactor turn join the group.
+                self._soon = self._clock.callLater(0, self._flush)
+        return group
+
+    def _flush(self) -> None:
+        """
+        Start writing the pending group, if any.
+        """
+        if self._soon is not None:
+            if self._soon.active():
+                self._soon.cancel()
+            self._soon = None
+        if not self._pending:
+            return
+        items, self._pending = self._pending, []
+        group, self._group = self._group, None
+        assert group is not None
+        self._writing += 1
+        done = self._pool.runInteraction(self.dialect.write, items)
+        done.addBoth(COUNTS.timed, self._clock, self._clock.seconds())
+        done.addBoth(self._written, group, items)
+
+    def _written(self, result: object, group: Deferred[None], items: Sequence[Pending]) -> None:
+        self._writing -= 1
+        if isinstance(result, Failure):
+            self._log.error(
+                "could not store {what} in {database}: {error}; the senders got busy",
+                what=describe(items, self.group_kinds), database=self.name, error=one_line(result), count=len(items),
+            )
+            group.errback(result)
+            group.addErrback(lambda _: None)  # reported above, once
+        else:
+            group.callback(None)
+        if self._pending and not self._writing:
+            self._flush()
+
+    def add(self, message: Message | Private) -> Deferred[None]:
+        self._last_id = max(self._last_id, message.id)
+        return self._queue(message)
+
+    def delivered(self, ids: Sequence[int]) -> Deferred[None]:
+        if not ids:
+            return succeed(None)
+        return self._queue(*((self.dialect.delivered, (False, message_id)) for message_id in ids))
+
+    def add_offer(self, offer: FileOffer) -> Deferred[None]:
+        self._last_id = max(self._last_id, offer.id)
+        return self._queue(offer)
+
+    def remove_offers(self, ids: Sequence[int]) -> Deferred[None]:
+        if not ids:
+            return succeed(None)
+        return self._queue(*((self.dialect.remove_offer, (offer_id,)) for offer_id in ids))
+
+    def set_topic(self, room: str, text: str, by: str) -> Deferred[None]:
+        if text:
+            return self._queue((self.dialect.set_topic, (room.lower(), room, text, by)))
+        return self._queue((self.dialect.clear_topic, (room.lower(),)))
+
+    def set_operator(self, room: str, account: str, operator: bool) -> Deferred[None]:
+        statement = self.dialect.set_operator if operator else self.dialect.clear_operator
+        return self._queue((statement, (room.lower(), account.lower())))
+
+    def add_ban(self, ban: BanRecord) -> Deferred[None]:
+        expires = None if ban.expires is None else int(ban.expires * 1000)
+        return self._queue((self.dialect.add_ban, (
+            ban.room, ban.account, ban.nick, ban.address, expires, ban.reason, ban.by, int(ban.created * 1000),
+        )))
+
+    def remove_ban(self, room: str, account: str, nick: str) -> Deferred[None]:
+        return self._queue((self.dialect.remove_ban, (room, account, nick)))
+
+    def set_room_flags(self, room: str, flags: RoomFlags) -> Deferred[None]:
+        return self._queue((
+            self.dialect.set_room_flags, (room.lower(), flags.invite_only, flags.topic_lock, flags.moderated),
+        ))
+
+    def add_device_key(self, account: str, key: DeviceKey) -> Deferred[None]:
+        return self._queue((self.dialect.add_device_key, (
+            account.lower(), key.device, key.key, key.fingerprint, to_ms(key.added),
+        )))
+
+    def remove_device_key(self, account: str, device: str) -> Deferred[None]:
+        return self._queue((self.dialect.remove_device_key, (account.lower(), device)))
+
+    # Everything else: in order, after the pending group
+
+    def _run(self, interaction: Callable[..., Any], *args: object) -> Deferred[Any]:
+        if self._closed:
+            return fail(self.closed_error("the store is closed"))
+        self._flush()
+        done: Deferred[Any] = self._pool.runInteraction(interaction, *args)
+        return done
+
+    def recent(self, room: str, count: int, before: int | None = None) -> Deferred[Sequence[Message]]:
+        if count <= 0:
+            return succeed(())
+        return self._run(self.dialect.recent, room.lower(), count, _NO_ID if before is None else before)
+
+    def conversation(
+        self, a: str, b: str, count: int, before: int | None = None, since: datetime | None = None
+    ) -> Deferred[Sequence[Private]]:
+        if count <= 0:
+            return succeed(())
+        return self._run(
+            self.dialect.conversation, a.lower(), b.lower(), count, _NO_ID if before is None else before,
+            _NO_TIME if since is None else to_ms(since),
+        )
+
+    def messages(
+        self, room: str, since: datetime | None = None, after: int = 0, limit: int | None = None
+    ) -> Deferred[Sequence[Message]]:
+        return self._run(
+            self.dialect.messages, room.lower(), _NO_TIME if since is None else to_ms(since), after, limit
+        )
+
+    def waiting(self, nick: str) -> Deferred[Sequence[Private]]:
+        return self._run(self.dialect.waiting, nick.lower())
+
+    def account(self, name: str) -> Deferred[AccountRecord | None]:
+        return self._run(self.dialect.account, name.lower())
+
+    def create_account(self, name: str, password: str, created: float) -> Deferred[None]:
+        return self._run(self.dialect.create_account, name, password, created)
+
+    def set_password(self, name: str, password: str) -> Deferred[bool]:
+        return self._run(self.dialect.set_password, name.lower(), password)
+
+    def accounts(self) -> Deferred[list[AccountRecord]]:
+        return self._run(self.dialect.accounts)
+
+    def delete_account(self, name: str) -> Deferred[tuple[AccountRecord, int] | None]:
+        return self._run(self.dialect.delete_account, name.lower())
+
+    def account_names(self) -> dict[str, str]:
+        return dict(self._account_names)
+
+    def topics(self) -> dict[str, tuple[str, str, str]]:
+        return dict(self._topics)
+
+    def offers(self) -> list[FileOffer]:
+        return list(self._offers)
+
+    def moderation(self) -> ModerationRecord:
+        return self._moderation
+
+    def device_keys(self) -> dict[str, tuple[DeviceKey, ...]]:
+        return dict(self._device_keys)
+
+    def read_moderation(self) -> Deferred[ModerationRecord]:
+        return self._run(schema.moderation)
+
+    def set_admin(self, name: str, admin: bool) -> Deferred[None]:
+        # Not grouped: chat-admin runs it on a synchronous pool, where no
+        # clock turns to write a group.
+        return self._run(self.dialect.set_admin, name.lower(), admin)
+
+    def prune(self, before: float) -> Deferred[int]:
+        cutoff = int(before * 1000)
+        batch = _PRUNE_BATCH
+        total = 0
+
+        def step(deleted: int) -> Deferred[int] | int:
+            nonlocal total
+            total += deleted
+            if deleted < batch or self._closed:
+                return total
+            return self._run(self.dialect.prune, cutoff, batch).addCallback(step)
+
+        return self._run(self.dialect.prune, cutoff, batch).addCallback(step)
+
+    def close(self) -> Deferred[None]:
+        """
+        Write the pending group, wait for every operation asked for, then
+        close the pool. Later operations fail with C{closed_error}.
+        """
+        if self._closed:
+            return succeed(None)
+        # An empty interaction queued last fires after every earlier one.
+        done = self._run(lambda transaction: None)
+        self._closed = True
+
+        def close_pool(result: object) -> object:
+            self._pool.close()
+            return result
+
+        return done.addBoth(close_pool)
