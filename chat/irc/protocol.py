@@ -97,6 +97,8 @@ class IRCProtocol(LimitedLineReceiver, Replies):
     secure = False
     _quit_reason = "connection lost"
     _abort_call: IDelayedCall | None = None
+    _echo = False
+    """Whether C{echo-message} is on: the user's own messages are sent back."""
 
     def __init__(self, factory: IRCFactory) -> None:
         self.factory = factory
@@ -141,12 +143,14 @@ class IRCProtocol(LimitedLineReceiver, Replies):
         here for this user (numerics, notices). Must not raise.
         """
         event = outgoing.event
+        if type(event) is events.Message:  # the fan-out path first: shared, never a reply
+            if event.sender != self.nick or self._echo:
+                self.outbox.deliver(outgoing)
+            return
         if event is None:
             self.outbox.deliver(outgoing)
             return
         if isinstance(event, SHARED) and not self._personal(event):
-            if isinstance(event, events.Message) and event.sender == self.nick and "echo-message" not in self.caps:
-                return  # without echo-message an IRC client shows what it sent itself
             self.outbox.deliver(outgoing)
             return
         if isinstance(event, events.StatusChanged) and event.nick != self.nick:
@@ -439,6 +443,7 @@ class IRCProtocol(LimitedLineReceiver, Replies):
     def _set_caps(self, caps: frozenset[str] | set[str]) -> None:
         """Enable C{caps}, and render the shared events with the renderer of their L{SHAPING} part."""
         self.caps = frozenset(caps)
+        self._echo = "echo-message" in self.caps
         self.outbox.renderer = self.factory.renderer_for(self.caps)
 
     def irc_PING(self, params: list[str]) -> None:  # noqa: N802 - IRC's verb
