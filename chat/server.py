@@ -139,9 +139,9 @@ class ChatServer:
         """The bound on output queued for all connections of every front end together."""
         self._drained: Deferred[None] | None = None
         self.tokens = Tokens()
+        """The bearer tokens of the HTTP file routes, issued when C{settings.web} (PROTOCOL.md section 9)."""
         self.web_ports: list[tuple[int, bool]] = []
         """The C{(port, secure)} of each C{--web} listener listening (L{web_listening})."""
-        """The bearer tokens of the HTTP file routes, issued when C{settings.web} (PROTOCOL.md section 9)."""
         self._requests: dict[type, Callable[[Session, Any], Deferred[None] | None]] = {
             commands.Say: self._say,
             commands.Help: lambda session, r: self.tell(session, events.Info(commands.help_text(r.topic))),
