@@ -28,7 +28,7 @@ from chat.budget import OutputBudget
 from chat.delivery import LocalBus
 from chat.domain import NICK_MAX, ChatDomain, User, utc
 from chat.ids import LocalIds
-from chat.interfaces import IBus, IFileStore, IIdAllocator, IParticipant, IUpload
+from chat.interfaces import IBus, IFileStore, IIdAllocator, IParticipant, IUpload, ToNeighbours
 from chat.limits import AddressCounter, address_key
 from chat.memory_store import MemoryStore
 from chat.settings import Settings
@@ -142,6 +142,10 @@ class ChatServer:
         """The bearer tokens of the HTTP file routes, issued when C{settings.web} (PROTOCOL.md section 9)."""
         self.web_ports: list[tuple[int, bool]] = []
         """The C{(port, secure)} of each C{--web} listener listening (L{web_listening})."""
+        self.cluster = False
+        """Whether other daemons share the chat (C{--redis}, PROTOCOL.md section 13): registrations are announced."""
+        self.local_bus: IBus = self.bus
+        """Where the events of this daemon alone go (the quits of another daemon's users when it is gone)."""
         self._requests: dict[type, Callable[[Session, Any], Deferred[None] | None]] = {
             commands.Say: self._say,
             commands.Help: lambda session, r: self.tell(session, events.Info(commands.help_text(r.topic))),
@@ -435,6 +439,8 @@ class ChatServer:
                 session.participant, request.nick, self._now(), join=request.join, token=self._token(session),
                 address=self._address(session),
             )
+            if self.cluster:
+                self.domain.announce_presence(session.user)
             if logs.debugging:
                 self._log.debug("{peer} registered as {nick}", peer=session.participant.peer, nick=request.nick)
         else:
@@ -509,6 +515,8 @@ class ChatServer:
                 session.participant, account.name, now, account=key, join=join, token=self._token(session),
                 address=self._address(session),
             )
+            if self.cluster:
+                domain.announce_presence(session.user)
         else:
             domain.login(session.user, account.name, now)
         self._log.debug("{peer} logged in as {nick}", peer=session.participant.peer, nick=account.name)
@@ -611,6 +619,33 @@ class ChatServer:
         source = self.files.read(offer.sha256)
         source.seek(request.offset)
         return events.FileHeader(offer.id, offer.name, offer.size, request.offset, offer.sha256), source
+
+    # The other daemons of a cluster (PROTOCOL.md section 13)
+
+    def remote_event(self, event: events.Event, node: str) -> None:
+        """
+        Called by the cluster's bus with each event another daemon
+        published, before it is delivered here: the domain follows that
+        daemon's users (L{chat.domain.remote.Remote.apply_remote}).
+        """
+        self.domain.apply_remote(event, node, self._now())
+
+    def node_gone(self, node: str, nicks: frozenset[str] = frozenset()) -> None:
+        """
+        Called when the daemon C{node} is gone (its heartbeat expired,
+        L{chat.cluster.claims.NickClaims}): its users quit, as this daemon's
+        users sharing a room with them are told.
+
+        @param nicks: the nicks it held (unused: the replica knows its users).
+        """
+        gone = self.domain.node_gone(node)
+        if gone:
+            self._log.warn("node {node} is gone: {count} of its users quit", node=node, count=len(gone))
+        now = utc(self._now())
+        for user in gone:
+            self.local_bus.publish(
+                events.Quit(now, user.nick, f"{node} is unreachable"), ToNeighbours(user.nick.lower(), itself=False)
+            )
 
     # The HTTP file routes (PROTOCOL.md section 9)
 

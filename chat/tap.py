@@ -8,6 +8,7 @@ from __future__ import annotations
 import errno
 import fcntl
 import os
+import socket
 import sys
 import weakref
 from collections.abc import Callable, Sequence
@@ -24,6 +25,8 @@ from twisted.python import usage
 from typing_extensions import override
 
 from chat import config, logs, metrics
+from chat.cluster.bus import RedisBus
+from chat.cluster.claims import from_url as claims_from_url
 from chat.interfaces import IIdAllocator
 from chat.irc.protocol import IRCFactory
 from chat.limits import DESCRIPTORS_RESERVED, raise_descriptor_limit
@@ -110,6 +113,12 @@ class Options(usage.Options):
          "Keep history, accounts and offers in this PostgreSQL database (a libpq connection string or "
          "URI, e.g. postgresql://chat@db/chat) instead of SQLite; its schema is created when it is empty. "
          "Offered files stay in --data-dir's spool/ (PROTOCOL.md section 13; docs/cluster.md)."],
+        ["redis", None, None,
+         "Share the chat with the other daemons on this Redis (redis://[:PASSWORD@]HOST[:PORT][/DB]): events "
+         "cross daemons, and a daemon that dies is noticed within 20 s. Needs --postgres (the same database "
+         "for every daemon) and --node. Not complete yet (docs/cluster.md)."],
+        ["node", None, None,
+         "This daemon's name in a cluster (--redis), unique among its daemons (default: the host name)."],
         ["server-name", None, _DEFAULTS.server_name, "Server name sent in welcome."],
         ["motd", None, "", "Message of the day, sent in welcome."],
         ["max-line", None, _DEFAULTS.max_line, "Longest input line in bytes.", _positive(int)],
@@ -268,6 +277,10 @@ e.g. 127.0.0.1 or 10.0.0.0/8: a reverse proxy in front of the web listener."""
                 self[name] = size(self[name])
         if self["history-on-join"] < 0:
             raise usage.UsageError("--history-on-join must be 0 or more")
+        if self["redis"] and not self["postgres"]:
+            raise usage.UsageError("--redis needs --postgres: the daemons of a cluster share one database")
+        if self["node"] and not self["redis"]:
+            raise usage.UsageError("--node names a daemon of a cluster: it goes with --redis")
         if self["postgres"] and self["in-memory"]:
             raise usage.UsageError("--postgres and --in-memory exclude each other")
         if self["tls-key"] and not self["tls-cert"]:
@@ -321,9 +334,9 @@ LIVE_SETTINGS = (
 """The L{Settings} a reload changes (L{ChatServer.reconfigure}); the others keep their values until a restart."""
 
 RESTART_OPTIONS = (
-    "data-dir", "in-memory", "postgres", "listen", "web", "irc", "web-origin", "trusted-proxy", "metrics", "tls-cert",
-    "tls-key", "spool-quota", "disk-reserve", "history-days", "history-on-join", "ipv6-prefix", "log-level",
-    "log-format",
+    "data-dir", "in-memory", "postgres", "redis", "node", "listen", "web", "irc", "web-origin", "trusted-proxy",
+    "metrics", "tls-cert", "tls-key", "spool-quota", "disk-reserve", "history-days", "history-on-join", "ipv6-prefix",
+    "log-level", "log-format",
 )
 """The options whose change takes a restart: a reload logs that it needs one."""
 
@@ -647,10 +660,25 @@ def makeService(options: Options, reactor: Any = None) -> IService:
         if data is not None:
             data.discard()
         raise SystemExit(f"chat: {e}") from None
-    server = ChatServer(settings, reactor, store, files=spool, ids=ids)
+    cluster: list[IService] = []
+    if options["redis"]:
+        node = options["node"] or socket.gethostname()
+        try:
+            bus = RedisBus.from_url(options["redis"], node, reactor=reactor)
+        except ValueError as e:
+            raise SystemExit(f"chat: --redis {e}") from None
+        server = ChatServer(settings, reactor, store, files=spool, ids=ids, bus=bus)
+        server.cluster = True
+        server.local_bus = bus.local
+        bus.on_remote = server.remote_event
+        cluster += [bus, claims_from_url(node, options["redis"], reactor, on_node_gone=server.node_gone)]
+    else:
+        server = ChatServer(settings, reactor, store, files=spool, ids=ids)
     factory = ChatFactory(server, starttls=tls)
     factory.noisy = False  # no line per listener start and stop: the Listener says where it listens
     top = Daemon(data, logs.for_twistd(options, options.parent, reactor), database)
+    for service in cluster:  # started before the listeners, stopped after them
+        service.setServiceParent(top)
     listeners = []
     certificates = [tls] if tls is not None else []
     web = web_factory(server) if options["web"] else None

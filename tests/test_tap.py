@@ -45,6 +45,8 @@ DEFAULTS = {
     "config": None,
     "data-dir": "chat-data",
     "postgres": None,
+    "redis": None,
+    "node": None,
     "server-name": "chat",
     "motd": "",
     "max-line": 4096,
@@ -116,6 +118,10 @@ class OptionsTests(SynchronousTestCase):
         self.assertEqual(parse("--postgres", "postgresql://chat@db/chat")["postgres"], "postgresql://chat@db/chat")
         error = self.assertRaises(UsageError, parse, "--postgres", "dbname=chat", "--in-memory")
         self.assertIn("--postgres and --in-memory exclude each other", str(error))
+        error = self.assertRaises(UsageError, parse, "--redis", "redis://localhost")
+        self.assertIn("--redis needs --postgres", str(error))
+        error = self.assertRaises(UsageError, parse, "--node", "a")
+        self.assertIn("--node names a daemon of a cluster: it goes with --redis", str(error))
 
     def test_listen_fresh_per_instance(self) -> None:
         """
@@ -145,7 +151,7 @@ class OptionsTests(SynchronousTestCase):
             "registration-timeout": 60.0, "tls-handshake-timeout": 15.0, "upload-idle-timeout": 60.0,
             "disk-reserve": None, "max-output-total": 256 * 1024 * 1024, "ipv6-prefix": 64,
             "web": [], "irc": [], "web-origin": [], "trusted-proxy": [], "metrics": None, "config": None,
-            "postgres": None,
+            "postgres": None, "redis": None, "node": None,
         })
         self.assertEqual(options.settings(), Settings(
             server_name="example", motd="hi all", max_line=512, flood_burst=3, flood_rate=2.5,

@@ -33,6 +33,7 @@ from __future__ import annotations
 
 import secrets
 from collections import deque
+from collections.abc import Callable
 from typing import Any
 from urllib.parse import unquote, urlsplit
 
@@ -217,6 +218,12 @@ class RedisBus(Service):
         self.address = f"{host}:{port}"
         self.run = secrets.token_hex(8)
         self.local = local or LocalBus()
+        self.on_remote: Callable[[events.Event, str], None] | None = None
+        """
+        Called with each event another node published, and its node name,
+        before it is delivered here: how the domain follows the other
+        daemons' users (L{chat.server.ChatServer.remote_event}).
+        """
         self._reactor = reactor
         self._db, self._password = db, password
         self._queue_limit, self._stream_length = queue_limit, str(stream_length)
@@ -464,6 +471,8 @@ class RedisBus(Service):
         self._seen[origin] = envelope.seq
         self.received += 1
         try:
+            if self.on_remote is not None:
+                self.on_remote(envelope.event, envelope.node)
             self.local.publish(envelope.event, envelope.address)
         except Exception:
             self._log.failure("delivering a publication of node {node}", node=envelope.node)

@@ -18,6 +18,7 @@ from chat.domain.files import Files
 from chat.domain.keys import Keys
 from chat.domain.messages import Messages
 from chat.domain.moderation import Moderation
+from chat.domain.remote import Remote
 from chat.domain.sessions import Sessions
 from chat.domain.state import HISTORY_MAX, LOBBY, NICK_MAX, Room, User, room_name, utc
 from chat.interfaces import IBus, IIdAllocator
@@ -26,7 +27,7 @@ from chat.storage import IStore
 __all__ = ["HISTORY_MAX", "LOBBY", "NICK_MAX", "ChatDomain", "Room", "User", "room_name", "utc"]
 
 
-class ChatDomain(Moderation, Sessions, Messages, Files, Keys):
+class ChatDomain(Moderation, Sessions, Remote, Messages, Files, Keys):
     """
     Every user and room of one server, and the rules between them.
 

@@ -194,6 +194,12 @@ class DomainState:
         self._ids = ids
         self.history_on_join = history_on_join
         self.users: dict[str, User] = {}
+        self.remote: dict[str, str] = {}
+        """
+        The users of L{users} connected to another daemon of a cluster
+        (lower-cased nick to the daemon's node name), kept by
+        L{chat.domain.remote.Remote}; empty for a single daemon.
+        """
         self.rooms: dict[str, Room] = {}
         self._dormant: OrderedDict[str, Room] = OrderedDict()
         """Emptied rooms whose history is loaded, by lower-cased name, the most recently emptied last."""

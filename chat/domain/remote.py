@@ -1,0 +1,195 @@
+# -*- test-case-name: tests.test_domain_remote -*-
+"""
+The users of the other daemons of a cluster (PROTOCOL.md section 13), as
+this daemon's domain knows them: L{Remote.apply_remote} follows the events
+the other daemons publish (a presence, a join, a part, a kick, a quit, a
+nick change, a status, a topic, a message) and keeps a replica of their
+users and of their rooms' members, so that this daemon's rules see them:
+a nick in use elsewhere is taken here, a room's members and history
+include them, a private message reaches them (the bus carries it to their
+daemon), C{/whois} finds them.
+
+A user of another daemon is a L{User} whose participant is a
+L{RemoteParticipant}: events addressed to them are delivered by their own
+daemon, never here. Their daemon alone changes them; applying an event
+here publishes nothing (the bus delivers that very event to this daemon's
+participants).
+"""
+
+from __future__ import annotations
+
+from zope.interface import implementer
+
+from chat import events
+from chat.domain.rooms import Rooms
+from chat.domain.state import User
+from chat.interfaces import IParticipant, Outgoing, ToNeighbours
+
+
+@implementer(IParticipant)
+class RemoteParticipant:
+    """
+    The stand-in of a user connected to another daemon, C{node}: delivering
+    to it does nothing (their daemon delivers), closing it does nothing
+    (their daemon closes them).
+    """
+
+    front_end = "remote"
+    secure = False
+    account: str | None = None
+
+    def __init__(self, node: str, nick: str) -> None:
+        self.node = node
+        self.peer = f"node {node}"
+        self.nick = nick
+
+    def deliver(self, outgoing: Outgoing) -> None:
+        """Nothing: the user's own daemon delivers to them."""
+
+    def close(self, reason: str) -> None:
+        """Nothing: the user's own daemon closes them."""
+
+
+def presence(user: User) -> tuple[events.StatusChanged, ToNeighbours]:
+    """
+    The publication that tells the other daemons of a cluster that C{user}
+    is connected here: their status to their neighbours but themselves,
+    nobody on this daemon right after registration, and on the others the
+    first news of the nick (L{Remote.apply_remote}).
+    """
+    return events.StatusChanged(user.nick, user.status), ToNeighbours(user.nick.lower(), itself=False)
+
+
+class Remote(Rooms):
+    """
+    The replica of the other daemons' users (see the module's docstring).
+    """
+
+    def apply_remote(self, event: events.Event, node: str, now: float) -> None:
+        """
+        Follow C{event}, published by the daemon C{node}, in this daemon's
+        replica of the users there. Events about users of this daemon
+        (a private message to one of them, a message in a room they are
+        in) change nothing but a room's history. Never raises for an
+        event that does not fit (a nick taken here meanwhile, an unknown
+        user): it is left out.
+        """
+        match event:
+            case events.StatusChanged(nick=nick, text=text):
+                user = self._remote_user(nick, node, now)
+                if user is not None:
+                    user.status = text
+            case events.Joined(room=name, nick=nick, ts=ts):
+                self._joined_remote(name, nick, node, ts.timestamp(), event.status)
+            case events.Kicked(room=name, nick=nick) if nick.lower() in self.users and nick.lower() not in self.remote:
+                # A user of this daemon kicked by an operator elsewhere: out of the room here too.
+                user, room = self.users[nick.lower()], self.rooms.get(name.lower())
+                if room is not None and name.lower() in user.rooms:
+                    self._leave(user, room)
+            case events.Parted(room=name, nick=nick) | events.Kicked(room=name, nick=nick):
+                self._left_remote(name, nick, node)
+            case events.Quit(nick=nick):
+                quitting = self._remote(nick, node)
+                if quitting is not None:
+                    self.forget_remote(quitting)
+            case events.NickChanged(old=old, new=new):
+                self._renamed_remote(old, new, node)
+            case events.Topic(room=name, text=text, by=by):
+                self._topic_remote(name, text, by)
+            case events.Message(room=name):
+                room = self.rooms.get(name.lower())
+                if room is not None and room.loaded:
+                    room.history.append(event)
+
+    def _joined_remote(self, name: str, nick: str, node: str, when: float, status: str) -> None:
+        user = self._remote_user(nick, node, when)
+        if user is None:
+            return
+        user.status = status
+        key = name.lower()
+        room = self.rooms.get(key) or self._new_room(name)
+        room.add(user)
+        user.rooms[key] = room
+
+    def _left_remote(self, name: str, nick: str, node: str) -> None:
+        user = self._remote(nick, node)
+        room = self.rooms.get(name.lower())
+        if user is not None and room is not None and name.lower() in user.rooms:
+            self._leave(user, room)
+
+    def _renamed_remote(self, old: str, new: str, node: str) -> None:
+        user = self._remote(old, node)
+        if user is None or (new.lower() != old.lower() and new.lower() in self.users):
+            return
+        del self.users[old.lower()]
+        del self.remote[old.lower()]
+        for room in user.rooms.values():
+            room.remove(user)
+        user.nick = new
+        self.users[new.lower()] = user
+        self.remote[new.lower()] = node
+        for room in user.rooms.values():
+            room.add(user)
+
+    def _topic_remote(self, name: str, text: str, by: str) -> None:
+        room = self.rooms.get(name.lower())
+        if room is not None:
+            room.topic, room.topic_by = text, by
+        if text:
+            self.topics[name.lower()] = (name, text, by)
+        else:
+            self.topics.pop(name.lower(), None)
+
+    def announce_presence(self, user: User) -> None:
+        """
+        Tell the other daemons of a cluster that C{user} registered here
+        (L{presence}); nobody here is told.
+        """
+        self._events.publish(*presence(user))
+
+    def node_gone(self, node: str) -> list[User]:
+        """
+        Forget every user of the daemon C{node} (it stopped, or lost the
+        cluster): returns them, with the rooms they were in, for their
+        C{quit} to be told to their neighbours here.
+        """
+        gone = self.remote_users(node)
+        for user in gone:
+            self.forget_remote(user)
+        return gone
+
+    def forget_remote(self, user: User) -> None:
+        """
+        Take a user of another daemon out of the replica: their rooms and
+        their nick (they quit, or their daemon is gone).
+        """
+        for room in list(user.rooms.values()):
+            self._leave(user, room)
+        key = user.nick.lower()
+        if self.users.get(key) is user:
+            del self.users[key]
+            self.remote.pop(key, None)
+
+    def remote_users(self, node: str) -> list[User]:
+        """The users of the daemon C{node} this daemon knows, in no order."""
+        return [self.users[nick] for nick, where in self.remote.items() if where == node]
+
+    def _remote(self, nick: str, node: str) -> User | None:
+        """The user C{nick} of the daemon C{node}, if this daemon knows them."""
+        if self.remote.get(nick.lower()) != node:
+            return None
+        return self.users[nick.lower()]
+
+    def _remote_user(self, nick: str, node: str, now: float) -> User | None:
+        """
+        The user C{nick} of the daemon C{node}, added to the replica when
+        new; C{None} when a user of another daemon (this one included) has
+        that nick here.
+        """
+        key = nick.lower()
+        user = self.users.get(key)
+        if user is None:
+            user = self.users[key] = User(nick, RemoteParticipant(node, nick), now)
+            self.remote[key] = node
+            return user
+        return user if self.remote.get(key) == node else None

@@ -1,0 +1,82 @@
+"""
+End to end: three real C{twistd -n chat} daemons sharing one PostgreSQL
+database and one Redis (PROTOCOL.md section 13, issue 23), on the real
+servers of L{tests.servers} (skipped with the reason when they cannot
+start), with nc-style line users on each.
+"""
+
+from __future__ import annotations
+
+import time
+
+import pytest
+from twisted.trial.unittest import TestCase
+
+from tests import servers
+from tests.e2e import Client, Daemon
+
+BUS_READY = "cluster bus of node"
+
+
+class ClusterTests(TestCase):
+    """
+    Users on three daemons of one cluster.
+    """
+
+    def setUp(self) -> None:
+        self.postgres = servers.postgres()
+        self.redis = servers.redis()
+        self.postgres.reset()
+        self.redis.flush()
+
+    def daemon(self, node: str) -> Daemon:
+        """A daemon of the cluster named C{node}, once its bus is on Redis."""
+        daemon = Daemon("--postgres", self.postgres.dsn, "--redis", self.redis.url, "--node", node)
+        self.addCleanup(daemon.stop)
+        daemon.start()
+        daemon.wait_for_line(lambda text: BUS_READY in text)
+        return daemon
+
+    def user(self, daemon: Daemon, nick: str) -> Client:
+        client = Client.text(daemon.port, nick)
+        self.addCleanup(client.close)
+        return client
+
+    def test_room_private_and_nicks_across_daemons(self) -> None:
+        """A room message reaches every daemon's members, a private message its user, and a nick is one per cluster."""
+        a, b, c = self.daemon("a"), self.daemon("b"), self.daemon("c")
+        alice = self.user(a, "alice")
+        bob = self.user(b, "bob")
+        carol = self.user(c, "carol")
+        carol.read_lines_until(lambda text: "bob joined #lobby" in text)
+        alice.send_line("hello cluster")
+        for other in (bob, carol):
+            other.read_lines_until(lambda text: text.endswith("#lobby <alice> hello cluster"))
+        bob.send_line("/msg alice psst")
+        alice.read_lines_until(lambda text: "[private bob -> alice] psst" in text)
+        carol.send_line("/list")
+        listed = carol.read_lines_until(lambda text: "@" in text or "users in #lobby" in text)
+        carol.read_lines_until(lambda text: "bob" in text and "idle" in text)
+        dave = Client(c.port)
+        self.addCleanup(dave.close)
+        dave.read_lines_until(lambda text: "Choose a nickname" in text)
+        dave.send_line("alice")
+        refused = dave.read_lines_until(lambda text: "taken" in text or "You are" in text)
+        self.assertIn("taken", refused[-1], listed)
+        for daemon in (a, b, c):
+            daemon.assert_clean()
+
+    @pytest.mark.slow
+    def test_dead_daemon_users_quit(self) -> None:
+        """kill -9 of a daemon: its users quit on the others within the bound (lease, watch, settle), nobody else."""
+        a, b = self.daemon("a"), self.daemon("b")
+        alice = self.user(a, "alice")
+        bob = self.user(b, "bob")
+        alice.read_lines_until(lambda text: "bob joined #lobby" in text)
+        began = time.monotonic()
+        a.kill()
+        bob.read_lines_until(lambda text: "alice quit" in text, timeout=60)
+        self.assertLess(time.monotonic() - began, 60)
+        bob.send_line("still here")
+        bob.read_lines_until(lambda text: text.endswith("#lobby <bob> still here"))
+        b.assert_clean()
