@@ -630,6 +630,17 @@ class ChatServer:
         """
         self.domain.apply_remote(event, node, self._now())
 
+    def new_node(self, node: str, restarted: bool) -> None:
+        """
+        Called by the cluster's bus before the first event of a daemon
+        seen here (one that started, or this daemon's first sight of it):
+        this daemon's users are told to it (and the others). When it
+        C{restarted}, the users of its previous run quit here first.
+        """
+        if restarted:
+            self.node_gone(node)
+        self.domain.reannounce()
+
     def node_gone(self, node: str, nicks: frozenset[str] = frozenset()) -> None:
         """
         Called when the daemon C{node} is gone (its heartbeat expired,

@@ -671,6 +671,8 @@ def makeService(options: Options, reactor: Any = None) -> IService:
         server.cluster = True
         server.local_bus = bus.local
         bus.on_remote = server.remote_event
+        bus.on_new_node = server.new_node
+        bus.ready.addCallback(lambda _: server.domain.announce_node(node))
         cluster += [bus, claims_from_url(node, options["redis"], reactor, on_node_gone=server.node_gone)]
     else:
         server = ChatServer(settings, reactor, store, files=spool, ids=ids)

@@ -48,7 +48,8 @@ class ClusterTests(TestCase):
         alice = self.user(a, "alice")
         bob = self.user(b, "bob")
         carol = self.user(c, "carol")
-        carol.read_lines_until(lambda text: "bob joined #lobby" in text)
+        alice.read_lines_until(lambda text: "carol joined #lobby" in text)
+        bob.read_lines_until(lambda text: "carol joined #lobby" in text)
         alice.send_line("hello cluster")
         for other in (bob, carol):
             other.read_lines_until(lambda text: text.endswith("#lobby <alice> hello cluster"))
@@ -80,3 +81,33 @@ class ClusterTests(TestCase):
         bob.send_line("still here")
         bob.read_lines_until(lambda text: text.endswith("#lobby <bob> still here"))
         b.assert_clean()
+
+    def test_daemon_started_later_learns_the_users(self) -> None:
+        """A daemon started after users joined elsewhere lists them, and sees them quit."""
+        a = self.daemon("a")
+        alice = self.user(a, "alice")
+        b = self.daemon("b")
+        bob = self.user(b, "bob")
+        alice.read_lines_until(lambda text: "bob joined #lobby" in text)
+        bob.send_line("/list")
+        bob.read_lines_until(lambda text: "alice" in text and "idle" in text)
+        alice.send_line("/quit bye")
+        bob.read_lines_until(lambda text: "alice quit" in text)
+        bob.send_line("/list")
+        listed = bob.read_lines_until(lambda text: "user in #lobby" in text or "users in #lobby" in text)
+        self.assertIn("1 user in #lobby", listed[-1])
+
+    def test_restarted_daemon_users_quit_at_once(self) -> None:
+        """A daemon killed and started again under its name: its former users quit on the others at its return."""
+        a, b = self.daemon("a"), self.daemon("b")
+        alice = self.user(a, "alice")
+        bob = self.user(b, "bob")
+        alice.read_lines_until(lambda text: "bob joined #lobby" in text)
+        a.kill()
+        began = time.monotonic()
+        a.start()
+        a.wait_for_line(lambda text: BUS_READY in text)
+        bob.read_lines_until(lambda text: "alice quit" in text, timeout=15)
+        self.assertLess(time.monotonic() - began, 15)
+        alice = self.user(a, "alice")
+        bob.read_lines_until(lambda text: "alice joined #lobby" in text)

@@ -218,6 +218,15 @@ class RedisBus(Service):
         self.address = f"{host}:{port}"
         self.run = secrets.token_hex(8)
         self.local = local or LocalBus()
+        self.on_new_node: Callable[[str, bool], None] | None = None
+        """
+        Called with a node's name, before its first publication seen here is
+        delivered, and whether it is a new run of a node seen before (it
+        restarted): how the daemons learn each other's users
+        (L{chat.server.ChatServer.new_node}).
+        """
+        self._runs: dict[str, str] = {}
+        """The run of each other node, as last seen."""
         self.on_remote: Callable[[events.Event, str], None] | None = None
         """
         Called with each event another node published, and its node name,
@@ -471,6 +480,11 @@ class RedisBus(Service):
         self._seen[origin] = envelope.seq
         self.received += 1
         try:
+            if self._runs.get(envelope.node) != envelope.run:
+                restarted = envelope.node in self._runs
+                self._runs[envelope.node] = envelope.run
+                if self.on_new_node is not None:
+                    self.on_new_node(envelope.node, restarted)
             if self.on_remote is not None:
                 self.on_remote(envelope.event, envelope.node)
             self.local.publish(envelope.event, envelope.address)

@@ -22,8 +22,8 @@ from zope.interface import implementer
 
 from chat import events
 from chat.domain.rooms import Rooms
-from chat.domain.state import User
-from chat.interfaces import IParticipant, Outgoing, ToNeighbours
+from chat.domain.state import User, utc
+from chat.interfaces import IParticipant, Outgoing, ToUsers
 
 
 @implementer(IParticipant)
@@ -50,14 +50,13 @@ class RemoteParticipant:
         """Nothing: the user's own daemon closes them."""
 
 
-def presence(user: User) -> tuple[events.StatusChanged, ToNeighbours]:
+def presence(user: User) -> tuple[events.StatusChanged, ToUsers]:
     """
     The publication that tells the other daemons of a cluster that C{user}
-    is connected here: their status to their neighbours but themselves,
-    nobody on this daemon right after registration, and on the others the
-    first news of the nick (L{Remote.apply_remote}).
+    is connected here: their status, addressed to nobody, so that only the
+    other daemons' replicas take it in (L{Remote.apply_remote}).
     """
-    return events.StatusChanged(user.nick, user.status), ToNeighbours(user.nick.lower(), itself=False)
+    return events.StatusChanged(user.nick, user.status), ToUsers(())
 
 
 class Remote(Rooms):
@@ -96,6 +95,8 @@ class Remote(Rooms):
                 self._renamed_remote(old, new, node)
             case events.Topic(room=name, text=text, by=by):
                 self._topic_remote(name, text, by)
+            case events.RoleChanged(room=name, nick=nick, role=role):
+                self._role_remote(name, nick, node, role)
             case events.Message(room=name):
                 room = self.rooms.get(name.lower())
                 if room is not None and room.loaded:
@@ -131,6 +132,16 @@ class Remote(Rooms):
         for room in user.rooms.values():
             room.add(user)
 
+    def _role_remote(self, name: str, nick: str, node: str, role: str) -> None:
+        user = self._remote(nick, node)
+        room = self.rooms.get(name.lower())
+        if user is None or room is None or name.lower() not in user.rooms:
+            return
+        if role == events.OPERATOR:
+            room.operators.add(user)
+        else:
+            room.operators.discard(user)
+
     def _topic_remote(self, name: str, text: str, by: str) -> None:
         room = self.rooms.get(name.lower())
         if room is not None:
@@ -146,6 +157,32 @@ class Remote(Rooms):
         (L{presence}); nobody here is told.
         """
         self._events.publish(*presence(user))
+
+    def announce_node(self, node: str) -> None:
+        """
+        Tell the other daemons of a cluster that this daemon, C{node}, is
+        on the bus (when it starts): nobody is told, but the others answer
+        with their users (L{reannounce}).
+        """
+        self._events.publish(events.Info(f"node {node} joined the cluster"), ToUsers(()))
+
+    def reannounce(self) -> None:
+        """
+        Tell the other daemons of a cluster about every user of this one
+        (a daemon that joined the cluster, or restarted, knows none of
+        them): their presence and each room they are in, addressed to
+        nobody, so that only the other daemons' replicas take them in.
+        """
+        nobody = ToUsers(())
+        for key, user in list(self.users.items()):
+            if key in self.remote:
+                continue
+            self._events.publish(*presence(user))
+            for room in user.rooms.values():
+                joined = events.Joined(utc(user.since), room.name, user.nick, self.account_of(user), user.status)
+                self._events.publish(joined, nobody)
+                if user in room.operators:
+                    self._events.publish(events.RoleChanged(room.name, user.nick, events.OPERATOR), nobody)
 
     def node_gone(self, node: str) -> list[User]:
         """
