@@ -1,15 +1,21 @@
 # -*- test-case-name: tests.test_admin -*-
 """
-C{chat-admin}: the operator's tool for the daemon's SQLite database (list
+C{chat-admin}: the operator's tool for the daemon's database (list
 accounts, reset a password, delete an account, export a room's history as
-JSON lines, grant or revoke server administrators), run from a shell as C{chat-admin} or C{python -m chat.admin}.
+JSON lines, grant or revoke server administrators), run from a shell as C{chat-admin} or C{python -m chat.admin}:
+the SQLite database of a data directory (C{--data-dir}), or with
+C{--postgres DSN} the PostgreSQL database of a cluster (PROTOCOL.md section
+13). C{copy-to-postgres} moves a single daemon's SQLite data into an empty
+PostgreSQL database (L{chat.migrate}).
 
-It opens the database with L{chat.sqlite_store.open_store}, never creating one,
-and works through the store's interface like the daemon, but synchronously,
-without a reactor: the store runs on a L{SynchronousPool}. SQLite's
-write-ahead log and busy timeout let it run while the daemon runs. Every
-failure is one line on standard error and exit status 1; a command line it
-cannot parse gives the usage and status 2.
+It opens the database with L{chat.sqlite_store.open_store} or
+L{open_postgres}, never creating one, and works through the store's
+interface like the daemon, but synchronously, without a reactor: the store
+runs on a L{SynchronousPool} (SQLite) or a L{SynchronousPostgresPool}.
+SQLite's write-ahead log and busy timeout, and PostgreSQL's transactions,
+let it run while the daemon runs. Every failure is one line on standard
+error and exit status 1; a command line it cannot parse gives the usage and
+status 2.
 """
 
 from __future__ import annotations
@@ -24,6 +30,7 @@ from datetime import datetime, timezone
 from getpass import getpass
 from typing import Any, NoReturn, TextIO, TypeVar
 
+import psycopg
 from twisted.internet.defer import Deferred, fail, succeed
 from twisted.internet.task import Clock
 from twisted.python import usage
@@ -33,6 +40,9 @@ from typing_extensions import override
 from chat import __version__, errors
 from chat.accounts import check_password, owasp_hasher
 from chat.domain import room_name
+from chat.migrate import CopyRefused, connect, copy_to_postgres, describe, one_line
+from chat.pooled_store import Contents
+from chat.postgres_store import PostgresStore, migrate
 from chat.render import CRLF, render_json
 from chat.schema import BUSY_TIMEOUT, FILENAME, DatabaseError, configure, from_ms
 from chat.sqlite_store import open_store
@@ -203,6 +213,28 @@ class ExportOptions(_Command):
             self["since"] = day.replace(tzinfo=timezone.utc)
 
 
+class CopyToPostgresOptions(_Command):
+    """
+    C{chat-admin copy-to-postgres DSN}.
+    """
+
+    synopsis = "DSN"
+    longdesc = (
+        "Copies the SQLite database of --data-dir (history, waiting private messages, accounts with their "
+        "passwords, topics, operators, administrators, bans, room settings, device keys, file offers) into the "
+        "empty PostgreSQL database DSN (a libpq connection string or URI; a password is better in PGPASSWORD or "
+        "~/.pgpass), keeping every id, in one transaction, then says what it copied. Stop the daemon first. "
+        "Then 'twistd chat --postgres DSN --data-dir DIR' serves the same chat: the offered files stay in "
+        "the data directory's spool/. A database that is not empty is refused."
+    )
+
+    @override
+    def parseArgs(self, *args: str) -> None:
+        if len(args) != 1:
+            raise usage.UsageError("copy-to-postgres takes one DSN")
+        self["dsn"] = args[0]
+
+
 class Options(_Options):
     """
     The command line of C{chat-admin}: global options, then a command.
@@ -213,11 +245,15 @@ class Options(_Options):
         "Looks after the chat daemon's database (" + FILENAME + " in the data directory); "
         f"'{PROGRAM} COMMAND --help' describes each command. It may run while the daemon runs. "
         "The daemon reads the accounts' nicks when it starts: a deleted account's nick stays reserved "
-        "until the daemon restarts, while a reset password applies at the account's next /login."
+        "until the daemon restarts, while a reset password applies at the account's next /login. "
+        "With --postgres it looks after the PostgreSQL database of a cluster instead."
     )
     optParameters = [  # noqa: N815 (usage.Options reads this name)
         ["data-dir", "d", "chat-data",
          "The daemon's data directory, as given to 'twistd chat --data-dir'."],
+        ["postgres", None, None,
+         "The PostgreSQL database (a libpq connection string or URI), as given to 'twistd chat --postgres', "
+         "instead of --data-dir's SQLite database."],
     ]
     subCommands = [  # noqa: N815 (usage.Options reads this name)
         ("accounts", None, AccountsOptions, "List the accounts."),
@@ -226,12 +262,19 @@ class Options(_Options):
         ("export", None, ExportOptions, "Write a room's history as JSON lines."),
         ("grant-admin", None, GrantAdminOptions, "Make an account a server administrator."),
         ("revoke-admin", None, RevokeAdminOptions, "Make an account no longer a server administrator."),
+        ("copy-to-postgres", None, CopyToPostgresOptions,
+         "Copy --data-dir's SQLite database into an empty PostgreSQL database."),
     ]
 
     @override
     def postOptions(self) -> None:
         if self.subCommand is None:
             raise usage.UsageError("give a command: " + ", ".join(c[0] for c in self.subCommands))
+        if self.subCommand == "copy-to-postgres" and self["postgres"] is not None:
+            raise usage.UsageError(
+                "copy-to-postgres reads --data-dir's SQLite database: give the PostgreSQL database"
+                " after the command, not with --postgres"
+            )
 
 
 def _plural(count: int, noun: str) -> str:
@@ -288,6 +331,111 @@ class SynchronousPool:
         Close the connection.
         """
         self._connection.close()
+
+
+class SynchronousPostgresPool:
+    """
+    L{SynchronousPool} for PostgreSQL (C{chat-admin --postgres}): one psycopg
+    connection; each interaction runs at once on the calling thread, in a
+    transaction of its own, committed when it returns, rolled back when it
+    raises.
+    """
+
+    def __init__(self, dsn: str) -> None:
+        """
+        Connect to the database of C{dsn} (blocking).
+
+        @raise DatabaseError: it cannot be reached (one line, no password).
+        """
+        self._connection = connect(dsn)
+
+    def runInteraction(self, interaction: Callable[..., Any], *args: Any) -> Deferred[Any]:  # noqa: N802
+        """
+        Call C{interaction(cursor, *args)} now, then commit; roll back if it
+        raises.
+
+        @return: a L{Deferred} that has fired with the result, or failed with
+            the exception (an interrupt is raised, after the rollback).
+        """
+        try:
+            with self._connection.cursor() as cursor:
+                result = interaction(cursor, *args)
+            self._connection.commit()
+        except Exception:
+            self._connection.rollback()
+            return fail()
+        except BaseException:
+            self._connection.rollback()
+            raise
+        return succeed(result)
+
+    def close(self) -> None:
+        """
+        Close the connection.
+        """
+        self._connection.close()
+
+
+def _read_postgres(transaction: Any, name: str) -> Contents:
+    """
+    Migrate the schema of a database that has one, and read what a store
+    keeps in memory.
+
+    @raise Failed: the database has no chat schema (C{chat-admin} never
+        creates one).
+    """
+    transaction.execute("SELECT to_regclass('schema_version') IS NOT NULL")
+    if not transaction.fetchone()[0]:
+        raise Failed(
+            f"no chat database in the {name}: a daemon creates it at its first start"
+            " (twistd chat --postgres DSN), or copy-to-postgres fills it"
+        )
+    migrate(transaction)
+    transaction.execute(
+        "SELECT greatest((SELECT max(id) FROM messages), (SELECT max(id) FROM private),"
+        " (SELECT max(id) FROM offers), 0)"
+    )
+    return Contents.read(transaction, int(transaction.fetchone()[0]))
+
+
+def open_postgres(dsn: str) -> PostgresStore:
+    """
+    Open the PostgreSQL database of C{dsn} for C{chat-admin --postgres}: a
+    L{PostgresStore} on a L{SynchronousPostgresPool}, its schema migrated
+    (never created). It reserves no ids: no command makes a message.
+
+    @raise DatabaseError: the database cannot be reached or used, or is
+        newer than this code (one line, no password).
+    @raise Failed: it has no chat schema.
+    @raise psycopg.Error: a statement failed.
+    """
+    pool = SynchronousPostgresPool(dsn)
+    name = describe(dsn)
+    try:
+        contents = _now(pool.runInteraction(_read_postgres, name))
+    except BaseException:
+        pool.close()
+        raise
+    return PostgresStore(pool, Clock(), contents, reserved=contents.last_id, block=1, name=name)
+
+
+def copy(data_dir: str, dsn: str, stdout: TextIO) -> None:
+    """
+    C{chat-admin copy-to-postgres}: L{copy_to_postgres}, then what was
+    copied, one count per line, and how to start the daemon on it.
+
+    @raise CopyRefused: a daemon runs on C{data_dir}, or the PostgreSQL
+        database is not empty.
+    @raise DatabaseError: either database cannot be used.
+    """
+    copied = copy_to_postgres(data_dir, dsn)
+    stdout.write(f"Copied {copied.source} into the {copied.database}:\n")
+    for line in copied.lines():
+        stdout.write(f"  {line}\n")
+    stdout.write(
+        f"Message ids continue above {copied.last_id}. Start the daemon with"
+        f" --postgres DSN --data-dir {os.path.abspath(data_dir)} (the offered files stay in its spool/).\n"
+    )
 
 
 def _now(deferred: Deferred[_T]) -> _T:
@@ -430,7 +578,14 @@ def export(store: IStore, room: str, since: datetime | None, stdout: TextIO) -> 
 
 def _run(options: Options, stdin: TextIO, stdout: TextIO) -> None:
     command, sub = options.subCommand, options.subOptions
-    store = open_store(options["data-dir"], Clock(), create=False, make_pool=SynchronousPool)
+    if command == "copy-to-postgres":
+        copy(options["data-dir"], sub["dsn"], stdout)
+        return
+    store: IStore
+    if options["postgres"] is not None:
+        store = open_postgres(options["postgres"])
+    else:
+        store = open_store(options["data-dir"], Clock(), create=False, make_pool=SynchronousPool)
     try:
         if command == "accounts":
             list_accounts(store, stdout)
@@ -497,11 +652,14 @@ def _main(argv: list[str], stdin: TextIO, stdout: TextIO, stderr: TextIO) -> int
         stdout.flush()
     except BrokenPipeError:
         raise
-    except (Failed, DatabaseError, errors.BadArguments) as e:
+    except (Failed, DatabaseError, CopyRefused, errors.BadArguments) as e:
         stderr.write(f"{PROGRAM}: {e}\n")
         return EX_FAILED
     except sqlite3.Error as e:
         stderr.write(f"{PROGRAM}: database error: {e}\n")
+        return EX_FAILED
+    except psycopg.Error as e:
+        stderr.write(f"{PROGRAM}: database error: {one_line(e)}\n")
         return EX_FAILED
     except OSError as e:
         stderr.write(f"{PROGRAM}: {e}\n")

@@ -294,7 +294,7 @@ _EVENTS = (
     _Shape(
         events.Whois, "whois",
         _text("nick"), _text("status"), _texts("rooms"), _time("since"), _count("idle"), _flag("account"),
-        _flag("secure"),
+        _flag("secure"), _text("node", optional=True),
     ),
     _Shape(events.History, "history", _text("room"), _objects("messages", _MESSAGE)),
     _Shape(events.PrivateHistory, "history", _text("with", "with_"), _objects("messages", _PRIVATE)),

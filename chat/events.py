@@ -228,6 +228,8 @@ class Whois:
     account: bool
     secure: bool
     operator_of: tuple[str, ...] = field(default=(), compare=False)
+    node: str = ""
+    """The daemon of a cluster the user is connected to (PROTOCOL.md section 13), C{''} for a single daemon."""
 
 
 @dataclass(frozen=True, slots=True)

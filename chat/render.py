@@ -124,7 +124,8 @@ def _to_text(event: events.Event) -> list[str]:
                 f"* {event.nick}" + (f" - {event.status}" if event.status else ""),
                 f"*   rooms: {' '.join(event.rooms) or '(none)'}",
                 f"*   connected since {event.since.strftime('%Y-%m-%d %H:%M')} UTC, idle {_idle(event.idle)}",
-                f"*   {'logged in' if event.account else 'guest'}, {'TLS' if event.secure else 'not encrypted'}",
+                f"*   {'logged in' if event.account else 'guest'}, {'TLS' if event.secure else 'not encrypted'}"
+                + (f", on node {event.node}" if event.node else ""),
             ]
         case events.History():
             if not event.messages:

@@ -669,6 +669,7 @@ def makeService(options: Options, reactor: Any = None) -> IService:
             raise SystemExit(f"chat: --redis {e}") from None
         server = ChatServer(settings, reactor, store, files=spool, ids=ids, bus=bus)
         server.cluster = True
+        server.domain.node = node
         server.local_bus = bus.local
         bus.on_remote = server.remote_event
         bus.on_new_node = server.new_node

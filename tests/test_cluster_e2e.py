@@ -55,6 +55,8 @@ class ClusterTests(TestCase):
             other.read_lines_until(lambda text: text.endswith("#lobby <alice> hello cluster"))
         bob.send_line("/msg alice psst")
         alice.read_lines_until(lambda text: "[private bob -> alice] psst" in text)
+        bob.send_line("/whois alice")
+        bob.read_lines_until(lambda text: "on node a" in text)
         carol.send_line("/list")
         listed = carol.read_lines_until(lambda text: "@" in text or "users in #lobby" in text)
         carol.read_lines_until(lambda text: "bob" in text and "idle" in text)

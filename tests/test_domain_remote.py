@@ -107,3 +107,13 @@ class ReplicaTests(DomainTestCase):
         alice, _ = self.register("alice")
         self.domain.announce_presence(alice)
         self.assertEqual(self.take(), [(events.StatusChanged("alice", ""), ())])
+
+    def test_whois_names_the_node(self) -> None:
+        """whois says which daemon a user is on: another's for a remote user, this one's (when named) for a local one."""
+        alice, pa = self.register("alice")
+        self.domain.node = "a"
+        self.remote_join("zed")
+        self.domain.whois(alice, "zed", T0)
+        self.domain.whois(alice, "alice", T0)
+        nodes = [getattr(event, "node", None) for event, _ in self.take()]
+        self.assertEqual(nodes, ["b", "a"])

@@ -257,6 +257,7 @@ class Rooms(DomainState):
                 target.account is not None,
                 bool(target.participant.secure),
                 tuple(r.name for r in target.rooms.values() if self.is_operator(target, r)),
+                self.remote.get(target.nick.lower(), self.node),
             ),
             user.here,
         )

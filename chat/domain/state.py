@@ -194,6 +194,8 @@ class DomainState:
         self._ids = ids
         self.history_on_join = history_on_join
         self.users: dict[str, User] = {}
+        self.node = ""
+        """This daemon's node name in a cluster (C{--node}), C{''} for a single daemon."""
         self.remote: dict[str, str] = {}
         """
         The users of L{users} connected to another daemon of a cluster
