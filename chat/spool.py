@@ -187,6 +187,7 @@ class Spool:
         temporary: bool = False,
         *,
         reserve: int | None = None,
+        partial: str = PARTIAL,
         statvfs: Callable[[str], os.statvfs_result] = os.statvfs,
     ) -> None:
         """
@@ -195,6 +196,10 @@ class Spool:
         @param temporary: remove C{directory} on L{close} (C{--in-memory}).
         @param reserve: free bytes to keep on the file system, in bytes;
             C{None} for L{disk_reserve}'s default.
+        @param partial: the directory of the uploads in progress, inside
+            C{directory}: one of its own for each daemon sharing the
+            directory (a cluster, PROTOCOL.md section 13), since each
+            empties it at start.
         @param statvfs: tells the free space of the file system holding a
             path: L{os.statvfs} (the free bytes are C{f_bavail * f_frsize},
             its size C{f_blocks * f_frsize}).
@@ -207,6 +212,7 @@ class Spool:
         self._statvfs = statvfs
         self._run = run_in_thread or deferToThread
         self._temporary = temporary
+        self._partial = os.path.join(directory, partial)
         self._stored: dict[str, int] = {}
         self._committing: Counter[str] = Counter()
         self._uploads: set[Upload] = set()
@@ -231,7 +237,7 @@ class Spool:
 
         @raise OSError: the directory cannot be used.
         """
-        partial = os.path.join(self.directory, PARTIAL)
+        partial = self._partial
         os.makedirs(partial, exist_ok=True)
         for entry in os.scandir(partial):
             os.unlink(entry.path)
@@ -254,9 +260,10 @@ class Spool:
 
     def has(self, sha256: str) -> bool:
         """
-        Whether the file with these bytes is stored.
+        Whether the file with these bytes is stored: by this daemon, or
+        by another one sharing the directory (a cluster).
         """
-        return sha256 in self._stored
+        return sha256 in self._stored or (_STORED.match(sha256) is not None and os.path.isfile(self.path(sha256)))
 
     # Uploads
 
@@ -290,7 +297,7 @@ class Spool:
         self._check_disk(size)
         try:
             file = tempfile.NamedTemporaryFile(  # noqa: SIM115 - closed by commit or abort
-                dir=os.path.join(self.directory, PARTIAL), delete=False
+                dir=self._partial, delete=False
             )
         except OSError as e:
             self._log.error("cannot create a file in the spool: {error}", error=e)

@@ -117,6 +117,9 @@ class Options(usage.Options):
          "Share the chat with the other daemons on this Redis (redis://[:PASSWORD@]HOST[:PORT][/DB]): events "
          "cross daemons, and a daemon that dies is noticed within 20 s. Needs --postgres (the same database "
          "for every daemon) and --node. Not complete yet (docs/cluster.md)."],
+        ["spool", None, None,
+         "Directory of the offered files (default: spool/ in --data-dir). In a cluster (--redis), a directory "
+         "every daemon mounts, so that any daemon serves any offer (docs/cluster.md)."],
         ["node", None, None,
          "This daemon's name in a cluster (--redis), unique among its daemons (default: the host name)."],
         ["server-name", None, _DEFAULTS.server_name, "Server name sent in welcome."],
@@ -281,6 +284,8 @@ e.g. 127.0.0.1 or 10.0.0.0/8: a reverse proxy in front of the web listener."""
             raise usage.UsageError("--redis needs --postgres: the daemons of a cluster share one database")
         if self["node"] and not self["redis"]:
             raise usage.UsageError("--node names a daemon of a cluster: it goes with --redis")
+        if self["spool"] and self["in-memory"]:
+            raise usage.UsageError("--spool and --in-memory exclude each other")
         if self["postgres"] and self["in-memory"]:
             raise usage.UsageError("--postgres and --in-memory exclude each other")
         if self["tls-key"] and not self["tls-cert"]:
@@ -334,9 +339,9 @@ LIVE_SETTINGS = (
 """The L{Settings} a reload changes (L{ChatServer.reconfigure}); the others keep their values until a restart."""
 
 RESTART_OPTIONS = (
-    "data-dir", "in-memory", "postgres", "redis", "node", "listen", "web", "irc", "web-origin", "trusted-proxy",
-    "metrics", "tls-cert", "tls-key", "spool-quota", "disk-reserve", "history-days", "history-on-join", "ipv6-prefix",
-    "log-level", "log-format",
+    "data-dir", "in-memory", "postgres", "redis", "node", "spool", "listen", "web", "irc", "web-origin",
+    "trusted-proxy", "metrics", "tls-cert", "tls-key", "spool-quota", "disk-reserve", "history-days",
+    "history-on-join", "ipv6-prefix", "log-level", "log-format",
 )
 """The options whose change takes a restart: a reload logs that it needs one."""
 
@@ -638,7 +643,18 @@ def makeService(options: Options, reactor: Any = None) -> IService:
         else:
             data.create()
             data.lock()  # before anything in it is touched: partial/ is emptied next
-            spool = Spool(os.path.join(data.path, SPOOL), settings.spool_quota, reserve=settings.disk_reserve)
+            if options["redis"]:
+                # Offered files on storage every daemon of the cluster shares (--spool), each its own partial/.
+                node = options["node"] or socket.gethostname()
+                spool = Spool(
+                    options["spool"] or os.path.join(data.path, SPOOL), settings.spool_quota,
+                    reserve=settings.disk_reserve, partial=os.path.join(PARTIAL, node),
+                )
+            else:
+                spool = Spool(
+                    options["spool"] or os.path.join(data.path, SPOOL), settings.spool_quota,
+                    reserve=settings.disk_reserve,
+                )
             spool.open()
             if options["postgres"]:
                 # Also the id allocator: ids unique across the daemons of one database.

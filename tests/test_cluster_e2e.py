@@ -7,7 +7,10 @@ start), with nc-style line users on each.
 
 from __future__ import annotations
 
+import os
+import re
 import time
+import urllib.request
 
 import pytest
 from twisted.trial.unittest import TestCase
@@ -16,6 +19,14 @@ from tests import servers
 from tests.e2e import Client, Daemon
 
 BUS_READY = "cluster bus of node"
+WEB_LISTENING = re.compile(r"chat web listening on 127\.0\.0\.1:(\d+)")
+
+
+def web_port(daemon: Daemon) -> int:
+    """The port of a daemon's web listener."""
+    match = WEB_LISTENING.search(daemon.wait_for_line(lambda text: WEB_LISTENING.search(text) is not None))
+    assert match is not None
+    return int(match.group(1))
 
 
 class ClusterTests(TestCase):
@@ -29,9 +40,9 @@ class ClusterTests(TestCase):
         self.postgres.reset()
         self.redis.flush()
 
-    def daemon(self, node: str) -> Daemon:
-        """A daemon of the cluster named C{node}, once its bus is on Redis."""
-        daemon = Daemon("--postgres", self.postgres.dsn, "--redis", self.redis.url, "--node", node)
+    def daemon(self, node: str, *options: str) -> Daemon:
+        """A daemon of the cluster named C{node} (with more C{options}), once its bus is on Redis."""
+        daemon = Daemon("--postgres", self.postgres.dsn, "--redis", self.redis.url, "--node", node, *options)
         self.addCleanup(daemon.stop)
         daemon.start()
         daemon.wait_for_line(lambda text: BUS_READY in text)
@@ -113,3 +124,30 @@ class ClusterTests(TestCase):
         self.assertLess(time.monotonic() - began, 15)
         alice = self.user(a, "alice")
         bob.read_lines_until(lambda text: "alice joined #lobby" in text)
+
+    def test_file_offered_on_one_daemon_fetched_from_another(self) -> None:
+        """With a shared --spool, a file offered on one daemon is announced and served by another."""
+        spool = os.path.abspath(self.mktemp())
+        web = ("--web", "tcp:0:interface=127.0.0.1", "--spool", spool)
+        a, b = self.daemon("a", *web), self.daemon("b", *web)
+        alice = Client.json(a.port, "alice")
+        self.addCleanup(alice.close)
+        bob = Client.json(b.port, "bob")
+        self.addCleanup(bob.close)
+        alice.expect_event("join", nick="bob")
+        token = next(e["token"] for e in alice.registration if e.get("type") == "registered")
+        body = bytes(range(256)) * 100
+        request = urllib.request.Request(
+            f"http://127.0.0.1:{web_port(a)}/files?to=%23lobby&name=shared.bin", data=body, method="POST",
+            headers={"Authorization": f"Bearer {token}", "Content-Type": "application/octet-stream"},
+        )
+        with urllib.request.urlopen(request, timeout=10) as answer:
+            self.assertEqual(answer.status, 201)
+        offer = bob.expect_event("file-offer")
+        self.assertEqual((offer["from"], offer["name"], offer["size"]), ("alice", "shared.bin", len(body)))
+        bob_token = next(e["token"] for e in bob.registration if e.get("type") == "registered")
+        fetch = urllib.request.Request(
+            f"http://127.0.0.1:{web_port(b)}/files/{offer['id']}", headers={"Authorization": f"Bearer {bob_token}"},
+        )
+        with urllib.request.urlopen(fetch, timeout=10) as download:
+            self.assertEqual(download.read(), body)

@@ -198,6 +198,36 @@ class SpoolTests(SpoolTestCase):
         self.assertRaises(errors.NoSuchFile, self.spool.read, "ab" * 32)
 
 
+class SharedSpoolTests(SpoolTestCase):
+    """
+    A directory shared by the daemons of a cluster (C{--spool}, PROTOCOL.md section 13).
+    """
+
+    def test_files_of_another_daemon(self) -> None:
+        """A file another daemon stored in the shared directory is had and read here; unknown names are not."""
+        other = Spool(self.directory, 100, inline, partial=os.path.join(PARTIAL, "b"))
+        other.open()
+        upload = other.begin(5)
+        upload.write(b"hello")
+        sha256 = self.successResultOf(other.commit(upload))
+        self.assertTrue(self.spool.has(sha256))
+        with self.spool.read(sha256) as file:
+            self.assertEqual(file.read(), b"hello")
+        self.assertFalse(self.spool.has("0" * 64))
+        self.assertFalse(self.spool.has("../" + sha256))
+
+    def test_each_daemon_empties_only_its_partial(self) -> None:
+        """Opening a daemon's spool empties its own partial directory, not another daemon's upload in progress."""
+        mine = Spool(self.directory, 100, inline, partial=os.path.join(PARTIAL, "a"))
+        mine.open()
+        theirs = Spool(self.directory, 100, inline, partial=os.path.join(PARTIAL, "b"))
+        theirs.open()
+        upload = theirs.begin(5)
+        upload.write(b"he")
+        mine.open()
+        self.assertEqual(len(os.listdir(os.path.join(self.directory, PARTIAL, "b"))), 1)
+
+
 class CollectTests(SpoolTestCase):
     def test_unreferenced_removed(self) -> None:
         """

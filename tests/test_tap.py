@@ -47,6 +47,7 @@ DEFAULTS = {
     "postgres": None,
     "redis": None,
     "node": None,
+    "spool": None,
     "server-name": "chat",
     "motd": "",
     "max-line": 4096,
@@ -151,7 +152,7 @@ class OptionsTests(SynchronousTestCase):
             "registration-timeout": 60.0, "tls-handshake-timeout": 15.0, "upload-idle-timeout": 60.0,
             "disk-reserve": None, "max-output-total": 256 * 1024 * 1024, "ipv6-prefix": 64,
             "web": [], "irc": [], "web-origin": [], "trusted-proxy": [], "metrics": None, "config": None,
-            "postgres": None, "redis": None, "node": None,
+            "postgres": None, "redis": None, "node": None, "spool": None,
         })
         self.assertEqual(options.settings(), Settings(
             server_name="example", motd="hi all", max_line=512, flood_burst=3, flood_rate=2.5,

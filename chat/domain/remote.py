@@ -95,6 +95,9 @@ class Remote(Rooms):
                 self._renamed_remote(old, new, node)
             case events.Topic(room=name, text=text, by=by):
                 self._topic_remote(name, text, by)
+            case events.FileOffer():
+                if event.id not in self.offers:
+                    self._offers.add(event)  # its bytes are on storage the daemons share (--spool)
             case events.RoleChanged(room=name, nick=nick, role=role):
                 self._role_remote(name, nick, node, role)
             case events.Message(room=name):
