@@ -142,6 +142,28 @@ class IBus(Interface):
         """
 
 
+class INickClaims(Interface):
+    """
+    The nicks of a cluster's daemons (PROTOCOL.md section 13): a nick is
+    claimed by one daemon at a time, across all of them
+    (L{chat.cluster.claims.NickClaims}, on Redis).
+    """
+
+    def claim(nick: str) -> Deferred[bool]:  # noqa: N805
+        """
+        Claim C{nick} (ignoring case) for this daemon.
+
+        @return: fires with C{True} when this daemon holds it (now or
+            already), C{False} when another does; fails with
+            L{chat.errors.Busy} when the cluster cannot be reached.
+        """
+
+    def release(nick: str) -> Deferred[None]:  # noqa: N805
+        """
+        Give C{nick} up, if this daemon holds it. Never fails.
+        """
+
+
 class IIdAllocator(Interface):
     """
     Allocates message and file offer ids (PROTOCOL.md section 5).

@@ -28,7 +28,15 @@ from chat.budget import OutputBudget
 from chat.delivery import LocalBus
 from chat.domain import NICK_MAX, ChatDomain, User, utc
 from chat.ids import LocalIds
-from chat.interfaces import IBus, IFileStore, IIdAllocator, IParticipant, IUpload, ToNeighbours
+from chat.interfaces import (
+    IBus,
+    IFileStore,
+    IIdAllocator,
+    INickClaims,
+    IParticipant,
+    IUpload,
+    ToNeighbours,
+)
 from chat.limits import AddressCounter, address_key
 from chat.memory_store import MemoryStore
 from chat.settings import Settings
@@ -142,6 +150,8 @@ class ChatServer:
         """The bearer tokens of the HTTP file routes, issued when C{settings.web} (PROTOCOL.md section 9)."""
         self.web_ports: list[tuple[int, bool]] = []
         """The C{(port, secure)} of each C{--web} listener listening (L{web_listening})."""
+        self.claims: INickClaims | None = None
+        """The nicks claimed across a cluster's daemons (C{--redis}), or C{None} for a single daemon."""
         self.cluster = False
         """Whether other daemons share the chat (C{--redis}, PROTOCOL.md section 13): registrations are announced."""
         self.local_bus: IBus = self.bus
@@ -257,6 +267,8 @@ class ChatServer:
         if user is not None:
             self.tokens.ended(session, user.nick, user.rooms, self._now())
             self.domain.quit(user, reason, self._now())
+            if self.claims is not None:
+                self.claims.release(user.nick)
             if logs.debugging:
                 self._log.debug("{nick} quit", nick=user.nick)
             session.user = None
@@ -290,6 +302,8 @@ class ChatServer:
         if user is not None:
             self.tokens.ended(session, user.nick, user.rooms, self._now())
             self.domain.quit(user, reason, self._now())
+            if self.claims is not None:
+                self.claims.release(user.nick)
             session.user = None
         session.participant.close(reason)
 
@@ -433,7 +447,36 @@ class ChatServer:
 
         return self.store.read_moderation().addCallback(loaded)
 
-    def _nick(self, session: Session, request: commands.Nick) -> None:
+    def _nick(self, session: Session, request: commands.Nick) -> Deferred[None] | None:
+        """
+        C{/nick}: in a cluster, the nick is claimed across its daemons
+        first (L{NickClaims}); a change of case only is not.
+        """
+        claims = self.claims
+        user = session.user
+        if claims is None or (user is not None and user.nick.lower() == request.nick.lower()):
+            self._set_nick(session, request)
+            return None
+        self.domain.check_nick(request.nick, None if user is None else user.account)
+        old = None if user is None else user.nick
+
+        def claimed(ok: bool) -> None:
+            if not ok:
+                raise errors.NickTaken(f"{request.nick} is taken")
+            if session.closing or session.participant not in self.sessions:
+                claims.release(request.nick)
+                return
+            try:
+                self._set_nick(session, request)
+            except errors.ChatError:
+                claims.release(request.nick)
+                raise
+            if old is not None:
+                claims.release(old)
+
+        return claims.claim(request.nick).addCallback(claimed)
+
+    def _set_nick(self, session: Session, request: commands.Nick) -> None:
         if session.user is None:
             session.user = self.domain.register(
                 session.participant, request.nick, self._now(), join=request.join, token=self._token(session),
@@ -501,7 +544,31 @@ class ChatServer:
         )
         return checking.addCallback(self._logged_in, session, request.join)
 
-    def _logged_in(self, account: Account, session: Session, join: bool) -> None:
+    def _logged_in(self, account: Account, session: Session, join: bool) -> Deferred[None] | None:
+        """
+        The password was right: in a cluster, the account's nick is
+        claimed across its daemons first (it may be connected on another).
+        """
+        claims = self.claims
+        user = session.user
+        if claims is None or (user is not None and user.nick.lower() == account.name.lower()):
+            self._log_in(account, session, join)
+            return None
+        old = None if user is None else user.nick
+
+        def claimed(ok: bool) -> None:
+            if not ok:
+                raise errors.NickTaken(f"{account.name} is connected to another server of this chat")
+            if session.closing or session.participant not in self.sessions:
+                claims.release(account.name)
+                return
+            self._log_in(account, session, join)
+            if old is not None:
+                claims.release(old)
+
+        return claims.claim(account.name).addCallback(claimed)
+
+    def _log_in(self, account: Account, session: Session, join: bool) -> None:
         if session.closing or session.participant not in self.sessions:
             return  # gone meanwhile
         domain = self.domain
@@ -640,6 +707,19 @@ class ChatServer:
         if restarted:
             self.node_gone(node)
         self.domain.reannounce()
+
+    def nick_lost(self, nick: str) -> None:
+        """
+        Called when this daemon's claim of C{nick} was found taken by
+        another daemon (Redis was unreachable longer than the lease): its
+        user here is disconnected, so that the nick stays one user's.
+        """
+        user = self.domain.users.get(nick.lower())
+        if user is None or nick.lower() in self.domain.remote:
+            return
+        session = self.sessions.get(user.participant)
+        if session is not None:
+            self.kick(session, "your nick was taken on another server while the cluster was unreachable")
 
     def node_gone(self, node: str, nicks: frozenset[str] = frozenset()) -> None:
         """

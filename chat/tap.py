@@ -690,7 +690,11 @@ def makeService(options: Options, reactor: Any = None) -> IService:
         bus.on_remote = server.remote_event
         bus.on_new_node = server.new_node
         bus.ready.addCallback(lambda _: server.domain.announce_node(node))
-        cluster += [bus, claims_from_url(node, options["redis"], reactor, on_node_gone=server.node_gone)]
+        claims = claims_from_url(
+            node, options["redis"], reactor, on_node_gone=server.node_gone, on_lost=server.nick_lost
+        )
+        server.claims = claims
+        cluster += [bus, claims]
     else:
         server = ChatServer(settings, reactor, store, files=spool, ids=ids)
     factory = ChatFactory(server, starttls=tls)

@@ -102,8 +102,15 @@ class ClusterTests(TestCase):
         b = self.daemon("b")
         bob = self.user(b, "bob")
         alice.read_lines_until(lambda text: "bob joined #lobby" in text)
-        bob.send_line("/list")
-        bob.read_lines_until(lambda text: "alice" in text and "idle" in text)
+        # b learns alice from a's answer to its hello, which may still be on its way.
+        deadline = time.monotonic() + 10
+        while True:
+            bob.send_line("/list")
+            listed = bob.read_lines_until(lambda text: "bob (idle" in text)
+            if any("alice" in text for text in listed) or time.monotonic() > deadline:
+                break
+            time.sleep(0.1)
+        self.assertTrue(any("alice" in text for text in listed), listed)
         alice.send_line("/quit bye")
         bob.read_lines_until(lambda text: "alice quit" in text)
         bob.send_line("/list")
@@ -151,3 +158,19 @@ class ClusterTests(TestCase):
         )
         with urllib.request.urlopen(fetch, timeout=10) as download:
             self.assertEqual(download.read(), body)
+
+    def test_same_nick_at_once_on_two_daemons(self) -> None:
+        """Two users asking for the same free nick on two daemons at once: one gets it, the other is refused."""
+        a, b = self.daemon("a"), self.daemon("b")
+        first, second = Client(a.port), Client(b.port)
+        for client in (first, second):
+            self.addCleanup(client.close)
+            client.read_lines_until(lambda text: "Choose a nickname" in text)
+        first.send_line("zed")
+        second.send_line("zed")
+        outcomes = sorted(
+            client.read_lines_until(lambda text: "You are zed" in text or "taken" in text)[-1]
+            for client in (first, second)
+        )
+        self.assertEqual(sum("You are zed" in text for text in outcomes), 1, outcomes)
+        self.assertEqual(sum("zed is taken" in text for text in outcomes), 1, outcomes)

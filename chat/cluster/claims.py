@@ -35,8 +35,10 @@ from twisted.internet.task import LoopingCall
 from twisted.logger import Logger
 from twisted.python.failure import Failure
 from typing_extensions import override
+from zope.interface import implementer
 
 from chat import errors
+from chat.interfaces import INickClaims
 
 T = TypeVar("T")
 
@@ -184,6 +186,7 @@ def _gone_by_default(node: str, nicks: frozenset[str]) -> None:
     """
 
 
+@implementer(INickClaims)
 class NickClaims(Service):
     """
     This node's nick claims in the cluster, their leases, its heartbeat,

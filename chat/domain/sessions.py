@@ -61,6 +61,17 @@ class Sessions(Rooms):
                 self._events.publish(events.Error.of(e), user.here)
         return user
 
+    def check_nick(self, nick: str, account: str | None = None) -> None:
+        """
+        Whether C{nick} may be taken now by a user logged in to C{account}
+        (or a guest): before it is claimed across a cluster.
+
+        @raise errors.NickInvalid: C{nick} breaks the rules of section 3.3.
+        @raise errors.NickTaken: another user has C{nick}, ignoring case.
+        @raise errors.NickRegistered: C{nick} belongs to another account.
+        """
+        self._check_nick(nick, account)
+
     def _check_nick(self, nick: str, account: str | None) -> None:
         if not NICK_PATTERN.match(nick):
             raise errors.NickInvalid(
