@@ -7,8 +7,9 @@ start), with nc-style line users on each.
 
 from __future__ import annotations
 
-import os
 import re
+import shutil
+import tempfile
 import time
 import urllib.request
 
@@ -134,7 +135,8 @@ class ClusterTests(TestCase):
 
     def test_file_offered_on_one_daemon_fetched_from_another(self) -> None:
         """With a shared --spool, a file offered on one daemon is announced and served by another."""
-        spool = os.path.abspath(self.mktemp())
+        spool = tempfile.mkdtemp(prefix="chat-cluster-spool-")
+        self.addCleanup(shutil.rmtree, spool, True)
         web = ("--web", "tcp:0:interface=127.0.0.1", "--spool", spool)
         a, b = self.daemon("a", *web), self.daemon("b", *web)
         alice = Client.json(a.port, "alice")

@@ -8,7 +8,9 @@ with one line.
 
 from __future__ import annotations
 
+import shutil
 import subprocess
+import tempfile
 
 from twisted.trial.unittest import TestCase
 
@@ -56,9 +58,11 @@ class PostgresDaemonTests(TestCase):
     def test_unusable_database(self) -> None:
         """A database that cannot be reached stops the daemon at start-up with one line naming it, no password."""
         dsn = "postgresql://chat:secret-word@127.0.0.1:1/nowhere?connect_timeout=2"
+        data = tempfile.mkdtemp(prefix="chat-postgres-e2e-")
+        self.addCleanup(shutil.rmtree, data, True)
         result = subprocess.run(
-            [*twistd_command(), "-n", "--pidfile", "", "chat", "--data-dir", self.mktemp(), "--postgres", dsn],
-            capture_output=True, text=True, timeout=30,
+            [*twistd_command(), "-n", "--pidfile", "", "chat", "--data-dir", data, "--postgres", dsn],
+            capture_output=True, text=True, timeout=30, cwd=data,
         )
         self.assertNotEqual(result.returncode, 0)
         output = result.stdout + result.stderr
