@@ -383,6 +383,8 @@ class PooledStore:
     """
 
     _log = Logger()
+    _failing = False
+    """Whether the last group could not be written (the next one written says the database is back)."""
 
     dialect: Dialect
     """The SQL of the store's engine."""
@@ -470,9 +472,13 @@ class PooledStore:
                 "could not store {what} in {database}: {error}; the senders got busy",
                 what=describe(items, self.group_kinds), database=self.name, error=one_line(result), count=len(items),
             )
+            self._failing = True
             group.errback(result)
             group.addErrback(lambda _: None)  # reported above, once
         else:
+            if self._failing:
+                self._failing = False
+                self._log.info("storing in {database} again", database=self.name)
             group.callback(None)
         if self._pending and not self._writing:
             self._flush()

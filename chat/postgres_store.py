@@ -54,6 +54,8 @@ as spelled, with a lower-cased C{*_key} column for lookups that ignore case
 
 from __future__ import annotations
 
+import logging
+
 from collections import deque
 from collections.abc import Callable, Sequence
 from typing import Any
@@ -219,6 +221,11 @@ class PsycopgPool:
             C{psycopg_pool.PoolTimeout}.
         """
         from psycopg_pool import ConnectionPool
+
+        # psycopg_pool reports each failed reconnection through the standard
+        # library's logging, which ends on stderr line by line; the store
+        # logs a failed write once and the recovery once instead.
+        logging.getLogger("psycopg.pool").setLevel(logging.CRITICAL)
 
         if reactor is None:
             from twisted.internet import reactor as global_reactor

@@ -176,3 +176,20 @@ class ClusterTests(TestCase):
         )
         self.assertEqual(sum("You are zed" in text for text in outcomes), 1, outcomes)
         self.assertEqual(sum("zed is taken" in text for text in outcomes), 1, outcomes)
+
+    def test_redis_restart_during_traffic(self) -> None:
+        """Redis restarted while a user talks: every message reaches the other daemon once, in order."""
+        a, b = self.daemon("a"), self.daemon("b")
+        alice = self.user(a, "alice")
+        bob = self.user(b, "bob")
+        alice.read_lines_until(lambda text: "bob joined #lobby" in text)
+        for number in range(30):
+            alice.send_line(f"m{number}")
+            if number == 10:
+                self.redis.restart()
+        lines = bob.read_lines_until(lambda text: text.endswith("<alice> m29"), timeout=30)
+        said = [text.rsplit("<alice> ", 1)[1] for text in lines if "<alice> m" in text]
+        self.assertEqual(said, [f"m{number}" for number in range(30)])
+        a.wait_for_line(lambda text: "Redis is back" in text)
+        bob.send_line("after the restart")
+        alice.read_lines_until(lambda text: text.endswith("<bob> after the restart"), timeout=15)

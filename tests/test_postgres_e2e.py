@@ -8,13 +8,17 @@ with one line.
 
 from __future__ import annotations
 
+import re
 import shutil
 import subprocess
 import tempfile
+import time
 
+import pytest
 from twisted.trial.unittest import TestCase
 
 from tests import servers
+from tests.test_hardening_held_e2e import stop_allowing
 from tests.e2e import EXITED_ON_SIGTERM, Client, Daemon, twistd_command
 
 
@@ -69,3 +73,39 @@ class PostgresDaemonTests(TestCase):
         self.assertIn("chat: cannot use the PostgreSQL database nowhere on 127.0.0.1:1", output)
         self.assertNotIn("secret-word", output)
         self.assertNotIn("Traceback", output)
+
+    @pytest.mark.slow
+    def test_postgres_restart(self) -> None:
+        """PostgreSQL stopped under a running daemon: messages get busy, the log says so, and once it is back they are stored again."""
+        daemon = Daemon("--postgres", self.postgres.dsn)
+        self.addCleanup(stop_allowing, daemon, re.compile(r"could not store 1 message"))
+        daemon.start()
+        bob = Client.json(daemon.port, "bob")
+        self.addCleanup(bob.close)
+        bob.send_line("before")
+        bob.expect_event("message")
+        self.postgres.stop()
+        try:
+            bob.send_line("while it is down")
+            refused = bob.expect_event("error", timeout=20)
+            self.assertEqual(refused["code"], "busy")
+            daemon.wait_for_line(
+                lambda text: "could not store 1 message" in text and "PostgreSQL database chat_test" in text
+            )
+        finally:
+            self.postgres.start()
+        deadline = time.monotonic() + 40
+        while True:
+            bob.send_line("after")
+            event = bob.read_event(timeout=25)
+            if event.get("type") == "message" or time.monotonic() > deadline:
+                break
+            self.assertEqual((event.get("type"), event.get("code")), ("error", "busy"), event)
+            time.sleep(0.5)
+        self.assertEqual(event.get("text"), "after", event)
+        carol = Client.json(daemon.port, "carol")
+        self.addCleanup(carol.close)
+        carol.send_line("/history 5")
+        history = carol.expect_event("history")
+        self.assertEqual([m["text"] for m in history["messages"]][-2:], ["before", "after"])
+        daemon.wait_for_line(lambda text: "storing in PostgreSQL database chat_test" in text and "again" in text)

@@ -465,6 +465,8 @@ class NickClaims(Service):
         """
         lower = nick.lower()
         self._held.pop(lower, None)
+        if not self.running:
+            return succeed(None)  # stopped: every claim of this node was given up at once (or lapses)
         releasing = self._call(
             lambda: self._redis.eval(_RELEASE, [self._nick_key(lower), self._nicks_key()], [self.node, lower])
         )
