@@ -55,7 +55,6 @@ as spelled, with a lower-cased C{*_key} column for lookups that ignore case
 from __future__ import annotations
 
 import logging
-
 from collections import deque
 from collections.abc import Callable, Sequence
 from typing import Any
