@@ -208,6 +208,18 @@ class TwoNodesTests(unittest.TestCase):
         self.assertEqual(self.b.duplicates, 0)
 
     @inlineCallbacks
+    def test_one_turn_one_redis_message(self) -> Any:
+        """
+        The publications of one reactor turn go to Redis as one stream entry, delivered whole and in order.
+        """
+        before = int(servers.redis().command("XLEN", "chat:log").strip(b":"))
+        for id in range(1, 51):
+            self.a.publish(message(id), ToRoom("#dev"))
+        yield self.bob.has_id(50)
+        self.assertEqual(self.bob.messages(), list(range(1, 51)))
+        self.assertEqual(int(servers.redis().command("XLEN", "chat:log").strip(b":")) - before, 1)
+
+    @inlineCallbacks
     def test_both_ways_own_skipped(self) -> Any:
         """
         Each node delivers the other's publications and never its own a second time.

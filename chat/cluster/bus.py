@@ -60,6 +60,13 @@ STREAM = "chat:log"
 STREAM_LENGTH = 10_000
 """About how many publications L{STREAM} keeps (C{XADD MAXLEN ~}): a node away for longer misses some."""
 
+BATCH = 200
+"""
+The most publications sent in one Redis message (one line each): those of
+one reactor turn go together, so that a node receiving them delivers them
+in one turn (one write per participant, not one per publication).
+"""
+
 QUEUE_LIMIT = 10_000
 """Publications a node keeps while Redis cannot take them; later ones are dropped until it is back."""
 
@@ -242,6 +249,9 @@ class RedisBus(Service):
         self.ready: Deferred[None] = Deferred()
         self.published = self.received = self.duplicates = self.dropped = 0
         self._seq = 0
+        self._sent = 0
+        """The sequence number of the last publication sent to Redis (acknowledged or not)."""
+        self._flush_call: Any = None
         self._pending: deque[tuple[int, bytes]] = deque()
         """Publications not yet acknowledged by Redis, by sequence number, oldest first."""
         self._publisher: Any = None
@@ -315,8 +325,27 @@ class RedisBus(Service):
                 )
             return
         self._pending.append((self._seq, data))
-        if self._publisher is not None:
-            self._send(self._publisher, self._seq, data)
+        if self._publisher is not None and self._flush_call is None:
+            self._flush_call = self._reactor.callLater(0, self._flush)
+
+    def _flush(self) -> None:
+        """
+        Send the publications of this reactor turn not sent yet, in Redis
+        messages of at most L{BATCH} each (one line per publication): a
+        node receiving them delivers a whole batch in one turn, and writes
+        once to each of its participants.
+        """
+        self._flush_call = None
+        if self._publisher is None:
+            return
+        unsent = [(seq, data) for seq, data in self._pending if seq > self._sent]
+        self._send_batches(self._publisher, unsent)
+
+    def _send_batches(self, connection: Any, items: list[tuple[int, bytes]]) -> None:
+        for start in range(0, len(items), BATCH):
+            batch = items[start:start + BATCH]
+            self._send(connection, batch[-1][0], b"\n".join(data for _, data in batch))
+            self._sent = batch[-1][0]
 
     def _send(self, connection: Any, seq: int, data: bytes) -> None:
         try:
@@ -338,8 +367,7 @@ class RedisBus(Service):
 
     def _publisher_ready(self, connection: Any) -> None:
         self._publisher = connection
-        for seq, data in list(self._pending):
-            self._send(connection, seq, data)
+        self._send_batches(connection, list(self._pending))
         self._catch_up()
         self._check()
 
@@ -456,17 +484,22 @@ class RedisBus(Service):
 
     def _accept(self, entry: Entry) -> None:
         """
-        Deliver one publication here, unless it is this node's own or one
-        delivered already.
+        Deliver the publications of one Redis message here (one line each,
+        L{BATCH}), unless they are this node's own or delivered already.
         """
         key, _, payload = entry
         if self._cursor is None or key > self._cursor:
             self._cursor = key
-        try:
-            envelope = wire.decode(payload)
-        except ValueError as e:
-            self._log.warn("dropped a bad cluster publication: {error}", error=e)
-            return
+        for line in payload.split(b"\n"):
+            try:
+                envelope = wire.decode(line)
+            except ValueError as e:
+                self._log.warn("dropped a bad cluster publication: {error}", error=e)
+                continue
+            self._deliver(envelope)
+
+    def _deliver(self, envelope: wire.Envelope) -> None:
+        """Deliver one publication of another node here, unless it is this node's own or one delivered already."""
         if envelope.node == self.node:
             if envelope.run != self.run and not self._twin_logged:
                 self._twin_logged = True
