@@ -419,7 +419,7 @@ def open_postgres(dsn: str) -> PostgresStore:
     return PostgresStore(pool, Clock(), contents, reserved=contents.last_id, block=1, name=name)
 
 
-def copy(data_dir: str, dsn: str, stdout: TextIO) -> None:
+def copy_data_dir(data_dir: str, dsn: str, stdout: TextIO) -> None:
     """
     C{chat-admin copy-to-postgres}: L{copy_to_postgres}, then what was
     copied, one count per line, and how to start the daemon on it.
@@ -579,7 +579,7 @@ def export(store: IStore, room: str, since: datetime | None, stdout: TextIO) -> 
 def _run(options: Options, stdin: TextIO, stdout: TextIO) -> None:
     command, sub = options.subCommand, options.subOptions
     if command == "copy-to-postgres":
-        copy(options["data-dir"], sub["dsn"], stdout)
+        copy_data_dir(options["data-dir"], sub["dsn"], stdout)
         return
     store: IStore
     if options["postgres"] is not None:

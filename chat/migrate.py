@@ -19,6 +19,7 @@ integer flags become PostgreSQL booleans.
 
 from __future__ import annotations
 
+import os
 import sqlite3
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -175,7 +176,9 @@ def _lock(data_dir: str) -> Any:
     @return: the L{chat.tap.DataDirectory} to release.
     @raise CopyRefused: a daemon runs on it.
     """
-    from chat.tap import DataDirectory  # the daemon's composition root: imported only for the copy
+    from chat.tap import (
+        DataDirectory,  # the daemon's composition root: imported only for the copy
+    )
 
     directory = DataDirectory(data_dir)
     try:
@@ -243,15 +246,17 @@ def copy_to_postgres(data_dir: str, dsn: str) -> Copied:
     @raise OSError: the data directory cannot be opened.
     """
     path = schema.path_in(data_dir)
-    source = schema.open_database(path, create=False)
+    if not os.path.exists(path):
+        raise DatabaseError(f"no database at {path}")
+    directory = _lock(data_dir)  # before the database is touched: it may migrate it
     try:
-        directory = _lock(data_dir)
+        source = schema.open_database(path, create=False)
         try:
             return _copy(source, path, dsn)
         finally:
-            directory.release()
+            source.close()
     finally:
-        source.close()
+        directory.release()
 
 
 def _copy(source: sqlite3.Connection, path: str, dsn: str) -> Copied:

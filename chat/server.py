@@ -734,9 +734,8 @@ class ChatServer:
             self._log.warn("node {node} is gone: {count} of its users quit", node=node, count=len(gone))
         now = utc(self._now())
         for user in gone:
-            self.local_bus.publish(
-                events.Quit(now, user.nick, f"{node} is unreachable"), ToNeighbours(user.nick.lower(), itself=False)
-            )
+            quit = events.Quit(now, user.nick, f"server {node} is unreachable")
+            self.local_bus.publish(quit, ToNeighbours(user.nick.lower(), itself=False))
 
     # The HTTP file routes (PROTOCOL.md section 9)
 

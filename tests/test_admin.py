@@ -1,11 +1,14 @@
 """
 Tests for L{chat.admin}: the C{chat-admin} operator tool, run in-process
 through L{chat.admin.main} against a database made in a temporary data
-directory, and once as a real process.
+directory, and once as a real process. L{AdminTestCase} reaches its
+database through a few methods, which L{tests.test_admin_postgres}
+overrides to run the same tests with C{--postgres} on a real PostgreSQL.
 """
 
 from __future__ import annotations
 
+import fcntl
 import io
 import json
 import os
@@ -17,6 +20,7 @@ import tempfile
 from contextlib import closing
 from datetime import datetime, timezone
 from pathlib import Path
+from typing import Any
 
 import argon2
 from twisted.trial.unittest import SynchronousTestCase
@@ -63,45 +67,68 @@ class AdminTestCase(SynchronousTestCase):
         self.path = path_in(self.data_dir)
         self.patch(admin, "owasp_hasher", cheap_hasher)
 
+    def target(self) -> list[str]:
+        """
+        The options of C{chat-admin} that name the fixture's database.
+        """
+        return ["-d", self.data_dir]
+
+    def create_empty(self) -> None:
+        """
+        Create the fixture's database, empty, at the current schema.
+        """
+        open_database(self.path).close()
+
+    def execute(self, sql: str, rows: list[tuple[Any, ...]] | None = None) -> None:
+        """
+        Run C{sql} on the fixture's database (once, or once per row of
+        C{rows}, with C{?} placeholders) and commit.
+        """
+        with closing(sqlite3.connect(self.path)) as db, db:
+            if rows is None:
+                db.execute(sql)
+            else:
+                db.executemany(sql, rows)
+
     def make_database(self) -> None:
         """
         Create the database with three accounts, four room messages, and
         private messages: two waiting for Bob, one delivered to him, one
         waiting for alice.
         """
-        with closing(open_database(self.path)) as db:
-            db.executemany(
-                "INSERT INTO accounts (name_key, name, password, created) VALUES (?, ?, ?, ?)",
-                [
-                    ("bob", "Bob", OLD_HASH, to_ms(T2)),
-                    ("alice", "alice", OLD_HASH, to_ms(T1)),
-                    ("carol-2", "Carol-2", OLD_HASH, to_ms(T3)),
-                ],
-            )
-            db.executemany(
-                "INSERT INTO messages (id, ts, room, room_key, sender, text, action) VALUES (?, ?, ?, ?, ?, ?, ?)",
-                [(m.id, to_ms(m.ts), m.room, m.room.lower(), m.sender, m.text, m.action) for m in MESSAGES],
-            )
-            db.executemany(
-                "INSERT INTO private (id, ts, sender, recipient, recipient_key, text, action, pending)"
-                " VALUES (?, ?, 'alice', ?, ?, 'hi', 0, ?)",
-                [
-                    (4, to_ms(T2), "Bob", "bob", 1),
-                    (6, to_ms(T3), "Bob", "bob", 1),
-                    (7, to_ms(T3), "Bob", "bob", 0),
-                    (8, to_ms(T3), "alice", "alice", 1),
-                ],
-            )
+        self.create_empty()
+        self.execute(
+            "INSERT INTO accounts (name_key, name, password, created) VALUES (?, ?, ?, ?)",
+            [
+                ("bob", "Bob", OLD_HASH, to_ms(T2)),
+                ("alice", "alice", OLD_HASH, to_ms(T1)),
+                ("carol-2", "Carol-2", OLD_HASH, to_ms(T3)),
+            ],
+        )
+        self.execute(
+            "INSERT INTO messages (id, ts, room, room_key, sender, text, action) VALUES (?, ?, ?, ?, ?, ?, ?)",
+            [(m.id, to_ms(m.ts), m.room, m.room.lower(), m.sender, m.text, m.action) for m in MESSAGES],
+        )
+        self.execute(
+            "INSERT INTO private (id, ts, sender, sender_key, recipient, recipient_key, text, action, pending)"
+            " VALUES (?, ?, 'alice', 'alice', ?, ?, 'hi', ?, ?)",
+            [
+                (4, to_ms(T2), "Bob", "bob", False, True),
+                (6, to_ms(T3), "Bob", "bob", False, True),
+                (7, to_ms(T3), "Bob", "bob", False, False),
+                (8, to_ms(T3), "alice", "alice", False, True),
+            ],
+        )
 
     def run_admin(self, *argv: str, stdin: str = "") -> tuple[int, bytes, str]:
         """
-        Run C{chat-admin -d DATA_DIR ARGV...} in-process.
+        Run C{chat-admin -d DATA_DIR ARGV...} (L{target}) in-process.
 
         @return: the exit status, standard output's bytes, standard error's text.
         """
         stdout = io.TextIOWrapper(io.BytesIO(), encoding="utf-8", newline="")
         stderr = io.StringIO()
-        status = admin.main(["-d", self.data_dir, *argv], io.StringIO(stdin), stdout, stderr)
+        status = admin.main([*self.target(), *argv], io.StringIO(stdin), stdout, stderr)
         stdout.flush()
         buffer = stdout.buffer
         assert isinstance(buffer, io.BytesIO)
@@ -145,15 +172,15 @@ class AccountsTests(AdminTestCase):
         """
         A database without accounts gives only the count.
         """
-        open_database(self.path).close()
+        self.create_empty()
         self.assertEqual(self.run_admin("accounts"), (0, b"0 accounts\n", ""))
 
     def test_one(self) -> None:
         """
         The count of a single account is singular.
         """
-        with closing(open_database(self.path)) as db:
-            db.execute("INSERT INTO accounts VALUES ('zed', 'Zed', 'x', 0)")
+        self.create_empty()
+        self.execute("INSERT INTO accounts VALUES ('zed', 'Zed', 'x', 0)")
         self.assertEqual(self.run_admin("accounts"), (0, b"Zed  1970-01-01 00:00:00 UTC\n1 account\n", ""))
 
 
@@ -281,8 +308,7 @@ class ResetPasswordTests(AdminTestCase):
         self.make_database()
 
         def delete_meanwhile(prompt: str = "") -> str:
-            with closing(sqlite3.connect(self.path)) as db, db:
-                db.execute("DELETE FROM accounts WHERE name_key = 'alice'")
+            self.execute("DELETE FROM accounts WHERE name_key = 'alice'")
             return "s3cret-pass"
 
         self.patch(admin, "getpass", delete_meanwhile)
@@ -479,7 +505,7 @@ class ExportTests(AdminTestCase):
         """
         self.make_database()
         stdout, stderr = io.StringIO(), io.StringIO()
-        status = admin.main(["-d", self.data_dir, "export", "other"], io.StringIO(), stdout, stderr)
+        status = admin.main([*self.target(), "export", "other"], io.StringIO(), stdout, stderr)
         self.assertEqual(
             (status, stdout.getvalue(), stderr.getvalue()), (0, self.lines(MESSAGES[1]).decode("utf-8"), "")
         )
@@ -502,7 +528,7 @@ class ExportTests(AdminTestCase):
                 raise BrokenPipeError(32, "Broken pipe")
 
         stderr = io.StringIO()
-        self.assertEqual(admin.main(["-d", self.data_dir, "export", "lobby"], io.StringIO(), Closed(), stderr), 1)
+        self.assertEqual(admin.main([*self.target(), "export", "lobby"], io.StringIO(), Closed(), stderr), 1)
         self.assertEqual(stderr.getvalue(), "")
 
 
@@ -637,7 +663,9 @@ class UsageTests(AdminTestCase):
         A command is required.
         """
         self.assert_usage_error(
-            [], "give a command: accounts, reset-password, delete-account, export, grant-admin, revoke-admin",
+            [],
+            "give a command: accounts, reset-password, delete-account, export, grant-admin, revoke-admin,"
+            " copy-to-postgres",
             ROOT_SYNOPSIS,
         )
 
@@ -671,6 +699,20 @@ class UsageTests(AdminTestCase):
             "Usage: chat-admin [options] delete-account NICK",
         )
         self.assert_usage_error(["export"], "export takes one ROOM", EXPORT_SYNOPSIS)
+        self.assert_usage_error(
+            ["copy-to-postgres"], "copy-to-postgres takes one DSN", "Usage: chat-admin [options] copy-to-postgres DSN"
+        )
+
+    def test_copy_with_postgres_option(self) -> None:
+        """
+        copy-to-postgres takes its target after the command; --postgres with it is a usage error.
+        """
+        self.assert_usage_error(
+            ["--postgres", "dbname=x", "copy-to-postgres", "dbname=y"],
+            "copy-to-postgres reads --data-dir's SQLite database: give the PostgreSQL database"
+            " after the command, not with --postgres",
+            "Usage: chat-admin [options] copy-to-postgres DSN",
+        )
 
     def test_bad_room(self) -> None:
         """
@@ -703,8 +745,9 @@ class UsageTests(AdminTestCase):
             " while a reset password applies at the account's next /login.",
             text,
         )
-        for command in ("accounts", "reset-password", "delete-account", "export"):
+        for command in ("accounts", "reset-password", "delete-account", "export", "copy-to-postgres"):
             self.assertIn(f" {command} ", text)
+        self.assertIn(" --postgres= ", text)
 
     def test_command_help(self) -> None:
         """
@@ -737,7 +780,7 @@ class ProcessTests(AdminTestCase):
     def spawn(self, *argv: str) -> subprocess.CompletedProcess[bytes]:
         env = dict(os.environ, PYTHONPATH=str(ROOT), PYTHONIOENCODING="ascii")
         return subprocess.run(
-            [*self.command(), "-d", self.data_dir, *argv],
+            [*self.command(), *self.target(), *argv],
             cwd=ROOT, env=env, stdin=subprocess.DEVNULL, capture_output=True, timeout=60,
         )
 
@@ -756,6 +799,51 @@ class ProcessTests(AdminTestCase):
         )
         done = self.spawn("delete-account", "zed")
         self.assertEqual((done.returncode, done.stdout, done.stderr), (1, b"", b"chat-admin: no account zed\n"))
+
+
+class CopyRefusedTests(AdminTestCase):
+    """
+    C{chat-admin copy-to-postgres} refusing before it reaches PostgreSQL
+    (the copy itself: L{tests.test_admin_postgres}).
+    """
+
+    UNREACHABLE = "host=127.0.0.1 port=1 dbname=chat user=chat password=hunter22 connect_timeout=2"
+
+    def test_no_database(self) -> None:
+        """
+        A data directory without a database is refused with one line, and nothing is created in it.
+        """
+        self.assertEqual(
+            self.run_admin("copy-to-postgres", self.UNREACHABLE),
+            (1, b"", f"chat-admin: no database at {self.path}\n"),
+        )
+        self.assertEqual(os.listdir(self.data_dir), [])
+
+    def test_daemon_running(self) -> None:
+        """
+        A data directory locked by a running daemon is refused with one line, before PostgreSQL is reached.
+        """
+        self.make_database()
+        fd = os.open(self.data_dir, os.O_RDONLY)
+        self.addCleanup(os.close, fd)
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)  # what a daemon holds (chat.tap.DataDirectory)
+        self.assertEqual(
+            self.run_admin("copy-to-postgres", self.UNREACHABLE),
+            (
+                1, b"",
+                f"chat-admin: cannot copy {self.data_dir}: another chat daemon is using it (stop that one first)\n",
+            ),
+        )
+
+    def test_unreachable(self) -> None:
+        """
+        A PostgreSQL server that cannot be reached gives one line naming the database, without its password.
+        """
+        self.make_database()
+        status, out, err = self.run_admin("copy-to-postgres", self.UNREACHABLE)
+        self.assertEqual((status, out, err.count("\n")), (1, b"", 1), err)
+        self.assertTrue(err.startswith("chat-admin: cannot use the PostgreSQL database chat on 127.0.0.1:1: "), err)
+        self.assertNotIn("hunter22", err)
 
 
 class DeletedNickTests(SQLiteStoreTestCase):

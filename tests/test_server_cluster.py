@@ -114,5 +114,5 @@ class RemoteUsersTests(ServerTestCase):
         alice.take()
         self.server.node_gone("b")
         [quit] = alice.take()
-        self.assertEqual((quit["type"], quit["nick"], quit["reason"]), ("quit", "zed", "b is unreachable"))
+        self.assertEqual((quit["type"], quit["nick"], quit["reason"]), ("quit", "zed", "server b is unreachable"))
         self.assertNotIn("zed", self.server.domain.users)
