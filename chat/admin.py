@@ -40,9 +40,9 @@ from typing_extensions import override
 from chat import __version__, errors
 from chat.accounts import check_password, owasp_hasher
 from chat.domain import room_name
-from chat.migrate import CopyRefused, connect, copy_to_postgres, describe, one_line
+from chat.migrate import CopyRefused, connect, copy_to_postgres, one_line
 from chat.pooled_store import Contents
-from chat.postgres_store import PostgresStore, migrate
+from chat.postgres_store import PostgresStore, describe_database, migrate
 from chat.render import CRLF, render_json
 from chat.schema import BUSY_TIMEOUT, FILENAME, DatabaseError, configure, from_ms
 from chat.sqlite_store import open_store
@@ -410,7 +410,7 @@ def open_postgres(dsn: str) -> PostgresStore:
     @raise psycopg.Error: a statement failed.
     """
     pool = SynchronousPostgresPool(dsn)
-    name = describe(dsn)
+    name = describe_database(dsn)
     try:
         contents = _now(pool.runInteraction(_read_postgres, name))
     except BaseException:

@@ -29,10 +29,10 @@ import psycopg
 import psycopg.conninfo
 
 from chat import schema
-from chat.postgres_store import CONNECT_TIMEOUT, migrate
+from chat.postgres_store import CONNECT_TIMEOUT, describe_database, migrate
 from chat.schema import DatabaseError
 
-__all__ = ["TABLES", "CopyRefused", "Copied", "Table", "copy_to_postgres", "describe"]
+__all__ = ["TABLES", "CopyRefused", "Copied", "Table", "copy_to_postgres"]
 
 _BATCH = 5000
 """Rows read from SQLite at a time: memory stays bounded whatever the history's size."""
@@ -133,20 +133,6 @@ class Copied:
         return found
 
 
-def describe(dsn: str) -> str:
-    """
-    The database of C{dsn} for the operator, without its password:
-    C{"PostgreSQL database chat on db.example:5432"}; C{"PostgreSQL"} when
-    C{dsn} cannot be parsed.
-    """
-    try:
-        parts = psycopg.conninfo.conninfo_to_dict(dsn)
-    except psycopg.Error:
-        return "PostgreSQL"
-    where = f"{parts.get('host', 'localhost')}:{parts.get('port', 5432)}"
-    return f"PostgreSQL database {parts.get('dbname', parts.get('user', '?'))} on {where}"
-
-
 def one_line(error: BaseException) -> str:
     """
     An error's message on one line (psycopg's span several: C{DETAIL:}, C{HINT:}).
@@ -165,7 +151,7 @@ def connect(dsn: str) -> psycopg.Connection[Any]:
     try:
         return psycopg.connect(dsn, connect_timeout=max(2, int(CONNECT_TIMEOUT)))
     except psycopg.Error as e:
-        raise DatabaseError(f"cannot use the {describe(dsn)}: {one_line(e)}") from None
+        raise DatabaseError(f"cannot use the {describe_database(dsn)}: {one_line(e)}") from None
 
 
 def _lock(data_dir: str) -> Any:
@@ -260,7 +246,7 @@ def copy_to_postgres(data_dir: str, dsn: str) -> Copied:
 
 
 def _copy(source: sqlite3.Connection, path: str, dsn: str) -> Copied:
-    name = describe(dsn)
+    name = describe_database(dsn)
     target = connect(dsn)
     try:
         source.execute("BEGIN")  # one snapshot of every table

@@ -442,16 +442,17 @@ def _opened(transaction: Any, block: int) -> tuple[Contents, int]:
     return contents, _reserve(transaction, contents.last_id, block)
 
 
-def _describe(dsn: str) -> str:
+def describe_database(dsn: str) -> str:
     """
     The database of C{dsn} for the log and errors, without its password:
-    C{"PostgreSQL database chat on db.example:5432"}.
+    C{"PostgreSQL database chat on db.example:5432"}; C{"PostgreSQL"} when
+    C{dsn} cannot be parsed.
     """
     import psycopg.conninfo
 
     try:
         parts = psycopg.conninfo.conninfo_to_dict(dsn)
-    except psycopg.ProgrammingError:
+    except psycopg.Error:
         return "PostgreSQL"
     where = f"{parts.get('host', 'localhost')}:{parts.get('port', 5432)}"
     return f"PostgreSQL database {parts.get('dbname', parts.get('user', '?'))} on {where}"
@@ -481,7 +482,7 @@ def open_postgres_store(
         the operator, the pool closed) when the database cannot be reached
         or used, or is newer than this code.
     """
-    name = _describe(dsn)
+    name = describe_database(dsn)
     pool: Pool
     if make_pool is None:
         pool = psycopg_pool = PsycopgPool(dsn, reactor)
@@ -520,7 +521,7 @@ def open_postgres_store_now(dsn: str, clock: IReactorTime, reactor: Any = None, 
     """
     import psycopg
 
-    name = _describe(dsn)
+    name = describe_database(dsn)
     try:
         with psycopg.connect(dsn, connect_timeout=max(2, int(CONNECT_TIMEOUT))) as connection:
             with connection.cursor() as cursor:
