@@ -407,7 +407,9 @@ class ChatServer:
         """
         The text of C{/stats}: uptime, connections (and registered users),
         rooms, messages (room and private) in the last minute, and the
-        store's size on disk, one per line.
+        store's size on disk, one per line; in a cluster also this
+        daemon's node, and the cluster's users, servers and rooms as this
+        daemon knows them (PROTOCOL.md section 13).
         """
         now = self._now()
         self._forget_messages(now)
@@ -415,13 +417,23 @@ class ChatServer:
         days, rest = divmod(uptime, 86400)
         hours, rest = divmod(rest, 3600)
         size = _store_size(self.store)
-        return "\n".join([
+        domain = self.domain
+        here = len(domain.users) - len(domain.remote)
+        lines = [
             f"Uptime: {days}d {hours:02d}h {rest // 60:02d}m ({uptime} s)",
-            f"Connections: {len(self.sessions)} ({len(self.domain.users)} registered users)",
-            f"Rooms: {len(self.domain.rooms)}",
+            f"Connections: {len(self.sessions)} ({here} registered users)",
+            f"Rooms: {len(domain.rooms)}",
             f"Messages in the last minute: {len(self._said)}",
             "Store: in memory" if size is None else f"Store: {size} bytes on disk",
-        ])
+        ]
+        if self.cluster:
+            nodes = sorted({domain.node, *domain.remote.values()})
+            lines[1:1] = [f"Node: {domain.node}"]
+            lines.append(
+                f"Cluster: {len(domain.users)} registered users on {len(nodes)} servers with users"
+                f" ({', '.join(nodes)}), {len(domain.rooms)} rooms"
+            )
+        return "\n".join(lines)
 
     def _stats(self, session: Session, request: commands.Stats) -> None:
         self.domain.require_admin(self._user(session), "stats")

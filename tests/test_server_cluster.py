@@ -116,3 +116,15 @@ class RemoteUsersTests(ServerTestCase):
         [quit] = alice.take()
         self.assertEqual((quit["type"], quit["nick"], quit["reason"]), ("quit", "zed", "server b is unreachable"))
         self.assertNotIn("zed", self.server.domain.users)
+
+    def test_stats_here_and_cluster(self) -> None:
+        """In a cluster, /stats counts this daemon's users and the cluster's, and names the servers."""
+        self.server.cluster = True
+        self.server.domain.node = "a"
+        self.user("alice")
+        self.server.remote_event(events.StatusChanged("zed", ""), "b")
+        self.server.remote_event(events.StatusChanged("zoe", ""), "c")
+        text = self.server.stats()
+        self.assertIn("Node: a", text)
+        self.assertIn("Connections: 1 (1 registered users)", text)
+        self.assertIn("Cluster: 3 registered users on 3 servers with users (a, b, c), 1 rooms", text)
