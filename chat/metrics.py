@@ -66,7 +66,18 @@ class ChatCollector(Collector):
             family.add_metric([front, tls], count)
         yield family
         domain = server.domain
-        yield GaugeMetricFamily("chat_users", "Users connected with a nick.", value=len(domain.users))
+        yield GaugeMetricFamily(
+            "chat_users", "Users connected with a nick to this daemon.", value=len(domain.users) - len(domain.remote)
+        )
+        if server.cluster:  # PROTOCOL.md section 13
+            node = GaugeMetricFamily("chat_node_info", "This daemon's node name in its cluster (--node).",
+                                     labels=["node"])
+            node.add_metric([domain.node], 1)
+            yield node
+            yield GaugeMetricFamily(
+                "chat_cluster_users", "Users connected with a nick to any daemon of the cluster, as this one knows.",
+                value=len(domain.users),
+            )
         yield GaugeMetricFamily("chat_accounts", "Registered accounts.", value=len(domain.accounts))
         yield GaugeMetricFamily("chat_rooms", "Rooms with someone in them.", value=len(domain.rooms))
         if self.spool is not None:

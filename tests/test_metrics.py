@@ -13,7 +13,7 @@ from twisted.internet.task import Clock
 from twisted.trial.unittest import SynchronousTestCase
 from twisted.web.test.requesthelper import DummyRequest
 
-from chat import metrics
+from chat import events, metrics
 from chat.delivery import LocalBus
 from chat.counts import COMMIT_BUCKETS, COUNTS, Counts
 from chat.spool import Spool
@@ -57,6 +57,22 @@ class CollectorTests(WebTestCase):
         self.assertEqual(found["chat_users"], 3)
         self.assertEqual(found["chat_rooms"], 1)
         self.assertNotIn("chat_file_bytes", found)
+
+    def test_cluster(self) -> None:
+        """
+        In a cluster, chat_users counts this daemon's users, chat_cluster_users
+        every daemon's, and chat_node_info names the node; a single daemon has neither.
+        """
+        registry = metrics.registry(self.server)
+        self.json_user("alice")
+        self.assertNotIn("chat_node_info{node=a}", samples(registry))
+        self.server.cluster = True
+        self.server.domain.node = "a"
+        self.server.remote_event(events.StatusChanged("zed", ""), "b")
+        found = samples(registry)
+        self.assertEqual(found["chat_users"], 1)
+        self.assertEqual(found["chat_cluster_users"], 2)
+        self.assertEqual(found["chat_node_info{node=a}"], 1)
 
     def test_counters_move(self) -> None:
         """
