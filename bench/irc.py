@@ -48,8 +48,6 @@ import math
 import os
 import platform
 import re
-import signal
-import statistics
 import sys
 import time
 from collections.abc import Callable, Sequence
@@ -235,28 +233,13 @@ def run(args: argparse.Namespace) -> int:
                 for kind in KINDS:
                     succeeded = measure(kind, name, function, results, titles) and succeeded
     print_report(args, results)
-    others = [sample.other_cpu for by_kind in results.values() for samples in by_kind.values()
-              for sample in samples if not math.isnan(sample.other_cpu)]
-    print()
-    if others:
-        print(f"other processes on the machine used {statistics.median(others):.0%} of a core "
-              f"(median over the measurements, at most {max(others):.0%}).")
-    print(f"medians of {args.repeat} run(s); elapsed {time.monotonic() - started:.0f} s")
+    web.print_footer(args, results, started)
     return 0 if succeeded else 1
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """
-    Parse the options and L{run}; Ctrl-C or SIGTERM stop the measurement
-    under way, its servers and clients.
-    """
-    args = parse_args(argv)
-    signal.signal(signal.SIGTERM, compare.interrupt)
-    try:
-        return run(args)
-    except KeyboardInterrupt:
-        print("\ninterrupted: the servers and clients of the measurement under way were stopped")
-        return 130
+    """L{web.main_of} L{run}, with this script's options."""
+    return web.main_of(run, argv, parse_args)
 
 
 if __name__ == "__main__":

@@ -479,6 +479,15 @@ def run(args: argparse.Namespace) -> int:
                         print_progress(kind, titles[key], sample)
                     sys.stdout.flush()
     print_report(args, results)
+    print_footer(args, results, started)
+    return 1 if failed else 0
+
+
+def print_footer(args: argparse.Namespace, results: dict[str, dict[Any, list[Any]]], started: float) -> None:
+    """
+    The last lines of a report: how busy the rest of the machine was, and
+    how many runs and seconds it took (C{started}: C{time.monotonic()}).
+    """
     others = [sample.other_cpu for found in results.values() for samples in found.values() for sample in samples
               if not math.isnan(sample.other_cpu)]
     print()
@@ -486,21 +495,30 @@ def run(args: argparse.Namespace) -> int:
         print(f"other processes on the machine used {statistics.median(others):.0%} of a core "
               f"(median over the measurements, at most {max(others):.0%}).")
     print(f"medians of {args.repeat} run(s); elapsed {time.monotonic() - started:.0f} s")
-    return 1 if failed else 0
 
 
-def main(argv: Sequence[str] | None = None) -> int:
+def main_of(
+    run: Callable[[argparse.Namespace], int],
+    argv: Sequence[str] | None = None,
+    parse: Callable[[Sequence[str] | None], argparse.Namespace] | None = None,
+) -> int:
     """
-    Parse the options and L{run}; Ctrl-C or SIGTERM stop the measurement
-    under way, its servers and clients.
+    Parse the options (with C{parse}, by default L{parse_args}) and
+    C{run}; Ctrl-C or SIGTERM stop the measurement under way, its servers
+    and clients.
     """
-    args = parse_args(argv)
+    args = (parse or parse_args)(argv)
     signal.signal(signal.SIGTERM, compare.interrupt)
     try:
         return run(args)
     except KeyboardInterrupt:
         print("\ninterrupted: the servers and clients of the measurement under way were stopped")
         return 130
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """L{main_of} L{run}."""
+    return main_of(run, argv)
 
 
 if __name__ == "__main__":
