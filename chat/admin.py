@@ -83,9 +83,23 @@ class _Options(usage.Options):
 class _Command(_Options):
     """
     The options and arguments of one command, after the global options.
+
+    @cvar argument: the key of the command's one argument (C{"nick"},
+        C{"dsn"}), named in L{synopsis}; C{""} for a command without one.
     """
 
     synopsis = ""
+    argument = ""
+
+    @override
+    def parseArgs(self, *args: str) -> None:
+        if not self.argument:
+            super().parseArgs(*args)
+            return
+        if len(args) != 1:
+            command = self.parent.subCommand if self.parent is not None else "this command"
+            raise usage.UsageError(f"{command} takes one {self.argument.upper()}")
+        self[self.argument] = args[0]
 
     @override
     def getSynopsis(self) -> str:
@@ -107,6 +121,7 @@ class ResetPasswordOptions(_Command):
     """
 
     synopsis = "[options] NICK"
+    argument = "nick"
     longdesc = (
         "Gives the account NICK (case does not matter) a new password, asked twice at the terminal, "
         "or read from the first line of standard input with --password-stdin. It takes effect at the "
@@ -116,11 +131,6 @@ class ResetPasswordOptions(_Command):
         ["password-stdin", None, "Read the new password from the first line of standard input, without asking."],
     ]
 
-    @override
-    def parseArgs(self, *args: str) -> None:
-        if len(args) != 1:
-            raise usage.UsageError("reset-password takes one NICK")
-        self["nick"] = args[0]
 
 
 class DeleteAccountOptions(_Command):
@@ -129,17 +139,13 @@ class DeleteAccountOptions(_Command):
     """
 
     synopsis = "NICK"
+    argument = "nick"
     longdesc = (
         "Deletes the account NICK (case does not matter) and the private messages still waiting for it. "
         "Its room and delivered private messages stay in the history. A running daemon keeps the nick "
         "reserved (and keeps storing private messages sent to it) until it restarts."
     )
 
-    @override
-    def parseArgs(self, *args: str) -> None:
-        if len(args) != 1:
-            raise usage.UsageError("delete-account takes one NICK")
-        self["nick"] = args[0]
 
 
 class GrantAdminOptions(_Command):
@@ -148,16 +154,12 @@ class GrantAdminOptions(_Command):
     """
 
     synopsis = "NICK"
+    argument = "nick"
     longdesc = (
         "Makes the account NICK (case does not matter) a server administrator: an operator of every room, "
         "who may also /kill, /announce and /stats. A running daemon takes it on SIGHUP or at its next start."
     )
 
-    @override
-    def parseArgs(self, *args: str) -> None:
-        if len(args) != 1:
-            raise usage.UsageError("grant-admin takes one NICK")
-        self["nick"] = args[0]
 
 
 class RevokeAdminOptions(_Command):
@@ -166,16 +168,12 @@ class RevokeAdminOptions(_Command):
     """
 
     synopsis = "NICK"
+    argument = "nick"
     longdesc = (
         "Makes the account NICK (case does not matter) no longer a server administrator. "
         "A running daemon takes it on SIGHUP or at its next start."
     )
 
-    @override
-    def parseArgs(self, *args: str) -> None:
-        if len(args) != 1:
-            raise usage.UsageError("revoke-admin takes one NICK")
-        self["nick"] = args[0]
 
 
 class ExportOptions(_Command):
@@ -219,6 +217,7 @@ class CopyToPostgresOptions(_Command):
     """
 
     synopsis = "DSN"
+    argument = "dsn"
     longdesc = (
         "Copies the SQLite database of --data-dir (history, waiting private messages, accounts with their "
         "passwords, topics, operators, administrators, bans, room settings, device keys, file offers) into the "
@@ -228,11 +227,6 @@ class CopyToPostgresOptions(_Command):
         "the data directory's spool/. A database that is not empty is refused."
     )
 
-    @override
-    def parseArgs(self, *args: str) -> None:
-        if len(args) != 1:
-            raise usage.UsageError("copy-to-postgres takes one DSN")
-        self["dsn"] = args[0]
 
 
 class Options(_Options):
