@@ -28,7 +28,7 @@ import sys
 from collections.abc import Callable, Sequence
 from datetime import datetime, timezone
 from getpass import getpass
-from typing import Any, NoReturn, TextIO, TypeVar
+from typing import Any, NoReturn, Protocol, TextIO, TypeVar
 
 import psycopg
 from twisted.internet.defer import Deferred, fail, succeed
@@ -275,6 +275,18 @@ def _plural(count: int, noun: str) -> str:
     return f"{count} {noun}" if count == 1 else f"{count} {noun}s"
 
 
+class _Connection(Protocol):
+    """What L{SynchronousPool} uses of a DB-API connection (C{sqlite3}'s or psycopg's)."""
+
+    def cursor(self) -> Any: ...
+
+    def commit(self) -> None: ...
+
+    def rollback(self) -> None: ...
+
+    def close(self) -> None: ...
+
+
 class SynchronousPool:
     """
     The L{chat.sqlite_store.Pool} of C{chat-admin}, which has no reactor: each
@@ -291,9 +303,10 @@ class SynchronousPool:
 
         @raise DatabaseError: it cannot be configured.
         """
-        self._connection = sqlite3.connect(path, timeout=BUSY_TIMEOUT)
+        connection = sqlite3.connect(path, timeout=BUSY_TIMEOUT)
+        self._connection: _Connection = connection
         try:
-            configure(self._connection)
+            configure(connection)
         except BaseException:
             self._connection.close()
             raise
@@ -327,7 +340,7 @@ class SynchronousPool:
         self._connection.close()
 
 
-class SynchronousPostgresPool:
+class SynchronousPostgresPool(SynchronousPool):
     """
     L{SynchronousPool} for PostgreSQL (C{chat-admin --postgres}): one psycopg
     connection; each interaction runs at once on the calling thread, in a
@@ -335,39 +348,13 @@ class SynchronousPostgresPool:
     raises.
     """
 
-    def __init__(self, dsn: str) -> None:
+    def __init__(self, dsn: str) -> None:  # not SynchronousPool's: a DSN, not a path
         """
         Connect to the database of C{dsn} (blocking).
 
         @raise DatabaseError: it cannot be reached (one line, no password).
         """
         self._connection = connect(dsn)
-
-    def runInteraction(self, interaction: Callable[..., Any], *args: Any) -> Deferred[Any]:  # noqa: N802
-        """
-        Call C{interaction(cursor, *args)} now, then commit; roll back if it
-        raises.
-
-        @return: a L{Deferred} that has fired with the result, or failed with
-            the exception (an interrupt is raised, after the rollback).
-        """
-        try:
-            with self._connection.cursor() as cursor:
-                result = interaction(cursor, *args)
-            self._connection.commit()
-        except Exception:
-            self._connection.rollback()
-            return fail()
-        except BaseException:
-            self._connection.rollback()
-            raise
-        return succeed(result)
-
-    def close(self) -> None:
-        """
-        Close the connection.
-        """
-        self._connection.close()
 
 
 def _read_postgres(transaction: Any, name: str) -> Contents:
