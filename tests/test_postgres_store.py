@@ -387,9 +387,9 @@ class ServersTests(SynchronousTestCase):
         """
         server = servers.redis()
         self.assertEqual(server.command("SET", "chat-test-key", "1"), b"+OK")
-        self.assertEqual(server.command("DBSIZE"), b":1")
+        self.assertEqual(server.command("EXISTS", "chat-test-key"), b":1")
         server.flush()
-        self.assertEqual(server.command("DBSIZE"), b":0")
+        self.assertEqual(server.command("EXISTS", "chat-test-key"), b":0")
 
 
 class PsycopgPoolTests(TestCase):
