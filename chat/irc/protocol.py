@@ -100,6 +100,22 @@ class IRCProtocol(LimitedLineReceiver, Replies):
     _echo = False
     """Whether C{echo-message} is on: the user's own messages are sent back."""
 
+    # Per connection, set when they change: class defaults keep an idle
+    # connection's instance dictionary small (bench/irc.py's memory figure).
+    caps: frozenset[str] = frozenset()
+    username = ""
+    realname = ""
+    _wanted_nick = ""
+    _user_given = False
+    _password = ""
+    _negotiating = False
+    _registering = False
+    _sasl: PlainResponse | None = None
+    _queries: deque[Query] | None = None
+    """The C{CHATHISTORY} queries waiting for their history, oldest first (made on the first)."""
+    _batches = 0
+    _welcome_held = ""
+
     def __init__(self, factory: IRCFactory) -> None:
         self.factory = factory
         self.server = server = factory.server
@@ -108,18 +124,6 @@ class IRCProtocol(LimitedLineReceiver, Replies):
         self.peer = ""
         self._registration_call: IDelayedCall | None = None
         self._contexts: deque[Context] = deque()
-        self._wanted_nick = ""
-        self._user_given = False
-        self._password = ""
-        self._negotiating = False
-        self._registering = False
-        self.caps: frozenset[str] = frozenset()
-        self.username = ""
-        self.realname = ""
-        self._sasl: PlainResponse | None = None
-        self._queries: deque[Query] = deque()
-        self._batches = 0
-        self._welcome_held = ""
 
     # Limits: IRC's, not the line front end's --max-line
 
@@ -632,6 +636,8 @@ class IRCProtocol(LimitedLineReceiver, Replies):
         except QueryError as refused:
             self.outbox.write(self._fail("CHATHISTORY", refused.code, *refused.context, refused.text))
             return
+        if self._queries is None:
+            self._queries = deque()
         self._queries.append(asked)
         self._execute(asked.request, ("CHATHISTORY", asked.target))
 

@@ -58,7 +58,7 @@ class Replies(SessionParticipant):
     """The names (353, 366) of a channel joined, held until its topic (332) or the end of the JOIN."""
     token = ""
     """The session's bearer token (C{registered}), in the links to files; C{''} without a web listener."""
-    _queries: deque[Query]
+    _queries: deque[Query] | None
     _batches: int
 
     def _personal(self, event: events.Event) -> bool:
@@ -107,7 +107,7 @@ class Replies(SessionParticipant):
                 return self._error(event, self._context)
             case events.Private():
                 return self._private(event)
-            case events.History() | events.PrivateHistory() if verb == "CHATHISTORY":
+            case events.History() | events.PrivateHistory() if verb == "CHATHISTORY" and self._queries:
                 return self._history(self._queries.popleft(), event.messages)
             case events.Users() if verb == "JOIN":
                 self._names_held = self._users(event, False)  # after the topic (Modern IRC: JOIN, 332, 353, 366)
@@ -248,7 +248,7 @@ class Replies(SessionParticipant):
         verb, target = context
         if verb == "NOTICE":
             return b""
-        if verb == "CHATHISTORY":
+        if verb == "CHATHISTORY" and self._queries:
             self._queries.popleft()
             if event.code == errors.Busy.code:
                 return self._fail("CHATHISTORY", "MESSAGE_ERROR", target, event.message)
