@@ -193,3 +193,22 @@ class ClusterTests(TestCase):
         a.wait_for_line(lambda text: "Redis is back" in text)
         bob.send_line("after the restart")
         alice.read_lines_until(lambda text: text.endswith("<bob> after the restart"), timeout=15)
+
+    def test_account_and_history_from_any_daemon(self) -> None:
+        """An account registered on one daemon logs in on another, where the history of the first is read."""
+        a, b = self.daemon("a"), self.daemon("b")
+        alice = Client.json(a.port, "alice")
+        self.addCleanup(alice.close)
+        alice.send_line("/register password1")
+        alice.expect_event("info")
+        alice.send_line("said on a")
+        said = alice.expect_event("message")
+        alice.send_line("/quit")
+        again = Client.json_connect(b.port)
+        self.addCleanup(again.close)
+        again.send_line("/login alice password1")
+        registered = again.expect_event("registered", timeout=15)
+        self.assertEqual((registered["nick"], registered["account"]), ("alice", True))
+        again.send_line("/history 5 #lobby")
+        history = again.expect_event("history")
+        self.assertIn(said["id"], [m["id"] for m in history["messages"]])
