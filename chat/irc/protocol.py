@@ -148,7 +148,8 @@ class IRCProtocol(LimitedLineReceiver, Replies):
         """
         event = outgoing.event
         if type(event) is events.Message:  # the fan-out path first: shared, never a reply
-            if event.sender != self.nick or self._echo:
+            user = self.session.user  # not the nick property: this runs once per recipient
+            if self._echo or user is None or event.sender != user.nick:
                 self.outbox.deliver(outgoing)
             return
         if event is None:
