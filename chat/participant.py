@@ -20,7 +20,8 @@ from twisted.internet.interfaces import (
 from twisted.logger import Logger
 
 if TYPE_CHECKING:
-    from chat.server import ChatServer, Session
+    from chat.server import ChatServer
+    from chat.session import Session
     from chat.settings import Settings
 
 

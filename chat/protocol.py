@@ -38,8 +38,9 @@ from chat.interfaces import IParticipant, Outgoing
 from chat.outbox import Batch, Outbox
 from chat.participant import SessionParticipant, accept_tcp
 from chat.render import RENDERERS, Renderer, render_text
-from chat.server import ChatServer, Incoming
+from chat.server import ChatServer
 from chat.tls import ServerTLS
+from chat.transfers import Incoming
 
 MAX_DOWNLOADS = 4
 """Downloads one connection may have sent or waiting at once."""

@@ -25,11 +25,11 @@ from twisted.trial.unittest import SynchronousTestCase
 
 from chat import commands, errors, schema
 from chat.events import FileOffer, Message
-from chat.server import Incoming
 from chat.settings import MiB, Settings
 from chat.spool import RESERVE_MAX, SHARE_DIVISOR, Spool, disk_reserve
 from chat.sqlite_store import SQLiteStore, open_store
 from chat.tap import DataDirectory
+from chat.transfers import Incoming
 from tests.test_server import REMOTE, ServerTestCase
 from tests.test_spool import inline
 from tests.test_storage import TS, FakePool

@@ -26,7 +26,8 @@ from chat.accounts import FAILURE_DELAY, Accounts, PasswordHasher
 from chat.interfaces import IParticipant, Outgoing
 from chat.memory_store import MemoryStore
 from chat.render import render_json
-from chat.server import ChatServer, Session
+from chat.server import ChatServer
+from chat.session import Session
 from chat.settings import Settings
 from chat.spool import Spool
 from tests.support import START, TS

@@ -30,7 +30,8 @@ from typing_extensions import override
 
 from chat import errors, events
 from chat.interfaces import IUpload
-from chat.server import ChatServer, Session
+from chat.server import ChatServer
+from chat.session import Session
 from chat.tokens import Bearer
 
 SMALL_BODY = 64 * 1024
