@@ -24,8 +24,9 @@ import chat
 from chat import commands, errors, events, logs
 from chat.accounts import Account, Accounts, PasswordHasher
 from chat.budget import OutputBudget
+from chat.cluster.member import ClusterMember
 from chat.delivery import LocalBus
-from chat.domain import NICK_MAX, ChatDomain, User, utc
+from chat.domain import NICK_MAX, ChatDomain, User
 from chat.ids import LocalIds
 from chat.interfaces import (
     IBus,
@@ -33,7 +34,6 @@ from chat.interfaces import (
     IIdAllocator,
     INickClaims,
     IParticipant,
-    ToNeighbours,
 )
 from chat.limits import AddressCounter, address_key
 from chat.memory_store import MemoryStore
@@ -62,7 +62,7 @@ def _store_size(store: IStore) -> int | None:
     return total
 
 
-class ChatServer(Transfers):
+class ChatServer(Transfers, ClusterMember):
     """
     Every front end's way into the chat.
 
@@ -573,56 +573,6 @@ class ChatServer(Transfers):
             name, request.old, request.new, address_key(session.participant.peer, self.settings.ipv6_prefix)
         )
         return changed.addCallback(lambda _: self.tell(session, events.Info("Your password is changed")))
-
-    # The other daemons of a cluster (PROTOCOL.md section 13)
-
-    def remote_event(self, event: events.Event, node: str) -> None:
-        """
-        Called by the cluster's bus with each event another daemon
-        published, before it is delivered here: the domain follows that
-        daemon's users (L{chat.domain.remote.Remote.apply_remote}).
-        """
-        self.domain.apply_remote(event, node, self._now())
-
-    def new_node(self, node: str, restarted: bool) -> None:
-        """
-        Called by the cluster's bus before the first event of a daemon
-        seen here (one that started, or this daemon's first sight of it):
-        this daemon's users are told to it (and the others). When it
-        C{restarted}, the users of its previous run quit here first.
-        """
-        if restarted:
-            self.node_gone(node)
-        self.domain.reannounce()
-
-    def nick_lost(self, nick: str) -> None:
-        """
-        Called when this daemon's claim of C{nick} was found taken by
-        another daemon (Redis was unreachable longer than the lease): its
-        user here is disconnected, so that the nick stays one user's.
-        """
-        user = self.domain.users.get(nick.lower())
-        if user is None or nick.lower() in self.domain.remote:
-            return
-        session = self.sessions.get(user.participant)
-        if session is not None:
-            self.kick(session, "your nick was taken on another server while the cluster was unreachable")
-
-    def node_gone(self, node: str, nicks: frozenset[str] = frozenset()) -> None:
-        """
-        Called when the daemon C{node} is gone (its heartbeat expired,
-        L{chat.cluster.claims.NickClaims}): its users quit, as this daemon's
-        users sharing a room with them are told.
-
-        @param nicks: the nicks it held (unused: the replica knows its users).
-        """
-        gone = self.domain.node_gone(node)
-        if gone:
-            self._log.warn("node {node} is gone: {count} of its users quit", node=node, count=len(gone))
-        now = utc(self._now())
-        for user in gone:
-            quit = events.Quit(now, user.nick, f"server {node} is unreachable")
-            self.local_bus.publish(quit, ToNeighbours(user.nick.lower(), itself=False))
 
     # Operations (PROTOCOL.md section 12)
 
