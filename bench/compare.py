@@ -1430,15 +1430,32 @@ def run(args: argparse.Namespace) -> int:
                     print_progress(kind, titles[key], sample)
                 sys.stdout.flush()
     print_report(args, kinds, results, args.repeat)
+    print_footer(
+        args, results, started, ": the more, the less the figures mean",
+        "; ratio = ours ÷ ngIRCd, ahead when >= 1 for \"higher\", <= 1 for \"lower\"",
+    )
+    return 1 if failed else 0
+
+
+def print_footer(
+    args: argparse.Namespace,
+    results: dict[str, dict[Any, list[Any]]],
+    started: float,
+    busy_note: str = "",
+    medians_note: str = "",
+) -> None:
+    """
+    The last lines of a report: how busy the rest of the machine was, and
+    how many runs and seconds it took (C{started}: C{time.monotonic()});
+    the notes end those two lines.
+    """
     others = [sample.other_cpu for found in results.values() for samples in found.values() for sample in samples
               if not math.isnan(sample.other_cpu)]
     print()
     if others:
         print(f"other processes on the machine used {statistics.median(others):.0%} of a core "
-              f"(median over the measurements, at most {max(others):.0%}): the more, the less the figures mean.")
-    print(f"medians of {args.repeat} run(s); ratio = ours ÷ ngIRCd, ahead when >= 1 for \"higher\", "
-          f"<= 1 for \"lower\"; elapsed {time.monotonic() - started:.0f} s")
-    return 1 if failed else 0
+              f"(median over the measurements, at most {max(others):.0%}){busy_note}.")
+    print(f"medians of {args.repeat} run(s){medians_note}; elapsed {time.monotonic() - started:.0f} s")
 
 
 if __name__ == "__main__":

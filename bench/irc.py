@@ -233,7 +233,7 @@ def run(args: argparse.Namespace) -> int:
                 for kind in KINDS:
                     succeeded = measure(kind, name, function, results, titles) and succeeded
     print_report(args, results)
-    web.print_footer(args, results, started)
+    compare.print_footer(args, results, started)
     return 0 if succeeded else 1
 
 

@@ -57,7 +57,6 @@ import re
 import select
 import signal
 import socket
-import statistics
 import struct
 import sys
 import time
@@ -479,22 +478,8 @@ def run(args: argparse.Namespace) -> int:
                         print_progress(kind, titles[key], sample)
                     sys.stdout.flush()
     print_report(args, results)
-    print_footer(args, results, started)
+    compare.print_footer(args, results, started)
     return 1 if failed else 0
-
-
-def print_footer(args: argparse.Namespace, results: dict[str, dict[Any, list[Any]]], started: float) -> None:
-    """
-    The last lines of a report: how busy the rest of the machine was, and
-    how many runs and seconds it took (C{started}: C{time.monotonic()}).
-    """
-    others = [sample.other_cpu for found in results.values() for samples in found.values() for sample in samples
-              if not math.isnan(sample.other_cpu)]
-    print()
-    if others:
-        print(f"other processes on the machine used {statistics.median(others):.0%} of a core "
-              f"(median over the measurements, at most {max(others):.0%}).")
-    print(f"medians of {args.repeat} run(s); elapsed {time.monotonic() - started:.0f} s")
 
 
 def main_of(
