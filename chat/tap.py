@@ -635,6 +635,7 @@ def makeService(options: Options, reactor: Any = None) -> IService:
     store: IStore
     ids: IIdAllocator | None = None
     database = "SQLite"
+    node = (options["node"] or socket.gethostname()) if options["redis"] else ""  # the name in a cluster
     data = None if options["in-memory"] else DataDirectory(options["data-dir"])
     try:
         if data is None:
@@ -643,18 +644,11 @@ def makeService(options: Options, reactor: Any = None) -> IService:
         else:
             data.create()
             data.lock()  # before anything in it is touched: partial/ is emptied next
-            if options["redis"]:
-                # Offered files on storage every daemon of the cluster shares (--spool), each its own partial/.
-                node = options["node"] or socket.gethostname()
-                spool = Spool(
-                    options["spool"] or os.path.join(data.path, SPOOL), settings.spool_quota,
-                    reserve=settings.disk_reserve, partial=os.path.join(PARTIAL, node),
-                )
-            else:
-                spool = Spool(
-                    options["spool"] or os.path.join(data.path, SPOOL), settings.spool_quota,
-                    reserve=settings.disk_reserve,
-                )
+            # In a cluster, offered files are on storage every daemon shares (--spool), each its own partial/.
+            spool = Spool(
+                options["spool"] or os.path.join(data.path, SPOOL), settings.spool_quota,
+                reserve=settings.disk_reserve, partial=os.path.join(PARTIAL, node) if node else PARTIAL,
+            )
             spool.open()
             if options["postgres"]:
                 # Also the id allocator: ids unique across the daemons of one database.
@@ -678,7 +672,6 @@ def makeService(options: Options, reactor: Any = None) -> IService:
         raise SystemExit(f"chat: {e}") from None
     cluster: list[IService] = []
     if options["redis"]:
-        node = options["node"] or socket.gethostname()
         try:
             bus = RedisBus.from_url(options["redis"], node, reactor=reactor)
         except ValueError as e:
