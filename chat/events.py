@@ -61,7 +61,10 @@ class Message:
     section 14): C{notice} for an IRC C{NOTICE} (other front ends show
     it as a message), C{account} the sender's account name when logged
     in, else C{''} (IRCv3 C{account-tag}); history read back has neither,
-    so neither takes part in comparisons.
+    so neither takes part in comparisons. Off the wire too: C{after}, the
+    id of the message stored just before this one in a cluster's
+    database (L{chat.postgres_store}), by which every daemon delivers
+    messages in id order (L{chat.cluster.order}); C{0} when unknown.
     """
 
     id: int
@@ -72,6 +75,7 @@ class Message:
     action: bool = False
     notice: bool = field(default=False, compare=False)
     account: str = field(default="", compare=False)
+    after: int = field(default=0, compare=False)
 
 
 @dataclass(frozen=True, slots=True)
@@ -82,7 +86,8 @@ class Private:
     never opened by the daemon; C{text} is then empty), else C{''}
     (PROTOCOL.md section 11). C{notice} and C{account} as in L{Message}:
     off the wire and out of the store, as is C{away}: the recipient's
-    status when it was sent, or C{''} (IRC's 301 to the sender).
+    status when it was sent, or C{''} (IRC's 301 to the sender), and
+    C{after} (as in L{Message}).
     """
 
     id: int
@@ -96,6 +101,7 @@ class Private:
     notice: bool = field(default=False, compare=False)
     account: str = field(default="", compare=False)
     away: str = field(default="", compare=False)
+    after: int = field(default=0, compare=False)
 
 
 @dataclass(frozen=True, slots=True)

@@ -175,6 +175,14 @@ class IIdAllocator(Interface):
         restarts.
         """
 
+    def reserve_id() -> Deferred[int]:
+        """
+        A new id for a file offer, as L{next_id}, and greater than every
+        message id stored before it, even where messages are numbered as
+        they are committed (a cluster's database, one round trip): so that
+        an offer sorts after the messages said before it.
+        """
+
 
 class IUpload(Interface):
     """

@@ -22,6 +22,7 @@ from chat.storage import (
     BanRecord,
     IStore,
     ModerationRecord,
+    Numbered,
     RoomFlags,
 )
 
@@ -35,6 +36,8 @@ class MemoryStore:
     and per pair of nicks talking in private, waiting private messages,
     accounts, topics, moderation, device keys and file offers.
     """
+
+    numbers_messages = False
 
     def __init__(self, keep: int = 500) -> None:
         self._keep = keep
@@ -58,7 +61,7 @@ class MemoryStore:
     def last_id(self) -> int:
         return self._last_id
 
-    def add(self, message: Message | Private) -> Deferred[None]:
+    def add(self, message: Message | Private) -> Deferred[Numbered | None]:
         self._last_id = max(self._last_id, message.id)
         if isinstance(message, Private):
             if message.offline:

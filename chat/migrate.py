@@ -214,8 +214,9 @@ def copy_to_postgres(data_dir: str, dsn: str) -> Copied:
     Copy the SQLite database of the data directory C{data_dir} into the
     empty PostgreSQL database of C{dsn}: create its schema when it has none,
     copy every table of L{TABLES} with its ids, times and password hashes,
-    and set the id counter (C{id_blocks}) to the highest id copied, so that
-    daemons on it hand out ids above every copied one. One PostgreSQL
+    and set the id counter (C{id_blocks}: C{top} and C{last_message}) to
+    the highest id copied, so that daemons on it hand out ids above every
+    copied one. One PostgreSQL
     transaction: all or nothing. The data directory is locked meanwhile, as
     by a daemon; its files (C{spool/}) are not touched.
 
@@ -256,7 +257,10 @@ def _copy(source: sqlite3.Connection, path: str, dsn: str) -> Copied:
                 _refuse_unless_empty(cursor, name)
                 counts = tuple((table, _copy_table(source, cursor, table)) for table in TABLES)
                 last_id = schema.last_id(source)
-                cursor.execute("UPDATE id_blocks SET top = greatest(top, %s)", (last_id,))
+                cursor.execute(
+                    "UPDATE id_blocks SET top = greatest(top, %s), last_message = greatest(last_message, %s)",
+                    (last_id, last_id),
+                )
             (waiting,) = source.execute("SELECT count(*) FROM private WHERE pending").fetchone()
         finally:
             source.execute("ROLLBACK")

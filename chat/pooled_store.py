@@ -48,6 +48,7 @@ from chat.storage import (
     BanRecord,
     IStore,
     ModerationRecord,
+    Numbered,
     RoomFlags,
 )
 
@@ -378,11 +379,14 @@ class PooledStore:
 
     Subclasses give C{dialect} and may override: L{next_id} (here: one
     above the last id this store knows, right for a database it alone
-    writes), C{closed_error} (what operations on a closed store fail with)
-    and C{group_kinds} (what the log of a failed group counts apart).
+    writes), L{_write} with C{numbers_messages} (number messages as they
+    are committed), C{closed_error} (what operations on a closed store
+    fail with) and C{group_kinds} (what the log of a failed group counts
+    apart).
     """
 
     _log = Logger()
+    numbers_messages = False
     _failing = False
     """Whether the last group could not be written (the next one written says the database is back)."""
 
@@ -415,7 +419,8 @@ class PooledStore:
         self._moderation = contents.moderation
         self._device_keys = dict(contents.device_keys)
         self._pending: list[Pending] = []
-        self._group: Deferred[None] | None = None
+        self._group: Deferred[Numbered | None] | None = None
+        self._waiters: list[Deferred[None]] = []
         self._writing = 0
         self._soon: IDelayedCall | None = None
         self._closed = False
@@ -429,23 +434,33 @@ class PooledStore:
 
     # Writes: grouped
 
-    def _queue(self, *items: Pending) -> Deferred[None]:
+    def _queue(self, *items: Pending, shared: bool = False) -> Deferred[Any]:
         """
         Add messages or statements to the next group.
 
-        @return: the group's L{Deferred}, shared by everything in it: fires
-            once the group is committed.
+        @param shared: return the group's L{Deferred} for messages, shared
+            by every message of the group (the sequencer adds one callback
+            per group); otherwise one of the caller's own, so that what a
+            caller adds to it (an errback that logs) cannot change what
+            another sees.
+        @return: fires once the group is committed: with C{None}, or for
+            the shared one with what L{_write} returned.
         """
         if self._closed:
             return fail(self.closed_error("the store is closed"))
         self._pending.extend(items)
-        group = self._group
-        if group is None:
-            group = self._group = Deferred()
-            if not self._writing and self._soon is None:
-                # Let the rest of this reactor turn join the group.
-                self._soon = self._clock.callLater(0, self._flush)
-        return group
+        done: Deferred[Any]
+        if shared:
+            if self._group is None:
+                self._group = Deferred()
+            done = self._group
+        else:
+            done = Deferred()
+            self._waiters.append(done)
+        if not self._writing and self._soon is None:
+            # Let the rest of this reactor turn join the group.
+            self._soon = self._clock.callLater(0, self._flush)
+        return done
 
     def _flush(self) -> None:
         """
@@ -459,33 +474,50 @@ class PooledStore:
             return
         items, self._pending = self._pending, []
         group, self._group = self._group, None
-        assert group is not None
+        waiters, self._waiters = self._waiters, []
         self._writing += 1
-        done = self._pool.runInteraction(self.dialect.write, items)
+        done = self._pool.runInteraction(self._write, items)
         done.addBoth(COUNTS.timed, self._clock, self._clock.seconds())
-        done.addBoth(self._written, group, items)
+        done.addBoth(self._written, group, waiters, items)
 
-    def _written(self, result: object, group: Deferred[None], items: Sequence[Pending]) -> None:
+    def _write(self, transaction: Any, items: Sequence[Pending]) -> Numbered | None:
+        """
+        Write one group (in the database's thread). A store that numbers
+        messages at commit (L{chat.postgres_store}) does it here.
+
+        @return: the messages numbered, or C{None} when they kept the ids they came with.
+        """
+        self.dialect.write(transaction, items)
+        return None
+
+    def _written(
+        self, result: object, group: Deferred[Any] | None, waiters: Sequence[Deferred[Any]], items: Sequence[Pending]
+    ) -> None:
         self._writing -= 1
+        everyone = waiters if group is None else [group, *waiters]
         if isinstance(result, Failure):
             self._log.error(
                 "could not store {what} in {database}: {error}; the senders got busy",
                 what=describe(items, self.group_kinds), database=self.name, error=one_line(result), count=len(items),
             )
             self._failing = True
-            group.errback(result)
-            group.addErrback(lambda _: None)  # reported above, once
+            for done in everyone:
+                done.errback(result)
+                done.addErrback(lambda _: None)  # reported above, once
         else:
             if self._failing:
                 self._failing = False
                 self._log.info("storing in {database} again", database=self.name)
-            group.callback(None)
+            if group is not None:
+                group.callback(result)
+            for done in waiters:
+                done.callback(None)
         if self._pending and not self._writing:
             self._flush()
 
-    def add(self, message: Message | Private) -> Deferred[None]:
+    def add(self, message: Message | Private) -> Deferred[Numbered | None]:
         self._last_id = max(self._last_id, message.id)
-        return self._queue(message)
+        return self._queue(message, shared=True)
 
     def delivered(self, ids: Sequence[int]) -> Deferred[None]:
         if not ids:

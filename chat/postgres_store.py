@@ -57,6 +57,7 @@ from __future__ import annotations
 import logging
 from collections import deque
 from collections.abc import Callable, Sequence
+from dataclasses import replace
 from typing import Any
 
 from twisted.internet.defer import Deferred
@@ -69,8 +70,17 @@ from zope.interface import implementer
 
 from chat.events import FileOffer, Message, Private
 from chat.interfaces import IIdAllocator
-from chat.pooled_store import Contents, Dialect, Pool, PooledStore, columns, one_line
-from chat.schema import DatabaseError
+from chat.pooled_store import (
+    Contents,
+    Dialect,
+    Pending,
+    Pool,
+    PooledStore,
+    columns,
+    one_line,
+)
+from chat.schema import DatabaseError, from_ms
+from chat.storage import Numbered
 
 __all__ = [
     "MIGRATIONS", "POSTGRES", "VERSION", "IdsExhausted", "PostgresStore", "PsycopgPool", "migrate",
@@ -171,6 +181,12 @@ MIGRATIONS: tuple[tuple[str, ...], ...] = (
         )""",
         "INSERT INTO id_blocks (top) VALUES (0)",
     ),
+    (
+        # Messages are numbered as they are committed (see the module's docstring).
+        "ALTER TABLE id_blocks ADD COLUMN last_message BIGINT NOT NULL DEFAULT 0",
+        "UPDATE id_blocks SET last_message"
+        " = greatest((SELECT max(id) FROM messages), (SELECT max(id) FROM private), 0)",
+    ),
 )
 """Forward migrations: C{MIGRATIONS[n]} takes a database from version C{n}
 to C{n + 1}. Append only; never edit a step that has shipped."""
@@ -179,6 +195,42 @@ VERSION = len(MIGRATIONS)
 """The schema version this code reads and writes (in the table C{schema_version})."""
 
 _RESERVE = "UPDATE id_blocks SET top = greatest(top, %s) + %s RETURNING top"
+_NUMBER = "SELECT top, last_message FROM id_blocks FOR UPDATE"
+_NUMBERED = "UPDATE id_blocks SET top = %s, last_message = %s"
+
+
+def number(transaction: Any, items: Sequence[Pending]) -> tuple[list[Pending], Numbered | None]:
+    """
+    Number the messages of a group being committed (in its transaction)
+    that came with a provisional id (below 1, L{chat.ids.ProvisionalIds}):
+    the next ids of the counter, in the group's order, each message's
+    C{after} the id numbered just before it. (A message given with an id
+    keeps it: copied data, tests.) The counter's row stays
+    locked until the transaction ends, so groups committed by any daemon
+    take their ids in commit order, and every id up to C{last_message} is
+    committed once C{last_message} is.
+
+    @return: the group with its messages numbered, and the L{Numbered}
+        (C{None} for a group without messages).
+    """
+    count = sum(1 for item in items if isinstance(item, (Message, Private)) and item.id < 1)
+    if not count:
+        return list(items), None
+    transaction.execute(_NUMBER)
+    top, last = (int(value) for value in transaction.fetchone())
+    numbered: list[Pending] = []
+    pairs: list[tuple[Message | Private, Message | Private]] = []
+    for item in items:
+        if isinstance(item, (Message, Private)) and item.id < 1:
+            top += 1
+            stored = replace(item, id=top, after=last)
+            last = top
+            pairs.append((item, stored))
+            numbered.append(stored)
+        else:
+            numbered.append(item)
+    transaction.execute(_NUMBERED, (top, last))
+    return numbered, Numbered(pairs)
 
 
 def _upsert(table: str, keys: Sequence[str], values: Sequence[str]) -> str:
@@ -337,11 +389,12 @@ class PostgresStore(PooledStore):
     """
 
     dialect = POSTGRES
+    numbers_messages = True
     group_kinds = (((Message, Private, FileOffer), "message or offer"),)
 
     def __init__(
         self, pool: Pool, clock: IReactorTime, contents: Contents, reserved: int, block: int = BLOCK,
-        name: str = "PostgreSQL",
+        name: str = "PostgreSQL", last_message: int = 0,
     ) -> None:
         """
         @param contents: what the database held when the store was opened.
@@ -349,15 +402,46 @@ class PostgresStore(PooledStore):
             store: it owns C{reserved - block + 1} to C{reserved}.
         @param block: ids reserved at a time, at least 1.
         @param name: the database, named in the log (no password).
+        @param last_message: the id of the last message committed when the
+            store was opened (every message up to it is committed).
         """
         if block < 1:
             raise ValueError(f"block must be at least 1, not {block}")
         super().__init__(pool, clock, contents, name)
+        self.last_message = last_message
+        """The id of the last message committed when the store was opened."""
         self._block = block
         self._blocks: deque[tuple[int, int]] = deque([(reserved - block + 1, reserved)])
         self._reserving = False
 
     # Ids
+
+    @override
+    def _write(self, transaction: Any, items: Sequence[Pending]) -> Numbered | None:
+        """
+        Number the group's messages (L{number}), then write it.
+        """
+        items, numbered = number(transaction, items)
+        self.dialect.write(transaction, items)
+        return numbered
+
+    def reserve_id(self) -> Deferred[int]:
+        """
+        The next id of the counter messages are numbered from (one round
+        trip, after the writes asked for before): for a file offer, which
+        then sorts after every message committed before it.
+        """
+        return self._run(_reserve_one)
+
+    def messages_between(self, after: int, before: int) -> Deferred[list[Message | Private]]:
+        """
+        The room and private messages committed with an id above C{after}
+        and below C{before}, in id order, as stored (no C{notice},
+        C{account} or C{after}; a private message still waiting for its
+        recipient is C{offline}): what a daemon of a cluster missed
+        (L{chat.cluster.order}).
+        """
+        return self._run(_between, after, before)
 
     @override
     def next_id(self) -> int:
@@ -422,6 +506,31 @@ def _reserve(transaction: Any, floor: int, block: int) -> int:
     return int(transaction.fetchone()[0])
 
 
+def _reserve_one(transaction: Any) -> int:
+    transaction.execute("UPDATE id_blocks SET top = top + 1 RETURNING top")
+    return int(transaction.fetchone()[0])
+
+
+def _between(transaction: Any, after: int, before: int) -> list[Message | Private]:
+    transaction.execute(
+        "SELECT id, ts, room, sender, text, action FROM messages WHERE id > %s AND id < %s", (after, before)
+    )
+    found: list[Message | Private] = [
+        Message(id_, from_ms(ts), room, sender, text, bool(action))
+        for id_, ts, room, sender, text, action in transaction.fetchall()
+    ]
+    transaction.execute(
+        "SELECT id, ts, sender, recipient, text, action, e2e, pending FROM private WHERE id > %s AND id < %s",
+        (after, before),
+    )
+    found.extend(
+        Private(id_, from_ms(ts), sender, recipient, text, bool(action), offline=bool(pending), e2e=e2e)
+        for id_, ts, sender, recipient, text, action, e2e, pending in transaction.fetchall()
+    )
+    found.sort(key=lambda message: message.id)
+    return found
+
+
 def _highest_id(transaction: Any) -> int:
     transaction.execute(
         "SELECT greatest((SELECT max(id) FROM messages), (SELECT max(id) FROM private),"
@@ -430,16 +539,19 @@ def _highest_id(transaction: Any) -> int:
     return int(transaction.fetchone()[0])
 
 
-def _opened(transaction: Any, block: int) -> tuple[Contents, int]:
+def _opened(transaction: Any, block: int) -> tuple[Contents, int, int]:
     """
     Migrate, read what the store keeps in memory, and reserve the first
     block of ids above every id stored (one transaction).
 
-    @return: what the database holds, and the top of the block reserved.
+    @return: what the database holds, the top of the block reserved, and
+        the id of the last message committed.
     """
     migrate(transaction)
     contents = Contents.read(transaction, _highest_id(transaction))
-    return contents, _reserve(transaction, contents.last_id, block)
+    transaction.execute("SELECT last_message FROM id_blocks")
+    last_message = int(transaction.fetchone()[0])
+    return contents, _reserve(transaction, contents.last_id, block), last_message
 
 
 def describe_database(dsn: str) -> str:
@@ -487,16 +599,16 @@ def open_postgres_store(
     if make_pool is None:
         pool = psycopg_pool = PsycopgPool(dsn, reactor)
         probed = psycopg_pool.probe()
-        opening: Deferred[tuple[Contents, int]] = probed.addCallback(
+        opening: Deferred[tuple[Contents, int, int]] = probed.addCallback(
             lambda _: pool.runInteraction(_opened, block)
         )
     else:
         pool = make_pool(dsn)
         opening = pool.runInteraction(_opened, block)
 
-    def opened(found: tuple[Contents, int]) -> PostgresStore:
-        contents, reserved = found
-        return PostgresStore(pool, clock, contents, reserved, block, name)
+    def opened(found: tuple[Contents, int, int]) -> PostgresStore:
+        contents, reserved, last_message = found
+        return PostgresStore(pool, clock, contents, reserved, block, name, last_message)
 
     def failed(failure: Failure) -> Failure:
         pool.close()
@@ -525,9 +637,9 @@ def open_postgres_store_now(dsn: str, clock: IReactorTime, reactor: Any = None, 
     try:
         with psycopg.connect(dsn, connect_timeout=max(2, int(CONNECT_TIMEOUT))) as connection:
             with connection.cursor() as cursor:
-                contents, reserved = _opened(cursor, block)
+                contents, reserved, last_message = _opened(cursor, block)
     except DatabaseError:
         raise
     except psycopg.Error as e:
         raise DatabaseError(f"cannot use the {name}: {' '.join(str(e).split())}") from None
-    return PostgresStore(PsycopgPool(dsn, reactor), clock, contents, reserved, block, name)
+    return PostgresStore(PsycopgPool(dsn, reactor), clock, contents, reserved, block, name, last_message)

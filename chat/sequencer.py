@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from collections import deque
 from collections.abc import Callable, Sequence
+from typing import Any, TypeVar
 
 from twisted.internet.defer import Deferred
 from twisted.logger import Logger
@@ -17,21 +18,25 @@ from twisted.python.failure import Failure
 
 from chat import events
 from chat.interfaces import Address, IBus
+from chat.storage import Numbered
 
 Delivery = tuple[events.Event, Address]
 """An event and where it goes."""
 
+E = TypeVar("E", bound=events.Event)
+
 
 class _Commit:
-    __slots__ = ("done", "failed")
+    __slots__ = ("done", "failed", "numbered")
 
     def __init__(self) -> None:
         self.done = False
         self.failed = False
+        self.numbered: Numbered | None = None
 
 
 class _Entry:
-    __slots__ = ("ready", "deliveries", "action", "commit", "on_failure", "context")
+    __slots__ = ("action", "commit", "context", "deliveries", "make", "on_failure", "ready", "then")
 
     def __init__(
         self,
@@ -41,6 +46,8 @@ class _Entry:
         commit: _Commit | None = None,
         on_failure: Callable[..., Sequence[Delivery]] | None = None,
         context: tuple[object, ...] = (),
+        then: Callable[[Any], object] | None = None,
+        make: Callable[[], Sequence[Delivery]] | None = None,
     ):
         self.ready = ready
         self.deliveries = deliveries
@@ -48,6 +55,8 @@ class _Entry:
         self.commit = commit
         self.on_failure = on_failure
         self.context = context
+        self.then = then
+        self.make = make
 
 
 class Sequencer:
@@ -90,27 +99,42 @@ class Sequencer:
         else:
             action()
 
+    def publish_later(self, make: Callable[[], Sequence[Delivery]]) -> None:
+        """
+        Publish what C{make()} returns, made once everything published
+        before is out (a room's history for a newcomer, made once the
+        messages said before it are numbered and remembered).
+        """
+        if self._queue:
+            self._queue.append(_Entry(True, (), make=make))
+        else:
+            for event, address in make():
+                self._bus.publish(event, address)
+
     def publish_after(
         self,
-        barrier: Deferred[None],
-        event: events.Event,
+        barrier: Deferred[Any],
+        event: E,
         address: Address,
         on_failure: Callable[..., Sequence[Delivery]] | None = None,
         *context: object,
+        then: Callable[[E], object] | None = None,
     ) -> None:
         """
-        Publish C{event} once C{barrier} fires. If it fails, publish what
-        C{on_failure(*context)} returns instead (or nothing): it runs only
-        then, in this place of the order. C{barrier} may be shared by many
-        events (one commit for a group of messages); the sequencer consumes
-        its result.
+        Publish C{event} once C{barrier} (a store's commit, L{IStore.add})
+        fires: as the store numbered it, when it fires with a L{Numbered};
+        then call C{then} with the event as published. If it fails, publish
+        what C{on_failure(*context)} returns instead (or nothing): it runs
+        only then, in this place of the order. C{barrier} may be shared by
+        many events (one commit for a group of messages); the sequencer
+        consumes its result.
         """
         commit = self._last_commit
         fresh = barrier is not self._last_barrier
         if fresh:
             commit = self._last_commit = _Commit()
             self._last_barrier = barrier
-        self._queue.append(_Entry(False, ((event, address),), None, commit, on_failure, context))
+        self._queue.append(_Entry(False, ((event, address),), None, commit, on_failure, context, then))
         if fresh:
             barrier.addBoth(self._committed, commit)
         elif commit.done:
@@ -118,6 +142,8 @@ class Sequencer:
 
     def _committed(self, result: object, commit: _Commit) -> None:
         commit.failed = isinstance(result, Failure)
+        if isinstance(result, Numbered):
+            commit.numbered = result
         commit.done = True
         self._drain()
 
@@ -152,13 +178,19 @@ class Sequencer:
                 if commit is None:
                     if not entry.ready:
                         break
-                    deliveries = entry.deliveries
+                    deliveries = entry.deliveries if entry.make is None else entry.make()
                 elif not commit.done:
                     break
                 elif commit.failed:
                     deliveries = () if entry.on_failure is None else entry.on_failure(*entry.context)
                 else:
                     deliveries = entry.deliveries
+                    numbered = commit.numbered
+                    if numbered is not None:
+                        deliveries = [(numbered.stored(event), address) for event, address in deliveries]
+                    if entry.then is not None:
+                        for event, _ in deliveries:
+                            entry.then(event)
                 queue.popleft()
                 for event, address in deliveries:
                     publish(event, address)

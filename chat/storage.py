@@ -18,14 +18,17 @@ This module imports neither implementation; they import it.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
+from typing import TypeVar
 
 from twisted.internet.defer import Deferred
-from zope.interface import Interface
+from zope.interface import Attribute, Interface
 
 from chat.events import DeviceKey, FileOffer, Message, Private
+
+E = TypeVar("E")
 
 
 @dataclass(frozen=True, slots=True)
@@ -102,11 +105,47 @@ class AccountExists(Exception):
     """
 
 
+class Numbered:
+    """
+    The messages of one commit as a store numbered them: for each message
+    given to L{IStore.add}, the same message with its final C{id} (and
+    C{after}, the id stored just before it).
+    """
+
+    __slots__ = ("_by_identity",)
+
+    def __init__(self, pairs: Iterable[tuple[Message | Private, Message | Private]]) -> None:
+        """
+        @param pairs: each message as given to L{IStore.add}, and as stored.
+        """
+        self._by_identity = {id(given): (given, stored) for given, stored in pairs}
+
+    def __len__(self) -> int:
+        return len(self._by_identity)
+
+    def stored(self, given: E) -> E:
+        """
+        C{given} as stored, if this commit numbered it; else C{given} itself.
+        """
+        found = self._by_identity.get(id(given))
+        if found is None or found[0] is not given:
+            return given
+        return found[1]  # type: ignore[return-value]
+
+
 class IStore(Interface):
     """
     The domain's storage. Methods returning a L{Deferred} may complete later;
     each read sees every write requested before it.
     """
+
+    numbers_messages = Attribute(
+        """
+        C{True} when the store gives messages their ids as it commits them
+        (L{add} fires with a L{Numbered}; the ids given to it are
+        provisional), C{False} when it keeps the ids it is given.
+        """
+    )
 
     def next_id() -> int:
         """
@@ -122,14 +161,18 @@ class IStore(Interface):
         allocator starts after it.
         """
 
-    def add(message: Message | Private) -> Deferred[None]:  # noqa: N805
+    def add(message: Message | Private) -> Deferred[Numbered | None]:  # noqa: N805
         """
         Store a room message, or a private message (kept as waiting for its
         recipient when C{message.offline}).
 
-        @return: fires once the message is durable; fails if it could not
-            be stored. Messages stored together may share one L{Deferred}:
-            add callbacks right away, and pass the result on.
+        @return: fires once the message is durable, with C{None} when it is
+            stored under its own C{id}, or with a L{Numbered} when the store
+            numbers messages as it commits them (a cluster's, whose ids
+            follow the commits of every daemon: L{chat.postgres_store});
+            fails if it could not be stored. Messages stored together may
+            share one L{Deferred}: add callbacks right away, and pass the
+            result on.
         """
 
     def recent(room: str, count: int, before: int | None = None) -> Deferred[Sequence[Message]]:  # noqa: N805

@@ -634,6 +634,7 @@ def makeService(options: Options, reactor: Any = None) -> IService:
             raise SystemExit(f"chat: {e}") from None
     store: IStore
     ids: IIdAllocator | None = None
+    postgres = None
     database = "SQLite"
     node = (options["node"] or socket.gethostname()) if options["redis"] else ""  # the name in a cluster
     data = None if options["in-memory"] else DataDirectory(options["data-dir"])
@@ -673,7 +674,7 @@ def makeService(options: Options, reactor: Any = None) -> IService:
     cluster: list[IService] = []
     if options["redis"]:
         try:
-            bus = RedisBus.from_url(options["redis"], node, reactor=reactor)
+            bus = RedisBus.from_url(options["redis"], node, reactor=reactor, log=postgres)
         except ValueError as e:
             raise SystemExit(f"chat: --redis {e}") from None
         server = ChatServer(settings, reactor, store, files=spool, ids=ids, bus=bus)

@@ -12,7 +12,7 @@ from __future__ import annotations
 from typing import IO, TYPE_CHECKING
 
 from twisted.internet.address import IPv4Address, IPv6Address
-from twisted.internet.defer import Deferred
+from twisted.internet.defer import Deferred, fail, succeed
 from twisted.internet.interfaces import IAddress
 from twisted.logger import Logger
 from twisted.python.failure import Failure
@@ -31,15 +31,44 @@ class Incoming:
     """
     An upload a session is sending (PROTOCOL.md section 6): its id, the
     target as the server spells it, its display name and its bytes so far.
+    The id comes from L{IIdAllocator.reserve_id}: at once, or after a
+    round trip to a cluster's database (C{0} until then, see L{numbered}).
     """
 
-    __slots__ = ("id", "to", "name", "upload")
+    __slots__ = ("id", "to", "name", "upload", "_refused", "_waiting")
 
-    def __init__(self, id: int, to: str, name: str, upload: IUpload) -> None:
-        self.id = id
+    def __init__(self, numbering: Deferred[int], to: str, name: str, upload: IUpload) -> None:
+        self.id = 0
         self.to = to
         self.name = name
         self.upload = upload
+        self._refused: Failure | None = None
+        self._waiting: list[Deferred[int]] = []
+        numbering.addCallbacks(self._numbered, self._not_numbered)
+
+    def numbered(self) -> Deferred[int]:
+        """
+        Fires with the id once it has come; fails when it could not be had.
+        """
+        if self.id:
+            return succeed(self.id)
+        if self._refused is not None:
+            return fail(self._refused)
+        waiting: Deferred[int] = Deferred()
+        self._waiting.append(waiting)
+        return waiting
+
+    def _numbered(self, id_: int) -> None:
+        self.id = id_
+        waiting, self._waiting = self._waiting, []
+        for done in waiting:
+            done.callback(id_)
+
+    def _not_numbered(self, failure: Failure) -> None:
+        self._refused = failure
+        waiting, self._waiting = self._waiting, []
+        for done in waiting:
+            done.errback(failure)
 
 
 class Transfers:
@@ -92,9 +121,13 @@ class Transfers:
             raise errors.FileTooLarge(f"a file is at most {limit} bytes on this server, not {request.size}")
         owner = address_key(session.participant.peer, self.settings.ipv6_prefix)
         upload = self.files.begin(request.size, request.sha256, owner=owner)
-        incoming = Incoming(self.domain.next_id(), to, display_name(request.name), upload)
+        incoming = Incoming(self.domain.offer_id(), to, display_name(request.name), upload)
         if announce:
-            self.tell(session, events.UploadReady(incoming.id, incoming.name, request.size))
+            # With a cluster's database, once the id has come (C{busy} if it cannot).
+            incoming.numbered().addCallbacks(
+                lambda id_: self.tell(session, events.UploadReady(id_, incoming.name, request.size)),
+                self._failed, errbackArgs=(session,),
+            )
         return incoming
 
     def finish_upload(self, session: Session, incoming: Incoming) -> Deferred[None]:
@@ -130,7 +163,10 @@ class Transfers:
             )
             return offer
 
-        storing: Deferred[str] = self.files.commit(upload)
+        def commit(_: int) -> Deferred[str]:
+            return self.files.commit(upload)
+
+        storing: Deferred[str] = incoming.numbered().addCallback(commit)
         return storing.addCallback(offer)
 
     def abort_upload(self, incoming: Incoming) -> None:
@@ -237,7 +273,7 @@ class Transfers:
             C{no-such-room}, C{not-in-room}).
         """
         to = self.domain.upload_target(self._user(session), target)
-        incoming = Incoming(self.domain.next_id(), to, display_name(name), upload)
+        incoming = Incoming(self.domain.offer_id(), to, display_name(name), upload)
         return self._store_upload(session, incoming)
 
     def open_http_download(

@@ -134,7 +134,10 @@ class ClusterTests(TestCase):
         bob.read_lines_until(lambda text: "alice joined #lobby" in text)
 
     def test_file_offered_on_one_daemon_fetched_from_another(self) -> None:
-        """With a shared --spool, a file offered on one daemon is announced and served by another."""
+        """
+        With a shared --spool, a file offered on one daemon is announced
+        and served by another; its id is above the messages said before it.
+        """
         spool = tempfile.mkdtemp(prefix="chat-cluster-spool-")
         self.addCleanup(shutil.rmtree, spool, True)
         web = ("--web", "tcp:0:interface=127.0.0.1", "--spool", spool)
@@ -144,6 +147,8 @@ class ClusterTests(TestCase):
         bob = Client.json(b.port, "bob")
         self.addCleanup(bob.close)
         alice.expect_event("join", nick="bob")
+        bob.send_line("said before the offer")
+        said = alice.expect_event("message", text="said before the offer")
         token = next(e["token"] for e in alice.registration if e.get("type") == "registered")
         body = bytes(range(256)) * 100
         request = urllib.request.Request(
@@ -154,6 +159,7 @@ class ClusterTests(TestCase):
             self.assertEqual(answer.status, 201)
         offer = bob.expect_event("file-offer")
         self.assertEqual((offer["from"], offer["name"], offer["size"]), ("alice", "shared.bin", len(body)))
+        self.assertGreater(offer["id"], said["id"])  # a client sorting by id shows it after that message
         bob_token = next(e["token"] for e in bob.registration if e.get("type") == "registered")
         fetch = urllib.request.Request(
             f"http://127.0.0.1:{web_port(b)}/files/{offer['id']}", headers={"Authorization": f"Bearer {bob_token}"},
@@ -212,3 +218,71 @@ class ClusterTests(TestCase):
         again.send_line("/history 5 #lobby")
         history = again.expect_event("history")
         self.assertIn(said["id"], [m["id"] for m in history["messages"]])
+
+    def json_user(self, daemon: Daemon, nick: str) -> Client:
+        client = Client.json(daemon.port, nick)
+        self.addCleanup(client.close)
+        return client
+
+    def test_messages_in_id_order_on_every_daemon(self) -> None:
+        """
+        Users on three daemons talking at once in one room: every daemon
+        delivers the same messages in the same order, the order of their
+        ids, which are consecutive (numbered as committed, across daemons).
+        """
+        daemons = [self.daemon(node) for node in ("a", "b", "c")]
+        speakers = [self.json_user(d, f"speaker{i}") for i, d in enumerate(daemons)]
+        watchers = [self.json_user(d, f"watcher{i}") for i, d in enumerate(daemons)]
+        for watcher in watchers:  # everyone is known everywhere before the talk
+            for other in range(3):
+                watcher.send_line(f"/whois watcher{other}")
+                watcher.expect_event("whois", timeout=15)
+        rounds = 25
+        for number in range(rounds):
+            for i, speaker in enumerate(speakers):
+                speaker.send_line(f"{i}:{number}")
+        seen = []
+        for watcher in watchers:
+            said = [watcher.expect_event("message", timeout=30) for _ in range(3 * rounds)]
+            seen.append([(m["id"], m["text"]) for m in said])
+        ids = [message_id for message_id, _ in seen[0]]
+        self.assertEqual(ids, list(range(ids[0], ids[0] + 3 * rounds)))
+        self.assertEqual(seen[1], seen[0])
+        self.assertEqual(seen[2], seen[0])
+        for i in range(3):  # each speaker's lines in the order said
+            mine = [text for _, text in seen[0] if text.startswith(f"{i}:")]
+            self.assertEqual(mine, [f"{i}:{number}" for number in range(rounds)])
+
+    def test_missed_messages_read_from_postgres(self) -> None:
+        """
+        A daemon that dies with messages committed but never published
+        (Redis was down): the others read them from PostgreSQL by id when a
+        later message shows they are missing, and deliver them once, in order.
+        """
+        a, b, c = self.daemon("a"), self.daemon("b"), self.daemon("c")
+        alice = self.json_user(a, "alice")
+        bob = self.json_user(b, "bob")
+        carol = self.json_user(c, "carol")
+        for watcher in (bob, carol):
+            watcher.send_line("/whois alice")
+            watcher.expect_event("whois", timeout=15)
+        self.redis.stop()
+        acknowledged = []
+        for number in range(5):
+            alice.send_line(f"lost {number}")
+            acknowledged.append(alice.expect_event("message", text=f"lost {number}")["id"])  # stored
+        a.kill()
+        self.redis.start()
+        b.wait_for_line(lambda text: "Redis is back" in text, timeout=30)
+        bob.send_line("after")
+        for watcher in (bob, carol):
+            said = [watcher.expect_event("message", timeout=30) for _ in range(6)]
+            self.assertEqual([m["text"] for m in said], [f"lost {n}" for n in range(5)] + ["after"])
+            self.assertEqual([m["id"] for m in said[:5]], acknowledged)
+            self.assertEqual(said[5]["id"], acknowledged[-1] + 1)
+        b.wait_for_line(lambda text: "read 5 missed messages from the database" in text)
+        carol.send_line("/ping done")  # nothing more came: no message twice
+        rest = carol.read_events_until(lambda e: e["type"] == "pong")
+        self.assertEqual([e for e in rest if e["type"] == "message"], [])
+        b.assert_clean()
+        c.assert_clean()

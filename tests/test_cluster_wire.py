@@ -52,6 +52,8 @@ def off_the_wire_set(event: events.Event) -> events.Event:
                 changes[name] = not default
             elif isinstance(default, tuple):
                 changes[name] = ("#dev", "#ops")
+            elif isinstance(default, int):
+                changes[name] = default + 41
             else:
                 changes[name] = f"{name}-value"
     return dataclasses.replace(event, **changes)

@@ -74,6 +74,8 @@ OFF_THE_WIRE = {
     (events.Private, "notice"),
     (events.Private, "account"),
     (events.Private, "away"),
+    (events.Message, "after"),
+    (events.Private, "after"),
     (events.Whois, "operator_of"),
     (events.RoomSettings, "changed"),
     (events.RoomSettings, "by"),

@@ -8,6 +8,7 @@ complete when the test says, and literal times.
 
 from __future__ import annotations
 
+import dataclasses
 from collections import deque
 
 from twisted.internet.defer import Deferred
@@ -15,6 +16,7 @@ from twisted.internet.defer import Deferred
 from chat import errors, events
 from chat.domain import LOBBY
 from chat.memory_store import MemoryStore
+from chat.storage import Numbered
 from tests.support import T0, DomainTestCase, FakeParticipant, RecordingSink, at, make_domain
 
 
@@ -296,3 +298,77 @@ class DurableDeliveryTests(DomainTestCase):
         self.store.commit()
         self.assertEqual(seen, ["closed"])
         self.assertEqual(type(self.take()[0][0]), events.Message)
+
+
+class NumberingStore(MemoryStore):
+    """
+    A memory store that numbers messages as it commits them, as a
+    cluster's PostgreSQL store does, its commits held until L{commit}.
+    """
+
+    numbers_messages = True
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.top = 100
+        self.given: list[events.Message | events.Private] = []
+        self.group: Deferred[Numbered | None] | None = None
+
+    def add(self, message: events.Message | events.Private) -> Deferred[Numbered | None]:
+        self.given.append(message)
+        if self.group is None:
+            self.group = Deferred()
+        return self.group
+
+    def commit(self) -> None:
+        pairs = []
+        for given in self.given:
+            self.top += 1
+            stored = dataclasses.replace(given, id=self.top, after=self.top - 1)
+            super().add(stored)
+            pairs.append((given, stored))
+        group, self.group, self.given = self.group, None, []
+        assert group is not None
+        group.callback(Numbered(pairs))
+
+
+class NumberedAtCommitTests(DomainTestCase):
+    """
+    With a store that numbers messages as it commits them, the domain
+    gives provisional ids, and publishes and remembers each message under
+    the id the commit gave it.
+    """
+
+    def setUp(self) -> None:
+        self.sink = RecordingSink()
+        self.store = self.numbering = NumberingStore()
+        self.domain = make_domain(self.sink, self.store, self.history_on_join)
+
+    def test_published_under_the_stored_id(self) -> None:
+        alice, pa = self.register("alice")
+        self.take()
+        self.domain.say(alice, "hello", T0)
+        self.domain.private(alice, "alice", "note to self", T0)
+        [given, private] = self.numbering.given
+        self.assertLess(given.id, 0)  # provisional
+        self.assertLess(private.id, 0)
+        self.assertEqual(self.take(), [])  # nothing before the commit
+        self.numbering.commit()
+        published = [event for event, _ in self.take()]
+        self.assertEqual([(type(e), e.id) for e in published], [(events.Message, 101), (events.Private, 102)])
+        self.assertEqual([m.id for m in self.domain.rooms[LOBBY].history], [101])
+
+    def test_newcomer_history_made_after_the_commit(self) -> None:
+        """
+        A user who joins while a message waits for its commit gets it in
+        the room's history, under its stored id, and not twice.
+        """
+        alice, _ = self.register("alice")
+        self.domain.say(alice, "said before bob", T0)
+        bob, pb = self.register("bob")
+        self.take()
+        self.numbering.commit()
+        to_bob = [event for event, recipients in self.take() if pb in recipients]
+        history = [e for e in to_bob if isinstance(e, events.History)]
+        self.assertEqual([[m.id for m in h.messages] for h in history], [[101]])
+        self.assertEqual([e for e in to_bob if isinstance(e, events.Message)], [])

@@ -644,6 +644,7 @@ class RoomHistoryCacheTests(DomainTestCase):
         old = [events.Message(self.store.next_id(), at(), "#dev", "zed", f"old{i}") for i in range(5)]
         for m in old:
             self.store.add(m)
+        self.domain = make_domain(self.sink, self.store, self.history_on_join)  # ids after the stored ones
         alice, pa = self.register("alice")
         self.domain.join(alice, "#dev", T0)
         [history] = [e for e, _ in self.take() if isinstance(e, events.History)]

@@ -150,7 +150,7 @@ class GroupCommitTests(PostgresTestCase):
     def test_one_transaction_per_turn(self) -> None:
         """
         Writes asked for in one reactor turn go to the database in one
-        interaction and share one Deferred, which fires once they are committed.
+        interaction; their Deferreds fire once they are committed.
         """
         for i in range(3):
             message(self.store, "#a", f"m{i}")
@@ -162,13 +162,13 @@ class GroupCommitTests(PostgresTestCase):
         self.assertEqual(self.rows("SELECT count(*) FROM messages"), [(0,)])
         self.pools[0].run()
         self.assertIsNone(self.successResultOf(deferreds[0]))
-        self.assertIs(deferreds[0], deferreds[1])
+        self.assertIsNone(self.successResultOf(deferreds[1]))  # each write has its own Deferred
         self.assertEqual(self.rows("SELECT text FROM messages ORDER BY id"), [("m0",), ("m1",), ("m2",)])
 
     def test_failed_group_fails_its_deferred_and_rolls_back(self) -> None:
         """
-        A group that fails (a duplicate id) fails its shared Deferred and
-        stores none of its writes; the next group is written.
+        A group that fails (a duplicate id) fails the Deferreds of its
+        writes and stores none of them; the next group is written.
         """
         first = message(self.store, "#a", "first")
         self.settle()
@@ -176,10 +176,11 @@ class GroupCommitTests(PostgresTestCase):
         also_lost = self.store.set_topic("#a", "lost topic", "bob")
         results: list[object] = []
         lost.addBoth(results.append)  # callbacks are added before the group is written
+        also_lost.addBoth(results.append)
         with capturedLogs() as logged:
             self.settle()
-        self.assertIs(lost, also_lost)
-        [failure] = results
+        failure, also = results
+        self.assertIs(also, failure)
         self.assertIsInstance(failure, Failure)
         self.assertIsInstance(failure.value, psycopg.errors.UniqueViolation)  # type: ignore[attr-defined]
         [event] = logged
@@ -298,6 +299,104 @@ class IdTests(PostgresTestCase):
         store = self.open_store()
         self.assertEqual(store.last_id(), 500)
         self.assertEqual(store.next_id(), 501)
+
+
+class NumberingTests(PostgresTestCase):
+    """
+    Messages given with a provisional id are numbered as they are
+    committed, in commit order across every store on the database, each
+    with the id committed before it (C{after}).
+    """
+
+    def provisional(self, n: int, text: str, room: str = "#a") -> Message:
+        return Message(-n, TS, room, "alice", text)
+
+    def test_numbered_in_commit_order(self) -> None:
+        """
+        Two stores' groups take consecutive ids in the order they commit,
+        whatever the order they were asked in, and the chain of C{after}
+        runs through both.
+        """
+        self.assertTrue(self.pg.numbers_messages)
+        other = self.open_store()
+        first = [self.provisional(1, "a1"), self.provisional(2, "a2")]
+        mine = [self.pg.add(m) for m in first]
+        theirs = other.add(Private(-1, TS, "bob", "carol", "b1"))
+        self.clock.advance(0)
+        self.pools[1].run()  # the other store commits first
+        self.pools[0].run()
+        self.assertIs(mine[0], mine[1])  # one group, one result
+        numbered_b = self.successResultOf(theirs)
+        numbered_a = self.successResultOf(mine[0])
+        (top,), = self.rows("SELECT top FROM id_blocks")
+        stored = sorted(
+            [(m.id, m.after, m.text) for m in (numbered_a.stored(first[0]), numbered_a.stored(first[1]))]
+        )
+        self.assertEqual(len(numbered_b), 1)
+        self.assertEqual(self.rows("SELECT id, text FROM private"), [(stored[0][0] - 1, "b1")])
+        base = stored[0][0] - 1
+        self.assertEqual(stored, [(base + 1, base, "a1"), (base + 2, base + 1, "a2")])
+        self.assertEqual(self.rows("SELECT last_message FROM id_blocks"), [(base + 2,)])
+        self.assertEqual(top, base + 2)
+        self.assertEqual(self.rows("SELECT id, text FROM messages ORDER BY id"), [(base + 1, "a1"), (base + 2, "a2")])
+
+    def test_given_ids_kept(self) -> None:
+        """A message given with an id (copied data) keeps it, and the commit numbers nothing."""
+        done = self.pg.add(Message(7, TS, "#a", "alice", "copied"))
+        self.settle()
+        self.assertIsNone(self.successResultOf(done))
+        self.assertEqual(self.rows("SELECT id FROM messages"), [(7,)])
+
+    def test_between_and_last_message(self) -> None:
+        """
+        messages_between reads room and private messages by id, in id
+        order; a store opened later knows the last message committed.
+        """
+        given = [self.provisional(1, "one"), Private(-2, TS, "bob", "carol", "two", offline=True),
+                 self.provisional(3, "three", "#b")]
+        done = [self.pg.add(m) for m in given]
+        self.settle()
+        numbered = self.successResultOf(done[0])
+        ids = [numbered.stored(m).id for m in given]
+        self.assertEqual(ids, [ids[0], ids[0] + 1, ids[0] + 2])
+        reading = self.pg.messages_between(ids[0] - 1, ids[2])
+        self.settle()
+        between = self.successResultOf(reading)
+        self.assertEqual([(m.id, m.text) for m in between], [(ids[0], "one"), (ids[1], "two")])
+        self.assertTrue(between[1].offline)  # type: ignore[union-attr]
+        self.assertEqual(self.open_store().last_message, ids[2])
+
+    def test_concurrent_commits_wait_for_each_other(self) -> None:
+        """
+        Two transactions numbering at once, on two connections: the second
+        waits for the first to commit, then numbers after it, so that
+        every id up to a committed C{last_message} is committed.
+        """
+        import threading
+
+        first = psycopg.connect(self.server.dsn)
+        second = psycopg.connect(self.server.dsn)
+        self.addCleanup(first.close)
+        self.addCleanup(second.close)
+        with first.cursor() as cursor:
+            items, numbered_first = postgres_store.number(cursor, [self.provisional(1, "first")])
+        results: list[Any] = []
+
+        def number_second() -> None:
+            with second.cursor() as cursor:
+                results.append(postgres_store.number(cursor, [self.provisional(1, "second")]))
+            second.commit()
+
+        thread = threading.Thread(target=number_second)
+        thread.start()
+        thread.join(0.5)
+        self.assertTrue(thread.is_alive())  # waiting for the first transaction's lock
+        first.commit()
+        thread.join(10)
+        self.assertFalse(thread.is_alive())
+        [(items_second, _)] = results
+        (one,), (two,) = items, items_second
+        self.assertEqual((two.id, two.after), (one.id + 1, one.id))  # type: ignore[union-attr]
 
 
 class SchemaTests(PostgresTestCase):

@@ -33,7 +33,7 @@ from __future__ import annotations
 
 import secrets
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Callable, Hashable
 from typing import Any
 from urllib.parse import unquote, urlsplit
 
@@ -48,11 +48,15 @@ from zope.interface import implementer
 
 from chat import events
 from chat.cluster import wire
+from chat.cluster.order import LOCAL, MessageLog, Orderer
 from chat.delivery import Directory, LocalBus
-from chat.interfaces import Address, IBus, ToParticipant
+from chat.interfaces import Address, IBus, ToParticipant, ToUsers
 
 CHANNEL = "chat:events"
 """The Redis channel of the cluster's publications."""
+
+NOBODY = ToUsers(())
+"""The address of a publication that no participant receives."""
 
 STREAM = "chat:log"
 """The Redis stream holding the cluster's recent publications, for a node catching up after a lost subscription."""
@@ -207,8 +211,12 @@ class RedisBus(Service):
         stream_length: int = STREAM_LENGTH,
         retry_delays: tuple[float, float] = (0.2, 5.0),
         reply_timeout: float = 10.0,
+        log: MessageLog | None = None,
     ) -> None:
         """
+        @param log: where messages are numbered (the cluster's
+            L{chat.postgres_store.PostgresStore}): with it, what is
+            delivered here is put in order (L{chat.cluster.order}).
         @param reply_timeout: seconds Redis may take to acknowledge a
             publication or answer a catch-up read before the publishing
             connection is dropped and made again (a hung server).
@@ -272,6 +280,8 @@ class RedisBus(Service):
         self._twin_logged = False
         self._stopping = False
         self._factories: list[_Factory] = []
+        self.order = None if log is None else Orderer(log, reactor, self._deliver_here)
+        """What puts deliveries here in order, when given a L{MessageLog}."""
 
     @classmethod
     def from_url(cls, url: str, node: str, **options: Any) -> RedisBus:
@@ -305,9 +315,15 @@ class RedisBus(Service):
         and, unless C{address} is a L{ToParticipant}, to those of the other
         nodes through Redis (queued while Redis is away). Never raises.
         """
-        self.local.publish(event, address)
+        order = self.order
+        if order is None:
+            self.local.publish(event, address)
+        else:
+            order.arrive(LOCAL, event, address)
         if isinstance(address, ToParticipant):
-            return
+            if order is None or not order.is_new(event):
+                return
+            address = NOBODY  # the other daemons only learn that its id is taken (a message waiting offline)
         self._seq += 1
         try:
             data = wire.encode(wire.Envelope(self.node, self.run, self._seq, event, address))
@@ -518,11 +534,22 @@ class RedisBus(Service):
                 self._runs[envelope.node] = envelope.run
                 if self.on_new_node is not None:
                     self.on_new_node(envelope.node, restarted)
-            if self.on_remote is not None:
-                self.on_remote(envelope.event, envelope.node)
-            self.local.publish(envelope.event, envelope.address)
+            if self.order is None:
+                self._deliver_here(origin, envelope.event, envelope.address)
+            else:
+                self.order.arrive(origin, envelope.event, envelope.address)
         except Exception:
             self._log.failure("delivering a publication of node {node}", node=envelope.node)
+
+    def _deliver_here(self, origin: Hashable | None, event: events.Event, address: Address) -> None:
+        """
+        Deliver an event here: this node's own (from L{LOCAL}), another
+        node's (from C{(node, run)}), or a message read from the database
+        (from C{None}), which the replica follows too.
+        """
+        if origin != LOCAL and self.on_remote is not None:
+            self.on_remote(event, "" if origin is None else origin[0])  # type: ignore[index]
+        self.local.publish(event, address)
 
     # State
 

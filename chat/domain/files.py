@@ -8,6 +8,9 @@ from __future__ import annotations
 
 from collections.abc import Callable, Collection, Sequence
 
+from twisted.internet.defer import Deferred
+from twisted.python.failure import Failure
+
 from chat import errors, events
 from chat.domain.state import DomainState, User
 from chat.interfaces import ToRoom, ToUsers
@@ -19,11 +22,21 @@ class Files(DomainState):
     File offers: the domain's part (the bytes are in the file store).
     """
 
-    def next_id(self) -> int:
+    def offer_id(self) -> Deferred[int]:
         """
-        Allocate an id, unique across the server and restarts (for an upload).
+        Allocate an id for an upload, unique across the server and restarts
+        and above every message stored before (L{IIdAllocator.reserve_id}:
+        at once, or after a round trip to a cluster's database).
+
+        @return: fires with the id; fails with L{errors.Busy} when the
+            database cannot give one (logged here in one line).
         """
-        return self._ids.next_id()
+
+        def busy(failure: Failure) -> int:
+            self._log.warn("no id for an upload: {error}", error=failure.getErrorMessage())
+            raise errors.Busy("the server cannot take files now; try again later")
+
+        return self._ids.reserve_id().addErrback(busy)
 
     def upload_target(self, user: User, target: str) -> str:
         """

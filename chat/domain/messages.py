@@ -1,7 +1,8 @@
 # -*- test-case-name: tests.test_domain_messages -*-
 """
 The rules of messages (PROTOCOL.md section 4): room messages and private
-messages, each published only once stored.
+messages, each published only once stored, under the id the store gave it
+(remembered in the room's history then).
 """
 
 from __future__ import annotations
@@ -43,11 +44,11 @@ class Messages(DomainState):
         self._check_voice(user, target, now)
         user.active = now
         message = events.Message(
-            self._ids.next_id(), utc(now), target.name, user.nick, text, action, notice, self.account_of(user)
+            self._message_ids.next_id(), utc(now), target.name, user.nick, text, action, notice,
+            self.account_of(user),
         )
         stored = self._store.add(message)
-        target.history.append(message)
-        self._events.publish_after(stored, message, target.to, self._not_sent, user, target, message)
+        self._events.publish_after(stored, message, target.to, self._not_sent, user, then=target.remember)
 
     def _check_voice(self, user: User, room: Room, now: float) -> None:
         if self.is_operator(user, room):
@@ -59,18 +60,11 @@ class Messages(DomainState):
         if flags is not None and flags.moderated:
             raise errors.Muted(f"{room.name} is moderated: only its operators speak")
 
-    def _not_sent(
-        self, user: User, room: Room | None = None, message: events.Message | None = None
-    ) -> Sequence[Delivery]:
+    def _not_sent(self, user: User) -> Sequence[Delivery]:
         """
-        What a message that could not be stored gives instead: it leaves the
-        replay, and its sender gets error C{busy}.
+        What a message that could not be stored gives instead: its sender
+        gets error C{busy}.
         """
-        if room is not None and message is not None:
-            try:
-                room.history.remove(message)
-            except ValueError:
-                pass
         error = events.Error(errors.Busy.code, "your message could not be stored, so it was not sent; try again")
         return [(error, user.here)]
 
@@ -102,7 +96,7 @@ class Messages(DomainState):
         user.active = now
         to = target.nick if target is not None else self.accounts[nick.lower()]
         message = events.Private(
-            self._ids.next_id(), utc(now), user.nick, to, text, action, offline=target is None, e2e=e2e,
+            self._message_ids.next_id(), utc(now), user.nick, to, text, action, offline=target is None, e2e=e2e,
             notice=notice, account=self.account_of(user), away=target.status if target is not None else "",
         )
         stored = self._store.add(message)

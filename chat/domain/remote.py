@@ -103,7 +103,7 @@ class Remote(Rooms):
             case events.Message(room=name):
                 room = self.rooms.get(name.lower())
                 if room is not None and room.loaded:
-                    room.history.append(event)
+                    room.remember(event)
 
     def _joined_remote(self, name: str, nick: str, node: str, when: float, status: str) -> None:
         user = self._remote_user(nick, node, when)

@@ -138,7 +138,8 @@ class Rooms(DomainState):
                 events.RoomSettings(room.name, flags.invite_only, flags.topic_lock, flags.moderated), newcomer
             )
         if room.loaded:
-            self._events.publish(events.History(room.name, tuple(room.history)), newcomer)
+            # Made once the messages said before the join are stored and remembered.
+            self._events.publish_later(lambda: ((events.History(room.name, tuple(room.history)), newcomer),))
             return
         # Still loading: read again. The read sees every message said before
         # it; the ones said after it reach the newcomer live.

@@ -18,6 +18,7 @@ from twisted.python.failure import Failure
 
 from chat import errors, events
 from chat.domain.offers import Offers
+from chat.ids import ProvisionalIds
 from chat.interfaces import (
     Address,
     IBus,
@@ -149,6 +150,28 @@ class Room:
         self.operators: set[User] = set()
         """The members who are operators here now (PROTOCOL.md section 10)."""
 
+    def remember(self, message: events.Message) -> None:
+        """
+        Keep C{message} (as stored, with its final id) in L{history}, in id
+        order: after the others, unless a daemon of a cluster delivered one
+        with a higher id first.
+        """
+        history = self.history
+        if not history or history[-1].id < message.id:
+            history.append(message)
+            return
+        at = len(history)
+        while at and history[at - 1].id > message.id:
+            at -= 1
+        if at and history[at - 1].id == message.id:
+            return
+        if history.maxlen is not None and len(history) == history.maxlen:
+            if at == 0:
+                return  # older than everything kept
+            history.popleft()
+            at -= 1
+        history.insert(at, message)
+
     def add(self, user: User) -> None:
         self.members[user.nick.lower()] = user
 
@@ -192,6 +215,8 @@ class DomainState:
         self._events = Sequencer(bus)
         self._store = store
         self._ids = ids
+        self._message_ids: IIdAllocator = ProvisionalIds() if store.numbers_messages else ids
+        """Where message ids come from: C{ids}, or provisional ones when the store numbers them as it commits."""
         self.history_on_join = history_on_join
         self.users: dict[str, User] = {}
         self.node = ""
