@@ -2,8 +2,8 @@
 """
 The PostgreSQL L{IStore} of a cluster (PROTOCOL.md section 13, C{--postgres
 DSN}): the same store as L{chat.sqlite_store.SQLiteStore}, shared by every
-daemon of the cluster, with message ids reserved in blocks from one counter
-in the database; opened with L{open_postgres_store}.
+daemon of the cluster, which numbers messages from one counter in the
+database as it commits them; opened with L{open_postgres_store}.
 
 B{Threads and ordering.} The store runs on a L{Pool}: in the daemon a
 L{PsycopgPool}, one psycopg 3 connection (kept by C{psycopg_pool}, which
@@ -22,30 +22,29 @@ store, its reads and its SQL are L{chat.pooled_store}'s; this module gives
 the PostgreSQL L{Dialect} (L{POSTGRES}), the schema (L{MIGRATIONS}), the
 pool and the ids.
 
-B{Ids.} L{next_id} is synchronous, and ids must be unique and increasing
-across every daemon sharing the database. The table C{id_blocks} holds one
-row, C{top}: the highest id ever reserved. A store reserves a block of
-C{block} ids with C{UPDATE id_blocks SET top = greatest(top, FLOOR) + BLOCK
-RETURNING top} (FLOOR: the highest id this store knows): the row lock makes
-concurrent reservations (from any number of daemons) take disjoint,
-consecutive ranges C{(top - block, top]}, each above every id reserved
-before it and above every id the reserving store has seen. The first block
-is reserved when the store opens; the next one is fetched ahead, in the
-background, once fewer than half a block is left, so L{next_id} never waits
-for the database. It guarantees:
+B{Ids.} Ids must be unique and increasing across every daemon sharing the
+database, and a daemon must be able to tell which messages it has not
+seen. The table C{id_blocks} holds one row: C{top}, the highest id ever
+given out, and C{last_message}, the id of the last message committed.
 
-  - every id any store on the database hands out is unique, across daemons
-    and restarts (a restart abandons the rest of its block: ids have gaps);
-  - the ids one store hands out increase, and each is above L{last_id}
-    (every id given to L{add} or L{add_offer} included);
-  - a block reserved later (in commit order) holds higher ids than every
-    block reserved earlier.
-
-It does not order ids across daemons by time: daemon A may hand out 1005
-after daemon B has handed out 2001 (B reserved its block later). A smaller
-C{block} narrows that window at the cost of a reservation (one commit)
-every C{block / 2} ids. If the blocks run out before the next reservation
-arrives (the database unreachable), L{next_id} raises L{IdsExhausted}.
+  - B{Messages are numbered as they are committed} (L{number}): the domain
+    gives them provisional ids (L{chat.ids.ProvisionalIds}); the
+    transaction that writes a group first locks the row (C{SELECT ... FOR
+    UPDATE}), gives the group's messages the next ids in order, each with
+    C{after}, the id committed just before it, and moves both columns on.
+    The lock is held until the commit, so groups committed by any number of
+    daemons take their ids in commit order, and once a message is known,
+    every message with a lower id is committed (what
+    L{chat.cluster.order} relies on). L{add} fires with the L{Numbered}.
+  - B{File offers} take one id from C{top} when their upload starts
+    (L{reserve_id}, one round trip), so an offer sorts after every message
+    committed before it.
+  - L{next_id} (L{IStore.next_id}, synchronous) hands out ids from blocks
+    of C{block} reserved ahead with C{UPDATE id_blocks SET top =
+    greatest(top, FLOOR) + BLOCK RETURNING top}: unique across daemons and
+    restarts, increasing per store, not ordered across daemons. The daemon
+    itself no longer needs it (it raises L{IdsExhausted} when the blocks
+    run out before the next reservation arrives).
 
 Times are stored as integer milliseconds since the POSIX epoch (UTC); names
 as spelled, with a lower-cased C{*_key} column for lookups that ignore case
@@ -68,7 +67,7 @@ from twisted.python.threadpool import ThreadPool
 from typing_extensions import override
 from zope.interface import implementer
 
-from chat.events import FileOffer, Message, Private
+from chat.events import Message, Private
 from chat.interfaces import IIdAllocator
 from chat.pooled_store import (
     Contents,
@@ -390,7 +389,6 @@ class PostgresStore(PooledStore):
 
     dialect = POSTGRES
     numbers_messages = True
-    group_kinds = (((Message, Private, FileOffer), "message or offer"),)
 
     def __init__(
         self, pool: Pool, clock: IReactorTime, contents: Contents, reserved: int, block: int = BLOCK,

@@ -84,6 +84,26 @@ class RoomFlags:
 
 
 @dataclass(frozen=True, slots=True)
+class RoomModeration:
+    """
+    The moderation of one room as a daemon holds it after a change
+    (PROTOCOL.md section 10): C{room} its lower-cased name, C{operators}
+    the lower-cased accounts that are its operators, C{bans} its bans,
+    C{mutes} each muted target (lower-cased account or nick) with the POSIX
+    seconds it expires at (C{None}: never), C{invited} the targets let in,
+    C{flags} its settings. A daemon of a cluster publishes it to the others
+    (never to a client), whose rules then follow (L{chat.domain.remote}).
+    """
+
+    room: str
+    operators: tuple[str, ...] = ()
+    bans: tuple[BanRecord, ...] = ()
+    mutes: tuple[tuple[str, float | None], ...] = ()
+    invited: tuple[str, ...] = ()
+    flags: RoomFlags = RoomFlags()
+
+
+@dataclass(frozen=True, slots=True)
 class ModerationRecord:
     """
     What moderation keeps across restarts: C{admins} the lower-cased

@@ -682,6 +682,7 @@ def makeService(options: Options, reactor: Any = None) -> IService:
         server.domain.node = node
         server.local_bus = bus.local
         bus.on_remote = server.remote_event
+        server.domain.on_moderation = bus.publish_moderation
         bus.on_new_node = server.new_node
         bus.ready.addCallback(lambda _: server.domain.announce_node(node))
         claims = claims_from_url(

@@ -219,6 +219,28 @@ class ClusterTests(TestCase):
         history = again.expect_event("history")
         self.assertIn(said["id"], [m["id"] for m in history["messages"]])
 
+    def wait_known(self, client: Client, nick: str, timeout: float = 15) -> None:
+        """Ask C{/whois nick} until the daemon of C{client} knows C{nick} (a user of another daemon)."""
+        deadline = time.monotonic() + timeout
+        while True:
+            client.send_line(f"/whois {nick}")
+            answer = client.read_events_until(lambda e: e["type"] in ("whois", "error"))[-1]
+            if answer["type"] == "whois":
+                return
+            self.assertLess(time.monotonic(), deadline, f"{nick} unknown after {timeout} s")
+            time.sleep(0.05)
+
+    def wait_gone(self, client: Client, nick: str, timeout: float = 15) -> None:
+        """Ask C{/whois nick} until the daemon of C{client} no longer knows C{nick}."""
+        deadline = time.monotonic() + timeout
+        while True:
+            client.send_line(f"/whois {nick}")
+            answer = client.read_events_until(lambda e: e["type"] in ("whois", "error"))[-1]
+            if answer["type"] == "error":
+                return
+            self.assertLess(time.monotonic(), deadline, f"{nick} still known after {timeout} s")
+            time.sleep(0.05)
+
     def json_user(self, daemon: Daemon, nick: str) -> Client:
         client = Client.json(daemon.port, nick)
         self.addCleanup(client.close)
@@ -235,8 +257,7 @@ class ClusterTests(TestCase):
         watchers = [self.json_user(d, f"watcher{i}") for i, d in enumerate(daemons)]
         for watcher in watchers:  # everyone is known everywhere before the talk
             for other in range(3):
-                watcher.send_line(f"/whois watcher{other}")
-                watcher.expect_event("whois", timeout=15)
+                self.wait_known(watcher, f"watcher{other}")
         rounds = 25
         for number in range(rounds):
             for i, speaker in enumerate(speakers):
@@ -264,8 +285,7 @@ class ClusterTests(TestCase):
         bob = self.json_user(b, "bob")
         carol = self.json_user(c, "carol")
         for watcher in (bob, carol):
-            watcher.send_line("/whois alice")
-            watcher.expect_event("whois", timeout=15)
+            self.wait_known(watcher, "alice")
         self.redis.stop()
         acknowledged = []
         for number in range(5):
@@ -286,3 +306,34 @@ class ClusterTests(TestCase):
         self.assertEqual([e for e in rest if e["type"] == "message"], [])
         b.assert_clean()
         c.assert_clean()
+
+    def test_moderation_on_one_daemon_holds_on_another(self) -> None:
+        """
+        An operator on one daemon bans a guest and mutes a user of another
+        daemon: the banned guest cannot come back through a third, and the
+        muted user is refused on their own daemon, and told.
+        """
+        a, b, c = self.daemon("a"), self.daemon("b"), self.daemon("c")
+        op = self.json_user(a, "op")
+        op.send_line("/join #dev")
+        op.expect_event("join", nick="op")
+        bob = self.json_user(b, "bob")
+        mallory = self.json_user(b, "mallory")
+        for guest in (bob, mallory):
+            guest.send_line("/join #dev")
+            guest.expect_event("join", room="#dev")
+        op.expect_event("join", nick="mallory", room="#dev", timeout=15)
+        op.send_line("/ban mallory #dev 1h spam")
+        self.assertIn("mallory is banned from #dev", op.expect_event("info", timeout=15)["text"])
+        mallory.expect_event("kick", nick="mallory", timeout=15)
+        op.send_line("/mute bob #dev")
+        told = bob.expect_event("info", timeout=15)
+        self.assertIn("op muted you in #dev", told["text"])
+        bob.send_line("can I?")  # in #dev, his current room: refused by b, which follows a's moderation
+        refused = bob.expect_event("error", timeout=15)
+        self.assertEqual(refused["code"], "muted")
+        mallory.send_line("/quit")
+        self.wait_gone(self.json_user(c, "probe"), "mallory")
+        again = self.json_user(c, "mallory")
+        again.send_line("/join #dev")
+        self.assertEqual(again.expect_event("error", timeout=15)["code"], "banned")

@@ -17,7 +17,16 @@ from zope.interface import implementer
 from chat import events
 from chat.cluster import wire
 from chat.interfaces import IParticipant, Outgoing, ToNeighbours, ToParticipant, ToRoom, ToUsers
+from chat.storage import BanRecord, RoomFlags, RoomModeration
 from tests.test_codec import OFF_THE_WIRE, ONE_OF_EACH
+
+MODERATION = RoomModeration(
+    "#dev", ("alice",),
+    (BanRecord("#dev", "", "mallory", "10.0.0.0/24", 1765022400.25, "spam", "alice", 1765000000.0),
+     BanRecord("#dev", "eve", "", "", None, "", "alice", 1765000001.0)),
+    (("bob", None), ("carol", 1765022400.5)), ("dave",), RoomFlags(invite_only=True, moderated=True),
+)
+"""A room's moderation, which only daemons exchange: floats, optional values, nested records."""
 
 T = datetime(2026, 12, 6, 10, 0, 0, 123456, tzinfo=timezone.utc)
 
@@ -98,7 +107,7 @@ class RoundTripTests(unittest.SynchronousTestCase):
         """
         Each event of ONE_OF_EACH, with and without its off-the-wire fields set, comes back field for field.
         """
-        variants = [*ONE_OF_EACH, *(off_the_wire_set(event) for event in ONE_OF_EACH)]
+        variants = [*ONE_OF_EACH, *(off_the_wire_set(event) for event in ONE_OF_EACH), MODERATION]
         self.assertEqual({type(event) for event in variants}, set(wire.EVENT_TYPES.values()))
         for seq, event in enumerate(variants, 1):
             self.round_trip(wire.Envelope("node-a", "run-1", seq, event, ToRoom("#dev")))

@@ -7,8 +7,11 @@ events, without a network: a recording sink and a memory store.
 from __future__ import annotations
 
 from chat import errors, events
-from chat.domain import LOBBY
-from tests.support import T0, DomainTestCase, at
+from chat.domain import LOBBY, ChatDomain, User
+from chat.interfaces import Address, ToUsers
+from chat.memory_store import MemoryStore
+from chat.storage import RoomFlags, RoomModeration
+from tests.support import T0, DomainTestCase, FakeParticipant, RecordingSink, at, make_domain
 
 
 class ReplicaTests(DomainTestCase):
@@ -117,3 +120,84 @@ class ReplicaTests(DomainTestCase):
         self.domain.whois(alice, "alice", T0)
         nodes = [getattr(event, "node", None) for event, _ in self.take()]
         self.assertEqual(nodes, ["b", "a"])
+
+
+class AddressingSink(RecordingSink):
+    """A recording sink that keeps each publication's address too."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.addresses: list[tuple[events.Event, Address]] = []
+
+    def publish(self, event: events.Event, address: Address) -> None:
+        self.addresses.append((event, address))
+        super().publish(event, address)
+
+
+class ModerationAcrossDaemonsTests(DomainTestCase):
+    """
+    Moderation of users of other daemons, and a room's moderation changed on
+    one daemon followed by another (L{RoomModeration}).
+    """
+
+    def setUp(self) -> None:
+        self.sink = AddressingSink()
+        self.store = MemoryStore()
+        self.domain = make_domain(self.sink, self.store, self.history_on_join)
+        self.told: list[RoomModeration] = []
+        self.domain.on_moderation = self.told.append
+        self.other = make_domain(RecordingSink(), MemoryStore())  # another daemon, which follows
+
+    def remote_join(self, nick: str, room: str = LOBBY) -> None:
+        self.domain.apply_remote(events.StatusChanged(nick, ""), "b", T0)
+        self.domain.apply_remote(events.Joined(at(0), room, nick), "b", T0)
+
+    def test_remote_user_reached_by_nick(self) -> None:
+        """What is said to a user of another daemon alone (a mute) is addressed to their nick, which crosses."""
+        op, _ = self.register("op")
+        self.remote_join("zed")
+        self.domain.mute(op, "zed", LOBBY, None, T0)
+        [address] = [a for e, a in self.sink.addresses if isinstance(e, events.Info) and "muted you" in e.text]
+        self.assertEqual(address, ToUsers(("zed",)))
+        self.domain.apply_remote(events.NickChanged(at(1), "zed", "Zack"), "b", T0)
+        self.assertEqual(self.domain.users["zack"].here, ToUsers(("zack",)))
+
+    def test_each_change_told_in_order(self) -> None:
+        """
+        A ban, a mute, an invitation, a setting and an operator each tell
+        the room's whole moderation, once the events before are out.
+        """
+        op, _ = self.register("op")
+        self.remote_join("zed")
+        self.domain.ban(op, "mallory", LOBBY, None, "spam", T0)
+        self.domain.mute(op, "zed", LOBBY, 60, T0)
+        self.domain.room_settings(op, LOBBY, "invite-only", True)
+        self.domain.invite(op, "zed", LOBBY)
+        self.assertEqual(len(self.told), 4)
+        last = self.told[-1]
+        self.assertEqual(last.room, LOBBY)
+        self.assertEqual([(b.nick, b.reason) for b in last.bans], [("mallory", "spam")])
+        self.assertEqual(last.mutes, (("zed", T0 + 60),))
+        self.assertEqual(last.invited, ("zed",))
+        self.assertEqual(last.flags, RoomFlags(invite_only=True))
+        self.assertEqual(self.told[0].mutes, ())  # each as it was then
+
+    def test_followed_by_another_daemon(self) -> None:
+        """The other daemon's rules follow: the banned guest cannot join there, the muted user cannot speak."""
+        op, _ = self.register("op")
+        self.domain.join(op, "#dev", T0)  # its operator
+        self.domain.ban(op, "mallory", "#dev", None, "spam", T0)
+        self.domain.room_settings(op, "#dev", "moderated", True)
+        for moderation in self.told:
+            self.other.apply_remote(moderation, "a", T0)
+        mallory, _ = self._register_in(self.other, "mallory")
+        self.assertRaises(errors.Banned, self.other.join, mallory, "#dev", T0)
+        self.assertEqual(self.other.flags["#dev"], RoomFlags(moderated=True))
+        self.domain.unban(op, "mallory", "#dev")
+        self.other.apply_remote(self.told[-1], "a", T0)
+        self.other.join(mallory, "#dev", T0)
+        self.assertIn("mallory", self.other.rooms["#dev"].members)
+
+    def _register_in(self, domain: ChatDomain, nick: str) -> tuple[User, FakeParticipant]:
+        participant = FakeParticipant(nick)
+        return domain.register(participant, nick, T0), participant

@@ -187,7 +187,7 @@ class GroupCommitTests(PostgresTestCase):
         self.assertEqual(event["log_level"], LogLevel.error)
         self.assertRegex(
             formatEvent(event),
-            rf"^could not store 1 message or offer and 1 other change in {self.pg.name}:"
+            rf"^could not store 1 message and 1 other change in {self.pg.name}:"
             r" duplicate key value violates unique constraint [^\n]*; the senders got busy$",
         )
         kept = message(self.store, "#a", "kept")

@@ -51,6 +51,7 @@ from chat.cluster import wire
 from chat.cluster.order import LOCAL, MessageLog, Orderer
 from chat.delivery import Directory, LocalBus
 from chat.interfaces import Address, IBus, ToParticipant, ToUsers
+from chat.storage import RoomModeration
 
 CHANNEL = "chat:events"
 """The Redis channel of the cluster's publications."""
@@ -242,7 +243,7 @@ class RedisBus(Service):
         """
         self._runs: dict[str, str] = {}
         """The run of each other node, as last seen."""
-        self.on_remote: Callable[[events.Event, str], None] | None = None
+        self.on_remote: Callable[[wire.Carried, str], None] | None = None
         """
         Called with each event another node published, and its node name,
         before it is delivered here: how the domain follows the other
@@ -316,14 +317,21 @@ class RedisBus(Service):
         nodes through Redis (queued while Redis is away). Never raises.
         """
         order = self.order
+        fresh = order is not None and order.is_new(event)
         if order is None:
             self.local.publish(event, address)
         else:
             order.arrive(LOCAL, event, address)
         if isinstance(address, ToParticipant):
-            if order is None or not order.is_new(event):
+            if not fresh:
                 return
             address = NOBODY  # the other daemons only learn that its id is taken (a message waiting offline)
+        self._enqueue(event, address)
+
+    def _enqueue(self, event: wire.Carried, address: wire.RemoteAddress) -> None:
+        """
+        Queue one publication for Redis (see L{publish}).
+        """
         self._seq += 1
         try:
             data = wire.encode(wire.Envelope(self.node, self.run, self._seq, event, address))
@@ -541,15 +549,25 @@ class RedisBus(Service):
         except Exception:
             self._log.failure("delivering a publication of node {node}", node=envelope.node)
 
-    def _deliver_here(self, origin: Hashable | None, event: events.Event, address: Address) -> None:
+    def _deliver_here(self, origin: Hashable | None, event: wire.Carried, address: Address) -> None:
         """
         Deliver an event here: this node's own (from L{LOCAL}), another
         node's (from C{(node, run)}), or a message read from the database
-        (from C{None}), which the replica follows too.
+        (from C{None}), which the replica follows too. A room's moderation
+        goes to the replica alone.
         """
         if origin != LOCAL and self.on_remote is not None:
             self.on_remote(event, "" if origin is None else origin[0])  # type: ignore[index]
-        self.local.publish(event, address)
+        if not isinstance(event, RoomModeration):
+            self.local.publish(event, address)
+
+    def publish_moderation(self, moderation: RoomModeration) -> None:
+        """
+        Tell the other nodes the moderation of a room after a change here
+        (L{chat.domain.state.DomainState.on_moderation}); nobody here or
+        there is told. Never raises.
+        """
+        self._enqueue(moderation, NOBODY)
 
     # State
 

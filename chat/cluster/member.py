@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING
 from twisted.logger import Logger
 
 from chat import events
+from chat.cluster.wire import Carried
 from chat.domain import ChatDomain, utc
 from chat.interfaces import IBus, IParticipant, ToNeighbours
 from chat.session import Session
@@ -37,7 +38,7 @@ class ClusterMember:
 
         def kick(self, session: Session, reason: str) -> None: ...
 
-    def remote_event(self, event: events.Event, node: str) -> None:
+    def remote_event(self, event: Carried, node: str) -> None:
         """
         Called by the cluster's bus with each event another daemon
         published, before it is delivered here: the domain follows that

@@ -32,6 +32,7 @@ from twisted.logger import Logger
 from twisted.python.failure import Failure
 
 from chat import events
+from chat.cluster.wire import Carried
 from chat.interfaces import Address, ToRoom, ToUsers
 
 WAIT = 0.25
@@ -93,7 +94,7 @@ class Orderer:
         self,
         log: MessageLog,
         clock: IReactorTime,
-        deliver: Callable[[Hashable | None, events.Event, Address], None],
+        deliver: Callable[[Hashable | None, Carried, Address], None],
         wait: float = WAIT,
         limit: int = LIMIT,
     ) -> None:
@@ -109,7 +110,7 @@ class Orderer:
         self._clock = clock
         self._deliver = deliver
         self._wait, self._limit = wait, limit
-        self._queues: dict[Hashable, deque[tuple[events.Event, Address]]] = {}
+        self._queues: dict[Hashable, deque[tuple[Carried, Address]]] = {}
         self._held = 0
         self._timer: IDelayedCall | None = None
         self._reading = False
@@ -124,14 +125,14 @@ class Orderer:
         """
         return self._held
 
-    def is_new(self, event: events.Event) -> bool:
+    def is_new(self, event: Carried) -> bool:
         """
         Whether C{event} is a message not delivered yet (rather than one
         replayed: history, offline messages at login, or none at all).
         """
         return isinstance(event, (events.Message, events.Private)) and event.id > self.upto
 
-    def arrive(self, origin: Hashable, event: events.Event, address: Address) -> None:
+    def arrive(self, origin: Hashable, event: Carried, address: Address) -> None:
         """
         Deliver C{event} from C{origin} now, or once what it waits for is
         delivered. Another daemon's message whose id was read from the
@@ -156,10 +157,10 @@ class Orderer:
         self._held += 1
         self._blocked()
 
-    def _ready(self, event: events.Event) -> bool:
+    def _ready(self, event: Carried) -> bool:
         return not self.is_new(event) or event.after <= self.upto  # type: ignore[union-attr]
 
-    def _pass(self, origin: Hashable | None, event: events.Event, address: Address) -> None:
+    def _pass(self, origin: Hashable | None, event: Carried, address: Address) -> None:
         if isinstance(event, (events.Message, events.Private)) and event.id > self.upto:
             self.upto = event.id
         try:

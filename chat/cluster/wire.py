@@ -7,7 +7,7 @@ as C{Message.notice} or C{Whois.operator_of}), as UTF-8 JSON.
 
 The mapping is generic over the dataclasses of L{chat.events} and of the
 addresses of L{chat.interfaces}: each dataclass is a JSON object of its
-fields (their names as in Python), a tuple a JSON array, a C{datetime} an
+fields (their names as in Python), a tuple a JSON array, a float a JSON number, a C{datetime} an
 ISO 8601 string with microseconds and the offset C{+00:00}; the event and
 the address carry their class name under C{"type"}. One envelope::
 
@@ -35,6 +35,7 @@ from typing import Any, Union
 
 from chat import events
 from chat.interfaces import Address, ToNeighbours, ToParticipant, ToRoom, ToUsers
+from chat.storage import RoomModeration
 
 VERSION = 1
 """The C{"v"} of the envelopes this module writes and reads."""
@@ -42,8 +43,12 @@ VERSION = 1
 RemoteAddress = Union[ToRoom, ToUsers, ToNeighbours]
 """The addresses that cross daemons (never L{ToParticipant}, one connection of one process)."""
 
-EVENT_TYPES: dict[str, type[Any]] = {cls.__name__: cls for cls in typing.get_args(events.Event)}
-"""The event classes of L{chat.events.Event} by class name, the C{"type"} of an encoded event."""
+Carried = Union[events.Event, RoomModeration]
+"""What crosses daemons: the events of L{chat.events.Event}, and a room's
+moderation after a change (L{RoomModeration}), which no client gets."""
+
+EVENT_TYPES: dict[str, type[Any]] = {cls.__name__: cls for cls in typing.get_args(Carried)}
+"""The classes of L{Carried} by class name, the C{"type"} of an encoded event."""
 
 ADDRESS_TYPES: dict[str, type[Any]] = {cls.__name__: cls for cls in (ToRoom, ToUsers, ToNeighbours)}
 """The address classes that cross daemons by class name, the C{"type"} of an encoded address."""
@@ -62,7 +67,7 @@ class Envelope:
     node: str
     run: str
     seq: int
-    event: events.Event
+    event: Carried
     address: RemoteAddress
 
 
@@ -86,7 +91,7 @@ def _to_json(value: object) -> object:
     @raise ValueError: a naive or non-UTC C{datetime}, or a value of a type
         this module does not carry.
     """
-    if value is None or isinstance(value, (bool, int, str)):
+    if value is None or isinstance(value, (bool, int, float, str)):
         return value
     if isinstance(value, datetime):
         if value.utcoffset() != _ZERO:
@@ -119,6 +124,10 @@ def _from_json(data: object, hint: Any, where: str) -> object:
         if type(data) is not hint:
             raise ValueError(f"{where}: expected {hint.__name__}, got {type(data).__name__}")
         return data
+    if hint is float:
+        if type(data) not in (int, float):
+            raise ValueError(f"{where}: expected a number, got {type(data).__name__}")
+        return float(typing.cast(float, data))
     if hint is datetime:
         if not isinstance(data, str):
             raise ValueError(f"{where}: expected a date-time string, got {type(data).__name__}")
@@ -255,4 +264,4 @@ def decode(data: bytes | str) -> Envelope:
     except (TypeError, KeyError, AttributeError, RecursionError, OverflowError) as e:
         raise ValueError(f"not a cluster envelope: {e.__class__.__name__}: {e}") from None
     assert isinstance(node, str) and isinstance(run, str) and isinstance(seq, int)
-    return Envelope(node, run, seq, typing.cast(events.Event, event), typing.cast(RemoteAddress, address))
+    return Envelope(node, run, seq, typing.cast(Carried, event), typing.cast(RemoteAddress, address))

@@ -179,6 +179,7 @@ class Moderation(Rooms):
         self._events.publish(events.Info(f"{shown} is banned from {room.name}{_until(expires)}"), user.here)
         if target is not None and target.nick.lower() in room.members:
             self._remove(user, target, room, reason, now)
+        self._moderated(key)
 
     def unban(self, user: User, nick: str, name: str | None) -> None:
         """
@@ -204,6 +205,7 @@ class Moderation(Rooms):
             )
         self._log.info("{by} lifted the ban of {nick} from {room}", by=user.nick, nick=nick, room=room.name)
         self._events.publish(events.Info(f"{nick} is no longer banned from {room.name}"), user.here)
+        self._moderated(key)
 
     def list_bans(self, user: User, name: str | None, now: float) -> None:
         """
@@ -249,6 +251,7 @@ class Moderation(Rooms):
         )
         self._events.publish(events.Info(f"{user.nick} muted you in {room.name}{_until(expires)}"), target.here)
         self._events.publish(events.Info(f"{target.nick} is muted in {room.name}{_until(expires)}"), user.here)
+        self._moderated(room.name.lower())
 
     def unmute(self, user: User, nick: str, name: str | None) -> None:
         """
@@ -266,6 +269,7 @@ class Moderation(Rooms):
         self._log.info("{by} unmuted {nick} in {room}", by=user.nick, nick=target.nick, room=room.name)
         self._events.publish(events.Info(f"{user.nick} unmuted you in {room.name}"), target.here)
         self._events.publish(events.Info(f"{target.nick} may speak in {room.name} again"), user.here)
+        self._moderated(room.name.lower())
 
     def room_settings(self, user: User, name: str | None, setting: str | None, on: bool) -> None:
         """
@@ -302,6 +306,7 @@ class Moderation(Rooms):
             ),
             room.to,
         )
+        self._moderated(key)
 
     def invite(self, user: User, nick: str, name: str | None) -> None:
         """
@@ -320,6 +325,7 @@ class Moderation(Rooms):
             events.Info(f"{user.nick} invites you to {room.name}: /join {room.name}"), target.here
         )
         self._events.publish(events.Info(f"{target.nick} is invited to {room.name}"), user.here)
+        self._moderated(room.name.lower())
 
     def announce(self, user: User, text: str) -> None:
         """

@@ -11,9 +11,11 @@ daemon), C{/whois} finds them.
 
 A user of another daemon is a L{User} whose participant is a
 L{RemoteParticipant}: events addressed to them are delivered by their own
-daemon, never here. Their daemon alone changes them; applying an event
+daemon, never here (their C{here} is their nick, L{ToUsers}, which the bus
+carries to that daemon). Their daemon alone changes them; applying an event
 here publishes nothing (the bus delivers that very event to this daemon's
-participants).
+participants). A room's moderation changed on another daemon
+(L{RoomModeration}) replaces the one known here.
 """
 
 from __future__ import annotations
@@ -24,6 +26,7 @@ from chat import events
 from chat.domain.rooms import Rooms
 from chat.domain.state import User, utc
 from chat.interfaces import IParticipant, Outgoing, ToUsers
+from chat.storage import RoomModeration
 
 
 @implementer(IParticipant)
@@ -64,7 +67,7 @@ class Remote(Rooms):
     The replica of the other daemons' users (see the module's docstring).
     """
 
-    def apply_remote(self, event: events.Event, node: str, now: float) -> None:
+    def apply_remote(self, event: events.Event | RoomModeration, node: str, now: float) -> None:
         """
         Follow C{event}, published by the daemon C{node}, in this daemon's
         replica of the users there. Events about users of this daemon
@@ -104,6 +107,8 @@ class Remote(Rooms):
                 room = self.rooms.get(name.lower())
                 if room is not None and room.loaded:
                     room.remember(event)
+            case RoomModeration():
+                self.follow_moderation(event)
 
     def _joined_remote(self, name: str, nick: str, node: str, when: float, status: str) -> None:
         user = self._remote_user(nick, node, when)
@@ -130,6 +135,7 @@ class Remote(Rooms):
         for room in user.rooms.values():
             room.remove(user)
         user.nick = new
+        user.here = ToUsers((new.lower(),))
         self.users[new.lower()] = user
         self.remote[new.lower()] = node
         for room in user.rooms.values():
@@ -230,6 +236,7 @@ class Remote(Rooms):
         user = self.users.get(key)
         if user is None:
             user = self.users[key] = User(nick, RemoteParticipant(node, nick), now)
+            user.here = ToUsers((key,))  # reaches them through their daemon
             self.remote[key] = node
             return user
         return user if self.remote.get(key) == node else None

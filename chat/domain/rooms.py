@@ -203,6 +203,7 @@ class Rooms(DomainState):
         self._store.set_operator(room.name, account, operator).addErrback(
             lambda failure: self._log.failure("could not store the operators of {room}", failure, room=room.name)
         )
+        self._moderated(pair[0])
 
     def part(self, user: User, name: str | None, reason: str, now: float) -> None:
         """

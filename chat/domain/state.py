@@ -12,6 +12,7 @@ import re
 from collections import OrderedDict, deque
 from collections.abc import Callable, Sequence
 from datetime import datetime, timezone
+from typing import TypeVar
 
 from twisted.logger import Logger
 from twisted.python.failure import Failure
@@ -28,7 +29,7 @@ from chat.interfaces import (
     ToRoom,
 )
 from chat.sequencer import Delivery, Sequencer
-from chat.storage import BanRecord, IStore, ModerationRecord, RoomFlags
+from chat.storage import BanRecord, IStore, ModerationRecord, RoomFlags, RoomModeration
 
 NICK_MAX = 24
 """The longest nick, in characters (PROTOCOL.md section 3.3)."""
@@ -78,6 +79,16 @@ def room_name(name: str) -> str:
             "a room name is # and 1 to 32 letters, digits, _ or -"
         )
     return name
+
+V = TypeVar("V", bound="dict[str, BanRecord] | dict[str, float | None] | set[str]")
+
+
+def _keep(held: dict[str, V], key: str, value: V) -> None:
+    """C{held[key] = value}, or no C{key} when C{value} is empty."""
+    if value:
+        held[key] = value
+    else:
+        held.pop(key, None)
 
 
 class User:
@@ -245,6 +256,12 @@ class DomainState:
         self.mutes: dict[str, dict[str, float | None]] = {}
         self.invited: dict[str, set[str]] = {}
         self.load_moderation(store.moderation())
+        self.on_moderation: Callable[[RoomModeration], object] | None = None
+        """
+        Called with a room's moderation after each change here, in the order
+        of the events published (a daemon of a cluster publishes it to the
+        others: L{chat.cluster.bus.RedisBus.publish_moderation}).
+        """
 
     def load_moderation(self, record: ModerationRecord) -> None:
         """
@@ -258,6 +275,46 @@ class DomainState:
         for ban in record.bans:
             self.bans.setdefault(ban.room, {})[ban.target] = ban
         self.flags = dict(record.rooms)
+
+    def room_moderation(self, key: str) -> RoomModeration:
+        """
+        The moderation of the room C{key} (lower-cased) as held here.
+        """
+        return RoomModeration(
+            key,
+            tuple(sorted(account for room, account in self.operators if room == key)),
+            tuple(self.bans.get(key, {}).values()),
+            tuple(sorted(self.mutes.get(key, {}).items(), key=lambda item: item[0])),
+            tuple(sorted(self.invited.get(key, ()))),
+            self.flags.get(key, RoomFlags()),
+        )
+
+    def follow_moderation(self, moderation: RoomModeration) -> None:
+        """
+        Take a room's moderation as another daemon of a cluster holds it
+        after a change there (its operators, bans, mutes, invitations and
+        settings replace those known here).
+        """
+        key = moderation.room
+        self.operators = {pair for pair in self.operators if pair[0] != key}
+        self.operators.update((key, account) for account in moderation.operators)
+        _keep(self.bans, key, {ban.target: ban for ban in moderation.bans})
+        _keep(self.mutes, key, dict(moderation.mutes))
+        _keep(self.invited, key, set(moderation.invited))
+        if moderation.flags == RoomFlags():
+            self.flags.pop(key, None)
+        else:
+            self.flags[key] = moderation.flags
+
+    def _moderated(self, key: str) -> None:
+        """
+        The moderation of the room C{key} changed here: tell
+        L{on_moderation}, once the events published before are out.
+        """
+        tell = self.on_moderation
+        if tell is not None:
+            moderation = self.room_moderation(key)
+            self._events.call(lambda: tell(moderation))
 
     # Roles
 
