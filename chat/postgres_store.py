@@ -431,6 +431,12 @@ class PostgresStore(PooledStore):
         """
         return self._run(_reserve_one)
 
+    def last_committed(self) -> Deferred[int]:
+        """
+        The id of the last message committed now, by any daemon.
+        """
+        return self._run(_last_message)
+
     def messages_between(self, after: int, before: int) -> Deferred[list[Message | Private]]:
         """
         The room and private messages committed with an id above C{after}
@@ -504,6 +510,11 @@ def _reserve(transaction: Any, floor: int, block: int) -> int:
     return int(transaction.fetchone()[0])
 
 
+def _last_message(transaction: Any) -> int:
+    transaction.execute("SELECT last_message FROM id_blocks")
+    return int(transaction.fetchone()[0])
+
+
 def _reserve_one(transaction: Any) -> int:
     transaction.execute("UPDATE id_blocks SET top = top + 1 RETURNING top")
     return int(transaction.fetchone()[0])
@@ -547,9 +558,7 @@ def _opened(transaction: Any, block: int) -> tuple[Contents, int, int]:
     """
     migrate(transaction)
     contents = Contents.read(transaction, _highest_id(transaction))
-    transaction.execute("SELECT last_message FROM id_blocks")
-    last_message = int(transaction.fetchone()[0])
-    return contents, _reserve(transaction, contents.last_id, block), last_message
+    return contents, _reserve(transaction, contents.last_id, block), _last_message(transaction)
 
 
 def describe_database(dsn: str) -> str:

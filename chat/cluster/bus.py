@@ -585,6 +585,8 @@ class RedisBus(Service):
                 self._outage = False
                 self._log.info("Redis is back at {address} ({queued} publications still queued, {dropped} dropped)",
                                address=self.address, queued=len(self._pending), dropped=self.dropped)
+                if self.order is not None:
+                    self.order.catch_up()  # what was committed meanwhile and is no longer on Redis
             else:
                 self._log.info("cluster bus of node {node} on Redis at {address}", node=self.node,
                                address=self.address)

@@ -17,7 +17,8 @@ each origin's events in that order, and a new message only once the
 message before it (C{after}) was delivered. When a message waits for one
 that has not arrived within L{WAIT} seconds (its publication was lost with
 Redis, or its daemon died between the commit and the publication), the
-missing ones are read from the database by id and delivered, once.
+missing ones are read from the database by id and delivered, once; so
+are those committed while Redis was away, when it is back (L{catch_up}).
 """
 
 from __future__ import annotations
@@ -61,6 +62,11 @@ class MessageLog(Protocol):
     def messages_between(self, after: int, before: int) -> Deferred[list[Numbered]]:
         """
         The messages committed with an id above C{after} and below C{before}, in id order.
+        """
+
+    def last_committed(self) -> Deferred[int]:
+        """
+        The id of the last message committed now.
         """
 
 
@@ -189,6 +195,29 @@ class Orderer:
         elif self._timer is not None:
             self._timer.cancel()
             self._timer = None
+
+    def catch_up(self) -> None:
+        """
+        Read and deliver every message committed since the last one
+        delivered here (once Redis is back after an outage): those no
+        later message has shown missing yet.
+        """
+        if self._reading:
+            return  # a read is under way; what it misses, the next message shows
+        self._reading = True
+        asking = self._log_source.last_committed()
+        asking.addCallbacks(self._last_known, self._not_filled)
+
+    def _last_known(self, last: int) -> None:
+        self._reading = False
+        if last <= self.upto:
+            return
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
+        self._reading = True
+        reading = self._log_source.messages_between(self.upto, last + 1)
+        reading.addCallbacks(self._filled_in, self._not_filled, callbackArgs=(last,))
 
     def _blocked(self) -> None:
         if self._timer is None and not self._reading:
