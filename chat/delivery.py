@@ -163,12 +163,22 @@ class LocalBus:
         self.directory = directory or Directory()
 
     def publish(self, event: events.Event, address: Address) -> None:
+        self.deliver(event, address)
+
+    def deliver(self, event: events.Event, address: Address, counted: bool = True) -> None:
+        """
+        Deliver C{event} to the participants of this process at C{address}.
+
+        @param counted: count a room or private message in
+            L{chat.metrics.COUNTS} (C{False}: one another daemon of a
+            cluster published, and counts); deliveries are always counted.
+        """
         outgoing = Outgoing(event)
         directory = self.directory
         if type(event) is events.Message and type(address) is ToRoom:
             # The fan-out path: no membership change to apply.
             fan_out = directory.fan_out(address.room)
-            COUNTS.room_messages += 1
+            COUNTS.room_messages += counted
             COUNTS.deliveries += len(fan_out)
             for deliver in fan_out:
                 deliver(outgoing)
@@ -177,7 +187,7 @@ class LocalBus:
         recipients = directory.resolve(address)
         COUNTS.deliveries += len(recipients)
         if type(event) is events.Private:
-            COUNTS.private_messages += 1
+            COUNTS.private_messages += counted
         for participant in recipients:
             participant.deliver(outgoing)
         directory.after(event)

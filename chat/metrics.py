@@ -84,7 +84,9 @@ class ChatCollector(Collector):
             yield GaugeMetricFamily("chat_file_bytes", "Bytes of offered files stored.", value=self.spool.used)
             yield GaugeMetricFamily("chat_file_quota_bytes", "The file store's quota (--spool-quota).",
                                     value=self.spool.quota)
-        messages = CounterMetricFamily("chat_messages", "Messages published, room or private.", labels=["kind"])
+        messages = CounterMetricFamily(
+            "chat_messages", "Messages published by this daemon's users, room or private.", labels=["kind"]
+        )
         messages.add_metric(["room"], counts.room_messages)
         messages.add_metric(["private"], counts.private_messages)
         yield messages

@@ -23,6 +23,7 @@ from zope.interface.verify import verifyObject
 from chat import events
 from chat.cluster import wire
 from chat.cluster.bus import CHANNEL, RedisBus, parse_url
+from chat.counts import COUNTS
 from chat.interfaces import IBus, IParticipant, Outgoing, ToNeighbours, ToParticipant, ToRoom, ToUsers
 from tests import servers
 
@@ -162,6 +163,19 @@ class TwoNodesTests(unittest.TestCase):
         yield self.bob.has_id(3)
         self.assertEqual(dave.messages(), [3], "the newcomer on a gets the room's messages from then on")
         self.assertEqual(self.bob.events.count(events.Joined(T, "#dev", "dave")), 1)
+
+    @inlineCallbacks
+    def test_messages_counted_by_their_daemon(self) -> Any:
+        """
+        A room message is counted once, by the daemon that published it,
+        not again by the one that delivers it to bob.
+        """
+        messages, private = COUNTS.room_messages, COUNTS.private_messages
+        self.a.publish(message(1), ToRoom("#dev"))
+        yield self.bob.has_id(1)
+        self.a.publish(events.Private(2, T, "alice", "bob", "psst"), ToUsers(("bob", "alice")))
+        yield self.bob.has_id(2)
+        self.assertEqual((COUNTS.room_messages - messages, COUNTS.private_messages - private), (1, 1))
 
     @inlineCallbacks
     def test_to_users(self) -> Any:

@@ -556,10 +556,11 @@ class RedisBus(Service):
         (from C{None}), which the replica follows too. A room's moderation
         goes to the replica alone.
         """
-        if origin != LOCAL and self.on_remote is not None:
+        local = origin == LOCAL
+        if not local and self.on_remote is not None:
             self.on_remote(event, "" if origin is None else origin[0])  # type: ignore[index]
         if not isinstance(event, RoomModeration):
-            self.local.publish(event, address)
+            self.local.deliver(event, address, counted=local)  # each message counted by its own daemon
 
     def publish_moderation(self, moderation: RoomModeration) -> None:
         """
