@@ -29,7 +29,8 @@ import psycopg
 import psycopg.conninfo
 
 from chat import schema
-from chat.postgres_store import CONNECT_TIMEOUT, describe_database, migrate
+from chat.postgres_pool import CONNECT_TIMEOUT
+from chat.postgres_store import describe_database, migrate
 from chat.schema import DatabaseError
 
 __all__ = ["TABLES", "CopyRefused", "Copied", "Table", "copy_to_postgres"]

@@ -66,7 +66,7 @@ class Pool(Protocol):
     """
     What L{PooledStore} needs of adbapi's C{ConnectionPool}, which the SQLite
     store runs on in the daemon; C{chat-admin} has a synchronous one, the
-    PostgreSQL store a L{chat.postgres_store.PsycopgPool}.
+    PostgreSQL store a L{chat.postgres_pool.PsycopgPool}.
     """
 
     def runInteraction(self, interaction: Callable[..., Any], *args: Any) -> Deferred[Any]:  # noqa: N802

@@ -6,7 +6,7 @@ daemon of the cluster, which numbers messages from one counter in the
 database as it commits them; opened with L{open_postgres_store}.
 
 B{Threads and ordering.} The store runs on a L{Pool}: in the daemon a
-L{PsycopgPool}, one psycopg 3 connection (kept by C{psycopg_pool}, which
+L{chat.postgres_pool.PsycopgPool}, one psycopg 3 connection (kept by C{psycopg_pool}, which
 checks it before each use and replaces one the server dropped) used from
 one thread of its own, so that operations run in the order they are asked
 for (each read sees every write asked for before it), as in the SQLite
@@ -53,7 +53,6 @@ as spelled, with a lower-cased C{*_key} column for lookups that ignore case
 
 from __future__ import annotations
 
-import logging
 from collections import deque
 from collections.abc import Callable, Sequence
 from dataclasses import replace
@@ -61,28 +60,19 @@ from typing import Any
 
 from twisted.internet.defer import Deferred
 from twisted.internet.interfaces import IReactorTime
-from twisted.internet.threads import deferToThreadPool
 from twisted.python.failure import Failure
-from twisted.python.threadpool import ThreadPool
 from typing_extensions import override
 from zope.interface import implementer
 
 from chat.events import Message, Private
 from chat.interfaces import IIdAllocator
-from chat.pooled_store import (
-    Contents,
-    Dialect,
-    Pending,
-    Pool,
-    PooledStore,
-    columns,
-    one_line,
-)
+from chat.pooled_store import Contents, Dialect, Pending, Pool, PooledStore, columns, one_line
+from chat.postgres_pool import CONNECT_TIMEOUT, PsycopgPool
 from chat.schema import DatabaseError, from_ms
 from chat.storage import Numbered
 
 __all__ = [
-    "MIGRATIONS", "POSTGRES", "VERSION", "IdsExhausted", "PostgresStore", "PsycopgPool", "migrate",
+    "MIGRATIONS", "POSTGRES", "VERSION", "IdsExhausted", "PostgresStore", "migrate",
     "open_postgres_store",
 ]
 
@@ -244,90 +234,6 @@ def _insert_or_ignore(table: str, names: Sequence[str]) -> str:
 POSTGRES = Dialect("%s", _upsert, _insert_or_ignore, no_limit=None)
 """The SQL of L{PostgresStore}: psycopg's C{%s} placeholders, C{INSERT ...
 ON CONFLICT}, and C{LIMIT NULL} for no limit."""
-
-CONNECT_TIMEOUT = 10.0
-"""Seconds an operation waits for a connection to the database before it fails."""
-
-
-class PsycopgPool:
-    """
-    The L{Pool} of the daemon: one psycopg 3 connection held by a
-    C{psycopg_pool.ConnectionPool} (which checks it before each use and
-    reconnects in the background when the server dropped it), used from a
-    thread of its own, so that interactions run one at a time in the order
-    asked for. Each interaction is one transaction: committed when it
-    returns, rolled back when it raises.
-    """
-
-    def __init__(self, dsn: str, reactor: Any = None, timeout: float = CONNECT_TIMEOUT) -> None:
-        """
-        Start the thread and begin connecting (in the background).
-
-        @param dsn: a libpq connection string or URI.
-        @param reactor: the reactor results are delivered to; the global one
-            when C{None}.
-        @param timeout: seconds an interaction waits for a connection
-            (PostgreSQL unreachable) before it fails with
-            C{psycopg_pool.PoolTimeout}.
-        """
-        from psycopg_pool import ConnectionPool
-
-        # psycopg_pool reports each failed reconnection through the standard
-        # library's logging, which ends on stderr line by line; the store
-        # logs a failed write once and the recovery once instead.
-        logging.getLogger("psycopg.pool").setLevel(logging.CRITICAL)
-
-        if reactor is None:
-            from twisted.internet import reactor as global_reactor
-
-            reactor = global_reactor
-        self._dsn = dsn
-        self._reactor = reactor
-        self._timeout = timeout
-        self._connections = ConnectionPool(
-            dsn, min_size=1, max_size=1, open=False, timeout=timeout, num_workers=1, name="chat",
-            check=ConnectionPool.check_connection, reconnect_timeout=365 * 86400.0,
-        )
-        self._connections.open(wait=False)
-        self._thread = ThreadPool(1, 1, "chat-postgres")
-        self._thread.start()
-
-    def runInteraction(self, interaction: Callable[..., Any], *args: Any) -> Deferred[Any]:  # noqa: N802
-        """
-        Call C{interaction(cursor, *args)} in the database thread, in a
-        transaction of its own, after every interaction asked for earlier.
-
-        @return: fires with what C{interaction} returns, or fails with what
-            it raises (or C{psycopg_pool.PoolTimeout}, C{psycopg.OperationalError}
-            when the database cannot be reached).
-        """
-        return deferToThreadPool(self._reactor, self._thread, self._interact, interaction, *args)
-
-    def _interact(self, interaction: Callable[..., Any], *args: Any) -> Any:
-        with self._connections.connection() as connection, connection.cursor() as cursor:
-            return interaction(cursor, *args)
-
-    def probe(self) -> Deferred[None]:
-        """
-        Connect once, directly, to learn why the database cannot be reached.
-
-        @return: fires when a connection succeeded; fails with
-            C{psycopg.OperationalError} saying why not.
-        """
-        import psycopg
-
-        def connect() -> None:
-            psycopg.connect(self._dsn, connect_timeout=max(2, int(self._timeout))).close()
-
-        return deferToThreadPool(self._reactor, self._thread, connect)
-
-    def close(self) -> None:
-        """
-        Wait for the interaction running (if any), stop the thread, close the connection.
-        """
-        self._thread.stop()
-        self._connections.close()
-
 
 class IdsExhausted(Exception):
     """

@@ -22,7 +22,8 @@ from zope.interface.verify import verifyObject
 
 from chat import events
 from chat.cluster import wire
-from chat.cluster.bus import CHANNEL, RedisBus, parse_url
+from chat.cluster.bus import CHANNEL, RedisBus
+from chat.cluster.redis import parse_url
 from chat.counts import COUNTS
 from chat.interfaces import IBus, IParticipant, Outgoing, ToNeighbours, ToParticipant, ToRoom, ToUsers
 from tests import servers

@@ -329,13 +329,15 @@ class ClusterTests(TestCase):
         op.expect_event("join", nick="op")
         bob = self.json_user(b, "bob")
         mallory = self.json_user(b, "mallory")
-        for guest in (bob, mallory):
+        probe = self.json_user(c, "probe")
+        for guest in (bob, mallory, probe):
             guest.send_line("/join #dev")
             guest.expect_event("join", room="#dev")
         op.expect_event("join", nick="mallory", room="#dev", timeout=15)
         op.send_line("/ban mallory #dev 1h spam")
         self.assertIn("mallory is banned from #dev", op.expect_event("info", timeout=15)["text"])
         mallory.expect_event("kick", nick="mallory", timeout=15)
+        probe.expect_event("kick", nick="mallory", timeout=15)  # c has had a's ban, which came with the kick
         op.send_line("/mute bob #dev")
         told = bob.expect_event("info", timeout=15)
         self.assertIn("op muted you in #dev", told["text"])
@@ -343,7 +345,7 @@ class ClusterTests(TestCase):
         refused = bob.expect_event("error", timeout=15)
         self.assertEqual(refused["code"], "muted")
         mallory.send_line("/quit")
-        self.wait_gone(self.json_user(c, "probe"), "mallory")
+        self.wait_gone(probe, "mallory")
         again = self.json_user(c, "mallory")
         again.send_line("/join #dev")
         self.assertEqual(again.expect_event("error", timeout=15)["code"], "banned")

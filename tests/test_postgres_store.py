@@ -30,12 +30,8 @@ from zope.interface.verify import verifyObject
 from chat import pooled_store, postgres_store
 from chat.events import DeviceKey, FileOffer, Message, Private
 from chat.interfaces import IIdAllocator
-from chat.postgres_store import (
-    IdsExhausted,
-    PostgresStore,
-    PsycopgPool,
-    open_postgres_store,
-)
+from chat.postgres_pool import PsycopgPool
+from chat.postgres_store import IdsExhausted, PostgresStore, open_postgres_store
 from chat.schema import DatabaseError
 from chat.storage import IStore, ModerationRecord
 from tests import servers

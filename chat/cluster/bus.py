@@ -35,7 +35,6 @@ import secrets
 from collections import deque
 from collections.abc import Callable, Hashable
 from typing import Any
-from urllib.parse import unquote, urlsplit
 
 import txredisapi  # type: ignore[import-untyped]
 from twisted.application.service import Service
@@ -49,6 +48,7 @@ from zope.interface import implementer
 from chat import events
 from chat.cluster import wire
 from chat.cluster.order import LOCAL, MessageLog, Orderer
+from chat.cluster.redis import Connection, Subscriber, parse_url
 from chat.delivery import Directory, LocalBus
 from chat.interfaces import Address, IBus, ToParticipant, ToUsers
 from chat.storage import RoomModeration
@@ -89,27 +89,6 @@ Entry = tuple[StreamId, str, bytes]
 """One publication read from Redis: its stream id parsed and as text, and its envelope."""
 
 
-def parse_url(url: str) -> tuple[str, int, int | None, str | None]:
-    """
-    The parts of a Redis URL C{redis://[:PASSWORD@]HOST[:PORT][/DB]}.
-
-    @return: C{(host, port, db, password)}: port 6379 by default, C{db}
-        and C{password} C{None} when not given.
-    @raise ValueError: not a C{redis://} URL (C{rediss://}, TLS, is not
-        supported), or a port or database that is not a number.
-    """
-    parts = urlsplit(url)
-    if parts.scheme != "redis":
-        raise ValueError(f"expected a redis:// URL, not {url!r}")
-    host = parts.hostname or "localhost"
-    port = parts.port or 6379
-    path = parts.path.strip("/")
-    if path and not path.isdigit():
-        raise ValueError(f"the database of {url!r} is not a number")
-    password = unquote(parts.password) if parts.password is not None else None
-    return host, port, int(path) if path else None, password
-
-
 def _text(value: object) -> str:
     """
     A reply item as text: txredisapi hands over C{str} when it decodes as
@@ -126,53 +105,6 @@ def _stream_id(text: str) -> StreamId:
     """
     milliseconds, _, sequence = text.partition("-")
     return int(milliseconds), int(sequence)
-
-
-class _Subscriber(txredisapi.SubscriberProtocol):  # type: ignore[misc]
-    """
-    The subscription's connection: hands every message to its factory's C{on_message}.
-    """
-
-    @override
-    def messageReceived(self, pattern: object, channel: object, message: object) -> None:
-        self.factory.on_message(message)
-
-
-class _Factory(txredisapi.RedisFactory):  # type: ignore[misc]
-    """
-    One connection to Redis, kept by txredisapi (its C{ClientService}
-    reconnects with a capped exponential backoff), telling its owner when
-    it is usable and when it is lost.
-    """
-
-    def __init__(
-        self,
-        name: str,
-        protocol: type[Any],
-        dbid: int | None,
-        password: str | None,
-        delays: tuple[float, float],
-        on_ready: Any,
-        on_lost: Any,
-        on_message: Any = None,
-        reply_timeout: float | None = None,
-    ) -> None:
-        super().__init__(name, dbid, 1, isLazy=True, password=password, replyTimeout=reply_timeout,
-                         convertNumbers=False)
-        self.protocol = protocol
-        self.initialDelay, self.maxDelay = delays
-        self.on_ready, self.on_lost, self.on_message = on_ready, on_lost, on_message
-
-    @override
-    def addConnection(self, conn: Any) -> None:
-        super().addConnection(conn)
-        if conn in self.pool:
-            self.on_ready(conn)
-
-    @override
-    def delConnection(self, conn: Any) -> None:
-        super().delConnection(conn)
-        self.on_lost(conn)
 
 
 @implementer(IBus)
@@ -280,7 +212,7 @@ class RedisBus(Service):
         self._drop_logged = False
         self._twin_logged = False
         self._stopping = False
-        self._factories: list[_Factory] = []
+        self._factories: list[Connection] = []
         self.order = None if log is None else Orderer(log, reactor, self._deliver_here)
         """What puts deliveries here in order, when given a L{MessageLog}."""
 
@@ -607,10 +539,10 @@ class RedisBus(Service):
         self._stopping = False
         endpoint = HostnameEndpoint(self._reactor, self.host, self.port, timeout=10)
         self._factories = [
-            _Factory(self.address, txredisapi.RedisProtocol, self._db, self._password, self._delays,
-                     self._publisher_ready, self._publisher_lost, reply_timeout=self._reply_timeout),
-            _Factory(self.address, _Subscriber, self._db, self._password, self._delays,
-                     self._subscriber_ready, self._subscriber_lost, self._message),
+            Connection(self.address, txredisapi.RedisProtocol, self._db, self._password, self._delays,
+                       self._publisher_ready, self._publisher_lost, reply_timeout=self._reply_timeout),
+            Connection(self.address, Subscriber, self._db, self._password, self._delays,
+                       self._subscriber_ready, self._subscriber_lost, self._message),
         ]
         for factory in self._factories:
             factory.startConnecting(endpoint)

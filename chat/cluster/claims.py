@@ -24,7 +24,6 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable
 from typing import Any, Protocol, TypeVar
-from urllib.parse import urlsplit
 
 import txredisapi  # type: ignore[import-untyped]
 from twisted.application.service import Service
@@ -38,6 +37,7 @@ from typing_extensions import override
 from zope.interface import implementer
 
 from chat import errors
+from chat.cluster.redis import Connection, parse_url
 from chat.interfaces import INickClaims
 
 T = TypeVar("T")
@@ -152,28 +152,6 @@ class _Redis(Protocol):
     def get(self, key: str) -> Deferred[Any]: ...
 
 
-class _Factory(txredisapi.RedisFactory):  # type: ignore[misc]
-    """
-    A reconnecting C{txredisapi} factory of one connection that says when
-    a connection becomes usable (the first one, and each one after Redis
-    came back).
-    """
-
-    def __init__(self, dbid: int, password: str | None, timeout: float, ready: Callable[[], None]) -> None:
-        super().__init__(
-            None, dbid or None, 1, isLazy=True, password=password, replyTimeout=timeout, convertNumbers=False
-        )
-        self.reconnect = True
-        self._ready = ready
-
-    @override
-    def addConnection(self, conn: object) -> None:
-        known = self.size
-        super().addConnection(conn)
-        if self.size > known:
-            self._ready()
-
-
 def _lost_by_default(nick: str) -> None:
     """
     The default of L{NickClaims}'s C{on_lost}: nothing.
@@ -265,7 +243,9 @@ class NickClaims(Service):
         self._reported: set[str] = set()
         self._fresh = True
         self._renewing: Deferred[None] | None = None
-        self._factory = _Factory(dbid, password, timeout, self._connected)
+        self._factory = Connection(
+            None, dbid=dbid or None, password=password, reply_timeout=timeout, on_ready=lambda _: self._connected()
+        )
         self._redis: _Redis = self._factory.handler
         self._renewal = LoopingCall(self.renew)
         self._renewal.clock = reactor
@@ -607,11 +587,6 @@ def from_url(node: str, url: str, reactor: Any = None, **options: Any) -> NickCl
         from twisted.internet import reactor as default
 
         reactor = default
-    parts = urlsplit(url)
-    if parts.scheme != "redis" or not parts.hostname:
-        raise ValueError(f"not a redis:// URL: {url!r}")
-    path = parts.path.strip("/")
-    endpoint = HostnameEndpoint(reactor, parts.hostname, parts.port or 6379, timeout=options.get("timeout", TIMEOUT))
-    return NickClaims(
-        node, endpoint, reactor, dbid=int(path) if path else 0, password=parts.password, **options
-    )
+    host, port, dbid, password = parse_url(url)
+    endpoint = HostnameEndpoint(reactor, host, port, timeout=options.get("timeout", TIMEOUT))
+    return NickClaims(node, endpoint, reactor, dbid=dbid or 0, password=password, **options)
