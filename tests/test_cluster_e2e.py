@@ -227,26 +227,18 @@ class ClusterTests(TestCase):
         history = again.expect_event("history")
         self.assertIn(said["id"], [m["id"] for m in history["messages"]])
 
-    def wait_known(self, client: Client, nick: str, timeout: float = 15) -> None:
-        """Ask C{/whois nick} until the daemon of C{client} knows C{nick} (a user of another daemon)."""
+    def wait_known(self, client: Client, nick: str, known: bool = True, timeout: float = 15) -> None:
+        """
+        Ask C{/whois nick} until the daemon of C{client} knows C{nick} (a
+        user of another daemon), or, with C{known} false, no longer does.
+        """
         deadline = time.monotonic() + timeout
         while True:
             client.send_line(f"/whois {nick}")
             answer = client.read_events_until(lambda e: e["type"] in ("whois", "error"))[-1]
-            if answer["type"] == "whois":
+            if (answer["type"] == "whois") == known:
                 return
-            self.assertLess(time.monotonic(), deadline, f"{nick} unknown after {timeout} s")
-            time.sleep(0.05)
-
-    def wait_gone(self, client: Client, nick: str, timeout: float = 15) -> None:
-        """Ask C{/whois nick} until the daemon of C{client} no longer knows C{nick}."""
-        deadline = time.monotonic() + timeout
-        while True:
-            client.send_line(f"/whois {nick}")
-            answer = client.read_events_until(lambda e: e["type"] in ("whois", "error"))[-1]
-            if answer["type"] == "error":
-                return
-            self.assertLess(time.monotonic(), deadline, f"{nick} still known after {timeout} s")
+            self.assertLess(time.monotonic(), deadline, f"{nick} still {'un' if known else ''}known after {timeout} s")
             time.sleep(0.05)
 
     def json_user(self, daemon: Daemon, nick: str) -> Client:
@@ -345,7 +337,7 @@ class ClusterTests(TestCase):
         refused = bob.expect_event("error", timeout=15)
         self.assertEqual(refused["code"], "muted")
         mallory.send_line("/quit")
-        self.wait_gone(probe, "mallory")
+        self.wait_known(probe, "mallory", known=False)
         again = self.json_user(c, "mallory")
         again.send_line("/join #dev")
         self.assertEqual(again.expect_event("error", timeout=15)["code"], "banned")
