@@ -652,8 +652,9 @@ def makeService(options: Options, reactor: Any = None) -> IService:
             )
             spool.open()
             if options["postgres"]:
-                # Also the id allocator: ids unique across the daemons of one database.
-                postgres = open_postgres_store_now(options["postgres"], reactor, reactor)
+                # Also the id allocator, for file offers (reserve_id: one at a time); messages are
+                # numbered as they are committed. next_id's blocks go unused: block=1.
+                postgres = open_postgres_store_now(options["postgres"], reactor, reactor, block=1)
                 store = ids = postgres
                 database = postgres.name
             else:
