@@ -29,6 +29,7 @@ import psycopg
 import psycopg.conninfo
 
 from chat import schema
+from chat.datadir import DataDirectory
 from chat.postgres_pool import CONNECT_TIMEOUT
 from chat.postgres_store import describe_database, migrate
 from chat.schema import DatabaseError
@@ -155,18 +156,14 @@ def connect(dsn: str) -> psycopg.Connection[Any]:
         raise DatabaseError(f"cannot use the {describe_database(dsn)}: {one_line(e)}") from None
 
 
-def _lock(data_dir: str) -> Any:
+def _lock(data_dir: str) -> DataDirectory:
     """
-    Take the data directory's lock as a daemon does (L{chat.tap.DataDirectory}),
-    so that no daemon writes the database while it is copied.
+    Take the data directory's lock as a daemon does, so that no daemon
+    writes the database while it is copied.
 
-    @return: the L{chat.tap.DataDirectory} to release.
+    @return: the L{DataDirectory} to release.
     @raise CopyRefused: a daemon runs on it.
     """
-    from chat.tap import (
-        DataDirectory,  # the daemon's composition root: imported only for the copy
-    )
-
     directory = DataDirectory(data_dir)
     try:
         directory.lock()

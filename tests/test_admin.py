@@ -826,7 +826,7 @@ class CopyRefusedTests(AdminTestCase):
         self.make_database()
         fd = os.open(self.data_dir, os.O_RDONLY)
         self.addCleanup(os.close, fd)
-        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)  # what a daemon holds (chat.tap.DataDirectory)
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)  # what a daemon holds (chat.datadir.DataDirectory)
         self.assertEqual(
             self.run_admin("copy-to-postgres", self.UNREACHABLE),
             (

@@ -28,7 +28,7 @@ from chat.events import FileOffer, Message
 from chat.settings import MiB, Settings
 from chat.spool import RESERVE_MAX, SHARE_DIVISOR, Spool, disk_reserve
 from chat.sqlite_store import SQLiteStore, open_store
-from chat.tap import DataDirectory
+from chat.datadir import DataDirectory
 from chat.transfers import Incoming
 from tests.test_server import REMOTE, ServerTestCase
 from tests.test_spool import inline
@@ -448,7 +448,7 @@ class DatabaseCheckTests(SynchronousTestCase):
 
 LOCK = """
 import sys
-from chat.tap import DataDirectory
+from chat.datadir import DataDirectory
 data = DataDirectory(sys.argv[1])
 try:
     data.lock()
