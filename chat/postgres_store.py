@@ -64,9 +64,10 @@ from twisted.python.failure import Failure
 from typing_extensions import override
 from zope.interface import implementer
 
+from chat.dialect import Dialect, Pending, columns
 from chat.events import Message, Private
 from chat.interfaces import IIdAllocator
-from chat.pooled_store import Contents, Dialect, Pending, Pool, PooledStore, columns, one_line
+from chat.pooled_store import Contents, Pool, PooledStore, one_line
 from chat.postgres_pool import CONNECT_TIMEOUT, PsycopgPool
 from chat.schema import DatabaseError, from_ms
 from chat.storage import Numbered

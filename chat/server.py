@@ -368,9 +368,8 @@ class ChatServer(Transfers, ClusterMember):
         """
         The text of C{/stats}: uptime, connections (and registered users),
         rooms, messages (room and private) in the last minute, and the
-        store's size on disk, one per line; in a cluster also this
-        daemon's node, and the cluster's users, servers and rooms as this
-        daemon knows them (PROTOCOL.md section 13).
+        store's size on disk, one per line; in a cluster also
+        L{cluster_stats}.
         """
         now = self._now()
         self._forget_messages(now)
@@ -388,12 +387,9 @@ class ChatServer(Transfers, ClusterMember):
             "Store: in memory" if size is None else f"Store: {size} bytes on disk",
         ]
         if self.cluster:
-            nodes = sorted({domain.node, *domain.remote.values()})
-            lines[1:1] = [f"Node: {domain.node}"]
-            lines.append(
-                f"Cluster: {len(domain.users)} registered users on {len(nodes)} servers with users"
-                f" ({', '.join(nodes)}), {len(domain.rooms)} rooms"
-            )
+            node, cluster = self.cluster_stats()
+            lines.insert(1, node)
+            lines.append(cluster)
         return "\n".join(lines)
 
     def _stats(self, session: Session, request: commands.Stats) -> None:

@@ -19,8 +19,9 @@ from twisted.enterprise import adbapi
 from twisted.internet.interfaces import IReactorTime
 
 from chat import schema
+from chat.dialect import Dialect, columns
 from chat.events import DeviceKey, FileOffer
-from chat.pooled_store import Contents, Dialect, Pool, PooledStore, columns
+from chat.pooled_store import Contents, Pool, PooledStore
 from chat.storage import ModerationRecord
 
 __all__ = ["SQLITE", "Pool", "SQLiteStore", "open_store"]

@@ -85,3 +85,16 @@ class ClusterMember:
         for user in gone:
             quit = events.Quit(now, user.nick, f"server {node} is unreachable")
             self.local_bus.publish(quit, ToNeighbours(user.nick.lower(), itself=False))
+
+    def cluster_stats(self) -> tuple[str, str]:
+        """
+        The lines C{/stats} adds in a cluster (PROTOCOL.md section 13): this
+        daemon's node, and the cluster's users, servers and rooms as this
+        daemon knows them.
+        """
+        domain = self.domain
+        nodes = sorted({domain.node, *domain.remote.values()})
+        return f"Node: {domain.node}", (
+            f"Cluster: {len(domain.users)} registered users on {len(nodes)} servers with users"
+            f" ({', '.join(nodes)}), {len(domain.rooms)} rooms"
+        )
