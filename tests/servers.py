@@ -35,6 +35,7 @@ import tempfile
 import time
 import unittest
 from collections.abc import Callable, Iterator, Sequence
+from typing import Protocol
 
 import pytest
 
@@ -95,6 +96,45 @@ def _tail(path: str, lines: int = 8) -> str:
             return " | ".join(log.read().strip().splitlines()[-lines:])
     except OSError as e:
         return f"(no log: {e})"
+
+
+def _spawn(argv: Sequence[str], user: str | None, log: str) -> subprocess.Popen[bytes]:
+    """
+    Start a server (L{_as_user}), its output appended to the file C{log}.
+    """
+    output = open(log, "ab")  # noqa: SIM115 - handed to the child
+    try:
+        return subprocess.Popen(
+            _as_user(argv, user), stdout=output, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL
+        )
+    finally:
+        output.close()
+
+
+class _Server(Protocol):
+    port: int
+    log: str
+
+    def start(self) -> None: ...
+
+
+def _start_on_a_free_port(server: _Server, port_taken: str, give_up: Callable[[], object]) -> None:
+    """
+    Start C{server} on a free port of 127.0.0.1, trying another (three at
+    most) when the one found was taken meanwhile (its log says
+    C{port_taken}); C{give_up} cleans up before the error is raised.
+
+    @raise RuntimeError: it could not start.
+    """
+    for attempt in range(3):
+        server.port = free_port()
+        try:
+            server.start()
+            return
+        except RuntimeError:
+            if attempt == 2 or port_taken not in _tail(server.log, 30):
+                give_up()
+                raise
 
 
 def _wait(ready: Callable[[], bool], process: subprocess.Popen[bytes], what: str, log: str) -> None:
@@ -172,16 +212,12 @@ class PostgresServer:
             shutil.rmtree(self.directory, ignore_errors=True)
             raise RuntimeError(f"initdb failed with status {result.returncode}: {output}")
         self.port = 0
-        for attempt in range(3):
-            self.port = free_port()
-            try:
-                self.start()
-                break
-            except RuntimeError:
-                if attempt == 2 or "could not bind" not in _tail(self.log, 30):
-                    self.stop()
-                    shutil.rmtree(self.directory, ignore_errors=True)
-                    raise
+
+        def give_up() -> None:
+            self.stop()
+            shutil.rmtree(self.directory, ignore_errors=True)
+
+        _start_on_a_free_port(self, "could not bind", give_up)
         self.dsn = self.conninfo(DATABASE)
         self._admin(f"CREATE DATABASE {DATABASE}")
         self.started_in = time.monotonic() - began
@@ -199,16 +235,11 @@ class PostgresServer:
 
         @raise RuntimeError: it exited or did not answer within L{START_TIMEOUT}.
         """
-        log = open(self.log, "ab")  # noqa: SIM115 - handed to the child
-        try:
-            self._process = subprocess.Popen(
-                _as_user([self._postgres, "-D", self.data_dir, "-p", str(self.port), "-k", self.socket_dir,
-                          "-h", "127.0.0.1", "-F", "-c", "full_page_writes=off", "-c", "shared_buffers=32MB",
-                          "-c", "max_connections=200"], self._user),
-                stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-            )
-        finally:
-            log.close()
+        self._process = _spawn(
+            [self._postgres, "-D", self.data_dir, "-p", str(self.port), "-k", self.socket_dir, "-h", "127.0.0.1",
+             "-F", "-c", "full_page_writes=off", "-c", "shared_buffers=32MB", "-c", "max_connections=200"],
+            self._user, self.log,
+        )
         _wait(self._accepts, self._process, f"PostgreSQL ({self._postgres}) on port {self.port}", self.log)
 
     def _accepts(self) -> bool:
@@ -284,15 +315,7 @@ class RedisServer:
         self.log = os.path.join(self.directory, "server.log")
         self._process: subprocess.Popen[bytes] | None = None
         self.port = 0
-        for attempt in range(3):
-            self.port = free_port()
-            try:
-                self.start()
-                break
-            except RuntimeError:
-                if attempt == 2 or "Address already in use" not in _tail(self.log, 30):
-                    self.shutdown()
-                    raise
+        _start_on_a_free_port(self, "Address already in use", self.shutdown)
         self.url = f"redis://127.0.0.1:{self.port}/0"
         self.started_in = time.monotonic() - began
 
@@ -303,15 +326,11 @@ class RedisServer:
 
         @raise RuntimeError: it exited or did not answer within L{START_TIMEOUT}.
         """
-        log = open(self.log, "ab")  # noqa: SIM115 - handed to the child
-        try:
-            self._process = subprocess.Popen(
-                _as_user([self._program, "--port", str(self.port), "--bind", "127.0.0.1", "--save", "",
-                          "--appendonly", "no", "--dir", self.directory, "--daemonize", "no"], None),
-                stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-            )
-        finally:
-            log.close()
+        self._process = _spawn(
+            [self._program, "--port", str(self.port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no",
+             "--dir", self.directory, "--daemonize", "no"],
+            None, self.log,
+        )
         _wait(self._answers, self._process, f"redis-server on port {self.port}", self.log)
 
     def _answers(self) -> bool:

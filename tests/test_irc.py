@@ -104,6 +104,19 @@ class IRCTestCase(ProtocolTestCase):
         self.assertIn(f":chat 001 {nick} :Welcome to the chat IRC network, {nick}", registered)
         return client
 
+    def in_channel(self, channel: str, *nicks: str) -> list[IRCClient]:
+        """
+        IRC users C{nicks}, registered, then joined to C{channel} in that
+        order (the first is its operator when it is new), what they were
+        sent so far taken.
+        """
+        clients = [self.irc_user(nick) for nick in nicks]
+        for client in clients:
+            client.send(f"JOIN {channel}")
+        for client in clients:
+            client.take()
+        return clients
+
 
 class RegistrationTests(IRCTestCase):
     """
@@ -449,12 +462,7 @@ class ModerationTests(IRCTestCase):
     def test_kick(self) -> None:
         """KICK by an operator removes the user (all see KICK with the reason); by a member it gets 482."""
         bob = self.text_user("bob")
-        alice = self.irc_user("alice")
-        carol = self.irc_user("carol")
-        alice.send("JOIN #lobby")
-        carol.send("JOIN #lobby")
-        alice.take()
-        carol.take()
+        alice, carol = self.in_channel("#lobby", "alice", "carol")
         alice.send("KICK #lobby carol :go")
         self.assertEqual(alice.lines(), [":chat 482 alice #lobby :you are not an operator of #lobby"])
         bob.line("/op alice")

@@ -89,12 +89,7 @@ class QueryTests(IRCTestCase):
 
     def test_mode_change_alone(self) -> None:
         """A setting changed by an operator reaches members as MODE with that change alone, from the operator."""
-        alice = self.irc_user("alice")
-        carol = self.irc_user("carol")
-        alice.send("JOIN #x")
-        carol.send("JOIN #x")
-        alice.take()
-        carol.take()
+        alice, carol = self.in_channel("#x", "alice", "carol")
         alice.send("MODE #x +m", "MODE #x -m")
         self.assertEqual(carol.lines(), [":alice!alice@chat MODE #x +m", ":alice!alice@chat MODE #x -m"])
 
@@ -117,12 +112,7 @@ class QueryTests(IRCTestCase):
 
     def test_ban_mode(self) -> None:
         """MODE +b nick!*@* bans (kicking the member), MODE b lists bans as notices then 368, -b lifts it."""
-        alice = self.irc_user("alice")
-        carol = self.irc_user("carol")
-        alice.send("JOIN #x")
-        carol.send("JOIN #x")
-        alice.take()
-        carol.take()
+        alice, carol = self.in_channel("#x", "alice", "carol")
         alice.send("MODE #x +b carol!*@*")
         self.assertIn(":alice!alice@chat KICK #x carol :alice", carol.lines())
         alice.take()

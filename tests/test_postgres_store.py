@@ -13,8 +13,6 @@ synchronous and deterministic like the SQLite store's tests.
 from __future__ import annotations
 
 import unittest
-from collections import deque
-from collections.abc import Callable
 from datetime import timedelta
 from typing import Any
 
@@ -35,47 +33,17 @@ from chat.postgres_store import IdsExhausted, PostgresStore, open_postgres_store
 from chat.schema import DatabaseError
 from chat.storage import IStore, ModerationRecord
 from tests import servers
-from tests.test_storage import TS, StoreContract, message
+from tests.test_storage import TS, FakePool, StoreContract, message
 
 
-class QueuedPool:
+class QueuedPool(FakePool):
     """
-    A L{chat.pooled_store.Pool} on a real psycopg connection: interactions
-    queue in order and run on L{run}, each in a transaction.
+    L{FakePool} on a real psycopg connection: interactions queue in order
+    and run on L{run}, each in a transaction.
     """
 
-    def __init__(self, dsn: str) -> None:
-        self.connection = psycopg.connect(dsn)
-        self.queue: deque[tuple[Callable[..., Any], tuple[Any, ...], Deferred[Any]]] = deque()
-        self.closed = False
-
-    def runInteraction(self, interaction: Callable[..., Any], *args: Any) -> Deferred[Any]:
-        done: Deferred[Any] = Deferred()
-        self.queue.append((interaction, args, done))
-        return done
-
-    def run(self, count: int | None = None) -> int:
-        """
-        Run the next C{count} queued interactions (all when C{None}); return how many ran.
-        """
-        ran = 0
-        while self.queue and (count is None or ran < count):
-            interaction, args, done = self.queue.popleft()
-            ran += 1
-            try:
-                with self.connection.cursor() as cursor:
-                    result = interaction(cursor, *args)
-                self.connection.commit()
-            except Exception as e:
-                self.connection.rollback()
-                done.errback(e)
-            else:
-                done.callback(result)
-        return ran
-
-    def close(self) -> None:
-        self.closed = True
-        self.connection.close()
+    def connect(self, dsn: str) -> Any:
+        return psycopg.connect(dsn)
 
 
 class PostgresTestCase(SynchronousTestCase):

@@ -42,15 +42,26 @@ ENVELOPE = "eyJjIjoiY2lwaGVydGV4dCJ9"
 class FakePool:
     """
     Stands in for adbapi's C{ConnectionPool}: interactions queue in order,
-    as on the store's single database thread, and run on L{run}.
+    as on the store's single database thread, and run on L{run}, on the
+    connection L{connect} makes (SQLite's here).
     """
 
-    def __init__(self, path: str) -> None:
-        self.connection = sqlite3.connect(path)
-        schema.configure(self.connection)
+    def __init__(self, target: str) -> None:
+        """
+        @param target: what L{connect} connects to.
+        """
+        self.connection = self.connect(target)
         self.queue: deque[tuple[Callable[..., Any], tuple[Any, ...], Deferred[Any]]] = deque()
         self.closed = False
         self.broken = False
+
+    def connect(self, path: str) -> Any:
+        """
+        A DB-API connection to the SQLite database at C{path}, configured as the store's.
+        """
+        connection = sqlite3.connect(path)
+        schema.configure(connection)
+        return connection
 
     def runInteraction(self, interaction: Callable[..., Any], *args: Any) -> Deferred[Any]:  # noqa: N802
         done: Deferred[Any] = Deferred()
@@ -66,11 +77,11 @@ class FakePool:
         while self.queue and (count is None or ran < count):
             interaction, args, done = self.queue.popleft()
             ran += 1
-            cursor = self.connection.cursor()
             try:
                 if self.broken:
                     raise sqlite3.OperationalError("disk I/O error")
-                result = interaction(cursor, *args)
+                with closing(self.connection.cursor()) as cursor:
+                    result = interaction(cursor, *args)
                 self.connection.commit()
             except Exception as e:
                 self.connection.rollback()
